@@ -1,0 +1,47 @@
+"""jaxgd: linear regression by gradient descent in JAX, compiled and vmapped.
+
+Example:
+  >>> import jaxgd
+  >>> data = jaxgd.datasets.mlcc_cars()
+  >>> result = jaxgd.fit(data.X, data.y, learning_rate=0.05, num_steps=5000)
+  >>> round(float(result.final_loss), 2), bool(result.converged)
+  (1.47, True)
+"""
+
+from jaxgd import datasets
+from jaxgd.convergence import Monitor
+from jaxgd.descent import Descent, descend
+from jaxgd.fit import FitResult, fit
+from jaxgd.least_squares import LeastSquares, solve
+from jaxgd.model import mse, predict
+from jaxgd.params import LinearParams, init_params
+from jaxgd.scaling import Standardizer, standardize_params, unstandardize_params
+from jaxgd.stability import Stability, stability
+from jaxgd.sweep import SweepResult, sweep
+from jaxgd.trajectory import Trajectory, exact_trajectory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Descent",
+    "FitResult",
+    "LeastSquares",
+    "LinearParams",
+    "Monitor",
+    "Stability",
+    "Standardizer",
+    "SweepResult",
+    "Trajectory",
+    "datasets",
+    "descend",
+    "exact_trajectory",
+    "fit",
+    "init_params",
+    "mse",
+    "predict",
+    "solve",
+    "stability",
+    "standardize_params",
+    "sweep",
+    "unstandardize_params",
+]

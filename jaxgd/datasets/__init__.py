@@ -1,0 +1,19 @@
+"""Data for linear regression: the embedded Auto MPG and crash-course cars, synthetic data,
+a user's CSV file or arrays, all returned as a ``Dataset``."""
+
+from jaxgd.datasets.auto_mpg import AUTO_MPG_COLUMNS, auto_mpg
+from jaxgd.datasets.cars import mlcc_cars
+from jaxgd.datasets.csv import load_csv
+from jaxgd.datasets.dataset import Dataset, from_arrays
+from jaxgd.datasets.synthetic import SyntheticDataset, synthetic
+
+__all__ = [
+    "AUTO_MPG_COLUMNS",
+    "Dataset",
+    "SyntheticDataset",
+    "auto_mpg",
+    "from_arrays",
+    "load_csv",
+    "mlcc_cars",
+    "synthetic",
+]

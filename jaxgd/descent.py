@@ -1,0 +1,162 @@
+"""The one compiled descent loop: any pytree of parameters, any scalar loss, any optax optimizer.
+
+Everything else in jaxgd (``fit``, ``sweep``, the command line) is a thin layer over
+``descend``. The loop is a single ``lax.scan``: no host round trips, fixed length, so a whole
+grid of runs is one ``vmap`` of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgd import convergence
+from jaxgd.convergence import Monitor, init_monitor, update_monitor
+
+PyTree = Any
+
+
+class Descent(NamedTuple):
+    """What one descent run returns (under ``vmap`` every field gains the grid's axes).
+
+    Attributes:
+      params: parameters after the last update (frozen where the run stopped).
+      losses: ``(num_steps,)``; entry t is the loss of the parameters before update t, so
+        entry 0 is the loss at initialization. NaN after the step at which the run diverged.
+      final_loss: the loss of ``params``, i.e. after the last update.
+      converged_step: first step of the flat stretch that proved convergence, -1 if never.
+      diverged: whether the loss became non-finite or grew past the divergence multiple.
+      diverged_step: the step at which it did, -1 if never.
+      snapshots: ``params`` with a leading axis, one entry per snapshot step.
+      snapshot_steps: the steps of the snapshots; step t means the parameters before update t
+        (step ``num_steps`` means the final parameters).
+    """
+
+    params: PyTree
+    losses: jax.Array
+    final_loss: jax.Array
+    converged_step: jax.Array
+    diverged: jax.Array
+    diverged_step: jax.Array
+    snapshots: PyTree
+    snapshot_steps: jax.Array
+
+
+def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
+    """Validates snapshot steps (each in [0, num_steps]) and returns them sorted, unique."""
+    if snapshot_steps is None:
+        return ()
+    steps = tuple(sorted({int(s) for s in snapshot_steps}))
+    bad = [s for s in steps if not 0 <= s <= num_steps]
+    if bad:
+        raise ValueError(f"snapshot_steps must lie in [0, num_steps={num_steps}], got {bad}")
+    return steps
+
+
+def default_snapshot_steps(num_steps: int) -> tuple[int, ...]:
+    """The course's three pictures: the model at the beginning, middle and end of training."""
+    return (0, num_steps // 2, num_steps)
+
+
+def descend(
+    loss_fn: Callable[[PyTree], jax.Array],
+    params: PyTree,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    *,
+    tol: float = convergence.DEFAULT_TOL,
+    patience: int = convergence.DEFAULT_PATIENCE,
+    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR,
+    stop_at_convergence: bool = False,
+    snapshot_steps: Sequence[int] | None = None,
+) -> Descent:
+    """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
+
+    Each step computes the loss and its gradient with ``jax.value_and_grad``, asks the
+    optimizer for an update and applies it. A run that diverges stops updating (its params
+    stay where the blow-up was seen, later losses are NaN); with ``stop_at_convergence`` a
+    converged run stops updating too (later losses repeat its final loss). Either way the
+    history keeps its fixed length, so ``descend`` stays vmappable. See
+    ``jaxgd.convergence`` for the exact criteria.
+
+    Args:
+      loss_fn: maps parameters to a scalar loss.
+      params: initial parameters, any pytree of float arrays.
+      optimizer: an optax ``GradientTransformation``, e.g. ``optax.sgd(0.1)``.
+      num_steps: number of updates (static: it fixes the history's length).
+      tol: relative loss change at or below which a step counts as flat.
+      patience: flat steps in a row that prove convergence.
+      divergence_factor: a loss above this multiple of the initial loss means divergence.
+      stop_at_convergence: freeze the parameters once converged.
+      snapshot_steps: steps in [0, num_steps] whose parameters to keep (static).
+
+    Returns:
+      A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
+
+    Example:
+      >>> import jax.numpy as jnp, optax
+      >>> run = descend(lambda p: (p - 3.0) ** 2, jnp.float32(0.0), optax.sgd(0.25), 20)
+      >>> round(float(run.params), 4), run.losses.shape, float(run.losses[0])
+      (3.0, (20,), 9.0)
+    """
+    steps = check_snapshot_steps(snapshot_steps, num_steps)
+    snapshot_at = jnp.asarray(steps, jnp.int32)
+    value_and_grad = jax.value_and_grad(loss_fn)
+    loss_dtype = jax.eval_shape(loss_fn, params).dtype
+    snapshots = jax.tree_util.tree_map(
+        lambda leaf: jnp.zeros((len(steps), *jnp.shape(leaf)), jnp.result_type(leaf)), params
+    )
+
+    def step_fn(carry, step):
+        params, opt_state, monitor, snapshots = carry
+        loss, grads = value_and_grad(params)
+        was_diverged = monitor.diverged
+        monitor = update_monitor(monitor, loss, step, tol, patience, divergence_factor)
+        snapshots = _take_snapshot(snapshots, snapshot_at, step, params)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        moving = ~monitor.diverged
+        if stop_at_convergence:
+            moving &= ~monitor.converged
+        params = _select(moving, new_params, params)
+        opt_state = _select(moving, new_opt_state, opt_state)
+        recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
+        return (params, opt_state, monitor, snapshots), recorded
+
+    carry = (params, optimizer.init(params), init_monitor(loss_dtype), snapshots)
+    carry, losses = jax.lax.scan(step_fn, carry, jnp.arange(num_steps, dtype=jnp.int32))
+    params, _, monitor, snapshots = carry
+    snapshots = _take_snapshot(snapshots, snapshot_at, num_steps, params)
+    return Descent(
+        params=params,
+        losses=losses,
+        final_loss=loss_fn(params),
+        converged_step=monitor.converged_step,
+        diverged=monitor.diverged,
+        diverged_step=monitor.diverged_step,
+        snapshots=snapshots,
+        snapshot_steps=snapshot_at,
+    )
+
+
+def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTree) -> PyTree:
+    # A handful of snapshot slots, each overwritten only at its own step: O(slots) per step,
+    # instead of keeping every step's parameters (num_steps x size) just to index a few.
+    hit = snapshot_at == step
+
+    def update(slots, leaf):
+        mask = hit.reshape((-1,) + (1,) * jnp.ndim(leaf))
+        return jnp.where(mask, leaf, slots)
+
+    return jax.tree_util.tree_map(update, snapshots, params)
+
+
+__all__ = ["Descent", "Monitor", "default_snapshot_steps", "descend"]

@@ -1,0 +1,57 @@
+"""The closed-form least-squares optimum: the reference that gradient descent should reach."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxgd.params import LinearParams
+from jaxgd.validation import check_data
+
+
+class LeastSquares(NamedTuple):
+    """The MSE-optimal linear model, computed in float64 on the host.
+
+    Attributes:
+      params: ``LinearParams`` of float64 NumPy arrays (the minimum-norm optimum when the
+        features are linearly dependent).
+      loss: the MSE of ``params`` on the data, a Python float.
+    """
+
+    params: LinearParams
+    loss: float
+
+
+def design_matrix(X: np.ndarray) -> np.ndarray:
+    """A = [X, 1] in float64: the bias is the weight of a column of ones."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.concatenate([X, np.ones((X.shape[0], 1))], axis=1)
+
+
+def solve(X, y) -> LeastSquares:
+    """Least-squares weight and bias for ``y ≈ X @ weight + bias``, by SVD in float64.
+
+    An independent oracle for what gradient descent converges to; it shares no code with
+    the descent loop.
+
+    Args:
+      X: features, shape ``(n_samples, n_features)``.
+      y: targets, shape ``(n_samples,)``.
+
+    Returns:
+      ``LeastSquares(params, loss)``.
+
+    Example:
+      >>> import numpy as np
+      >>> best = solve(np.array([[0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0]))
+      >>> best.params.weight.round(6).tolist(), round(float(best.params.bias), 6)
+      ([2.0], 1.0)
+    """
+    X, y = check_data(X, y)
+    A = design_matrix(X)
+    y = np.asarray(y, dtype=np.float64)
+    theta, *_ = np.linalg.lstsq(A, y, rcond=None)
+    residual = A @ theta - y
+    params = LinearParams(weight=theta[:-1], bias=theta[-1])
+    return LeastSquares(params=params, loss=float(np.mean(residual * residual)))

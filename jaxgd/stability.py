@@ -1,0 +1,68 @@
+"""Which constant learning rates plain gradient descent can use on a dataset, and how fast.
+
+The MSE is a quadratic whose Hessian is H = 2/n · AᵀA with A = [X, 1]. Gradient descent with
+a constant learning rate η multiplies the error along each eigenvector of H by (1 − ηλ) per
+step, so it converges exactly when η < 2/λmax, and converges fastest at η = 2/(λmax + λmin),
+where the slowest direction shrinks by (κ − 1)/(κ + 1) per step, κ = λmax/λmin.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxgd.least_squares import design_matrix
+from jaxgd.validation import check_data
+
+
+class Stability(NamedTuple):
+    """Learning-rate limits of plain gradient descent on one dataset (float64).
+
+    Attributes:
+      eigenvalues: eigenvalues of the MSE Hessian, ascending.
+      max_learning_rate: 2/λmax: every constant learning rate below it converges.
+      fastest_learning_rate: 2/(λmax + λmin): the fastest constant learning rate.
+      condition_number: λmax/λmin (inf when the features are linearly dependent).
+    """
+
+    eigenvalues: np.ndarray
+    max_learning_rate: float
+    fastest_learning_rate: float
+    condition_number: float
+
+
+def hessian(X) -> np.ndarray:
+    """The MSE Hessian over (weight, bias), 2/n · AᵀA, in float64."""
+    A = design_matrix(X)
+    return 2.0 / A.shape[0] * (A.T @ A)
+
+
+def stability(X) -> Stability:
+    """Eigenvalues of the MSE Hessian and the learning-rate limits they imply.
+
+    Args:
+      X: features, shape ``(n_samples, n_features)``; the targets do not matter.
+
+    Returns:
+      A ``Stability``.
+
+    Example:
+      >>> import numpy as np
+      >>> s = stability(np.array([[-1.0], [1.0]]))   # H = 2·I
+      >>> s.max_learning_rate, s.fastest_learning_rate, s.condition_number
+      (1.0, 0.5, 1.0)
+    """
+    X, _ = check_data(X, np.zeros(np.shape(X)[0] if np.ndim(X) else 0))
+    eigenvalues = np.linalg.eigvalsh(hessian(X))
+    # eigvalsh can return tiny negative values for a singular H; they are zeros.
+    eigenvalues = np.clip(eigenvalues, 0.0, None)
+    largest, smallest = float(eigenvalues[-1]), float(eigenvalues[0])
+    tiny = largest * eigenvalues.size * np.finfo(np.float64).eps
+    condition = largest / smallest if smallest > tiny else float("inf")
+    return Stability(
+        eigenvalues=eigenvalues,
+        max_learning_rate=2.0 / largest,
+        fastest_learning_rate=2.0 / (largest + smallest),
+        condition_number=condition,
+    )

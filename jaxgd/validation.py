@@ -1,0 +1,128 @@
+"""Input checks at the library's boundary: bad data fails early, with a message that says where."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+_MAX_LISTED = 10  # how many offending rows or values a message lists before "..."
+
+
+def _list_some(items: Sequence) -> str:
+    shown = ", ".join(str(i) for i in items[:_MAX_LISTED])
+    more = len(items) - _MAX_LISTED
+    return shown + (f", ... ({more} more)" if more > 0 else "")
+
+
+def _as_float_array(value, name: str) -> np.ndarray:
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be an array of numbers, got a string")
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # ragged lists and other shapeless things
+        raise TypeError(f"{name} must be an array of numbers: {error}") from None
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    return array
+
+
+def check_data(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """Checks a design matrix and its targets and returns them as NumPy float arrays.
+
+    Args:
+      X: features, shape (n_samples, n_features).
+      y: targets, shape (n_samples,).
+
+    Returns:
+      (X, y) as floating-point NumPy arrays (the input's float dtype is kept).
+
+    Raises:
+      TypeError: if X or y do not hold real numbers.
+      ValueError: if a shape is wrong, the lengths differ, the data are empty, or a value is
+        NaN or infinite (the message lists the rows).
+
+    Example:
+      >>> X, y = check_data([[1.0], [2.0]], [3.0, 5.0])
+      >>> X.shape, y.shape
+      ((2, 1), (2,))
+    """
+    X = _as_float_array(X, "X")
+    y = _as_float_array(y, "y")
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features), got shape {X.shape}; "
+            "reshape one feature with X[:, None]"
+        )
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (n_samples,), got shape {y.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}: they must match")
+    if X.shape[0] == 0:
+        raise ValueError("the data are empty: X and y have no rows")
+    if X.shape[1] == 0:
+        raise ValueError("X has no feature columns")
+    bad_x = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad_x.size:
+        raise ValueError(f"X has NaN or infinite values in rows {_list_some(bad_x.tolist())}")
+    bad_y = np.flatnonzero(~np.isfinite(y))
+    if bad_y.size:
+        raise ValueError(f"y has NaN or infinite values in rows {_list_some(bad_y.tolist())}")
+    return X, y
+
+
+def check_learning_rates(learning_rates, name: str = "learning_rates") -> np.ndarray:
+    """Checks that learning rates are a non-empty 1-D list of finite positive numbers.
+
+    Example:
+      >>> check_learning_rates([0.1, 0.01]).tolist()
+      [0.1, 0.01]
+    """
+    rates = _as_float_array(learning_rates, name)
+    if rates.ndim == 0:
+        rates = rates[None]
+    if rates.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {rates.shape}")
+    if rates.size == 0:
+        raise ValueError(f"{name} is empty: give at least one learning rate")
+    bad = np.flatnonzero(~(np.isfinite(rates) & (rates > 0)))
+    if bad.size:
+        values = _list_some([f"{rates[i]!r} (index {i})" for i in bad])
+        raise ValueError(f"{name} must be finite and positive; bad values: {values}")
+    return rates
+
+
+def check_learning_rate(learning_rate) -> float:
+    """Checks one learning rate: a finite positive number."""
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float | np.number):
+        raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
+    value = float(learning_rate)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"learning_rate must be finite and positive, got {learning_rate!r}")
+    return value
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Checks an integer argument such as num_steps against its smallest allowed value."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_non_negative(value, name: str) -> float:
+    """Checks a finite number >= 0 (a tolerance, a scale)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return value

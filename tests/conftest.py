@@ -1,0 +1,27 @@
+"""Shared test data: small, fixed problems so that compiled programs are reused across tests."""
+
+import numpy as np
+import pytest
+
+COURSE_CARS_X = np.array([[3.5], [3.69], [3.44], [3.43], [4.34], [4.42], [2.37]])
+COURSE_CARS_Y = np.array([18.0, 15.0, 18.0, 16.0, 15.0, 14.0, 24.0])
+
+
+@pytest.fixture
+def cars():
+    """The crash course's seven cars: weight in 1000s of pounds -> miles per gallon."""
+    return COURSE_CARS_X.copy(), COURSE_CARS_Y.copy()
+
+
+def well_conditioned(seed: int, n: int = 64, d: int = 3, noise: float = 0.1):
+    """Standard-normal features with known weight and bias; float64 NumPy arrays."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    weight, bias = rng.standard_normal(d), rng.standard_normal()
+    y = X @ weight + bias + noise * rng.standard_normal(n)
+    return X, y
+
+
+@pytest.fixture
+def problem():
+    return well_conditioned(0)

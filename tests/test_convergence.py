@@ -1,0 +1,57 @@
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgd import fit
+from jaxgd.convergence import init_monitor, update_monitor
+
+
+def run_monitor(losses, **kwargs):
+    monitor = init_monitor()
+    for step, loss in enumerate(losses):
+        monitor = update_monitor(monitor, jnp.float32(loss), step, **kwargs)
+    return monitor
+
+
+def test_flat_stretch_is_converged_at_its_first_step():
+    monitor = run_monitor([8.0, 4.0, 2.0, 2.0, 2.0, 2.0], patience=3)
+    assert int(monitor.converged_step) == 2 and not bool(monitor.diverged)
+
+
+def test_too_short_flat_stretch_is_not_converged():
+    assert int(run_monitor([8.0, 4.0, 2.0, 2.0, 2.0], patience=3).converged_step) == -1
+
+
+def test_steadily_falling_loss_is_not_converged():
+    losses = 100.0 * (1 - 1e-4) ** np.arange(200)  # falls 1e-4 of itself per step
+    assert int(run_monitor(losses, tol=1e-6, patience=10).converged_step) == -1
+
+
+def test_slowly_rising_loss_is_not_converged():
+    losses = 1.0 * (1 + 1e-4) ** np.arange(200)
+    monitor = run_monitor(losses, tol=1e-6, patience=10)
+    assert int(monitor.converged_step) == -1 and not bool(monitor.diverged)
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan, 1e5])
+def test_non_finite_or_exploding_loss_diverges(bad):
+    monitor = run_monitor([10.0, 12.0, bad, 3.0], divergence_factor=1e3)
+    assert int(monitor.diverged_step) == 2 and int(monitor.converged_step) == -1
+
+
+def test_course_crawling_learning_rate_has_not_converged(cars):
+    # The course's exercise: 1.1e-5 on its seven cars still lowers the loss every step.
+    X, y = cars
+    result = fit(X, y, learning_rate=1.1e-5, num_steps=1000)
+    losses = np.asarray(result.losses)
+    assert (np.diff(losses) < 0).all()  # falling at every step...
+    assert losses[-1] > 100 * result.optimal_loss  # ...but far from the optimum
+    assert int(result.converged_step) == -1 and not bool(result.diverged)
+
+
+def test_course_good_learning_rate_converges_to_the_optimum(cars):
+    X, y = cars
+    result = fit(X, y, learning_rate=0.03, num_steps=6000)
+    assert 0 <= int(result.converged_step) < 6000
+    # float32 on raw units (condition number ~500): the plateau sits within 1e-4 of L*.
+    assert result.gap < 1e-4 * result.optimal_loss + 1e-5

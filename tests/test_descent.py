@@ -1,0 +1,85 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgd import LinearParams, descend, exact_trajectory, mse
+from jaxgd.descent import default_snapshot_steps
+
+
+def quadratic(params):
+    # A loss over a dict pytree that is not a linear model: descend is generic.
+    return jnp.sum((params["a"] - 1.0) ** 2) + 3.0 * (params["b"] + 2.0) ** 2
+
+
+def start():
+    return {"a": jnp.zeros(3), "b": jnp.float32(0.0)}
+
+
+def test_history_entry_t_is_loss_before_update_t():
+    run = descend(quadratic, start(), optax.sgd(0.1), 5)
+    params, expected = start(), []
+    for _ in range(5):  # the same steps by hand, outside any scan
+        expected.append(float(quadratic(params)))
+        grads = jax.grad(quadratic)(params)
+        params = jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, grads)
+    np.testing.assert_allclose(run.losses, expected, rtol=1e-6)
+    np.testing.assert_allclose(run.final_loss, quadratic(params), rtol=1e-6)
+    np.testing.assert_allclose(run.params["b"], params["b"], rtol=1e-6)
+
+
+def test_works_with_any_optax_optimizer_and_under_jit():
+    run = jax.jit(lambda p: descend(quadratic, p, optax.adam(0.1), 500))(start())
+    np.testing.assert_allclose(run.params["a"], np.ones(3), atol=1e-3)
+    np.testing.assert_allclose(run.params["b"], -2.0, atol=1e-3)
+
+
+def test_matches_the_closed_form_trajectory_in_float64(cars):
+    # Oracle: e_t = (I − ηH)^t e_0 in H's eigenbasis (no autodiff, no loop). Both in float64;
+    # over 300 steps rounding stays ~1e-13 relative, so rtol 1e-10 is a tight, safe bound.
+    X, y = cars
+    with jax.enable_x64(True):
+        start = LinearParams(jnp.array([0.3]), jnp.array(-0.2))
+        run = descend(lambda p: mse(p, X, y), start, optax.sgd(0.05), 300)
+        exact = exact_trajectory(X, y, start, 0.05, 300)
+        np.testing.assert_allclose(run.losses, exact.losses, rtol=1e-10)
+        np.testing.assert_allclose(run.final_loss, exact.final_loss, rtol=1e-10)
+        np.testing.assert_allclose(run.params.weight, exact.params.weight, rtol=1e-10)
+
+
+def test_snapshots_hold_the_parameters_before_their_step():
+    steps = default_snapshot_steps(10)
+    assert steps == (0, 5, 10)
+    run = descend(quadratic, start(), optax.sgd(0.1), 10, snapshot_steps=steps)
+    np.testing.assert_array_equal(run.snapshot_steps, steps)
+    np.testing.assert_array_equal(run.snapshots["a"][0], start()["a"])
+    halfway = descend(quadratic, start(), optax.sgd(0.1), 5)
+    np.testing.assert_allclose(run.snapshots["a"][1], halfway.params["a"], rtol=1e-6)
+    np.testing.assert_allclose(run.snapshots["b"][2], run.params["b"], rtol=1e-6)
+
+
+def test_snapshot_steps_out_of_range_are_rejected():
+    with pytest.raises(ValueError, match=r"snapshot_steps must lie in \[0, num_steps=10\]"):
+        descend(quadratic, start(), optax.sgd(0.1), 10, snapshot_steps=[0, 11])
+
+
+def test_stop_at_convergence_freezes_and_keeps_the_length():
+    run = descend(quadratic, start(), optax.sgd(0.1), 300, stop_at_convergence=True)
+    step = int(run.converged_step)
+    assert 0 < step < 200
+    frozen = np.asarray(run.losses)[step + 10 :]  # detected `patience` steps after step
+    assert run.losses.shape == (300,) and np.all(frozen == frozen[0])
+    free = descend(quadratic, start(), optax.sgd(0.1), 300)
+    assert int(free.converged_step) == step
+
+
+def test_divergence_stops_the_run_and_blanks_the_rest_of_the_history():
+    run = descend(quadratic, start(), optax.sgd(1.0), 100)
+    step = int(run.diverged_step)
+    assert bool(run.diverged) and 0 < step < 100
+    losses = np.asarray(run.losses)
+    assert np.isfinite(losses[: step + 1]).all() and np.isnan(losses[step + 1 :]).all()
+    assert losses[step] > 1e4 * losses[0]
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(run.params))
+    assert int(run.converged_step) == -1

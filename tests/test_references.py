@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from jaxgd import LinearParams, exact_trajectory, solve, stability
+
+
+def test_solve_matches_polyfit_on_the_course_cars(cars):
+    X, y = cars
+    slope, intercept = np.polyfit(X[:, 0], y, 1)  # an independent float64 fit
+    best = solve(X, y)
+    np.testing.assert_allclose(best.params.weight, [slope], rtol=1e-10)
+    np.testing.assert_allclose(best.params.bias, intercept, rtol=1e-10)
+    np.testing.assert_allclose(best.loss, np.mean((X[:, 0] * slope + intercept - y) ** 2))
+
+
+def test_solve_recovers_noise_free_weights():
+    rng = np.random.default_rng(3)
+    X, weight, bias = rng.standard_normal((64, 3)), rng.standard_normal(3), 0.7
+    y = X @ weight + bias
+    best = solve(X, y)
+    np.testing.assert_allclose(best.params.weight, weight, rtol=1e-10)
+    np.testing.assert_allclose(best.params.bias, bias, rtol=1e-10)
+    assert best.loss < 1e-20
+
+
+def test_stability_of_a_known_hessian():
+    # X = [-1, 1] standardized: A = [[-1, 1], [1, 1]], H = 2/n AᵀA = 2·I.
+    s = stability(np.array([[-1.0], [1.0], [-1.0], [1.0]]))
+    np.testing.assert_allclose(s.eigenvalues, [2.0, 2.0])
+    assert s.max_learning_rate == pytest.approx(1.0)
+    assert s.fastest_learning_rate == pytest.approx(0.5)
+    assert s.condition_number == pytest.approx(1.0)
+
+
+def test_stability_of_the_course_cars(cars):
+    X, _ = cars
+    A = np.c_[X, np.ones(len(X))]
+    eig = np.linalg.eigvalsh(2 / len(X) * A.T @ A)
+    s = stability(X)
+    assert s.max_learning_rate == pytest.approx(2 / eig[-1])
+    assert s.fastest_learning_rate == pytest.approx(2 / (eig[0] + eig[-1]))
+    assert s.condition_number == pytest.approx(eig[-1] / eig[0])
+
+
+def test_collinear_features_have_infinite_condition_number():
+    x = np.arange(5.0)
+    assert stability(np.c_[x, 2 * x]).condition_number == np.inf
+
+
+@pytest.mark.parametrize("learning_rate", [0.01, 0.06, 0.0699, 0.075])
+def test_exact_trajectory_matches_a_plain_numpy_loop(cars, learning_rate):
+    # Independent oracle: the textbook update θ ← θ − η·2/n·Aᵀ(Aθ − y), float64.
+    X, y = cars
+    A = np.c_[X, np.ones(len(X))]
+    theta, losses = np.array([0.1, -0.1]), []
+    for _ in range(200):
+        residual = A @ theta - y
+        losses.append(np.mean(residual**2))
+        theta = theta - learning_rate * 2 / len(y) * A.T @ residual
+    start = LinearParams(np.array([0.1]), np.float64(-0.1))
+    exact = exact_trajectory(X, y, start, learning_rate, 200)
+    np.testing.assert_allclose(exact.losses, losses, rtol=1e-9)
+    np.testing.assert_allclose(exact.params.weight, theta[:1], rtol=1e-9)
+
+
+def test_exact_trajectory_of_a_divergent_rate_overflows_quietly(cars):
+    X, y = cars
+    exact = exact_trajectory(X, y, LinearParams(np.zeros(1), 0.0), 1.0, 500)
+    assert np.isinf(exact.losses[-1]) and not np.isnan(exact.losses).any()

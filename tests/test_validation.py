@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from jaxgd import fit, sweep
+
+X_OK, Y_OK = np.array([[1.0], [2.0], [3.0]]), np.array([1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "error", "message"),
+    [
+        (np.array([1.0, 2.0, 3.0]), Y_OK, ValueError, r"X must be 2-D .* got shape \(3,\)"),
+        (X_OK, Y_OK[:, None], ValueError, r"y must be 1-D .* got shape \(3, 1\)"),
+        (X_OK, Y_OK[:2], ValueError, "X has 3 rows but y has 2"),
+        (np.zeros((0, 1)), np.zeros(0), ValueError, "the data are empty"),
+        (np.zeros((3, 0)), Y_OK, ValueError, "X has no feature columns"),
+        (np.array([[1.0], [np.nan], [np.inf]]), Y_OK, ValueError,
+         "X has NaN or infinite values in rows 1, 2"),
+        (X_OK, np.array([1.0, np.nan, 3.0]), ValueError, "y has NaN or infinite values in rows 1"),
+        (np.array([["a"], ["b"], ["c"]]), Y_OK, TypeError, "X must hold numbers"),
+        ("abc", Y_OK, TypeError, "X must be an array of numbers, got a string"),
+        (X_OK, np.array([1 + 1j, 2, 3]), TypeError, "y must hold real numbers"),
+    ],
+)
+def test_bad_data_is_named(X, y, error, message):
+    with pytest.raises(error, match=message):
+        fit(X, y, learning_rate=0.1, num_steps=5)
+    with pytest.raises(error, match=message):
+        sweep(X, y, learning_rates=[0.1], num_steps=5)
+
+
+def test_many_bad_rows_are_listed_with_a_count():
+    X = np.full((30, 1), np.nan)
+    with pytest.raises(ValueError, match=r"rows 0, 1, .*, 9, \.\.\. \(20 more\)"):
+        fit(X, np.zeros(30), learning_rate=0.1, num_steps=5)
+
+
+@pytest.mark.parametrize("rate", [0.0, -1.0, np.nan, np.inf])
+def test_learning_rate_must_be_finite_and_positive(rate):
+    with pytest.raises(ValueError, match="learning_rate must be finite and positive"):
+        fit(X_OK, Y_OK, learning_rate=rate, num_steps=5)
+    with pytest.raises(ValueError, match=r"learning_rates must be finite and positive.*index 1"):
+        sweep(X_OK, Y_OK, learning_rates=[0.1, rate], num_steps=5)
+
+
+def test_other_bad_arguments():
+    with pytest.raises(TypeError, match="learning_rate must be a number, got str"):
+        fit(X_OK, Y_OK, learning_rate="0.1", num_steps=5)
+    with pytest.raises(ValueError, match="learning_rates is empty"):
+        sweep(X_OK, Y_OK, learning_rates=[], num_steps=5)
+    with pytest.raises(ValueError, match="learning_rates must be 1-D"):
+        sweep(X_OK, Y_OK, learning_rates=[[0.1]], num_steps=5)
+    for steps in (0, -3):
+        with pytest.raises(ValueError, match=f"num_steps must be >= 1, got {steps}"):
+            fit(X_OK, Y_OK, learning_rate=0.1, num_steps=steps)
+    with pytest.raises(TypeError, match="num_steps must be an integer"):
+        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=2.5)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5, seed=-1)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        sweep(X_OK, Y_OK, learning_rates=[0.1], num_steps=5, seeds=[])
+    with pytest.raises(ValueError, match="init_scale must be finite and >= 0"):
+        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5, init_scale=-1.0)
+    with pytest.raises(ValueError, match="divergence_factor must be > 1"):
+        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5, divergence_factor=0.5)
+    with pytest.raises(ValueError, match="patience must be >= 1"):
+        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5, patience=0)
+
+
+def test_diverging_learning_rate_is_a_result_not_an_error():
+    result = fit(X_OK, Y_OK, learning_rate=10.0, num_steps=50)
+    assert bool(result.diverged) and int(result.diverged_step) > 0
