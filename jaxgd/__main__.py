@@ -1,6 +1,6 @@
-"""``python -m jaxgd``: fit car weight -> mpg on the embedded Auto MPG data and print it."""
+"""``python -m jaxgd``: the same as the ``jaxgd`` command."""
 
-from jaxgd.quickstart import main
+from jaxgd.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

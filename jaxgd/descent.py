@@ -7,6 +7,7 @@ grid of runs is one ``vmap`` of it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -14,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence
+from jaxgd import convergence, progress
 from jaxgd.convergence import Monitor, init_monitor, update_monitor
 
 PyTree = Any
@@ -58,8 +59,17 @@ def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -
 
 
 def default_snapshot_steps(num_steps: int) -> tuple[int, ...]:
-    """The course's three pictures: the model at the beginning, middle and end of training."""
-    return (0, num_steps // 2, num_steps)
+    """The course's three pictures: the model at the beginning, middle and end of training.
+
+    The middle is taken on a log scale of steps, at √num_steps: a loss curve falls fast and
+    then flattens, so step num_steps/2 would show the model as finished as at the end, while
+    √num_steps shows it on its way (the course's "medium loss" picture).
+
+    Example:
+      >>> default_snapshot_steps(1000)
+      (0, 31, 1000)
+    """
+    return tuple(sorted({0, math.isqrt(num_steps), num_steps}))
 
 
 def descend(
@@ -73,6 +83,7 @@ def descend(
     divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR,
     stop_at_convergence: bool = False,
     snapshot_steps: Sequence[int] | None = None,
+    progress_every: int = 0,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -93,6 +104,8 @@ def descend(
       divergence_factor: a loss above this multiple of the initial loss means divergence.
       stop_at_convergence: freeze the parameters once converged.
       snapshot_steps: steps in [0, num_steps] whose parameters to keep (static).
+      progress_every: if > 0, call ``jaxgd.progress.report(steps_done)`` on the host every
+        this many steps (static; shared by all runs of a vmapped sweep).
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -125,6 +138,8 @@ def descend(
         params = _select(moving, new_params, params)
         opt_state = _select(moving, new_opt_state, opt_state)
         recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
+        if progress_every > 0:
+            _maybe_report(step + 1, progress_every)
         return (params, opt_state, monitor, snapshots), recorded
 
     carry = (params, optimizer.init(params), init_monitor(loss_dtype), snapshots)
@@ -140,6 +155,16 @@ def descend(
         diverged_step=monitor.diverged_step,
         snapshots=snapshots,
         snapshot_steps=snapshot_at,
+    )
+
+
+def _maybe_report(steps_done: jax.Array, every: int) -> None:
+    # The step counter is not batched under vmap, so this fires once per `every` steps for a
+    # whole sweep; the cond keeps the host round trip off the other steps.
+    jax.lax.cond(
+        steps_done % every == 0,
+        lambda: jax.debug.callback(progress.report, steps_done),
+        lambda: None,
     )
 
 

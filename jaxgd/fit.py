@@ -38,6 +38,7 @@ class RunConfig(NamedTuple):
     divergence_factor: float
     stop_at_convergence: bool
     snapshot_steps: tuple[int, ...]
+    progress_every: int = 0
 
 
 class FitResult(NamedTuple):
@@ -89,6 +90,7 @@ def make_config(
     divergence_factor: float,
     stop_at_convergence: bool,
     snapshot_steps: Sequence[int] | None,
+    progress_every: int = 0,
 ) -> RunConfig:
     """Validates the run options shared by ``fit`` and ``sweep``."""
     num_steps = check_positive_int(num_steps, "num_steps")
@@ -114,6 +116,7 @@ def make_config(
         divergence_factor=divergence_factor,
         stop_at_convergence=bool(stop_at_convergence),
         snapshot_steps=check_snapshot_steps(snapshot_steps, num_steps),
+        progress_every=check_positive_int(progress_every, "progress_every", minimum=0),
     )
 
 
@@ -135,6 +138,7 @@ def train(X: jax.Array, y: jax.Array, learning_rate: jax.Array, seed: jax.Array,
         divergence_factor=config.divergence_factor,
         stop_at_convergence=config.stop_at_convergence,
         snapshot_steps=config.snapshot_steps,
+        progress_every=config.progress_every,
     )
 
 
@@ -173,6 +177,7 @@ def fit(
     stop_at_convergence: bool = False,
     snapshot_steps: Sequence[int] | None = None,
     reference: bool = True,
+    progress_every: int = 0,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
@@ -194,8 +199,10 @@ def fit(
       tol, patience, divergence_factor: convergence and divergence criteria, see
         ``jaxgd.convergence``.
       stop_at_convergence: stop updating once converged (the history keeps its length).
-      snapshot_steps: steps whose parameters to keep; beginning, middle and end if None.
+      snapshot_steps: steps whose parameters to keep; if None, the beginning, the middle on a
+        log scale (√num_steps) and the end.
       reference: also compute the least-squares optimum's loss (float64), for ``gap``.
+      progress_every: report progress every this many steps (see ``jaxgd.progress``).
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
@@ -212,7 +219,7 @@ def fit(
     learning_rate = check_learning_rate(learning_rate)
     seed = check_seed(seed)
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
-                         stop_at_convergence, snapshot_steps)
+                         stop_at_convergence, snapshot_steps, progress_every)
     X_dev, y_dev = as_device_data(X, y)
     run = _fit_compiled(X_dev, y_dev, jnp.asarray(learning_rate, X_dev.dtype),
                         jnp.asarray(seed, jnp.uint32), config)

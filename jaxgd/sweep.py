@@ -124,6 +124,7 @@ def sweep(
     stop_at_convergence: bool = False,
     snapshot_steps: Sequence[int] | None = None,
     reference: bool = True,
+    progress_every: int = 0,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
@@ -141,7 +142,7 @@ def sweep(
         run starts from ``seed``'s draw and the grid is (K,).
       seed: the shared seed when ``seeds`` is None.
       optimizer, init_scale, tol, patience, divergence_factor, stop_at_convergence,
-      snapshot_steps, reference: as in ``fit``.
+      snapshot_steps, reference, progress_every: as in ``fit``.
 
     Returns:
       A ``SweepResult``, grid axes first and steps last.
@@ -159,7 +160,7 @@ def sweep(
     if not seed_list:
         raise ValueError("seeds is empty: give at least one seed, or None")
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
-                         stop_at_convergence, snapshot_steps)
+                         stop_at_convergence, snapshot_steps, progress_every)
     X_dev, y_dev = as_device_data(X, y)
     rates_dev = jnp.asarray(rates, X_dev.dtype)
     seeds_dev = jnp.asarray(seed_list, jnp.uint32)

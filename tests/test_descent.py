@@ -49,9 +49,9 @@ def test_matches_the_closed_form_trajectory_in_float64(cars):
 
 
 def test_snapshots_hold_the_parameters_before_their_step():
-    steps = default_snapshot_steps(10)
-    assert steps == (0, 5, 10)
-    run = descend(quadratic, start(), optax.sgd(0.1), 10, snapshot_steps=steps)
+    steps = default_snapshot_steps(25)
+    assert steps == (0, 5, 25) and default_snapshot_steps(1) == (0, 1)
+    run = descend(quadratic, start(), optax.sgd(0.1), 25, snapshot_steps=steps)
     np.testing.assert_array_equal(run.snapshot_steps, steps)
     np.testing.assert_array_equal(run.snapshots["a"][0], start()["a"])
     halfway = descend(quadratic, start(), optax.sgd(0.1), 5)

@@ -27,7 +27,7 @@ def test_result_fields_and_shapes(problem):
     assert result.losses.shape == (50,) and result.final_loss.shape == ()
     assert result.params.weight.shape == (3,) and result.params.bias.shape == ()
     assert result.snapshots.weight.shape == (3, 3)
-    np.testing.assert_array_equal(result.snapshot_steps, [0, 25, 50])
+    np.testing.assert_array_equal(result.snapshot_steps, [0, 7, 50])
     assert result.losses.dtype == np.float32
     assert float(result.gap) >= -1e-5
     assert fit(X, y, learning_rate=0.1, num_steps=5, reference=False).optimal_loss is None

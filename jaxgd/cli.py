@@ -1,0 +1,244 @@
+"""The ``jaxgd`` command: ``run`` a config, ``plot`` a results folder again, ``info``.
+
+Exit status: 0 on success, 2 on a usage or config error (a message on stderr, no traceback,
+no output folder), 1 on an unexpected failure, 130 when interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from jaxgd import config as config_module
+from jaxgd import progress, results
+from jaxgd.config import Config, ConfigError
+
+DEFAULT_CONFIG = "auto_mpg"
+TABLE_ROWS = 20  # a sweep of thousands prints its best rows and says where the rest are
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs that ship inside the package (usable as ``jaxgd run NAME``)."""
+    folder = importlib.resources.files("jaxgd") / "configs"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_config(name: str | None, overrides: Sequence[str]) -> tuple[Config, str]:
+    """A config from a file path, or by the name of a shipped one (the default if None)."""
+    name = name or DEFAULT_CONFIG
+    path = Path(name)
+    if path.is_file():
+        return config_module.load(path, overrides), path.stem
+    stem = name.removesuffix(".toml")
+    if stem in shipped_configs() and path.parent == Path("."):
+        text = (importlib.resources.files("jaxgd") / "configs" / f"{stem}.toml").read_text()
+        return config_module.parse(text, overrides, source=f"shipped config {stem}"), stem
+    raise ConfigError(f"config file not found: {name} (shipped configs: "
+                      f"{', '.join(shipped_configs())})")
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from jaxgd import runner
+
+    config, stem = load_config(args.config, args.set)
+    out_dir = Path(args.out) if args.out else Path("runs") / stem
+    results.check_destination(out_dir, args.overwrite)  # before minutes of work, not after
+    if config.output.figures:
+        _require_matplotlib()
+    show = args.progress or (not args.quiet and sys.stderr.isatty())
+    bar = progress.ProgressBar(config.train.num_steps, enabled=show)
+    try:
+        record = _interruptible(lambda: runner.run(config, on_progress=bar))
+    finally:
+        bar.close()
+    with results.staging(out_dir, args.overwrite) as folder:
+        results.write_summary(folder, record.summary)
+        results.write_history(folder, record.history)
+        results.write_losses_csv(folder, record.history)
+        figure_names = _draw(folder, record.history, record.meta, config)
+    if not args.quiet:
+        _print_table(record.summary)
+        print(f"results: {out_dir}")
+        for name in figure_names:
+            print(f"figure: {out_dir / name}")
+    return 0
+
+
+def command_plot(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    try:
+        history, summary = results.read(run_dir)
+    except FileNotFoundError as error:
+        raise ConfigError(str(error)) from None
+    config = config_module.from_dict(summary["config"], source=f"{run_dir}/summary.json")
+    _require_matplotlib()
+    meta = _meta(summary)
+    for name in _draw(run_dir, history, meta, config):
+        print(f"figure: {run_dir / name}")
+    return 0
+
+
+def command_info(_: argparse.Namespace) -> int:
+    from jaxgd import runner
+
+    for name, version in runner.versions().items():
+        print(f"{name:8} {version}")
+    device = runner.device_info()
+    print(f"backend  {device['backend']} ({device['device_kind']})")
+    print(f"devices  {', '.join(device['devices'])}")
+    return 0
+
+
+def _meta(summary: dict) -> dict:
+    data = summary["data"]
+    config = summary["config"]
+    return {
+        "title": config.get("title") or f"{data['dataset']}: {', '.join(data['features'])}"
+                                         f" → {data['target']}",
+        "feature_names": data["features"],
+        "target_name": data["target"],
+        "max_learning_rate": summary["stability"]["max_learning_rate"]
+        if config["optimizer"]["name"] == "sgd" else None,
+        "optimizer": config["optimizer"]["name"],
+    }
+
+
+def _interruptible(work):
+    """Runs ``work`` in a helper thread so that Ctrl-C is felt at once.
+
+    XLA holds the calling thread until a compiled loop ends, and Python handles signals only
+    in the main thread, so a run on the main thread would ignore Ctrl-C for its whole length.
+    Nothing is written until the runs are done, so stopping here loses nothing.
+    """
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # handed to the main thread below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="jaxgd-run", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        print("jaxgd: interrupted; nothing was written", file=sys.stderr, flush=True)
+        os._exit(130)  # the loop cannot be stopped from outside; end the process with it
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigError('figures need matplotlib: pip install "jaxgd[plot]", or set '
+                          "output.figures = [] (--set output.figures=[])") from None
+
+
+def _draw(folder: Path, history, meta, config: Config) -> list[str]:
+    if not config.output.figures:
+        return []
+    from jaxgd import figures
+
+    drawn = figures.draw_all(history, meta, config.output.figures,
+                             log_scale=config.output.log_scale)
+    names = []
+    for name, figure in drawn.items():
+        figures.save_figure(figure, Path(folder) / f"{name}.png", config.output.dpi)
+        names.append(f"{name}.png")
+    return names
+
+
+def _print_table(summary: dict) -> None:
+    runs = summary["runs"]
+    seeds = len({run["seed"] for run in runs}) > 1
+    shown = runs
+    if len(runs) > TABLE_ROWS:
+        order = sorted(runs, key=lambda r: (r["diverged"], r["final_loss"] is None,
+                                            r["final_loss"] or 0.0))
+        shown = order[:TABLE_ROWS]
+    header = f"{'learning rate':>14}" + (f"{'seed':>6}" if seeds else "")
+    print(f"{header}{'final loss':>14}{'converged at':>14}{'diverged':>10}")
+    for run in shown:
+        loss = "inf/nan" if run["final_loss"] is None else f"{run['final_loss']:.6g}"
+        step = run["converged_step"] if run["converged_step"] >= 0 else "-"
+        seed = f"{run['seed']:>6}" if seeds else ""
+        print(f"{run['learning_rate']:>14.4g}{seed}{loss:>14}{step!s:>14}"
+              f"{'yes' if run['diverged'] else 'no':>10}")
+    if len(runs) > len(shown):
+        print(f"... the {len(shown)} best of {len(runs)} runs; all are in summary.json")
+    best = summary["best_run"]
+    optimum = summary["least_squares"]
+    if best is None:
+        print("every run diverged: no best run (try smaller learning rates)")
+        return
+    terms = " ".join(f"{w:+.6g}·[{name}]" for name, w in best["weight"].items())
+    print(f"best run: learning rate {best['learning_rate']:.4g}: "
+          f"{summary['data']['target']} ≈ {terms} {best['bias']:+.6g}")
+    print(f"          MSE {best['final_loss']:.6g}; least squares {optimum['loss']:.6g} "
+          f"(gap {best['gap_to_optimum']:.3g}); 2/λmax = "
+          f"{summary['stability']['max_learning_rate']:.4g}")
+    timing = summary["timing_seconds"]
+    print(f"time: {timing['total']:.2f} s ({timing['compile']:.2f} s compiling)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxgd", description="Linear regression by gradient descent in JAX.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a config and write a results folder",
+                              description="Run what a TOML config describes (one fit or a "
+                                          "sweep) and write a results folder.")
+    run.add_argument("config", nargs="?", metavar="CONFIG",
+                     help="a TOML file, or the name of a shipped config "
+                          f"(default: {DEFAULT_CONFIG})")
+    run.add_argument("--out", metavar="DIR", help="results folder (default: runs/CONFIG_NAME)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set train.num_steps=500 (repeatable)")
+    run.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    run.add_argument("--progress", action="store_true",
+                     help="show the progress bar even when stderr is not a terminal")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing results folder")
+    run.set_defaults(handler=command_run)
+
+    plot = commands.add_parser("plot", help="redraw the figures of a results folder",
+                               description="Redraw every figure from a saved results folder, "
+                                           "without training again.")
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.set_defaults(handler=command_plot)
+
+    info = commands.add_parser("info", help="versions, backend and devices",
+                               description="Print jaxgd, JAX, jaxlib and optax versions, the "
+                                           "backend and its devices.")
+    info.set_defaults(handler=command_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jaxgd`` console script and ``python -m jaxgd``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, results.ResultsExistError) as error:
+        print(f"jaxgd: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxgd: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception:  # an unexpected failure: keep the traceback for the bug report
+        traceback.print_exc()
+        return 1

@@ -1,0 +1,319 @@
+"""Run configurations: plain data read from TOML, typed and validated before anything runs.
+
+A config has five sections. Every key is optional except where noted; unknown keys, wrong
+types and out-of-range values are refused with a ``ConfigError`` that names the key.
+
+    title = "..."                   # shown in the figures
+    [data]      dataset, path, features, target, scale, standardize, n_samples, n_features,
+                noise, seed
+    [model]     seed, seeds, init_scale, zeros
+    [optimizer] name, learning_rate, learning_rates
+    [train]     num_steps, tol, patience, divergence_factor, stop_at_convergence,
+                snapshot_steps
+    [output]    figures, dpi, log_scale, max_plot_rows
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jaxgd import convergence
+
+DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv")
+OPTIMIZERS = ("sgd",)
+FIGURES = ("loss_curve", "snapshots", "loss_surface", "sweep_curves", "sweep_summary")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run: the message names the key and what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data to fit. ``scale`` multiplies columns, e.g. ``{weight = 0.001}`` for 1000s of
+    pounds; ``standardize`` trains on standardized features (results are reported in the
+    original units). ``path`` (a CSV file, relative to the config file) needs ``features``
+    and ``target``. ``n_samples``, ``n_features``, ``noise`` and ``seed`` shape ``synthetic``."""
+
+    dataset: str = "auto_mpg"
+    path: str | None = None
+    features: tuple[str, ...] | None = None
+    target: str | None = None
+    scale: dict[str, float] = field(default_factory=dict)
+    standardize: bool = False
+    n_samples: int = 200
+    n_features: int = 1
+    noise: float = 0.5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The starting point: drawn near zero with ``init_scale`` from ``seed`` (or from each of
+    ``seeds``, a grid axis), or exactly zero with ``zeros = true``."""
+
+    seed: int = 0
+    seeds: tuple[int, ...] | None = None
+    init_scale: float = 0.01
+    zeros: bool = False
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """The optimizer and its learning rate, or a list of learning rates to sweep."""
+
+    name: str = "sgd"
+    learning_rate: float | None = None
+    learning_rates: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Steps, the convergence and divergence criteria, and the snapshot steps."""
+
+    num_steps: int = 1000
+    tol: float = convergence.DEFAULT_TOL
+    patience: int = convergence.DEFAULT_PATIENCE
+    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR
+    stop_at_convergence: bool = False
+    snapshot_steps: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Which figures to draw (all by default; ``[]`` for none), at what dpi."""
+
+    figures: tuple[str, ...] = FIGURES
+    dpi: int = 100
+    log_scale: bool = True
+    max_plot_rows: int = 5000
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run: data, model, optimizer, training and outputs."""
+
+    title: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    @property
+    def learning_rates(self) -> tuple[float, ...]:
+        """The learning rates to run: the list, or the single one."""
+        rates = self.optimizer.learning_rates
+        return rates if rates is not None else (self.optimizer.learning_rate,)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+def load(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
+    """Reads a TOML config file, applies ``--set key=value`` overrides, and validates it.
+
+    Example:
+      >>> import tempfile, os
+      >>> with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+      ...     _ = f.write('[optimizer]\\nlearning_rate = 0.1\\n')
+      >>> load(f.name, ["train.num_steps=50"]).train.num_steps
+      50
+      >>> os.remove(f.name)
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    return parse(text, overrides, source=str(path), base_dir=path.parent)
+
+
+def parse(
+    text: str, overrides: typing.Sequence[str] = (), source: str = "config",
+    base_dir: Path | None = None,
+) -> Config:
+    """Parses TOML text into a validated ``Config``; a relative ``data.path`` is resolved
+    against ``base_dir``.
+
+    Example:
+      >>> parse('[optimizer]\\nlearning_rates = [0.1, 0.2]').learning_rates
+      (0.1, 0.2)
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source} is not valid TOML: {error}") from None
+    for override in overrides:
+        _apply_override(raw, override)
+    config = _build(Config, raw, "")
+    config = _resolve_path(config, base_dir)
+    _check(config)
+    return config
+
+
+def from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    """A validated ``Config`` from plain data, such as a summary.json's resolved config.
+
+    Example:
+      >>> c = parse('[optimizer]\\nlearning_rate = 0.1')
+      >>> from_dict(c.to_dict()) == c
+      True
+    """
+    config = _build(Config, raw, "")
+    _check(config)
+    return config
+
+
+def _apply_override(raw: dict, override: str) -> None:
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set needs key=value, got {override!r}")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()  # a bare word such as mlcc_cars is meant as a string
+    *sections, name = key.split(".")
+    table = raw
+    for section in sections:
+        table = table.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"--set {key}: {section} is not a section")
+    table[name] = value
+
+
+def _build(cls, raw: Any, where: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{where}] must be a table of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        name = f"{where}.{key}" if where else key
+        if key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"unknown key {name!r}.{hint} Valid keys{' in [' + where + ']' if where else ''}:"
+                f" {', '.join(sorted(fields))}"
+            )
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            values[key] = _build(kind, value, name)
+        else:
+            values[key] = _coerce(value, kind, name)
+    return cls(**values)
+
+
+def _coerce(value: Any, kind: Any, name: str) -> Any:
+    """Checks ``value`` against a field's type; lists become tuples; ints pass as floats."""
+    if isinstance(kind, types.UnionType):
+        options = typing.get_args(kind)
+        if type(None) in options and (value is None or value == "none"):
+            return None  # TOML has no null; --set key=none clears an optional key
+        kind = next(option for option in options if option is not type(None))
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        item = typing.get_args(kind)[0]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{name} must be a list, got {value!r}")
+        return tuple(_coerce(v, item, f"{name}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        item = typing.get_args(kind)[1]
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} must be a table such as {{weight = 0.001}}, got {value!r}")
+        return {k: _coerce(v, item, f"{name}.{k}") for k, v in value.items()}
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{name} must be {_describe(kind)}, got {value!r}")
+    return value
+
+
+def _describe(kind) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        kind, kind.__name__
+    )
+
+
+def _resolve_path(config: Config, base_dir: Path | None) -> Config:
+    path = config.data.path
+    if path is None or base_dir is None or Path(path).is_absolute():
+        return config
+    data = dataclasses.replace(config.data, path=str(base_dir / path))
+    return dataclasses.replace(config, data=data)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _one_of(value: str, choices: typing.Sequence[str], name: str) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(value, choices, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{name} = {value!r} is not known.{hint} Choose from: "
+                          f"{', '.join(choices)}")
+
+
+def _positive(value: float, name: str) -> None:
+    _require(math.isfinite(value) and value > 0, f"{name} must be finite and > 0, got {value}")
+
+
+def _check(config: Config) -> None:
+    data, model, optimizer, train, output = (
+        config.data, config.model, config.optimizer, config.train, config.output)
+    _one_of(data.dataset, DATASETS, "data.dataset")
+    if data.dataset == "csv":
+        _require(data.path is not None, "data.dataset = 'csv' needs data.path (a CSV file)")
+        _require(bool(data.features) and data.target is not None,
+                 "data.dataset = 'csv' needs data.features and data.target (column names)")
+    else:
+        _require(data.path is None, "data.path is only for data.dataset = 'csv'")
+    for column, factor in data.scale.items():
+        _positive(factor, f"data.scale.{column}")
+    _require(data.n_samples >= 1, f"data.n_samples must be >= 1, got {data.n_samples}")
+    _require(data.n_features >= 1, f"data.n_features must be >= 1, got {data.n_features}")
+    _require(math.isfinite(data.noise) and data.noise >= 0,
+             f"data.noise must be finite and >= 0, got {data.noise}")
+    for name, seed in [("data.seed", data.seed), ("model.seed", model.seed),
+                       *[(f"model.seeds[{i}]", s) for i, s in enumerate(model.seeds or ())]]:
+        _require(0 <= seed < 2**32, f"{name} must be in [0, 2**32), got {seed}")
+    _require(model.seeds is None or len(model.seeds) > 0, "model.seeds is empty")
+    _require(math.isfinite(model.init_scale) and model.init_scale >= 0,
+             f"model.init_scale must be finite and >= 0, got {model.init_scale}")
+    _one_of(optimizer.name, OPTIMIZERS, "optimizer.name")
+    _require((optimizer.learning_rate is None) != (optimizer.learning_rates is None),
+             "give exactly one of optimizer.learning_rate and optimizer.learning_rates")
+    _require(bool(config.learning_rates), "optimizer.learning_rates is empty")
+    for i, rate in enumerate(config.learning_rates):
+        name = "optimizer.learning_rate" if optimizer.learning_rates is None else (
+            f"optimizer.learning_rates[{i}]")
+        _positive(rate, name)
+    _require(train.num_steps >= 1, f"train.num_steps must be >= 1, got {train.num_steps}")
+    _require(math.isfinite(train.tol) and train.tol >= 0,
+             f"train.tol must be finite and >= 0, got {train.tol}")
+    _require(train.patience >= 1, f"train.patience must be >= 1, got {train.patience}")
+    _require(train.divergence_factor > 1,
+             f"train.divergence_factor must be > 1, got {train.divergence_factor}")
+    bad = [s for s in train.snapshot_steps or () if not 0 <= s <= train.num_steps]
+    _require(not bad, f"train.snapshot_steps must lie in [0, num_steps={train.num_steps}], "
+                      f"got {bad}")
+    for i, figure in enumerate(output.figures):
+        _one_of(figure, FIGURES, f"output.figures[{i}]")
+    _require(20 <= output.dpi <= 1000, f"output.dpi must be in [20, 1000], got {output.dpi}")
+    _require(output.max_plot_rows >= 1,
+             f"output.max_plot_rows must be >= 1, got {output.max_plot_rows}")

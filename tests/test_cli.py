@@ -1,0 +1,137 @@
+"""End to end through a subprocess, as a user runs it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def jaxgd(*args, cwd=None, timeout=240):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "jaxgd", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def course_run(tmp_path_factory):
+    """The course exercise's config, run once for the tests that read its folder."""
+    out = tmp_path_factory.mktemp("cli") / "cars"
+    done = jaxgd("run", ROOT / "configs" / "mlcc_cars.toml", "--out", out)
+    return done, out
+
+
+def test_run_prints_the_table_and_writes_the_folder(course_run):
+    done, out = course_run
+    assert done.returncode == 0, done.stderr
+    assert "learning rate" in done.stdout and "converged at" in done.stdout
+    assert f"results: {out}" in done.stdout and done.stdout.count("figure: ") == 5
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["history.npz", "loss_curve.png", "loss_surface.png", "losses.csv",
+                     "snapshots.png", "summary.json", "sweep_curves.png", "sweep_summary.png"]
+    for png in out.glob("*.png"):
+        data = png.read_bytes()
+        assert data.startswith(PNG) and len(data) > 10_000
+
+
+def test_course_exercise_converges_crawls_and_diverges(course_run):
+    _, out = course_run
+    summary = json.loads((out / "summary.json").read_text())
+    runs = {run["learning_rate"]: run for run in summary["runs"]}
+    assert runs[0.03]["converged_step"] > 0 and not runs[0.03]["diverged"]
+    assert runs[1.1e-05]["converged_step"] == -1 and not runs[1.1e-05]["diverged"]
+    assert runs[1.0]["diverged"] and runs[1.0]["diverged_step"] < 10
+    assert summary["best_run"]["learning_rate"] == 0.03
+    assert summary["best_run"]["gap_to_optimum"] < 0.01
+    for key in ("config", "versions", "device", "data", "least_squares", "stability",
+                "timing_seconds"):
+        assert key in summary
+    assert summary["data"]["rows"] == 7 and summary["versions"]["jax"]
+    assert summary["stability"]["max_learning_rate"] == pytest.approx(0.0698, rel=1e-3)
+    assert set(summary["timing_seconds"]) == {"total", "compile", "run"}
+
+
+def test_plot_redraws_the_same_figures(course_run, tmp_path):
+    _, out = course_run
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in out.iterdir():
+        if path.suffix != ".png":
+            (copy / path.name).write_bytes(path.read_bytes())
+    done = jaxgd("plot", copy)
+    assert done.returncode == 0, done.stderr
+    for png in out.glob("*.png"):
+        assert (copy / png.name).read_bytes() == png.read_bytes()
+
+
+def test_default_run_works_from_any_folder(tmp_path):
+    done = jaxgd("run", "--quiet", "--set", "train.num_steps=200", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and (tmp_path / "runs" / "auto_mpg" / "summary.json").is_file()
+    again = jaxgd("run", "--set", "train.num_steps=200", cwd=tmp_path)
+    assert again.returncode == 2 and "pass --overwrite" in again.stderr
+    replaced = jaxgd("run", "--quiet", "--overwrite", "--set", "output.figures=[]",
+                     "--set", "train.num_steps=100", cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert not list((tmp_path / "runs" / "auto_mpg").glob("*.png"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "train.num_stepz=3"], "unknown key 'train.num_stepz'"),
+        (["--set", "optimizer.learning_rates=[0.1, -1]"], "must be finite and > 0"),
+        (["nowhere.toml"], "config file not found: nowhere.toml"),
+        (["--set", "data.features=['wieght']"], "data: unknown"),
+        (["--set", "data.dataset=csv", "--set", "data.path=missing.csv",
+          "--set", "data.features=['a']", "--set", "data.target=b"], "missing.csv"),
+    ],
+)
+def test_bad_configs_exit_2_with_a_message_and_no_folder(tmp_path, args, message):
+    done = jaxgd("run", *args, "--out", tmp_path / "out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+
+
+def test_usage_errors_and_help():
+    assert jaxgd("frobnicate").returncode == 2
+    for command in ("run", "plot", "info"):
+        done = jaxgd(command, "--help")
+        assert done.returncode == 0 and "usage: jaxgd " + command in done.stdout
+    done = jaxgd("plot", "/nonexistent/run")
+    assert done.returncode == 2 and "not a jaxgd results folder" in done.stderr
+
+
+def test_info_names_versions_and_devices():
+    done = jaxgd("info")
+    assert done.returncode == 0
+    for word in ("jaxgd", "jax", "jaxlib", "optax", "backend", "cpu"):
+        assert word in done.stdout
+
+
+def test_ctrl_c_stops_cleanly_and_writes_nothing(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "jaxgd", "run", "--out", tmp_path / "out", "--progress",
+            "--set", "train.num_steps=10000000", "--set", "output.figures=[]"]
+    process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    seen = b""
+    while b"steps/s" not in seen:  # wait until the compiled loop is running and reporting
+        chunk = os.read(process.stderr.fileno(), 4096)
+        assert chunk, f"the run ended early: {seen!r}"
+        seen += chunk
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert time.perf_counter() - sent < 10  # the whole run would take ~30 s
+    assert b"interrupted; nothing was written" in stderr
+    assert list(tmp_path.iterdir()) == []

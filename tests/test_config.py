@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+
+from jaxgd import config
+from jaxgd.cli import shipped_configs
+from jaxgd.config import ConfigError, parse
+
+RATE = "[optimizer]\nlearning_rate = 0.1\n"
+
+
+def test_defaults_and_a_single_learning_rate():
+    c = parse(RATE)
+    assert c.learning_rates == (0.1,) and c.data.dataset == "auto_mpg"
+    assert c.train.num_steps == 1000 and c.output.figures == config.FIGURES
+    assert c.to_dict()["optimizer"]["learning_rate"] == 0.1
+
+
+def test_every_shipped_config_parses_and_the_top_level_folder_matches():
+    names = shipped_configs()
+    assert {"auto_mpg", "auto_mpg_all_features", "mlcc_cars", "synthetic"} <= set(names)
+    top = Path(__file__).parent.parent / "configs"
+    for name in names:
+        config.load(top / f"{name}.toml")
+        packaged = Path(config.__file__).parent / "configs" / f"{name}.toml"
+        assert (top / f"{name}.toml").read_text() == packaged.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[train]\nnum_stepz = 3\n" + RATE,
+         r"unknown key 'train.num_stepz'. Did you mean 'num_steps'\? Valid keys in \[train\]"),
+        ("colour = 1\n" + RATE, "unknown key 'colour'"),
+        ("[train]\nnum_steps = 'many'\n" + RATE, r"train.num_steps must be an integer, got 'many'"),
+        ("[train]\nnum_steps = 2.5\n" + RATE, "train.num_steps must be an integer"),
+        ("[train]\nnum_steps = true\n" + RATE, "train.num_steps must be an integer"),
+        ("[train]\nnum_steps = 0\n" + RATE, "train.num_steps must be >= 1, got 0"),
+        ("[optimizer]\nlearning_rates = [0.1, -2]\n",
+         r"optimizer.learning_rates\[1\] must be finite and > 0, got -2"),
+        ("[optimizer]\nlearning_rate = nan\n", "optimizer.learning_rate must be finite and > 0"),
+        ("[optimizer]\nlearning_rates = []\n", "optimizer.learning_rates is empty"),
+        ("[optimizer]\nlearning_rate = 0.1\nlearning_rates = [0.2]\n", "exactly one of"),
+        ("[optimizer]\nname = 'sgd'\n", "exactly one of"),
+        ("[optimizer]\nname = 'sdg'\nlearning_rate = 0.1\n",
+         r"optimizer.name = 'sdg' is not known. Did you mean 'sgd'\?"),
+        ("[data]\ndataset = 'auto-mpg'\n" + RATE, r"Did you mean 'auto_mpg'\?"),
+        ("[data]\ndataset = 'csv'\n" + RATE, "needs data.path"),
+        ("[data]\nfeatures = 'weight'\n" + RATE, "data.features must be a list"),
+        ("[data]\nscale = { weight = 0 }\n" + RATE, "data.scale.weight must be finite and > 0"),
+        ("[model]\nseeds = [-1]\n" + RATE, r"model.seeds\[0\] must be in \[0, 2\*\*32\)"),
+        ("[train]\nsnapshot_steps = [0, 5000]\n" + RATE, r"must lie in \[0, num_steps=1000\]"),
+        ("[output]\nfigures = ['loss_curv']\n" + RATE, r"Did you mean 'loss_curve'\?"),
+        ("[output]\ndpi = 5\n" + RATE, r"output.dpi must be in \[20, 1000\]"),
+        ("data = 3\n" + RATE, r"\[data\] must be a table"),
+        ("[train\n", "is not valid TOML"),
+    ],
+)
+def test_bad_configs_name_the_key(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse(text)
+
+
+def test_overrides_are_validated_like_the_file():
+    c = parse(RATE, ["train.num_steps=50", "data.dataset=mlcc_cars", "model.seeds=[1, 2]",
+                     "train.snapshot_steps=none", "output.figures=[]"])
+    assert c.train.num_steps == 50 and c.data.dataset == "mlcc_cars"
+    assert c.model.seeds == (1, 2) and c.train.snapshot_steps is None and c.output.figures == ()
+    with pytest.raises(ConfigError, match=r"train.num_steps must be >= 1"):
+        parse(RATE, ["train.num_steps=0"])
+    with pytest.raises(ConfigError, match=r"unknown key 'train.step'"):
+        parse(RATE, ["train.step=3"])
+    with pytest.raises(ConfigError, match="--set needs key=value"):
+        parse(RATE, ["train.num_steps"])
+
+
+def test_missing_file_and_relative_csv_path(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        config.load(tmp_path / "nope.toml")
+    file = tmp_path / "c.toml"
+    file.write_text("[data]\ndataset='csv'\npath='d.csv'\nfeatures=['a']\ntarget='b'\n" + RATE)
+    assert config.load(file).data.path == str(tmp_path / "d.csv")
