@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
+import importlib.util
 import os
 import sys
 import threading
@@ -50,8 +51,6 @@ def command_run(args: argparse.Namespace) -> int:
     config, stem = load_config(args.config, args.set)
     out_dir = Path(args.out) if args.out else Path("runs") / stem
     results.check_destination(out_dir, args.overwrite)  # before minutes of work, not after
-    if config.output.figures:
-        _require_matplotlib()
     show = args.progress or (not args.quiet and sys.stderr.isatty())
     bar = progress.ProgressBar(config.train.num_steps, enabled=show)
     try:
@@ -78,7 +77,8 @@ def command_plot(args: argparse.Namespace) -> int:
     except FileNotFoundError as error:
         raise ConfigError(str(error)) from None
     config = config_module.from_dict(summary["config"], source=f"{run_dir}/summary.json")
-    _require_matplotlib()
+    if not _has_matplotlib():
+        raise ConfigError('jaxgd plot needs matplotlib: pip install "jaxgd[plot]"')
     meta = _meta(summary)
     for name in _draw(run_dir, history, meta, config):
         print(f"figure: {run_dir / name}")
@@ -139,16 +139,16 @@ def _interruptible(work):
     return outcome["value"]
 
 
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ConfigError('figures need matplotlib: pip install "jaxgd[plot]", or set '
-                          "output.figures = [] (--set output.figures=[])") from None
+def _has_matplotlib() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _draw(folder: Path, history, meta, config: Config) -> list[str]:
     if not config.output.figures:
+        return []
+    if not _has_matplotlib():
+        print('jaxgd: figures skipped: they need matplotlib (pip install "jaxgd[plot]"); '
+              "the results are saved, and `jaxgd plot` draws them later", file=sys.stderr)
         return []
     from jaxgd import figures
 

@@ -3,12 +3,13 @@
 The monitor is a small pytree updated once per step inside the compiled loop, so every run of
 a vmapped sweep carries its own verdict and no run can disturb another.
 
-Converged: the loss changed by at most ``tol`` relative to its previous value (plus the float
-resolution of the starting loss, eps·loss₀, so that a perfect fit whose loss sits at rounding
-noise near 0 counts as flat), in either direction, for ``patience`` steps in a row;
-``converged_step`` is the first step of that flat stretch. A crawling run is not converged:
-with the course's tiny learning rate 1.1e-5 on its seven cars the loss still falls about 5e-4
-of itself per step, hundreds of times ``tol``'s default of 1e-6, so the run keeps going.
+Converged: the loss changed by at most ``tol`` relative to its previous value (plus 16 float
+ulps of the starting loss, 16·eps·loss₀: rounding noise of the loss's terms, so that a fit
+whose loss sits at that noise, near 0 or below it, counts as flat), in either direction, for
+``patience`` steps in a row; ``converged_step`` is the first step of that flat stretch.
+A crawling run is not converged: with the course's tiny learning rate 1.1e-5 on its seven
+cars the loss still falls about 5e-4 of itself per step, hundreds of times ``tol``'s default
+of 1e-6, so the run keeps going.
 Lower ``tol`` for runs that crawl more slowly still. A rising loss is never "flat", so a run
 drifting upwards is not called converged.
 
@@ -27,6 +28,7 @@ import jax.numpy as jnp
 DEFAULT_TOL = 1e-6
 DEFAULT_PATIENCE = 10
 DEFAULT_DIVERGENCE_FACTOR = 1e4
+RESOLUTION_ULPS = 16
 
 
 class Monitor(NamedTuple):
@@ -91,9 +93,10 @@ def update_monitor(
         (monitor.diverged_step < 0) & blew_up, step, monitor.diverged_step
     )
     change = jnp.abs(monitor.previous_loss - loss)
-    # The eps term: changes below the float resolution of the starting loss are rounding
-    # noise, which matters when the optimum's loss is ~0 and every relative change is huge.
-    resolution = jnp.finfo(loss.dtype).eps * jnp.abs(initial_loss)
+    # Changes of a few ulps of the starting loss are rounding noise of the loss's terms (the
+    # gram engine sums terms as large as var(y) to get a loss that may be far smaller), and
+    # they matter when the optimum's loss is ~0 and every relative change is huge.
+    resolution = RESOLUTION_ULPS * jnp.finfo(loss.dtype).eps * jnp.abs(initial_loss)
     flat = (step > 0) & (change <= tol * jnp.abs(monitor.previous_loss) + resolution)
     flat_steps = jnp.where(flat, monitor.flat_steps + 1, 0)
     newly_converged = (

@@ -35,6 +35,7 @@ class Descent(NamedTuple):
       snapshots: ``params`` with a leading axis, one entry per snapshot step.
       snapshot_steps: the steps of the snapshots; step t means the parameters before update t
         (step ``num_steps`` means the final parameters).
+      loss_steps: the step of each history entry: 0, k, 2k, ... with ``log_every=k``.
     """
 
     params: PyTree
@@ -45,6 +46,7 @@ class Descent(NamedTuple):
     diverged_step: jax.Array
     snapshots: PyTree
     snapshot_steps: jax.Array
+    loss_steps: jax.Array
 
 
 def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
@@ -84,6 +86,7 @@ def descend(
     stop_at_convergence: bool = False,
     snapshot_steps: Sequence[int] | None = None,
     progress_every: int = 0,
+    log_every: int = 1,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -106,6 +109,8 @@ def descend(
       snapshot_steps: steps in [0, num_steps] whose parameters to keep (static).
       progress_every: if > 0, call ``jaxgd.progress.report(steps_done)`` on the host every
         this many steps (static; shared by all runs of a vmapped sweep).
+      log_every: keep every k-th loss (steps 0, k, 2k, ...), so a long run's history takes
+        num_steps/k entries. Convergence is still judged at every step.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -120,6 +125,8 @@ def descend(
     snapshot_at = jnp.asarray(steps, jnp.int32)
     value_and_grad = jax.value_and_grad(loss_fn)
     loss_dtype = jax.eval_shape(loss_fn, params).dtype
+    num_logs = -(-num_steps // log_every)
+    padded = num_logs * log_every != num_steps  # the last block runs past num_steps
     snapshots = jax.tree_util.tree_map(
         lambda leaf: jnp.zeros((len(steps), *jnp.shape(leaf)), jnp.result_type(leaf)), params
     )
@@ -128,24 +135,40 @@ def descend(
         params, opt_state, monitor, snapshots = carry
         loss, grads = value_and_grad(params)
         was_diverged = monitor.diverged
-        monitor = update_monitor(monitor, loss, step, tol, patience, divergence_factor)
-        snapshots = _take_snapshot(snapshots, snapshot_at, step, params)
+        new_monitor = update_monitor(monitor, loss, step, tol, patience, divergence_factor)
+        if padded:  # steps past the end change nothing
+            new_monitor = _select(step < num_steps, new_monitor, monitor)
+        monitor = new_monitor
+        if steps:
+            snapshots = _take_snapshot(snapshots, snapshot_at, step, params)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         moving = ~monitor.diverged
         if stop_at_convergence:
             moving &= ~monitor.converged
+        if padded:
+            moving &= step < num_steps
         params = _select(moving, new_params, params)
         opt_state = _select(moving, new_opt_state, opt_state)
         recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
         if progress_every > 0:
-            _maybe_report(step + 1, progress_every)
+            _maybe_report(step + 1, progress_every, num_steps)
         return (params, opt_state, monitor, snapshots), recorded
 
+    def block_fn(carry, first_step):
+        # log_every steps; only the first one's loss is kept.
+        carry, losses = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
+        return carry, losses[0]
+
     carry = (params, optimizer.init(params), init_monitor(loss_dtype), snapshots)
-    carry, losses = jax.lax.scan(step_fn, carry, jnp.arange(num_steps, dtype=jnp.int32))
+    if log_every == 1:
+        carry, losses = jax.lax.scan(step_fn, carry, jnp.arange(num_steps, dtype=jnp.int32))
+    else:
+        firsts = jnp.arange(num_logs, dtype=jnp.int32) * log_every
+        carry, losses = jax.lax.scan(block_fn, carry, firsts)
     params, _, monitor, snapshots = carry
-    snapshots = _take_snapshot(snapshots, snapshot_at, num_steps, params)
+    if steps:
+        snapshots = _take_snapshot(snapshots, snapshot_at, num_steps, params)
     return Descent(
         params=params,
         losses=losses,
@@ -155,14 +178,15 @@ def descend(
         diverged_step=monitor.diverged_step,
         snapshots=snapshots,
         snapshot_steps=snapshot_at,
+        loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,
     )
 
 
-def _maybe_report(steps_done: jax.Array, every: int) -> None:
+def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
     # The step counter is not batched under vmap, so this fires once per `every` steps for a
     # whole sweep; the cond keeps the host round trip off the other steps.
     jax.lax.cond(
-        steps_done % every == 0,
+        (steps_done % every == 0) & (steps_done <= num_steps),
         lambda: jax.debug.callback(progress.report, steps_done),
         lambda: None,
     )
@@ -173,15 +197,19 @@ def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
 
 
 def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTree) -> PyTree:
-    # A handful of snapshot slots, each overwritten only at its own step: O(slots) per step,
-    # instead of keeping every step's parameters (num_steps x size) just to index a few.
+    # A handful of slots, each written only at its own step, instead of keeping every step's
+    # parameters (num_steps x size) just to index a few. The step counter is shared by all
+    # runs of a sweep, so the cond stays a real branch under vmap and the other steps skip it.
     hit = snapshot_at == step
 
-    def update(slots, leaf):
-        mask = hit.reshape((-1,) + (1,) * jnp.ndim(leaf))
-        return jnp.where(mask, leaf, slots)
+    def write(snapshots):
+        def update(slots, leaf):
+            mask = hit.reshape((-1,) + (1,) * jnp.ndim(leaf))
+            return jnp.where(mask, leaf, slots)
 
-    return jax.tree_util.tree_map(update, snapshots, params)
+        return jax.tree_util.tree_map(update, snapshots, params)
+
+    return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
 __all__ = ["Descent", "Monitor", "default_snapshot_steps", "descend"]

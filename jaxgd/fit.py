@@ -12,9 +12,9 @@ import numpy as np
 import optax
 
 from jaxgd import convergence
+from jaxgd import engine as engines
 from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
 from jaxgd.least_squares import solve
-from jaxgd.model import mse
 from jaxgd.params import LinearParams, init_params
 from jaxgd.validation import (
     check_data,
@@ -39,6 +39,7 @@ class RunConfig(NamedTuple):
     stop_at_convergence: bool
     snapshot_steps: tuple[int, ...]
     progress_every: int = 0
+    log_every: int = 1
 
 
 class FitResult(NamedTuple):
@@ -53,7 +54,9 @@ class FitResult(NamedTuple):
       diverged_step: the step at which it did, -1 if never.
       snapshots: ``LinearParams`` with a leading axis, one entry per snapshot step.
       snapshot_steps: the steps of the snapshots (``num_steps`` = final parameters).
+      loss_steps: the step of each history entry (0, k, 2k, ... with ``log_every=k``).
       learning_rate: the learning rate used.
+      engine: the engine that ran, "direct" or "gram".
       optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
     """
 
@@ -65,7 +68,9 @@ class FitResult(NamedTuple):
     diverged_step: jax.Array
     snapshots: LinearParams
     snapshot_steps: jax.Array
+    loss_steps: jax.Array
     learning_rate: jax.Array
+    engine: str = "direct"
     optimal_loss: float | None = None
 
     @property
@@ -91,6 +96,7 @@ def make_config(
     stop_at_convergence: bool,
     snapshot_steps: Sequence[int] | None,
     progress_every: int = 0,
+    log_every: int = 1,
 ) -> RunConfig:
     """Validates the run options shared by ``fit`` and ``sweep``."""
     num_steps = check_positive_int(num_steps, "num_steps")
@@ -117,19 +123,21 @@ def make_config(
         stop_at_convergence=bool(stop_at_convergence),
         snapshot_steps=check_snapshot_steps(snapshot_steps, num_steps),
         progress_every=check_positive_int(progress_every, "progress_every", minimum=0),
+        log_every=check_positive_int(log_every, "log_every"),
     )
 
 
-def train(X: jax.Array, y: jax.Array, learning_rate: jax.Array, seed: jax.Array,
-          config: RunConfig) -> Descent:
+def train(data, learning_rate: jax.Array, seed: jax.Array, config: RunConfig) -> Descent:
     """One run, traceable: draw the start from ``seed``, then descend on the MSE.
 
-    ``fit`` jits this; ``sweep`` vmaps it over learning rates and seeds, so a sweep member
-    and the matching fit run the very same computation.
+    ``data`` is what the engine reads (``jaxgd.engine.prepare``). ``fit`` jits this;
+    ``sweep`` vmaps it over learning rates and seeds, so a sweep member and the matching fit
+    run the very same computation.
     """
-    params = init_params(jax.random.key(seed), X.shape[1], config.init_scale, X.dtype)
+    params = init_params(jax.random.key(seed), engines.n_features(data), config.init_scale,
+                         engines.dtype_of(data))
     return descend(
-        partial(mse, X=X, y=y),
+        engines.loss_function(data),
         params,
         config.optimizer(learning_rate),
         config.num_steps,
@@ -139,19 +147,24 @@ def train(X: jax.Array, y: jax.Array, learning_rate: jax.Array, seed: jax.Array,
         stop_at_convergence=config.stop_at_convergence,
         snapshot_steps=config.snapshot_steps,
         progress_every=config.progress_every,
+        log_every=config.log_every,
     )
 
 
 @partial(jax.jit, static_argnames="config")
-def _fit_compiled(X, y, learning_rate, seed, config: RunConfig) -> Descent:
-    return train(X, y, learning_rate, seed, config)
+def _fit_compiled(data, learning_rate, seed, config: RunConfig) -> Descent:
+    return train(data, learning_rate, seed, config)
 
 
-def as_device_data(X, y) -> tuple[jax.Array, jax.Array]:
-    """Checks data on the host, then moves it to the device in JAX's default float dtype."""
+def device_data(X, y, engine_name: str, num_steps: int, num_runs: int):
+    """Checks the data on the host, picks the engine, and prepares what it reads on device.
+
+    Returns:
+      (engine that will run, its data in JAX's default float dtype).
+    """
     X, y = check_data(X, y)
-    dtype = jnp.result_type(float)
-    return jnp.asarray(X, dtype), jnp.asarray(y, dtype)
+    chosen = engines.choose_engine(engine_name, X.shape[0], X.shape[1], num_steps, num_runs)
+    return chosen, engines.prepare(chosen, X, y)
 
 
 def check_seed(seed, name: str = "seed") -> int:
@@ -178,6 +191,8 @@ def fit(
     snapshot_steps: Sequence[int] | None = None,
     reference: bool = True,
     progress_every: int = 0,
+    engine: str = "auto",
+    log_every: int = 1,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
@@ -203,6 +218,9 @@ def fit(
         log scale (√num_steps) and the end.
       reference: also compute the least-squares optimum's loss (float64), for ``gap``.
       progress_every: report progress every this many steps (see ``jaxgd.progress``).
+      engine: "direct" computes the loss from X at every step; "gram" from the data's
+        float64 moments, O(d²) per step; "auto" picks the cheaper (see ``jaxgd.engine``).
+      log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
@@ -219,12 +237,13 @@ def fit(
     learning_rate = check_learning_rate(learning_rate)
     seed = check_seed(seed)
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
-                         stop_at_convergence, snapshot_steps, progress_every)
-    X_dev, y_dev = as_device_data(X, y)
-    run = _fit_compiled(X_dev, y_dev, jnp.asarray(learning_rate, X_dev.dtype),
-                        jnp.asarray(seed, jnp.uint32), config)
+                         stop_at_convergence, snapshot_steps, progress_every, log_every)
+    chosen, data = device_data(X, y, engine, config.num_steps, 1)
+    rate = jnp.asarray(learning_rate, jnp.result_type(float))
+    run = _fit_compiled(data, rate, jnp.asarray(seed, jnp.uint32), config)
     return FitResult(
         **run._asdict(),
-        learning_rate=jnp.asarray(learning_rate, X_dev.dtype),
+        learning_rate=rate,
+        engine=chosen,
         optimal_loss=solve(X, y).loss if reference else None,
     )

@@ -16,12 +16,23 @@ from contextlib import contextmanager
 from typing import TextIO
 
 _listeners: list[Callable[[int], None]] = []
+_offset = [0]  # steps done before the current compiled call (chunked sweeps)
 
 
 def report(steps_done) -> None:
     """Called from the compiled loop with the number of steps done."""
     for listener in list(_listeners):
-        listener(int(steps_done))
+        listener(_offset[0] + int(steps_done))
+
+
+@contextmanager
+def shifted(steps_before: int) -> Iterator[None]:
+    """Reports inside the block count on from ``steps_before`` (a chunk of a long sweep)."""
+    previous, _offset[0] = _offset[0], steps_before
+    try:
+        yield
+    finally:
+        _offset[0] = previous
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import partial
 from typing import NamedTuple
@@ -10,35 +11,41 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence
+from jaxgd import convergence, progress
 from jaxgd.descent import Descent
 from jaxgd.fit import (
     FitResult,
     OptimizerFactory,
     RunConfig,
-    as_device_data,
     check_seed,
+    device_data,
     make_config,
     train,
 )
 from jaxgd.least_squares import solve
 from jaxgd.params import LinearParams
-from jaxgd.validation import check_learning_rates
+from jaxgd.validation import check_learning_rates, check_positive_int
+
+#: Runs per compiled call when a sweep is chunked and no chunk_size is given: keeps the
+#: device-side history of one chunk near 256 MiB (see ``auto_chunk_size``).
+CHUNK_BYTES = 256 * 2**20
 
 
 class SweepResult(NamedTuple):
     """The outcome of ``sweep``: every field has the grid's axes first, steps last.
 
     The grid is (learning rate,) without seeds and (learning rate, seed) with them, so
-    ``losses`` is ``(K, num_steps)`` or ``(K, S, num_steps)``; ``params.weight`` is
+    ``losses`` is ``(K, num_logs)`` or ``(K, S, num_logs)``; ``params.weight`` is
     ``(K, [S,] n_features)``; ``snapshots.weight`` is ``(K, [S,] n_snapshots, n_features)``.
 
     Attributes:
       params, losses, final_loss, converged_step, diverged, diverged_step, snapshots:
         as in ``FitResult``, per grid point.
       snapshot_steps: ``(n_snapshots,)``, shared by every run.
+      loss_steps: ``(num_logs,)``: the step of each history entry, shared by every run.
       learning_rates: ``(K,)``.
       seeds: ``(S,)``, or None when the sweep had no seed axis.
+      engine: the engine that ran, "direct" or "gram".
       optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
     """
 
@@ -50,8 +57,10 @@ class SweepResult(NamedTuple):
     diverged_step: jax.Array
     snapshots: LinearParams
     snapshot_steps: jax.Array
+    loss_steps: jax.Array
     learning_rates: jax.Array
     seeds: jax.Array | None = None
+    engine: str = "direct"
     optimal_loss: float | None = None
 
     @property
@@ -82,7 +91,7 @@ class SweepResult(NamedTuple):
     def run(self, index: int | tuple[int, ...]) -> FitResult:
         """One grid point as a ``FitResult``, e.g. ``result.run(result.best())``."""
         index = (index,) if isinstance(index, int | np.integer) else tuple(index)
-        depth = self.learning_rates.ndim + (0 if self.seeds is None else 1)
+        depth = 1 if self.seeds is None else 2
         if len(index) != depth:
             raise ValueError(f"index needs {depth} entries (the grid's axes), got {index}")
         take = lambda tree: jax.tree_util.tree_map(lambda leaf: leaf[index], tree)  # noqa: E731
@@ -95,17 +104,29 @@ class SweepResult(NamedTuple):
             diverged_step=self.diverged_step[index],
             snapshots=take(self.snapshots),
             snapshot_steps=self.snapshot_steps,
+            loss_steps=self.loss_steps,
             learning_rate=self.learning_rates[index[0]],
+            engine=self.engine,
             optimal_loss=self.optimal_loss,
         )
 
 
 @partial(jax.jit, static_argnames="config")
-def _sweep_compiled(X, y, learning_rates, seeds, config: RunConfig) -> Descent:
-    run = partial(train, X, y, config=config)
-    over_seeds = jax.vmap(run, in_axes=(None, 0))
-    over_grid = jax.vmap(over_seeds, in_axes=(0, None))
-    return over_grid(learning_rates, seeds)
+def _sweep_compiled(data, learning_rates, seeds, config: RunConfig) -> Descent:
+    # One flat axis of runs: the grid (learning rate × seed) is unrolled into members, so a
+    # chunk of members is the same program whatever part of the grid it holds.
+    return jax.vmap(partial(train, data, config=config))(learning_rates, seeds)
+
+
+def auto_chunk_size(num_logs: int, n_features: int, n_snapshots: int) -> int:
+    """Runs per chunk so that one chunk's outputs take about ``CHUNK_BYTES`` on the device.
+
+    Example:
+      >>> auto_chunk_size(num_logs=1000, n_features=7, n_snapshots=3)
+      64527
+    """
+    per_run = 4 * (num_logs + (n_snapshots + 1) * (n_features + 1) + 8)
+    return max(1, CHUNK_BYTES // per_run)
 
 
 def sweep(
@@ -125,6 +146,9 @@ def sweep(
     snapshot_steps: Sequence[int] | None = None,
     reference: bool = True,
     progress_every: int = 0,
+    engine: str = "auto",
+    log_every: int = 1,
+    chunk_size: int | None = None,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
@@ -132,6 +156,11 @@ def sweep(
     (and the same data shapes and options) reuses the compiled program. Each member equals
     the ``fit`` with the same learning rate and seed. A diverging member is flagged and does
     not disturb the others.
+
+    A sweep larger than ``chunk_size`` runs (by default, larger than about 256 MiB of
+    outputs, see ``auto_chunk_size``) runs chunk by chunk through the same compiled program,
+    gathering results on the host as NumPy arrays; the numbers are those of one big run.
+    With ``log_every`` this bounds memory for sweeps of millions of runs.
 
     Args:
       X: features, shape ``(n_samples, n_features)``.
@@ -142,7 +171,8 @@ def sweep(
         run starts from ``seed``'s draw and the grid is (K,).
       seed: the shared seed when ``seeds`` is None.
       optimizer, init_scale, tol, patience, divergence_factor, stop_at_convergence,
-      snapshot_steps, reference, progress_every: as in ``fit``.
+      snapshot_steps, reference, progress_every, engine, log_every: as in ``fit``.
+      chunk_size: most runs per compiled call; None picks one from the output size.
 
     Returns:
       A ``SweepResult``, grid axes first and steps last.
@@ -160,22 +190,69 @@ def sweep(
     if not seed_list:
         raise ValueError("seeds is empty: give at least one seed, or None")
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
-                         stop_at_convergence, snapshot_steps, progress_every)
-    X_dev, y_dev = as_device_data(X, y)
-    rates_dev = jnp.asarray(rates, X_dev.dtype)
-    seeds_dev = jnp.asarray(seed_list, jnp.uint32)
-    run = _sweep_compiled(X_dev, y_dev, rates_dev, seeds_dev, config)
+                         stop_at_convergence, snapshot_steps, progress_every, log_every)
+    K, S = rates.size, len(seed_list)
+    chosen, data = device_data(X, y, engine, config.num_steps, K * S)
+    if chunk_size is None:
+        d = X.shape[1] if hasattr(X, "shape") else len(X[0])
+        chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every), d,
+                                     len(config.snapshot_steps))
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    dtype = jnp.result_type(float)
+    member_rates = np.repeat(rates, S).astype(dtype)  # learning-rate-major grid order
+    member_seeds = np.tile(np.asarray(seed_list, np.uint32), K)
+    run = _run_members(data, member_rates, member_seeds, config, chunk_size)
+    run = jax.tree_util.tree_map(lambda leaf: leaf.reshape(K, S, *leaf.shape[1:]), run)
+    run = _shared_steps(run)
     if not seed_axis:
-        run = jax.tree_util.tree_map(lambda leaf: leaf[:, 0], run)
+        run = _drop_seed_axis(run)
     return SweepResult(
-        **_shared_steps(run)._asdict(),
-        learning_rates=rates_dev,
-        seeds=seeds_dev if seed_axis else None,
+        **run._asdict(),
+        learning_rates=jnp.asarray(rates, dtype),
+        seeds=jnp.asarray(seed_list, jnp.uint32) if seed_axis else None,
+        engine=chosen,
         optimal_loss=solve(X, y).loss if reference else None,
     )
 
 
+def chunk_count(num_runs: int, chunk_size: int) -> int:
+    """How many compiled calls a sweep of ``num_runs`` makes."""
+    return math.ceil(num_runs / chunk_size)
+
+
+def _run_members(data, rates: np.ndarray, seeds: np.ndarray, config: RunConfig,
+                 chunk_size: int) -> Descent:
+    num_runs = rates.size
+    if num_runs <= chunk_size:
+        return _sweep_compiled(data, jnp.asarray(rates), jnp.asarray(seeds), config)
+    gathered = None
+    for index, start in enumerate(range(0, num_runs, chunk_size)):
+        stop = min(start + chunk_size, num_runs)
+        # Pad the last chunk with copies of its first member: the same shapes, no recompile.
+        take = np.concatenate([np.arange(start, stop), np.full(chunk_size - (stop - start),
+                                                               start)])
+        with progress.shifted(index * config.num_steps):
+            part = _sweep_compiled(data, jnp.asarray(rates[take]), jnp.asarray(seeds[take]),
+                                   config)
+            part = jax.device_get(part)
+        if gathered is None:
+            gathered = jax.tree_util.tree_map(
+                lambda leaf: np.empty((num_runs, *leaf.shape[1:]), leaf.dtype), part)
+        for out, leaf in zip(jax.tree_util.tree_leaves(gathered),
+                             jax.tree_util.tree_leaves(part), strict=True):
+            out[start:stop] = leaf[: stop - start]
+    return gathered
+
+
 def _shared_steps(run: Descent) -> Descent:
-    # vmap gives every run its own copy of the (identical) snapshot steps; keep one.
-    steps = run.snapshot_steps
-    return run._replace(snapshot_steps=steps[(0,) * (steps.ndim - 1)])
+    # vmap gives every run its own copy of the (identical) step lists; keep one.
+    first = lambda steps: steps[(0,) * (steps.ndim - 1)]  # noqa: E731
+    return run._replace(snapshot_steps=first(run.snapshot_steps),
+                        loss_steps=first(run.loss_steps))
+
+
+def _drop_seed_axis(run: Descent) -> Descent:
+    shared = {"snapshot_steps": run.snapshot_steps, "loss_steps": run.loss_steps}
+    run = run._replace(snapshot_steps=None, loss_steps=None)
+    run = jax.tree_util.tree_map(lambda leaf: leaf[:, 0], run)
+    return run._replace(**shared)

@@ -22,7 +22,8 @@ def test_grid_axes_come_first_and_steps_last(problem):
 def test_each_member_equals_the_matching_fit(problem):
     # Same traced program per member; vmap may reorder float32 sums in X @ w, so members
     # agree with fit to a few ulps of float32 rather than bit for bit. The flat-loss test is a
-    # sharp threshold, so such ulps may move the detected convergence by one step.
+    # sharp threshold, so such ulps may move the detected convergence by one step. The gram
+    # engine's loss is a difference of O(var y) terms (var y ~ 3 here): atol 1e-6.
     X, y = problem
     rates, seeds = [0.01, 0.15, 0.4], [3, 5]
     grid = sweep(X, y, learning_rates=rates, num_steps=60, seeds=seeds)
@@ -30,7 +31,7 @@ def test_each_member_equals_the_matching_fit(problem):
         for j, seed in enumerate(seeds):
             single = fit(X, y, learning_rate=rate, num_steps=60, seed=seed)
             member = grid.run((i, j))
-            np.testing.assert_allclose(member.losses, single.losses, rtol=1e-5)
+            np.testing.assert_allclose(member.losses, single.losses, rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(member.params.weight, single.params.weight, rtol=1e-5,
                                        atol=1e-6)
             assert abs(int(member.converged_step) - int(single.converged_step)) <= 1

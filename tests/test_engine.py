@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from jaxgd import Standardizer, datasets, fit, progress, sweep
+from jaxgd.engine import choose_engine
+
+
+def standardized_auto_mpg():
+    data = datasets.auto_mpg()
+    return Standardizer.fit(data.X).transform(data.X), data.y
+
+
+def test_auto_prefers_gram_unless_rows_are_few():
+    assert choose_engine("auto", 392, 7, 1000, 8192) == "gram"
+    assert choose_engine("auto", 3, 50, 1, 1) == "direct"
+    assert choose_engine("direct", 10**6, 32, 200, 64) == "direct"
+    with pytest.raises(ValueError, match="engine must be one of auto, direct, gram"):
+        choose_engine("fast", 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        fit(np.ones((3, 1)), np.ones(3), learning_rate=0.1, num_steps=3, engine="fast")
+
+
+@pytest.mark.parametrize("case", ["auto_mpg_standardized", "course_cars_raw"])
+def test_engines_give_the_same_histories(case, cars):
+    # Tolerance: both run in float32 from the same start; they sum in different orders, so
+    # each step's loss differs by a few ulps, and descent is stable (it forgets such noise),
+    # so histories stay within 1e-5 relative; on the raw cars (condition number ~500) the
+    # plateau near the optimum is set by float32 rounding of the parameters: 1e-4.
+    X, y = standardized_auto_mpg() if case == "auto_mpg_standardized" else cars
+    rate, rtol = (0.2, 1e-5) if case == "auto_mpg_standardized" else (0.03, 1e-4)
+    runs = {e: sweep(X, y, learning_rates=[rate / 10, rate], num_steps=3000, seeds=[0, 1],
+                     engine=e) for e in ("direct", "gram")}
+    assert runs["direct"].engine == "direct" and runs["gram"].engine == "gram"
+    np.testing.assert_allclose(runs["gram"].losses, runs["direct"].losses, rtol=rtol)
+    np.testing.assert_allclose(runs["gram"].params.weight, runs["direct"].params.weight,
+                               rtol=1e-3, atol=1e-4)
+    single = fit(X, y, learning_rate=rate, num_steps=3000, engine="gram")
+    np.testing.assert_allclose(single.losses, runs["direct"].losses[1, 0], rtol=rtol)
+
+
+def test_log_every_keeps_every_kth_loss_of_the_same_run(problem):
+    # The blocks compile to a slightly different program: a few float32 ulps of the loss's
+    # O(var y) terms, so atol 1e-6 (var y is ~3 here) besides rtol 1e-6.
+    X, y = problem
+    full = fit(X, y, learning_rate=0.05, num_steps=100)
+    for k in (10, 7):  # 7 does not divide 100: the last block runs past the end, as no-ops
+        thin = fit(X, y, learning_rate=0.05, num_steps=100, log_every=k)
+        np.testing.assert_array_equal(thin.loss_steps, np.arange(0, 100, k))
+        np.testing.assert_allclose(thin.losses, full.losses[::k], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(thin.final_loss, full.final_loss, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(thin.params.weight, full.params.weight, rtol=1e-6)
+        assert int(thin.converged_step) == int(full.converged_step)
+        np.testing.assert_allclose(thin.snapshots.weight, full.snapshots.weight, rtol=1e-6)
+
+
+def test_gram_chunks_give_exactly_the_numbers_of_one_big_run(problem):
+    X, y = problem
+    rates = np.geomspace(0.01, 0.5, 7)
+    whole = sweep(X, y, learning_rates=rates, seeds=[0, 1, 2], num_steps=60, engine="gram")
+    seen = []
+    with progress.listening(seen.append):
+        parts = sweep(X, y, learning_rates=rates, seeds=[0, 1, 2], num_steps=60, chunk_size=4,
+                      progress_every=30, engine="gram")
+    assert isinstance(parts.losses, np.ndarray) and parts.losses.shape == (7, 3, 60)
+    for field in ("losses", "final_loss", "converged_step", "diverged"):
+        np.testing.assert_array_equal(getattr(parts, field), getattr(whole, field))
+    np.testing.assert_array_equal(parts.params.weight, whole.params.weight)
+    assert seen == [30 * i for i in range(1, 13)]  # 6 chunks of 60 steps, counted on
+
+
+def test_direct_chunks_agree_to_float_rounding(problem):
+    # The direct engine shares one matrix product X @ W among the runs of a chunk, whose
+    # summation order may depend on the chunk's width: agreement to float32 rounding.
+    X, y = problem
+    rates = np.geomspace(0.01, 0.5, 7)
+    whole = sweep(X, y, learning_rates=rates, num_steps=60, engine="direct")
+    parts = sweep(X, y, learning_rates=rates, num_steps=60, engine="direct", chunk_size=3)
+    np.testing.assert_allclose(parts.losses, whole.losses, rtol=1e-5)
+    np.testing.assert_array_equal(parts.converged_step, whole.converged_step)
