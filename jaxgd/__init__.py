@@ -12,6 +12,7 @@ from jaxgd import datasets
 from jaxgd.convergence import Monitor
 from jaxgd.descent import Descent, descend
 from jaxgd.fit import FitResult, fit
+from jaxgd.grid import GridResult, grid_sweep
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.model import mse, predict
 from jaxgd.params import LinearParams, init_params
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Descent",
     "FitResult",
+    "GridResult",
     "LeastSquares",
     "LinearParams",
     "Monitor",
@@ -36,6 +38,7 @@ __all__ = [
     "descend",
     "exact_trajectory",
     "fit",
+    "grid_sweep",
     "init_params",
     "mse",
     "predict",

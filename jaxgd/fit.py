@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,7 @@ from jaxgd import convergence
 from jaxgd import engine as engines
 from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
 from jaxgd.least_squares import solve
+from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
 from jaxgd.params import LinearParams, init_params
 from jaxgd.validation import (
     check_data,
@@ -28,10 +29,14 @@ OptimizerFactory = Callable[[jax.Array], optax.GradientTransformation]
 
 
 class RunConfig(NamedTuple):
-    """Everything about a run that is fixed at compile time (hashable, so jit can key on it)."""
+    """Everything about a run that is fixed at compile time (hashable, so jit can key on it).
+
+    Numbers that vary between the runs of a sweep (learning rate, seed, l2, the optimizer's
+    hyperparameters) are not here: they are traced inputs of ``train``.
+    """
 
     num_steps: int
-    optimizer: OptimizerFactory
+    optimizer: OptimizerSpec
     init_scale: float
     tol: float
     patience: int
@@ -47,7 +52,7 @@ class FitResult(NamedTuple):
 
     Attributes:
       params: final ``LinearParams``.
-      losses: ``(num_steps,)`` loss history; entry t is the loss before update t.
+      losses: loss history; entry i is the loss before update ``loss_steps[i]``.
       final_loss: loss after the last update.
       converged_step: first step of the flat stretch that proved convergence, -1 if never.
       diverged: whether the run blew up (see ``jaxgd.convergence``).
@@ -57,7 +62,8 @@ class FitResult(NamedTuple):
       loss_steps: the step of each history entry (0, k, 2k, ... with ``log_every=k``).
       learning_rate: the learning rate used.
       engine: the engine that ran, "direct" or "gram".
-      optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
+      optimal_loss: the least-squares (ridge, with l2) optimum's loss in float64 when
+        ``reference=True``, else None. With l2 > 0 every loss here is the ridge objective.
     """
 
     params: LinearParams
@@ -88,7 +94,7 @@ class FitResult(NamedTuple):
 
 def make_config(
     num_steps: int,
-    optimizer: OptimizerFactory | None,
+    optimizer: str | OptimizerFactory | None,
     init_scale: float,
     tol: float,
     patience: int,
@@ -97,17 +103,11 @@ def make_config(
     snapshot_steps: Sequence[int] | None,
     progress_every: int = 0,
     log_every: int = 1,
+    schedule: str = "constant",
+    schedule_steps: Mapping[str, int] | None = None,
 ) -> RunConfig:
-    """Validates the run options shared by ``fit`` and ``sweep``."""
+    """Validates the run options shared by ``fit`` and the sweeps."""
     num_steps = check_positive_int(num_steps, "num_steps")
-    if optimizer is None:
-        optimizer = optax.sgd
-    if isinstance(optimizer, optax.GradientTransformation) or not callable(optimizer):
-        raise TypeError(
-            "optimizer must build an optax optimizer from a learning rate, such as optax.sgd "
-            "or optax.adam (or lambda lr: optax.sgd(lr, momentum=0.9)), not "
-            f"{type(optimizer).__name__}"
-        )
     if snapshot_steps is None:
         snapshot_steps = default_snapshot_steps(num_steps)
     divergence_factor = check_non_negative(divergence_factor, "divergence_factor")
@@ -115,7 +115,7 @@ def make_config(
         raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
     return RunConfig(
         num_steps=num_steps,
-        optimizer=optimizer,
+        optimizer=make_spec(optimizer, schedule, schedule_steps, num_steps),
         init_scale=check_non_negative(init_scale, "init_scale"),
         tol=check_non_negative(tol, "tol"),
         patience=check_positive_int(patience, "patience"),
@@ -127,19 +127,41 @@ def make_config(
     )
 
 
-def train(data, learning_rate: jax.Array, seed: jax.Array, config: RunConfig) -> Descent:
-    """One run, traceable: draw the start from ``seed``, then descend on the MSE.
+def check_hyperparameters(hyperparameters: Mapping[str, Any] | None, l2: float,
+                          spec: OptimizerSpec) -> dict[str, float]:
+    """Fixed hyperparameter values: the optimizer's defaults, overridden, plus l2."""
+    values = spec.defaults()
+    for name, value in (hyperparameters or {}).items():
+        if name in ("learning_rate", "seed", "l2"):
+            raise ValueError(f"give {name} as its own argument, not in hyperparameters")
+        check_hyperparameter(name, value, spec)
+        values[name] = float(value)
+    values["l2"] = check_non_negative(l2, "l2")
+    return values
 
-    ``data`` is what the engine reads (``jaxgd.engine.prepare``). ``fit`` jits this;
-    ``sweep`` vmaps it over learning rates and seeds, so a sweep member and the matching fit
-    run the very same computation.
+
+def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
+    """One run, traceable: draw the start from ``hyper["seed"]``, then descend on the loss.
+
+    ``data`` is what the engine reads (``jaxgd.engine.prepare``); ``hyper`` holds this run's
+    learning rate, seed, l2 and optimizer hyperparameters as (possibly traced) scalars.
+    ``fit`` jits this; the sweeps vmap it over their grid, so a sweep member and the
+    matching fit run the very same computation.
     """
-    params = init_params(jax.random.key(seed), engines.n_features(data), config.init_scale,
-                         engines.dtype_of(data))
+    dtype = engines.dtype_of(data)
+    params = init_params(jax.random.key(hyper["seed"]), engines.n_features(data),
+                         config.init_scale, dtype)
+    data_loss = engines.loss_function(data)
+    l2 = jnp.asarray(hyper["l2"], dtype)
+
+    def loss(params):  # ridge: the bias is not penalized
+        return data_loss(params) + l2 * jnp.sum(params.weight * params.weight)
+
+    numeric = {k: v for k, v in hyper.items() if k not in ("seed", "l2")}
     return descend(
-        engines.loss_function(data),
+        loss,
         params,
-        config.optimizer(learning_rate),
+        config.optimizer.build(numeric),
         config.num_steps,
         tol=config.tol,
         patience=config.patience,
@@ -152,8 +174,8 @@ def train(data, learning_rate: jax.Array, seed: jax.Array, config: RunConfig) ->
 
 
 @partial(jax.jit, static_argnames="config")
-def _fit_compiled(data, learning_rate, seed, config: RunConfig) -> Descent:
-    return train(data, learning_rate, seed, config)
+def _fit_compiled(data, hyper, config: RunConfig) -> Descent:
+    return train(data, hyper, config)
 
 
 def device_data(X, y, engine_name: str, num_steps: int, num_runs: int):
@@ -182,7 +204,11 @@ def fit(
     learning_rate: float,
     num_steps: int,
     seed: int = 0,
-    optimizer: OptimizerFactory | None = None,
+    optimizer: str | OptimizerFactory | None = None,
+    schedule: str = "constant",
+    schedule_steps: Mapping[str, int] | None = None,
+    hyperparameters: Mapping[str, float] | None = None,
+    l2: float = 0.0,
     init_scale: float = 0.01,
     tol: float = convergence.DEFAULT_TOL,
     patience: int = convergence.DEFAULT_PATIENCE,
@@ -197,9 +223,9 @@ def fit(
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
     The start is drawn near zero from ``seed`` (``init_scale=0`` starts from zeros); each
-    step takes the loss's gradient with ``jax.grad`` and applies ``optimizer(learning_rate)``.
-    The whole run is one compiled program; calling ``fit`` again with the same shapes and
-    options (any learning rate or seed) reuses it.
+    step takes the loss's gradient with ``jax.grad`` and applies the optimizer. The whole
+    run is one compiled program; calling ``fit`` again with the same shapes and options
+    (any learning rate, seed, l2 or hyperparameter values) reuses it.
 
     Args:
       X: features, shape ``(n_samples, n_features)``.
@@ -207,9 +233,15 @@ def fit(
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1.
       seed: picks the random starting point.
-      optimizer: builds an optax optimizer from the learning rate; ``optax.sgd`` (plain
-        gradient descent) if None. Pass the same function object each time to avoid
-        recompiling.
+      optimizer: a name from ``jaxgd.optimizers.OPTIMIZERS`` ("sgd", "momentum",
+        "nesterov", "adam", "adamw", "rmsprop", "adagrad"), or a function that builds an
+        optax optimizer from a learning rate (``optax.adam``, ``lambda lr: ...``: pass the
+        same object each time to avoid recompiling); plain gradient descent if None.
+      schedule: "constant", "exponential_decay", "cosine_decay" or "warmup_cosine".
+      schedule_steps: the schedule's step counts (see ``jaxgd.optimizers``).
+      hyperparameters: values for the optimizer's and schedule's other hyperparameters,
+        e.g. ``{"momentum": 0.8}``; the defaults are in ``jaxgd.optimizers``.
+      l2: ridge strength: the loss becomes MSE + l2·‖weight‖² (the bias is not penalized).
       init_scale: standard deviation of the starting weight and bias; 0 means zeros.
       tol, patience, divergence_factor: convergence and divergence criteria, see
         ``jaxgd.convergence``.
@@ -237,13 +269,18 @@ def fit(
     learning_rate = check_learning_rate(learning_rate)
     seed = check_seed(seed)
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
-                         stop_at_convergence, snapshot_steps, progress_every, log_every)
+                         stop_at_convergence, snapshot_steps, progress_every, log_every,
+                         schedule, schedule_steps)
+    fixed = check_hyperparameters(hyperparameters, l2, config.optimizer)
     chosen, data = device_data(X, y, engine, config.num_steps, 1)
-    rate = jnp.asarray(learning_rate, jnp.result_type(float))
-    run = _fit_compiled(data, rate, jnp.asarray(seed, jnp.uint32), config)
+    dtype = jnp.result_type(float)
+    hyper = {name: jnp.asarray(value, dtype) for name, value in fixed.items()}
+    hyper["learning_rate"] = jnp.asarray(learning_rate, dtype)
+    hyper["seed"] = jnp.asarray(seed, jnp.uint32)
+    run = _fit_compiled(data, hyper, config)
     return FitResult(
         **run._asdict(),
-        learning_rate=rate,
+        learning_rate=hyper["learning_rate"],
         engine=chosen,
-        optimal_loss=solve(X, y).loss if reference else None,
+        optimal_loss=solve(X, y, l2=fixed["l2"]).loss if reference else None,
     )

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxgd.params import LinearParams
-from jaxgd.validation import check_data
+from jaxgd.validation import check_data, check_non_negative
 
 
 class LeastSquares(NamedTuple):
@@ -29,18 +29,20 @@ def design_matrix(X: np.ndarray) -> np.ndarray:
     return np.concatenate([X, np.ones((X.shape[0], 1))], axis=1)
 
 
-def solve(X, y) -> LeastSquares:
+def solve(X, y, l2: float = 0.0) -> LeastSquares:
     """Least-squares weight and bias for ``y ≈ X @ weight + bias``, by SVD in float64.
 
     An independent oracle for what gradient descent converges to; it shares no code with
-    the descent loop.
+    the descent loop. With ``l2 > 0`` it is the ridge optimum of MSE + l2·‖weight‖² (bias
+    not penalized), solved as the least-squares problem with √(n·l2)·I appended under A.
 
     Args:
       X: features, shape ``(n_samples, n_features)``.
       y: targets, shape ``(n_samples,)``.
+      l2: ridge strength, >= 0.
 
     Returns:
-      ``LeastSquares(params, loss)``.
+      ``LeastSquares(params, loss)``; with l2 the loss is the ridge objective.
 
     Example:
       >>> import numpy as np
@@ -49,9 +51,14 @@ def solve(X, y) -> LeastSquares:
       ([2.0], 1.0)
     """
     X, y = check_data(X, y)
+    l2 = check_non_negative(l2, "l2")
     A = design_matrix(X)
     y = np.asarray(y, dtype=np.float64)
-    theta, *_ = np.linalg.lstsq(A, y, rcond=None)
+    n, d = X.shape
+    penalty = np.sqrt(n * l2) * np.eye(d, d + 1)  # rows [√(n·l2)·I, 0]: the bias is free
+    theta, *_ = np.linalg.lstsq(np.vstack([A, penalty]), np.append(y, np.zeros(d)),
+                                rcond=None)
     residual = A @ theta - y
-    params = LinearParams(weight=theta[:-1], bias=theta[-1])
-    return LeastSquares(params=params, loss=float(np.mean(residual * residual)))
+    weight = theta[:-1]
+    loss = np.mean(residual * residual) + l2 * np.sum(weight * weight)
+    return LeastSquares(params=LinearParams(weight=weight, bias=theta[-1]), loss=float(loss))

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxgd.least_squares import design_matrix
-from jaxgd.validation import check_data
+from jaxgd.validation import check_data, check_non_negative
 
 
 class Stability(NamedTuple):
@@ -32,17 +32,20 @@ class Stability(NamedTuple):
     condition_number: float
 
 
-def hessian(X) -> np.ndarray:
-    """The MSE Hessian over (weight, bias), 2/n · AᵀA, in float64."""
+def hessian(X, l2: float = 0.0) -> np.ndarray:
+    """The Hessian over (weight, bias) of MSE + l2·‖weight‖²: 2·(AᵀA/n + l2·D), float64,
+    with D the identity on the weights and 0 on the bias."""
     A = design_matrix(X)
-    return 2.0 / A.shape[0] * (A.T @ A)
+    penalty = np.diag(np.append(np.full(A.shape[1] - 1, l2), 0.0))
+    return 2.0 * (A.T @ A / A.shape[0] + penalty)
 
 
-def stability(X) -> Stability:
+def stability(X, l2: float = 0.0) -> Stability:
     """Eigenvalues of the MSE Hessian and the learning-rate limits they imply.
 
     Args:
       X: features, shape ``(n_samples, n_features)``; the targets do not matter.
+      l2: ridge strength (the Hessian of MSE + l2·‖weight‖²).
 
     Returns:
       A ``Stability``.
@@ -54,7 +57,7 @@ def stability(X) -> Stability:
       (1.0, 0.5, 1.0)
     """
     X, _ = check_data(X, np.zeros(np.shape(X)[0] if np.ndim(X) else 0))
-    eigenvalues = np.linalg.eigvalsh(hessian(X))
+    eigenvalues = np.linalg.eigvalsh(hessian(X, check_non_negative(l2, "l2")))
     # eigvalsh can return tiny negative values for a singular H; they are zeros.
     eigenvalues = np.clip(eigenvalues, 0.0, None)
     largest, smallest = float(eigenvalues[-1]), float(eigenvalues[0])

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from functools import partial
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, progress
-from jaxgd.descent import Descent
-from jaxgd.fit import (
-    FitResult,
-    OptimizerFactory,
-    RunConfig,
-    check_seed,
-    device_data,
-    make_config,
-    train,
-)
-from jaxgd.least_squares import solve
+from jaxgd import convergence
+from jaxgd.fit import FitResult, OptimizerFactory
+from jaxgd.grid import GridResult, grid_sweep
 from jaxgd.params import LinearParams
-from jaxgd.validation import check_learning_rates, check_positive_int
-
-#: Runs per compiled call when a sweep is chunked and no chunk_size is given: keeps the
-#: device-side history of one chunk near 256 MiB (see ``auto_chunk_size``).
-CHUNK_BYTES = 256 * 2**20
+from jaxgd.validation import check_learning_rates
 
 
 class SweepResult(NamedTuple):
@@ -81,52 +65,21 @@ class SweepResult(NamedTuple):
         Raises:
           ValueError: if every run diverged (there is no best run to report).
         """
-        final = np.asarray(self.final_loss, np.float64)
-        usable = ~np.asarray(self.diverged) & np.isfinite(final)
-        if not usable.any():
-            raise ValueError("every run diverged: no best run; try smaller learning rates")
-        flat_index = np.argmin(np.where(usable, final, np.inf))
-        return tuple(int(i) for i in np.unravel_index(flat_index, final.shape))
+        return self._as_grid().best()
 
     def run(self, index: int | tuple[int, ...]) -> FitResult:
         """One grid point as a ``FitResult``, e.g. ``result.run(result.best())``."""
         index = (index,) if isinstance(index, int | np.integer) else tuple(index)
-        depth = 1 if self.seeds is None else 2
-        if len(index) != depth:
-            raise ValueError(f"index needs {depth} entries (the grid's axes), got {index}")
-        take = lambda tree: jax.tree_util.tree_map(lambda leaf: leaf[index], tree)  # noqa: E731
-        return FitResult(
-            params=take(self.params),
-            losses=self.losses[index],
-            final_loss=self.final_loss[index],
-            converged_step=self.converged_step[index],
-            diverged=self.diverged[index],
-            diverged_step=self.diverged_step[index],
-            snapshots=take(self.snapshots),
-            snapshot_steps=self.snapshot_steps,
-            loss_steps=self.loss_steps,
-            learning_rate=self.learning_rates[index[0]],
-            engine=self.engine,
-            optimal_loss=self.optimal_loss,
-        )
+        return self._as_grid().run(index)
 
-
-@partial(jax.jit, static_argnames="config")
-def _sweep_compiled(data, learning_rates, seeds, config: RunConfig) -> Descent:
-    # One flat axis of runs: the grid (learning rate × seed) is unrolled into members, so a
-    # chunk of members is the same program whatever part of the grid it holds.
-    return jax.vmap(partial(train, data, config=config))(learning_rates, seeds)
-
-
-def auto_chunk_size(num_logs: int, n_features: int, n_snapshots: int) -> int:
-    """Runs per chunk so that one chunk's outputs take about ``CHUNK_BYTES`` on the device.
-
-    Example:
-      >>> auto_chunk_size(num_logs=1000, n_features=7, n_snapshots=3)
-      64527
-    """
-    per_run = 4 * (num_logs + (n_snapshots + 1) * (n_features + 1) + 8)
-    return max(1, CHUNK_BYTES // per_run)
+    def _as_grid(self) -> GridResult:
+        axes = ("learning_rate",) if self.seeds is None else ("learning_rate", "seed")
+        values = {"learning_rate": np.asarray(self.learning_rates)}
+        if self.seeds is not None:
+            values["seed"] = np.asarray(self.seeds)
+        fields = {k: v for k, v in self._asdict().items()
+                  if k not in ("learning_rates", "seeds")}
+        return GridResult(**fields, axes=axes, values=values, fixed={})
 
 
 def sweep(
@@ -137,7 +90,11 @@ def sweep(
     num_steps: int,
     seeds: Sequence[int] | None = None,
     seed: int = 0,
-    optimizer: OptimizerFactory | None = None,
+    optimizer: str | OptimizerFactory | None = None,
+    schedule: str = "constant",
+    schedule_steps: Mapping[str, int] | None = None,
+    hyperparameters: Mapping[str, float] | None = None,
+    l2: float = 0.0,
     init_scale: float = 0.01,
     tol: float = convergence.DEFAULT_TOL,
     patience: int = convergence.DEFAULT_PATIENCE,
@@ -149,18 +106,16 @@ def sweep(
     engine: str = "auto",
     log_every: int = 1,
     chunk_size: int | None = None,
+    sharding_mode: str = "runs",
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
     Learning rates and seeds are traced values: another sweep with the same number of them
     (and the same data shapes and options) reuses the compiled program. Each member equals
     the ``fit`` with the same learning rate and seed. A diverging member is flagged and does
-    not disturb the others.
-
-    A sweep larger than ``chunk_size`` runs (by default, larger than about 256 MiB of
-    outputs, see ``auto_chunk_size``) runs chunk by chunk through the same compiled program,
-    gathering results on the host as NumPy arrays; the numbers are those of one big run.
-    With ``log_every`` this bounds memory for sweeps of millions of runs.
+    not disturb the others. Runs are spread over every local device, and a sweep larger
+    than ``chunk_size`` runs chunk by chunk (see ``grid_sweep``, of which this is the
+    learning-rate × seed case).
 
     Args:
       X: features, shape ``(n_samples, n_features)``.
@@ -170,9 +125,10 @@ def sweep(
       seeds: S seeds for the starting points; the grid is then (K, S). Without it every
         run starts from ``seed``'s draw and the grid is (K,).
       seed: the shared seed when ``seeds`` is None.
-      optimizer, init_scale, tol, patience, divergence_factor, stop_at_convergence,
-      snapshot_steps, reference, progress_every, engine, log_every: as in ``fit``.
-      chunk_size: most runs per compiled call; None picks one from the output size.
+      optimizer, schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
+      divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
+      engine, log_every: as in ``fit``.
+      chunk_size, sharding_mode: as in ``grid_sweep``.
 
     Returns:
       A ``SweepResult``, grid axes first and steps last.
@@ -186,73 +142,28 @@ def sweep(
     """
     rates = check_learning_rates(learning_rates)
     seed_axis = seeds is not None
-    seed_list = [check_seed(s, "seeds") for s in (seeds if seed_axis else [seed])]
-    if not seed_list:
+    if seed_axis and len(seeds) == 0:
         raise ValueError("seeds is empty: give at least one seed, or None")
-    config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
-                         stop_at_convergence, snapshot_steps, progress_every, log_every)
-    K, S = rates.size, len(seed_list)
-    chosen, data = device_data(X, y, engine, config.num_steps, K * S)
-    if chunk_size is None:
-        d = X.shape[1] if hasattr(X, "shape") else len(X[0])
-        chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every), d,
-                                     len(config.snapshot_steps))
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
-    dtype = jnp.result_type(float)
-    member_rates = np.repeat(rates, S).astype(dtype)  # learning-rate-major grid order
-    member_seeds = np.tile(np.asarray(seed_list, np.uint32), K)
-    run = _run_members(data, member_rates, member_seeds, config, chunk_size)
-    run = jax.tree_util.tree_map(lambda leaf: leaf.reshape(K, S, *leaf.shape[1:]), run)
-    run = _shared_steps(run)
-    if not seed_axis:
-        run = _drop_seed_axis(run)
-    return SweepResult(
-        **run._asdict(),
-        learning_rates=jnp.asarray(rates, dtype),
-        seeds=jnp.asarray(seed_list, jnp.uint32) if seed_axis else None,
-        engine=chosen,
-        optimal_loss=solve(X, y).loss if reference else None,
+    grid = {"learning_rate": rates, "seed": list(seeds) if seed_axis else [seed]}
+    result = grid_sweep(
+        X, y, grid=grid, num_steps=num_steps, l2=l2, optimizer=optimizer, schedule=schedule,
+        schedule_steps=schedule_steps, hyperparameters=hyperparameters, init_scale=init_scale,
+        tol=tol, patience=patience, divergence_factor=divergence_factor,
+        stop_at_convergence=stop_at_convergence, snapshot_steps=snapshot_steps,
+        reference=reference, progress_every=progress_every, engine=engine,
+        log_every=log_every, chunk_size=chunk_size, sharding_mode=sharding_mode,
     )
-
-
-def chunk_count(num_runs: int, chunk_size: int) -> int:
-    """How many compiled calls a sweep of ``num_runs`` makes."""
-    return math.ceil(num_runs / chunk_size)
-
-
-def _run_members(data, rates: np.ndarray, seeds: np.ndarray, config: RunConfig,
-                 chunk_size: int) -> Descent:
-    num_runs = rates.size
-    if num_runs <= chunk_size:
-        return _sweep_compiled(data, jnp.asarray(rates), jnp.asarray(seeds), config)
-    gathered = None
-    for index, start in enumerate(range(0, num_runs, chunk_size)):
-        stop = min(start + chunk_size, num_runs)
-        # Pad the last chunk with copies of its first member: the same shapes, no recompile.
-        take = np.concatenate([np.arange(start, stop), np.full(chunk_size - (stop - start),
-                                                               start)])
-        with progress.shifted(index * config.num_steps):
-            part = _sweep_compiled(data, jnp.asarray(rates[take]), jnp.asarray(seeds[take]),
-                                   config)
-            part = jax.device_get(part)
-        if gathered is None:
-            gathered = jax.tree_util.tree_map(
-                lambda leaf: np.empty((num_runs, *leaf.shape[1:]), leaf.dtype), part)
-        for out, leaf in zip(jax.tree_util.tree_leaves(gathered),
-                             jax.tree_util.tree_leaves(part), strict=True):
-            out[start:stop] = leaf[: stop - start]
-    return gathered
-
-
-def _shared_steps(run: Descent) -> Descent:
-    # vmap gives every run its own copy of the (identical) step lists; keep one.
-    first = lambda steps: steps[(0,) * (steps.ndim - 1)]  # noqa: E731
-    return run._replace(snapshot_steps=first(run.snapshot_steps),
-                        loss_steps=first(run.loss_steps))
-
-
-def _drop_seed_axis(run: Descent) -> Descent:
-    shared = {"snapshot_steps": run.snapshot_steps, "loss_steps": run.loss_steps}
-    run = run._replace(snapshot_steps=None, loss_steps=None)
-    run = jax.tree_util.tree_map(lambda leaf: leaf[:, 0], run)
-    return run._replace(**shared)
+    per_run = ("params", "losses", "final_loss", "converged_step", "diverged",
+               "diverged_step", "snapshots")
+    fields = {name: getattr(result, name) for name in per_run}
+    if not seed_axis:
+        fields = jax.tree_util.tree_map(lambda leaf: leaf[:, 0], fields)
+    return SweepResult(
+        **fields,
+        snapshot_steps=result.snapshot_steps,
+        loss_steps=result.loss_steps,
+        learning_rates=result.values["learning_rate"].astype(jax.numpy.result_type(float)),
+        seeds=result.values["seed"] if seed_axis else None,
+        engine=result.engine,
+        optimal_loss=result.optimal_loss,
+    )

@@ -35,7 +35,8 @@ class Trajectory(NamedTuple):
     params: LinearParams
 
 
-def exact_trajectory(X, y, params0: LinearParams, learning_rate: float, num_steps: int):
+def exact_trajectory(X, y, params0: LinearParams, learning_rate: float, num_steps: int,
+                     l2: float = 0.0) -> Trajectory:
     """The loss history that ``num_steps`` steps of ``optax.sgd(learning_rate)`` must produce.
 
     Args:
@@ -44,6 +45,7 @@ def exact_trajectory(X, y, params0: LinearParams, learning_rate: float, num_step
       params0: the starting weight and bias.
       learning_rate: the constant learning rate η.
       num_steps: number of updates.
+      l2: ridge strength: the history of MSE + l2·‖weight‖², a quadratic all the same.
 
     Returns:
       A ``Trajectory``; a divergent learning rate gives losses that grow to inf.
@@ -58,8 +60,8 @@ def exact_trajectory(X, y, params0: LinearParams, learning_rate: float, num_step
     X, y = check_data(X, y)
     learning_rate = check_learning_rate(learning_rate)
     num_steps = check_positive_int(num_steps, "num_steps")
-    best = solve(X, y)
-    eigenvalues, Q = np.linalg.eigh(hessian(X))
+    best = solve(X, y, l2)
+    eigenvalues, Q = np.linalg.eigh(hessian(X, l2))
     eigenvalues = np.clip(eigenvalues, 0.0, None)
     theta0 = np.append(np.asarray(params0.weight, np.float64), np.float64(params0.bias))
     theta_star = np.append(best.params.weight, best.params.bias)

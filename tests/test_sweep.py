@@ -38,16 +38,16 @@ def test_each_member_equals_the_matching_fit(problem):
 
 
 def test_new_learning_rate_values_do_not_recompile(monkeypatch):
-    sweep_module = importlib.import_module("jaxgd.sweep")  # jaxgd.sweep is the function
+    grid_module = importlib.import_module("jaxgd.grid")  # where sweep's program is traced
 
     traces = []
-    original = sweep_module.train
+    original = grid_module.train
 
     def counting_train(*args, **kwargs):
         traces.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(sweep_module, "train", counting_train)
+    monkeypatch.setattr(grid_module, "train", counting_train)
     X, y = well_conditioned(1, n=37)  # a shape no other test compiles
     sweep(X, y, learning_rates=[0.1, 0.2], num_steps=17)
     sweep(X, y, learning_rates=[0.05, 0.3], num_steps=17)

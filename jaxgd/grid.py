@@ -1,0 +1,326 @@
+"""``grid_sweep``: a full grid over any numeric hyperparameters and seeds, one program.
+
+The grid's points are unrolled into one flat axis of runs, vmapped over ``train``; chunks of
+runs go through the same compiled program, and the run axis is sharded across devices.
+``sweep`` (learning rates and seeds) is this with a two-axis grid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd import convergence, progress, sharding
+from jaxgd.descent import Descent
+from jaxgd.fit import (
+    FitResult,
+    OptimizerFactory,
+    RunConfig,
+    check_hyperparameters,
+    check_seed,
+    device_data,
+    make_config,
+    train,
+)
+from jaxgd.least_squares import solve
+from jaxgd.optimizers import check_hyperparameter
+from jaxgd.params import LinearParams
+from jaxgd.validation import check_learning_rates, check_non_negative, check_positive_int
+
+#: A chunk's outputs take about this much memory when no chunk_size is given.
+CHUNK_BYTES = 256 * 2**20
+
+
+class GridResult(NamedTuple):
+    """The outcome of ``grid_sweep``: every per-run field has the grid's axes first.
+
+    ``losses`` is ``(*grid_shape, num_logs)``, ``params.weight`` ``(*grid_shape, d)``,
+    ``snapshots.weight`` ``(*grid_shape, n_snapshots, d)``; the axes follow ``axes``.
+
+    Attributes:
+      params, losses, final_loss, converged_step, diverged, diverged_step, snapshots:
+        per run, as in ``FitResult``.
+      snapshot_steps, loss_steps: shared by every run.
+      axes: the grid's axis names, in order (e.g. ``("learning_rate", "b1", "seed")``).
+      values: each axis's values, by name.
+      fixed: the values every run shares (learning rate, seed, l2, hyperparameters not in
+        the grid), by name.
+      engine: the engine that ran.
+      optimal_loss: the least-squares (ridge) optimum's loss: a float, or an array that
+        broadcasts against the grid when l2 is one of its axes; None without reference.
+    """
+
+    params: LinearParams
+    losses: Any
+    final_loss: Any
+    converged_step: Any
+    diverged: Any
+    diverged_step: Any
+    snapshots: LinearParams
+    snapshot_steps: Any
+    loss_steps: Any
+    axes: tuple[str, ...]
+    values: dict[str, np.ndarray]
+    fixed: dict[str, float]
+    engine: str = "direct"
+    optimal_loss: Any = None
+
+    @property
+    def converged(self):
+        """Per run: whether it converged."""
+        return self.converged_step >= 0
+
+    @property
+    def gap(self) -> np.ndarray:
+        """Per run: ``final_loss - optimal_loss``."""
+        if self.optimal_loss is None:
+            raise ValueError("no reference loss: run with reference=True")
+        return np.asarray(self.final_loss, np.float64) - self.optimal_loss
+
+    def best(self) -> tuple[int, ...]:
+        """Grid index of the lowest final loss among runs that did not diverge.
+
+        Raises:
+          ValueError: if every run diverged.
+        """
+        final = np.asarray(self.final_loss, np.float64)
+        usable = ~np.asarray(self.diverged) & np.isfinite(final)
+        if not usable.any():
+            raise ValueError("every run diverged: no best run; try smaller learning rates")
+        flat_index = np.argmin(np.where(usable, final, np.inf))
+        return tuple(int(i) for i in np.unravel_index(flat_index, final.shape))
+
+    def point(self, index: Sequence[int]) -> dict[str, float]:
+        """The hyperparameter values at a grid index, by name."""
+        return {axis: self.values[axis][i].item() for axis, i in zip(self.axes, index,
+                                                                       strict=True)}
+
+    def run(self, index: Sequence[int]) -> FitResult:
+        """One grid point as a ``FitResult``."""
+        index = tuple(index)
+        if len(index) != len(self.axes):
+            raise ValueError(f"index needs {len(self.axes)} entries (axes {self.axes}), "
+                             f"got {index}")
+        take = lambda tree: jax.tree_util.tree_map(lambda leaf: leaf[index], tree)  # noqa: E731
+        optimal = self.optimal_loss
+        if optimal is not None and np.ndim(optimal):
+            optimal = float(np.broadcast_to(optimal, np.shape(self.final_loss))[index])
+        rate = {**self.fixed, **self.point(index)}["learning_rate"]
+        return FitResult(
+            params=take(self.params),
+            losses=self.losses[index],
+            final_loss=self.final_loss[index],
+            converged_step=self.converged_step[index],
+            diverged=self.diverged[index],
+            diverged_step=self.diverged_step[index],
+            snapshots=take(self.snapshots),
+            snapshot_steps=self.snapshot_steps,
+            loss_steps=self.loss_steps,
+            learning_rate=jnp.asarray(rate),
+            engine=self.engine,
+            optimal_loss=optimal,
+        )
+
+
+@partial(jax.jit, static_argnames="config")
+def _members_compiled(data, hyper, config: RunConfig) -> Descent:
+    return jax.vmap(partial(train, data, config=config))(hyper)
+
+
+def auto_chunk_size(num_logs: int, n_features: int, n_snapshots: int) -> int:
+    """Runs per chunk so that one chunk's outputs take about ``CHUNK_BYTES``.
+
+    Example:
+      >>> auto_chunk_size(num_logs=1000, n_features=7, n_snapshots=3)
+      64527
+    """
+    per_run = 4 * (num_logs + (n_snapshots + 1) * (n_features + 1) + 8)
+    return max(1, CHUNK_BYTES // per_run)
+
+
+def grid_sweep(
+    X,
+    y,
+    *,
+    grid: Mapping[str, Sequence[float]],
+    num_steps: int,
+    learning_rate: float | None = None,
+    seed: int = 0,
+    l2: float = 0.0,
+    optimizer: str | OptimizerFactory | None = None,
+    schedule: str = "constant",
+    schedule_steps: Mapping[str, int] | None = None,
+    hyperparameters: Mapping[str, float] | None = None,
+    init_scale: float = 0.01,
+    tol: float = convergence.DEFAULT_TOL,
+    patience: int = convergence.DEFAULT_PATIENCE,
+    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR,
+    stop_at_convergence: bool = False,
+    snapshot_steps: Sequence[int] | None = None,
+    reference: bool = True,
+    progress_every: int = 0,
+    engine: str = "auto",
+    log_every: int = 1,
+    chunk_size: int | None = None,
+    sharding_mode: str = "runs",
+) -> GridResult:
+    """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
+
+    ``grid`` maps names to values; the names are "learning_rate", "seed", "l2", or any of the
+    optimizer's and schedule's hyperparameters (see ``jaxgd.optimizers``). Result axes follow
+    the grid's order, steps last. Values are traced: another grid of the same shape reuses
+    the compiled program. Names not in the grid take the fixed values given here
+    (``learning_rate``, ``seed``, ``l2``, ``hyperparameters``) or the defaults.
+
+    Args:
+      X, y: the data.
+      grid: axis name -> values, in the result's axis order.
+      num_steps: updates per run.
+      learning_rate, seed, l2, hyperparameters: fixed values for names not in the grid.
+      optimizer, schedule, schedule_steps, init_scale, tol, patience, divergence_factor,
+      stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every:
+        as in ``fit``.
+      chunk_size: most runs per compiled call (None: about 256 MiB of outputs per chunk).
+        A chunked grid's results are NumPy arrays gathered on the host.
+      sharding_mode: "runs" (default) spreads the runs over every device, padding the last
+        device's share; "rows" spreads the rows of X instead (direct engine, large n);
+        "none" keeps one device.
+
+    Returns:
+      A ``GridResult``.
+
+    Example:
+      >>> import numpy as np
+      >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+      >>> r = grid_sweep(X, y, grid={"learning_rate": [0.01, 0.1], "momentum": [0.0, 0.9]},
+      ...                optimizer="momentum", num_steps=100)
+      >>> r.axes, r.losses.shape, r.point((1, 0))
+      (('learning_rate', 'momentum'), (2, 2, 100), {'learning_rate': 0.1, 'momentum': 0.0})
+    """
+    config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
+                         stop_at_convergence, snapshot_steps, progress_every, log_every,
+                         schedule, schedule_steps)
+    axes, values = _check_grid(grid, config)
+    fixed = check_hyperparameters(hyperparameters, l2 if "l2" not in axes else 0.0,
+                                  config.optimizer)
+    if "learning_rate" not in axes:
+        if learning_rate is None:
+            raise ValueError("give learning_rate, or put learning_rate in the grid")
+        fixed["learning_rate"] = float(check_learning_rates([learning_rate], "learning_rate")[0])
+    fixed["seed"] = check_seed(seed)
+    shape = tuple(values[axis].size for axis in axes)
+    num_runs = math.prod(shape)
+    chosen, data = device_data(X, y, engine, config.num_steps, num_runs)
+    mode = sharding.check_mode(sharding_mode, np.shape(X)[0])
+    if mode == "rows" and chosen == "gram":
+        mode = "runs"  # the gram engine reads moments, not rows: share out the runs instead
+    if mode == "rows":
+        data = data._replace(**dict(zip(("X", "y"), sharding.place_rows(data.X, data.y, mode),
+                                        strict=True)))
+    hyper = _members(axes, values, fixed, shape)
+    if chunk_size is None:
+        chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every),
+                                     np.shape(X)[1], len(config.snapshot_steps))
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    run = _run_members(data, hyper, config, chunk_size, mode)
+    run = jax.tree_util.tree_map(lambda leaf: leaf.reshape(*shape, *leaf.shape[1:]), run)
+    run = _shared_steps(run, len(shape))
+    return GridResult(
+        **run._asdict(),
+        axes=axes,
+        values=values,
+        fixed={k: v for k, v in fixed.items() if k not in axes},
+        engine=chosen,
+        optimal_loss=_reference(X, y, axes, values, fixed) if reference else None,
+    )
+
+
+def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig):
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError("grid must map at least one hyperparameter name to its values")
+    axes, values = tuple(grid), {}
+    for axis in axes:
+        raw = grid[axis]
+        if axis == "seed":
+            seeds = [check_seed(s, "grid['seed']") for s in raw]
+            values[axis] = np.asarray(seeds, np.uint32)
+        elif axis == "learning_rate":
+            values[axis] = check_learning_rates(raw, "grid['learning_rate']")
+        elif axis == "l2":
+            values[axis] = np.asarray([check_non_negative(v, "grid['l2']") for v in raw])
+        else:
+            check_hyperparameter(axis, raw, config.optimizer)
+            values[axis] = np.asarray(raw, np.float64).reshape(-1)
+        if values[axis].size == 0:
+            raise ValueError(f"grid[{axis!r}] is empty: give at least one value")
+    return axes, values
+
+
+def _members(axes, values, fixed, shape) -> dict[str, np.ndarray]:
+    """One entry per run for every traced input, the grid unrolled in row-major order."""
+    mesh = np.meshgrid(*(values[axis] for axis in axes), indexing="ij")
+    num_runs = math.prod(shape)
+    hyper = {axis: m.reshape(-1) for axis, m in zip(axes, mesh, strict=True)}
+    for name, value in fixed.items():
+        if name not in hyper:
+            hyper[name] = np.full(num_runs, value)
+    dtype = jnp.result_type(float)
+    return {name: (v.astype(np.uint32) if name == "seed" else v.astype(dtype))
+            for name, v in hyper.items()}
+
+
+def _run_members(data, hyper: dict[str, np.ndarray], config: RunConfig, chunk_size: int,
+                 mode: str) -> Descent:
+    num_runs = next(iter(hyper.values())).size
+    if num_runs <= chunk_size:
+        return _call(data, hyper, np.arange(num_runs), config, mode)
+    chunk_size = sharding.padded_size(chunk_size, mode)
+    gathered = None
+    for index, start in enumerate(range(0, num_runs, chunk_size)):
+        stop = min(start + chunk_size, num_runs)
+        # Pad the last chunk with copies of its first run: same shapes, no recompile.
+        take = np.concatenate([np.arange(start, stop),
+                               np.full(chunk_size - (stop - start), start)])
+        with progress.shifted(index * config.num_steps):
+            part = jax.device_get(_call(data, hyper, take, config, mode))
+        if gathered is None:
+            gathered = jax.tree_util.tree_map(
+                lambda leaf: np.empty((num_runs, *leaf.shape[1:]), leaf.dtype), part)
+        for out, leaf in zip(jax.tree_util.tree_leaves(gathered),
+                             jax.tree_util.tree_leaves(part), strict=True):
+            out[start:stop] = leaf[: stop - start]
+    return gathered
+
+
+def _call(data, hyper, take: np.ndarray, config: RunConfig, mode: str) -> Descent:
+    """One compiled call on the runs ``take``, padded to the devices and trimmed after."""
+    wanted = take.size
+    padded = sharding.padded_size(wanted, mode)
+    take = np.concatenate([take, np.full(padded - wanted, take[0])])
+    members = sharding.place_runs({k: v[take] for k, v in hyper.items()}, mode)
+    run = _members_compiled(data, members, config)
+    if padded == wanted:
+        return run
+    return jax.tree_util.tree_map(lambda leaf: leaf[:wanted], run)
+
+
+def _shared_steps(run: Descent, depth: int) -> Descent:
+    # vmap gives every run its own copy of the (identical) step lists; keep one.
+    first = lambda steps: steps[(0,) * depth]  # noqa: E731
+    return run._replace(snapshot_steps=first(run.snapshot_steps),
+                        loss_steps=first(run.loss_steps))
+
+
+def _reference(X, y, axes, values, fixed):
+    if "l2" not in axes:
+        return solve(X, y, fixed["l2"]).loss
+    losses = np.asarray([solve(X, y, l2).loss for l2 in values["l2"]])
+    shape = [1] * len(axes)
+    shape[axes.index("l2")] = losses.size
+    return losses.reshape(shape)

@@ -1,0 +1,69 @@
+"""Spreading a sweep over devices: runs across devices, or data rows across devices.
+
+JAX is the distributed engine here: arrays get a ``NamedSharding`` over a one-axis mesh and
+the compiled sweep is partitioned by XLA. Runs are independent, so sharding the runs needs no
+communication at all; sharding the rows of X (direct engine, large n) makes each device
+compute its rows' share of the loss, and XLA inserts the cross-device sum of the gradient.
+With several processes (``jax.distributed.initialize``) the mesh spans every process's
+devices and each process holds the runs (or rows) its devices own.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+MODES = ("runs", "rows", "none")
+
+
+def mesh() -> Mesh:
+    """A one-axis mesh over every device of every process."""
+    return Mesh(np.asarray(jax.devices()), ("devices",))
+
+
+def device_count(mode: str) -> int:
+    """How many devices a sweep in this mode spreads over."""
+    return 1 if mode == "none" else jax.device_count()
+
+
+def padded_size(num_runs: int, mode: str) -> int:
+    """Runs rounded up to a multiple of the device count when runs are sharded."""
+    devices = device_count(mode) if mode == "runs" else 1
+    return math.ceil(num_runs / devices) * devices
+
+
+def place_runs(tree, mode: str):
+    """Per-run inputs (leading axis = runs): split across devices in "runs" mode."""
+    if mode != "runs" or jax.device_count() == 1:
+        return tree
+    sharding = NamedSharding(mesh(), PartitionSpec("devices"))
+    return jax.tree_util.tree_map(lambda leaf: _put(leaf, sharding), tree)
+
+
+def place_rows(X, y, mode: str):
+    """The data: rows split across devices in "rows" mode, else left as they are."""
+    if mode != "rows" or jax.device_count() == 1:
+        return X, y
+    rows = NamedSharding(mesh(), PartitionSpec("devices"))
+    return _put(X, rows), _put(y, rows)
+
+
+def _put(array, sharding: NamedSharding):
+    if jax.process_count() == 1:
+        return jax.device_put(array, sharding)
+    # Several processes: each builds the global array from the slices its devices hold.
+    array = np.asarray(array)
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def check_mode(mode: str, num_rows: int) -> str:
+    """Validates a sharding mode; "rows" needs the row count to divide among the devices."""
+    if mode not in MODES:
+        raise ValueError(f"sharding must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "rows" and num_rows % jax.device_count():
+        raise ValueError(f"sharding='rows' needs the {num_rows} rows to divide evenly among "
+                         f"{jax.device_count()} devices")
+    return mode

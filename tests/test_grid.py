@@ -1,0 +1,77 @@
+import importlib
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgd import LinearParams, exact_trajectory, fit, grid_sweep, solve, stability
+from tests.conftest import well_conditioned
+
+
+def test_axes_follow_the_grid_and_points_equal_single_fits(problem):
+    X, y = problem
+    grid = {"b1": [0.5, 0.9], "learning_rate": [0.01, 0.05, 0.1], "seed": [0, 7]}
+    result = grid_sweep(X, y, grid=grid, optimizer="adam", num_steps=40)
+    assert result.axes == ("b1", "learning_rate", "seed")
+    assert result.losses.shape == (2, 3, 2, 40) and result.params.weight.shape == (2, 3, 2, 3)
+    for index in [(0, 0, 0), (1, 2, 1), (0, 1, 1)]:
+        point = result.point(index)
+        single = fit(X, y, learning_rate=point["learning_rate"], seed=point["seed"],
+                     optimizer="adam", hyperparameters={"b1": point["b1"]}, num_steps=40)
+        # Same program per run; vmapped sums may differ by ulps (see test_sweep).
+        np.testing.assert_allclose(result.losses[index], single.losses, rtol=1e-5, atol=1e-6)
+
+
+def test_new_hyperparameter_values_do_not_recompile(monkeypatch):
+    grid_module = importlib.import_module("jaxgd.grid")
+    traces = []
+    original = grid_module.train
+
+    def counting(*args, **kwargs):
+        traces.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(grid_module, "train", counting)
+    X, y = well_conditioned(4, n=41)
+    for momentum in ([0.5, 0.9], [0.1, 0.2]):
+        grid_sweep(X, y, grid={"momentum": momentum, "learning_rate": [0.01, 0.1, 0.2]},
+                   optimizer="momentum", num_steps=11)
+    assert len(traces) == 1
+
+
+def test_ridge_reaches_the_closed_form_ridge_optimum(problem):
+    X, y = problem
+    l2 = [0.0, 0.1, 1.0]
+    result = grid_sweep(X, y, grid={"l2": l2}, learning_rate=0.2, num_steps=2000)
+    for i, strength in enumerate(l2):
+        best = solve(X, y, l2=strength)
+        np.testing.assert_allclose(result.params.weight[i], best.params.weight, atol=1e-4)
+        # float32 gram loss: a few ulps of var(y) ~ 3, so atol 1e-6 on top of rtol 1e-5.
+        np.testing.assert_allclose(result.final_loss[i], best.loss, rtol=1e-5, atol=1e-6)
+    assert result.optimal_loss.shape == (3,) and np.all(np.abs(result.gap) < 1e-4)
+    shrunk = np.linalg.norm(result.params.weight, axis=1)
+    assert shrunk[0] > shrunk[1] > shrunk[2]  # ridge pulls the weight towards zero
+
+
+def test_ridge_trajectory_and_stability_in_float64(cars):
+    # The ridge objective is still a quadratic: the closed-form history holds with its
+    # Hessian 2(AᵀA/n + l2·D); float64 throughout, rtol 1e-10 as in test_descent.
+    X, y = cars
+    limits = stability(X, l2=0.5)
+    assert limits.max_learning_rate < stability(X).max_learning_rate
+    with jax.enable_x64(True):
+        run = fit(X, y, learning_rate=0.05, num_steps=300, l2=0.5, init_scale=0.0)
+        exact = exact_trajectory(X, y, LinearParams(np.zeros(1), 0.0), 0.05, 300, l2=0.5)
+        np.testing.assert_allclose(run.losses, exact.losses, rtol=1e-10)
+
+
+def test_grid_errors_are_named(problem):
+    X, y = problem
+    with pytest.raises(ValueError, match="give learning_rate, or put learning_rate in the grid"):
+        grid_sweep(X, y, grid={"seed": [0]}, num_steps=3)
+    with pytest.raises(ValueError, match="has no hyperparameter 'momentum'"):
+        grid_sweep(X, y, grid={"momentum": [0.9]}, learning_rate=0.1, num_steps=3)
+    with pytest.raises(ValueError, match=r"grid\['b1'\] is empty|b1"):
+        grid_sweep(X, y, grid={"b1": []}, learning_rate=0.1, optimizer="adam", num_steps=3)
+    with pytest.raises(ValueError, match="grid must map at least one"):
+        grid_sweep(X, y, grid={}, learning_rate=0.1, num_steps=3)
