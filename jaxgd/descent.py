@@ -21,6 +21,14 @@ from jaxgd.convergence import Monitor, init_monitor, update_monitor
 PyTree = Any
 
 
+class Batches(NamedTuple):
+    """A stream of batches for ``descend``: ``init() -> state``, ``next(state, step) ->
+    (state, batch)``; with it the loss is called as ``loss_fn(params, batch)``."""
+
+    init: Callable[[], PyTree]
+    next: Callable[[PyTree, jax.Array], tuple[PyTree, PyTree]]
+
+
 class Descent(NamedTuple):
     """What one descent run returns (under ``vmap`` every field gains the grid's axes).
 
@@ -47,6 +55,7 @@ class Descent(NamedTuple):
     snapshots: PyTree
     snapshot_steps: jax.Array
     loss_steps: jax.Array
+    epoch_losses: jax.Array | None = None  # filled in by mini-batch SGD (jaxgd.fit)
 
 
 def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
@@ -87,6 +96,7 @@ def descend(
     snapshot_steps: Sequence[int] | None = None,
     progress_every: int = 0,
     log_every: int = 1,
+    batches: Batches | None = None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -111,6 +121,8 @@ def descend(
         this many steps (static; shared by all runs of a vmapped sweep).
       log_every: keep every k-th loss (steps 0, k, 2k, ...), so a long run's history takes
         num_steps/k entries. Convergence is still judged at every step.
+      batches: a stream of mini-batches (see ``jaxgd.minibatch``); then ``loss_fn`` takes
+        ``(params, batch)`` and each step's loss is that of its batch.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -123,8 +135,13 @@ def descend(
     """
     steps = check_snapshot_steps(snapshot_steps, num_steps)
     snapshot_at = jnp.asarray(steps, jnp.int32)
+    if batches is None:  # full batch: one stream whose batch is nothing
+        batches = Batches(init=lambda: (), next=lambda state, step: (state, ()))
+        full_loss = loss_fn
+        loss_fn = lambda params, _: full_loss(params)  # noqa: E731
     value_and_grad = jax.value_and_grad(loss_fn)
-    loss_dtype = jax.eval_shape(loss_fn, params).dtype
+    _, first_batch = jax.eval_shape(batches.next, batches.init(), jnp.int32(0))
+    loss_dtype = jax.eval_shape(loss_fn, params, first_batch).dtype
     num_logs = -(-num_steps // log_every)
     padded = num_logs * log_every != num_steps  # the last block runs past num_steps
     snapshots = jax.tree_util.tree_map(
@@ -132,8 +149,9 @@ def descend(
     )
 
     def step_fn(carry, step):
-        params, opt_state, monitor, snapshots = carry
-        loss, grads = value_and_grad(params)
+        params, opt_state, monitor, snapshots, stream = carry
+        stream, batch = batches.next(stream, step)
+        loss, grads = value_and_grad(params, batch)
         was_diverged = monitor.diverged
         new_monitor = update_monitor(monitor, loss, step, tol, patience, divergence_factor)
         if padded:  # steps past the end change nothing
@@ -153,26 +171,28 @@ def descend(
         recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
         if progress_every > 0:
             _maybe_report(step + 1, progress_every, num_steps)
-        return (params, opt_state, monitor, snapshots), recorded
+        return (params, opt_state, monitor, snapshots, stream), recorded
 
     def block_fn(carry, first_step):
         # log_every steps; only the first one's loss is kept.
         carry, losses = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
         return carry, losses[0]
 
-    carry = (params, optimizer.init(params), init_monitor(loss_dtype), snapshots)
+    carry = (params, optimizer.init(params), init_monitor(loss_dtype), snapshots,
+             batches.init())
     if log_every == 1:
         carry, losses = jax.lax.scan(step_fn, carry, jnp.arange(num_steps, dtype=jnp.int32))
     else:
         firsts = jnp.arange(num_logs, dtype=jnp.int32) * log_every
         carry, losses = jax.lax.scan(block_fn, carry, firsts)
-    params, _, monitor, snapshots = carry
+    params, _, monitor, snapshots, stream = carry
     if steps:
         snapshots = _take_snapshot(snapshots, snapshot_at, num_steps, params)
+    _, last_batch = batches.next(stream, jnp.int32(num_steps))
     return Descent(
         params=params,
         losses=losses,
-        final_loss=loss_fn(params),
+        final_loss=loss_fn(params, last_batch),
         converged_step=monitor.converged_step,
         diverged=monitor.diverged,
         diverged_step=monitor.diverged_step,
@@ -212,4 +232,4 @@ def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTr
     return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
-__all__ = ["Descent", "Monitor", "default_snapshot_steps", "descend"]
+__all__ = ["Batches", "Descent", "Monitor", "default_snapshot_steps", "descend"]

@@ -11,8 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgd import convergence
+from jaxgd import convergence, minibatch
 from jaxgd import engine as engines
+from jaxgd.convergence import init_monitor, update_monitor
 from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
@@ -45,6 +46,8 @@ class RunConfig(NamedTuple):
     snapshot_steps: tuple[int, ...]
     progress_every: int = 0
     log_every: int = 1
+    batch_size: int | None = None  # mini-batch SGD (None: full batch)
+    epochs: int | None = None
 
 
 class FitResult(NamedTuple):
@@ -64,6 +67,8 @@ class FitResult(NamedTuple):
       engine: the engine that ran, "direct" or "gram".
       optimal_loss: the least-squares (ridge, with l2) optimum's loss in float64 when
         ``reference=True``, else None. With l2 > 0 every loss here is the ridge objective.
+      epoch_losses: mini-batch runs only: ``(epochs + 1,)``, the loss on all the data at the
+        start of each epoch and at the end; None for full-batch runs.
     """
 
     params: LinearParams
@@ -78,6 +83,7 @@ class FitResult(NamedTuple):
     learning_rate: jax.Array
     engine: str = "direct"
     optimal_loss: float | None = None
+    epoch_losses: jax.Array | None = None
 
     @property
     def converged(self) -> jax.Array:
@@ -105,9 +111,15 @@ def make_config(
     log_every: int = 1,
     schedule: str = "constant",
     schedule_steps: Mapping[str, int] | None = None,
+    batch_size: int | None = None,
+    epochs: int | None = None,
+    n_rows: int = 0,
 ) -> RunConfig:
     """Validates the run options shared by ``fit`` and the sweeps."""
-    num_steps = check_positive_int(num_steps, "num_steps")
+    num_steps, batch_size, epochs = _steps(num_steps, batch_size, epochs, n_rows)
+    if batch_size is not None and stop_at_convergence:
+        raise ValueError("stop_at_convergence is for full-batch runs; mini-batch runs judge "
+                         "convergence on the epoch losses after the fact")
     if snapshot_steps is None:
         snapshot_steps = default_snapshot_steps(num_steps)
     divergence_factor = check_non_negative(divergence_factor, "divergence_factor")
@@ -124,7 +136,28 @@ def make_config(
         snapshot_steps=check_snapshot_steps(snapshot_steps, num_steps),
         progress_every=check_positive_int(progress_every, "progress_every", minimum=0),
         log_every=check_positive_int(log_every, "log_every"),
+        batch_size=batch_size,
+        epochs=epochs,
     )
+
+
+def _steps(num_steps, batch_size, epochs, n_rows: int):
+    """num_steps for full batch; or batch_size and epochs, which set num_steps."""
+    if batch_size is None and epochs is None:
+        if num_steps is None:
+            raise ValueError("give num_steps (or batch_size and epochs for mini-batch SGD)")
+        return check_positive_int(num_steps, "num_steps"), None, None
+    if batch_size is None or epochs is None:
+        raise ValueError("mini-batch SGD needs both batch_size and epochs")
+    if num_steps is not None:
+        raise ValueError("with batch_size and epochs, leave num_steps out: it is "
+                         "epochs × ceil(n / batch_size)")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if batch_size > n_rows:
+        raise ValueError(f"batch_size must be <= the number of rows ({n_rows}), "
+                         f"got {batch_size}")
+    epochs = check_positive_int(epochs, "epochs")
+    return epochs * minibatch.steps_per_epoch(n_rows, batch_size), batch_size, epochs
 
 
 def check_hyperparameters(hyperparameters: Mapping[str, Any] | None, l2: float,
@@ -154,15 +187,14 @@ def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
     data_loss = engines.loss_function(data)
     l2 = jnp.asarray(hyper["l2"], dtype)
 
-    def loss(params):  # ridge: the bias is not penalized
-        return data_loss(params) + l2 * jnp.sum(params.weight * params.weight)
+    def penalty(params):  # ridge: the bias is not penalized
+        return l2 * jnp.sum(params.weight * params.weight)
 
-    numeric = {k: v for k, v in hyper.items() if k not in ("seed", "l2")}
-    return descend(
-        loss,
-        params,
-        config.optimizer.build(numeric),
-        config.num_steps,
+    def loss(params):
+        return data_loss(params) + penalty(params)
+
+    numeric = {k: v for k, v in hyper.items() if k not in ("seed", "l2", "batch_seed")}
+    options = dict(
         tol=config.tol,
         patience=config.patience,
         divergence_factor=config.divergence_factor,
@@ -171,6 +203,54 @@ def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
         progress_every=config.progress_every,
         log_every=config.log_every,
     )
+    optimizer = config.optimizer.build(numeric)
+    if config.batch_size is None:
+        return descend(loss, params, optimizer, config.num_steps, **options)
+    return _train_minibatch(data, hyper, config, params, optimizer, loss, penalty, options)
+
+
+def _train_minibatch(data, hyper, config, params, optimizer, full_loss, penalty, options):
+    """Mini-batch SGD: batch losses per step, and the full-data loss at each epoch start."""
+    n_rows = data.X.shape[0]
+    per_epoch = minibatch.steps_per_epoch(n_rows, config.batch_size)
+    padded = n_rows % config.batch_size != 0
+    key = jax.random.fold_in(jax.random.key(hyper.get("batch_seed", hyper["seed"])), 1)
+    epoch_starts = tuple(range(0, config.num_steps + 1, per_epoch))
+    wanted = config.snapshot_steps
+    options["snapshot_steps"] = tuple(sorted(set(wanted) | set(epoch_starts)))
+
+    def batch_loss(params, batch):
+        return minibatch.batch_mse(params, batch, data.X, data.y, padded) + penalty(params)
+
+    run = descend(batch_loss, params, optimizer, config.num_steps,
+                  batches=minibatch.shuffled_batches(key, n_rows, config.batch_size),
+                  **options)
+    slots = options["snapshot_steps"]
+    pick = lambda steps: jax.tree_util.tree_map(  # noqa: E731
+        lambda leaf: leaf[jnp.asarray([slots.index(s) for s in steps], jnp.int32)],
+        run.snapshots)
+    epoch_losses = jax.vmap(full_loss)(pick(epoch_starts))
+    converged_epoch = _converged_index(epoch_losses, config)
+    return run._replace(
+        final_loss=full_loss(run.params),
+        converged_step=jnp.where(converged_epoch >= 0, converged_epoch * per_epoch, -1),
+        snapshots=pick(wanted),
+        snapshot_steps=jnp.asarray(wanted, jnp.int32),
+        epoch_losses=epoch_losses,
+    )
+
+
+def _converged_index(losses: jax.Array, config: RunConfig) -> jax.Array:
+    """The convergence criterion of ``jaxgd.convergence`` applied to a loss sequence."""
+    def step(monitor, indexed):
+        index, loss = indexed
+        monitor = update_monitor(monitor, loss, index, config.tol, config.patience,
+                                 config.divergence_factor)
+        return monitor, None
+
+    indices = jnp.arange(losses.shape[0], dtype=jnp.int32)
+    monitor, _ = jax.lax.scan(step, init_monitor(losses.dtype), (indices, losses))
+    return monitor.converged_step
 
 
 @partial(jax.jit, static_argnames="config")
@@ -178,14 +258,20 @@ def _fit_compiled(data, hyper, config: RunConfig) -> Descent:
     return train(data, hyper, config)
 
 
-def device_data(X, y, engine_name: str, num_steps: int, num_runs: int):
+def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int):
     """Checks the data on the host, picks the engine, and prepares what it reads on device.
 
     Returns:
       (engine that will run, its data in JAX's default float dtype).
     """
     X, y = check_data(X, y)
-    chosen = engines.choose_engine(engine_name, X.shape[0], X.shape[1], num_steps, num_runs)
+    if config.batch_size is not None:  # batches are rows: only the direct engine has them
+        if engine_name == "gram":
+            raise ValueError("mini-batch SGD needs engine='direct' (or 'auto'): the gram "
+                             "engine sees the data only as a whole, through its moments")
+        engine_name = "direct"
+    chosen = engines.choose_engine(engine_name, X.shape[0], X.shape[1], config.num_steps,
+                                   num_runs)
     return chosen, engines.prepare(chosen, X, y)
 
 
@@ -202,8 +288,11 @@ def fit(
     y,
     *,
     learning_rate: float,
-    num_steps: int,
+    num_steps: int | None = None,
     seed: int = 0,
+    batch_size: int | None = None,
+    epochs: int | None = None,
+    batch_seed: int | None = None,
     optimizer: str | OptimizerFactory | None = None,
     schedule: str = "constant",
     schedule_steps: Mapping[str, int] | None = None,
@@ -231,8 +320,13 @@ def fit(
       X: features, shape ``(n_samples, n_features)``.
       y: targets, shape ``(n_samples,)``.
       learning_rate: step size, finite and positive.
-      num_steps: number of updates, >= 1.
+      num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
       seed: picks the random starting point.
+      batch_size: mini-batch SGD: rows per step, in [1, n] (see ``jaxgd.minibatch``); the
+        run then takes epochs × ceil(n / batch_size) steps, and ``batch_size = n`` is
+        full-batch gradient descent exactly.
+      epochs: mini-batch SGD: passes over the data.
+      batch_seed: picks the batch order (reshuffled every epoch); ``seed`` if None.
       optimizer: a name from ``jaxgd.optimizers.OPTIMIZERS`` ("sgd", "momentum",
         "nesterov", "adam", "adamw", "rmsprop", "adagrad"), or a function that builds an
         optax optimizer from a learning rate (``optax.adam``, ``lambda lr: ...``: pass the
@@ -268,15 +362,18 @@ def fit(
     """
     learning_rate = check_learning_rate(learning_rate)
     seed = check_seed(seed)
+    X, y = check_data(X, y)
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
                          stop_at_convergence, snapshot_steps, progress_every, log_every,
-                         schedule, schedule_steps)
+                         schedule, schedule_steps, batch_size, epochs, X.shape[0])
     fixed = check_hyperparameters(hyperparameters, l2, config.optimizer)
-    chosen, data = device_data(X, y, engine, config.num_steps, 1)
+    chosen, data = device_data(X, y, engine, config, 1)
     dtype = jnp.result_type(float)
     hyper = {name: jnp.asarray(value, dtype) for name, value in fixed.items()}
     hyper["learning_rate"] = jnp.asarray(learning_rate, dtype)
     hyper["seed"] = jnp.asarray(seed, jnp.uint32)
+    if batch_seed is not None:
+        hyper["batch_seed"] = jnp.asarray(check_seed(batch_seed, "batch_seed"), jnp.uint32)
     run = _fit_compiled(data, hyper, config)
     return FitResult(
         **run._asdict(),

@@ -31,7 +31,12 @@ from jaxgd.fit import (
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import check_hyperparameter
 from jaxgd.params import LinearParams
-from jaxgd.validation import check_learning_rates, check_non_negative, check_positive_int
+from jaxgd.validation import (
+    check_data,
+    check_learning_rates,
+    check_non_negative,
+    check_positive_int,
+)
 
 #: A chunk's outputs take about this much memory when no chunk_size is given.
 CHUNK_BYTES = 256 * 2**20
@@ -70,6 +75,7 @@ class GridResult(NamedTuple):
     fixed: dict[str, float]
     engine: str = "direct"
     optimal_loss: Any = None
+    epoch_losses: Any = None
 
     @property
     def converged(self):
@@ -125,6 +131,7 @@ class GridResult(NamedTuple):
             learning_rate=jnp.asarray(rate),
             engine=self.engine,
             optimal_loss=optimal,
+            epoch_losses=None if self.epoch_losses is None else self.epoch_losses[index],
         )
 
 
@@ -149,9 +156,12 @@ def grid_sweep(
     y,
     *,
     grid: Mapping[str, Sequence[float]],
-    num_steps: int,
+    num_steps: int | None = None,
     learning_rate: float | None = None,
     seed: int = 0,
+    batch_size: int | None = None,
+    epochs: int | None = None,
+    batch_seed: int | None = None,
     l2: float = 0.0,
     optimizer: str | OptimizerFactory | None = None,
     schedule: str = "constant",
@@ -172,17 +182,20 @@ def grid_sweep(
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
-    ``grid`` maps names to values; the names are "learning_rate", "seed", "l2", or any of the
-    optimizer's and schedule's hyperparameters (see ``jaxgd.optimizers``). Result axes follow
-    the grid's order, steps last. Values are traced: another grid of the same shape reuses
-    the compiled program. Names not in the grid take the fixed values given here
-    (``learning_rate``, ``seed``, ``l2``, ``hyperparameters``) or the defaults.
+    ``grid`` maps names to values; the names are "learning_rate", "seed", "batch_seed"
+    (mini-batch order), "l2", or any of the optimizer's and schedule's hyperparameters (see
+    ``jaxgd.optimizers``). Result axes follow the grid's order, steps last. Values are
+    traced: another grid of the same shape reuses the compiled program. Names not in the
+    grid take the fixed values given here (``learning_rate``, ``seed``, ``l2``,
+    ``hyperparameters``) or the defaults.
 
     Args:
       X, y: the data.
       grid: axis name -> values, in the result's axis order.
-      num_steps: updates per run.
-      learning_rate, seed, l2, hyperparameters: fixed values for names not in the grid.
+      num_steps: updates per run (leave out for mini-batch SGD).
+      learning_rate, seed, batch_seed, l2, hyperparameters: fixed values for names not in
+        the grid.
+      batch_size, epochs: mini-batch SGD, as in ``fit``.
       optimizer, schedule, schedule_steps, init_scale, tol, patience, divergence_factor,
       stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every:
         as in ``fit``.
@@ -203,9 +216,10 @@ def grid_sweep(
       >>> r.axes, r.losses.shape, r.point((1, 0))
       (('learning_rate', 'momentum'), (2, 2, 100), {'learning_rate': 0.1, 'momentum': 0.0})
     """
+    X, y = check_data(X, y)
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
                          stop_at_convergence, snapshot_steps, progress_every, log_every,
-                         schedule, schedule_steps)
+                         schedule, schedule_steps, batch_size, epochs, X.shape[0])
     axes, values = _check_grid(grid, config)
     fixed = check_hyperparameters(hyperparameters, l2 if "l2" not in axes else 0.0,
                                   config.optimizer)
@@ -214,9 +228,11 @@ def grid_sweep(
             raise ValueError("give learning_rate, or put learning_rate in the grid")
         fixed["learning_rate"] = float(check_learning_rates([learning_rate], "learning_rate")[0])
     fixed["seed"] = check_seed(seed)
+    if batch_seed is not None and "batch_seed" not in axes:
+        fixed["batch_seed"] = check_seed(batch_seed, "batch_seed")
     shape = tuple(values[axis].size for axis in axes)
     num_runs = math.prod(shape)
-    chosen, data = device_data(X, y, engine, config.num_steps, num_runs)
+    chosen, data = device_data(X, y, engine, config, num_runs)
     mode = sharding.check_mode(sharding_mode, np.shape(X)[0])
     if mode == "rows" and chosen == "gram":
         mode = "runs"  # the gram engine reads moments, not rows: share out the runs instead
@@ -247,8 +263,8 @@ def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig):
     axes, values = tuple(grid), {}
     for axis in axes:
         raw = grid[axis]
-        if axis == "seed":
-            seeds = [check_seed(s, "grid['seed']") for s in raw]
+        if axis in ("seed", "batch_seed"):
+            seeds = [check_seed(s, f"grid[{axis!r}]") for s in raw]
             values[axis] = np.asarray(seeds, np.uint32)
         elif axis == "learning_rate":
             values[axis] = check_learning_rates(raw, "grid['learning_rate']")
@@ -271,7 +287,8 @@ def _members(axes, values, fixed, shape) -> dict[str, np.ndarray]:
         if name not in hyper:
             hyper[name] = np.full(num_runs, value)
     dtype = jnp.result_type(float)
-    return {name: (v.astype(np.uint32) if name == "seed" else v.astype(dtype))
+    seeds = ("seed", "batch_seed")
+    return {name: (v.astype(np.uint32) if name in seeds else v.astype(dtype))
             for name, v in hyper.items()}
 
 

@@ -31,6 +31,7 @@ class SweepResult(NamedTuple):
       seeds: ``(S,)``, or None when the sweep had no seed axis.
       engine: the engine that ran, "direct" or "gram".
       optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
+      epoch_losses: mini-batch runs: ``(K, [S,] epochs + 1)`` full-data losses, else None.
     """
 
     params: LinearParams
@@ -46,6 +47,7 @@ class SweepResult(NamedTuple):
     seeds: jax.Array | None = None
     engine: str = "direct"
     optimal_loss: float | None = None
+    epoch_losses: jax.Array | None = None
 
     @property
     def converged(self) -> jax.Array:
@@ -87,9 +89,11 @@ def sweep(
     y,
     *,
     learning_rates: Sequence[float],
-    num_steps: int,
+    num_steps: int | None = None,
     seeds: Sequence[int] | None = None,
     seed: int = 0,
+    batch_size: int | None = None,
+    epochs: int | None = None,
     optimizer: str | OptimizerFactory | None = None,
     schedule: str = "constant",
     schedule_steps: Mapping[str, int] | None = None,
@@ -125,6 +129,7 @@ def sweep(
       seeds: S seeds for the starting points; the grid is then (K, S). Without it every
         run starts from ``seed``'s draw and the grid is (K,).
       seed: the shared seed when ``seeds`` is None.
+      batch_size, epochs: mini-batch SGD, as in ``fit`` (then leave num_steps out).
       optimizer, schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
       divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
       engine, log_every: as in ``fit``.
@@ -146,15 +151,16 @@ def sweep(
         raise ValueError("seeds is empty: give at least one seed, or None")
     grid = {"learning_rate": rates, "seed": list(seeds) if seed_axis else [seed]}
     result = grid_sweep(
-        X, y, grid=grid, num_steps=num_steps, l2=l2, optimizer=optimizer, schedule=schedule,
-        schedule_steps=schedule_steps, hyperparameters=hyperparameters, init_scale=init_scale,
-        tol=tol, patience=patience, divergence_factor=divergence_factor,
-        stop_at_convergence=stop_at_convergence, snapshot_steps=snapshot_steps,
-        reference=reference, progress_every=progress_every, engine=engine,
-        log_every=log_every, chunk_size=chunk_size, sharding_mode=sharding_mode,
+        X, y, grid=grid, num_steps=num_steps, batch_size=batch_size, epochs=epochs, l2=l2,
+        optimizer=optimizer, schedule=schedule, schedule_steps=schedule_steps,
+        hyperparameters=hyperparameters, init_scale=init_scale, tol=tol, patience=patience,
+        divergence_factor=divergence_factor, stop_at_convergence=stop_at_convergence,
+        snapshot_steps=snapshot_steps, reference=reference, progress_every=progress_every,
+        engine=engine, log_every=log_every, chunk_size=chunk_size,
+        sharding_mode=sharding_mode,
     )
     per_run = ("params", "losses", "final_loss", "converged_step", "diverged",
-               "diverged_step", "snapshots")
+               "diverged_step", "snapshots", "epoch_losses")
     fields = {name: getattr(result, name) for name in per_run}
     if not seed_axis:
         fields = jax.tree_util.tree_map(lambda leaf: leaf[:, 0], fields)
