@@ -18,6 +18,7 @@ from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps,
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
 from jaxgd.params import LinearParams, init_params
+from jaxgd.statistics import SufficientStats, to_device
 from jaxgd.validation import (
     check_data,
     check_learning_rate,
@@ -258,12 +259,28 @@ def _fit_compiled(data, hyper, config: RunConfig) -> Descent:
     return train(data, hyper, config)
 
 
+def check_inputs(X, y) -> tuple[Any, Any, int]:
+    """Checks arrays (X, y), or sufficient statistics with y None; returns them and n."""
+    if isinstance(X, SufficientStats):
+        if y is not None:
+            raise ValueError("with sufficient statistics as the data, y must be None: the "
+                             "statistics already describe the targets")
+        return X, None, int(X.n)
+    X, y = check_data(X, y)
+    return X, y, X.shape[0]
+
+
 def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int):
     """Checks the data on the host, picks the engine, and prepares what it reads on device.
 
     Returns:
       (engine that will run, its data in JAX's default float dtype).
     """
+    if isinstance(X, SufficientStats):  # streamed data: only the moments exist
+        if config.batch_size is not None or engine_name == "direct":
+            raise ValueError("data given as sufficient statistics train with the gram engine "
+                             "only (no rows to compute a direct loss or draw batches from)")
+        return "gram", to_device(X)
     X, y = check_data(X, y)
     if config.batch_size is not None:  # batches are rows: only the direct engine has them
         if engine_name == "gram":
@@ -317,7 +334,9 @@ def fit(
     (any learning rate, seed, l2 or hyperparameter values) reuses it.
 
     Args:
-      X: features, shape ``(n_samples, n_features)``.
+      X: features, shape ``(n_samples, n_features)``; or, for data larger than memory, its
+        ``jaxgd.statistics.SufficientStats`` (e.g. ``accumulate(npy_blocks(path))``), with
+        y None: the gram engine needs nothing else.
       y: targets, shape ``(n_samples,)``.
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
@@ -362,10 +381,10 @@ def fit(
     """
     learning_rate = check_learning_rate(learning_rate)
     seed = check_seed(seed)
-    X, y = check_data(X, y)
+    X, y, n_rows = check_inputs(X, y)
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
                          stop_at_convergence, snapshot_steps, progress_every, log_every,
-                         schedule, schedule_steps, batch_size, epochs, X.shape[0])
+                         schedule, schedule_steps, batch_size, epochs, n_rows)
     fixed = check_hyperparameters(hyperparameters, l2, config.optimizer)
     chosen, data = device_data(X, y, engine, config, 1)
     dtype = jnp.result_type(float)

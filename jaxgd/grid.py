@@ -17,12 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import convergence, progress, sharding
+from jaxgd import engine as engines
 from jaxgd.descent import Descent
 from jaxgd.fit import (
     FitResult,
     OptimizerFactory,
     RunConfig,
     check_hyperparameters,
+    check_inputs,
     check_seed,
     device_data,
     make_config,
@@ -32,7 +34,6 @@ from jaxgd.least_squares import solve
 from jaxgd.optimizers import check_hyperparameter
 from jaxgd.params import LinearParams
 from jaxgd.validation import (
-    check_data,
     check_learning_rates,
     check_non_negative,
     check_positive_int,
@@ -190,7 +191,7 @@ def grid_sweep(
     ``hyperparameters``) or the defaults.
 
     Args:
-      X, y: the data.
+      X, y: the data (or its ``SufficientStats`` and None, as in ``fit``).
       grid: axis name -> values, in the result's axis order.
       num_steps: updates per run (leave out for mini-batch SGD).
       learning_rate, seed, batch_seed, l2, hyperparameters: fixed values for names not in
@@ -216,10 +217,10 @@ def grid_sweep(
       >>> r.axes, r.losses.shape, r.point((1, 0))
       (('learning_rate', 'momentum'), (2, 2, 100), {'learning_rate': 0.1, 'momentum': 0.0})
     """
-    X, y = check_data(X, y)
+    X, y, n_rows = check_inputs(X, y)
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
                          stop_at_convergence, snapshot_steps, progress_every, log_every,
-                         schedule, schedule_steps, batch_size, epochs, X.shape[0])
+                         schedule, schedule_steps, batch_size, epochs, n_rows)
     axes, values = _check_grid(grid, config)
     fixed = check_hyperparameters(hyperparameters, l2 if "l2" not in axes else 0.0,
                                   config.optimizer)
@@ -233,7 +234,7 @@ def grid_sweep(
     shape = tuple(values[axis].size for axis in axes)
     num_runs = math.prod(shape)
     chosen, data = device_data(X, y, engine, config, num_runs)
-    mode = sharding.check_mode(sharding_mode, np.shape(X)[0])
+    mode = sharding.check_mode(sharding_mode, n_rows)
     if mode == "rows" and chosen == "gram":
         mode = "runs"  # the gram engine reads moments, not rows: share out the runs instead
     if mode == "rows":
@@ -242,7 +243,7 @@ def grid_sweep(
     hyper = _members(axes, values, fixed, shape)
     if chunk_size is None:
         chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every),
-                                     np.shape(X)[1], len(config.snapshot_steps))
+                                     engines.n_features(data), len(config.snapshot_steps))
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     run = _run_members(data, hyper, config, chunk_size, mode)
     run = jax.tree_util.tree_map(lambda leaf: leaf.reshape(*shape, *leaf.shape[1:]), run)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxgd.params import LinearParams
+from jaxgd.statistics import SufficientStats
 from jaxgd.validation import check_data, check_non_negative
 
 
@@ -29,7 +30,7 @@ def design_matrix(X: np.ndarray) -> np.ndarray:
     return np.concatenate([X, np.ones((X.shape[0], 1))], axis=1)
 
 
-def solve(X, y, l2: float = 0.0) -> LeastSquares:
+def solve(X, y=None, l2: float = 0.0) -> LeastSquares:
     """Least-squares weight and bias for ``y ≈ X @ weight + bias``, by SVD in float64.
 
     An independent oracle for what gradient descent converges to; it shares no code with
@@ -37,7 +38,8 @@ def solve(X, y, l2: float = 0.0) -> LeastSquares:
     not penalized), solved as the least-squares problem with √(n·l2)·I appended under A.
 
     Args:
-      X: features, shape ``(n_samples, n_features)``.
+      X: features, shape ``(n_samples, n_features)``, or the data's
+        ``jaxgd.statistics.SufficientStats`` (then y is None): the optimum from moments.
       y: targets, shape ``(n_samples,)``.
       l2: ridge strength, >= 0.
 
@@ -50,6 +52,8 @@ def solve(X, y, l2: float = 0.0) -> LeastSquares:
       >>> best.params.weight.round(6).tolist(), round(float(best.params.bias), 6)
       ([2.0], 1.0)
     """
+    if isinstance(X, SufficientStats):
+        return _solve_moments(X, check_non_negative(l2, "l2"))
     X, y = check_data(X, y)
     l2 = check_non_negative(l2, "l2")
     A = design_matrix(X)
@@ -62,3 +66,13 @@ def solve(X, y, l2: float = 0.0) -> LeastSquares:
     weight = theta[:-1]
     loss = np.mean(residual * residual) + l2 * np.sum(weight * weight)
     return LeastSquares(params=LinearParams(weight=weight, bias=theta[-1]), loss=float(loss))
+
+
+def _solve_moments(stats: SufficientStats, l2: float) -> LeastSquares:
+    # Centred normal equations (Σ + l2·I) w = s; the bias then centres the prediction.
+    cov = np.asarray(stats.cov_xx, np.float64)
+    s = np.asarray(stats.cov_xy, np.float64)
+    weight, *_ = np.linalg.lstsq(cov + l2 * np.eye(cov.shape[0]), s, rcond=None)
+    bias = float(stats.mean_y) - float(np.asarray(stats.mean_x) @ weight)
+    loss = float(stats.var_y) - 2 * s @ weight + weight @ cov @ weight + l2 * weight @ weight
+    return LeastSquares(LinearParams(weight=weight, bias=np.float64(bias)), float(loss))

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxgd.least_squares import design_matrix
+from jaxgd.statistics import SufficientStats
 from jaxgd.validation import check_data, check_non_negative
 
 
@@ -35,16 +36,23 @@ class Stability(NamedTuple):
 def hessian(X, l2: float = 0.0) -> np.ndarray:
     """The Hessian over (weight, bias) of MSE + l2·‖weight‖²: 2·(AᵀA/n + l2·D), float64,
     with D the identity on the weights and 0 on the bias."""
-    A = design_matrix(X)
-    penalty = np.diag(np.append(np.full(A.shape[1] - 1, l2), 0.0))
-    return 2.0 * (A.T @ A / A.shape[0] + penalty)
+    if isinstance(X, SufficientStats):  # AᵀA/n from the moments
+        mean = np.asarray(X.mean_x, np.float64)
+        gram = np.block([[np.asarray(X.cov_xx) + np.outer(mean, mean), mean[:, None]],
+                         [mean[None, :], np.ones((1, 1))]])
+    else:
+        A = design_matrix(X)
+        gram = A.T @ A / A.shape[0]
+    penalty = np.diag(np.append(np.full(gram.shape[0] - 1, l2), 0.0))
+    return 2.0 * (gram + penalty)
 
 
 def stability(X, l2: float = 0.0) -> Stability:
     """Eigenvalues of the MSE Hessian and the learning-rate limits they imply.
 
     Args:
-      X: features, shape ``(n_samples, n_features)``; the targets do not matter.
+      X: features, shape ``(n_samples, n_features)``, or the data's ``SufficientStats``;
+        the targets do not matter.
       l2: ridge strength (the Hessian of MSE + l2·‖weight‖²).
 
     Returns:
@@ -56,7 +64,8 @@ def stability(X, l2: float = 0.0) -> Stability:
       >>> s.max_learning_rate, s.fastest_learning_rate, s.condition_number
       (1.0, 0.5, 1.0)
     """
-    X, _ = check_data(X, np.zeros(np.shape(X)[0] if np.ndim(X) else 0))
+    if not isinstance(X, SufficientStats):
+        X, _ = check_data(X, np.zeros(np.shape(X)[0] if np.ndim(X) else 0))
     eigenvalues = np.linalg.eigvalsh(hessian(X, check_non_negative(l2, "l2")))
     # eigvalsh can return tiny negative values for a singular H; they are zeros.
     eigenvalues = np.clip(eigenvalues, 0.0, None)

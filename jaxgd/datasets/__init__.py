@@ -5,6 +5,7 @@ from jaxgd.datasets.auto_mpg import AUTO_MPG_COLUMNS, auto_mpg
 from jaxgd.datasets.cars import mlcc_cars
 from jaxgd.datasets.csv import load_csv
 from jaxgd.datasets.dataset import Dataset, from_arrays
+from jaxgd.datasets.stream import csv_blocks, npy_blocks
 from jaxgd.datasets.synthetic import SyntheticDataset, synthetic
 
 __all__ = [
@@ -12,8 +13,10 @@ __all__ = [
     "Dataset",
     "SyntheticDataset",
     "auto_mpg",
+    "csv_blocks",
     "from_arrays",
     "load_csv",
     "mlcc_cars",
+    "npy_blocks",
     "synthetic",
 ]

@@ -10,7 +10,7 @@ import csv
 import difflib
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -107,6 +107,28 @@ def _read_table(
     missing: Iterable[str],
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], int]:
     """Parses CSV text into (X, y, feature_names, n_dropped); shared with the embedded data."""
+    blocks = _read_blocks(lines, where, features, target, delimiter, missing, math.inf)
+    feature_names = next(blocks)
+    X, y, n_dropped = next(blocks, (None, None, 0))
+    if X is None or X.shape[0] == 0:
+        selected = (*feature_names, target)
+        raise ValueError(
+            f"{where} has no rows left: {n_dropped} rows were dropped for missing values "
+            f"in {', '.join(selected)}"
+        )
+    return X, y, feature_names, n_dropped
+
+
+def _read_blocks(
+    lines: Iterable[str],
+    where: str,
+    features: str | Sequence[str],
+    target: str,
+    delimiter: str,
+    missing: Iterable[str],
+    block_rows: float,
+) -> Iterator:
+    """Yields the feature names, then (X, y, rows dropped) blocks of up to block_rows rows."""
     reader = csv.reader(lines, delimiter=delimiter)
     header = next((row for row in reader if row), None)  # the first non-blank row
     if header is None:
@@ -119,6 +141,7 @@ def _read_table(
             raise ValueError(f"column {name!r} appears more than once in the header of {where}")
     columns = [header.index(name) for name in selected]
     missing = frozenset(missing)
+    yield feature_names
 
     rows, n_dropped = [], 0
     for fields in reader:
@@ -136,13 +159,13 @@ def _read_table(
         rows.append(
             [_number(text, name, where, line) for text, name in zip(texts, selected, strict=True)]
         )
-    if not rows:
-        raise ValueError(
-            f"{where} has no rows left: {n_dropped} rows were dropped for missing values "
-            f"in {', '.join(selected)}"
-        )
-    table = np.array(rows, dtype=np.float64)
-    return table[:, :-1], table[:, -1], feature_names, n_dropped
+        if len(rows) >= block_rows:
+            table = np.array(rows, dtype=np.float64)
+            yield table[:, :-1], table[:, -1], n_dropped
+            rows, n_dropped = [], 0
+    if rows or n_dropped:
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(selected))
+        yield table[:, :-1], table[:, -1], n_dropped
 
 
 def _number(text: str, column: str, where: str, line: int) -> float:

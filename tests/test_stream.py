@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from jaxgd import fit, solve, stability, sweep
+from jaxgd.datasets import csv_blocks, npy_blocks
+from jaxgd.statistics import accumulate
+
+
+@pytest.fixture
+def big(tmp_path):
+    """A file 20 times larger than the block size used to read it."""
+    rng = np.random.default_rng(5)
+    X = 10 + 3 * rng.standard_normal((2000, 3))
+    y = X @ [0.5, -1.0, 2.0] + 4 + rng.standard_normal(2000)
+    path = tmp_path / "data.npy"
+    np.save(path, np.c_[X, y])
+    return path, X, y
+
+
+def test_streamed_statistics_train_like_the_data_in_memory(big):
+    # Both paths form the moments in float64 (one block vs 20 merged blocks): they agree to
+    # ~1e-15, which float32 training cannot see beyond an ulp: rtol 1e-6.
+    path, X, y = big
+    stats = accumulate(npy_blocks(path, block_rows=100))
+    assert int(stats.n) == 2000
+    streamed = sweep(stats, None, learning_rates=[0.001, 0.01], num_steps=300)
+    memory = sweep(X, y, learning_rates=[0.001, 0.01], num_steps=300, engine="gram")
+    assert streamed.engine == "gram"
+    np.testing.assert_allclose(streamed.losses, memory.losses, rtol=1e-6)
+    one = fit(stats, None, learning_rate=0.01, num_steps=300)
+    np.testing.assert_allclose(one.losses, memory.losses[1], rtol=1e-6)
+    assert one.optimal_loss == pytest.approx(solve(X, y).loss, rel=1e-10)
+    assert stability(stats).max_learning_rate == pytest.approx(
+        stability(X).max_learning_rate, rel=1e-10)
+    ridge = solve(stats, l2=0.5)
+    np.testing.assert_allclose(ridge.params.weight, solve(X, y, l2=0.5).params.weight,
+                               rtol=1e-9)
+
+
+def test_csv_blocks_match_npy_blocks(big, tmp_path):
+    path, X, y = big
+    csv = tmp_path / "data.csv"
+    lines = ["a,b,c,target"] + [",".join(map(repr, row)) for row in np.c_[X, y].tolist()]
+    csv.write_text("\n".join(lines) + "\n")
+    from_csv = accumulate(csv_blocks(csv, ["a", "b", "c"], "target", block_rows=128))
+    from_npy = accumulate(npy_blocks(path, block_rows=128))
+    for a, b in zip(from_csv, from_npy, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_stream_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no .npy file at"):
+        next(npy_blocks(tmp_path / "none.npy"))
+    np.save(tmp_path / "flat.npy", np.arange(5.0))
+    with pytest.raises(ValueError, match="must hold a 2-D numeric array"):
+        next(npy_blocks(tmp_path / "flat.npy"))
+    np.save(tmp_path / "text.npy", np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="must hold a 2-D numeric array"):
+        next(npy_blocks(tmp_path / "text.npy"))
+    np.save(tmp_path / "narrow.npy", np.ones((4, 2)))
+    with pytest.raises(ValueError, match="has 2 columns: no column 5"):
+        next(npy_blocks(tmp_path / "narrow.npy", features=[5]))
+    bad = np.ones((300, 2))
+    bad[250, 0] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(ValueError, match="NaN or infinite value in row 250"):
+        list(npy_blocks(tmp_path / "nan.npy", block_rows=100))
+    with pytest.raises(ValueError, match="y must be None"):
+        fit(accumulate(npy_blocks(tmp_path / "narrow.npy")), np.ones(4), learning_rate=0.1,
+            num_steps=3)
+    with pytest.raises(ValueError, match="gram engine only"):
+        fit(accumulate(npy_blocks(tmp_path / "narrow.npy")), None, learning_rate=0.1,
+            num_steps=3, engine="direct")
