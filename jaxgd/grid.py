@@ -240,6 +240,7 @@ def grid_sweep(
     if mode == "rows":
         data = data._replace(**dict(zip(("X", "y"), sharding.place_rows(data.X, data.y, mode),
                                         strict=True)))
+    data = sharding.place_replicated(data)
     hyper = _members(axes, values, fixed, shape)
     if chunk_size is None:
         chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every),
@@ -322,7 +323,7 @@ def _call(data, hyper, take: np.ndarray, config: RunConfig, mode: str) -> Descen
     padded = sharding.padded_size(wanted, mode)
     take = np.concatenate([take, np.full(padded - wanted, take[0])])
     members = sharding.place_runs({k: v[take] for k, v in hyper.items()}, mode)
-    run = _members_compiled(data, members, config)
+    run = sharding.gather(_members_compiled(data, members, config))
     if padded == wanted:
         return run
     return jax.tree_util.tree_map(lambda leaf: leaf[:wanted], run)

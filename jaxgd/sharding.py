@@ -59,6 +59,27 @@ def _put(array, sharding: NamedSharding):
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
 
+def place_replicated(tree):
+    """The same data on every device of every process (needed when several processes run:
+    an input of a multi-process program must be a global array)."""
+    if jax.process_count() == 1:
+        return tree
+    replicated = NamedSharding(mesh(), PartitionSpec())
+    return jax.tree_util.tree_map(lambda leaf: _put(leaf, replicated), tree)
+
+
+def gather(tree):
+    """The whole result on every process (an all-gather across processes when several run).
+
+    Each process then holds every run's numbers; writing them is left to process 0.
+    """
+    if jax.process_count() == 1:
+        return tree
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
 def check_mode(mode: str, num_rows: int) -> str:
     """Validates a sharding mode; "rows" needs the row count to divide among the devices."""
     if mode not in MODES:
