@@ -136,9 +136,18 @@ class GridResult(NamedTuple):
         )
 
 
-@partial(jax.jit, static_argnames="config")
-def _members_compiled(data, hyper, config: RunConfig) -> Descent:
-    return jax.vmap(partial(train, data, config=config))(hyper)
+@partial(jax.jit, static_argnames=("config", "wanted", "grid_shape"))
+def _members_compiled(data, hyper, config: RunConfig, wanted: int,
+                      grid_shape: tuple[int, ...]) -> Descent:
+    """All runs of ``hyper`` at once; the first ``wanted`` (the rest pad the devices' shares)
+    come back shaped as ``grid_shape``, with the shared step lists kept once. Doing this
+    inside the program saves a small compile per output that eager slicing would cost."""
+    run = jax.vmap(partial(train, data, config=config))(hyper)
+    steps = {"snapshot_steps": run.snapshot_steps[0], "loss_steps": run.loss_steps[0]}
+    run = run._replace(snapshot_steps=None, loss_steps=None)
+    run = jax.tree_util.tree_map(lambda leaf: leaf[:wanted].reshape(*grid_shape,
+                                                                    *leaf.shape[1:]), run)
+    return run._replace(**steps)
 
 
 def auto_chunk_size(num_logs: int, n_features: int, n_snapshots: int) -> int:
@@ -246,9 +255,7 @@ def grid_sweep(
         chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every),
                                      engines.n_features(data), len(config.snapshot_steps))
     chunk_size = check_positive_int(chunk_size, "chunk_size")
-    run = _run_members(data, hyper, config, chunk_size, mode)
-    run = jax.tree_util.tree_map(lambda leaf: leaf.reshape(*shape, *leaf.shape[1:]), run)
-    run = _shared_steps(run, len(shape))
+    run = _run_members(data, hyper, config, chunk_size, mode, shape)
     return GridResult(
         **run._asdict(),
         axes=axes,
@@ -295,10 +302,10 @@ def _members(axes, values, fixed, shape) -> dict[str, np.ndarray]:
 
 
 def _run_members(data, hyper: dict[str, np.ndarray], config: RunConfig, chunk_size: int,
-                 mode: str) -> Descent:
+                 mode: str, shape: tuple[int, ...]) -> Descent:
     num_runs = next(iter(hyper.values())).size
     if num_runs <= chunk_size:
-        return _call(data, hyper, np.arange(num_runs), config, mode)
+        return _call(data, hyper, np.arange(num_runs), config, mode, shape)
     chunk_size = sharding.padded_size(chunk_size, mode)
     gathered = None
     for index, start in enumerate(range(0, num_runs, chunk_size)):
@@ -307,33 +314,28 @@ def _run_members(data, hyper: dict[str, np.ndarray], config: RunConfig, chunk_si
         take = np.concatenate([np.arange(start, stop),
                                np.full(chunk_size - (stop - start), start)])
         with progress.shifted(index * config.num_steps):
-            part = jax.device_get(_call(data, hyper, take, config, mode))
+            part = jax.device_get(_call(data, hyper, take, config, mode, (take.size,)))
+        steps = {"snapshot_steps": part.snapshot_steps, "loss_steps": part.loss_steps}
+        part = part._replace(snapshot_steps=None, loss_steps=None)
         if gathered is None:
             gathered = jax.tree_util.tree_map(
                 lambda leaf: np.empty((num_runs, *leaf.shape[1:]), leaf.dtype), part)
         for out, leaf in zip(jax.tree_util.tree_leaves(gathered),
                              jax.tree_util.tree_leaves(part), strict=True):
             out[start:stop] = leaf[: stop - start]
-    return gathered
+    gathered = jax.tree_util.tree_map(lambda leaf: leaf.reshape(*shape, *leaf.shape[1:]),
+                                      gathered)
+    return gathered._replace(**steps)
 
 
-def _call(data, hyper, take: np.ndarray, config: RunConfig, mode: str) -> Descent:
-    """One compiled call on the runs ``take``, padded to the devices and trimmed after."""
+def _call(data, hyper, take: np.ndarray, config: RunConfig, mode: str,
+          shape: tuple[int, ...]) -> Descent:
+    """One compiled call on the runs ``take``, padded to the devices, trimmed and shaped."""
     wanted = take.size
     padded = sharding.padded_size(wanted, mode)
     take = np.concatenate([take, np.full(padded - wanted, take[0])])
     members = sharding.place_runs({k: v[take] for k, v in hyper.items()}, mode)
-    run = sharding.gather(_members_compiled(data, members, config))
-    if padded == wanted:
-        return run
-    return jax.tree_util.tree_map(lambda leaf: leaf[:wanted], run)
-
-
-def _shared_steps(run: Descent, depth: int) -> Descent:
-    # vmap gives every run its own copy of the (identical) step lists; keep one.
-    first = lambda steps: steps[(0,) * depth]  # noqa: E731
-    return run._replace(snapshot_steps=first(run.snapshot_steps),
-                        loss_steps=first(run.loss_steps))
+    return sharding.gather(_members_compiled(data, members, config, wanted, shape))
 
 
 def _reference(X, y, axes, values, fixed):

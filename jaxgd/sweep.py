@@ -149,9 +149,11 @@ def sweep(
     seed_axis = seeds is not None
     if seed_axis and len(seeds) == 0:
         raise ValueError("seeds is empty: give at least one seed, or None")
-    grid = {"learning_rate": rates, "seed": list(seeds) if seed_axis else [seed]}
+    grid = {"learning_rate": rates, "seed": list(seeds)} if seed_axis else {
+        "learning_rate": rates}
     result = grid_sweep(
-        X, y, grid=grid, num_steps=num_steps, batch_size=batch_size, epochs=epochs, l2=l2,
+        X, y, grid=grid, num_steps=num_steps, seed=seed, batch_size=batch_size, epochs=epochs,
+        l2=l2,
         optimizer=optimizer, schedule=schedule, schedule_steps=schedule_steps,
         hyperparameters=hyperparameters, init_scale=init_scale, tol=tol, patience=patience,
         divergence_factor=divergence_factor, stop_at_convergence=stop_at_convergence,
@@ -162,8 +164,6 @@ def sweep(
     per_run = ("params", "losses", "final_loss", "converged_step", "diverged",
                "diverged_step", "snapshots", "epoch_losses")
     fields = {name: getattr(result, name) for name in per_run}
-    if not seed_axis:
-        fields = jax.tree_util.tree_map(lambda leaf: leaf[:, 0], fields)
     return SweepResult(
         **fields,
         snapshot_steps=result.snapshot_steps,
