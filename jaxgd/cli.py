@@ -1,19 +1,26 @@
 """The ``jaxgd`` command: ``run`` a config, ``plot`` a results folder again, ``info``.
 
 Exit status: 0 on success, 2 on a usage or config error (a message on stderr, no traceback,
-no output folder), 1 on an unexpected failure, 130 when interrupted with Ctrl-C.
+no output folder), 1 on an unexpected failure, 130 when interrupted with Ctrl-C, 143 when
+stopped by SIGTERM. A stopped run keeps its finished chunks: ``jaxgd run ... --resume``
+finishes it (see ``jaxgd.checkpoint``).
+
+The only path a run writes to is ``--out`` (default ``runs/CONFIG_NAME``); a config names
+no output paths, and the figures' file names come from a fixed list.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.resources
 import importlib.util
 import os
+import signal
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from jaxgd import config as config_module
@@ -45,23 +52,86 @@ def load_config(name: str | None, overrides: Sequence[str]) -> tuple[Config, str
                       f"{', '.join(shipped_configs())})")
 
 
+def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path):
+    """For ``--resume``: the stopped run in ``out_dir`` and its chunk size, after checking
+    that this command may finish it; otherwise (None, ``--chunk-size``)."""
+    from jaxgd import checkpoint
+
+    if not args.resume:
+        results.check_destination(out_dir, args.overwrite)  # before minutes of work
+        return None, args.chunk_size
+    saved = checkpoint.Checkpoint.open(out_dir)
+    if args.chunk_size is not None:
+        asked = min(args.chunk_size, len(config.learning_rates))  # as runner.prepare does
+        if asked != saved.chunk_size:
+            raise checkpoint.ResumeError(
+                f"{out_dir} was started with --chunk-size {saved.chunk_size}, not {asked}: "
+                "resume without --chunk-size, or with the same size")
+    if not saved.manifest.get("replaces") and not results.is_unfinished(out_dir):
+        others = sorted(p.name for p in out_dir.iterdir() if p.name != results.PARTIAL)
+        raise checkpoint.ResumeError(
+            f"{out_dir} holds other files beside the unfinished run ({', '.join(others)}): "
+            "move them away, then resume")
+    return saved, saved.chunk_size
+
+
 def command_run(args: argparse.Namespace) -> int:
-    from jaxgd import runner
+    from jaxgd import checkpoint, runner
 
     config, stem = load_config(args.config, args.set)
     out_dir = Path(args.out) if args.out else Path("runs") / stem
-    results.check_destination(out_dir, args.overwrite)  # before minutes of work, not after
+    saved, chunk_size = _saved_run(args, config, out_dir)
+    plan = runner.prepare(config, chunk_size)
+    fingerprint = plan.fingerprint()
+    if saved is not None:
+        saved.check(fingerprint)
+        for name in saved.remove_temporary():
+            print(f"jaxgd: removed {name}, left half-written by the stopped run",
+                  file=sys.stderr)
+    else:
+        results.check_writable(out_dir)
+        saved = checkpoint.Checkpoint.start(out_dir, fingerprint, replaces=args.overwrite)
+    if not args.quiet:
+        for warning in plan.warnings:
+            print(f"jaxgd: warning: {warning}", file=sys.stderr)
+    todo = saved.missing()
+    if args.resume and not args.quiet:
+        print(f"jaxgd: resuming {out_dir}: {plan.num_chunks - len(todo)} of {plan.num_chunks}"
+              " chunks were done", file=sys.stderr)
+    steps = config.train.num_steps
     show = args.progress or (not args.quiet and sys.stderr.isatty())
-    bar = progress.ProgressBar(config.train.num_steps, enabled=show)
+    bar = progress.ProgressBar(steps * max(len(todo), 1), enabled=show)
+
+    def work() -> runner.RunRecord:
+        for position, index in enumerate(todo):
+            base = position * steps
+            report = lambda done, base=base: bar(base + min(done, steps))  # noqa: E731
+            saved.save(index, runner.run_chunk(plan, index, report))
+        return runner.assemble(plan, [saved.load(i) for i in range(plan.num_chunks)])
+
+    def stopped_message() -> str:
+        done = len(saved.done())
+        if not done:
+            return "nothing was written"
+        return (f"{done} of {plan.num_chunks} chunks are saved in {out_dir}: run the same "
+                "command with --resume to finish")
+
     try:
-        record = _interruptible(lambda: runner.run(config, on_progress=bar))
+        record = _interruptible(work, stopped_message)
     finally:
         bar.close()
-    with results.staging(out_dir, args.overwrite) as folder:
-        results.write_summary(folder, record.summary)
-        results.write_history(folder, record.history)
-        results.write_losses_csv(folder, record.history)
-        figure_names = _draw(folder, record.history, record.meta, config)
+    overwrite = args.overwrite or bool(saved.manifest.get("replaces"))
+    try:
+        with results.staging(out_dir, overwrite, replace_partial=True) as folder:
+            results.write_summary(folder, record.summary)
+            results.write_history(folder, record.history)
+            results.write_losses_csv(folder, record.history)
+            figure_names = _draw(folder, record.history, record.meta, config)
+    except KeyboardInterrupt as error:  # while writing: the chunks are all saved
+        status = error.status if isinstance(error, Stopped) else 130
+        print(f"jaxgd: {'stopped' if status != 130 else 'interrupted'} while writing the "
+              f"results; {stopped_message()}", file=sys.stderr)
+        return status
     if not args.quiet:
         _print_table(record.summary)
         print(f"results: {out_dir}")
@@ -74,13 +144,24 @@ def command_plot(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     try:
         history, summary = results.read(run_dir)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, results.ResultsError) as error:
         raise ConfigError(str(error)) from None
-    config = config_module.from_dict(summary["config"], source=f"{run_dir}/summary.json")
+    where = f"{run_dir / results.SUMMARY}"
+    try:
+        config = config_module.from_dict(summary["config"], source=where)
+        meta = _meta(summary)
+    except KeyError as error:
+        raise ConfigError(f"{where} is not a jaxgd summary: it has no {error}") from None
+    except (TypeError, AttributeError) as error:
+        raise ConfigError(f"{where} is not a jaxgd summary: {error}") from None
     if not _has_matplotlib():
         raise ConfigError('jaxgd plot needs matplotlib: pip install "jaxgd[plot]"')
-    meta = _meta(summary)
-    for name in _draw(run_dir, history, meta, config):
+    try:
+        names = _draw(run_dir, history, meta, config)
+    except (KeyError, ValueError, IndexError) as error:
+        raise ConfigError(f"cannot draw the figures of {run_dir}: its history.npz does not "
+                          f"fit its summary.json ({type(error).__name__}: {error})") from None
+    for name in names:
         print(f"figure: {run_dir / name}")
     return 0
 
@@ -110,12 +191,39 @@ def _meta(summary: dict) -> dict:
     }
 
 
-def _interruptible(work):
-    """Runs ``work`` in a helper thread so that Ctrl-C is felt at once.
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) arrived: handled like Ctrl-C, with the signal's exit status."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.status = 128 + signum
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """Turns SIGTERM and SIGHUP into ``Stopped`` in the main thread while the block runs."""
+    def handler(signum, _frame):
+        raise Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {signum: signal.signal(signum, handler) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _interruptible(work, stopped_message: Callable[[], str] = lambda: "nothing was written"):
+    """Runs ``work`` in a helper thread so that Ctrl-C and SIGTERM are felt at once.
 
     XLA holds the calling thread until a compiled loop ends, and Python handles signals only
     in the main thread, so a run on the main thread would ignore Ctrl-C for its whole length.
-    Nothing is written until the runs are done, so stopping here loses nothing.
+    ``work`` saves each chunk whole as it finishes, so ending the process at any moment
+    loses only the chunk being computed; ``stopped_message`` says what was kept.
     """
     outcome = {}
 
@@ -130,10 +238,12 @@ def _interruptible(work):
     try:
         while thread.is_alive():
             thread.join(0.1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        status = error.status if isinstance(error, Stopped) else 130
+        what = "stopped" if isinstance(error, Stopped) else "interrupted"
         sys.stdout.flush()
-        print("jaxgd: interrupted; nothing was written", file=sys.stderr, flush=True)
-        os._exit(130)  # the loop cannot be stopped from outside; end the process with it
+        print(f"jaxgd: {what}; {stopped_message()}", file=sys.stderr, flush=True)
+        os._exit(status)  # the loop cannot be stopped from outside; end the process with it
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -152,6 +262,9 @@ def _draw(folder: Path, history, meta, config: Config) -> list[str]:
         return []
     from jaxgd import figures
 
+    unknown = [name for name in config.output.figures if name not in figures.FIGURES]
+    if unknown:  # the config refuses these too; file names come only from the fixed list
+        raise ConfigError(f"unknown figures {unknown}: choose from {', '.join(figures.FIGURES)}")
     drawn = figures.draw_all(history, meta, config.output.figures,
                              log_scale=config.output.log_scale)
     names = []
@@ -194,6 +307,19 @@ def _print_table(summary: dict) -> None:
     print(f"time: {timing['total']:.2f} s ({timing['compile']:.2f} s compiling)")
 
 
+_CHUNK_RUNS = 1024  # jaxgd.runner.CHUNK_RUNS, without importing JAX to print --help
+
+
+def _chunk_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxgd", description="Linear regression by gradient descent in JAX.")
@@ -211,8 +337,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--progress", action="store_true",
                      help="show the progress bar even when stderr is not a terminal")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace an existing results folder")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace an existing results folder (or start an unfinished run "
+                            "again)")
+    again.add_argument("--resume", action="store_true",
+                       help="finish a stopped run in --out: only its missing chunks run, and "
+                            "the results equal those of an uninterrupted run")
+    run.add_argument("--chunk-size", type=_chunk_size, metavar="N",
+                     help="learning rates per chunk, each saved as soon as it is done "
+                          f"(default: all, or about {_CHUNK_RUNS} runs' worth when the grid "
+                          "is larger)")
     run.set_defaults(handler=command_run)
 
     plot = commands.add_parser("plot", help="redraw the figures of a results folder",
@@ -232,13 +367,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jaxgd`` console script and ``python -m jaxgd``."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
-    except (ConfigError, results.ResultsExistError) as error:
+        with _stop_signals():
+            return args.handler(args)
+    except (ConfigError, results.ResultsExistError, results.DestinationError) as error:
         print(f"jaxgd: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("jaxgd: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        status = error.status if isinstance(error, Stopped) else 130
+        print(f"jaxgd: {'stopped' if status != 130 else 'interrupted'}; nothing was written",
+              file=sys.stderr)
+        return status
     except Exception:  # an unexpected failure: keep the traceback for the bug report
         traceback.print_exc()
         return 1

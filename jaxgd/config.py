@@ -4,12 +4,13 @@ A config has five sections. Every key is optional except where noted; unknown ke
 types and out-of-range values are refused with a ``ConfigError`` that names the key.
 
     title = "..."                   # shown in the figures
-    [data]      dataset, path, features, target, scale, standardize, n_samples, n_features,
-                noise, seed
+    [data]      dataset, path, features, target, target_column, scale, standardize,
+                stream, n_samples, n_features, noise, seed
     [model]     seed, seeds, init_scale, zeros
-    [optimizer] name, learning_rate, learning_rates
-    [train]     num_steps, tol, patience, divergence_factor, stop_at_convergence,
-                snapshot_steps
+    [optimizer] name, learning_rate, learning_rates, schedule, schedule_steps,
+                hyperparameters, grid
+    [train]     num_steps, batch_size, epochs, l2, engine, log_every, tol, patience,
+                divergence_factor, stop_at_convergence, snapshot_steps
     [output]    figures, dpi, log_scale, max_plot_rows
 """
 
@@ -25,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jaxgd import convergence
+from jaxgd import convergence, engine, optimizers
 
-DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv")
-OPTIMIZERS = ("sgd",)
+DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
+OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 FIGURES = ("loss_curve", "snapshots", "loss_surface", "sweep_curves", "sweep_summary")
 
 
@@ -40,13 +41,19 @@ class ConfigError(ValueError):
 class DataConfig:
     """Which data to fit. ``scale`` multiplies columns, e.g. ``{weight = 0.001}`` for 1000s of
     pounds; ``standardize`` trains on standardized features (results are reported in the
-    original units). ``path`` (a CSV file, relative to the config file) needs ``features``
-    and ``target``. ``n_samples``, ``n_features``, ``noise`` and ``seed`` shape ``synthetic``."""
+    original units). ``path`` (a CSV or .npy file, relative to the config file): a CSV needs
+    ``features`` and ``target`` (column names); a .npy file holds a 2-D array whose column
+    ``target_column`` (default: the last) is the target. ``stream`` reads a CSV in blocks
+    into sufficient statistics (a .npy file always streams): data larger than memory, gram
+    engine, no per-point figures. ``n_samples``, ``n_features``, ``noise`` and ``seed``
+    shape ``synthetic``."""
 
     dataset: str = "auto_mpg"
     path: str | None = None
     features: tuple[str, ...] | None = None
     target: str | None = None
+    target_column: int = -1
+    stream: bool = False
     scale: dict[str, float] = field(default_factory=dict)
     standardize: bool = False
     n_samples: int = 200
@@ -68,18 +75,31 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """The optimizer and its learning rate, or a list of learning rates to sweep."""
+    """The optimizer (``jaxgd.optimizers``) and its learning rate, or a list of learning
+    rates to sweep; a schedule and its step counts; fixed values for other hyperparameters;
+    and ``grid``, a table of hyperparameter name -> values to sweep as a full grid (with the
+    learning rates first, then the grid's names in order, then seeds)."""
 
     name: str = "sgd"
     learning_rate: float | None = None
     learning_rates: tuple[float, ...] | None = None
+    schedule: str = "constant"
+    schedule_steps: dict[str, int] = field(default_factory=dict)
+    hyperparameters: dict[str, float] = field(default_factory=dict)
+    grid: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Steps, the convergence and divergence criteria, and the snapshot steps."""
+    """Steps (or mini-batch ``batch_size`` and ``epochs``), ridge ``l2``, the engine, the
+    history's ``log_every``, the convergence and divergence criteria, the snapshot steps."""
 
     num_steps: int = 1000
+    batch_size: int | None = None
+    epochs: int | None = None
+    l2: float = 0.0
+    engine: str = "auto"
+    log_every: int = 1
     tol: float = convergence.DEFAULT_TOL
     patience: int = convergence.DEFAULT_PATIENCE
     divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR
@@ -281,8 +301,11 @@ def _check(config: Config) -> None:
         _require(data.path is not None, "data.dataset = 'csv' needs data.path (a CSV file)")
         _require(bool(data.features) and data.target is not None,
                  "data.dataset = 'csv' needs data.features and data.target (column names)")
+    elif data.dataset == "npy":
+        _require(data.path is not None, "data.dataset = 'npy' needs data.path (a .npy file)")
     else:
-        _require(data.path is None, "data.path is only for data.dataset = 'csv'")
+        _require(data.path is None, "data.path is only for data.dataset = 'csv' or 'npy'")
+        _require(not data.stream, "data.stream is only for data.dataset = 'csv' or 'npy'")
     for column, factor in data.scale.items():
         _positive(factor, f"data.scale.{column}")
     _require(data.n_samples >= 1, f"data.n_samples must be >= 1, got {data.n_samples}")
@@ -296,6 +319,24 @@ def _check(config: Config) -> None:
     _require(math.isfinite(model.init_scale) and model.init_scale >= 0,
              f"model.init_scale must be finite and >= 0, got {model.init_scale}")
     _one_of(optimizer.name, OPTIMIZERS, "optimizer.name")
+    _one_of(optimizer.schedule, tuple(optimizers.SCHEDULES), "optimizer.schedule")
+    try:
+        spec = optimizers.make_spec(optimizer.name, optimizer.schedule,
+                                    optimizer.schedule_steps, train.num_steps)
+        for name, value in optimizer.hyperparameters.items():
+            optimizers.check_hyperparameter(name, value, spec)
+    except ValueError as error:
+        raise ConfigError(f"optimizer: {error}") from None
+    for name, values in optimizer.grid.items():
+        _require(name not in ("learning_rate", "seed"),
+                 f"optimizer.grid.{name}: give learning rates as optimizer.learning_rates "
+                 "and seeds as model.seeds")
+        _require(len(values) > 0, f"optimizer.grid.{name} is empty")
+        if name not in ("l2", "batch_seed"):
+            try:
+                optimizers.check_hyperparameter(name, values, spec)
+            except ValueError as error:
+                raise ConfigError(f"optimizer.grid: {error}") from None
     _require((optimizer.learning_rate is None) != (optimizer.learning_rates is None),
              "give exactly one of optimizer.learning_rate and optimizer.learning_rates")
     _require(bool(config.learning_rates), "optimizer.learning_rates is empty")
@@ -304,6 +345,16 @@ def _check(config: Config) -> None:
             f"optimizer.learning_rates[{i}]")
         _positive(rate, name)
     _require(train.num_steps >= 1, f"train.num_steps must be >= 1, got {train.num_steps}")
+    _require((train.batch_size is None) == (train.epochs is None),
+             "mini-batch SGD needs both train.batch_size and train.epochs")
+    _require(train.batch_size is None or train.batch_size >= 1,
+             f"train.batch_size must be >= 1, got {train.batch_size}")
+    _require(train.epochs is None or train.epochs >= 1,
+             f"train.epochs must be >= 1, got {train.epochs}")
+    _require(math.isfinite(train.l2) and train.l2 >= 0,
+             f"train.l2 must be finite and >= 0, got {train.l2}")
+    _one_of(train.engine, engine.ENGINES, "train.engine")
+    _require(train.log_every >= 1, f"train.log_every must be >= 1, got {train.log_every}")
     _require(math.isfinite(train.tol) and train.tol >= 0,
              f"train.tol must be finite and >= 0, got {train.tol}")
     _require(train.patience >= 1, f"train.patience must be >= 1, got {train.patience}")

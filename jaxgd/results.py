@@ -2,17 +2,27 @@
 
 A run is written into a hidden temporary folder beside the destination and renamed into
 place only when every file is complete, so an interrupted run leaves nothing half-written,
-and an existing folder is replaced only when the caller says so.
+and an existing folder is replaced only when the caller says so. While a long sweep runs,
+its finished chunks wait in the destination's ``.partial`` folder (see ``jaxgd.checkpoint``);
+the finished results replace that folder in one step.
+
+Nothing here executes or unpickles what it reads: history.npz is loaded with
+``allow_pickle=False`` and summary.json is plain JSON.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import math
 import os
 import shutil
+import signal
+import sys
 import tempfile
+import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,23 +33,83 @@ SUMMARY = "summary.json"
 HISTORY = "history.npz"
 LOSSES = "losses.csv"
 MAX_CSV_ROWS = 1_000_000
+PARTIAL = ".partial"  # the unfinished run's chunks, inside the results folder being built
 
 
 class ResultsExistError(FileExistsError):
     """The results folder exists already and overwriting was not asked for."""
 
 
+class DestinationError(OSError):
+    """The results folder cannot be written where it was asked for."""
+
+
+class ResultsError(ValueError):
+    """A folder that should hold jaxgd results does not, or holds damaged files."""
+
+
+def is_unfinished(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds an unfinished run and nothing else (see ``jaxgd.checkpoint``)."""
+    out_dir = Path(out_dir)
+    return out_dir.is_dir() and sorted(p.name for p in out_dir.iterdir()) == [PARTIAL]
+
+
 def check_destination(out_dir: Path, overwrite: bool) -> None:
-    """Refuses an existing, non-empty destination unless ``overwrite``."""
-    if out_dir.exists() and not overwrite and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    """Refuses an existing, non-empty destination unless ``overwrite``; a file never passes.
+
+    Example:
+      >>> import tempfile, pathlib
+      >>> root = pathlib.Path(tempfile.mkdtemp())
+      >>> check_destination(root / "new", overwrite=False)   # nothing there: fine
+      >>> (root / "file").write_text("x") and None
+      >>> check_destination(root / "file", overwrite=True)
+      Traceback (most recent call last):
+      ...
+      jaxgd.results.ResultsExistError: ... is a file, not a folder: choose another --out
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir():
+        raise ResultsExistError(f"{out_dir} is a file, not a folder: choose another --out")
+    if overwrite or not any(out_dir.iterdir()):
+        return
+    if is_unfinished(out_dir):
         raise ResultsExistError(
-            f"{out_dir} exists already: pass --overwrite to replace it, or --out elsewhere"
+            f"{out_dir} holds an unfinished run: pass --resume to finish it, or --overwrite "
+            "to start again"
         )
+    raise ResultsExistError(
+        f"{out_dir} exists already: pass --overwrite to replace it, or --out elsewhere"
+    )
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fails now, not after hours of work, if ``out_dir`` could not be created or written.
+
+    Nothing is created: the nearest existing folder on the way to ``out_dir`` must be a
+    folder this process may write in (checked with a temporary file, removed at once).
+    """
+    out_dir = Path(out_dir).absolute()
+    probe = out_dir if out_dir.is_dir() else out_dir.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise DestinationError(f"cannot write results to {out_dir}: {probe} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as error:
+        raise DestinationError(f"cannot write results to {out_dir}: {error}") from None
 
 
 @contextlib.contextmanager
-def staging(out_dir: Path, overwrite: bool) -> Iterator[Path]:
+def staging(out_dir: Path, overwrite: bool, replace_partial: bool = False) -> Iterator[Path]:
     """A temporary folder that becomes ``out_dir`` when the block finishes without error.
+
+    ``replace_partial``: ``out_dir`` may hold an unfinished run (its ``.partial`` folder
+    only), which the finished results replace. The final rename cannot be interrupted by
+    Ctrl-C or SIGTERM, and on Linux it swaps the two folders in one step.
 
     Example:
       >>> import tempfile, pathlib
@@ -50,22 +120,54 @@ def staging(out_dir: Path, overwrite: bool) -> Iterator[Path]:
       ['a.txt']
     """
     out_dir = Path(out_dir)
-    check_destination(out_dir, overwrite)
+    replaceable = overwrite or (replace_partial and is_unfinished(out_dir))
+    check_destination(out_dir, replaceable)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         yield tmp
         _usual_permissions(tmp)
-        check_destination(out_dir, overwrite)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / out_dir.name)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        replaceable = overwrite or (replace_partial and is_unfinished(out_dir))
+        check_destination(out_dir, replaceable)
+        with _signals_deferred():
+            if out_dir.exists() and any(out_dir.iterdir()):
+                _swap(tmp, out_dir)  # tmp now holds the old folder
+            else:
+                if out_dir.exists():
+                    out_dir.rmdir()
+                os.replace(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap(new: Path, out_dir: Path) -> None:
+    """Puts ``new`` at ``out_dir``, atomically on Linux (renameat2 with RENAME_EXCHANGE, after
+    which ``new`` holds the old folder), elsewhere by two renames (the old folder is removed)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(AttributeError, OSError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            at_fdcwd, rename_exchange = -100, 2
+            if libc.renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(out_dir),
+                              rename_exchange) == 0:
+                return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    os.replace(out_dir, old / out_dir.name)
+    os.replace(new, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Holds Ctrl-C and SIGTERM back for the block (a few renames), then lets them through."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _usual_permissions(folder: Path) -> None:
@@ -163,13 +265,50 @@ def write_losses_csv(folder: Path, history: dict[str, np.ndarray]) -> Path:
     return path
 
 
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, never unpickling anything.
+
+    Raises:
+      FileNotFoundError: if there is no file at ``path``.
+      ResultsError: if the file is not a readable .npz of plain arrays (the message names
+        the file and says what is wrong).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise ResultsError(f"cannot read {path}: {error}") from None
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        raise ResultsError(f"{path} is damaged or not an .npz file (it is not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except ValueError as error:  # object arrays need pickle, which is refused
+        raise ResultsError(f"{path} holds arrays that only unpickling could read, and jaxgd "
+                           f"never unpickles: {error}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise ResultsError(f"{path} is damaged or not an .npz file: {error}") from None
+
+
 def read(run_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Loads a results folder's history (no pickle) and summary."""
+    """Loads a results folder's history (no pickle) and summary.
+
+    Raises:
+      FileNotFoundError: if history.npz or summary.json is missing.
+      ResultsError: if either is damaged (not an .npz of plain arrays, not a JSON object).
+    """
     run_dir = Path(run_dir)
     for name in (HISTORY, SUMMARY):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir} is not a jaxgd results folder: no {name}")
-    with np.load(run_dir / HISTORY, allow_pickle=False) as npz:
-        history = {key: npz[key] for key in npz.files}
-    summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    history = load_npz(run_dir / HISTORY)
+    try:
+        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{run_dir / SUMMARY} is damaged or not JSON: {error}") from None
+    if not isinstance(summary, dict):
+        raise ResultsError(f"{run_dir / SUMMARY} is not a jaxgd summary (not a JSON object)")
     return history, summary

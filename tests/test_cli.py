@@ -15,7 +15,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def jaxgd(*args, cwd=None, timeout=240):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     return subprocess.run([sys.executable, "-m", "jaxgd", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -118,7 +118,7 @@ def test_info_names_versions_and_devices():
 
 
 def test_ctrl_c_stops_cleanly_and_writes_nothing(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     args = [sys.executable, "-m", "jaxgd", "run", "--out", tmp_path / "out", "--progress",
             "--set", "train.num_steps=10000000", "--set", "output.figures=[]"]
     process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,

@@ -1,0 +1,456 @@
+"""The rows of README's "Bad input" table that no other test file covers.
+
+Library calls get a TypeError or ValueError that says what is wrong; the command line exits
+with status 2 and a one-line message, no traceback and no results folder. The command line
+runs in-process here (``cli.main``) so that these tests share one JAX start-up.
+"""
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import jaxgd
+from jaxgd import cli, results, runner
+from jaxgd.config import ConfigError, parse
+from jaxgd.datasets import load_csv
+
+X_OK, Y_OK = np.array([[1.0], [2.0], [3.0]]), np.array([1.0, 2.0, 3.5])
+QUICK = ["--quiet", "--set", "train.num_steps=20", "--set", "output.figures=[]"]
+
+
+@pytest.fixture
+def jaxgd_cli(capsys):
+    """Runs ``jaxgd ARGS`` in this process; returns (exit status, stderr)."""
+    def run(*args):
+        try:
+            status = cli.main([str(a) for a in args])
+        except SystemExit as done:  # argparse's usage errors
+            status = done.code
+        return status, capsys.readouterr().err
+    return run
+
+
+def assert_refused(status, err, message, *absent):
+    assert status == 2, err
+    assert message in err and "Traceback" not in err, err
+    for path in absent:
+        assert not path.exists(), path
+
+
+# ------------------------------------------------------------------ library arguments
+
+@pytest.mark.parametrize("function", [jaxgd.solve, lambda X, y: jaxgd.stability(X),
+                                      lambda X, y: jaxgd.Standardizer.fit(X)],
+                         ids=["solve", "stability", "Standardizer.fit"])
+@pytest.mark.parametrize(
+    ("X", "error", "match"),
+    [
+        (np.array([1.0, 2.0, 3.0]), ValueError, "must be 2-D"),
+        (np.array([[1.0], [np.nan], [3.0]]), ValueError, "NaN or infinite"),
+        (np.zeros((0, 1)), ValueError, "empty|no rows"),
+    ],
+)
+def test_references_check_their_data_like_fit(function, X, error, match):
+    with pytest.raises(error, match=match):
+        function(X, Y_OK[: len(X)])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"X": [[1.0], [2.0, 3.0], [1.0]]}, TypeError, "X must be an array of numbers"),
+        ({"X": np.array([[None], [1], [2]])}, TypeError, "X must hold numbers"),
+        ({"learning_rate": True}, TypeError, "learning_rate must be a number"),
+        ({"seed": 2**32}, ValueError, "seed must be < 2\\*\\*32"),
+        ({"seed": 1.0}, TypeError, "seed must be an integer"),
+        ({"tol": float("nan")}, ValueError, "tol must be finite and >= 0"),
+        ({"optimizer": 3}, TypeError, "optimizer must"),
+        ({"optimizer": optax.sgd(0.1)}, TypeError, "optimizer must"),
+        ({"snapshot_steps": [9]}, ValueError, r"snapshot_steps must lie in \[0, num_steps=5\]"),
+        ({"engine": "fast"}, ValueError, "engine must be one of"),
+        ({"log_every": 0}, ValueError, "log_every must be >= 1"),
+    ],
+)
+def test_fit_rejects_bad_arguments(kwargs, error, match):
+    arguments = {"X": X_OK, "y": Y_OK, "learning_rate": 0.1, "num_steps": 5, **kwargs}
+    with pytest.raises(error, match=match):
+        jaxgd.fit(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"learning_rates": "0.1"}, TypeError, "learning_rates must be an array of numbers"),
+        ({"seeds": [0, -1]}, ValueError, "seed.* must be >= 0"),
+        ({"seeds": ["a"]}, TypeError, "seed.* must be an integer"),
+        ({"chunk_size": 0}, ValueError, "chunk_size must be >= 1"),
+    ],
+)
+def test_sweep_rejects_bad_arguments(kwargs, error, match):
+    arguments = {"learning_rates": [0.1], "num_steps": 5, **kwargs}
+    with pytest.raises(error, match=match):
+        jaxgd.sweep(X_OK, Y_OK, **arguments)
+
+
+def test_integer_and_boolean_data_are_numbers():
+    result = jaxgd.fit(np.array([[1], [2], [3]]), np.array([1, 2, 4]), learning_rate=0.1,
+                       num_steps=5)
+    assert result.losses.dtype == jax.numpy.result_type(float)
+    assert np.isfinite(jaxgd.fit(X_OK > 1, Y_OK, learning_rate=0.1, num_steps=5).final_loss)
+
+
+def test_results_refuse_what_they_cannot_answer():
+    grid = jaxgd.sweep(X_OK, Y_OK, learning_rates=[1e6], num_steps=20, reference=False)
+    assert bool(grid.diverged[0])
+    with pytest.raises(ValueError, match="every run diverged"):
+        grid.best()
+    with pytest.raises(ValueError, match="index needs 1"):
+        grid.run((0, 0))
+    with pytest.raises(IndexError):
+        grid.run(5)
+    with pytest.raises(ValueError, match="no reference loss"):
+        _ = grid.gap
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_values_beyond_float32_overflow_into_a_diverged_run_not_a_crash():
+    # Finite in float64, infinite once cast to float32: documented, flagged, never raised.
+    result = jaxgd.fit(X_OK * 1e39, Y_OK, learning_rate=0.1, num_steps=5)
+    assert bool(result.diverged) or jax.config.jax_enable_x64
+
+
+# ------------------------------------------------------------------ CSV and other data files
+
+def csv_config(tmp_path, data_name, features=("a",), target="b"):
+    config = tmp_path / "c.toml"
+    config.write_text(f"[data]\ndataset = 'csv'\npath = '{data_name}'\n"
+                      f"features = {list(features)!r}\ntarget = '{target}'\n"
+                      "[optimizer]\nlearning_rate = 0.1\n")
+    return config
+
+
+@pytest.mark.parametrize(
+    ("content", "api_error", "api_match", "cli_match"),
+    [
+        (b"\x89PNG\r\n\x1a\n\xff\xfe", UnicodeDecodeError, "utf-8", "is not UTF-8 text"),
+        (b"a,b\n1," + b"9" * 200_000 + b"\n", Exception, "field larger than field limit",
+         "is not a CSV file jaxgd can read: field larger"),
+        (b"a,b\n1,\x002\n", ValueError, "is not a finite number", "is not a finite number"),
+        (None, UnicodeDecodeError, "utf-8", "is not UTF-8 text"),  # an .npy file
+    ],
+    ids=["binary", "huge-field", "nul-byte", "npy-file"],
+)
+def test_unreadable_csv_files(tmp_path, jaxgd_cli, content, api_error, api_match, cli_match):
+    path = tmp_path / "d.csv"
+    if content is None:
+        np.save(tmp_path / "d.npy", np.ones((3, 2)))
+        (tmp_path / "d.npy").rename(path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(api_error, match=api_match):
+        load_csv(path, "a", "b")
+    out = tmp_path / "out"
+    assert_refused(*jaxgd_cli("run", csv_config(tmp_path, "d.csv"), "--out", out, *QUICK),
+                   cli_match, out)
+
+
+def test_a_folder_as_the_csv_file(tmp_path, jaxgd_cli):
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(IsADirectoryError):
+        load_csv(tmp_path / "d.csv", "a", "b")
+    out = tmp_path / "out"
+    assert_refused(*jaxgd_cli("run", csv_config(tmp_path, "d.csv"), "--out", out, *QUICK),
+                   "Is a directory", out)
+
+
+def test_a_csv_file_without_read_permission(tmp_path, jaxgd_cli, monkeypatch):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\n")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # root reads it anyway: pretend
+        import jaxgd.datasets.csv as csv_module
+
+        def refuse(name, *args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(name))
+
+        monkeypatch.setattr(csv_module, "open", refuse, raising=False)
+    path.chmod(0)
+    try:
+        with pytest.raises(PermissionError):
+            load_csv(path, "a", "b")
+        out = tmp_path / "out"
+        assert_refused(*jaxgd_cli("run", csv_config(tmp_path, "d.csv"), "--out", out,
+                                  *QUICK), "Permission denied", out)
+    finally:
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+def test_a_large_csv_file_loads_and_running_out_of_memory_is_a_message(
+        tmp_path, jaxgd_cli, monkeypatch):
+    rows = 100_000
+    path = tmp_path / "d.csv"
+    table = np.column_stack([np.arange(rows) % 97, np.arange(rows) % 89])
+    path.write_text("a,b\n" + "\n".join(f"{a},{b}" for a, b in table) + "\n")
+    assert load_csv(path, "a", "b").X.shape == (rows, 1)
+
+    def exhausted(*_, **__):
+        raise MemoryError
+
+    monkeypatch.setattr(runner.datasets, "load_csv", exhausted)
+    out = tmp_path / "out"
+    assert_refused(*jaxgd_cli("run", csv_config(tmp_path, "d.csv"), "--out", out, *QUICK),
+                   "not enough memory to load", out)
+
+
+def test_npy_files_are_read_without_pickle(tmp_path):
+    path = tmp_path / "d.npy"
+    np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="without pickle"):
+        next(jaxgd.datasets.npy_blocks(path))
+
+
+def test_no_pickle_and_no_code_execution_in_the_package():
+    package = Path(jaxgd.__file__).parent
+    pattern = re.compile(r"allow_pickle\s*=\s*True|import pickle|\beval\(|\bexec\(|"
+                         r"pickle\.load|yaml\.load\(")
+    offenders = [f"{path.name}:{number}" for path in package.rglob("*.py")
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if pattern.search(line)]
+    assert offenders == []
+
+
+# ------------------------------------------------------------------ configs and flags
+
+def settings(dataset="csv", **changes):
+    """A stand-in config with the newer keys at their defaults, plus ``changes``."""
+    sections = {"data": {"dataset": dataset, "stream": False},
+                "optimizer": {"grid": {}},
+                "train": {"batch_size": None, "epochs": None, "l2": 0.0, "log_every": 1}}
+    for key, value in changes.items():
+        section, name = key.split("__")
+        sections[section][name] = value
+    return SimpleNamespace(**{k: SimpleNamespace(**v) for k, v in sections.items()})
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (settings("npy"), "data.dataset = 'npy' is not supported by jaxgd run yet"),
+        (settings(data__stream=True), "data.stream = True is not supported"),
+        (settings(optimizer__grid={"momentum": (0.5,)}), "optimizer.grid = "),
+        (settings(train__batch_size=4, train__epochs=2), "train.batch_size = 4"),
+        (settings(train__l2=0.1), "train.l2 = 0.1"),
+        (settings(train__log_every=10), "train.log_every = 10"),
+    ],
+)
+def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        runner.check_supported(config)
+    runner.check_supported(settings())  # the defaults pass
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "data.path=x.csv"], "data.path is only for data.dataset = 'csv'"),
+        (["--set", "data.dataset=mlcc_cars", "--set", "data.features=['weight']"],
+         "has fixed columns"),
+        (["--set", "data.scale={wieght=2}"], "data.scale names ['wieght']"),
+        (["--set", "data.scale={weight=1e306}"], "overflow"),
+        (["--set", "train.num_steps=1000000000000"], "more than this machine's"),
+        (["--set", "data.dataset=synthetic", "--set", "data.features=none", "--set",
+          "data.target=none", "--set", "data.scale={}", "--set", "data.n_samples=100000000000"],
+         "more than this machine's"),
+        (["--set", "output.figures=['../x']"], "output.figures[0] = '../x' is not known"),
+        (["--set", "train.num_steps.x=1"], "num_steps is not a section"),
+        (["--set", "train.num_steps"], "--set needs key=value"),
+        (["--set", "=3"], "--set needs key=value"),
+        (["--chunk-size", "0"], "--chunk-size: must be >= 1"),
+        (["--chunk-size", "two"], "--chunk-size: must be a whole number"),
+        (["--resume", "--overwrite"], "not allowed with argument"),
+        (["--frobnicate"], "unrecognized arguments"),
+    ],
+)
+def test_bad_flags_and_config_values_exit_2(tmp_path, jaxgd_cli, args, message):
+    out = tmp_path / "out"
+    status, err = jaxgd_cli("run", "--out", out, *args)
+    assert_refused(status, err, message, out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_config_files(tmp_path, jaxgd_cli):
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    assert_refused(*jaxgd_cli("run", binary, "--out", tmp_path / "out"),
+                   "cannot read config file")
+    (tmp_path / "folder.toml").mkdir()
+    assert_refused(*jaxgd_cli("run", tmp_path / "folder.toml", "--out", tmp_path / "out"),
+                   "config file not found")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_config_is_data_never_code(tmp_path, jaxgd_cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = "__import__('os').system('touch pwned')"
+    with pytest.raises(ConfigError, match="is not known"):
+        parse(f'[data]\ndataset = "{code}"\n[optimizer]\nlearning_rate = 0.1\n')
+    status, err = jaxgd_cli("run", "mlcc_cars", "--out", tmp_path / "out", *QUICK,
+                            "--set", f"title={code}")
+    assert status == 0, err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["config"]["title"] == code and not (tmp_path / "pwned").exists()
+
+
+def test_out_must_be_a_folder_that_can_be_written(tmp_path, jaxgd_cli):
+    blocker = tmp_path / "file"
+    blocker.write_text("mine")
+    for overwrite in ([], ["--overwrite"]):
+        assert_refused(*jaxgd_cli("run", "mlcc_cars", "--out", blocker, *QUICK, *overwrite),
+                       "is a file, not a folder")
+    assert blocker.read_text() == "mine"
+    assert_refused(*jaxgd_cli("run", "mlcc_cars", "--out", blocker / "run", *QUICK),
+                   "cannot write results to")
+
+
+def test_crafted_figure_names_never_become_paths(tmp_path, jaxgd_cli):
+    with pytest.raises(ConfigError, match="is not known"):
+        parse("[optimizer]\nlearning_rate = 0.1\n[output]\nfigures = ['../../x']\n")
+    out = tmp_path / "out"
+    assert jaxgd_cli("run", "mlcc_cars", "--out", out, *QUICK)[0] == 0
+    summary = json.loads((out / "summary.json").read_text())
+    summary["config"]["output"]["figures"] = ["../x"]
+    (out / "summary.json").write_text(json.dumps(summary))
+    assert_refused(*jaxgd_cli("plot", out), "'../x' is not known")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# ------------------------------------------------------------------ saved results
+
+@pytest.fixture
+def finished(tmp_path, jaxgd_cli):
+    out = tmp_path / "run"
+    assert jaxgd_cli("run", "mlcc_cars", "--out", out, *QUICK)[0] == 0
+    return out
+
+
+def test_history_is_plain_arrays_that_load_without_pickle(finished):
+    with np.load(finished / results.HISTORY, allow_pickle=False) as npz:
+        assert all(npz[key].dtype != object for key in npz.files)
+    history, summary = results.read(finished)
+    assert history["losses"].shape == (3, 1, 20) and summary["best_run"] is not None
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda out: (out / "history.npz").write_bytes(b"garbage"), "is damaged or not an .npz"),
+        (lambda out: np.savez(out / "history.npz", losses=np.array([{"a": 1}], dtype=object)),
+         "only unpickling could read"),
+        (lambda out: (out / "summary.json").write_text("{"), "is damaged or not JSON"),
+        (lambda out: (out / "summary.json").write_text("[1, 2]"), "not a JSON object"),
+        (lambda out: (out / "summary.json").write_text(
+            '{"config": {"optimizer": {"learning_rate": 0.1}}}'), "has no 'data'"),
+        (lambda out: (out / "summary.json").unlink(), "not a jaxgd results folder"),
+    ],
+    ids=["history-garbage", "history-pickle", "summary-garbage", "summary-list",
+         "summary-keys", "summary-missing"],
+)
+def test_plot_names_a_damaged_results_folder(finished, jaxgd_cli, damage, message):
+    damage(finished)
+    assert_refused(*jaxgd_cli("plot", finished), message)
+
+
+# ------------------------------------------------------------------ numerical hazards
+
+def no_nan(text):
+    def refuse(constant):
+        raise AssertionError(f"{constant} in JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_diverging_float32_run_is_flagged_through_the_cli(tmp_path, jaxgd_cli):
+    out = tmp_path / "out"
+    status, err = jaxgd_cli("run", "mlcc_cars", "--out", out, *QUICK,
+                            "--set", "optimizer.learning_rates=[0.01, 1e6]")
+    assert status == 0, err
+    summary = no_nan((out / "summary.json").read_text())
+    assert [run["diverged"] for run in summary["runs"]] == [False, True]
+    assert summary["best_run"]["learning_rate"] == 0.01
+
+    alone = tmp_path / "alone"
+    status, err = jaxgd_cli("run", "mlcc_cars", "--out", alone, "--set",
+                            "optimizer.learning_rates=[1e6]", "--set", "train.num_steps=20")
+    assert status == 0, err
+    summary = no_nan((alone / "summary.json").read_text())
+    assert summary["best_run"] is None and summary["runs"][0]["diverged"]
+    drawn = {p.name for p in alone.glob("*.png")}
+    assert drawn and not drawn & {"loss_curve.png", "snapshots.png"}  # they need a best run
+
+
+def test_nan_never_reaches_the_summary_or_the_best_run(tmp_path, jaxgd_cli, capsys):
+    # Targets near 1e18 make the initial loss ~1e37: one step at a huge learning rate
+    # overflows float32 to inf, then NaN.
+    out = tmp_path / "out"
+    status, err = jaxgd_cli("run", "synthetic", "--out", out, "--set", "data.scale={y=1e18}",
+                            "--set", "data.standardize=true", "--set", "train.num_steps=50",
+                            "--set", "optimizer.learning_rates=[0.1, 0.5, 1e6, 1e30]",
+                            "--set", "output.figures=['sweep_summary', 'loss_curve']")
+    assert status == 0, err
+    history, _ = results.read(out)
+    assert np.isnan(history["final_loss"][2:]).all() or jax.config.jax_enable_x64
+    summary = no_nan((out / "summary.json").read_text())
+    assert [run["final_loss"] is None for run in summary["runs"]][2:] == [True, True]
+    best = summary["best_run"]
+    assert not best["diverged"] and best["learning_rate"] in (0.1, 0.5)
+    assert all(np.isfinite(list(best["weight"].values()))) and np.isfinite(best["bias"])
+    assert (out / "sweep_summary.png").is_file() and (out / "loss_curve.png").is_file()
+
+
+def test_badly_conditioned_features_get_a_warning(tmp_path, jaxgd_cli):
+    out = tmp_path / "out"
+    status, err = jaxgd_cli("run", "auto_mpg", "--out", out, "--set", "data.scale={}",
+                            "--set", "train.num_steps=20", "--set", "output.figures=[]")
+    assert status == 0, err
+    assert "warning: the features are badly conditioned" in err
+    assert "data.standardize = true" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["warnings"] and "condition number" in summary["warnings"][0]
+    assert not runner.conditioning_warnings(jaxgd.stability(X_OK), standardized=False)
+
+
+def test_linearly_dependent_standardized_features_get_a_warning(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,c\n" + "".join(f"{i},{2 * i},{i % 3}\n"
+                                                        for i in range(10)))
+    config = tmp_path / "c.toml"
+    config.write_text("[data]\ndataset = 'csv'\npath = 'd.csv'\nfeatures = ['a', 'b']\n"
+                      "target = 'c'\nstandardize = true\n[optimizer]\nlearning_rate = 0.1\n")
+    plan = runner.prepare(cli.load_config(str(config), [])[0])
+    assert "linearly dependent" in plan.warnings[0]
+
+
+# ------------------------------------------------------------------ the README table itself
+
+def table_rows():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Bad input", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return [row for row in rows[2:] if not row.startswith("| **")]  # skip header, groups
+
+
+def test_every_row_of_the_bad_input_table_names_tests_that_exist():
+    tests = Path(__file__).parent
+    rows = table_rows()
+    assert len(rows) > 40
+    for row in rows:
+        names = re.findall(r"`([\w.]+::)?(test_\w+)`", row.rsplit("|", 2)[-2])
+        assert names, f"no test for: {row}"
+        for file, name in names:
+            source = (tests / (file[:-2] if file else "test_bad_input.py")).read_text()
+            assert f"def {name}(" in source, f"{file}{name} does not exist"
