@@ -360,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Print jaxgd, JAX, jaxlib and optax versions, the "
                                            "backend and its devices.")
     info.set_defaults(handler=command_info)
+
+    from jaxgd import bench  # its heavy baselines (torch, scikit-learn) load only when run
+
+    bench.add_parser(commands)
     return parser
 
 

@@ -103,7 +103,7 @@ def test_bad_configs_exit_2_with_a_message_and_no_folder(tmp_path, args, message
 
 def test_usage_errors_and_help():
     assert jaxgd("frobnicate").returncode == 2
-    for command in ("run", "plot", "info"):
+    for command in ("run", "plot", "info", "bench"):
         done = jaxgd(command, "--help")
         assert done.returncode == 0 and "usage: jaxgd " + command in done.stdout
     done = jaxgd("plot", "/nonexistent/run")
