@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, NamedTuple
@@ -18,6 +19,7 @@ from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps,
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
 from jaxgd.params import LinearParams, init_params
+from jaxgd.stability import stability
 from jaxgd.statistics import SufficientStats, to_device
 from jaxgd.validation import (
     check_data,
@@ -292,6 +294,22 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int):
     return chosen, engines.prepare(chosen, X, y)
 
 
+CONDITION_WARNING = 1e4  # condition numbers from here on get a warning
+
+
+def reference_loss(X, y, l2: float) -> float:
+    """The least-squares (ridge) optimum's loss, warning first if the features are so badly
+    conditioned that plain gradient descent will crawl (both cost one O(n·d²) pass)."""
+    condition = stability(X, l2).condition_number
+    if condition >= CONDITION_WARNING:
+        warnings.warn(
+            f"the features are badly conditioned (Hessian condition number {condition:.3g}): "
+            "gradient descent will crawl along the flattest direction; standardize them "
+            "(jaxgd.Standardizer) and map the result back with jaxgd.unstandardize_params",
+            RuntimeWarning, stacklevel=3)
+    return solve(X, y, l2=l2).loss
+
+
 def check_seed(seed, name: str = "seed") -> int:
     """A seed is a non-negative integer below 2**32."""
     seed = check_positive_int(seed, name, minimum=0)
@@ -361,7 +379,8 @@ def fit(
       stop_at_convergence: stop updating once converged (the history keeps its length).
       snapshot_steps: steps whose parameters to keep; if None, the beginning, the middle on a
         log scale (√num_steps) and the end.
-      reference: also compute the least-squares optimum's loss (float64), for ``gap``.
+      reference: also compute the least-squares optimum's loss (float64), for ``gap``, and
+        warn (RuntimeWarning) when the features' condition number is 1e4 or more.
       progress_every: report progress every this many steps (see ``jaxgd.progress``).
       engine: "direct" computes the loss from X at every step; "gram" from the data's
         float64 moments, O(d²) per step; "auto" picks the cheaper (see ``jaxgd.engine``).
@@ -398,5 +417,5 @@ def fit(
         **run._asdict(),
         learning_rate=hyper["learning_rate"],
         engine=chosen,
-        optimal_loss=solve(X, y, l2=fixed["l2"]).loss if reference else None,
+        optimal_loss=reference_loss(X, y, fixed["l2"]) if reference else None,
     )

@@ -28,6 +28,7 @@ from jaxgd.fit import (
     check_seed,
     device_data,
     make_config,
+    reference_loss,
     train,
 )
 from jaxgd.least_squares import solve
@@ -340,7 +341,7 @@ def _call(data, hyper, take: np.ndarray, config: RunConfig, mode: str,
 
 def _reference(X, y, axes, values, fixed):
     if "l2" not in axes:
-        return solve(X, y, fixed["l2"]).loss
+        return reference_loss(X, y, fixed["l2"])
     losses = np.asarray([solve(X, y, l2).loss for l2 in values["l2"]])
     shape = [1] * len(axes)
     shape[axes.index("l2")] = losses.size

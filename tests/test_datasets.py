@@ -262,3 +262,23 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(f"jaxgd.datasets.{name}")
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_load_csv_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"a,b\n1,\xff\xfe2\n")
+    with pytest.raises(ValueError, match=r"latin1\.csv' is not UTF-8 text"):
+        load_csv(path, "a", "b")
+
+
+def test_load_csv_reader_errors_name_the_line(tmp_path):
+    import csv as csv_module
+
+    previous = csv_module.field_size_limit(10)
+    try:
+        path = tmp_path / "long.csv"
+        path.write_text("a,b\n1," + "9" * 50 + "\n")
+        with pytest.raises(ValueError, match=r"line 2: field larger than field limit"):
+            load_csv(path, "a", "b")
+    finally:
+        csv_module.field_size_limit(previous)

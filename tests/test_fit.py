@@ -57,3 +57,15 @@ def test_float64_everywhere_under_x64(problem):
         assert result.losses.dtype == np.float64
         best = solve(X, y)
         np.testing.assert_allclose(result.params.weight, best.params.weight, rtol=1e-9)
+
+
+def test_badly_conditioned_features_get_a_warning_that_suggests_standardizing():
+    data = datasets.auto_mpg()  # raw units: pounds next to cylinders, condition number ~7e9
+    with pytest.warns(RuntimeWarning, match=r"badly conditioned .* standardize them"):
+        fit(data.X, data.y, learning_rate=1e-9, num_steps=3)
+    scaled = Standardizer.fit(data.X).transform(data.X)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit(scaled, data.y, learning_rate=0.1, num_steps=3)  # condition number ~137: quiet

@@ -63,10 +63,14 @@ def load_csv(
         file = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
     except FileNotFoundError:
         raise FileNotFoundError(f"no CSV file at {os.fspath(path)!r}") from None
+    where = f"CSV file {os.fspath(path)!r}"
     with file:
-        X, y, feature_names, n_dropped = _read_table(
-            file, f"CSV file {os.fspath(path)!r}", features, target, delimiter, missing
-        )
+        try:
+            X, y, feature_names, n_dropped = _read_table(
+                file, where, features, target, delimiter, missing
+            )
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{where} is not UTF-8 text: {error}") from None
     return Dataset(X, y, feature_names, target, n_dropped, f"CSV file {os.fspath(path)}")
 
 
@@ -144,7 +148,7 @@ def _read_blocks(
     yield feature_names
 
     rows, n_dropped = [], 0
-    for fields in reader:
+    for fields in _guarded(reader, where):
         if not fields:
             continue
         line = reader.line_num  # 1-based line of the file where this row ends
@@ -166,6 +170,14 @@ def _read_blocks(
     if rows or n_dropped:
         table = np.array(rows, dtype=np.float64).reshape(len(rows), len(selected))
         yield table[:, :-1], table[:, -1], n_dropped
+
+
+def _guarded(reader, where: str) -> Iterator[list[str]]:
+    """The reader's rows, its own errors (an overlong field, a stray quote) as ValueError."""
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise ValueError(f"{where}, line {reader.line_num}: {error}") from None
 
 
 def _number(text: str, column: str, where: str, line: int) -> float:

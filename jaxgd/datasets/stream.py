@@ -109,8 +109,12 @@ def csv_blocks(
     except FileNotFoundError:
         raise FileNotFoundError(f"no CSV file at {os.fspath(path)!r}") from None
     with file:
-        blocks = _read_blocks(file, where, features, target, delimiter, missing, block_rows)
-        next(blocks)  # the feature names
-        for X, y, _ in blocks:
-            if X.shape[0]:
-                yield X, y
+        try:
+            blocks = _read_blocks(file, where, features, target, delimiter, missing,
+                                  block_rows)
+            next(blocks)  # the feature names
+            for X, y, _ in blocks:
+                if X.shape[0]:
+                    yield X, y
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{where} is not UTF-8 text: {error}") from None
