@@ -3,15 +3,17 @@
 The monitor is a small pytree updated once per step inside the compiled loop, so every run of
 a vmapped sweep carries its own verdict and no run can disturb another.
 
-Converged: the loss changed by at most ``tol`` relative to its previous value (plus 16 float
-ulps of the starting loss, 16·eps·loss₀: rounding noise of the loss's terms, so that a fit
-whose loss sits at that noise, near 0 or below it, counts as flat), in either direction, for
-``patience`` steps in a row; ``converged_step`` is the first step of that flat stretch.
+Converged: the loss changed by at most ``tol`` relative to its previous value, up or down,
+for ``patience`` steps in a row; ``converged_step`` is the first step of that flat stretch.
+Two small absolute allowances keep exact fits (whose loss sits at rounding noise near 0,
+where every relative change is huge) converging: 16·eps²·loss₀, the size of a loss made of
+rounding errors of the data, and the ``noise`` of the engine's loss formula (the gram engine
+adds terms as large as var(y) to get the loss: 16·eps·var(y)).
 A crawling run is not converged: with the course's tiny learning rate 1.1e-5 on its seven
 cars the loss still falls about 5e-4 of itself per step, hundreds of times ``tol``'s default
 of 1e-6, so the run keeps going.
-Lower ``tol`` for runs that crawl more slowly still. A rising loss is never "flat", so a run
-drifting upwards is not called converged.
+Lower ``tol`` for runs that crawl more slowly still. A loss rising by more than ``tol`` of
+itself per step is not flat either.
 
 Diverged: the loss is NaN or infinite, or exceeds ``divergence_factor`` (default 1e4) times
 the loss at step 0. Gradient descent on a quadratic below the stable learning rate never
@@ -57,16 +59,23 @@ class Monitor(NamedTuple):
         return self.diverged_step >= 0
 
 
-def init_monitor(dtype=jnp.float32) -> Monitor:
+def init_monitor(dtype=jnp.float32, initial_loss=None) -> Monitor:
     """A monitor before step 0.
+
+    Args:
+      dtype: the loss's float dtype.
+      initial_loss: the loss that divergence is measured against; the loss at step 0 if
+        None. Mini-batch SGD passes the full-data loss here, since its first batch's loss
+        may be near 0 by chance.
 
     Example:
       >>> int(init_monitor().converged_step)
       -1
     """
     inf = jnp.asarray(jnp.inf, dtype)
+    start = inf if initial_loss is None else jnp.asarray(initial_loss, dtype)
     minus_one = jnp.asarray(-1, jnp.int32)
-    return Monitor(inf, inf, jnp.asarray(0, jnp.int32), minus_one, minus_one)
+    return Monitor(inf, start, jnp.asarray(0, jnp.int32), minus_one, minus_one)
 
 
 def update_monitor(
@@ -76,8 +85,10 @@ def update_monitor(
     tol: float = DEFAULT_TOL,
     patience: int = DEFAULT_PATIENCE,
     divergence_factor: float = DEFAULT_DIVERGENCE_FACTOR,
+    noise=0.0,
 ) -> Monitor:
-    """Folds the loss of step ``step`` into the monitor.
+    """Folds the loss of step ``step`` into the monitor; ``noise`` is the loss's absolute
+    rounding noise (changes within it are flat).
 
     Example:
       >>> m = init_monitor()
@@ -87,17 +98,17 @@ def update_monitor(
       (1, False)
     """
     step = jnp.asarray(step, jnp.int32)
-    initial_loss = jnp.where(step == 0, loss, monitor.initial_loss)
+    given = jnp.isfinite(monitor.initial_loss)
+    initial_loss = jnp.where((step == 0) & ~given, loss, monitor.initial_loss)
     blew_up = ~jnp.isfinite(loss) | (loss > divergence_factor * jnp.abs(initial_loss))
     diverged_step = jnp.where(
         (monitor.diverged_step < 0) & blew_up, step, monitor.diverged_step
     )
     change = jnp.abs(monitor.previous_loss - loss)
-    # Changes of a few ulps of the starting loss are rounding noise of the loss's terms (the
-    # gram engine sums terms as large as var(y) to get a loss that may be far smaller), and
-    # they matter when the optimum's loss is ~0 and every relative change is huge.
-    resolution = RESOLUTION_ULPS * jnp.finfo(loss.dtype).eps * jnp.abs(initial_loss)
-    flat = (step > 0) & (change <= tol * jnp.abs(monitor.previous_loss) + resolution)
+    eps = jnp.finfo(loss.dtype).eps
+    # Absolute allowances for exact fits, whose loss is rounding noise near 0 (see above).
+    floor = RESOLUTION_ULPS * eps * eps * jnp.abs(initial_loss) + noise
+    flat = (step > 0) & (change <= tol * jnp.abs(monitor.previous_loss) + floor)
     flat_steps = jnp.where(flat, monitor.flat_steps + 1, 0)
     newly_converged = (
         (flat_steps >= patience) & (monitor.converged_step < 0) & (diverged_step < 0)

@@ -17,6 +17,7 @@ import optax
 
 from jaxgd import convergence, progress
 from jaxgd.convergence import Monitor, init_monitor, update_monitor
+from jaxgd.validation import check_non_negative, check_positive_int
 
 PyTree = Any
 
@@ -97,6 +98,8 @@ def descend(
     progress_every: int = 0,
     log_every: int = 1,
     batches: Batches | None = None,
+    noise=0.0,
+    initial_loss=None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -123,6 +126,8 @@ def descend(
         num_steps/k entries. Convergence is still judged at every step.
       batches: a stream of mini-batches (see ``jaxgd.minibatch``); then ``loss_fn`` takes
         ``(params, batch)`` and each step's loss is that of its batch.
+      noise: the loss's absolute rounding noise: changes within it count as flat.
+      initial_loss: the loss divergence is measured against (the loss at step 0 if None).
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -133,6 +138,12 @@ def descend(
       >>> round(float(run.params), 4), run.losses.shape, float(run.losses[0])
       (3.0, (20,), 9.0)
     """
+    num_steps = check_positive_int(num_steps, "num_steps")
+    patience = check_positive_int(patience, "patience")
+    log_every = check_positive_int(log_every, "log_every")
+    tol = check_non_negative(tol, "tol")
+    if not divergence_factor > 1:
+        raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
     steps = check_snapshot_steps(snapshot_steps, num_steps)
     snapshot_at = jnp.asarray(steps, jnp.int32)
     if batches is None:  # full batch: one stream whose batch is nothing
@@ -153,7 +164,8 @@ def descend(
         stream, batch = batches.next(stream, step)
         loss, grads = value_and_grad(params, batch)
         was_diverged = monitor.diverged
-        new_monitor = update_monitor(monitor, loss, step, tol, patience, divergence_factor)
+        new_monitor = update_monitor(monitor, loss, step, tol, patience, divergence_factor,
+                                     noise)
         if padded:  # steps past the end change nothing
             new_monitor = _select(step < num_steps, new_monitor, monitor)
         monitor = new_monitor
@@ -178,7 +190,7 @@ def descend(
         carry, losses = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
         return carry, losses[0]
 
-    carry = (params, optimizer.init(params), init_monitor(loss_dtype), snapshots,
+    carry = (params, optimizer.init(params), init_monitor(loss_dtype, initial_loss), snapshots,
              batches.init())
     if log_every == 1:
         carry, losses = jax.lax.scan(step_fn, carry, jnp.arange(num_steps, dtype=jnp.int32))

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxgd.convergence import RESOLUTION_ULPS
 from jaxgd.model import mse
 from jaxgd.statistics import gram_mse, sufficient_statistics, to_device
 
@@ -68,6 +69,14 @@ def loss_function(data) -> Callable:
     if isinstance(data, Rows):
         return partial(mse, X=data.X, y=data.y)
     return partial(gram_mse, stats=data)
+
+
+def loss_noise(data):
+    """Absolute rounding noise of the engine's loss: the gram form adds terms as large as
+    var(y), so its float result wobbles by ulps of var(y) (see ``jaxgd.convergence``)."""
+    if isinstance(data, Rows):
+        return 0.0
+    return RESOLUTION_ULPS * jnp.finfo(data.var_y.dtype).eps * data.var_y
 
 
 def n_features(data) -> int:

@@ -205,6 +205,7 @@ def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
         snapshot_steps=config.snapshot_steps,
         progress_every=config.progress_every,
         log_every=config.log_every,
+        noise=engines.loss_noise(data),
     )
     optimizer = config.optimizer.build(numeric)
     if config.batch_size is None:
@@ -225,9 +226,11 @@ def _train_minibatch(data, hyper, config, params, optimizer, full_loss, penalty,
     def batch_loss(params, batch):
         return minibatch.batch_mse(params, batch, data.X, data.y, padded) + penalty(params)
 
+    # Divergence is measured against the loss on all the data: the first batch's loss can be
+    # near 0 by chance, and a multiple of it would flag a healthy run.
     run = descend(batch_loss, params, optimizer, config.num_steps,
                   batches=minibatch.shuffled_batches(key, n_rows, config.batch_size),
-                  **options)
+                  initial_loss=full_loss(params), **options)
     slots = options["snapshot_steps"]
     pick = lambda steps: jax.tree_util.tree_map(  # noqa: E731
         lambda leaf: leaf[jnp.asarray([slots.index(s) for s in steps], jnp.int32)],
@@ -301,7 +304,12 @@ def reference_loss(X, y, l2: float) -> float:
     """The least-squares (ridge) optimum's loss, warning first if the features are so badly
     conditioned that plain gradient descent will crawl (both cost one O(n·d²) pass)."""
     condition = stability(X, l2).condition_number
-    if condition >= CONDITION_WARNING:
+    if condition == float("inf"):
+        warnings.warn(
+            "the features are linearly dependent (a constant column, or one column a "
+            "combination of others): the least-squares weights are not unique; drop a column",
+            RuntimeWarning, stacklevel=3)
+    elif condition >= CONDITION_WARNING:
         warnings.warn(
             f"the features are badly conditioned (Hessian condition number {condition:.3g}): "
             "gradient descent will crawl along the flattest direction; standardize them "

@@ -115,25 +115,27 @@ class GridResult(NamedTuple):
         if len(index) != len(self.axes):
             raise ValueError(f"index needs {len(self.axes)} entries (axes {self.axes}), "
                              f"got {index}")
-        take = lambda tree: jax.tree_util.tree_map(lambda leaf: leaf[index], tree)  # noqa: E731
+        # Index on the host: eager indexing of device arrays compiles a program per field.
+        take = lambda tree: jax.tree_util.tree_map(  # noqa: E731
+            lambda leaf: np.asarray(leaf)[index], tree)
         optimal = self.optimal_loss
         if optimal is not None and np.ndim(optimal):
             optimal = float(np.broadcast_to(optimal, np.shape(self.final_loss))[index])
         rate = {**self.fixed, **self.point(index)}["learning_rate"]
         return FitResult(
             params=take(self.params),
-            losses=self.losses[index],
-            final_loss=self.final_loss[index],
-            converged_step=self.converged_step[index],
-            diverged=self.diverged[index],
-            diverged_step=self.diverged_step[index],
+            losses=take(self.losses),
+            final_loss=take(self.final_loss),
+            converged_step=take(self.converged_step),
+            diverged=take(self.diverged),
+            diverged_step=take(self.diverged_step),
             snapshots=take(self.snapshots),
-            snapshot_steps=self.snapshot_steps,
-            loss_steps=self.loss_steps,
-            learning_rate=jnp.asarray(rate),
+            snapshot_steps=np.asarray(self.snapshot_steps),
+            loss_steps=np.asarray(self.loss_steps),
+            learning_rate=np.asarray(rate, np.asarray(self.final_loss).dtype),
             engine=self.engine,
             optimal_loss=optimal,
-            epoch_losses=None if self.epoch_losses is None else self.epoch_losses[index],
+            epoch_losses=None if self.epoch_losses is None else take(self.epoch_losses),
         )
 
 
@@ -273,6 +275,11 @@ def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig):
     axes, values = tuple(grid), {}
     for axis in axes:
         raw = grid[axis]
+        if axis == "batch_seed" and config.batch_size is None:
+            raise ValueError("a batch_seed axis needs mini-batch SGD (batch_size and epochs): "
+                             "full-batch runs have no batch order")
+        if np.ndim(raw) == 0:
+            raise ValueError(f"grid[{axis!r}] must be a list of values, got {raw!r}")
         if axis in ("seed", "batch_seed"):
             seeds = [check_seed(s, f"grid[{axis!r}]") for s in raw]
             values[axis] = np.asarray(seeds, np.uint32)

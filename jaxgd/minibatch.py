@@ -5,7 +5,9 @@ into batches of ``batch_size`` rows. When ``batch_size`` does not divide n, the 
 each epoch holds the n mod batch_size leftover rows: it is padded to full size with a mask,
 and its loss is the mean over its real rows only, so shapes stay fixed and every row is
 seen exactly once per epoch. The rows within a batch are sorted, which leaves its loss
-unchanged and makes ``batch_size = n`` compute exactly the full-batch loss, bit for bit.
+unchanged and makes ``batch_size = n`` compute exactly the loss of full-batch descent with
+``engine="direct"``, bit for bit (``engine="auto"`` would pick the gram engine for a full
+batch, whose float rounding differs).
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ class Stability(NamedTuple):
     Attributes:
       eigenvalues: eigenvalues of the MSE Hessian, ascending.
       max_learning_rate: 2/λmax: every constant learning rate below it converges.
-      fastest_learning_rate: 2/(λmax + λmin): the fastest constant learning rate.
+      fastest_learning_rate: 2/(λmax + λmin): the fastest constant learning rate (λmin the
+        smallest non-zero eigenvalue).
       condition_number: λmax/λmin (inf when the features are linearly dependent).
     """
 
@@ -69,9 +70,14 @@ def stability(X, l2: float = 0.0) -> Stability:
     eigenvalues = np.linalg.eigvalsh(hessian(X, check_non_negative(l2, "l2")))
     # eigvalsh can return tiny negative values for a singular H; they are zeros.
     eigenvalues = np.clip(eigenvalues, 0.0, None)
-    largest, smallest = float(eigenvalues[-1]), float(eigenvalues[0])
+    largest = float(eigenvalues[-1])
     tiny = largest * eigenvalues.size * np.finfo(np.float64).eps
-    condition = largest / smallest if smallest > tiny else float("inf")
+    # A zero eigenvalue (linearly dependent features, a constant column) is a direction the
+    # loss does not depend on: it never moves, so the fastest rate is set by the smallest
+    # eigenvalue that is not zero. The condition number, though, is then infinite.
+    positive = eigenvalues[eigenvalues > tiny]
+    smallest = float(positive[0]) if positive.size else largest
+    condition = largest / float(eigenvalues[0]) if eigenvalues[0] > tiny else float("inf")
     return Stability(
         eigenvalues=eigenvalues,
         max_learning_rate=2.0 / largest,

@@ -120,7 +120,10 @@ def gram_mse(params: LinearParams, stats: SufficientStats) -> jax.Array:
     # 1024 runs). The price: its summation order may depend on how many runs share it, so
     # runs agree across sweep or chunk sizes to float rounding rather than bit for bit.
     offset = b + stats.mean_x @ w - stats.mean_y
-    return w @ (stats.cov_xx @ w) - 2.0 * (stats.cov_xy @ w) + stats.var_y + offset * offset
+    loss = w @ (stats.cov_xx @ w) - 2.0 * (stats.cov_xy @ w) + stats.var_y + offset * offset
+    # Near an exact fit the float sum can round below 0, which no MSE is. Report 0 there but
+    # keep the formula's gradient (the clamp is invisible to jax.grad).
+    return loss + jax.lax.stop_gradient(jnp.maximum(loss, 0.0) - loss)
 
 
 def to_device(stats: SufficientStats, dtype=None) -> SufficientStats:

@@ -116,10 +116,10 @@ def sweep(
 
     Learning rates and seeds are traced values: another sweep with the same number of them
     (and the same data shapes and options) reuses the compiled program. Each member equals
-    the ``fit`` with the same learning rate and seed. A diverging member is flagged and does
-    not disturb the others. Runs are spread over every local device, and a sweep larger
-    than ``chunk_size`` runs chunk by chunk (see ``grid_sweep``, of which this is the
-    learning-rate × seed case).
+    the ``fit`` with the same learning rate and seed, to float rounding. A diverging member
+    is flagged and does not disturb the others. Runs are spread over every local device,
+    and a sweep larger than ``chunk_size`` runs chunk by chunk (see ``grid_sweep``, of which
+    this is the learning-rate × seed case).
 
     Args:
       X: features, shape ``(n_samples, n_features)``.
@@ -147,6 +147,8 @@ def sweep(
     """
     rates = check_learning_rates(learning_rates)
     seed_axis = seeds is not None
+    if seed_axis and np.ndim(seeds) != 1:
+        raise ValueError(f"seeds must be a list of seeds, got {seeds!r}")
     if seed_axis and len(seeds) == 0:
         raise ValueError("seeds is empty: give at least one seed, or None")
     grid = {"learning_rate": rates, "seed": list(seeds)} if seed_axis else {

@@ -99,8 +99,21 @@ def check_learning_rates(learning_rates, name: str = "learning_rates") -> np.nda
     return rates
 
 
+def _scalar(value):
+    """A 0-d NumPy or JAX array as the Python number it holds; anything else unchanged."""
+    if not isinstance(value, bool | int | float | str | bytes) and np.ndim(value) == 0:
+        try:
+            array = np.asarray(value)
+        except Exception:  # not array-like: leave it to the caller's type check
+            return value
+        if array.dtype.kind in "iuf":
+            return array.item()
+    return value
+
+
 def check_learning_rate(learning_rate) -> float:
-    """Checks one learning rate: a finite positive number."""
+    """Checks one learning rate: a finite positive number (a 0-d array will do)."""
+    learning_rate = _scalar(learning_rate)
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float | np.number):
         raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
     value = float(learning_rate)
@@ -111,6 +124,7 @@ def check_learning_rate(learning_rate) -> float:
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
     """Checks an integer argument such as num_steps against its smallest allowed value."""
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     if value < minimum:
@@ -120,6 +134,7 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
 
 def check_non_negative(value, name: str) -> float:
     """Checks a finite number >= 0 (a tolerance, a scale)."""
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)

@@ -55,3 +55,36 @@ def test_course_good_learning_rate_converges_to_the_optimum(cars):
     assert 0 <= int(result.converged_step) < 6000
     # float32 on raw units (condition number ~500): the plateau sits within 1e-4 of L*.
     assert result.gap < 1e-4 * result.optimal_loss + 1e-5
+
+
+def float64_oracle_converged_step(X, y, learning_rate, num_steps, tol=1e-6, patience=10):
+    """Plain GD from zeros in float64 NumPy, judged by the relative criterion alone."""
+    A = np.c_[X, np.ones(len(y))]
+    theta, previous, flat = np.zeros(A.shape[1]), None, 0
+    for step in range(num_steps):
+        residual = A @ theta - y
+        loss = np.mean(residual**2)
+        if previous is not None and abs(previous - loss) <= tol * abs(previous):
+            flat += 1
+            if flat >= patience:
+                return step - patience
+        else:
+            flat = 0
+        previous = loss
+        theta = theta - learning_rate * 2 / len(y) * A.T @ residual
+    return -1
+
+
+@pytest.mark.parametrize(("engine", "slack"), [("direct", 0.05), ("gram", 0.25)])
+def test_converged_step_agrees_with_a_float64_oracle_when_the_mean_is_large(engine, slack):
+    # y ~ 1000: the starting loss is ~1e6 times the optimum's. The verdict must come from
+    # the run's own relative progress, not from a floor scaled by the starting loss. The
+    # gram formula sums terms of size var(y) ~ 4 to get a loss of 0.009: in float32 it cannot
+    # see changes under a few ulps of 4 (~1e-4 of this loss), so it may stop seeing progress
+    # up to a quarter earlier than float64 does.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 1))
+    y = 1000 + 2 * X[:, 0] + 0.1 * rng.standard_normal(100)
+    oracle = float64_oracle_converged_step(X, y, 0.01, 3000)
+    result = fit(X, y, learning_rate=0.01, num_steps=3000, init_scale=0.0, engine=engine)
+    assert oracle > 0 and abs(int(result.converged_step) - oracle) <= slack * oracle

@@ -83,3 +83,21 @@ def test_divergence_stops_the_run_and_blanks_the_rest_of_the_history():
     assert losses[step] > 1e4 * losses[0]
     assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(run.params))
     assert int(run.converged_step) == -1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"num_steps": 0}, ValueError, "num_steps must be >= 1"),
+        ({"num_steps": 2.5}, TypeError, "num_steps must be an integer"),
+        ({"log_every": 0}, ValueError, "log_every must be >= 1"),
+        ({"patience": 0}, ValueError, "patience must be >= 1"),
+        ({"tol": -1.0}, ValueError, "tol must be finite and >= 0"),
+        ({"divergence_factor": 1.0}, ValueError, "divergence_factor must be > 1"),
+    ],
+)
+def test_descend_checks_its_arguments(kwargs, error, message):
+    arguments = {"num_steps": 10, **kwargs}
+    num_steps = arguments.pop("num_steps")
+    with pytest.raises(error, match=message):
+        descend(quadratic, start(), optax.sgd(0.1), num_steps, **arguments)

@@ -66,3 +66,13 @@ def test_bad_minibatch_settings(problem, kwargs, message):
     X, y = problem
     with pytest.raises(ValueError, match=message):
         fit(X, y, learning_rate=0.1, **kwargs)
+
+
+def test_a_first_batch_with_near_zero_loss_does_not_make_a_healthy_run_diverge():
+    # Half the targets are 0, so single-row batches often start near 0 loss; divergence is
+    # judged against the loss on all the data (learning rate 1/100 of 2/λmax).
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 1))
+    y = np.maximum(0.0, 5 * X[:, 0])
+    runs = sweep(X, y, learning_rates=[0.01], seeds=list(range(8)), batch_size=1, epochs=5)
+    assert not np.asarray(runs.diverged).any()

@@ -67,3 +67,13 @@ def test_exact_trajectory_of_a_divergent_rate_overflows_quietly(cars):
     X, y = cars
     exact = exact_trajectory(X, y, LinearParams(np.zeros(1), 0.0), 1.0, 500)
     assert np.isinf(exact.losses[-1]) and not np.isnan(exact.losses).any()
+
+
+def test_fastest_rate_ignores_the_zero_eigenvalue_of_a_constant_column():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.standard_normal((50, 2)), np.zeros(50)]  # a standardized constant column
+    limits = stability(X)
+    positive = limits.eigenvalues[limits.eigenvalues > 1e-12]
+    assert limits.condition_number == np.inf
+    assert limits.fastest_learning_rate == pytest.approx(2 / (positive[-1] + positive[0]))
+    assert limits.fastest_learning_rate < limits.max_learning_rate

@@ -34,3 +34,16 @@ def test_streamed_blocks_give_the_moments_of_all_rows():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     pair = merge(sufficient_statistics(X[:1], y[:1]), sufficient_statistics(X[1:], y[1:]))
     np.testing.assert_allclose(pair.cov_xx, np.cov(X.T, bias=True), rtol=1e-10)
+
+
+def test_gram_loss_is_never_negative_near_an_exact_fit():
+    import jax.numpy as jnp
+
+    from jaxgd import fit
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 5))
+    y = X @ rng.standard_normal(5) + 50.0  # exact fit, large mean: float32 cancellation
+    result = fit(X, y, learning_rate=0.3, num_steps=500, engine="gram")
+    assert float(jnp.min(result.losses)) >= 0.0 and float(result.final_loss) >= 0.0
+    assert bool(result.converged)

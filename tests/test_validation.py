@@ -70,3 +70,24 @@ def test_other_bad_arguments():
 def test_diverging_learning_rate_is_a_result_not_an_error():
     result = fit(X_OK, Y_OK, learning_rate=10.0, num_steps=50)
     assert bool(result.diverged) and int(result.diverged_step) > 0
+
+
+def test_zero_dimensional_arrays_are_numbers():
+    import jax.numpy as jnp
+
+    result = fit(X_OK, Y_OK, learning_rate=jnp.float32(0.1), num_steps=np.int64(5),
+                 seed=jnp.int32(3), l2=np.array(0.0))
+    assert result.losses.shape == (5,)
+    with pytest.raises(TypeError, match="learning_rate must be a number"):
+        fit(X_OK, Y_OK, learning_rate=np.array([0.1]), num_steps=5)
+
+
+def test_seeds_and_grid_axes_must_be_lists():
+    from jaxgd import grid_sweep
+
+    with pytest.raises(ValueError, match="seeds must be a list of seeds"):
+        sweep(X_OK, Y_OK, learning_rates=[0.1], num_steps=5, seeds=3)
+    with pytest.raises(ValueError, match=r"grid\['seed'\] must be a list of values"):
+        grid_sweep(X_OK, Y_OK, grid={"seed": 1}, learning_rate=0.1, num_steps=5)
+    with pytest.raises(ValueError, match="a batch_seed axis needs mini-batch SGD"):
+        grid_sweep(X_OK, Y_OK, grid={"batch_seed": [0, 1]}, learning_rate=0.1, num_steps=5)
