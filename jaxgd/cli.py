@@ -39,15 +39,24 @@ def shipped_configs() -> list[str]:
 
 
 def load_config(name: str | None, overrides: Sequence[str]) -> tuple[Config, str]:
-    """A config from a file path, or by the name of a shipped one (the default if None)."""
+    """A config from a file path, or by the name of a shipped one (the default if None).
+
+    A relative ``data.path`` is read from the config file's folder; for a link to a config
+    file (such as those in the top-level configs/ folder), from the folder of the file it
+    links to; for a shipped config, from the package's configs folder.
+    """
     name = name or DEFAULT_CONFIG
     path = Path(name)
     if path.is_file():
-        return config_module.load(path, overrides), path.stem
+        target = path.resolve() if path.is_symlink() else path
+        return config_module.load(target, overrides), path.stem
     stem = name.removesuffix(".toml")
     if stem in shipped_configs() and path.parent == Path("."):
-        text = (importlib.resources.files("jaxgd") / "configs" / f"{stem}.toml").read_text()
-        return config_module.parse(text, overrides, source=f"shipped config {stem}"), stem
+        folder = importlib.resources.files("jaxgd") / "configs"
+        text = (folder / f"{stem}.toml").read_text(encoding="utf-8")
+        base_dir = folder if isinstance(folder, Path) else None
+        return config_module.parse(text, overrides, source=f"shipped config {stem}",
+                                   base_dir=base_dir), stem
     raise ConfigError(f"config file not found: {name} (shipped configs: "
                       f"{', '.join(shipped_configs())})")
 
@@ -98,7 +107,7 @@ def command_run(args: argparse.Namespace) -> int:
     if args.resume and not args.quiet:
         print(f"jaxgd: resuming {out_dir}: {plan.num_chunks - len(todo)} of {plan.num_chunks}"
               " chunks were done", file=sys.stderr)
-    steps = config.train.num_steps
+    steps = plan.num_steps
     show = args.progress or (not args.quiet and sys.stderr.isatty())
     bar = progress.ProgressBar(steps * max(len(todo), 1), enabled=show)
 
@@ -276,19 +285,24 @@ def _draw(folder: Path, history, meta, config: Config) -> list[str]:
 
 def _print_table(summary: dict) -> None:
     runs = summary["runs"]
+    axes = [axis for axis in summary.get("grid", {}).get("axes", ["learning_rate", "seed"])
+            if axis not in ("learning_rate", "seed")]
     seeds = len({run["seed"] for run in runs}) > 1
     shown = runs
     if len(runs) > TABLE_ROWS:
         order = sorted(runs, key=lambda r: (r["diverged"], r["final_loss"] is None,
                                             r["final_loss"] or 0.0))
         shown = order[:TABLE_ROWS]
-    header = f"{'learning rate':>14}" + (f"{'seed':>6}" if seeds else "")
+    widths = {axis: max(len(axis) + 2, 10) for axis in axes}
+    header = f"{'learning rate':>14}" + "".join(f"{axis:>{widths[axis]}}" for axis in axes) + (
+        f"{'seed':>6}" if seeds else "")
     print(f"{header}{'final loss':>14}{'converged at':>14}{'diverged':>10}")
     for run in shown:
         loss = "inf/nan" if run["final_loss"] is None else f"{run['final_loss']:.6g}"
         step = run["converged_step"] if run["converged_step"] >= 0 else "-"
         seed = f"{run['seed']:>6}" if seeds else ""
-        print(f"{run['learning_rate']:>14.4g}{seed}{loss:>14}{step!s:>14}"
+        others = "".join(f"{run[axis]:>{widths[axis]}.4g}" for axis in axes)
+        print(f"{run['learning_rate']:>14.4g}{others}{seed}{loss:>14}{step!s:>14}"
               f"{'yes' if run['diverged'] else 'no':>10}")
     if len(runs) > len(shown):
         print(f"... the {len(shown)} best of {len(runs)} runs; all are in summary.json")
@@ -297,10 +311,15 @@ def _print_table(summary: dict) -> None:
     if best is None:
         print("every run diverged: no best run (try smaller learning rates)")
         return
+    if isinstance(optimum, list):  # one optimum per l2 of the grid: the best run's
+        optimum = next((o for o in optimum if o["l2"] == best.get("l2")), optimum[0])
     terms = " ".join(f"{w:+.6g}·[{name}]" for name, w in best["weight"].items())
-    print(f"best run: learning rate {best['learning_rate']:.4g}: "
+    where = "".join(f", {axis} {best[axis]:.4g}" for axis in axes)
+    print(f"best run: learning rate {best['learning_rate']:.4g}{where}: "
           f"{summary['data']['target']} ≈ {terms} {best['bias']:+.6g}")
-    print(f"          MSE {best['final_loss']:.6g}; least squares {optimum['loss']:.6g} "
+    ridge = bool(optimum.get("l2"))
+    print(f"          {'MSE + l2·‖w‖²' if ridge else 'MSE'} {best['final_loss']:.6g}; "
+          f"{'ridge optimum' if ridge else 'least squares'} {optimum['loss']:.6g} "
           f"(gap {best['gap_to_optimum']:.3g}); 2/λmax = "
           f"{summary['stability']['max_learning_rate']:.4g}")
     timing = summary["timing_seconds"]
@@ -345,9 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="finish a stopped run in --out: only its missing chunks run, and "
                             "the results equal those of an uninterrupted run")
     run.add_argument("--chunk-size", type=_chunk_size, metavar="N",
-                     help="learning rates per chunk, each saved as soon as it is done "
-                          f"(default: all, or about {_CHUNK_RUNS} runs' worth when the grid "
-                          "is larger)")
+                     help="learning rates per chunk (each with every point of the rest "
+                          "of the grid), each chunk saved as soon as it is done (default: "
+                          f"all, or about {_CHUNK_RUNS} runs' worth when the grid is larger)")
     run.set_defaults(handler=command_run)
 
     plot = commands.add_parser("plot", help="redraw the figures of a results folder",

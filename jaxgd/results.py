@@ -248,21 +248,51 @@ def csv_steps(num_steps: int, num_runs: int, max_rows: int = MAX_CSV_ROWS) -> np
 
 
 def write_losses_csv(folder: Path, history: dict[str, np.ndarray]) -> Path:
-    """Tidy loss table: one row per (learning_rate, seed, step), subsampled by ``csv_steps``."""
-    losses = history["losses"]  # (K, S, T)
-    K, S, T = losses.shape
-    steps = csv_steps(T, K * S)
-    rates = np.repeat(history["learning_rates"], S * steps.size)
-    seeds = np.tile(np.repeat(history["seeds"], steps.size), K)
-    step_col = np.tile(steps, K * S)
-    values = losses[:, :, steps].reshape(-1)
-    digits = 9 if values.dtype == np.float32 else 17  # enough to read back the same number
-    lines = ["learning_rate,seed,step,loss"]
-    lines += [f"{r!r},{s},{t},{v:.{digits}g}" for r, s, t, v in
-              zip(rates.tolist(), seeds.tolist(), step_col.tolist(), values.tolist(), strict=True)]
+    """Tidy loss table: one row per run and history entry, subsampled by ``csv_steps``.
+
+    The columns are the grid's axes (``learning_rate``, any ``optimizer.grid`` names,
+    ``seed``), then ``step`` (the true step of the entry: ``loss_steps``) and ``loss``.
+    """
+    losses = np.asarray(history["losses"])  # (K, [G...,] S, T)
+    axes, values = _grid_columns(history, losses.ndim - 1)
+    shape, T = losses.shape[:-1], losses.shape[-1]
+    runs = math.prod(shape)
+    entries = csv_steps(T, runs)
+    loss_steps = np.asarray(history.get("loss_steps", np.arange(T)), np.int64).reshape(-1)
+    index = np.indices(shape).reshape(len(shape), -1)  # each run's position on each axis
+    columns = [np.repeat(_texts(values[i][index[i]]), entries.size)
+               for i in range(len(axes))]
+    step_col = np.tile(loss_steps[entries], runs)
+    flat = losses.reshape(runs, T)[:, entries].reshape(-1)
+    digits = 9 if flat.dtype == np.float32 else 17  # enough to read back the same number
+    lines = [",".join((*axes, "step", "loss"))]
+    lines += [",".join((*cells, str(t), f"{v:.{digits}g}")) for *cells, t, v in
+              zip(*(c.tolist() for c in columns), step_col.tolist(), flat.tolist(),
+                  strict=True)]
     path = Path(folder) / LOSSES
     write_atomic(path, ("\n".join(lines) + "\n").encode())
     return path
+
+
+def _grid_columns(history, depth: int) -> tuple[list[str], list[np.ndarray]]:
+    """The grid's axis names and values: ``grid_axes`` with ``grid_values_<axis>``, or the
+    learning rates and seeds of a record without them."""
+    if "grid_axes" in history:
+        axes = [str(a) for a in np.asarray(history["grid_axes"]).reshape(-1)]
+        values = [np.asarray(history[f"grid_values_{a}"]) for a in axes]
+    else:
+        axes = ["learning_rate", "seed"]
+        values = [np.asarray(history["learning_rates"]), np.asarray(history["seeds"])]
+    if len(axes) != depth:
+        raise ValueError(f"the losses have {depth} grid axes, the record names {axes}")
+    return axes, values
+
+
+def _texts(values: np.ndarray) -> np.ndarray:
+    """Cells of a column: integers as they are, floats as Python writes them (repr)."""
+    if np.issubdtype(values.dtype, np.integer):
+        return np.asarray([str(v) for v in values.tolist()], dtype=object)
+    return np.asarray([repr(float(v)) for v in values.tolist()], dtype=object)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

@@ -230,10 +230,12 @@ def test_no_pickle_and_no_code_execution_in_the_package():
 # ------------------------------------------------------------------ configs and flags
 
 def settings(dataset="csv", **changes):
-    """A stand-in config with the newer keys at their defaults, plus ``changes``."""
-    sections = {"data": {"dataset": dataset, "stream": False},
+    """A stand-in config with the keys ``runner.check_supported`` reads, plus ``changes``."""
+    sections = {"data": {"dataset": dataset, "stream": False, "standardize": False,
+                         "features": None, "target": None, "target_column": -1},
                 "optimizer": {"grid": {}},
-                "train": {"batch_size": None, "epochs": None, "l2": 0.0, "log_every": 1}}
+                "train": {"batch_size": None, "epochs": None, "l2": 0.0, "log_every": 1,
+                          "engine": "auto"}}
     for key, value in changes.items():
         section, name = key.split("__")
         sections[section][name] = value
@@ -243,18 +245,25 @@ def settings(dataset="csv", **changes):
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        (settings("npy"), "data.dataset = 'npy' is not supported by jaxgd run yet"),
-        (settings(data__stream=True), "data.stream = True is not supported"),
-        (settings(optimizer__grid={"momentum": (0.5,)}), "optimizer.grid = "),
-        (settings(train__batch_size=4, train__epochs=2), "train.batch_size = 4"),
-        (settings(train__l2=0.1), "train.l2 = 0.1"),
-        (settings(train__log_every=10), "train.log_every = 10"),
+        (settings(data__stream=True, data__standardize=True),
+         "data.standardize = true needs the rows in memory, and data.stream = true reads"),
+        (settings("npy", data__standardize=True), "data.dataset = 'npy' reads the file only"),
+        (settings(data__stream=True, train__batch_size=4, train__epochs=2),
+         "mini-batch SGD (train.batch_size, train.epochs) draws batches of rows"),
+        (settings("npy", train__engine="direct"), "train.engine = 'direct'"),
+        (settings("npy", data__features=("a",)), "a .npy file's columns have no names"),
+        (settings(data__target_column=0), "data.target_column is only for data.dataset"),
     ],
 )
 def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
+    """Streamed data keep no rows: what needs them is refused (the rest is honoured)."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         runner.check_supported(config)
-    runner.check_supported(settings())  # the defaults pass
+    for honoured in (settings(), settings("npy"), settings(data__stream=True),
+                     settings(optimizer__grid={"momentum": (0.5,)}),
+                     settings(train__batch_size=4, train__epochs=2), settings(train__l2=0.1),
+                     settings("npy", train__log_every=10, train__engine="gram")):
+        runner.check_supported(honoured)
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ def test_csv_blocks_match_npy_blocks(big, tmp_path):
 
 def test_stream_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no \.npy file at"):
-        next(npy_blocks(tmp_path / "none.npy"))
+        npy_blocks(tmp_path / "none.npy")  # checked at the call, before any block is read
     np.save(tmp_path / "flat.npy", np.arange(5.0))
     with pytest.raises(ValueError, match="must hold a 2-D numeric array"):
         next(npy_blocks(tmp_path / "flat.npy"))

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from jaxgd.datasets.csv import DEFAULT_MISSING, _read_blocks
+from jaxgd.validation import check_positive_int
 
 DEFAULT_BLOCK_ROWS = 65536
 
@@ -67,6 +68,12 @@ def npy_blocks(
                          f"(target {target_index}, features {chosen})")
     if table.shape[0] == 0:
         raise ValueError(f"{where} has no rows")
+    block_rows = check_positive_int(block_rows, "block_rows")
+    # Everything above is checked when npy_blocks is called; the blocks are read lazily.
+    return _npy_rows(table, chosen, target_index, block_rows, where)
+
+
+def _npy_rows(table, chosen, target_index, block_rows, where):
     for start in range(0, table.shape[0], block_rows):
         block = np.asarray(table[start : start + block_rows], dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(block[:, [*chosen, target_index]]).all(axis=1))

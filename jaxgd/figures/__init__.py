@@ -19,6 +19,14 @@ With K learning rates, S seeds, T steps, P snapshots, Q path points, d features,
 - ``X`` (n, d), ``y`` (n,): the data in original units; ``optimum_weight`` (d,),
   ``optimum_bias`` and ``optimal_loss`` (): the least-squares optimum.
 
+Optional fields, written by ``jaxgd run``: ``loss_steps`` (T,) and ``num_steps`` (): entry
+i of ``losses`` is the loss before update ``loss_steps[i]`` (``train.log_every``);
+``epoch_losses`` (K, S, epochs + 1): mini-batch runs' loss on all the data at each epoch
+start and at the end; ``moment_*``: streamed data's moments, from which the loss surface
+is drawn when the record holds no rows; ``grid_axes`` and ``grid_values_<axis>``: a grid
+over more than learning rates and seeds, whose per-run arrays keep every axis (K, G...,
+S, ...): the figures see them as (K, G·...·S, ...) (``base.runs_view``).
+
 The figures (``FIGURES``):
 
 - ``loss_curve``: the best run's loss against iteration, its convergence step, the optimum.
@@ -79,7 +87,7 @@ def skip_reason(name: str, history: History, meta: Meta) -> str | None:
       >>> skip_reason("loss_surface", {"X": np.zeros((5, 7)), "y": np.zeros(5)}, {})
       'the loss surface over (weight, bias) needs exactly 1 feature; the data has 7'
     """
-    return _module(name).skip_reason(history, meta)
+    return _module(name).skip_reason(base.runs_view(history), meta)
 
 
 def draw(name: str, history: History, meta: Meta, *, log_scale: bool = True) -> Figure:
@@ -99,6 +107,7 @@ def draw(name: str, history: History, meta: Meta, *, log_scale: bool = True) -> 
         (``skip_reason`` says why).
     """
     module = _module(name)
+    history = base.runs_view(history)
     reason = module.skip_reason(history, meta)
     if reason is not None:
         raise ValueError(f"cannot draw {name}: {reason}")
@@ -120,6 +129,7 @@ def draw_all(history: History, meta: Meta, which: Iterable[str] = FIGURES, *,
     names = list(which)
     for name in names:
         _module(name)  # unknown names fail before anything is drawn
+    history = base.runs_view(history)
     return {
         name: draw(name, history, meta, log_scale=log_scale)
         for name in names

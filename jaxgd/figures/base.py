@@ -102,6 +102,107 @@ def field(history: History, key: str, dtype=np.float64) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
+#: Per-run fields of a results record: the grid's axes first, then the field's own.
+PER_RUN = ("losses", "epoch_losses", "final_loss", "converged_step", "diverged",
+           "diverged_step", "snapshot_weight", "snapshot_bias", "snapshot_loss")
+
+
+def runs_view(history: History) -> History:
+    """The record seen as (K learning rates, S runs each): what every figure draws.
+
+    A record of a grid over more than learning rates and seeds (``grid_axes``, e.g.
+    ``["learning_rate", "b1", "b2", "seed"]``) holds its per-run arrays with every axis;
+    here the axes after the learning rate are flattened into one, in row-major order,
+    ``best_index`` becomes (k, s), and ``run_labels`` names each of the S runs ("b1 0.9,
+    b2 0.999, seed 0"). Other records are returned as they are.
+
+    Example:
+      >>> import numpy as np
+      >>> record = {"grid_axes": np.array(["learning_rate", "b1", "seed"]),
+      ...           "grid_values_b1": np.array([0.5, 0.9]), "seeds": np.array([0]),
+      ...           "losses": np.zeros((3, 2, 1, 10)), "best_index": np.array([2, 1, 0])}
+      >>> view = runs_view(record)
+      >>> view["losses"].shape, view["best_index"].tolist(), view["run_labels"].tolist()
+      ((3, 2, 10), [2, 1], ['b1 0.5, seed 0', 'b1 0.9, seed 0'])
+    """
+    if "grid_axes" not in history:
+        return history
+    axes = [str(axis) for axis in np.asarray(history["grid_axes"]).reshape(-1)]
+    view = {key: value for key, value in history.items() if key != "grid_axes"}
+    losses = field(history, "losses")
+    if len(axes) < 2 or losses.ndim != len(axes) + 1:
+        raise ValueError(f"history['losses'] must have the {len(axes)} grid axes {axes} and "
+                         f"the steps, got shape {losses.shape}")
+    shape = losses.shape[: len(axes)]
+    K, S = shape[0], math.prod(shape[1:])
+    for key in PER_RUN:
+        if key in history:
+            value = np.asarray(history[key])
+            view[key] = value.reshape(K, S, *value.shape[len(axes):])
+    best = field(history, "best_index", np.int64).reshape(-1)
+    if best.size == len(axes) and best.min() >= 0 and all(
+            i < n for i, n in zip(best, shape, strict=True)):
+        view["best_index"] = np.array([best[0], np.ravel_multi_index(best[1:], shape[1:])])
+    else:
+        view["best_index"] = np.array([-1, -1])
+    values = {axis: np.asarray(history.get(f"grid_values_{axis}",
+                                           history.get("seeds") if axis == "seed" else []))
+              for axis in axes[1:]}
+    labels = []
+    for index in np.ndindex(*shape[1:]):
+        parts = [f"{axis} {fmt(values[axis][i]) if values[axis].size > i else '?'}"
+                 for axis, i in zip(axes[1:], index, strict=True)]
+        labels.append(", ".join(parts))
+    view["run_labels"] = np.array(labels)
+    sizes = [_count(n, "learning rate") if axis == "learning_rate" else
+             _count(n, "seed") if axis == "seed" else _count(n, f"{axis} value")
+             for axis, n in zip(axes, shape, strict=True)]
+    view["grid_text"] = np.array(" × ".join(sizes))
+    return view
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def run_label(history: History, s: int) -> str:
+    """The name of run ``s`` of a learning rate: "seed 0", or its grid values."""
+    if "run_labels" in history:
+        return str(np.asarray(history["run_labels"]).reshape(-1)[s])
+    return f"seed {int(field(history, 'seeds', np.int64)[s])}"
+
+
+def grid_text(history: History) -> str:
+    """The grid's size in words: "4 learning rates × 2 b1 × 2 b2 × 1 seed"."""
+    if "grid_text" in history:
+        return str(np.asarray(history["grid_text"]))
+    K, S, _ = grid_shape(history)
+    return f"{_count(K, 'learning rate')} × {_count(S, 'seed')}"
+
+
+def history_steps(history: History) -> tuple[np.ndarray, int]:
+    """The step of each loss history entry, and the run's number of steps.
+
+    Entry i of ``losses`` is the loss before update ``loss_steps[i]`` (0, k, 2k, ... with
+    ``log_every = k``); records without ``loss_steps`` have one entry per step.
+    """
+    T = grid_shape(history)[2]
+    if "loss_steps" not in history:
+        return np.arange(T), T
+    steps = field(history, "loss_steps", np.int64).reshape(-1)
+    if steps.size != T:
+        raise ValueError(f"history['loss_steps'] has {steps.size} steps but the losses have "
+                         f"{T} entries")
+    num_steps = int(np.asarray(history["num_steps"]).reshape(-1)[0]) if (
+        "num_steps" in history) else int(steps[-1]) + 1 if steps.size else T
+    return steps, num_steps
+
+
+def entry_index(steps: np.ndarray, step: int) -> int:
+    """The index of the last history entry at or before ``step``."""
+    return max(int(np.searchsorted(steps, step, side="right")) - 1, 0)
+
+
 def grid_shape(history: History) -> tuple[int, int, int]:
     """(K learning rates, S seeds, T steps) of the record's loss histories."""
     losses = field(history, "losses")

@@ -35,49 +35,67 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
         raise ValueError(skip_reason(history, meta))
     k, s = best
     losses = base.field(history, "losses")[k, s]
-    T = losses.shape[-1]
+    loss_steps, num_steps = base.history_steps(history)
     final = base.field(history, "final_loss")[k, s]
     converged = int(base.field(history, "converged_step", np.int64)[k, s])
     rate = base.field(history, "learning_rates")[k]
-    seed = int(base.field(history, "seeds", np.int64)[s])
     optimum = base.optimal_loss(history)
 
-    # losses[t] is the loss before update t, so after the last update comes final_loss at T.
-    steps = np.arange(T + 1)
+    # losses[i] is the loss before update loss_steps[i], so after the last update comes
+    # final_loss at num_steps.
+    steps = np.append(loss_steps, num_steps)
     curve = base.finite(np.append(losses, final))
-    log = base.use_log(log_scale, curve)
+    epochs = None
+    if "epoch_losses" in history:  # mini-batch SGD: the loss on all the data, per epoch
+        epochs = base.finite(base.field(history, "epoch_losses")[k, s])
+        epoch_steps = np.arange(epochs.size) * (num_steps // max(epochs.size - 1, 1))
+        curve = curve[:-1]  # batch losses only: the final loss is an epoch loss
+        steps = steps[:-1]
+    log = base.use_log(log_scale, curve, *([] if epochs is None else [epochs]))
 
     fig = base.new_figure(10, 4.2)
     base.suptitle(fig, meta)
     ax = fig.add_subplot()
-    keep = np.array([0, T, *([converged] if converged >= 0 else [])])
-    shown = base.plot_indices(T + 1, keep=keep)
-    ax.plot(steps[shown], curve[shown], color=base.DATA_COLOR, lw=2,
-            label=f"loss of the best run (final MSE {base.fmt(final)})")
+    keep = np.array([0, curve.size - 1,
+                     *([base.entry_index(steps, converged)] if converged >= 0 else [])])
+    shown = base.plot_indices(curve.size, keep=keep)
+    if epochs is None:
+        ax.plot(steps[shown], curve[shown], color=base.DATA_COLOR, lw=2,
+                label=f"loss of the best run (final MSE {base.fmt(final)})")
+        marked = curve
+    else:
+        ax.plot(steps[shown], curve[shown], color=base.DATA_COLOR, lw=0.8, alpha=0.45,
+                label="loss of each step's mini-batch")
+        ax.plot(epoch_steps, epochs, color=base.DATA_COLOR, lw=2, marker="o",
+                ms=3 if epochs.size <= 60 else 0,
+                label=f"loss on all the data at each epoch (final MSE {base.fmt(final)})")
+        steps, marked = epoch_steps, epochs
     if optimum is not None:
         ax.axhline(optimum, color=base.OPTIMUM_COLOR, ls="--", lw=1.2,
                    label=f"least-squares optimum (MSE {base.fmt(optimum)})")
     if converged >= 0:
         ax.axvline(converged, color="#2ca02c", ls=":", lw=1.8,
                    label=f"converged at step {converged}")
-        at = curve[min(converged, T)]
+        at = marked[base.entry_index(steps, converged)]
         if np.isfinite(at):
             ax.plot([converged], [at], "o", color="#2ca02c", ms=6, zorder=3)
     else:
-        ax.plot([], [], " ", label=f"not converged within {T} steps")
+        ax.plot([], [], " ", label=f"not converged within {num_steps} steps")
 
-    ax.set_xlim(0, T)
+    ax.set_xlim(0, num_steps)
+    both = curve if epochs is None else np.concatenate([curve, epochs])
     if log:
         base.log_axis(ax, "y")
-        limits = base.log_limits(curve, [] if optimum is None else [optimum])
+        limits = base.log_limits(both, [] if optimum is None else [optimum])
         if limits is not None:
             ax.set_ylim(*limits)
     else:
-        finite = curve[np.isfinite(curve)]
+        finite = both[np.isfinite(both)]
         top = float(finite.max()) if finite.size else 1.0
         ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
     ax.set_xlabel("iteration (step of gradient descent)")
     ax.set_ylabel(base.mse_label(meta) + (", log scale" if log else ""))
-    ax.set_title(f"Loss curve of the best run: learning rate η = {base.fmt(rate)}, seed {seed}")
+    ax.set_title(f"Loss curve of the best run: learning rate η = {base.fmt(rate)}, "
+                 f"{base.run_label(history, s)}")
     ax.legend(loc="upper right")
     return fig

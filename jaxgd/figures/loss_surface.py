@@ -27,7 +27,7 @@ def skip_reason(history: base.History, meta: base.Meta) -> str | None:
     d = base.n_features(history)
     if d != 1:
         return f"the loss surface over (weight, bias) needs exactly 1 feature; the data has {d}"
-    if base.field(history, "y").size == 0:
+    if base.field(history, "y").size == 0 and "moment_mean_x" not in history:
         return "the record holds no data rows"
     return None
 
@@ -40,6 +40,21 @@ class Moments:
         self.var_x = float(np.mean((x - self.mean_x) ** 2))
         self.var_y = float(np.mean((y - self.mean_y) ** 2))
         self.cov = float(np.mean((x - self.mean_x) * (y - self.mean_y)))
+
+    @classmethod
+    def of(cls, history: base.History) -> Moments:
+        """The record's moments: from its data rows, or, for streamed data that left no
+        rows, from the ``moment_*`` fields (the data's sufficient statistics)."""
+        y = base.field(history, "y")
+        if y.size:
+            return cls(base.field(history, "X")[:, 0], y)
+        moments = cls.__new__(cls)
+        moments.mean_x = float(base.field(history, "moment_mean_x").reshape(-1)[0])
+        moments.mean_y = float(base.field(history, "moment_mean_y").reshape(-1)[0])
+        moments.var_x = float(base.field(history, "moment_cov_xx").reshape(-1)[0])
+        moments.var_y = float(base.field(history, "moment_var_y").reshape(-1)[0])
+        moments.cov = float(base.field(history, "moment_cov_xy").reshape(-1)[0])
+        return moments
 
     def mse(self, w, b):
         """MSE of ``ŷ = w·x + b``, for arrays of w and b of any (broadcastable) shape."""
@@ -63,8 +78,7 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     reason = skip_reason(history, meta)
     if reason is not None:
         raise ValueError(reason)
-    X, y = base.field(history, "X"), base.field(history, "y")
-    moments = Moments(X[:, 0], y)
+    moments = Moments.of(history)
     opt_w = float(base.field(history, "optimum_weight").reshape(-1)[0])
     opt_b = float(base.field(history, "optimum_bias").reshape(-1)[0])
     path_w, path_b = _path(history)

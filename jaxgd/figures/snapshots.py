@@ -62,8 +62,8 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     ncols = min(P, 4)
     nrows = math.ceil(P / ncols)
     fig = base.new_figure(min(3.7 * ncols, 15), 3.5 * nrows + 0.7)
-    seed = int(base.field(history, "seeds", np.int64)[s])
-    base.suptitle(fig, meta, f"the best run (η = {base.fmt(rate)}, seed {seed}) as it trains")
+    base.suptitle(fig, meta, f"the best run (η = {base.fmt(rate)}, {base.run_label(history, s)})"
+                             " as it trains")
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     for ax in axes[P:]:
         ax.set_visible(False)

@@ -53,7 +53,7 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     losses = base.finite(base.field(history, "losses"))  # (K, S, T)
     K, S, T = losses.shape
     rates = base.field(history, "learning_rates")
-    seeds = base.field(history, "seeds", np.int64)
+    loss_steps, num_steps = base.history_steps(history)
     diverged = base.field(history, "diverged", bool)
     diverged_step = base.field(history, "diverged_step", np.int64)
     final = base.finite(base.field(history, "final_loss"))
@@ -77,12 +77,12 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     top = limits[1] if limits is not None else None
 
     fig = base.new_figure(10.5, 4.6)
-    base.suptitle(fig, meta, f"{K * S} runs: {_count(K, 'learning rate')} × "
-                             f"{_count(S, 'seed')}")
+    base.suptitle(fig, meta, f"{K * S} runs: {base.grid_text(history)}")
     ax = fig.add_subplot()
     cmap, norm = colormap(), rate_norm(rates)
-    steps = np.arange(T + 1)
-    keep = np.concatenate([[0, T], diverged_step[diverged].ravel()])
+    steps = np.append(loss_steps, num_steps)
+    keep = np.concatenate([[0, T], [base.entry_index(loss_steps, step)
+                                    for step in diverged_step[diverged].ravel()]])
     shown = base.plot_indices(T + 1, keep=keep)
     many = K * S > 30
     for k in range(K):
@@ -102,7 +102,8 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
         ax.plot(steps[shown], curves[k, s][shown], color="black", lw=3.2, zorder=4)
         ax.plot(steps[shown], curves[k, s][shown], color=cmap(norm(rates[k])), lw=1.8, zorder=5)
         handles.append(Line2D([], [], color="black", lw=2.5,
-                              label=f"best: η = {base.fmt(rates[k])}, seed {int(seeds[s])} "
+                              label=f"best: η = {base.fmt(rates[k])}, "
+                                    f"{base.run_label(history, s)} "
                                     f"(MSE {base.fmt(final[k, s])})"))
     if optimum is not None:
         ax.axhline(optimum, color=base.OPTIMUM_COLOR, ls=":", lw=1.5, zorder=3)
@@ -114,8 +115,8 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
 
     # When every run diverged early, zoom in on the steps that have a loss.
     seen = np.flatnonzero(np.isfinite(curves).any(axis=(0, 1)))
-    last = int(seen[-1]) if seen.size else T
-    ax.set_xlim(0, T if last >= 0.5 * T else max(1.25 * last, 5))
+    last = int(steps[seen[-1]]) if seen.size else num_steps
+    ax.set_xlim(0, num_steps if last >= 0.5 * num_steps else max(1.25 * last, 5))
     if log:
         base.log_axis(ax, "y")
     if limits is not None:
@@ -166,6 +167,3 @@ def _diverged_text(rates: np.ndarray, diverged: np.ndarray) -> str:
         return f"diverged ({runs}): η = " + ", ".join(base.fmt(r, 3) for r in bad)
     return f"diverged ({runs}): η from {base.fmt(bad.min(), 3)} to {base.fmt(bad.max(), 3)}"
 
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from jaxgd.figures import base
-from jaxgd.figures.sweep_curves import _count, skip_reason
+from jaxgd.figures.sweep_curves import skip_reason
 
 __all__ = ["draw", "skip_reason"]
 
@@ -37,7 +37,8 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     Returns:
       A ``matplotlib.figure.Figure``.
     """
-    K, S, T = base.grid_shape(history)
+    K, S, _ = base.grid_shape(history)
+    _, T = base.history_steps(history)  # steps per run
     rates = base.field(history, "learning_rates")
     final = base.finite(base.field(history, "final_loss"))
     converged_step = base.field(history, "converged_step", np.int64)
@@ -50,8 +51,7 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     x = np.broadcast_to(rates[:, None], (K, S))
 
     fig = base.new_figure(11, 4.4)
-    base.suptitle(fig, meta, f"{_count(K, 'learning rate')} × {_count(S, 'seed')}, "
-                             f"{T} steps each")
+    base.suptitle(fig, meta, f"{base.grid_text(history)}, {T} steps each")
     ax_loss, ax_steps = fig.subplots(1, 2)
     for ax in (ax_loss, ax_steps):
         base.log_axis(ax, "x")
