@@ -57,9 +57,7 @@ class SweepResult(NamedTuple):
     @property
     def gap(self) -> np.ndarray:
         """Per run: ``final_loss - optimal_loss``."""
-        if self.optimal_loss is None:
-            raise ValueError("no reference loss: run with reference=True")
-        return np.asarray(self.final_loss, np.float64) - self.optimal_loss
+        return self._as_grid().gap
 
     def best(self) -> tuple[int, ...]:
         """Grid index of the lowest final loss among runs that did not diverge.
