@@ -20,7 +20,7 @@ from jaxgd.least_squares import solve
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
 from jaxgd.params import LinearParams, init_params
 from jaxgd.stability import stability
-from jaxgd.statistics import SufficientStats, to_device
+from jaxgd.statistics import SufficientStats, sufficient_statistics, to_device
 from jaxgd.validation import (
     check_data,
     check_learning_rate,
@@ -300,9 +300,17 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int):
 CONDITION_WARNING = 1e4  # condition numbers from here on get a warning
 
 
+#: From this many rows on, the reference comes from the data's float64 moments (one pass,
+#: no copy) rather than an SVD of [X, 1]: ~6x cheaper at n = 10⁶, d = 32, and as accurate
+#: for a reference loss (the moments are centred, so their conditioning is X's, not AᵀA's).
+MOMENTS_FROM_ROWS = 50_000
+
+
 def reference_loss(X, y, l2: float) -> float:
     """The least-squares (ridge) optimum's loss, warning first if the features are so badly
     conditioned that plain gradient descent will crawl (both cost one O(n·d²) pass)."""
+    if not isinstance(X, SufficientStats) and np.shape(X)[0] >= MOMENTS_FROM_ROWS:
+        X, y = sufficient_statistics(X, y), None
     condition = stability(X, l2).condition_number
     if condition == float("inf"):
         warnings.warn(

@@ -77,3 +77,17 @@ def test_fastest_rate_ignores_the_zero_eigenvalue_of_a_constant_column():
     assert limits.condition_number == np.inf
     assert limits.fastest_learning_rate == pytest.approx(2 / (positive[-1] + positive[0]))
     assert limits.fastest_learning_rate < limits.max_learning_rate
+
+
+def test_large_data_reference_from_moments_matches_the_svd_oracle():
+    # From 50k rows fit's reference loss comes from float64 moments; it must agree with the
+    # SVD least squares to float64 accuracy for a well-posed problem (rtol 1e-9).
+    from jaxgd import fit
+
+    rng = np.random.default_rng(4)
+    X = 3 + rng.standard_normal((60_000, 4))
+    y = X @ [1.0, -2.0, 0.5, 0.0] + 7 + rng.standard_normal(60_000)
+    result = fit(X, y, learning_rate=0.01, num_steps=2)
+    assert result.optimal_loss == pytest.approx(solve(X, y).loss, rel=1e-9)
+    ridge = fit(X, y, learning_rate=0.01, num_steps=2, l2=0.3)
+    assert ridge.optimal_loss == pytest.approx(solve(X, y, l2=0.3).loss, rel=1e-9)
