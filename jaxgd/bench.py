@@ -153,7 +153,8 @@ def matmul_gflops(size: int, dtype=np.float32, reps: int = 3) -> dict[str, float
     out = {"numpy": flops / numpy_s / 1e9}
     if np.dtype(dtype) == np.float32 or jax.config.jax_enable_x64:
         aj = jnp.asarray(a)
-        mm = jax.jit(jnp.matmul)
+        # Full float32, as jaxgd's own products (a GPU would otherwise count TF32's rate).
+        mm = jax.jit(partial(jnp.matmul, precision=jax.lax.Precision.HIGHEST))
         mm(aj, aj).block_until_ready()
         out["jax"] = flops / _best_seconds(lambda: mm(aj, aj).block_until_ready(), reps) / 1e9
     return out

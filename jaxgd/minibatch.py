@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.descent import Batches
+from jaxgd.model import dot
 from jaxgd.params import LinearParams
 
 
@@ -87,7 +88,7 @@ def shuffled_batches(key: jax.Array, n_rows: int, batch_size: int) -> Batches:
 def batch_mse(params: LinearParams, batch: Batch, X: jax.Array, y: jax.Array,
               padded: bool) -> jax.Array:
     """MSE over the batch's real rows (``padded``: some batches carry padding rows)."""
-    residual = X[batch.rows] @ params.weight + params.bias - y[batch.rows]
+    residual = dot(X[batch.rows], params.weight) + params.bias - y[batch.rows]
     squares = residual * residual
     if not padded:
         return jnp.mean(squares)

@@ -28,3 +28,27 @@ def test_autodiff_gradient_equals_analytic_gradient(seed, n, d):
         grads = jax.grad(mse)(LinearParams(jnp.asarray(w), jnp.asarray(b)), X, y)
         autodiff = np.append(np.asarray(grads.weight), np.asarray(grads.bias))
     np.testing.assert_allclose(autodiff, analytic, rtol=1e-10, atol=1e-12)
+
+
+def _dot_precisions(fn, *args):
+    """The precision of every dot_general in the jaxpr of ``jax.grad(fn)``."""
+    jaxpr = jax.make_jaxpr(jax.grad(fn))(*args).jaxpr
+    return [eqn.params["precision"] for eqn in jaxpr.eqns if eqn.primitive.name == "dot_general"]
+
+
+def test_every_loss_product_asks_for_full_precision():
+    # JAX's default lets a GPU compute float32 products in TF32 (and a TPU in bfloat16), which
+    # moves loss histories in the fourth digit. The loss functions must ask for HIGHEST; this is
+    # checked on the program itself, since a CPU computes full float32 either way.
+    from jaxgd.minibatch import Batch, batch_mse
+    from jaxgd.statistics import gram_mse, sufficient_statistics, to_device
+
+    p = LinearParams(jnp.ones(3), jnp.array(0.0))
+    X, y = jnp.ones((4, 3)), jnp.arange(4.0)
+    batch = Batch(rows=jnp.arange(2), real=jnp.ones(2, bool))
+    stats = to_device(sufficient_statistics(np.ones((4, 3)), np.arange(4.0)))
+    highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
+    for fn, args in [(mse, (p, X, y)), (gram_mse, (p, stats)),
+                     (lambda q: batch_mse(q, batch, X, y, True), (p,))]:
+        precisions = _dot_precisions(fn, *args)
+        assert precisions and all(pr == highest for pr in precisions), (fn, precisions)

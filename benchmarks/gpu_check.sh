@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The one prepared GPU check: which card and versions, a subset of the tests on the GPU, then the
+# quick benchmark. Made for a lent GPU machine with JAX (CUDA), optax, NumPy, PyTorch and
+# scikit-learn installed but no network: jaxgd runs from this checkout through PYTHONPATH.
+#
+#   OUT=/some/folder bash benchmarks/gpu_check.sh     # results land in $OUT/quick/
+#
+# BENCH_MODE=smoke tries the whole script in seconds (on any machine).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/jaxgd-gpu}
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+python3 -c "import jax, optax, numpy; print('jax', jax.__version__, 'optax', optax.__version__, \
+'numpy', numpy.__version__, jax.devices())"
+# The main job of the README's quick start, on the GPU (its results folder stays behind).
+python3 -m jaxgd run --out /tmp/jaxgd-gpu-run --overwrite 2>&1 | tail -12
+# The engines, the float64 oracles and the sweep: the tests whose numbers a GPU could change.
+timeout "${TEST_S:-150}" python3 -m pytest -q -x -p no:cacheprovider tests/test_model.py \
+    tests/test_engine.py tests/test_references.py tests/test_sweep.py 2>&1 | tail -8
+timeout "${BENCH_S:-330}" python3 -m benchmarks.run --mode "${BENCH_MODE:-quick}" \
+    --out "$OUT/quick" 2>&1 | tee "$OUT/bench.log"
