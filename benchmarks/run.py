@@ -34,6 +34,7 @@ from jaxgd.bench import (
     write_atomic,
     write_outputs,
 )
+from jaxgd.sharding import use_every_core
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from-json", metavar="FILE",
                         help="render the outputs from a saved bench.json instead of measuring")
     args = parser.parse_args(argv)
+    use_every_core()  # jaxgd's sweeps spread over every core, as `jaxgd bench` does
     if args.wait_quiet > 0:
         wait_until_quiet(args.wait_quiet, log=lambda line: print(line, file=sys.stderr))
     if args.from_json:

@@ -79,17 +79,23 @@ def flops_per_step(engine: str, n: int, d: int, K: int) -> int:
     ``direct`` multiplies the ``(n, d+1)`` design matrix by the ``(d+1, K)`` parameters and
     back (``2·n·(d+1)·K`` each way); ``gram`` does the same with the ``(d+1, d+1)`` moment
     matrix instead of the rows. Elementwise work (residuals, squares) is O(n·K) and left out.
+    ``eigen`` has no product: per coordinate and run a difference, three products and a sum
+    for the loss and its gradient, and a multiply-add for the update, ``6·(d+1)·K``.
 
     Example:
       >>> flops_per_step("direct", n=10, d=2, K=5), flops_per_step("gram", n=10, d=2, K=5)
       (600, 180)
+      >>> flops_per_step("eigen", n=10, d=2, K=5)
+      90
     """
     width = d + 1
     if engine == "direct":
         return 4 * n * width * K
     if engine == "gram":
         return 4 * width * width * K
-    raise ValueError(f"unknown engine {engine!r}: direct or gram")
+    if engine == "eigen":
+        return 6 * width * K
+    raise ValueError(f"unknown engine {engine!r}: direct, gram or eigen")
 
 
 def bytes_per_step(engine: str, n: int, d: int, K: int, itemsize: int = 4) -> int:
@@ -97,7 +103,8 @@ def bytes_per_step(engine: str, n: int, d: int, K: int, itemsize: int = 4) -> in
 
     ``direct`` reads X twice (forward and backward) and y once, and writes and reads the
     ``(n, K)`` residuals; ``gram`` reads the ``(d+1)²`` moments and reads and writes the
-    ``(d+1, K)`` parameters.
+    ``(d+1, K)`` parameters; ``eigen`` reads 2·(d+1) constants (curvatures and optimum)
+    instead of the moments.
 
     Example:
       >>> bytes_per_step("direct", n=10, d=2, K=5, itemsize=4)
@@ -107,12 +114,15 @@ def bytes_per_step(engine: str, n: int, d: int, K: int, itemsize: int = 4) -> in
         return itemsize * (2 * n * d + n + 2 * n * K)
     if engine == "gram":
         return itemsize * ((d + 1) ** 2 + 2 * (d + 1) * K)
-    raise ValueError(f"unknown engine {engine!r}: direct or gram")
+    if engine == "eigen":
+        return itemsize * (2 * (d + 1) + 2 * (d + 1) * K)
+    raise ValueError(f"unknown engine {engine!r}: direct, gram or eigen")
 
 
 def setup_flops(engine: str, n: int, d: int) -> int:
-    """Work done once per sweep: the gram engine's moments, ``2·n·(d+1)²``; direct none."""
-    return 2 * n * (d + 1) ** 2 if engine == "gram" else 0
+    """Work done once per sweep: the moments, ``2·n·(d+1)²`` (gram and eigen; the eigen
+    engine's (d+1)³ eigendecomposition is left out); direct none."""
+    return 2 * n * (d + 1) ** 2 if engine in ("gram", "eigen") else 0
 
 
 def work(engine: str, n: int, d: int, K: int, T: int, itemsize: int = 4) -> dict[str, int]:
@@ -606,7 +616,7 @@ class BenchConfig:
     scaling: tuple[tuple[str, tuple[int, ...]], ...] = (
         ("K", (1, 64, 1024)), ("n", (1024, 4096, 65536)), ("d", (4, 16, 64)),
         ("T", (50, 200, 1000)))
-    scaling_impls: tuple[str, ...] = ("jaxgd:direct", "jaxgd:gram", "numpy")
+    scaling_impls: tuple[str, ...] = ("jaxgd:direct", "jaxgd:gram", "jaxgd:eigen", "numpy")
     repeats: int = 3
     min_repeats: int = 0
     budget_s: float = 2.0
@@ -625,7 +635,7 @@ FULL = BenchConfig(
     mode="full",
     scaling=(("K", (1, 16, 256, 4096)), ("n", (1024, 8192, 65536, 262144)),
              ("d", (4, 16, 64, 256)), ("T", (50, 200, 1000, 5000))),
-    scaling_impls=("jaxgd:direct", "jaxgd:gram", "numpy", "plain-jax"),
+    scaling_impls=("jaxgd:direct", "jaxgd:gram", "jaxgd:eigen", "numpy", "plain-jax"),
     repeats=5, min_repeats=3, budget_s=20.0, baseline_budget_s=8.0, compiled_budget_s=60.0,
     sklearn_rates=16, sklearn_rate_budget_s=1.5, sklearn_budget_s=30.0,
     matmul_sizes=(1024, 2048, 4096),
@@ -891,7 +901,7 @@ def annotate(row: dict[str, Any], problem: Problem, machine: dict[str, Any]) -> 
     """Adds the run's work, achieved rates, fractions of the machine's peaks and the limit."""
     if row["median_s"] is None or row["impl"] == "sklearn-sgd":
         return row
-    engine = row["engine"] if row["engine"] in ("direct", "gram") else "direct"
+    engine = row["engine"] if row["engine"] in ("direct", "gram", "eigen") else "direct"
     itemsize = 8 if row["dtype"] == "float64" else 4
     total = work(engine, problem.n, problem.d, row["K"], row["T"], itemsize)
     peak_flops = machine["peak_gflops_f64" if itemsize == 8 else "peak_gflops_f32"]
@@ -964,7 +974,7 @@ def _progress_line(problem: Problem, row: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Workloads.
 
-WORKLOAD_IMPLS = ("jaxgd:auto", "jaxgd:direct", "jaxgd:gram", "numpy", "torch",
+WORKLOAD_IMPLS = ("jaxgd:auto", "jaxgd:direct", "jaxgd:gram", "jaxgd:eigen", "numpy", "torch",
                   "torch-autograd", "plain-jax", "sklearn-sgd")
 
 
@@ -1031,7 +1041,8 @@ def _workload(name: str, problem: Problem, K: int, T: int, rows: list[dict],
             "T": T, "background_cpu": background_cpu,
             "max_learning_rate": problem.max_learning_rate,
             "optimal_loss": problem.optimal_loss,
-            "work": {e: work(e, problem.n, problem.d, K, T) for e in ("direct", "gram")},
+            "work": {e: work(e, problem.n, problem.d, K, T)
+                     for e in ("direct", "gram", "eigen")},
             "rows": rows}
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from jaxgd import config as config_module
-from jaxgd import progress, results
+from jaxgd import progress, results, sharding
 from jaxgd.config import Config, ConfigError
 
 DEFAULT_CONFIG = "auto_mpg"
@@ -389,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jaxgd`` console script and ``python -m jaxgd``."""
     args = build_parser().parse_args(argv)
+    sharding.use_every_core()  # before the first computation, or it changes nothing
     try:
         with _stop_signals():
             return args.handler(args)

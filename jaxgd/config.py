@@ -44,8 +44,8 @@ class DataConfig:
     original units). ``path`` (a CSV or .npy file, relative to the config file): a CSV needs
     ``features`` and ``target`` (column names); a .npy file holds a 2-D array whose column
     ``target_column`` (default: the last) is the target. ``stream`` reads a CSV in blocks
-    into sufficient statistics (a .npy file always streams): data larger than memory, gram
-    engine, no per-point figures. ``n_samples``, ``n_features``, ``noise`` and ``seed``
+    into sufficient statistics (a .npy file always streams): data larger than memory, eigen
+    or gram engine, no per-point figures. ``n_samples``, ``n_features``, ``noise`` and ``seed``
     shape ``synthetic``."""
 
     dataset: str = "auto_mpg"

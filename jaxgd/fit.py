@@ -20,7 +20,7 @@ from jaxgd.least_squares import solve
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
 from jaxgd.params import LinearParams, init_params
 from jaxgd.stability import stability
-from jaxgd.statistics import SufficientStats, sufficient_statistics, to_device
+from jaxgd.statistics import SufficientStats, sufficient_statistics
 from jaxgd.validation import (
     check_data,
     check_learning_rate,
@@ -67,7 +67,7 @@ class FitResult(NamedTuple):
       snapshot_steps: the steps of the snapshots (``num_steps`` = final parameters).
       loss_steps: the step of each history entry (0, k, 2k, ... with ``log_every=k``).
       learning_rate: the learning rate used.
-      engine: the engine that ran, "direct" or "gram".
+      engine: the engine that ran, "direct", "gram" or "eigen".
       optimal_loss: the least-squares (ridge, with l2) optimum's loss in float64 when
         ``reference=True``, else None. With l2 > 0 every loss here is the ridge objective.
       epoch_losses: mini-batch runs only: ``(epochs + 1,)``, the loss on all the data at the
@@ -187,14 +187,8 @@ def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
     dtype = engines.dtype_of(data)
     params = init_params(jax.random.key(hyper["seed"]), engines.n_features(data),
                          config.init_scale, dtype)
-    data_loss = engines.loss_function(data)
     l2 = jnp.asarray(hyper["l2"], dtype)
-
-    def penalty(params):  # ridge: the bias is not penalized
-        return l2 * jnp.sum(params.weight * params.weight)
-
-    def loss(params):
-        return data_loss(params) + penalty(params)
+    loss = engines.loss_function(data, l2)
 
     numeric = {k: v for k, v in hyper.items() if k not in ("seed", "l2", "batch_seed")}
     options = dict(
@@ -208,12 +202,17 @@ def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
         noise=engines.loss_noise(data),
     )
     optimizer = config.optimizer.build(numeric)
-    if config.batch_size is None:
-        return descend(loss, params, optimizer, config.num_steps, **options)
-    return _train_minibatch(data, hyper, config, params, optimizer, loss, penalty, options)
+    if config.batch_size is not None:
+        return _train_minibatch(data, hyper, config, params, optimizer, loss, l2, options)
+    # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
+    # mapped back to weight and bias inside the same program.
+    run = descend(loss, engines.to_coordinates(data, params), optimizer, config.num_steps,
+                  **options)
+    return run._replace(params=engines.from_coordinates(data, run.params),
+                        snapshots=engines.from_coordinates(data, run.snapshots))
 
 
-def _train_minibatch(data, hyper, config, params, optimizer, full_loss, penalty, options):
+def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, options):
     """Mini-batch SGD: batch losses per step, and the full-data loss at each epoch start."""
     n_rows = data.X.shape[0]
     per_epoch = minibatch.steps_per_epoch(n_rows, config.batch_size)
@@ -224,7 +223,8 @@ def _train_minibatch(data, hyper, config, params, optimizer, full_loss, penalty,
     options["snapshot_steps"] = tuple(sorted(set(wanted) | set(epoch_starts)))
 
     def batch_loss(params, batch):
-        return minibatch.batch_mse(params, batch, data.X, data.y, padded) + penalty(params)
+        penalty = l2 * jnp.sum(params.weight * params.weight)  # ridge: the bias is free
+        return minibatch.batch_mse(params, batch, data.X, data.y, padded) + penalty
 
     # Divergence is measured against the loss on all the data: the first batch's loss can be
     # near 0 by chance, and a multiple of it would flag a healthy run.
@@ -275,26 +275,33 @@ def check_inputs(X, y) -> tuple[Any, Any, int]:
     return X, y, X.shape[0]
 
 
-def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int):
+def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
+                l2: float | None = 0.0):
     """Checks the data on the host, picks the engine, and prepares what it reads on device.
+
+    ``l2`` is the ridge strength every run shares, or None when it varies across runs.
 
     Returns:
       (engine that will run, its data in JAX's default float dtype).
     """
-    if isinstance(X, SufficientStats):  # streamed data: only the moments exist
-        if config.batch_size is not None or engine_name == "direct":
-            raise ValueError("data given as sufficient statistics train with the gram engine "
-                             "only (no rows to compute a direct loss or draw batches from)")
-        return "gram", to_device(X)
-    X, y = check_data(X, y)
+    streamed = isinstance(X, SufficientStats)  # data larger than memory: only the moments
+    if streamed and (config.batch_size is not None or engine_name == "direct"):
+        raise ValueError("data given as sufficient statistics train with the gram or eigen "
+                         "engine only (no rows to compute a direct loss or draw batches from)")
+    if not streamed:
+        X, y = check_data(X, y)
     if config.batch_size is not None:  # batches are rows: only the direct engine has them
-        if engine_name == "gram":
-            raise ValueError("mini-batch SGD needs engine='direct' (or 'auto'): the gram "
-                             "engine sees the data only as a whole, through its moments")
+        if engine_name in ("gram", "eigen"):
+            raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
+                             f"{engine_name} engine sees the data only as a whole, through its "
+                             "moments")
         engine_name = "direct"
-    chosen = engines.choose_engine(engine_name, X.shape[0], X.shape[1], config.num_steps,
-                                   num_runs)
-    return chosen, engines.prepare(chosen, X, y)
+    n_rows, n_features = (int(X.n), X.mean_x.shape[0]) if streamed else X.shape
+    if streamed and engine_name == "auto":  # no rows: the moments, whatever they cost
+        engine_name = engines.moment_engine(config.optimizer.name, l2 is not None)
+    chosen = engines.choose_engine(engine_name, n_rows, n_features, config.num_steps,
+                                   num_runs, config.optimizer.name, l2 is not None)
+    return chosen, engines.prepare(chosen, X, y, l2=0.0 if l2 is None else l2)
 
 
 CONDITION_WARNING = 1e4  # condition numbers from here on get a warning
@@ -370,7 +377,7 @@ def fit(
     Args:
       X: features, shape ``(n_samples, n_features)``; or, for data larger than memory, its
         ``jaxgd.statistics.SufficientStats`` (e.g. ``accumulate(npy_blocks(path))``), with
-        y None: the gram engine needs nothing else.
+        y None: the moment engines (eigen, gram) need nothing else.
       y: targets, shape ``(n_samples,)``.
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
@@ -399,7 +406,9 @@ def fit(
         warn (RuntimeWarning) when the features' condition number is 1e4 or more.
       progress_every: report progress every this many steps (see ``jaxgd.progress``).
       engine: "direct" computes the loss from X at every step; "gram" from the data's
-        float64 moments, O(d²) per step; "auto" picks the cheaper (see ``jaxgd.engine``).
+        float64 moments, O(d²) per step; "eigen" from the same moments in the eigenbasis of
+        the loss, O(d) per step (sgd, momentum, nesterov only); "auto" picks by cost and
+        exactness (see ``jaxgd.engine``).
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
 
     Returns:
@@ -421,7 +430,7 @@ def fit(
                          stop_at_convergence, snapshot_steps, progress_every, log_every,
                          schedule, schedule_steps, batch_size, epochs, n_rows)
     fixed = check_hyperparameters(hyperparameters, l2, config.optimizer)
-    chosen, data = device_data(X, y, engine, config, 1)
+    chosen, data = device_data(X, y, engine, config, 1, fixed["l2"])
     dtype = jnp.result_type(float)
     hyper = {name: jnp.asarray(value, dtype) for name, value in fixed.items()}
     hyper["learning_rate"] = jnp.asarray(learning_rate, dtype)

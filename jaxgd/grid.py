@@ -245,10 +245,11 @@ def grid_sweep(
         fixed["batch_seed"] = check_seed(batch_seed, "batch_seed")
     shape = tuple(values[axis].size for axis in axes)
     num_runs = math.prod(shape)
-    chosen, data = device_data(X, y, engine, config, num_runs)
+    chosen, data = device_data(X, y, engine, config, num_runs,
+                               None if "l2" in axes else fixed["l2"])
     mode = sharding.check_mode(sharding_mode, n_rows)
-    if mode == "rows" and chosen == "gram":
-        mode = "runs"  # the gram engine reads moments, not rows: share out the runs instead
+    if mode == "rows" and chosen != "direct":
+        mode = "runs"  # the moment engines read no rows: share out the runs instead
     if mode == "rows":
         data = data._replace(**dict(zip(("X", "y"), sharding.place_rows(data.X, data.y, mode),
                                         strict=True)))

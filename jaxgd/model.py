@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgd.params import LinearParams
 
@@ -14,7 +15,9 @@ PRECISION = jax.lax.Precision.HIGHEST
 
 
 def dot(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a @ b`` at full precision (see ``PRECISION``)."""
+    """``a @ b`` at full precision (see ``PRECISION``); NumPy arrays in, NumPy out."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a @ b  # float64 data stays float64, as NumPy computes it
     return jnp.matmul(a, b, precision=PRECISION)
 
 

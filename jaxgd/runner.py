@@ -48,7 +48,6 @@ from jaxgd.stability import Stability, stability
 from jaxgd.statistics import SufficientStats, accumulate
 from jaxgd.timing import Timing, timed
 
-_OPTIMIZERS: dict[str, Callable[[Any], optax.GradientTransformation]] = {"sgd": optax.sgd}
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
 CHUNK_RUNS = 1024  # runs per chunk when the grid is larger than this and no size is given
 CONDITION_WARNING = 1e4  # condition numbers from here on get a warning
@@ -455,7 +454,7 @@ def _check_run_options(config: Config, num_steps: int, n_rows: int) -> None:
     if train.batch_size is not None and train.stop_at_convergence:
         raise ConfigError("train.stop_at_convergence is for full-batch runs: leave it out "
                           "with train.batch_size and train.epochs")
-    options = _options(config, num_steps, streamed=is_streamed(config))
+    options = _options(config, num_steps)
     try:
         make_config(
             num_steps=options["num_steps"], optimizer=options["optimizer"],
@@ -506,10 +505,10 @@ def check_supported(config: Config) -> None:
                           f"rows, and {why}: leave them out for full-batch gradient descent")
     if getattr(train, "engine", "auto") == "direct":
         raise ConfigError(f"train.engine = 'direct' computes the loss from the rows, and "
-                          f"{why}: use engine 'gram' or 'auto'")
+                          f"{why}: use engine 'auto', 'eigen' or 'gram'")
 
 
-def _options(config: Config, num_steps: int, streamed: bool = False) -> dict[str, Any]:
+def _options(config: Config, num_steps: int) -> dict[str, Any]:
     """Keyword arguments shared by ``grid_sweep`` and ``fit`` for this config."""
     train, optimizer = config.train, config.optimizer
     minibatched = train.batch_size is not None
@@ -517,7 +516,7 @@ def _options(config: Config, num_steps: int, streamed: bool = False) -> dict[str
         num_steps=None if minibatched else train.num_steps,
         batch_size=train.batch_size,
         epochs=train.epochs,
-        optimizer=_OPTIMIZERS.get(optimizer.name, optimizer.name),
+        optimizer=optimizer.name,
         schedule=optimizer.schedule,
         schedule_steps=dict(optimizer.schedule_steps),
         hyperparameters=dict(optimizer.hyperparameters),
@@ -529,7 +528,7 @@ def _options(config: Config, num_steps: int, streamed: bool = False) -> dict[str
         stop_at_convergence=train.stop_at_convergence,
         reference=False,
         progress_every=max(1, num_steps // 100),
-        engine="gram" if streamed else train.engine,
+        engine=train.engine,  # streamed data with "direct" were refused above
         log_every=train.log_every,
     )
 
@@ -560,7 +559,7 @@ def run_chunk(plan: Plan, index: int,
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
         result = grid_sweep(plan.X, plan.y, grid=grid,
                             snapshot_steps=plan.config.train.snapshot_steps,
-                            **_options(plan.config, plan.num_steps, plan.streamed))
+                            **_options(plan.config, plan.num_steps))
         per_run = {name: getattr(result, name) for name in (
             "losses", "final_loss", "converged_step", "diverged", "diverged_step",
             "epoch_losses")}
@@ -612,7 +611,7 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]]) -> RunRecord:
     best_path = None
     if best is not None:
         point = grid_point(plan, best)
-        options = _options(plan.config, plan.num_steps, plan.streamed)
+        options = _options(plan.config, plan.num_steps)
         hyper = {**options.pop("hyperparameters"),
                  **{k: v for k, v in point.items() if k in plan.grid and k not in (
                      "l2", "batch_seed")}}

@@ -11,12 +11,37 @@ devices and each process holds the runs (or rows) its devices own.
 from __future__ import annotations
 
 import math
+import os
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 MODES = ("runs", "rows", "none")
+
+
+def use_every_core() -> bool:
+    """Lets XLA:CPU show one device per usable core, so that sweeps spread over all of them.
+
+    XLA:CPU offers one device by default, and one device runs a sweep's small per-step
+    kernels on one core. Sets ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``
+    unless it is set already; it takes effect only if no JAX computation has run yet in this
+    process (the command line calls it first thing). Accelerators are not affected.
+
+    Returns:
+      Whether the flag was set here.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags:
+        return False
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    if cores < 2:
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
+    return True
 
 
 def mesh() -> Mesh:

@@ -106,8 +106,11 @@ def accumulate(blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> SufficientSta
     return total
 
 
-def gram_mse(params: LinearParams, stats: SufficientStats) -> jax.Array:
+def gram_mse(params: LinearParams | tuple[jax.Array, ...], stats: SufficientStats) -> jax.Array:
     """The MSE of ``params`` from the data's moments: O(d²), the same function as ``mse``.
+
+    ``params`` is ``LinearParams``, or the tuple ``(w₀, …, w_d₋₁, b)`` of scalars that
+    ``jaxgd.layout`` holds narrow models as (then the sums are written out term by term).
 
     Example:
       >>> X, y = np.array([[0.0], [2.0]]), np.array([1.0, 5.0])
@@ -115,6 +118,8 @@ def gram_mse(params: LinearParams, stats: SufficientStats) -> jax.Array:
       >>> float(gram_mse(p, sufficient_statistics(X, y)))   # residuals -0.5 and -1.5
       1.25
     """
+    if isinstance(params, tuple) and not isinstance(params, LinearParams):
+        return _clamped(_gram_mse_scalars(params, stats))
     w, b = params.weight, params.bias
     # Matrix products: under vmap they become one (runs × d) · (d × d) product, which XLA
     # runs ~6× faster on a CPU than the same sums written elementwise (measured at d = 7,
@@ -123,6 +128,26 @@ def gram_mse(params: LinearParams, stats: SufficientStats) -> jax.Array:
     offset = b + dot(stats.mean_x, w) - stats.mean_y
     loss = (dot(w, dot(stats.cov_xx, w)) - 2.0 * dot(stats.cov_xy, w) + stats.var_y
             + offset * offset)
+    return _clamped(loss)
+
+
+def _gram_mse_scalars(params: tuple[jax.Array, ...], stats: SufficientStats) -> jax.Array:
+    # wᵀΣw − 2sᵀw as Σᵢ wᵢ·(Σᵢᵢwᵢ + 2·Σⱼ₍ⱼ>ᵢ₎ Σᵢⱼwⱼ − 2sᵢ): d(d+1)/2 products, each
+    # elementwise over the runs of a sweep.
+    *w, b = params
+    cov, s, mean_x = stats.cov_xx, stats.cov_xy, stats.mean_x
+    offset = b - stats.mean_y
+    quadratic = 0.0
+    for i, wi in enumerate(w):
+        offset = offset + mean_x[i] * wi
+        inner = cov[i, i] * wi - 2.0 * s[i]
+        for j in range(i + 1, len(w)):
+            inner = inner + 2.0 * cov[i, j] * w[j]
+        quadratic = quadratic + wi * inner
+    return quadratic + stats.var_y + offset * offset
+
+
+def _clamped(loss: jax.Array) -> jax.Array:
     # Near an exact fit the float sum can round below 0, which no MSE is. Report 0 there but
     # keep the formula's gradient (the clamp is invisible to jax.grad).
     return loss + jax.lax.stop_gradient(jnp.maximum(loss, 0.0) - loss)

@@ -29,7 +29,7 @@ class SweepResult(NamedTuple):
       loss_steps: ``(num_logs,)``: the step of each history entry, shared by every run.
       learning_rates: ``(K,)``.
       seeds: ``(S,)``, or None when the sweep had no seed axis.
-      engine: the engine that ran, "direct" or "gram".
+      engine: the engine that ran, "direct", "gram" or "eigen".
       optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
       epoch_losses: mini-batch runs: ``(K, [S,] epochs + 1)`` full-data losses, else None.
     """

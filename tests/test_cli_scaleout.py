@@ -195,15 +195,15 @@ def test_minibatch_settings_the_data_cannot_take_are_refused(tmp_path, capsys):
 
 def test_log_every_keeps_true_steps_in_the_history_and_the_csv(tmp_path):
     assert main("mlcc_cars", "--out", tmp_path / "out", "--quiet", "--set",
-                "train.num_steps=3000", "--set", "train.log_every=100",
+                "train.num_steps=4000", "--set", "train.log_every=100",
                 "--set", "output.figures=['loss_curve', "
                 "'sweep_curves', 'sweep_summary']") == 0
     history, summary = results.read(tmp_path / "out")
-    assert history["losses"].shape == (3, 1, 30) and int(history["num_steps"]) == 3000
-    np.testing.assert_array_equal(history["loss_steps"], np.arange(0, 3000, 100))
+    assert history["losses"].shape == (3, 1, 40) and int(history["num_steps"]) == 4000
+    np.testing.assert_array_equal(history["loss_steps"], np.arange(0, 4000, 100))
     with open(tmp_path / "out" / "losses.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [int(r["step"]) for r in rows[:3]] == [0, 100, 200] and len(rows) == 3 * 30
+    assert [int(r["step"]) for r in rows[:3]] == [0, 100, 200] and len(rows) == 3 * 40
     assert summary["runs"][1]["converged_step"] > 0  # a true step, not a history index
     assert len(list((tmp_path / "out").glob("*.png"))) == 3
 

@@ -11,10 +11,13 @@ def standardized_auto_mpg():
 
 
 def test_auto_prefers_gram_unless_rows_are_few():
-    assert choose_engine("auto", 392, 7, 1000, 8192) == "gram"
+    assert choose_engine("auto", 392, 7, 1000, 8192) == "eigen"
+    for optimizer in ("adam", "adamw", "rmsprop", "adagrad", "custom"):
+        assert choose_engine("auto", 392, 7, 1000, 8192, optimizer) == "gram"
+    assert choose_engine("auto", 392, 7, 1000, 8192, "momentum", fixed_l2=False) == "gram"
     assert choose_engine("auto", 3, 50, 1, 1) == "direct"
     assert choose_engine("direct", 10**6, 32, 200, 64) == "direct"
-    with pytest.raises(ValueError, match="engine must be one of auto, direct, gram"):
+    with pytest.raises(ValueError, match="engine must be one of auto, direct, gram, eigen"):
         choose_engine("fast", 1, 1, 1, 1)
     with pytest.raises(ValueError, match="engine must be one of"):
         fit(np.ones((3, 1)), np.ones(3), learning_rate=0.1, num_steps=3, engine="fast")
@@ -29,13 +32,16 @@ def test_engines_give_the_same_histories(case, cars):
     X, y = standardized_auto_mpg() if case == "auto_mpg_standardized" else cars
     rate, rtol = (0.2, 1e-5) if case == "auto_mpg_standardized" else (0.03, 1e-4)
     runs = {e: sweep(X, y, learning_rates=[rate / 10, rate], num_steps=3000, seeds=[0, 1],
-                     engine=e) for e in ("direct", "gram")}
-    assert runs["direct"].engine == "direct" and runs["gram"].engine == "gram"
-    np.testing.assert_allclose(runs["gram"].losses, runs["direct"].losses, rtol=rtol)
-    np.testing.assert_allclose(runs["gram"].params.weight, runs["direct"].params.weight,
-                               rtol=1e-3, atol=1e-4)
-    single = fit(X, y, learning_rate=rate, num_steps=3000, engine="gram")
-    np.testing.assert_allclose(single.losses, runs["direct"].losses[1, 0], rtol=rtol)
+                     engine=e) for e in ("direct", "gram", "eigen")}
+    for engine in ("gram", "eigen"):
+        assert runs[engine].engine == engine
+        np.testing.assert_allclose(runs[engine].losses, runs["direct"].losses, rtol=rtol)
+        np.testing.assert_allclose(runs[engine].params.weight, runs["direct"].params.weight,
+                                   rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(runs[engine].snapshots.bias, runs["direct"].snapshots.bias,
+                                   rtol=1e-3, atol=1e-4)
+        single = fit(X, y, learning_rate=rate, num_steps=3000, engine=engine)
+        np.testing.assert_allclose(single.losses, runs["direct"].losses[1, 0], rtol=rtol)
 
 
 def test_log_every_keeps_every_kth_loss_of_the_same_run(problem):
@@ -55,7 +61,7 @@ def test_log_every_keeps_every_kth_loss_of_the_same_run(problem):
                                    atol=1e-7)
 
 
-@pytest.mark.parametrize("engine", ["gram", "direct"])
+@pytest.mark.parametrize("engine", ["gram", "direct", "eigen"])
 def test_chunks_give_the_numbers_of_one_big_run(problem, engine):
     # Each chunk is the same program on fewer runs. Both engines share a matrix product among
     # a chunk's runs, whose summation order may depend on the chunk's width: agreement to

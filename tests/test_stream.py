@@ -23,12 +23,14 @@ def test_streamed_statistics_train_like_the_data_in_memory(big):
     path, X, y = big
     stats = accumulate(npy_blocks(path, block_rows=100))
     assert int(stats.n) == 2000
-    streamed = sweep(stats, None, learning_rates=[0.001, 0.01], num_steps=300)
-    memory = sweep(X, y, learning_rates=[0.001, 0.01], num_steps=300, engine="gram")
-    assert streamed.engine == "gram"
-    np.testing.assert_allclose(streamed.losses, memory.losses, rtol=1e-6)
-    one = fit(stats, None, learning_rate=0.01, num_steps=300)
-    np.testing.assert_allclose(one.losses, memory.losses[1], rtol=1e-6)
+    for engine in ("eigen", "gram"):  # auto picks eigen for plain gradient descent
+        streamed = sweep(stats, None, learning_rates=[0.001, 0.01], num_steps=300,
+                         engine="auto" if engine == "eigen" else engine)
+        memory = sweep(X, y, learning_rates=[0.001, 0.01], num_steps=300, engine=engine)
+        assert streamed.engine == memory.engine == engine
+        np.testing.assert_allclose(streamed.losses, memory.losses, rtol=1e-6)
+        one = fit(stats, None, learning_rate=0.01, num_steps=300, engine=engine)
+        np.testing.assert_allclose(one.losses, memory.losses[1], rtol=1e-6)
     assert one.optimal_loss == pytest.approx(solve(X, y).loss, rel=1e-10)
     assert stability(stats).max_learning_rate == pytest.approx(
         stability(X).max_learning_rate, rel=1e-10)
@@ -68,6 +70,6 @@ def test_stream_errors(tmp_path):
     with pytest.raises(ValueError, match="y must be None"):
         fit(accumulate(npy_blocks(tmp_path / "narrow.npy")), np.ones(4), learning_rate=0.1,
             num_steps=3)
-    with pytest.raises(ValueError, match="gram engine only"):
+    with pytest.raises(ValueError, match="gram or eigen engine only"):
         fit(accumulate(npy_blocks(tmp_path / "narrow.npy")), None, learning_rate=0.1,
             num_steps=3, engine="direct")
