@@ -27,6 +27,7 @@ def measure(engine: str, K: int, scalars: bool, steps: int = 1000, repeats: int 
     rates = problem.learning_rates(K)
     saved = layout.MAX_SCALARS
     layout.MAX_SCALARS = saved if scalars else 0
+    jax.clear_caches()  # the layout is read while tracing: no cached program may be reused
     try:
         def run():
             result = jaxgd.sweep(problem.X32, problem.y32, learning_rates=rates,

@@ -31,7 +31,7 @@ from jaxgd import layout
 from jaxgd.least_squares import solve
 from jaxgd.model import dot
 from jaxgd.params import LinearParams
-from jaxgd.statistics import SufficientStats
+from jaxgd.statistics import SufficientStats, device_array
 
 #: The optimizers whose updates are linear in the gradients (see the module's docstring).
 ROTATION_INVARIANT = ("sgd", "momentum", "nesterov")
@@ -79,7 +79,7 @@ def eigen_basis(stats: SufficientStats, l2: float = 0.0) -> EigenBasis:
 def to_device(basis: EigenBasis, dtype=None) -> EigenBasis:
     """The basis as JAX arrays in ``dtype`` (JAX's default float if None)."""
     dtype = jnp.result_type(float) if dtype is None else dtype
-    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), basis)
+    return jax.tree_util.tree_map(lambda a: device_array(a, dtype), basis)
 
 
 def to_eigen(params: LinearParams, basis: EigenBasis):

@@ -156,4 +156,10 @@ def _clamped(loss: jax.Array) -> jax.Array:
 def to_device(stats: SufficientStats, dtype=None) -> SufficientStats:
     """The moments as JAX arrays in ``dtype`` (JAX's default float if None)."""
     dtype = jnp.result_type(float) if dtype is None else dtype
-    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), stats)
+    return jax.tree_util.tree_map(lambda a: device_array(a, dtype), stats)
+
+
+def device_array(a, dtype) -> jax.Array:
+    """``a`` as a JAX array of ``dtype``, converted on the host first (JAX would compile a
+    small conversion program for every shape)."""
+    return jnp.asarray(np.asarray(a, dtype))
