@@ -41,10 +41,11 @@ engine's formula, equal to the direct loss to float rounding).
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -262,20 +263,16 @@ def batches(data: StreamedRows, batch_size: int) -> tuple[Batches, Callable]:
     return Batches(init=lambda: (), next=next_batch), loss
 
 
-class reading:  # noqa: N801 (used as a context manager, like open)
+@contextlib.contextmanager
+def reading(rows: OpenRows, batch_seed: int) -> Iterator[int]:
     """Registers a reader of ``rows`` in batch order ``batch_seed`` for the ``with`` block;
-    yields its handle."""
-
-    def __init__(self, rows: OpenRows, batch_seed: int):
-        self.reader = BatchReader(rows, batch_seed, jnp.result_type(float))
-
-    def __enter__(self) -> int:
-        self.handle = next(_HANDLES)
-        _READERS[self.handle] = self.reader
-        return self.handle
-
-    def __exit__(self, *exc) -> None:
-        _READERS.pop(self.handle, None)
+    yields its handle (what the compiled program passes back to find it)."""
+    handle = next(_HANDLES)
+    _READERS[handle] = BatchReader(rows, batch_seed, jnp.result_type(float))
+    try:
+        yield handle
+    finally:
+        del _READERS[handle]
 
 
 def run_on_rows(function: Callable, arguments: Mapping[str, Any]):
