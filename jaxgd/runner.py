@@ -545,10 +545,11 @@ def check_supported(config: Config) -> None:
                           "leave data.standardize out (rescale columns with data.scale "
                           "instead), or drop data.stream for a CSV file that fits in memory")
     if getattr(train, "batch_size", None) is not None:
-        if getattr(train, "engine", "auto") == "gram":
-            raise ConfigError("train.engine = 'gram' sees the data only through its moments, "
-                              "and mini-batch SGD computes each batch's loss from its rows: "
-                              "use engine 'direct' or 'auto'")
+        engine_name = getattr(train, "engine", "auto")
+        if engine_name not in ("auto", "direct"):  # a moment engine sees no rows
+            raise ConfigError(f"train.engine = {engine_name!r} sees the data only through its "
+                              "moments, and mini-batch SGD computes each batch's loss from its "
+                              "rows: use engine 'direct' or 'auto'")
         batch_seeds = config.optimizer.grid.get("batch_seed", ())
         if len(batch_seeds) > 1:
             raise ConfigError("optimizer.grid.batch_seed: streamed mini-batch SGD reads one "

@@ -224,9 +224,10 @@ def device_data(data: Streamed, engine_name: str, config) -> tuple[str, Any]:
             raise ValueError("full-batch descent on a file trains with the gram engine only "
                              "(its rows are never all in memory)")
         return "gram", to_device(data.stats)
-    if engine_name == "gram":
-        raise ValueError("mini-batch SGD needs engine='direct' (or 'auto'): the gram engine "
-                         "sees the data only as a whole, through its moments")
+    if engine_name not in ("auto", "direct"):  # a moment engine sees no rows
+        raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
+                         f"{engine_name} engine sees the data only as a whole, through its "
+                         "moments")
     return "direct", StreamedRows(to_device(data.stats), jnp.asarray(data.handle, jnp.int32),
                                   data.n)
 
