@@ -5,7 +5,7 @@ types and out-of-range values are refused with a ``ConfigError`` that names the 
 
     title = "..."                   # shown in the figures
     [data]      dataset, path, features, target, target_column, scale, standardize,
-                stream, n_samples, n_features, noise, seed
+                stream, block_rows, n_samples, n_features, noise, seed
     [model]     seed, seeds, init_scale, zeros
     [optimizer] name, learning_rate, learning_rates, schedule, schedule_steps,
                 hyperparameters, grid
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxgd import convergence, engine, optimizers
+from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
 
 DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
@@ -45,8 +46,10 @@ class DataConfig:
     ``features`` and ``target`` (column names); a .npy file holds a 2-D array whose column
     ``target_column`` (default: the last) is the target. ``stream`` reads a CSV in blocks
     into sufficient statistics (a .npy file always streams): data larger than memory, eigen
-    or gram engine, no per-point figures. ``n_samples``, ``n_features``, ``noise`` and ``seed``
-    shape ``synthetic``."""
+    or gram engine, no per-point figures; with ``train.batch_size`` mini-batch SGD reads its
+    batches from the file. ``block_rows``: rows per block of a streamed file, the unit of
+    reading and of the block-wise shuffle (``jaxgd.streaming``). ``n_samples``,
+    ``n_features``, ``noise`` and ``seed`` shape ``synthetic``."""
 
     dataset: str = "auto_mpg"
     path: str | None = None
@@ -54,6 +57,7 @@ class DataConfig:
     target: str | None = None
     target_column: int = -1
     stream: bool = False
+    block_rows: int = DEFAULT_BLOCK_ROWS
     scale: dict[str, float] = field(default_factory=dict)
     standardize: bool = False
     n_samples: int = 200
@@ -306,6 +310,7 @@ def _check(config: Config) -> None:
     else:
         _require(data.path is None, "data.path is only for data.dataset = 'csv' or 'npy'")
         _require(not data.stream, "data.stream is only for data.dataset = 'csv' or 'npy'")
+    _require(data.block_rows >= 1, f"data.block_rows must be >= 1, got {data.block_rows}")
     for column, factor in data.scale.items():
         _positive(factor, f"data.scale.{column}")
     _require(data.n_samples >= 1, f"data.n_samples must be >= 1, got {data.n_samples}")

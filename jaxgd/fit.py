@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgd import convergence, minibatch
+from jaxgd import convergence, minibatch, streaming
 from jaxgd import engine as engines
 from jaxgd.convergence import init_monitor, update_monitor
+from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
@@ -184,6 +185,9 @@ def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
     ``fit`` jits this; the sweeps vmap it over their grid, so a sweep member and the
     matching fit run the very same computation.
     """
+    streamed = data if isinstance(data, streaming.StreamedRows) else None
+    if streamed is not None:  # rows in a file: the loss on all of them comes from the moments
+        data = streamed.stats
     dtype = engines.dtype_of(data)
     params = init_params(jax.random.key(hyper["seed"]), engines.n_features(data),
                          config.init_scale, dtype)
@@ -202,8 +206,10 @@ def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
         noise=engines.loss_noise(data),
     )
     optimizer = config.optimizer.build(numeric)
-    if config.batch_size is not None:
-        return _train_minibatch(data, hyper, config, params, optimizer, loss, l2, options)
+    if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
+        full_loss = lambda p: loss(engines.to_coordinates(data, p))  # noqa: E731
+        return _train_minibatch(data if streamed is None else streamed, hyper, config, params,
+                                optimizer, full_loss, l2, options)
     # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
     # mapped back to weight and bias inside the same program.
     run = descend(loss, engines.to_coordinates(data, params), optimizer, config.num_steps,
@@ -214,22 +220,24 @@ def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
 
 def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, options):
     """Mini-batch SGD: batch losses per step, and the full-data loss at each epoch start."""
-    n_rows = data.X.shape[0]
+    if isinstance(data, streaming.StreamedRows):  # batches read from a file by the host
+        n_rows = data.n_rows
+        batches, data_loss = streaming.batches(data, config.batch_size)
+    else:
+        n_rows = data.X.shape[0]
+        batches, data_loss = _batches_in_memory(data, hyper, config)
     per_epoch = minibatch.steps_per_epoch(n_rows, config.batch_size)
-    padded = n_rows % config.batch_size != 0
-    key = jax.random.fold_in(jax.random.key(hyper.get("batch_seed", hyper["seed"])), 1)
     epoch_starts = tuple(range(0, config.num_steps + 1, per_epoch))
     wanted = config.snapshot_steps
     options["snapshot_steps"] = tuple(sorted(set(wanted) | set(epoch_starts)))
 
     def batch_loss(params, batch):
         penalty = l2 * jnp.sum(params.weight * params.weight)  # ridge: the bias is free
-        return minibatch.batch_mse(params, batch, data.X, data.y, padded) + penalty
+        return data_loss(params, batch) + penalty
 
     # Divergence is measured against the loss on all the data: the first batch's loss can be
     # near 0 by chance, and a multiple of it would flag a healthy run.
-    run = descend(batch_loss, params, optimizer, config.num_steps,
-                  batches=minibatch.shuffled_batches(key, n_rows, config.batch_size),
+    run = descend(batch_loss, params, optimizer, config.num_steps, batches=batches,
                   initial_loss=full_loss(params), **options)
     slots = options["snapshot_steps"]
     pick = lambda steps: jax.tree_util.tree_map(  # noqa: E731
@@ -244,6 +252,18 @@ def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, opti
         snapshot_steps=jnp.asarray(wanted, jnp.int32),
         epoch_losses=epoch_losses,
     )
+
+
+def _batches_in_memory(data, hyper, config):
+    """Batches of rows in memory, reshuffled every epoch from the run's batch seed."""
+    n_rows = data.X.shape[0]
+    padded = n_rows % config.batch_size != 0
+    key = jax.random.fold_in(jax.random.key(hyper.get("batch_seed", hyper["seed"])), 1)
+
+    def loss(params, batch):
+        return minibatch.batch_mse(params, batch, data.X, data.y, padded)
+
+    return minibatch.shuffled_batches(key, n_rows, config.batch_size), loss
 
 
 def _converged_index(losses: jax.Array, config: RunConfig) -> jax.Array:
@@ -266,6 +286,8 @@ def _fit_compiled(data, hyper, config: RunConfig) -> Descent:
 
 def check_inputs(X, y) -> tuple[Any, Any, int]:
     """Checks arrays (X, y), or sufficient statistics with y None; returns them and n."""
+    if isinstance(X, streaming.Streamed):  # an opened RowSource (see jaxgd.streaming)
+        return X, None, X.n
     if isinstance(X, SufficientStats):
         if y is not None:
             raise ValueError("with sufficient statistics as the data, y must be None: the "
@@ -284,6 +306,10 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
     Returns:
       (engine that will run, its data in JAX's default float dtype).
     """
+    if isinstance(X, streaming.Streamed):  # rows in a file
+        if config.batch_size is not None:  # read batch by batch
+            return streaming.device_data(X, engine_name, config)
+        X = X.stats  # full batch: the file's moments are all it takes
     streamed = isinstance(X, SufficientStats)  # data larger than memory: only the moments
     if streamed and (config.batch_size is not None or engine_name == "direct"):
         raise ValueError("data given as sufficient statistics train with the gram or eigen "
@@ -316,6 +342,8 @@ MOMENTS_FROM_ROWS = 50_000
 def reference_loss(X, y, l2: float) -> float:
     """The least-squares (ridge) optimum's loss, warning first if the features are so badly
     conditioned that plain gradient descent will crawl (both cost one O(n·d²) pass)."""
+    if isinstance(X, streaming.Streamed):
+        X = X.stats
     if not isinstance(X, SufficientStats) and np.shape(X)[0] >= MOMENTS_FROM_ROWS:
         X, y = sufficient_statistics(X, y), None
     condition = stability(X, l2).condition_number
@@ -377,7 +405,10 @@ def fit(
     Args:
       X: features, shape ``(n_samples, n_features)``; or, for data larger than memory, its
         ``jaxgd.statistics.SufficientStats`` (e.g. ``accumulate(npy_blocks(path))``), with
-        y None: the moment engines (eigen, gram) need nothing else.
+        y None: the moment engines (eigen, gram) need nothing else; or a file's rows as a
+        ``jaxgd.datasets.RowSource`` (``npy_rows``, ``csv_rows``), with y None: mini-batch
+        SGD then streams its batches from the file (see ``jaxgd.streaming``), and
+        full-batch descent trains on its sufficient statistics.
       y: targets, shape ``(n_samples,)``.
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
@@ -386,7 +417,8 @@ def fit(
         run then takes epochs × ceil(n / batch_size) steps, and ``batch_size = n`` is
         full-batch gradient descent exactly.
       epochs: mini-batch SGD: passes over the data.
-      batch_seed: picks the batch order (reshuffled every epoch); ``seed`` if None.
+      batch_seed: picks the batch order (reshuffled every epoch); ``seed`` if None (0 for
+        a ``RowSource``, whose one order serves every run of a sweep).
       optimizer: a name from ``jaxgd.optimizers.OPTIMIZERS`` ("sgd", "momentum",
         "nesterov", "adam", "adamw", "rmsprop", "adagrad"), or a function that builds an
         optax optimizer from a learning rate (``optax.adam``, ``lambda lr: ...``: pass the
@@ -423,6 +455,8 @@ def fit(
       >>> bool(result.converged), bool(result.diverged)
       (True, False)
     """
+    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
+        return streaming.run_on_rows(fit, locals())
     learning_rate = check_learning_rate(learning_rate)
     seed = check_seed(seed)
     X, y, n_rows = check_inputs(X, y)

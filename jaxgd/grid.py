@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, progress, sharding
+from jaxgd import convergence, progress, sharding, streaming
 from jaxgd import engine as engines
+from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
 from jaxgd.fit import (
     FitResult,
@@ -203,7 +204,9 @@ def grid_sweep(
     ``hyperparameters``) or the defaults.
 
     Args:
-      X, y: the data (or its ``SufficientStats`` and None, as in ``fit``).
+      X, y: the data (or its ``SufficientStats``, or a ``RowSource``, and None, as in
+        ``fit``). A ``RowSource`` streams one batch order for every run: a ``batch_seed``
+        axis may then hold one value only.
       grid: axis name -> values, in the result's axis order.
       num_steps: updates per run (leave out for mini-batch SGD).
       learning_rate, seed, batch_seed, l2, hyperparameters: fixed values for names not in
@@ -229,6 +232,8 @@ def grid_sweep(
       >>> r.axes, r.losses.shape, r.point((1, 0))
       (('learning_rate', 'momentum'), (2, 2, 100), {'learning_rate': 0.1, 'momentum': 0.0})
     """
+    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
+        return streaming.run_on_rows(grid_sweep, locals())
     X, y, n_rows = check_inputs(X, y)
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
                          stop_at_convergence, snapshot_steps, progress_every, log_every,
@@ -248,16 +253,17 @@ def grid_sweep(
     chosen, data = device_data(X, y, engine, config, num_runs,
                                None if "l2" in axes else fixed["l2"])
     mode = sharding.check_mode(sharding_mode, n_rows)
-    if mode == "rows" and chosen != "direct":
-        mode = "runs"  # the moment engines read no rows: share out the runs instead
+    if mode == "rows" and not isinstance(data, engines.Rows):
+        mode = "runs"  # moments, or rows read by the host: share out the runs instead
     if mode == "rows":
         data = data._replace(**dict(zip(("X", "y"), sharding.place_rows(data.X, data.y, mode),
                                         strict=True)))
     data = sharding.place_replicated(data)
     hyper = _members(axes, values, fixed, shape)
     if chunk_size is None:
+        moments = data.stats if isinstance(data, streaming.StreamedRows) else data
         chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every),
-                                     engines.n_features(data), len(config.snapshot_steps))
+                                     engines.n_features(moments), len(config.snapshot_steps))
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     run = _run_members(data, hyper, config, chunk_size, mode, shape)
     return GridResult(
@@ -348,6 +354,8 @@ def _call(data, hyper, take: np.ndarray, config: RunConfig, mode: str,
 
 
 def _reference(X, y, axes, values, fixed):
+    if isinstance(X, streaming.Streamed):
+        X = X.stats
     if "l2" not in axes:
         return reference_loss(X, y, fixed["l2"])
     losses = np.asarray([solve(X, y, l2).loss for l2 in values["l2"]])

@@ -88,9 +88,22 @@ def shuffled_batches(key: jax.Array, n_rows: int, batch_size: int) -> Batches:
 def batch_mse(params: LinearParams, batch: Batch, X: jax.Array, y: jax.Array,
               padded: bool) -> jax.Array:
     """MSE over the batch's real rows (``padded``: some batches carry padding rows)."""
-    residual = dot(X[batch.rows], params.weight) + params.bias - y[batch.rows]
+    return rows_mse(params, X[batch.rows], y[batch.rows], batch.real, padded)
+
+
+def rows_mse(params: LinearParams, X: jax.Array, y: jax.Array, real: jax.Array,
+             padded: bool) -> jax.Array:
+    """MSE over the rows of (X, y) marked ``real`` (``padded``: some may be padding).
+
+    Example:
+      >>> p = LinearParams(jnp.array([1.0]), jnp.array(0.0))
+      >>> X, y = jnp.array([[1.0], [2.0], [9.0]]), jnp.array([0.0, 0.0, 0.0])
+      >>> float(rows_mse(p, X, y, jnp.array([True, True, False]), padded=True))
+      2.5
+    """
+    residual = dot(X, params.weight) + params.bias - y
     squares = residual * residual
     if not padded:
         return jnp.mean(squares)
-    weights = batch.real.astype(squares.dtype)
+    weights = real.astype(squares.dtype)
     return jnp.sum(squares * weights) / jnp.sum(weights)

@@ -9,8 +9,9 @@ A run is a full grid: learning rates, then ``optimizer.grid``'s hyperparameters 
 then seeds (``Plan.axes``). Every per-run array of the results has these axes first.
 
 - ``prepare`` loads and checks the data (rows in memory, or a file streamed into its
-  sufficient statistics) and splits the learning rates into chunks of ``chunk_size`` (every
-  other grid point of each learning rate in the same chunk);
+  sufficient statistics, and for mini-batch SGD read batch by batch) and splits the learning
+  rates into chunks of ``chunk_size`` (every other grid point of each learning rate in the
+  same chunk);
 - ``run_chunk`` runs one chunk as one ``grid_sweep``: plain NumPy arrays, ready to save;
 - ``assemble`` turns the chunks into the results record.
 
@@ -85,6 +86,8 @@ class Plan:
       warnings: numerical hazards worth telling the user about before the run.
       y: the targets the runs train on; None for streamed data.
       stats: streamed data's moments in original units; None for data in memory.
+      source: streamed data for mini-batch SGD: the file's rows (``data.scale`` applied),
+        from which the runs read their batches; None otherwise.
       grid: ``optimizer.grid``: hyperparameter name -> values, the axes between the learning
         rates and the seeds.
       num_steps: updates per run (for mini-batch SGD, epochs × ceil(n / batch_size)).
@@ -102,11 +105,17 @@ class Plan:
     stats: SufficientStats | None = None
     grid: dict[str, tuple[float, ...]] = field(default_factory=dict)
     num_steps: int = 0
+    source: datasets.RowSource | None = None
 
     @property
     def streamed(self) -> bool:
         """Whether the data were streamed into their moments (no rows in memory)."""
         return self.stats is not None
+
+    @property
+    def train_data(self) -> tuple[Any, Any]:
+        """(X, y) as the runs take them: the rows, the moments, or the file's rows."""
+        return (self.source, None) if self.source is not None else (self.X, self.y)
 
     @property
     def n_rows(self) -> int:
@@ -244,19 +253,44 @@ def load_stream(config: Config) -> tuple[datasets.Dataset, SufficientStats]:
     path = data.path
     with _data_errors(path, data.dataset):
         if data.dataset == "npy":
-            stats = accumulate(datasets.npy_blocks(path, target=data.target_column))
-            width = np.load(path, mmap_mode="r", allow_pickle=False).shape[1]
-            target = data.target_column % width
-            names = tuple(f"x{i}" for i in range(width) if i != target)
-            target_name, source = "y", f".npy file {path}"
+            stats = accumulate(datasets.npy_blocks(path, target=data.target_column,
+                                                   block_rows=data.block_rows))
+            source = f".npy file {path}"
         else:
-            stats = accumulate(datasets.csv_blocks(path, data.features, data.target))
-            names, target_name = tuple(data.features), data.target
+            stats = accumulate(datasets.csv_blocks(path, data.features, data.target,
+                                                   block_rows=data.block_rows))
             source = f"CSV file {path}"
+        names, target_name = _stream_columns(config)
     stats, names, target_name = _rescale_stats(stats, names, target_name, data.scale)
     empty = datasets.Dataset(np.zeros((0, len(names))), np.zeros(0), names, target_name, 0,
                              f"{source}, streamed")
     return empty, stats
+
+
+def _stream_columns(config: Config) -> tuple[tuple[str, ...], str]:
+    """Feature and target names of a streamed file (a .npy file's columns are x0, x1, …)."""
+    data = config.data
+    if data.dataset != "npy":
+        return tuple(data.features), data.target
+    width = np.load(data.path, mmap_mode="r", allow_pickle=False).shape[1]
+    target = data.target_column % width
+    return tuple(f"x{i}" for i in range(width) if i != target), "y"
+
+
+def load_rows(config: Config) -> datasets.RowSource:
+    """The config's file as rows for mini-batch SGD to read batch by batch, ``data.scale``
+    applied to each row (``load_stream`` has checked the file and the scale's names)."""
+    data = config.data
+    with _data_errors(data.path, data.dataset):
+        if data.dataset == "npy":
+            source = datasets.npy_rows(data.path, target=data.target_column,
+                                       block_rows=data.block_rows)
+        else:
+            source = datasets.csv_rows(data.path, data.features, data.target,
+                                       block_rows=data.block_rows)
+        names, target = _stream_columns(config)
+    return source.rescaled([data.scale.get(name, 1.0) for name in names],
+                           data.scale.get(target, 1.0))
 
 
 def _rescale(dataset: datasets.Dataset, scale: dict[str, float]) -> datasets.Dataset:
@@ -402,10 +436,13 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
         a chunk size below 1, or results too large for this machine's memory.
     """
     check_supported(config)
+    source = None
     if is_streamed(config):
         dataset, stats = load_stream(config)
         scaler, X, y = None, stats, None
         n_rows = int(stats.n)
+        if config.train.batch_size is not None:  # batches are read from the file
+            source = load_rows(config)
     else:
         dataset, stats = load_data(config), None
         scaler = Standardizer.fit(dataset.X) if config.data.standardize else None
@@ -440,7 +477,7 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
                                      can_standardize=stats is None)
     return Plan(config=config, dataset=dataset, scaler=scaler, X=X, y=y, seeds=seeds,
                 chunk_size=chunk_size, limits=limits, warnings=warnings, stats=stats,
-                grid=grid, num_steps=num_steps)
+                grid=grid, num_steps=num_steps, source=source)
 
 
 def _check_run_options(config: Config, num_steps: int, n_rows: int) -> None:
@@ -472,9 +509,10 @@ def check_supported(config: Config) -> None:
     """Refuses settings that ``jaxgd run`` cannot honour together.
 
     Streamed data (``data.dataset = "npy"``, or ``"csv"`` with ``data.stream = true``) are
-    read only into their moments, so whatever needs the rows is refused with them:
-    standardizing, mini-batches, the direct engine. A .npy file's columns are numbered, not
-    named.
+    read into their moments, and mini-batch SGD reads its batches from the file, one batch
+    order for every run (``jaxgd.streaming``); whatever needs all the rows in memory is
+    refused with them: standardizing, full-batch descent with the direct engine, and several
+    batch orders. A .npy file's columns are numbered, not named.
 
     Raises:
       ConfigError: naming the keys.
@@ -483,6 +521,11 @@ def check_supported(config: Config) -> None:
     dataset = data.dataset
     if dataset not in ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy"):
         raise ConfigError(f"data.dataset = {dataset!r} is not supported by jaxgd run")
+    if not is_streamed(config) and getattr(data, "block_rows",
+                                           datasets.DEFAULT_BLOCK_ROWS) != (
+            datasets.DEFAULT_BLOCK_ROWS):
+        raise ConfigError("data.block_rows is only for streamed data (data.dataset = 'npy', "
+                          "or 'csv' with data.stream = true)")
     if dataset != "npy" and getattr(data, "target_column", -1) != -1:
         raise ConfigError("data.target_column is only for data.dataset = 'npy': name the "
                           "target with data.target")
@@ -501,8 +544,17 @@ def check_supported(config: Config) -> None:
                           "leave data.standardize out (rescale columns with data.scale "
                           "instead), or drop data.stream for a CSV file that fits in memory")
     if getattr(train, "batch_size", None) is not None:
-        raise ConfigError(f"mini-batch SGD (train.batch_size, train.epochs) draws batches of "
-                          f"rows, and {why}: leave them out for full-batch gradient descent")
+        engine_name = getattr(train, "engine", "auto")
+        if engine_name not in ("auto", "direct"):  # a moment engine sees no rows
+            raise ConfigError(f"train.engine = {engine_name!r} sees the data only through its "
+                              "moments, and mini-batch SGD computes each batch's loss from its "
+                              "rows: use engine 'direct' or 'auto'")
+        batch_seeds = config.optimizer.grid.get("batch_seed", ())
+        if len(batch_seeds) > 1:
+            raise ConfigError("optimizer.grid.batch_seed: streamed mini-batch SGD reads one "
+                              "batch order from the file for every run, so the axis may hold "
+                              f"one value only, got {list(batch_seeds)}")
+        return
     if getattr(train, "engine", "auto") == "direct":
         raise ConfigError(f"train.engine = 'direct' computes the loss from the rows, and "
                           f"{why}: use engine 'auto', 'eigen' or 'gram'")
@@ -557,7 +609,7 @@ def run_chunk(plan: Plan, index: int,
     padded = rates + (rates[-1],) * (plan.chunk_size - len(rates))
     grid = {"learning_rate": padded, **plan.grid, "seed": plan.seeds}
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
-        result = grid_sweep(plan.X, plan.y, grid=grid,
+        result = grid_sweep(*plan.train_data, grid=grid,
                             snapshot_steps=plan.config.train.snapshot_steps,
                             **_options(plan.config, plan.num_steps))
         per_run = {name: getattr(result, name) for name in (
@@ -617,7 +669,7 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]]) -> RunRecord:
                      "l2", "batch_seed")}}
         extra = {"batch_seed": point["batch_seed"]} if "batch_seed" in point else {}
         options["l2"] = point.get("l2", options["l2"])
-        best_path = fit(plan.X, plan.y, learning_rate=point["learning_rate"],
+        best_path = fit(*plan.train_data, learning_rate=point["learning_rate"],
                         seed=point["seed"], hyperparameters=hyper,
                         snapshot_steps=path_steps(plan.num_steps), **extra, **options)
     return _record(plan, grid, best, best_path, timing)

@@ -92,6 +92,7 @@ def sweep(
     seed: int = 0,
     batch_size: int | None = None,
     epochs: int | None = None,
+    batch_seed: int | None = None,
     optimizer: str | OptimizerFactory | None = None,
     schedule: str = "constant",
     schedule_steps: Mapping[str, int] | None = None,
@@ -120,7 +121,8 @@ def sweep(
     this is the learning-rate × seed case).
 
     Args:
-      X: features, shape ``(n_samples, n_features)``.
+      X: features, shape ``(n_samples, n_features)``; or the data's ``SufficientStats``,
+        or a file's rows as a ``jaxgd.datasets.RowSource``, with y None (as in ``fit``).
       y: targets, shape ``(n_samples,)``.
       learning_rates: K finite positive learning rates.
       num_steps: number of updates per run.
@@ -128,6 +130,8 @@ def sweep(
         run starts from ``seed``'s draw and the grid is (K,).
       seed: the shared seed when ``seeds`` is None.
       batch_size, epochs: mini-batch SGD, as in ``fit`` (then leave num_steps out).
+      batch_seed: one batch order for every run (None: each run's seed picks its own; for
+        a ``RowSource``, 0).
       optimizer, schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
       divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
       engine, log_every: as in ``fit``.
@@ -153,7 +157,7 @@ def sweep(
         "learning_rate": rates}
     result = grid_sweep(
         X, y, grid=grid, num_steps=num_steps, seed=seed, batch_size=batch_size, epochs=epochs,
-        l2=l2,
+        batch_seed=batch_seed, l2=l2,
         optimizer=optimizer, schedule=schedule, schedule_steps=schedule_steps,
         hyperparameters=hyperparameters, init_scale=init_scale, tol=tol, patience=patience,
         divergence_factor=divergence_factor, stop_at_convergence=stop_at_convergence,

@@ -248,20 +248,28 @@ def settings(dataset="csv", **changes):
         (settings(data__stream=True, data__standardize=True),
          "data.standardize = true needs the rows in memory, and data.stream = true reads"),
         (settings("npy", data__standardize=True), "data.dataset = 'npy' reads the file only"),
-        (settings(data__stream=True, train__batch_size=4, train__epochs=2),
-         "mini-batch SGD (train.batch_size, train.epochs) draws batches of rows"),
+        (settings(data__stream=True, train__batch_size=4, train__epochs=2, train__engine="gram"),
+         "train.engine = 'gram' sees the data only through its moments"),
+        (settings("npy", train__batch_size=4, train__epochs=2,
+                  optimizer__grid={"batch_seed": (1, 2)}),
+         "optimizer.grid.batch_seed: streamed mini-batch SGD reads one batch order"),
+        (settings(data__block_rows=100), "data.block_rows is only for streamed data"),
         (settings("npy", train__engine="direct"), "train.engine = 'direct'"),
         (settings("npy", data__features=("a",)), "a .npy file's columns have no names"),
         (settings(data__target_column=0), "data.target_column is only for data.dataset"),
     ],
 )
 def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
-    """Streamed data keep no rows: what needs them is refused (the rest is honoured)."""
+    """Streamed data keep no rows in memory: what needs them all is refused (the rest,
+    mini-batch SGD included, is honoured)."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         runner.check_supported(config)
     for honoured in (settings(), settings("npy"), settings(data__stream=True),
                      settings(optimizer__grid={"momentum": (0.5,)}),
                      settings(train__batch_size=4, train__epochs=2), settings(train__l2=0.1),
+                     settings(data__stream=True, train__batch_size=4, train__epochs=2),
+                     settings("npy", train__batch_size=4, train__epochs=2,
+                              optimizer__grid={"batch_seed": (3,)}, data__block_rows=100),
                      settings("npy", train__log_every=10, train__engine="gram")):
         runner.check_supported(honoured)
 

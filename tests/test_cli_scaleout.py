@@ -15,7 +15,7 @@ import jaxgd
 from jaxgd import checkpoint, cli, results, runner
 
 ROOT = Path(__file__).parent.parent
-SHIPPED = ("optimizer_grid", "minibatch", "ridge", "streamed")
+SHIPPED = ("optimizer_grid", "minibatch", "ridge", "streamed", "streamed_minibatch")
 
 
 def jaxgd_cli(*args, cwd=None, timeout=240):
@@ -172,7 +172,13 @@ def test_a_npy_file_streams_with_numbered_columns(tmp_path):
     ("args", "message"),
     [
         (["--set", "data.standardize=true"], "data.standardize = true needs the rows"),
-        (["--set", "train.batch_size=10", "--set", "train.epochs=2"], "mini-batch SGD"),
+        (["--set", "train.batch_size=10", "--set", "train.epochs=2"],
+         "train.engine = 'gram' sees the data only through its moments"),
+        (["--set", "train.batch_size=10", "--set", "train.epochs=2", "--set",
+          "train.engine=auto", "--set", "optimizer.grid.batch_seed=[1, 2]"],
+         "optimizer.grid.batch_seed: streamed mini-batch SGD reads one batch order"),
+        (["--set", "train.batch_size=1000", "--set", "train.epochs=2", "--set",
+          "train.engine=auto"], "train.batch_size must be <= the number of rows (398)"),
         (["--set", "train.engine=direct"], "train.engine = 'direct'"),
         (["--set", "data.features=['wieght']"], "data: unknown column 'wieght'"),
     ],
@@ -182,6 +188,34 @@ def test_what_streamed_data_cannot_do_is_refused(tmp_path, capsys, args, message
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_streamed_minibatch_run_reads_its_batches_from_the_file(shipped, tmp_path):
+    _, out = shipped["streamed_minibatch"]
+    history, summary = results.read(out)
+    steps = 300 * 7  # epochs × ceil(398 / 64)
+    assert summary["data"]["streamed"] and summary["data"]["rows"] == 398
+    assert summary["training"] == {"num_steps": steps, "batch_size": 64, "epochs": 300,
+                                   "steps_per_epoch": 7, "log_every": 1,
+                                   "history_length": steps, "engine": "direct"}
+    assert history["losses"].shape == (4, 1, steps)
+    assert history["epoch_losses"].shape == (4, 1, 301) and history["X"].shape == (0, 1)
+    # The same runs through the library, streamed from the same file in the same order.
+    source = jaxgd.datasets.csv_rows(ROOT / "jaxgd" / "datasets" / "data" / "auto_mpg.csv",
+                                     "weight", "mpg", block_rows=64).rescaled([0.001])
+    expected = jaxgd.sweep(source, None, learning_rates=[0.01, 0.03, 0.06, 0.09], seeds=[0],
+                           batch_size=64, epochs=300, schedule="cosine_decay", tol=1e-3,
+                           patience=3, reference=False)
+    np.testing.assert_allclose(history["losses"], expected.losses, rtol=1e-5)
+    np.testing.assert_allclose(history["epoch_losses"], expected.epoch_losses, rtol=1e-5)
+    np.testing.assert_array_equal(history["converged_step"], expected.converged_step)
+    # Chunks reopen the file and read the same batches: a chunked run gives the same results.
+    assert main("streamed_minibatch", "--out", tmp_path / "chunked", "--quiet",
+                "--chunk-size", "3", "--set", "output.figures=[]") == 0
+    chunked, chunked_summary = results.read(tmp_path / "chunked")
+    assert chunked_summary["chunks"]["count"] == 2
+    np.testing.assert_allclose(chunked["losses"], history["losses"], rtol=1e-5)
+    np.testing.assert_array_equal(chunked["best_index"], history["best_index"])
 
 
 def test_minibatch_settings_the_data_cannot_take_are_refused(tmp_path, capsys):

@@ -1,0 +1,279 @@
+"""Mini-batch SGD streamed from files: batch order, agreement with an independent NumPy SGD and
+with full-batch descent, determinism, one order per sweep, CSV handling and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd import fit, grid_sweep, streaming, sweep
+from jaxgd.datasets import csv_blocks, csv_rows, npy_rows
+from jaxgd.statistics import accumulate
+
+N, BLOCK, D = 1000, 128, 3  # the file is ~8 blocks: every batch order crosses blocks
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((N, D))
+    y = X @ [1.0, -2.0, 0.5] + 3.0 + 0.3 * rng.standard_normal(N)
+    path = tmp_path_factory.mktemp("streaming") / "rows.npy"
+    np.save(path, np.c_[X, y])
+    return path, X, y
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Every (step, batch_size) the host is asked for, in order."""
+    asked = []
+    batch = streaming.BatchReader.batch
+
+    def recording(self, step, batch_size):
+        asked.append((int(step), int(batch_size)))
+        return batch(self, step, batch_size)
+
+    monkeypatch.setattr(streaming.BatchReader, "batch", recording)
+    return asked
+
+
+def numpy_sgd(X, y, learning_rate, batch_size, epochs, batch_seed=0):
+    """Plain float64 mini-batch SGD from zeros, in the documented batch order: per epoch
+    ``epoch_order`` cut into batches of ``batch_size``, the last one partial."""
+    n, d = X.shape
+    w, b = np.zeros(d), 0.0
+    losses, epoch_losses = [], []
+    for epoch in range(epochs):
+        epoch_losses.append(np.mean((X @ w + b - y) ** 2))
+        order = streaming.epoch_order(batch_seed, epoch, n, BLOCK)
+        for start in range(0, n, batch_size):
+            rows = order[start:start + batch_size]
+            residual = X[rows] @ w + b - y[rows]
+            losses.append(np.mean(residual**2))
+            w = w - learning_rate * 2 * X[rows].T @ residual / rows.size
+            b = b - learning_rate * 2 * residual.mean()
+    epoch_losses.append(np.mean((X @ w + b - y) ** 2))
+    return w, b, np.array(losses), np.array(epoch_losses)
+
+
+def test_every_row_once_per_epoch_in_a_block_wise_shuffle(data, reads):
+    path, X, y = data
+    n_blocks = -(-N // BLOCK)
+    orders = [streaming.epoch_order(7, epoch, N, BLOCK) for epoch in range(3)]
+    for order in orders:
+        assert sorted(order.tolist()) == list(range(N))  # each row exactly once
+        # Block-wise: the epoch visits whole blocks one after another, in a shuffled order.
+        blocks = order // BLOCK
+        changes = np.flatnonzero(np.diff(blocks)) + 1
+        assert changes.size == n_blocks - 1 and sorted(blocks[np.r_[0, changes]]) == list(
+            range(n_blocks))
+    assert not np.array_equal(orders[0], orders[1])  # a new order every epoch
+    # The host reads exactly these batches: the epoch's order cut into batches of 96 (the
+    # last of each epoch holds the 1000 mod 96 = 40 left over), each sorted into file order.
+    with npy_rows(path, block_rows=BLOCK).open() as rows:
+        reader = streaming.BatchReader(rows, 7, np.float64)
+        for epoch in range(3):
+            seen = []
+            for index in range(11):
+                Xb, yb, real = reader.batch(epoch * 11 + index, 96)
+                expected = np.sort(orders[epoch][index * 96:(index + 1) * 96])
+                assert real.sum() == expected.size == (40 if index == 10 else 96)
+                np.testing.assert_array_equal(Xb[real], X[expected])
+                np.testing.assert_array_equal(yb[real], y[expected])
+                assert not Xb[~real].any()
+                seen.extend(expected.tolist())
+            assert sorted(seen) == list(range(N))
+        Xb, _, _ = reader.batch(3, 96)  # random access: any step again gives its batch
+        np.testing.assert_array_equal(Xb, X[np.sort(orders[0][288:384])])
+
+
+def test_streamed_sgd_equals_an_independent_numpy_sgd(data, reads):
+    path, X, y = data
+    result = fit(npy_rows(path, block_rows=BLOCK), None, learning_rate=0.05, batch_size=96,
+                 epochs=4, init_scale=0.0)
+    w, b, losses, epoch_losses = numpy_sgd(X, y, 0.05, 96, 4)
+    assert result.losses.shape == (44,) and result.engine == "direct"
+    assert reads == [(step, 96) for step in range(44)]  # one read per step, in order
+    # float32 against float64: each step's batch loss and update carry a few float32
+    # roundings (eps 6e-8 relative) and SGD on this well-conditioned problem contracts
+    # errors rather than growing them: the 44 batch losses agree to ~1.5e-6 (measured), so
+    # rtol 2e-5 leaves room without letting a wrong batch through (another batch of these
+    # rows changes a batch loss by several percent). The epoch losses come from the gram
+    # formula, whose float32 terms are as large as var(y) ≈ 14: 16 ulps of var(y) absolute.
+    atol = 16 * np.finfo(np.float32).eps * np.var(y)
+    np.testing.assert_allclose(result.losses, losses, rtol=2e-5)
+    np.testing.assert_allclose(result.epoch_losses, epoch_losses, rtol=2e-5, atol=atol)
+    np.testing.assert_allclose(result.params.weight, w, rtol=2e-5, atol=1e-6)
+    assert float(result.params.bias) == pytest.approx(b, rel=2e-5)
+    assert float(result.final_loss) == pytest.approx(epoch_losses[-1], rel=2e-5, abs=atol)
+    assert result.optimal_loss == pytest.approx(jaxgd.solve(X, y).loss, rel=1e-10)
+    assert 0 < float(result.gap) < 0.05 * result.optimal_loss  # near the optimum after 4 epochs
+
+
+def test_batch_size_n_is_full_batch_descent(data):
+    path, X, y = data
+    full = fit(X, y, learning_rate=0.1, num_steps=30, engine="direct")
+    streamed = fit(npy_rows(path, block_rows=BLOCK), None, learning_rate=0.1, batch_size=N,
+                   epochs=30)
+    # One batch of every row, in file order: the very computation of the direct engine.
+    np.testing.assert_array_equal(streamed.losses, full.losses)
+    np.testing.assert_array_equal(streamed.params.weight, full.params.weight)
+    assert int(streamed.converged_step) == int(full.converged_step)
+    # The loss on all the data comes from the float64 moments (gram formula): equal to the
+    # direct loss to float32 rounding of its O(var y) terms, i.e. to 16 ulps of var(y).
+    atol = 16 * np.finfo(np.float32).eps * np.var(y)
+    np.testing.assert_allclose(streamed.epoch_losses[:-1], full.losses, rtol=1e-6, atol=atol)
+
+
+def test_same_seed_same_run_and_batch_seed_picks_the_order(data, reads):
+    path, _, _ = data
+    source = npy_rows(path, block_rows=BLOCK)
+    options = dict(learning_rate=0.05, batch_size=100, epochs=2)
+    first, again = fit(source, None, **options), fit(source, None, **options)
+    np.testing.assert_array_equal(first.losses, again.losses)
+    np.testing.assert_array_equal(first.params.weight, again.params.weight)
+    assert not np.array_equal(first.losses, fit(source, None, batch_seed=1, **options).losses)
+    # The default order is batch_seed 0 whatever the seed (one order serves every run).
+    other_start = fit(source, None, seed=5, **options)
+    np.testing.assert_array_equal(other_start.losses, fit(source, None, seed=5, batch_seed=0,
+                                                          **options).losses)
+
+
+def test_a_sweep_streams_one_order_for_every_run(data, reads):
+    path, _, _ = data
+    source = npy_rows(path, block_rows=BLOCK)
+    rates = [0.01, 0.05, 0.1]
+    result = sweep(source, None, learning_rates=rates, seeds=[0, 1], batch_size=100, epochs=2,
+                   batch_seed=3)
+    assert reads == [(step, 100) for step in range(20)]  # once per step, not per run
+    assert result.losses.shape == (3, 2, 20) and result.epoch_losses.shape == (3, 2, 3)
+    for i, rate in enumerate(rates):
+        for j, seed in enumerate([0, 1]):
+            one = fit(source, None, learning_rate=rate, seed=seed, batch_size=100, epochs=2,
+                      batch_seed=3)
+            np.testing.assert_allclose(result.losses[i, j], one.losses, rtol=1e-5)
+    grid = grid_sweep(source, None, grid={"learning_rate": [0.05], "batch_seed": [3]},
+                      batch_size=100, epochs=2)
+    np.testing.assert_allclose(grid.losses[0, 0], result.losses[1, 0], rtol=1e-5)
+    with pytest.raises(ValueError, match="a batch_seed axis may hold one value only"):
+        grid_sweep(source, None, grid={"learning_rate": [0.05], "batch_seed": [3, 4]},
+                   batch_size=100, epochs=2)
+
+
+def test_a_csv_file_streams_like_the_same_rows_in_a_npy_file(data, tmp_path):
+    path, X, y = data
+    csv = tmp_path / "rows.csv"
+    lines = ["a,b,c,target"] + [",".join(map(repr, row)) for row in np.c_[X, y].tolist()]
+    csv.write_text("\n".join(lines) + "\n")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    source = csv_rows(csv, ["a", "b", "c"], "target", block_rows=BLOCK, temp_dir=temp)
+    options = dict(learning_rate=0.05, batch_size=96, epochs=2)
+    from_csv = fit(source, None, **options)
+    from_npy = fit(npy_rows(path, block_rows=BLOCK), None, **options)
+    np.testing.assert_array_equal(from_csv.losses, from_npy.losses)  # the same float64 rows
+    np.testing.assert_array_equal(from_csv.params.weight, from_npy.params.weight)
+    assert list(temp.iterdir()) == []  # the temporary copy is gone after the run
+    # Without batch_size a RowSource trains on its moments, as accumulate(...) does.
+    full = fit(source, None, learning_rate=0.05, num_steps=50)
+    stats = fit(accumulate(csv_blocks(csv, ["a", "b", "c"], "target")), None,
+                learning_rate=0.05, num_steps=50)
+    assert full.engine == stats.engine == "eigen"
+    np.testing.assert_allclose(full.losses, stats.losses, rtol=1e-6)
+
+
+def test_rescaled_rows_train_like_rescaled_arrays(data):
+    path, X, y = data
+    source = npy_rows(path, block_rows=BLOCK).rescaled([10.0, 1.0, 1.0], 2.0)
+    streamed = fit(source, None, learning_rate=0.002, batch_size=N, epochs=5)
+    memory = fit(X * [10.0, 1.0, 1.0], 2.0 * y, learning_rate=0.002, num_steps=5,
+                 engine="direct")
+    np.testing.assert_array_equal(streamed.losses, memory.losses)
+
+
+def test_streamed_minibatch_bad_input(data, tmp_path):
+    path, _, _ = data
+    source = npy_rows(path, block_rows=BLOCK)
+    with pytest.raises(ValueError, match=r"batch_size must be <= the number of rows \(1000\)"):
+        fit(source, None, learning_rate=0.1, batch_size=1001, epochs=1)
+    with pytest.raises(ValueError, match="y must be None"):
+        fit(source, np.ones(N), learning_rate=0.1, batch_size=10, epochs=1)
+    with pytest.raises(ValueError, match="mini-batch SGD needs engine='direct'"):
+        fit(source, None, learning_rate=0.1, batch_size=10, epochs=1, engine="gram")
+    with pytest.raises(ValueError, match="gram or eigen engine only"):
+        fit(source, None, learning_rate=0.1, num_steps=3, engine="direct")
+    with pytest.raises(FileNotFoundError, match=r"no \.npy file at"):
+        npy_rows(tmp_path / "none.npy")
+    with pytest.raises(FileNotFoundError, match="no CSV file at"):
+        csv_rows(tmp_path / "none.csv", "a", "b")
+    np.save(tmp_path / "text.npy", np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="must hold a 2-D numeric array"):
+        npy_rows(tmp_path / "text.npy")
+    with pytest.raises(ValueError, match="has 4 columns: no column 5"):
+        npy_rows(path, features=[5])
+    bad = np.ones((300, 2))
+    bad[250, 0] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(ValueError, match="NaN or infinite value in row 250"):
+        fit(npy_rows(tmp_path / "nan.npy", block_rows=100), None, learning_rate=0.1,
+            batch_size=10, epochs=1)
+
+
+GOOD_ROWS = "".join(f"{i},{2 * i}\n" for i in range(50))  # blocks copied before the error
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("a,b\n" + GOOD_ROWS + "3\n", "line 52: 1 fields but the header has 2"),
+        ("a,b\n" + GOOD_ROWS + "3,oops\n", "line 52, column 'b': 'oops' is not a finite"),
+        ("a,b\n", "has no rows"),
+        ("a,b\n" + GOOD_ROWS, r"batch_size must be <= the number of rows \(50\)"),
+    ],
+)
+def test_a_bad_csv_file_is_named_and_leaves_no_temporary_copy(tmp_path, text, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    with pytest.raises(ValueError, match=match):
+        fit(csv_rows(path, "a", "b", block_rows=8, temp_dir=temp), None, learning_rate=0.1,
+            batch_size=100, epochs=1)
+    assert list(temp.iterdir()) == []
+
+
+SHARDED = textwrap.dedent("""
+    import json, sys
+    import jax, numpy as np, jaxgd
+    from jaxgd import streaming
+    reads = []
+    batch = streaming.BatchReader.batch
+    streaming.BatchReader.batch = lambda self, s, b: reads.append(int(s)) or batch(self, s, b)
+    source = jaxgd.datasets.npy_rows(sys.argv[1], block_rows=128)
+    rates = [0.01, 0.02, 0.05, 0.1]
+    four = jaxgd.sweep(source, None, learning_rates=rates, batch_size=100, epochs=2)
+    spans = len(four.losses.sharding.device_set)
+    one = jaxgd.sweep(source, None, learning_rates=rates, batch_size=100, epochs=2,
+                      sharding_mode="none")
+    print(json.dumps({"devices": jax.device_count(), "spans": spans, "reads": reads,
+                      "close": bool(np.allclose(four.losses, one.losses, rtol=1e-5))}))
+""")
+
+
+def test_a_sweep_sharded_over_devices_reads_each_batch_once(data):
+    path, _, _ = data
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run([sys.executable, "-c", SHARDED, str(path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 4 and out["spans"] == 4 and out["close"]
+    # The callback's operands are replicated: XLA runs it once per step for all 4 devices.
+    assert out["reads"] == list(range(20)) * 2  # the sharded sweep, then the unsharded one
