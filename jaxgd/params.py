@@ -55,6 +55,9 @@ def init_params(
       0.0
     """
     dtype = jnp.result_type(float) if dtype is None else dtype
+    if isinstance(scale, int | float) and scale == 0:
+        # No draw at all: random-number code is a large part of a sweep's compile time.
+        return LinearParams(weight=jnp.zeros(n_features, dtype), bias=jnp.zeros((), dtype))
     # One draw for weight and bias together: half the random-number code of two draws from
     # split keys, which matters for the compile time of a whole sweep (it is vmapped).
     draw = _positive_zero(scale * jax.random.normal(key, (n_features + 1,), dtype))
