@@ -6,8 +6,9 @@ each epoch holds the n mod batch_size leftover rows: it is padded to full size w
 and its loss is the mean over its real rows only, so shapes stay fixed and every row is
 seen exactly once per epoch. The rows within a batch are sorted, which leaves its loss
 unchanged and makes ``batch_size = n`` compute exactly the loss of full-batch descent with
-``engine="direct"``, bit for bit (``engine="auto"`` would pick a moment engine for a full
-batch, whose float rounding differs).
+``engine="direct"``, bit for bit on a CPU; a GPU may pick another matrix kernel for the
+gathered batch, so there they agree to float rounding. (``engine="auto"`` would pick a
+moment engine for a full batch, whose float rounding differs.)
 """
 
 from __future__ import annotations

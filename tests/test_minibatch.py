@@ -21,9 +21,13 @@ def test_batch_size_n_is_full_batch_gradient_descent_exactly(problem):
     X, y = problem
     full = fit(X, y, learning_rate=0.1, num_steps=40, engine="direct")
     mini = fit(X, y, learning_rate=0.1, batch_size=len(y), epochs=40)
-    np.testing.assert_array_equal(mini.losses, full.losses)
-    np.testing.assert_array_equal(mini.params.weight, full.params.weight)
-    np.testing.assert_array_equal(mini.epoch_losses[:-1], full.losses)
+    # On a CPU the same kernels run: bit for bit. A GPU may pick another matrix kernel for the
+    # gathered batch than for X itself (seen on an H100: 1 ulp), so there float rounding.
+    same = (np.testing.assert_array_equal if jax.default_backend() == "cpu"
+            else lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6))
+    same(mini.losses, full.losses)
+    same(mini.params.weight, full.params.weight)
+    same(mini.epoch_losses[:-1], full.losses)
     assert int(mini.converged_step) == int(full.converged_step)
 
 

@@ -39,7 +39,8 @@ def free_port() -> int:
 
 
 def test_two_processes_run_one_sweep_over_the_global_mesh():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",  # host devices, also on a GPU machine
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
            "PYTHONPATH": str(ROOT)}
     address = f"127.0.0.1:{free_port()}"
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, address, str(i)], env=env,

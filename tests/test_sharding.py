@@ -35,7 +35,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_sweeps_sharded_over_four_devices_equal_one_device():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",  # host devices, also on a GPU machine
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "PYTHONPATH": str(Path(__file__).parent.parent)}
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
                           text=True, timeout=300)

@@ -268,7 +268,8 @@ SHARDED = textwrap.dedent("""
 
 def test_a_sweep_sharded_over_devices_reads_each_batch_once(data):
     path, _, _ = data
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",  # host devices, also on a GPU machine
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "PYTHONPATH": str(Path(__file__).parent.parent)}
     done = subprocess.run([sys.executable, "-c", SHARDED, str(path)], env=env,
                           capture_output=True, text=True, timeout=300)
