@@ -1150,11 +1150,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         worst[2] if worst else None, TARGET_COMPILE_S, True,
         f"{worst[1]} on {worst[0]}; median of {len(compiles)} sweeps "
         f"{np.median([c[2] for c in compiles]):.3g} s" if worst else ""))
-    backend = results["machine"]["jax_backend"]
-    out.append({"name": "GPU", "description": "the same workloads on a GPU", "measured": None,
-                "target": "—", "met": None,
-                "detail": "not measured: no GPU here (JAX backend "
-                          f"{backend})" if backend == "cpu" else f"backend {backend}"})
+    machine = results["machine"]
+    on_gpu = machine["jax_backend"] == "gpu"
+    out.append({"name": "GPU", "description": "the same workloads on a GPU",
+                "measured": machine["device_kind"] if on_gpu else None, "target": "—",
+                "met": None,
+                "detail": "every workload above ran on it" if on_gpu else
+                          f"not measured here (JAX backend {machine['jax_backend']}); "
+                          "BENCHMARKS.md's GPU section has a run on a GPU"})
     return out
 
 
@@ -1186,7 +1189,8 @@ def method_notes(config: BenchConfig) -> dict[str, str]:
                   "included), sampled from /proc/self/statm every 2 ms; memory an allocator "
                   "kept from earlier and reused is not counted.",
         "work_model": "direct: 4·n·(d+1)·K flops and itemsize·(2nd + n + 2nK) bytes per step; "
-                      "gram: 4·(d+1)²·K flops per step plus 2·n·(d+1)² once. Limit = "
+                      "gram: 4·(d+1)²·K flops per step plus 2·n·(d+1)² once; eigen: "
+                      "6·(d+1)·K flops per step plus the same moments once. Limit = "
                       "max(flops / peak matmul GFLOP/s, bytes / peak GB/s), with the float32 "
                       "peak (float64 for NumPy) measured in the same run; '% peak' is achieved "
                       "GFLOP/s over that peak.",
@@ -1262,7 +1266,8 @@ def targets_table(results: dict[str, Any]) -> str:
         verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
         if t["met"] is None and t["measured"] is not None:
             verdict = "reported"
-        rows.append((t["name"], t["description"], _fmt(t["measured"], ".3g"), t["target"],
+        measured = t["measured"] if isinstance(t["measured"], str) else _fmt(t["measured"], ".3g")
+        rows.append((t["name"], t["description"], measured, t["target"],
                      verdict, t["detail"]))
     return markdown_table(("", "target", "measured", "goal", "verdict", "how"), rows)
 
