@@ -97,13 +97,6 @@ def prepare(engine: str, X, y, dtype=None, l2: float = 0.0) -> Any:
     return to_device(stats, dtype)
 
 
-def name_of(data) -> str:
-    """The engine whose data this is."""
-    if isinstance(data, Rows):
-        return "direct"
-    return "eigen" if isinstance(data, eigen.EigenBasis) else "gram"
-
-
 def to_coordinates(data, params: LinearParams):
     """The parameters as the engine's loss takes them (the descent loop's pytree)."""
     if isinstance(data, eigen.EigenBasis):
