@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgd import datasets, minibatch, progress
+from jaxgd import datasets, eigen, minibatch, progress
 from jaxgd.config import Config, ConfigError
 from jaxgd.fit import fit, make_config
 from jaxgd.grid import grid_sweep
@@ -526,6 +526,7 @@ def check_supported(config: Config) -> None:
             datasets.DEFAULT_BLOCK_ROWS):
         raise ConfigError("data.block_rows is only for streamed data (data.dataset = 'npy', "
                           "or 'csv' with data.stream = true)")
+    _check_engine(config)
     if dataset != "npy" and getattr(data, "target_column", -1) != -1:
         raise ConfigError("data.target_column is only for data.dataset = 'npy': name the "
                           "target with data.target")
@@ -544,11 +545,6 @@ def check_supported(config: Config) -> None:
                           "leave data.standardize out (rescale columns with data.scale "
                           "instead), or drop data.stream for a CSV file that fits in memory")
     if getattr(train, "batch_size", None) is not None:
-        engine_name = getattr(train, "engine", "auto")
-        if engine_name not in ("auto", "direct"):  # a moment engine sees no rows
-            raise ConfigError(f"train.engine = {engine_name!r} sees the data only through its "
-                              "moments, and mini-batch SGD computes each batch's loss from its "
-                              "rows: use engine 'direct' or 'auto'")
         batch_seeds = config.optimizer.grid.get("batch_seed", ())
         if len(batch_seeds) > 1:
             raise ConfigError("optimizer.grid.batch_seed: streamed mini-batch SGD reads one "
@@ -558,6 +554,26 @@ def check_supported(config: Config) -> None:
     if getattr(train, "engine", "auto") == "direct":
         raise ConfigError(f"train.engine = 'direct' computes the loss from the rows, and "
                           f"{why}: use engine 'auto', 'eigen' or 'gram'")
+
+
+def _check_engine(config: Config) -> None:
+    """Refuses an engine that cannot run this config (the library would raise mid-run)."""
+    engine_name = getattr(config.train, "engine", "auto")
+    if engine_name in ("gram", "eigen") and config.train.batch_size is not None:
+        raise ConfigError(f"train.engine = {engine_name!r} sees the data only through its "
+                          "moments, and mini-batch SGD (train.batch_size) computes each "
+                          "batch's loss from its rows: use engine 'direct' or 'auto'")
+    if engine_name != "eigen":
+        return
+    exact = ", ".join(eigen.ROTATION_INVARIANT)
+    if config.optimizer.name not in eigen.ROTATION_INVARIANT:
+        raise ConfigError(f"train.engine = 'eigen' follows only {exact} exactly, not "
+                          f"optimizer.name = {config.optimizer.name!r} (it scales each "
+                          "coordinate by its own history): use engine 'gram' or 'auto'")
+    if "l2" in config.optimizer.grid:
+        raise ConfigError("train.engine = 'eigen' needs one l2 for every run (its basis "
+                          "depends on l2), and optimizer.grid.l2 varies it: use engine "
+                          "'gram' or 'auto'")
 
 
 def _options(config: Config, num_steps: int) -> dict[str, Any]:
@@ -580,7 +596,7 @@ def _options(config: Config, num_steps: int) -> dict[str, Any]:
         stop_at_convergence=train.stop_at_convergence,
         reference=False,
         progress_every=max(1, num_steps // 100),
-        engine=train.engine,  # streamed data with "direct" were refused above
+        engine=train.engine,  # what cannot run was refused by check_supported
         log_every=train.log_every,
     )
 

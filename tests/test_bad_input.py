@@ -233,7 +233,7 @@ def settings(dataset="csv", **changes):
     """A stand-in config with the keys ``runner.check_supported`` reads, plus ``changes``."""
     sections = {"data": {"dataset": dataset, "stream": False, "standardize": False,
                          "features": None, "target": None, "target_column": -1},
-                "optimizer": {"grid": {}},
+                "optimizer": {"grid": {}, "name": "sgd"},
                 "train": {"batch_size": None, "epochs": None, "l2": 0.0, "log_every": 1,
                           "engine": "auto"}}
     for key, value in changes.items():
@@ -257,6 +257,13 @@ def settings(dataset="csv", **changes):
         (settings("npy", train__engine="direct"), "train.engine = 'direct'"),
         (settings("npy", data__features=("a",)), "a .npy file's columns have no names"),
         (settings(data__target_column=0), "data.target_column is only for data.dataset"),
+        (settings("auto_mpg", train__batch_size=4, train__epochs=2, train__engine="eigen"),
+         "train.engine = 'eigen' sees the data only through its moments"),
+        (settings("auto_mpg", optimizer__name="adam", train__engine="eigen"),
+         "train.engine = 'eigen' follows only sgd, momentum, nesterov exactly, not "
+         "optimizer.name = 'adam'"),
+        (settings("auto_mpg", optimizer__grid={"l2": (0.0, 1.0)}, train__engine="eigen"),
+         "train.engine = 'eigen' needs one l2 for every run"),
     ],
 )
 def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
@@ -270,7 +277,10 @@ def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
                      settings(data__stream=True, train__batch_size=4, train__epochs=2),
                      settings("npy", train__batch_size=4, train__epochs=2,
                               optimizer__grid={"batch_seed": (3,)}, data__block_rows=100),
-                     settings("npy", train__log_every=10, train__engine="gram")):
+                     settings("npy", train__log_every=10, train__engine="gram"),
+                     settings("npy", optimizer__name="nesterov", train__engine="eigen"),
+                     settings("auto_mpg", optimizer__name="adam",
+                              optimizer__grid={"l2": (0.0, 1.0)}, train__engine="gram")):
         runner.check_supported(honoured)
 
 
