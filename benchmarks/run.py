@@ -7,7 +7,8 @@
 - ``DIR`` (default ``benchmarks/results``) gets ``bench.json`` (every measurement),
   ``report.md`` and ``scaling.png``;
 - ``--write-md`` also writes ``BENCHMARKS.md`` at the repository root and the plot it shows,
-  ``benchmarks/scaling.png``, each atomically (a temporary file, then a rename);
+  ``benchmarks/scaling.png``, each atomically (a temporary file, then a rename), keeping the
+  page's hand-written sections (``hand_written``);
 - ``--from-json FILE`` measures nothing: it renders the tables, report and plot again from
   a ``bench.json`` written before.
 
@@ -41,6 +42,21 @@ ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["main", "run_benchmarks"]
 
 
+#: The heading from which BENCHMARKS.md is written by hand, and kept when it is regenerated.
+HAND_WRITTEN = "written by hand"
+
+
+def hand_written(page: Path) -> str:
+    """The hand-written end of ``page`` (from the first heading that says so), or ""."""
+    if not page.is_file():
+        return ""
+    lines = page.read_text().splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line.startswith("## ") and HAND_WRITTEN in line:
+            return "\n" + "".join(lines[index:])
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,8 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write_md:
         plot = ROOT / "benchmarks" / "scaling.png"
         drawn = plot_scaling(results, plot)
-        write_atomic(ROOT / "BENCHMARKS.md",
-                     report_text(results, "benchmarks/scaling.png" if drawn else None))
+        page = ROOT / "BENCHMARKS.md"
+        write_atomic(page, report_text(results, "benchmarks/scaling.png" if drawn else None)
+                     + hand_written(page))
         print(f"wrote {ROOT / 'BENCHMARKS.md'}" + (f" and {plot}" if drawn else ""),
               file=sys.stderr)
     return 0

@@ -168,3 +168,15 @@ def test_bench_subcommand_parses():
     args = parser.parse_args(["bench", "--full", "--out", "somewhere"])
     assert args.full and args.out == "somewhere" and args.handler is bench.main
     assert not parser.parse_args(["bench"]).full
+
+
+def test_regenerating_benchmarks_md_keeps_its_hand_written_end(tmp_path):
+    from benchmarks.run import hand_written
+
+    page = tmp_path / "BENCHMARKS.md"
+    assert hand_written(page) == ""  # no page yet
+    page.write_text("# generated\n\n## Targets\nold\n\n## Why (analysis, written by hand)\n"
+                    "kept\n\n## GPU\nalso kept\n")
+    assert hand_written(page) == "\n## Why (analysis, written by hand)\nkept\n\n## GPU\nalso kept\n"
+    page.write_text("# generated only\n")
+    assert hand_written(page) == ""
