@@ -10,15 +10,16 @@ Example:
 
 from jaxgd import datasets
 from jaxgd.convergence import Monitor
-from jaxgd.descent import Descent, descend
-from jaxgd.fit import FitResult, fit
-from jaxgd.grid import GridResult, grid_sweep
+from jaxgd.descent import descend
+from jaxgd.fit import fit
+from jaxgd.grid import grid_sweep
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.model import mse, predict
 from jaxgd.params import LinearParams, init_params
+from jaxgd.result import Descent, FitResult, GridResult, SweepResult
 from jaxgd.scaling import Standardizer, standardize_params, unstandardize_params
 from jaxgd.stability import Stability, stability
-from jaxgd.sweep import SweepResult, sweep
+from jaxgd.sweep import sweep
 from jaxgd.trajectory import Trajectory, exact_trajectory
 
 __version__ = "0.1.0"

@@ -1,8 +1,11 @@
 """The one compiled descent loop: any pytree of parameters, any scalar loss, any optax optimizer.
 
-Everything else in jaxgd (``fit``, ``sweep``, the command line) is a thin layer over
-``descend``. The loop is a single ``lax.scan``: no host round trips, fixed length, so a whole
-grid of runs is one ``vmap`` of it.
+Everything else in jaxgd (``fit``, ``sweep``, ``grid_sweep``) is a thin layer over
+``descend``. The loop is a single ``lax.scan`` of fixed length, so a whole grid of runs is
+one ``vmap`` of it; the only host round trips are the ones asked for (a progress report
+every ``progress_every`` steps, batches streamed from a file). It is pure: it runs under the
+caller's ``jit``, ``vmap``, ``grad`` and ``jvp``, with traced ``tol`` and
+``divergence_factor`` too.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import optax
 
 from jaxgd import convergence, progress
 from jaxgd.convergence import Monitor, init_monitor, update_monitor
-from jaxgd.validation import check_non_negative, check_positive_int
+from jaxgd.result import Descent
+from jaxgd.validation import check_non_negative, check_positive_int, is_traced
 
 PyTree = Any
 
@@ -28,35 +32,6 @@ class Batches(NamedTuple):
 
     init: Callable[[], PyTree]
     next: Callable[[PyTree, jax.Array], tuple[PyTree, PyTree]]
-
-
-class Descent(NamedTuple):
-    """What one descent run returns (under ``vmap`` every field gains the grid's axes).
-
-    Attributes:
-      params: parameters after the last update (frozen where the run stopped).
-      losses: ``(num_steps,)``; entry t is the loss of the parameters before update t, so
-        entry 0 is the loss at initialization. NaN after the step at which the run diverged.
-      final_loss: the loss of ``params``, i.e. after the last update.
-      converged_step: first step of the flat stretch that proved convergence, -1 if never.
-      diverged: whether the loss became non-finite or grew past the divergence multiple.
-      diverged_step: the step at which it did, -1 if never.
-      snapshots: ``params`` with a leading axis, one entry per snapshot step.
-      snapshot_steps: the steps of the snapshots; step t means the parameters before update t
-        (step ``num_steps`` means the final parameters).
-      loss_steps: the step of each history entry: 0, k, 2k, ... with ``log_every=k``.
-    """
-
-    params: PyTree
-    losses: jax.Array
-    final_loss: jax.Array
-    converged_step: jax.Array
-    diverged: jax.Array
-    diverged_step: jax.Array
-    snapshots: PyTree
-    snapshot_steps: jax.Array
-    loss_steps: jax.Array
-    epoch_losses: jax.Array | None = None  # filled in by mini-batch SGD (jaxgd.fit)
 
 
 def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
@@ -100,24 +75,30 @@ def descend(
     batches: Batches | None = None,
     noise=0.0,
     initial_loss=None,
+    has_aux: bool = False,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
     Each step computes the loss and its gradient with ``jax.value_and_grad``, asks the
-    optimizer for an update and applies it. A run that diverges stops updating (its params
-    stay where the blow-up was seen, later losses are NaN); with ``stop_at_convergence`` a
+    optimizer for an update and applies it. The optimizer's ``update`` also gets optax's
+    extra arguments ``value`` (the loss), ``grad`` and ``value_fn`` (the loss as a function
+    of the parameters), so transformations that need them, such as
+    ``optax.contrib.reduce_on_plateau`` or ``optax.lbfgs``, work as they are. A run that
+    diverges stops updating (its params stay where the blow-up was seen, later losses are
+    NaN); with ``stop_at_convergence`` a
     converged run stops updating too (later losses repeat its final loss). Either way the
     history keeps its fixed length, so ``descend`` stays vmappable. See
     ``jaxgd.convergence`` for the exact criteria.
 
     Args:
-      loss_fn: maps parameters to a scalar loss.
+      loss_fn: maps parameters to a scalar loss (or to ``(loss, aux)`` with ``has_aux``).
       params: initial parameters, any pytree of float arrays.
       optimizer: an optax ``GradientTransformation``, e.g. ``optax.sgd(0.1)``.
       num_steps: number of updates (static: it fixes the history's length).
-      tol: relative loss change at or below which a step counts as flat.
+      tol: relative loss change at or below which a step counts as flat (may be traced).
       patience: flat steps in a row that prove convergence.
-      divergence_factor: a loss above this multiple of the initial loss means divergence.
+      divergence_factor: a loss above this multiple of the initial loss means divergence
+        (may be traced).
       stop_at_convergence: freeze the parameters once converged.
       snapshot_steps: steps in [0, num_steps] whose parameters to keep (static).
       progress_every: if > 0, call ``jaxgd.progress.report(steps_done)`` on the host every
@@ -128,6 +109,8 @@ def descend(
         ``(params, batch)`` and each step's loss is that of its batch.
       noise: the loss's absolute rounding noise: changes within it count as flat.
       initial_loss: the loss divergence is measured against (the loss at step 0 if None).
+      has_aux: ``loss_fn`` returns ``(loss, aux)``; the result's ``aux`` then holds aux at
+        each logged step.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -137,12 +120,19 @@ def descend(
       >>> run = descend(lambda p: (p - 3.0) ** 2, jnp.float32(0.0), optax.sgd(0.25), 20)
       >>> round(float(run.params), 4), run.losses.shape, float(run.losses[0])
       (3.0, (20,), 9.0)
+
+      The loss may carry auxiliary outputs, recorded at every logged step:
+
+      >>> run = descend(lambda p: ((p - 3.0) ** 2, {"p": p}), jnp.float32(0.0),
+      ...               optax.sgd(0.25), 4, has_aux=True)
+      >>> run.aux["p"].tolist()
+      [0.0, 1.5, 2.25, 2.625]
     """
     num_steps = check_positive_int(num_steps, "num_steps")
     patience = check_positive_int(patience, "patience")
     log_every = check_positive_int(log_every, "log_every")
     tol = check_non_negative(tol, "tol")
-    if not divergence_factor > 1:
+    if not is_traced(divergence_factor) and not divergence_factor > 1:
         raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
     steps = check_snapshot_steps(snapshot_steps, num_steps)
     snapshot_at = jnp.asarray(steps, jnp.int32)
@@ -150,9 +140,13 @@ def descend(
         batches = Batches(init=lambda: (), next=lambda state, step: (state, ()))
         full_loss = loss_fn
         loss_fn = lambda params, _: full_loss(params)  # noqa: E731
-    value_and_grad = jax.value_and_grad(loss_fn)
+    if not has_aux:  # one form inside: (loss, aux), with no aux
+        plain_loss = loss_fn
+        loss_fn = lambda params, batch: (plain_loss(params, batch), None)  # noqa: E731
+    value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+    optimizer = optax.with_extra_args_support(optimizer)
     _, first_batch = jax.eval_shape(batches.next, batches.init(), jnp.int32(0))
-    loss_dtype = jax.eval_shape(loss_fn, params, first_batch).dtype
+    loss_dtype = jax.eval_shape(loss_fn, params, first_batch)[0].dtype
     num_logs = -(-num_steps // log_every)
     padded = num_logs * log_every != num_steps  # the last block runs past num_steps
     snapshots = jax.tree_util.tree_map(
@@ -162,7 +156,7 @@ def descend(
     def step_fn(carry, step):
         params, opt_state, monitor, snapshots, stream = carry
         stream, batch = batches.next(stream, step)
-        loss, grads = value_and_grad(params, batch)
+        (loss, aux), grads = value_and_grad(params, batch)
         was_diverged = monitor.diverged
         new_monitor = update_monitor(monitor, loss, step, tol, patience, divergence_factor,
                                      noise)
@@ -171,7 +165,9 @@ def descend(
         monitor = new_monitor
         if steps:
             snapshots = _take_snapshot(snapshots, snapshot_at, step, params)
-        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        updates, new_opt_state = optimizer.update(
+            grads, opt_state, params, value=loss, grad=grads,
+            value_fn=lambda p: loss_fn(p, batch)[0])
         new_params = optax.apply_updates(params, updates)
         moving = ~monitor.diverged
         if stop_at_convergence:
@@ -183,20 +179,21 @@ def descend(
         recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
         if progress_every > 0:
             _maybe_report(step + 1, progress_every, num_steps)
-        return (params, opt_state, monitor, snapshots, stream), recorded
+        return (params, opt_state, monitor, snapshots, stream), (recorded, aux)
 
     def block_fn(carry, first_step):
         # log_every steps; only the first one's loss is kept.
-        carry, losses = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
-        return carry, losses[0]
+        carry, logs = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
+        return carry, jax.tree_util.tree_map(lambda leaf: leaf[0], logs)
 
     carry = (params, optimizer.init(params), init_monitor(loss_dtype, initial_loss), snapshots,
              batches.init())
     if log_every == 1:
-        carry, losses = jax.lax.scan(step_fn, carry, jnp.arange(num_steps, dtype=jnp.int32))
+        carry, (losses, auxes) = jax.lax.scan(step_fn, carry,
+                                              jnp.arange(num_steps, dtype=jnp.int32))
     else:
         firsts = jnp.arange(num_logs, dtype=jnp.int32) * log_every
-        carry, losses = jax.lax.scan(block_fn, carry, firsts)
+        carry, (losses, auxes) = jax.lax.scan(block_fn, carry, firsts)
     params, _, monitor, snapshots, stream = carry
     if steps:
         snapshots = _take_snapshot(snapshots, snapshot_at, num_steps, params)
@@ -204,13 +201,14 @@ def descend(
     return Descent(
         params=params,
         losses=losses,
-        final_loss=loss_fn(params, last_batch),
+        final_loss=loss_fn(params, last_batch)[0],
         converged_step=monitor.converged_step,
         diverged=monitor.diverged,
         diverged_step=monitor.diverged_step,
         snapshots=snapshots,
         snapshot_steps=snapshot_at,
         loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,
+        aux=auxes if has_aux else None,
     )
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from jaxgd import layout
 from jaxgd.least_squares import solve
-from jaxgd.model import dot
+from jaxgd.model import PRECISION, dot, mse
 from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, device_array
 
@@ -74,6 +74,25 @@ def eigen_basis(stats: SufficientStats, l2: float = 0.0) -> EigenBasis:
     theta = np.append(best.params.weight, best.params.bias)
     return EigenBasis(basis=Q, curvature=np.maximum(curvature, 0.0), optimum=Q.T @ theta,
                       optimal_loss=np.float64(max(best.loss, 0.0)), l2=np.float64(l2))
+
+
+def prepare_traced(X: jax.Array, y: jax.Array, l2) -> EigenBasis:
+    """The eigenbasis of traced rows, computed in the traced program (X's dtype).
+
+    For data traced by the caller's ``jit``/``vmap``: the same basis as ``eigen_basis``, from
+    ``jnp.linalg.eigh``; the optimum solves the normal equations, so the features must be
+    linearly independent (or l2 > 0), and L* is the optimum's loss on the rows themselves.
+    """
+    n, d = X.shape
+    A = jnp.concatenate([X, jnp.ones((n, 1), X.dtype)], axis=1)
+    penalty = jnp.diag(jnp.append(jnp.ones(d, X.dtype), 0.0)) * l2
+    M = jnp.matmul(A.T, A, precision=PRECISION) / n + penalty
+    curvature, Q = jnp.linalg.eigh(M)
+    theta = jnp.linalg.solve(M, jnp.matmul(A.T, y, precision=PRECISION) / n)
+    best = layout.unflatten(theta)
+    loss = mse(best, X, y) + l2 * jnp.sum(best.weight * best.weight)
+    return EigenBasis(basis=Q, curvature=jnp.maximum(curvature, 0.0), optimum=dot(theta, Q),
+                      optimal_loss=loss, l2=jnp.asarray(l2, X.dtype))
 
 
 def to_device(basis: EigenBasis, dtype=None) -> EigenBasis:

@@ -2,7 +2,8 @@
 
 - ``direct``: from X itself, ``mean((X @ w + b - y)²)``: O(n·d) per step and run.
 - ``gram``: from the data's sufficient statistics (``jaxgd.statistics``), computed once in
-  float64: O(d²) per step and run, whatever n is. Any optimizer.
+  float64 and written around the optimum (``jaxgd.gram``): O(d²) per step and run, whatever
+  n is. Any optimizer.
 - ``eigen``: the same moments, rotated once into the eigenbasis of the loss's curvature
   (``jaxgd.eigen``): O(d) per step and run. Exact for optimizers whose update is linear in
   the gradients (sgd, momentum, nesterov), with one l2 for all runs.
@@ -15,6 +16,10 @@
 Every engine differentiates its loss with ``jax.grad``, and all three losses are the same
 function of the parameters: histories agree to float rounding (see tests/test_engine.py).
 The moment engines hold narrow models as one scalar per coordinate (``jaxgd.layout``).
+Each engine is a value, an ``Engine`` of pure functions (``BY_NAME``), that the compiled
+loop calls without asking which one it is. Data traced by the caller's ``jit``/``vmap``
+(a bootstrap, say) have no host-side float64 moments: ``auto`` then picks ``direct``, and
+the moment engines compute their moments in the traced program (full-rank features only).
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgd import eigen, layout
+from jaxgd import eigen, gram, layout
 from jaxgd.convergence import RESOLUTION_ULPS
 from jaxgd.model import mse
 from jaxgd.params import LinearParams
-from jaxgd.statistics import SufficientStats, gram_mse, sufficient_statistics, to_device
+from jaxgd.statistics import SufficientStats, sufficient_statistics
+from jaxgd.validation import is_traced
 
 ENGINES = ("auto", "direct", "gram", "eigen")
 
@@ -42,14 +48,16 @@ class Rows(NamedTuple):
 
 
 def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
-                  num_runs: int, optimizer: str = "sgd", fixed_l2: bool = True) -> str:
+                  num_runs: int, optimizer: str = "sgd", fixed_l2: bool = True,
+                  traced_data: bool = False) -> str:
     """Resolves ``engine`` ("auto", "direct", "gram" or "eigen") to the engine that will run.
 
     Args:
       engine: the engine asked for.
       n_samples, n_features, num_steps, num_runs: the work, for the cost model.
       optimizer: the optimizer's name (``jaxgd.optimizers``); "custom" for a factory.
-      fixed_l2: whether every run has the same l2 (the eigen engine needs that).
+      fixed_l2: whether every run has the same, concrete l2 (the eigen engine needs that).
+      traced_data: whether X or y are traced (then "auto" means "direct").
 
     Example:
       >>> choose_engine("auto", n_samples=392, n_features=7, num_steps=1000, num_runs=64)
@@ -70,6 +78,8 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
                          f"with one l2 for all runs, but {why}: use engine='gram' or 'auto'")
     if engine != "auto":
         return engine
+    if traced_data:
+        return "direct"
     width = n_features + 1
     run_steps = num_steps * num_runs
     direct = 2 * n_samples * width * run_steps
@@ -84,73 +94,115 @@ def moment_engine(optimizer: str, fixed_l2: bool) -> str:
     return "eigen" if optimizer in eigen.ROTATION_INVARIANT and fixed_l2 else "gram"
 
 
-def prepare(engine: str, X, y, dtype=None, l2: float = 0.0) -> Any:
-    """What the engine's loss reads, on device: the rows, their float64 moments, or the
-    eigenbasis made from them for ridge strength ``l2``. ``X`` may be ``SufficientStats``
-    (with y None) for the moment engines."""
-    dtype = jnp.result_type(float) if dtype is None else dtype
-    if engine == "direct":
-        return Rows(jnp.asarray(X, dtype), jnp.asarray(y, dtype))
-    stats = X if isinstance(X, SufficientStats) else sufficient_statistics(X, y)
-    if engine == "eigen":
-        return eigen.to_device(eigen.eigen_basis(stats, l2), dtype)
-    return to_device(stats, dtype)
+class Engine(NamedTuple):
+    """An engine as a value (like optax's ``GradientTransformation``): pure functions of the
+    data it prepared, so the compiled loop never asks which engine it runs.
 
-
-def to_coordinates(data, params: LinearParams):
-    """The parameters as the engine's loss takes them (the descent loop's pytree)."""
-    if isinstance(data, eigen.EigenBasis):
-        return eigen.to_eigen(params, data)
-    if isinstance(data, SufficientStats) and layout.use_scalars(n_features(data)):
-        return layout.to_scalars(layout.flatten(params))
-    return params
-
-
-def from_coordinates(data, coordinates) -> LinearParams:
-    """The inverse of ``to_coordinates``; leading axes (runs, snapshots) are kept."""
-    if isinstance(data, eigen.EigenBasis):
-        return eigen.from_eigen(coordinates, data)
-    if isinstance(coordinates, LinearParams):
-        return coordinates
-    return layout.unflatten(layout.from_scalars(coordinates))
-
-
-def loss_function(data, l2) -> Callable:
-    """The ridge objective MSE + l2·‖weight‖² as a function of the engine's coordinates.
-
-    For the eigen engine the penalty is part of the basis (made for one l2 by ``prepare``).
+    Attributes:
+      name: "direct", "gram" or "eigen".
+      prepare: ``(X, y, l2, dtype) -> data``: what the loss reads, on device. X and y are
+        arrays (concrete or traced), or ``SufficientStats`` with y None for the moment
+        engines; l2 matters only to the eigen engine, whose basis depends on it.
+      to_coordinates: ``(data, LinearParams) -> coordinates`` the loop descends in.
+      from_coordinates: its inverse (leading axes kept).
+      loss: ``(data, l2) -> (coordinates -> loss)``: the ridge objective MSE + l2·‖weight‖².
+      noise: ``data -> ``the loss's absolute rounding noise (see ``jaxgd.convergence``).
+      n_features: ``data -> d``.
     """
-    if isinstance(data, eigen.EigenBasis):
-        return lambda z: eigen.eigen_mse(z, data)
-    if isinstance(data, Rows):
-        return lambda params: mse(params, data.X, data.y) + l2 * jnp.sum(
-            params.weight * params.weight)
-    if isinstance(data, SufficientStats) and layout.use_scalars(n_features(data)):
-        return lambda scalars: gram_mse(scalars, data) + l2 * sum(
+
+    name: str
+    prepare: Callable[..., Any]
+    to_coordinates: Callable[[Any, LinearParams], Any]
+    from_coordinates: Callable[[Any, Any], LinearParams]
+    loss: Callable[[Any, Any], Callable]
+    noise: Callable[[Any], Any]
+    n_features: Callable[[Any], int]
+
+
+def _direct_prepare(X, y, l2, dtype):
+    if isinstance(X, SufficientStats):
+        raise ValueError("data given as sufficient statistics train with the gram or eigen "
+                         "engine only (no rows to compute a direct loss from)")
+    return Rows(_as(X, dtype), _as(y, dtype))
+
+
+def _direct_loss(data: Rows, l2):
+    return lambda params: mse(params, data.X, data.y) + l2 * jnp.sum(
+        params.weight * params.weight)
+
+
+def _gram_prepare(X, y, l2, dtype):
+    if is_traced((X, y)):
+        return gram.prepare_traced(_as(X, dtype), _as(y, dtype))
+    stats = X if isinstance(X, SufficientStats) else sufficient_statistics(X, y)
+    return gram.prepare(stats, dtype)
+
+
+def _gram_loss(data: gram.Quadratic, l2):
+    if layout.use_scalars(data.mean_x.shape[0]):  # the coordinates are a tuple of scalars
+        return lambda scalars: gram.gram_loss(scalars, data) + l2 * sum(
             w * w for w in scalars[:-1])
-    return lambda params: gram_mse(params, data) + l2 * jnp.sum(params.weight * params.weight)
+    return lambda params: gram.gram_loss(params, data) + l2 * jnp.sum(
+        params.weight * params.weight)
 
 
-def loss_noise(data):
-    """Absolute rounding noise of the engine's loss (see ``jaxgd.convergence``): the gram form
-    adds terms as large as var(y), so its float result wobbles by ulps of var(y); the eigen
-    form adds shrinking terms to L*, so by ulps of L*."""
-    if isinstance(data, Rows):
-        return 0.0
-    if isinstance(data, eigen.EigenBasis):
-        return RESOLUTION_ULPS * jnp.finfo(data.optimal_loss.dtype).eps * data.optimal_loss
-    return RESOLUTION_ULPS * jnp.finfo(data.var_y.dtype).eps * data.var_y
+def _eigen_prepare(X, y, l2, dtype):
+    if is_traced((X, y, l2)):
+        if isinstance(X, SufficientStats):
+            raise ValueError("engine='eigen' with a traced l2 needs the rows (X, y), not "
+                             "sufficient statistics: use engine='gram'")
+        return eigen.prepare_traced(_as(X, dtype), _as(y, dtype), l2)
+    stats = X if isinstance(X, SufficientStats) else sufficient_statistics(X, y)
+    return eigen.to_device(eigen.eigen_basis(stats, l2), dtype)
 
 
-def n_features(data) -> int:
-    if isinstance(data, Rows):
-        return data.X.shape[1]
-    if isinstance(data, eigen.EigenBasis):
-        return data.basis.shape[0] - 1
-    return data.mean_x.shape[0]
+def _relative_noise(data):
+    """The moment engines add shrinking terms to L*, so their loss wobbles by ulps of L*."""
+    return RESOLUTION_ULPS * jnp.finfo(data.optimal_loss.dtype).eps * data.optimal_loss
+
+
+def _as(array, dtype):
+    return jnp.asarray(array, dtype)
+
+
+DIRECT = Engine(
+    name="direct",
+    prepare=_direct_prepare,
+    to_coordinates=lambda data, params: params,
+    from_coordinates=lambda data, coordinates: coordinates,
+    loss=_direct_loss,
+    noise=lambda data: 0.0,
+    n_features=lambda data: data.X.shape[1],
+)
+GRAM = Engine(
+    name="gram",
+    prepare=_gram_prepare,
+    to_coordinates=gram.to_coordinates,
+    from_coordinates=gram.from_coordinates,
+    loss=_gram_loss,
+    noise=_relative_noise,
+    n_features=lambda data: data.mean_x.shape[0],
+)
+EIGEN = Engine(
+    name="eigen",
+    prepare=_eigen_prepare,
+    to_coordinates=lambda data, params: eigen.to_eigen(params, data),
+    from_coordinates=lambda data, z: eigen.from_eigen(z, data),
+    # The penalty is part of the basis (made for one l2 by ``prepare``).
+    loss=lambda data, l2: lambda z: eigen.eigen_mse(z, data),
+    noise=_relative_noise,
+    n_features=lambda data: data.basis.shape[0] - 1,
+)
+#: The engines by name.
+BY_NAME: dict[str, Engine] = {"direct": DIRECT, "gram": GRAM, "eigen": EIGEN}
+
+
+def prepare(engine: str, X, y, dtype=None, l2=0.0) -> Any:
+    """What the named engine's loss reads, on device (see ``Engine.prepare``)."""
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    return BY_NAME[engine].prepare(X, y, l2, dtype)
 
 
 def dtype_of(data):
-    if isinstance(data, Rows):
-        return data.X.dtype
-    return data.curvature.dtype if isinstance(data, eigen.EigenBasis) else data.mean_x.dtype
+    """The float dtype the engine's data (and so its loss) has."""
+    return jax.tree_util.tree_leaves(data)[0].dtype

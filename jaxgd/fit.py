@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, NamedTuple
@@ -19,7 +18,8 @@ from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
-from jaxgd.params import LinearParams, init_params
+from jaxgd.params import init_params
+from jaxgd.result import FitResult, freeze
 from jaxgd.stability import stability
 from jaxgd.statistics import SufficientStats, sufficient_statistics
 from jaxgd.validation import (
@@ -27,6 +27,8 @@ from jaxgd.validation import (
     check_learning_rate,
     check_non_negative,
     check_positive_int,
+    is_traced,
+    warn,
 )
 
 #: Builds an optax optimizer from a learning rate, e.g. ``optax.sgd`` or ``optax.adam``.
@@ -36,70 +38,21 @@ OptimizerFactory = Callable[[jax.Array], optax.GradientTransformation]
 class RunConfig(NamedTuple):
     """Everything about a run that is fixed at compile time (hashable, so jit can key on it).
 
-    Numbers that vary between the runs of a sweep (learning rate, seed, l2, the optimizer's
-    hyperparameters) are not here: they are traced inputs of ``train``.
+    Numbers that may vary between runs or be traced by the caller (learning rate, seed, l2,
+    the optimizer's hyperparameters, ``tol``, ``divergence_factor``) are not here: they are
+    traced inputs of ``train`` (see ``criteria``).
     """
 
     num_steps: int
     optimizer: OptimizerSpec
     init_scale: float
-    tol: float
     patience: int
-    divergence_factor: float
     stop_at_convergence: bool
     snapshot_steps: tuple[int, ...]
     progress_every: int = 0
     log_every: int = 1
     batch_size: int | None = None  # mini-batch SGD (None: full batch)
     epochs: int | None = None
-
-
-class FitResult(NamedTuple):
-    """The outcome of ``fit``: a pytree of arrays (plus the reference loss when asked for).
-
-    Attributes:
-      params: final ``LinearParams``.
-      losses: loss history; entry i is the loss before update ``loss_steps[i]``.
-      final_loss: loss after the last update.
-      converged_step: first step of the flat stretch that proved convergence, -1 if never.
-      diverged: whether the run blew up (see ``jaxgd.convergence``).
-      diverged_step: the step at which it did, -1 if never.
-      snapshots: ``LinearParams`` with a leading axis, one entry per snapshot step.
-      snapshot_steps: the steps of the snapshots (``num_steps`` = final parameters).
-      loss_steps: the step of each history entry (0, k, 2k, ... with ``log_every=k``).
-      learning_rate: the learning rate used.
-      engine: the engine that ran, "direct", "gram" or "eigen".
-      optimal_loss: the least-squares (ridge, with l2) optimum's loss in float64 when
-        ``reference=True``, else None. With l2 > 0 every loss here is the ridge objective.
-      epoch_losses: mini-batch runs only: ``(epochs + 1,)``, the loss on all the data at the
-        start of each epoch and at the end; None for full-batch runs.
-    """
-
-    params: LinearParams
-    losses: jax.Array
-    final_loss: jax.Array
-    converged_step: jax.Array
-    diverged: jax.Array
-    diverged_step: jax.Array
-    snapshots: LinearParams
-    snapshot_steps: jax.Array
-    loss_steps: jax.Array
-    learning_rate: jax.Array
-    engine: str = "direct"
-    optimal_loss: float | None = None
-    epoch_losses: jax.Array | None = None
-
-    @property
-    def converged(self) -> jax.Array:
-        """Whether the run converged (``converged_step >= 0``)."""
-        return self.converged_step >= 0
-
-    @property
-    def gap(self) -> np.ndarray:
-        """``final_loss - optimal_loss``: how far above the least-squares optimum it ended."""
-        if self.optimal_loss is None:
-            raise ValueError("no reference loss: run with reference=True")
-        return np.asarray(self.final_loss, np.float64) - self.optimal_loss
 
 
 def make_config(
@@ -126,16 +79,12 @@ def make_config(
                          "convergence on the epoch losses after the fact")
     if snapshot_steps is None:
         snapshot_steps = default_snapshot_steps(num_steps)
-    divergence_factor = check_non_negative(divergence_factor, "divergence_factor")
-    if divergence_factor <= 1:
-        raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
+    criteria(tol, divergence_factor)  # checked here; traced inputs of ``train``
     return RunConfig(
         num_steps=num_steps,
         optimizer=make_spec(optimizer, schedule, schedule_steps, num_steps),
         init_scale=check_non_negative(init_scale, "init_scale"),
-        tol=check_non_negative(tol, "tol"),
         patience=check_positive_int(patience, "patience"),
-        divergence_factor=divergence_factor,
         stop_at_convergence=bool(stop_at_convergence),
         snapshot_steps=check_snapshot_steps(snapshot_steps, num_steps),
         progress_every=check_positive_int(progress_every, "progress_every", minimum=0),
@@ -143,6 +92,16 @@ def make_config(
         batch_size=batch_size,
         epochs=epochs,
     )
+
+
+def criteria(tol, divergence_factor) -> dict[str, Any]:
+    """The convergence and divergence thresholds, checked (when concrete), as traced inputs
+    of ``train``: a new ``tol`` never recompiles, and both may be the caller's tracers."""
+    tol = check_non_negative(tol, "tol")
+    divergence_factor = check_non_negative(divergence_factor, "divergence_factor")
+    if not is_traced(divergence_factor) and divergence_factor <= 1:
+        raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
+    return {"tol": tol, "divergence_factor": divergence_factor}
 
 
 def _steps(num_steps, batch_size, epochs, n_rows: int):
@@ -171,51 +130,61 @@ def check_hyperparameters(hyperparameters: Mapping[str, Any] | None, l2: float,
     for name, value in (hyperparameters or {}).items():
         if name in ("learning_rate", "seed", "l2"):
             raise ValueError(f"give {name} as its own argument, not in hyperparameters")
+        if is_traced(value):  # a tracer of the caller: a scalar, its value unknown
+            check_hyperparameter(name, None, spec)
+            values[name] = value
+            continue
         check_hyperparameter(name, value, spec)
         values[name] = float(value)
     values["l2"] = check_non_negative(l2, "l2")
     return values
 
 
-def train(data, hyper: Mapping[str, jax.Array], config: RunConfig) -> Descent:
+def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
+          config: RunConfig) -> Descent:
     """One run, traceable: draw the start from ``hyper["seed"]``, then descend on the loss.
 
-    ``data`` is what the engine reads (``jaxgd.engine.prepare``); ``hyper`` holds this run's
-    learning rate, seed, l2 and optimizer hyperparameters as (possibly traced) scalars.
-    ``fit`` jits this; the sweeps vmap it over their grid, so a sweep member and the
-    matching fit run the very same computation.
+    ``engine`` is the engine value and ``data`` what it prepared (``jaxgd.engine``);
+    ``hyper`` holds this run's learning rate, seed, l2, optimizer hyperparameters, ``tol``
+    and ``divergence_factor`` as (possibly traced) scalars. ``fit`` jits this; the sweeps
+    vmap it over their grid, so a sweep member and the matching fit run the very same
+    computation.
     """
     streamed = data if isinstance(data, streaming.StreamedRows) else None
     if streamed is not None:  # rows in a file: the loss on all of them comes from the moments
-        data = streamed.stats
+        engine, data = engines.GRAM, streamed.stats
     dtype = engines.dtype_of(data)
-    params = init_params(jax.random.key(hyper["seed"]), engines.n_features(data),
+    params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
                          config.init_scale, dtype)
     l2 = jnp.asarray(hyper["l2"], dtype)
-    loss = engines.loss_function(data, l2)
+    loss = engine.loss(data, l2)
 
-    numeric = {k: v for k, v in hyper.items() if k not in ("seed", "l2", "batch_seed")}
+    numeric = {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
     options = dict(
-        tol=config.tol,
+        tol=hyper["tol"],
         patience=config.patience,
-        divergence_factor=config.divergence_factor,
+        divergence_factor=hyper["divergence_factor"],
         stop_at_convergence=config.stop_at_convergence,
         snapshot_steps=config.snapshot_steps,
         progress_every=config.progress_every,
         log_every=config.log_every,
-        noise=engines.loss_noise(data),
+        noise=engine.noise(data),
     )
     optimizer = config.optimizer.build(numeric)
     if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
-        full_loss = lambda p: loss(engines.to_coordinates(data, p))  # noqa: E731
+        full_loss = lambda p: loss(engine.to_coordinates(data, p))  # noqa: E731
         return _train_minibatch(data if streamed is None else streamed, hyper, config, params,
                                 optimizer, full_loss, l2, options)
     # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
     # mapped back to weight and bias inside the same program.
-    run = descend(loss, engines.to_coordinates(data, params), optimizer, config.num_steps,
+    run = descend(loss, engine.to_coordinates(data, params), optimizer, config.num_steps,
                   **options)
-    return run._replace(params=engines.from_coordinates(data, run.params),
-                        snapshots=engines.from_coordinates(data, run.snapshots))
+    return run._replace(params=engine.from_coordinates(data, run.params),
+                        snapshots=engine.from_coordinates(data, run.snapshots))
+
+
+#: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
+NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor")
 
 
 def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, options):
@@ -244,7 +213,7 @@ def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, opti
         lambda leaf: leaf[jnp.asarray([slots.index(s) for s in steps], jnp.int32)],
         run.snapshots)
     epoch_losses = jax.vmap(full_loss)(pick(epoch_starts))
-    converged_epoch = _converged_index(epoch_losses, config)
+    converged_epoch = _converged_index(epoch_losses, config, hyper)
     return run._replace(
         final_loss=full_loss(run.params),
         converged_step=jnp.where(converged_epoch >= 0, converged_epoch * per_epoch, -1),
@@ -266,12 +235,12 @@ def _batches_in_memory(data, hyper, config):
     return minibatch.shuffled_batches(key, n_rows, config.batch_size), loss
 
 
-def _converged_index(losses: jax.Array, config: RunConfig) -> jax.Array:
+def _converged_index(losses: jax.Array, config: RunConfig, hyper) -> jax.Array:
     """The convergence criterion of ``jaxgd.convergence`` applied to a loss sequence."""
     def step(monitor, indexed):
         index, loss = indexed
-        monitor = update_monitor(monitor, loss, index, config.tol, config.patience,
-                                 config.divergence_factor)
+        monitor = update_monitor(monitor, loss, index, hyper["tol"], config.patience,
+                                 hyper["divergence_factor"])
         return monitor, None
 
     indices = jnp.arange(losses.shape[0], dtype=jnp.int32)
@@ -279,9 +248,9 @@ def _converged_index(losses: jax.Array, config: RunConfig) -> jax.Array:
     return monitor.converged_step
 
 
-@partial(jax.jit, static_argnames="config")
-def _fit_compiled(data, hyper, config: RunConfig) -> Descent:
-    return train(data, hyper, config)
+@partial(jax.jit, static_argnames=("engine", "config"))
+def _fit_compiled(engine: engines.Engine, data, hyper, config: RunConfig) -> Descent:
+    return train(engine, data, hyper, config)
 
 
 def check_inputs(X, y) -> tuple[Any, Any, int]:
@@ -316,6 +285,7 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
                          "engine only (no rows to compute a direct loss or draw batches from)")
     if not streamed:
         X, y = check_data(X, y)
+    traced = is_traced((X, y))
     if config.batch_size is not None:  # batches are rows: only the direct engine has them
         if engine_name in ("gram", "eigen"):
             raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
@@ -323,10 +293,13 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
                              "moments")
         engine_name = "direct"
     n_rows, n_features = (int(X.n), X.mean_x.shape[0]) if streamed else X.shape
+    # The eigen basis depends on l2: one concrete l2 for every run (asked for explicitly, a
+    # traced l2 is fine too: the basis is then computed in the traced program).
+    fixed_l2 = l2 is not None and (engine_name == "eigen" or not is_traced(l2))
     if streamed and engine_name == "auto":  # no rows: the moments, whatever they cost
-        engine_name = engines.moment_engine(config.optimizer.name, l2 is not None)
+        engine_name = engines.moment_engine(config.optimizer.name, fixed_l2)
     chosen = engines.choose_engine(engine_name, n_rows, n_features, config.num_steps,
-                                   num_runs, config.optimizer.name, l2 is not None)
+                                   num_runs, config.optimizer.name, fixed_l2, traced)
     return chosen, engines.prepare(chosen, X, y, l2=0.0 if l2 is None else l2)
 
 
@@ -339,25 +312,26 @@ CONDITION_WARNING = 1e4  # condition numbers from here on get a warning
 MOMENTS_FROM_ROWS = 50_000
 
 
-def reference_loss(X, y, l2: float) -> float:
+def reference_loss(X, y, l2) -> float | None:
     """The least-squares (ridge) optimum's loss, warning first if the features are so badly
-    conditioned that plain gradient descent will crawl (both cost one O(n·d²) pass)."""
+    conditioned that plain gradient descent will crawl (both cost one O(n·d²) pass).
+
+    None when X, y or l2 are traced by the caller: the reference is a float64 oracle
+    computed on the host, from concrete numbers only."""
+    if is_traced((X, y, l2)):
+        return None
     if isinstance(X, streaming.Streamed):
         X = X.stats
     if not isinstance(X, SufficientStats) and np.shape(X)[0] >= MOMENTS_FROM_ROWS:
         X, y = sufficient_statistics(X, y), None
     condition = stability(X, l2).condition_number
     if condition == float("inf"):
-        warnings.warn(
-            "the features are linearly dependent (a constant column, or one column a "
-            "combination of others): the least-squares weights are not unique; drop a column",
-            RuntimeWarning, stacklevel=3)
+        warn("the features are linearly dependent (a constant column, or one column a "
+             "combination of others): the least-squares weights are not unique; drop a column")
     elif condition >= CONDITION_WARNING:
-        warnings.warn(
-            f"the features are badly conditioned (Hessian condition number {condition:.3g}): "
-            "gradient descent will crawl along the flattest direction; standardize them "
-            "(jaxgd.Standardizer) and map the result back with jaxgd.unstandardize_params",
-            RuntimeWarning, stacklevel=3)
+        warn(f"the features are badly conditioned (Hessian condition number {condition:.3g}): "
+             "gradient descent will crawl along the flattest direction; standardize them "
+             "(jaxgd.Standardizer) and map the result back with jaxgd.unstandardize_params")
     return solve(X, y, l2=l2).loss
 
 
@@ -466,15 +440,15 @@ def fit(
     fixed = check_hyperparameters(hyperparameters, l2, config.optimizer)
     chosen, data = device_data(X, y, engine, config, 1, fixed["l2"])
     dtype = jnp.result_type(float)
+    fixed.update(criteria(tol, divergence_factor), learning_rate=learning_rate)
     hyper = {name: jnp.asarray(value, dtype) for name, value in fixed.items()}
-    hyper["learning_rate"] = jnp.asarray(learning_rate, dtype)
     hyper["seed"] = jnp.asarray(seed, jnp.uint32)
     if batch_seed is not None:
         hyper["batch_seed"] = jnp.asarray(check_seed(batch_seed, "batch_seed"), jnp.uint32)
-    run = _fit_compiled(data, hyper, config)
+    run = _fit_compiled(engines.BY_NAME[chosen], data, hyper, config)
     return FitResult(
         **run._asdict(),
         learning_rate=hyper["learning_rate"],
         engine=chosen,
-        optimal_loss=reference_loss(X, y, fixed["l2"]) if reference else None,
+        reference=freeze(reference_loss(X, y, fixed["l2"]) if reference else None),
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,12 +20,12 @@ from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
 from jaxgd.fit import (
-    FitResult,
     OptimizerFactory,
     RunConfig,
     check_hyperparameters,
     check_inputs,
     check_seed,
+    criteria,
     device_data,
     make_config,
     reference_loss,
@@ -34,119 +33,26 @@ from jaxgd.fit import (
 )
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import check_hyperparameter
-from jaxgd.params import LinearParams
+from jaxgd.result import GridResult, freeze
 from jaxgd.validation import (
+    check_learning_rate,
     check_learning_rates,
     check_non_negative,
     check_positive_int,
+    is_traced,
 )
 
 #: A chunk's outputs take about this much memory when no chunk_size is given.
 CHUNK_BYTES = 256 * 2**20
 
 
-class GridResult(NamedTuple):
-    """The outcome of ``grid_sweep``: every per-run field has the grid's axes first.
-
-    ``losses`` is ``(*grid_shape, num_logs)``, ``params.weight`` ``(*grid_shape, d)``,
-    ``snapshots.weight`` ``(*grid_shape, n_snapshots, d)``; the axes follow ``axes``.
-
-    Attributes:
-      params, losses, final_loss, converged_step, diverged, diverged_step, snapshots:
-        per run, as in ``FitResult``.
-      snapshot_steps, loss_steps: shared by every run.
-      axes: the grid's axis names, in order (e.g. ``("learning_rate", "b1", "seed")``).
-      values: each axis's values, by name.
-      fixed: the values every run shares (learning rate, seed, l2, hyperparameters not in
-        the grid), by name.
-      engine: the engine that ran.
-      optimal_loss: the least-squares (ridge) optimum's loss: a float, or an array that
-        broadcasts against the grid when l2 is one of its axes; None without reference.
-    """
-
-    params: LinearParams
-    losses: Any
-    final_loss: Any
-    converged_step: Any
-    diverged: Any
-    diverged_step: Any
-    snapshots: LinearParams
-    snapshot_steps: Any
-    loss_steps: Any
-    axes: tuple[str, ...]
-    values: dict[str, np.ndarray]
-    fixed: dict[str, float]
-    engine: str = "direct"
-    optimal_loss: Any = None
-    epoch_losses: Any = None
-
-    @property
-    def converged(self):
-        """Per run: whether it converged."""
-        return self.converged_step >= 0
-
-    @property
-    def gap(self) -> np.ndarray:
-        """Per run: ``final_loss - optimal_loss``."""
-        if self.optimal_loss is None:
-            raise ValueError("no reference loss: run with reference=True")
-        return np.asarray(self.final_loss, np.float64) - self.optimal_loss
-
-    def best(self) -> tuple[int, ...]:
-        """Grid index of the lowest final loss among runs that did not diverge.
-
-        Raises:
-          ValueError: if every run diverged.
-        """
-        final = np.asarray(self.final_loss, np.float64)
-        usable = ~np.asarray(self.diverged) & np.isfinite(final)
-        if not usable.any():
-            raise ValueError("every run diverged: no best run; try smaller learning rates")
-        flat_index = np.argmin(np.where(usable, final, np.inf))
-        return tuple(int(i) for i in np.unravel_index(flat_index, final.shape))
-
-    def point(self, index: Sequence[int]) -> dict[str, float]:
-        """The hyperparameter values at a grid index, by name."""
-        return {axis: self.values[axis][i].item() for axis, i in zip(self.axes, index,
-                                                                       strict=True)}
-
-    def run(self, index: Sequence[int]) -> FitResult:
-        """One grid point as a ``FitResult``."""
-        index = tuple(index)
-        if len(index) != len(self.axes):
-            raise ValueError(f"index needs {len(self.axes)} entries (axes {self.axes}), "
-                             f"got {index}")
-        # Index on the host: eager indexing of device arrays compiles a program per field.
-        take = lambda tree: jax.tree_util.tree_map(  # noqa: E731
-            lambda leaf: np.asarray(leaf)[index], tree)
-        optimal = self.optimal_loss
-        if optimal is not None and np.ndim(optimal):
-            optimal = float(np.broadcast_to(optimal, np.shape(self.final_loss))[index])
-        rate = {**self.fixed, **self.point(index)}["learning_rate"]
-        return FitResult(
-            params=take(self.params),
-            losses=take(self.losses),
-            final_loss=take(self.final_loss),
-            converged_step=take(self.converged_step),
-            diverged=take(self.diverged),
-            diverged_step=take(self.diverged_step),
-            snapshots=take(self.snapshots),
-            snapshot_steps=np.asarray(self.snapshot_steps),
-            loss_steps=np.asarray(self.loss_steps),
-            learning_rate=np.asarray(rate, np.asarray(self.final_loss).dtype),
-            engine=self.engine,
-            optimal_loss=optimal,
-            epoch_losses=None if self.epoch_losses is None else take(self.epoch_losses),
-        )
-
-
-@partial(jax.jit, static_argnames=("config", "wanted", "grid_shape"))
-def _members_compiled(data, hyper, config: RunConfig, wanted: int,
+@partial(jax.jit, static_argnames=("engine", "config", "wanted", "grid_shape"))
+def _members_compiled(engine: engines.Engine, data, hyper, config: RunConfig, wanted: int,
                       grid_shape: tuple[int, ...]) -> Descent:
     """All runs of ``hyper`` at once; the first ``wanted`` (the rest pad the devices' shares)
     come back shaped as ``grid_shape``, with the shared step lists kept once. Doing this
     inside the program saves a small compile per output that eager slicing would cost."""
-    run = jax.vmap(partial(train, data, config=config))(hyper)
+    run = jax.vmap(partial(train, engine, data, config=config))(hyper)
     steps = {"snapshot_steps": run.snapshot_steps[0], "loss_steps": run.loss_steps[0]}
     run = run._replace(snapshot_steps=None, loss_steps=None)
     run = jax.tree_util.tree_map(lambda leaf: leaf[:wanted].reshape(*grid_shape,
@@ -234,6 +140,8 @@ def grid_sweep(
     """
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
         return streaming.run_on_rows(grid_sweep, locals())
+    if learning_rate is not None and isinstance(grid, Mapping) and "learning_rate" in grid:
+        raise ValueError("learning_rate is both a grid axis and a fixed value: give one")
     X, y, n_rows = check_inputs(X, y)
     config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
                          stop_at_convergence, snapshot_steps, progress_every, log_every,
@@ -244,7 +152,8 @@ def grid_sweep(
     if "learning_rate" not in axes:
         if learning_rate is None:
             raise ValueError("give learning_rate, or put learning_rate in the grid")
-        fixed["learning_rate"] = float(check_learning_rates([learning_rate], "learning_rate")[0])
+        fixed["learning_rate"] = check_learning_rate(learning_rate)
+    fixed.update(criteria(tol, divergence_factor))
     fixed["seed"] = check_seed(seed)
     if batch_seed is not None and "batch_seed" not in axes:
         fixed["batch_seed"] = check_seed(batch_seed, "batch_seed")
@@ -252,28 +161,37 @@ def grid_sweep(
     num_runs = math.prod(shape)
     chosen, data = device_data(X, y, engine, config, num_runs,
                                None if "l2" in axes else fixed["l2"])
+    hyper = _members(axes, values, fixed, shape)
     mode = sharding.check_mode(sharding_mode, n_rows)
+    if is_traced((data, hyper)):  # inside the caller's transformation: one plain call
+        run = _members_compiled(engines.BY_NAME[chosen], data, hyper, config, num_runs, shape)
+        return _result(run, axes, values, fixed, chosen, None)
     if mode == "rows" and not isinstance(data, engines.Rows):
         mode = "runs"  # moments, or rows read by the host: share out the runs instead
     if mode == "rows":
         data = data._replace(**dict(zip(("X", "y"), sharding.place_rows(data.X, data.y, mode),
                                         strict=True)))
     data = sharding.place_replicated(data)
-    hyper = _members(axes, values, fixed, shape)
     if chunk_size is None:
-        moments = data.stats if isinstance(data, streaming.StreamedRows) else data
-        chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every),
-                                     engines.n_features(moments), len(config.snapshot_steps))
+        streamed = isinstance(data, streaming.StreamedRows)
+        width = (engines.GRAM.n_features(data.stats) if streamed
+                 else engines.BY_NAME[chosen].n_features(data))
+        chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every), width,
+                                     len(config.snapshot_steps))
     chunk_size = check_positive_int(chunk_size, "chunk_size")
-    run = _run_members(data, hyper, config, chunk_size, mode, shape)
-    return GridResult(
-        **run._asdict(),
-        axes=axes,
-        values=values,
-        fixed={k: v for k, v in fixed.items() if k not in axes},
-        engine=chosen,
-        optimal_loss=_reference(X, y, axes, values, fixed) if reference else None,
-    )
+    run = _run_members(engines.BY_NAME[chosen], data, hyper, config, chunk_size, mode, shape)
+    optimal = _reference(X, y, axes, values, fixed) if reference else None
+    return _result(run, axes, values, fixed, chosen, optimal)
+
+
+def _result(run: Descent, axes, values, fixed, engine: str, optimal) -> GridResult:
+    shown = {k: v for k, v in fixed.items() if k not in axes and k not in CRITERIA}
+    return GridResult(**run._asdict(), axes=axes, values=values, fixed=shown, engine=engine,
+                      reference=freeze(optimal))
+
+
+#: Traced inputs that are settings of the convergence monitor, not hyperparameters.
+CRITERIA = ("tol", "divergence_factor")
 
 
 def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig):
@@ -287,6 +205,11 @@ def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig):
                              "full-batch runs have no batch order")
         if np.ndim(raw) == 0:
             raise ValueError(f"grid[{axis!r}] must be a list of values, got {raw!r}")
+        if is_traced(raw) and axis not in ("seed", "batch_seed"):  # shape and dtype only
+            if axis not in ("learning_rate", "l2"):
+                check_hyperparameter(axis, None, config.optimizer)
+            values[axis] = check_learning_rates(raw, f"grid[{axis!r}]")
+            continue
         if axis in ("seed", "batch_seed"):
             seeds = [check_seed(s, f"grid[{axis!r}]") for s in raw]
             values[axis] = np.asarray(seeds, np.uint32)
@@ -303,24 +226,26 @@ def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig):
 
 
 def _members(axes, values, fixed, shape) -> dict[str, np.ndarray]:
-    """One entry per run for every traced input, the grid unrolled in row-major order."""
-    mesh = np.meshgrid(*(values[axis] for axis in axes), indexing="ij")
+    """One entry per run for every traced input, the grid unrolled in row-major order (in
+    NumPy, or in JAX when some value is traced by the caller)."""
+    xp = jnp if is_traced((values, fixed)) else np
+    mesh = xp.meshgrid(*(values[axis] for axis in axes), indexing="ij")
     num_runs = math.prod(shape)
     hyper = {axis: m.reshape(-1) for axis, m in zip(axes, mesh, strict=True)}
     for name, value in fixed.items():
         if name not in hyper:
-            hyper[name] = np.full(num_runs, value)
+            hyper[name] = xp.full(num_runs, value)
     dtype = jnp.result_type(float)
     seeds = ("seed", "batch_seed")
     return {name: (v.astype(np.uint32) if name in seeds else v.astype(dtype))
             for name, v in hyper.items()}
 
 
-def _run_members(data, hyper: dict[str, np.ndarray], config: RunConfig, chunk_size: int,
-                 mode: str, shape: tuple[int, ...]) -> Descent:
+def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
+                 chunk_size: int, mode: str, shape: tuple[int, ...]) -> Descent:
     num_runs = next(iter(hyper.values())).size
     if num_runs <= chunk_size:
-        return _call(data, hyper, np.arange(num_runs), config, mode, shape)
+        return _call(engine, data, hyper, np.arange(num_runs), config, mode, shape)
     chunk_size = sharding.padded_size(chunk_size, mode)
     gathered = None
     for index, start in enumerate(range(0, num_runs, chunk_size)):
@@ -329,7 +254,8 @@ def _run_members(data, hyper: dict[str, np.ndarray], config: RunConfig, chunk_si
         take = np.concatenate([np.arange(start, stop),
                                np.full(chunk_size - (stop - start), start)])
         with progress.shifted(index * config.num_steps):
-            part = jax.device_get(_call(data, hyper, take, config, mode, (take.size,)))
+            part = jax.device_get(_call(engine, data, hyper, take, config, mode,
+                                        (take.size,)))
         steps = {"snapshot_steps": part.snapshot_steps, "loss_steps": part.loss_steps}
         part = part._replace(snapshot_steps=None, loss_steps=None)
         if gathered is None:
@@ -343,14 +269,14 @@ def _run_members(data, hyper: dict[str, np.ndarray], config: RunConfig, chunk_si
     return gathered._replace(**steps)
 
 
-def _call(data, hyper, take: np.ndarray, config: RunConfig, mode: str,
+def _call(engine, data, hyper, take: np.ndarray, config: RunConfig, mode: str,
           shape: tuple[int, ...]) -> Descent:
     """One compiled call on the runs ``take``, padded to the devices, trimmed and shaped."""
     wanted = take.size
     padded = sharding.padded_size(wanted, mode)
     take = np.concatenate([take, np.full(padded - wanted, take[0])])
     members = sharding.place_runs({k: v[take] for k, v in hyper.items()}, mode)
-    return sharding.gather(_members_compiled(data, members, config, wanted, shape))
+    return sharding.gather(_members_compiled(engine, data, members, config, wanted, shape))
 
 
 def _reference(X, y, axes, values, fixed):

@@ -32,6 +32,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import optax
 
+from jaxgd.validation import is_traced
+
 OPTIMIZERS: dict[str, dict[str, float]] = {
     "sgd": {},
     "momentum": {"momentum": 0.9},
@@ -186,13 +188,16 @@ def make_spec(optimizer: str | Callable | None, schedule: str = "constant",
 
 
 def check_hyperparameter(name: str, values, spec: OptimizerSpec) -> None:
-    """Checks that ``name`` is one of the spec's hyperparameters and its values are in range."""
+    """Checks that ``name`` is one of the spec's hyperparameters and its values are in range
+    (``values`` None, or traced by the caller: the name only)."""
     valid = spec.hyperparameter_names()
     if name not in valid:
         close = difflib.get_close_matches(name, valid, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"{spec.name} with schedule {spec.schedule} has no hyperparameter "
                          f"{name!r}.{hint} Valid: {', '.join(valid)}")
+    if values is None or is_traced(values):
+        return
     low, high, low_ok, high_ok = _RANGES.get(name, (-math.inf, math.inf, False, False))
     for index, value in enumerate(np.ravel(np.asarray(values, np.float64)).tolist()):
         fine = math.isfinite(value) and (value > low or (low_ok and value == low)) and (

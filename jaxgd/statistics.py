@@ -1,16 +1,10 @@
-"""Sufficient statistics of a data set, and the MSE computed from them in O(d²).
+"""Sufficient statistics of a data set: row count, means and centred second moments.
 
-The MSE of a linear model depends on the data only through a few moments. With x̄, ȳ the
-means, Σ = cov(X), s = cov(X, y) and v = var(y) (all population moments),
-
-    MSE(w, b) = wᵀΣw − 2sᵀw + v + (b + x̄ᵀw − ȳ)²
-
-exactly: the centred cross terms vanish because centred columns sum to zero. Each step then
-costs O(d²) whatever the number of rows. Centring is what keeps float32 honest: the raw Gram
-form θᵀ(AᵀA/n)θ − 2(Aᵀy/n)ᵀθ + yᵀy/n subtracts numbers of the size of ȳ² to get a loss that
-may be far smaller, while the centred form only cancels the explained part of var(y). The
-moments are accumulated in float64 (Chan, Golub and LeVeque's pairwise update), so data can
-arrive in chunks from a file of any length.
+The MSE of a linear model depends on the data only through these few moments (x̄, ȳ the
+means, Σ = cov(X), s = cov(X, y), v = var(y), all population moments), so the moment engines
+(``jaxgd.gram``, ``jaxgd.eigen``) train on them in O(d²) or O(d) per step whatever the number
+of rows. They are accumulated in float64 with Chan, Golub and LeVeque's pairwise update, so
+data can arrive in blocks from a file of any length; centring keeps their digits.
 """
 
 from __future__ import annotations
@@ -21,9 +15,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from jaxgd.model import dot
-from jaxgd.params import LinearParams
 
 
 class SufficientStats(NamedTuple):
@@ -104,52 +95,6 @@ def accumulate(blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> SufficientSta
     if total is None:
         raise ValueError("no rows: the data source yielded no blocks")
     return total
-
-
-def gram_mse(params: LinearParams | tuple[jax.Array, ...], stats: SufficientStats) -> jax.Array:
-    """The MSE of ``params`` from the data's moments: O(d²), the same function as ``mse``.
-
-    ``params`` is ``LinearParams``, or the tuple ``(w₀, …, w_d₋₁, b)`` of scalars that
-    ``jaxgd.layout`` holds narrow models as (then the sums are written out term by term).
-
-    Example:
-      >>> X, y = np.array([[0.0], [2.0]]), np.array([1.0, 5.0])
-      >>> p = LinearParams(jnp.array([1.5]), jnp.array(0.5))
-      >>> float(gram_mse(p, sufficient_statistics(X, y)))   # residuals -0.5 and -1.5
-      1.25
-    """
-    if isinstance(params, tuple) and not isinstance(params, LinearParams):
-        return _clamped(_gram_mse_scalars(params, stats))
-    w, b = params.weight, params.bias
-    # Wide models (see jaxgd.layout): under vmap these become (runs × d) · (d × d) products,
-    # whose summation order may depend on how many runs share them, so runs agree across
-    # sweep or chunk sizes to float rounding rather than bit for bit.
-    offset = b + dot(stats.mean_x, w) - stats.mean_y
-    loss = (dot(w, dot(stats.cov_xx, w)) - 2.0 * dot(stats.cov_xy, w) + stats.var_y
-            + offset * offset)
-    return _clamped(loss)
-
-
-def _gram_mse_scalars(params: tuple[jax.Array, ...], stats: SufficientStats) -> jax.Array:
-    # wᵀΣw − 2sᵀw as Σᵢ wᵢ·(Σᵢᵢwᵢ + 2·Σⱼ₍ⱼ>ᵢ₎ Σᵢⱼwⱼ − 2sᵢ): d(d+1)/2 products, each
-    # elementwise over the runs of a sweep.
-    *w, b = params
-    cov, s, mean_x = stats.cov_xx, stats.cov_xy, stats.mean_x
-    offset = b - stats.mean_y
-    quadratic = 0.0
-    for i, wi in enumerate(w):
-        offset = offset + mean_x[i] * wi
-        inner = cov[i, i] * wi - 2.0 * s[i]
-        for j in range(i + 1, len(w)):
-            inner = inner + 2.0 * cov[i, j] * w[j]
-        quadratic = quadratic + wi * inner
-    return quadratic + stats.var_y + offset * offset
-
-
-def _clamped(loss: jax.Array) -> jax.Array:
-    # Near an exact fit the float sum can round below 0, which no MSE is. Report 0 there but
-    # keep the formula's gradient (the clamp is invisible to jax.grad).
-    return loss + jax.lax.stop_gradient(jnp.maximum(loss, 0.0) - loss)
 
 
 def to_device(stats: SufficientStats, dtype=None) -> SufficientStats:

@@ -55,10 +55,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import engine as engines
-from jaxgd import minibatch
+from jaxgd import gram, minibatch
 from jaxgd.datasets.stream import OpenRows, RowSource
 from jaxgd.descent import Batches
-from jaxgd.statistics import SufficientStats, accumulate, to_device
+from jaxgd.statistics import SufficientStats, accumulate
 from jaxgd.validation import check_positive_int
 
 
@@ -207,9 +207,10 @@ class Streamed(NamedTuple):
          meta_fields=["n_rows"])
 @dataclass(frozen=True)
 class StreamedRows:
-    """What a streamed run reads on device: the moments, and the handle of the host reader."""
+    """What a streamed run reads on device: the moments (as the gram engine's quadratic, for
+    the loss on all the rows), and the handle of the host reader."""
 
-    stats: SufficientStats
+    stats: gram.Quadratic
     handle: jax.Array
     n_rows: int
 
@@ -224,7 +225,7 @@ def device_data(data: Streamed, engine_name: str, config) -> tuple[str, Any]:
         raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
                          f"{engine_name} engine sees the data only as a whole, through its "
                          "moments")
-    return "direct", StreamedRows(to_device(data.stats), jnp.asarray(data.handle, jnp.int32),
+    return "direct", StreamedRows(gram.prepare(data.stats), jnp.asarray(data.handle, jnp.int32),
                                   data.n)
 
 
@@ -236,7 +237,7 @@ def batches(data: StreamedRows, batch_size: int) -> tuple[Batches, Callable]:
       >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.npy"
       >>> np.save(path, np.arange(15.0).reshape(5, 3))
       >>> with jaxgd.datasets.npy_rows(path).open() as rows, reading(rows, 0) as handle:
-      ...     data = StreamedRows(to_device(rows.stats), jnp.int32(handle), rows.n)
+      ...     data = StreamedRows(gram.prepare(rows.stats), jnp.int32(handle), rows.n)
       ...     stream, loss = batches(data, batch_size=2)
       ...     _, batch = stream.next(stream.init(), jnp.int32(2))  # the last of epoch 0
       >>> batch.real.tolist(), batch.X.shape

@@ -3,83 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from jaxgd import convergence
-from jaxgd.fit import FitResult, OptimizerFactory
-from jaxgd.grid import GridResult, grid_sweep
-from jaxgd.params import LinearParams
+from jaxgd.fit import OptimizerFactory
+from jaxgd.grid import grid_sweep
+from jaxgd.result import PER_RUN, SHARED, SweepResult
 from jaxgd.validation import check_learning_rates
-
-
-class SweepResult(NamedTuple):
-    """The outcome of ``sweep``: every field has the grid's axes first, steps last.
-
-    The grid is (learning rate,) without seeds and (learning rate, seed) with them, so
-    ``losses`` is ``(K, num_logs)`` or ``(K, S, num_logs)``; ``params.weight`` is
-    ``(K, [S,] n_features)``; ``snapshots.weight`` is ``(K, [S,] n_snapshots, n_features)``.
-
-    Attributes:
-      params, losses, final_loss, converged_step, diverged, diverged_step, snapshots:
-        as in ``FitResult``, per grid point.
-      snapshot_steps: ``(n_snapshots,)``, shared by every run.
-      loss_steps: ``(num_logs,)``: the step of each history entry, shared by every run.
-      learning_rates: ``(K,)``.
-      seeds: ``(S,)``, or None when the sweep had no seed axis.
-      engine: the engine that ran, "direct", "gram" or "eigen".
-      optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
-      epoch_losses: mini-batch runs: ``(K, [S,] epochs + 1)`` full-data losses, else None.
-    """
-
-    params: LinearParams
-    losses: jax.Array
-    final_loss: jax.Array
-    converged_step: jax.Array
-    diverged: jax.Array
-    diverged_step: jax.Array
-    snapshots: LinearParams
-    snapshot_steps: jax.Array
-    loss_steps: jax.Array
-    learning_rates: jax.Array
-    seeds: jax.Array | None = None
-    engine: str = "direct"
-    optimal_loss: float | None = None
-    epoch_losses: jax.Array | None = None
-
-    @property
-    def converged(self) -> jax.Array:
-        """Per run: whether it converged."""
-        return self.converged_step >= 0
-
-    @property
-    def gap(self) -> np.ndarray:
-        """Per run: ``final_loss - optimal_loss``."""
-        return self._as_grid().gap
-
-    def best(self) -> tuple[int, ...]:
-        """Grid index of the lowest final loss among runs that did not diverge.
-
-        Raises:
-          ValueError: if every run diverged (there is no best run to report).
-        """
-        return self._as_grid().best()
-
-    def run(self, index: int | tuple[int, ...]) -> FitResult:
-        """One grid point as a ``FitResult``, e.g. ``result.run(result.best())``."""
-        index = (index,) if isinstance(index, int | np.integer) else tuple(index)
-        return self._as_grid().run(index)
-
-    def _as_grid(self) -> GridResult:
-        axes = ("learning_rate",) if self.seeds is None else ("learning_rate", "seed")
-        values = {"learning_rate": np.asarray(self.learning_rates)}
-        if self.seeds is not None:
-            values["seed"] = np.asarray(self.seeds)
-        fields = {k: v for k, v in self._asdict().items()
-                  if k not in ("learning_rates", "seeds")}
-        return GridResult(**fields, axes=axes, values=values, fixed={})
 
 
 def sweep(
@@ -153,7 +85,7 @@ def sweep(
         raise ValueError(f"seeds must be a list of seeds, got {seeds!r}")
     if seed_axis and len(seeds) == 0:
         raise ValueError("seeds is empty: give at least one seed, or None")
-    grid = {"learning_rate": rates, "seed": list(seeds)} if seed_axis else {
+    grid = {"learning_rate": rates, "seed": seeds} if seed_axis else {
         "learning_rate": rates}
     result = grid_sweep(
         X, y, grid=grid, num_steps=num_steps, seed=seed, batch_size=batch_size, epochs=epochs,
@@ -165,15 +97,11 @@ def sweep(
         engine=engine, log_every=log_every, chunk_size=chunk_size,
         sharding_mode=sharding_mode,
     )
-    per_run = ("params", "losses", "final_loss", "converged_step", "diverged",
-               "diverged_step", "snapshots", "epoch_losses")
-    fields = {name: getattr(result, name) for name in per_run}
+    fields = {name: getattr(result, name) for name in (*PER_RUN, *SHARED)}
     return SweepResult(
         **fields,
-        snapshot_steps=result.snapshot_steps,
-        loss_steps=result.loss_steps,
         learning_rates=result.values["learning_rate"].astype(jax.numpy.result_type(float)),
         seeds=result.values["seed"] if seed_axis else None,
         engine=result.engine,
-        optimal_loss=result.optimal_loss,
+        reference=result.reference,
     )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 from collections.abc import Sequence
 
+import jax
 import numpy as np
 
 _MAX_LISTED = 10  # how many offending rows or values a message lists before "..."
@@ -14,6 +18,29 @@ def _list_some(items: Sequence) -> str:
     shown = ", ".join(str(i) for i in items[:_MAX_LISTED])
     more = len(items) - _MAX_LISTED
     return shown + (f", ... ({more} more)" if more > 0 else "")
+
+
+def is_traced(value) -> bool:
+    """Whether ``value`` is (or holds) a JAX tracer: an abstract value inside the caller's
+    ``jit``, ``vmap``, ``grad``, ``jvp`` or ``jacfwd``. Its shape and dtype are known, its
+    numbers are not, so value checks skip it (shape and dtype checks still run).
+
+    Example:
+      >>> import jax
+      >>> is_traced(1.0), jax.jit(lambda x: is_traced(x))(1.0)
+      (False, Array(True, dtype=bool))
+    """
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value))
+
+
+def _check_traced(value, name: str):
+    """Shape-free dtype check of a traced array: real numbers only."""
+    dtype = np.dtype(value.dtype)
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+        raise TypeError(f"{name} must hold numbers, got dtype {dtype}")
+    if np.issubdtype(dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
+    return value
 
 
 def _as_float_array(value, name: str) -> np.ndarray:
@@ -44,6 +71,9 @@ def check_data(X, y) -> tuple[np.ndarray, np.ndarray]:
     Returns:
       (X, y) as floating-point NumPy arrays (the input's float dtype is kept).
 
+    Traced X or y (inside the caller's ``jit``/``vmap``/``grad``) get the shape and dtype
+    checks only, and come back as they are (floating, JAX's default float for integers).
+
     Raises:
       TypeError: if X or y do not hold real numbers.
       ValueError: if a shape is wrong, the lengths differ, the data are empty, or a value is
@@ -54,8 +84,11 @@ def check_data(X, y) -> tuple[np.ndarray, np.ndarray]:
       >>> X.shape, y.shape
       ((2, 1), (2,))
     """
-    X = _as_float_array(X, "X")
-    y = _as_float_array(y, "y")
+    if y is None:
+        raise TypeError("y is required: give the targets, shape (n_samples,)")
+    traced = is_traced((X, y))
+    X = _traced_float(X, "X") if is_traced(X) else _as_float_array(X, "X")
+    y = _traced_float(y, "y") if is_traced(y) else _as_float_array(y, "y")
     if X.ndim != 2:
         raise ValueError(
             f"X must be 2-D (n_samples, n_features), got shape {X.shape}; "
@@ -69,6 +102,8 @@ def check_data(X, y) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("the data are empty: X and y have no rows")
     if X.shape[1] == 0:
         raise ValueError("X has no feature columns")
+    if traced:  # the numbers are not known yet: NaN and infinities cannot be looked for
+        return X, y
     bad_x = np.flatnonzero(~np.isfinite(X).all(axis=1))
     if bad_x.size:
         raise ValueError(f"X has NaN or infinite values in rows {_list_some(bad_x.tolist())}")
@@ -78,6 +113,13 @@ def check_data(X, y) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def _traced_float(value, name: str):
+    value = _check_traced(value, name)
+    if not jax.numpy.issubdtype(value.dtype, jax.numpy.floating):
+        value = value.astype(jax.numpy.result_type(float))
+    return value
+
+
 def check_learning_rates(learning_rates, name: str = "learning_rates") -> np.ndarray:
     """Checks that learning rates are a non-empty 1-D list of finite positive numbers.
 
@@ -85,6 +127,11 @@ def check_learning_rates(learning_rates, name: str = "learning_rates") -> np.nda
       >>> check_learning_rates([0.1, 0.01]).tolist()
       [0.1, 0.01]
     """
+    if is_traced(learning_rates):  # shape and dtype only
+        rates = _traced_float(jax.numpy.asarray(learning_rates), name)
+        if rates.ndim > 1:
+            raise ValueError(f"{name} must be 1-D, got shape {rates.shape}")
+        return rates.reshape(-1)
     rates = _as_float_array(learning_rates, name)
     if rates.ndim == 0:
         rates = rates[None]
@@ -111,14 +158,17 @@ def _scalar(value):
     return value
 
 
-def check_learning_rate(learning_rate) -> float:
-    """Checks one learning rate: a finite positive number (a 0-d array will do)."""
+def check_learning_rate(learning_rate, name: str = "learning_rate"):
+    """Checks one learning rate: a finite positive number (a 0-d array will do); a traced
+    scalar passes unchecked, as it is."""
+    if is_traced(learning_rate):
+        return _traced_scalar(learning_rate, name)
     learning_rate = _scalar(learning_rate)
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float | np.number):
-        raise TypeError(f"learning_rate must be a number, got {type(learning_rate).__name__}")
+        raise TypeError(f"{name} must be a number, got {type(learning_rate).__name__}")
     value = float(learning_rate)
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"learning_rate must be finite and positive, got {learning_rate!r}")
+        raise ValueError(f"{name} must be finite and positive, got {learning_rate!r}")
     return value
 
 
@@ -132,8 +182,17 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_non_negative(value, name: str) -> float:
-    """Checks a finite number >= 0 (a tolerance, a scale)."""
+def _traced_scalar(value, name: str):
+    value = _check_traced(jax.numpy.asarray(value), name)
+    if value.ndim != 0:
+        raise ValueError(f"{name} must be a single number, got shape {value.shape}")
+    return value
+
+
+def check_non_negative(value, name: str):
+    """Checks a finite number >= 0 (a tolerance, a scale); a traced scalar passes unchecked."""
+    if is_traced(value):
+        return _traced_scalar(value, name)
     value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
@@ -141,3 +200,14 @@ def check_non_negative(value, name: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
     return value
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """Warns with the caller's line: the first frame outside jaxgd, however deep the call."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -40,15 +40,16 @@ def test_every_loss_product_asks_for_full_precision():
     # JAX's default lets a GPU compute float32 products in TF32 (and a TPU in bfloat16), which
     # moves loss histories in the fourth digit. The loss functions must ask for HIGHEST; this is
     # checked on the program itself, since a CPU computes full float32 either way.
+    from jaxgd.gram import gram_loss, prepare
     from jaxgd.minibatch import Batch, batch_mse
-    from jaxgd.statistics import gram_mse, sufficient_statistics, to_device
+    from jaxgd.statistics import sufficient_statistics
 
     p = LinearParams(jnp.ones(3), jnp.array(0.0))
     X, y = jnp.ones((4, 3)), jnp.arange(4.0)
     batch = Batch(rows=jnp.arange(2), real=jnp.ones(2, bool))
-    stats = to_device(sufficient_statistics(np.ones((4, 3)), np.arange(4.0)))
+    stats = prepare(sufficient_statistics(np.ones((4, 3)), np.arange(4.0)))
     highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
-    for fn, args in [(mse, (p, X, y)), (gram_mse, (p, stats)),
+    for fn, args in [(mse, (p, X, y)), (gram_loss, (p, stats)),
                      (lambda q: batch_mse(q, batch, X, y, True), (p,))]:
         precisions = _dot_precisions(fn, *args)
         assert precisions and all(pr == highest for pr in precisions), (fn, precisions)

@@ -1,0 +1,294 @@
+"""What runs return: ``Descent``, ``FitResult``, ``SweepResult`` and ``GridResult``, as pytrees.
+
+Every result is a frozen dataclass registered as a pytree whose leaves are arrays (and
+``None`` for fields a run does not have); names, axes, the engine and the float64 reference
+loss are static metadata. So results pass through the caller's ``jit``, ``vmap``, ``grad`` and
+``jax.tree_util.tree_map`` like any pytree of arrays:
+
+    >>> import jax, numpy as np, jaxgd
+    >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+    >>> r = jaxgd.sweep(X, y, learning_rates=[0.1, 0.3], num_steps=20)
+    >>> jax.tree_util.tree_map(lambda a: a[1], r).losses.shape
+    (20,)
+
+The per-run fields are defined once, in ``Descent``; the other three add what describes the
+runs (learning rates, grid axes, engine, reference).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+PyTree = Any
+
+
+def _pytree(*meta: str):
+    """Registers a dataclass as a pytree: ``meta`` fields are static, the rest are leaves."""
+
+    def register(cls):
+        names = [f.name for f in dataclasses.fields(cls)]
+        data = [name for name in names if name not in meta]
+        return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=list(meta))
+
+    return register
+
+
+class _Record:
+    """NamedTuple-style helpers shared by every result type."""
+
+    def _replace(self, **changes):
+        if "optimal_loss" in changes:  # stored in its hashable form
+            changes["reference"] = freeze(changes.pop("optimal_loss"))
+        return dataclasses.replace(self, **changes)
+
+    def _asdict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @property
+    def converged(self):
+        """Per run: whether it converged (``converged_step >= 0``)."""
+        return self.converged_step >= 0
+
+
+@_pytree()
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Descent(_Record):
+    """What one descent run returns (under ``vmap`` every field gains the grid's axes).
+
+    Attributes:
+      params: parameters after the last update (frozen where the run stopped).
+      losses: ``(num_logs,)``; entry i is the loss of the parameters before update
+        ``loss_steps[i]``, so entry 0 is the loss at initialization. NaN after the step at
+        which the run diverged.
+      final_loss: the loss of ``params``, i.e. after the last update.
+      converged_step: first step of the flat stretch that proved convergence, -1 if never.
+      diverged: whether the loss became non-finite or grew past the divergence multiple.
+      diverged_step: the step at which it did, -1 if never.
+      snapshots: ``params`` with a leading axis, one entry per snapshot step.
+      snapshot_steps: the steps of the snapshots; step t means the parameters before update t
+        (step ``num_steps`` means the final parameters).
+      loss_steps: the step of each history entry: 0, k, 2k, ... with ``log_every=k``.
+      epoch_losses: mini-batch runs only: ``(epochs + 1,)``, the loss on all the data at the
+        start of each epoch and at the end; None for full-batch runs.
+      aux: with a loss that returns ``(loss, aux)`` (``descend(..., has_aux=True)``), the aux
+        pytree at each logged step, stacked like ``losses``; else None.
+    """
+
+    params: PyTree
+    losses: jax.Array
+    final_loss: jax.Array
+    converged_step: jax.Array
+    diverged: jax.Array
+    diverged_step: jax.Array
+    snapshots: PyTree
+    snapshot_steps: jax.Array
+    loss_steps: jax.Array
+    epoch_losses: jax.Array | None = None
+    aux: PyTree = None
+
+
+@_pytree("engine", "reference")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FitResult(Descent):
+    """The outcome of ``fit``: a ``Descent`` of ``LinearParams``, plus what describes the run.
+
+    Attributes:
+      learning_rate: the learning rate used (an array).
+      engine: the engine that ran, "direct", "gram" or "eigen" (static).
+      optimal_loss: the least-squares (ridge, with l2) optimum's loss in float64 when
+        ``reference=True`` and the data are concrete, else None (static). With l2 > 0 every
+        loss here is the ridge objective.
+    """
+
+    learning_rate: jax.Array
+    engine: str = "direct"
+    reference: Any = None
+
+    @property
+    def optimal_loss(self):
+        return thaw(self.reference)
+
+    @property
+    def gap(self) -> np.ndarray:
+        """``final_loss - optimal_loss``: how far above the least-squares optimum it ended."""
+        return _gap(self)
+
+
+@_pytree("axes", "engine", "reference")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GridResult(Descent):
+    """The outcome of ``grid_sweep``: every per-run field has the grid's axes first.
+
+    ``losses`` is ``(*grid_shape, num_logs)``, ``params.weight`` ``(*grid_shape, d)``,
+    ``snapshots.weight`` ``(*grid_shape, n_snapshots, d)``; the axes follow ``axes``;
+    ``snapshot_steps`` and ``loss_steps`` are shared by every run.
+
+    Attributes:
+      axes: the grid's axis names, in order (e.g. ``("learning_rate", "b1", "seed")``).
+      values: each axis's values, by name.
+      fixed: the values every run shares (learning rate, seed, l2, hyperparameters not in
+        the grid), by name.
+      engine: the engine that ran.
+      optimal_loss: the least-squares (ridge) optimum's loss: a float, or an array that
+        broadcasts against the grid when l2 is one of its axes; None without reference.
+    """
+
+    axes: tuple[str, ...]
+    values: dict[str, Any]
+    fixed: dict[str, Any]
+    engine: str = "direct"
+    reference: Any = None
+
+    @property
+    def optimal_loss(self):
+        return thaw(self.reference)
+
+    @property
+    def gap(self) -> np.ndarray:
+        """Per run: ``final_loss - optimal_loss``."""
+        return _gap(self)
+
+    def best(self) -> tuple[int, ...]:
+        """Grid index of the lowest final loss among runs that did not diverge.
+
+        Raises:
+          ValueError: if every run diverged.
+        """
+        index = best_index(self.final_loss, self.diverged)
+        if index is None:
+            raise ValueError("every run diverged: no best run; try smaller learning rates")
+        return index
+
+    def point(self, index: Sequence[int]) -> dict[str, float]:
+        """The hyperparameter values at a grid index, by name."""
+        return {axis: np.asarray(self.values[axis])[i].item()
+                for axis, i in zip(self.axes, index, strict=True)}
+
+    def run(self, index: Sequence[int]) -> FitResult:
+        """One grid point as a ``FitResult``."""
+        index = tuple(index)
+        if len(index) != len(self.axes):
+            raise ValueError(f"index needs {len(self.axes)} entries (axes {self.axes}), "
+                             f"got {index}")
+        # Index on the host: eager indexing of device arrays compiles a program per field.
+        take = lambda tree: jax.tree_util.tree_map(  # noqa: E731
+            lambda leaf: np.asarray(leaf)[index], tree)
+        optimal = self.optimal_loss
+        if optimal is not None and np.ndim(optimal):
+            optimal = float(np.broadcast_to(optimal, np.shape(self.final_loss))[index])
+        rate = {**self.fixed, **self.point(index)}["learning_rate"]
+        per_run = {name: take(getattr(self, name)) for name in PER_RUN}
+        return FitResult(
+            **per_run,
+            snapshot_steps=np.asarray(self.snapshot_steps),
+            loss_steps=np.asarray(self.loss_steps),
+            learning_rate=np.asarray(rate, np.asarray(self.final_loss).dtype),
+            engine=self.engine,
+            reference=freeze(optimal),
+        )
+
+
+@_pytree("engine", "reference")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SweepResult(Descent):
+    """The outcome of ``sweep``: every per-run field has the grid's axes first, steps last.
+
+    The grid is (learning rate,) without seeds and (learning rate, seed) with them, so
+    ``losses`` is ``(K, num_logs)`` or ``(K, S, num_logs)``; ``params.weight`` is
+    ``(K, [S,] n_features)``; ``snapshots.weight`` is ``(K, [S,] n_snapshots, n_features)``.
+
+    Attributes:
+      learning_rates: ``(K,)``.
+      seeds: ``(S,)``, or None when the sweep had no seed axis.
+      engine: the engine that ran, "direct", "gram" or "eigen".
+      optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
+    """
+
+    learning_rates: jax.Array
+    seeds: jax.Array | None = None
+    engine: str = "direct"
+    reference: Any = None
+
+    @property
+    def optimal_loss(self):
+        return thaw(self.reference)
+
+    @property
+    def gap(self) -> np.ndarray:
+        """Per run: ``final_loss - optimal_loss``."""
+        return _gap(self)
+
+    def best(self) -> tuple[int, ...]:
+        """Grid index of the lowest final loss among runs that did not diverge.
+
+        Raises:
+          ValueError: if every run diverged (there is no best run to report).
+        """
+        return self.as_grid().best()
+
+    def run(self, index: int | tuple[int, ...]) -> FitResult:
+        """One grid point as a ``FitResult``, e.g. ``result.run(result.best())``."""
+        index = (index,) if isinstance(index, int | np.integer) else tuple(index)
+        return self.as_grid().run(index)
+
+    def as_grid(self) -> GridResult:
+        """The same runs as a ``GridResult`` over (learning_rate[, seed])."""
+        axes = ("learning_rate",) if self.seeds is None else ("learning_rate", "seed")
+        values = {"learning_rate": self.learning_rates}
+        if self.seeds is not None:
+            values["seed"] = self.seeds
+        shared = {name: getattr(self, name) for name in (*PER_RUN, *SHARED)}
+        return GridResult(**shared, axes=axes, values=values, fixed={}, engine=self.engine,
+                          reference=self.reference)
+
+
+#: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
+PER_RUN = ("params", "losses", "final_loss", "converged_step", "diverged", "diverged_step",
+           "snapshots", "epoch_losses", "aux")
+SHARED = ("snapshot_steps", "loss_steps")
+
+
+def best_index(final_loss, diverged) -> tuple[int, ...] | None:
+    """Index of the lowest final loss among runs that did not diverge; None if all did.
+
+    Example:
+      >>> best_index(np.array([3.0, 1.0, 0.5]), np.array([False, False, True]))
+      (1,)
+    """
+    final = np.asarray(final_loss, np.float64)
+    usable = ~np.asarray(diverged) & np.isfinite(final)
+    if not usable.any():
+        return None
+    flat_index = np.argmin(np.where(usable, final, np.inf))
+    return tuple(int(i) for i in np.unravel_index(flat_index, final.shape))
+
+
+def freeze(optimal_loss):
+    """A reference loss in hashable form (static pytree metadata): a float, None, or
+    ``(shape, values)`` for an array."""
+    if optimal_loss is None:
+        return None
+    if np.ndim(optimal_loss) == 0:
+        return float(optimal_loss)
+    array = np.asarray(optimal_loss, np.float64)
+    return (array.shape, tuple(array.reshape(-1).tolist()))
+
+
+def thaw(reference):
+    """The inverse of ``freeze``."""
+    if reference is None or isinstance(reference, float):
+        return reference
+    shape, values = reference
+    return np.asarray(values, np.float64).reshape(shape)
+
+
+def _gap(result) -> np.ndarray:
+    if result.reference is None:
+        raise ValueError("no reference loss: run with reference=True on concrete data (the "
+                         "float64 reference is computed on the host, so not under tracing)")
+    return np.asarray(result.final_loss, np.float64) - result.optimal_loss
