@@ -7,9 +7,8 @@ Converged: the loss changed by at most ``tol`` relative to its previous value, u
 for ``patience`` steps in a row; ``converged_step`` is the first step of that flat stretch.
 Two small absolute allowances keep exact fits (whose loss sits at rounding noise near 0,
 where every relative change is huge) converging: 16·eps²·loss₀, the size of a loss made of
-rounding errors of the data, and the ``noise`` of the engine's loss formula (the gram engine
-adds terms as large as var(y) to get the loss: 16·eps·var(y); the eigen engine adds shrinking
-terms to the optimum's loss L*: 16·eps·L*).
+rounding errors of the data, and the ``noise`` of the engine's loss formula (the gram and
+eigen engines add shrinking squares to the optimum's loss L*: 16·eps·L*).
 A crawling run is not converged: with the course's tiny learning rate 1.1e-5 on its seven
 cars the loss still falls about 5e-4 of itself per step, hundreds of times ``tol``'s default
 of 1e-6, so the run keeps going.

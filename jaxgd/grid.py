@@ -165,7 +165,9 @@ def grid_sweep(
     mode = sharding.check_mode(sharding_mode, n_rows)
     if is_traced((data, hyper)):  # inside the caller's transformation: one plain call
         run = _members_compiled(engines.BY_NAME[chosen], data, hyper, config, num_runs, shape)
-        return _result(run, axes, values, fixed, chosen, None)
+        concrete = reference and not is_traced((X, y, values.get("l2"), fixed["l2"]))
+        optimal = _reference(X, y, axes, values, fixed) if concrete else None
+        return _result(run, axes, values, fixed, chosen, optimal)
     if mode == "rows" and not isinstance(data, engines.Rows):
         mode = "runs"  # moments, or rows read by the host: share out the runs instead
     if mode == "rows":
