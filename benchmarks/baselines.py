@@ -10,17 +10,17 @@ rates, T steps, the full ``(K, T)`` loss history kept:
   steps computing ``X @ w`` every step, float32;
 - ``sklearn_sgd``: scikit-learn's ``SGDRegressor`` per learning rate, timed to within 1% of
   the least-squares loss (a different, per-sample algorithm; None without scikit-learn);
-- ``jaxgd_sweep``: jaxgd itself, through the adapter that passes ``engine=`` only where
-  ``jaxgd.sweep`` takes it and reports the engine that ran.
+- ``jaxgd_sweep``: jaxgd itself (``jaxgd.sweep`` from zeros, every loss kept), with the
+  engine that ran.
 
-They live in ``jaxgd/bench.py`` so that the installed ``jaxgd bench`` command has them; this
-module names them for readers of the benchmarks folder. Run it to check them against jaxgd
-on Auto MPG: ``python -m benchmarks.baselines``.
+They live in ``jaxgd/_bench/baselines.py`` so that the installed ``jaxgd bench`` command has
+them; this module names them for readers of the benchmarks folder. Run it to check them
+against jaxgd on Auto MPG: ``python -m benchmarks.baselines``.
 """
 
 from __future__ import annotations
 
-from jaxgd.bench import (
+from jaxgd._bench import (
     compare_histories,
     jaxgd_sweep,
     numpy_gd,
@@ -35,7 +35,7 @@ __all__ = ["jaxgd_sweep", "numpy_gd", "plain_jax_gd", "sklearn_sgd", "torch_auto
 
 
 def main() -> None:
-    from jaxgd.bench import auto_mpg_problem
+    from jaxgd._bench import auto_mpg_problem
 
     problem = auto_mpg_problem()
     rates, steps = problem.learning_rates(16), 300

@@ -17,9 +17,9 @@ python3 -c "import jax, optax, numpy; print('jax', jax.__version__, 'optax', opt
 # The main job of the README's quick start, on the GPU (its results folder stays behind).
 python3 -m jaxgd run --out /tmp/jaxgd-gpu-run --overwrite 2>&1 | tail -12
 # The engines, the float64 oracles and the sweep: the tests whose numbers a GPU could change.
-timeout "${TEST_S:-150}" python3 -m pytest -q -x -p no:cacheprovider tests/test_model.py \
-    tests/test_engine.py tests/test_eigen.py tests/test_layout.py tests/test_references.py \
-    tests/test_sweep.py 2>&1 | tail -8
+timeout "${TEST_S:-150}" python3 -m pytest -q -x -p no:cacheprovider tests/core/test_model.py \
+    tests/core/test_engine.py tests/core/test_eigen.py tests/core/test_layout.py \
+    tests/core/test_references.py tests/core/test_sweep.py 2>&1 | tail -8
 # Scalar layout against arrays, per engine (the choice behind jaxgd.layout.MAX_SCALARS).
 timeout "${LAYOUT_S:-90}" python3 -m benchmarks.layouts 1024 8192 2>&1 | tee "$OUT/layouts.log"
 timeout "${BENCH_S:-330}" python3 -m benchmarks.run --mode "${BENCH_MODE:-quick}" \

@@ -16,9 +16,9 @@ import numpy as np
 
 import jaxgd
 from jaxgd import layout
-from jaxgd.bench import auto_mpg_problem
+from jaxgd._bench import auto_mpg_problem
+from jaxgd.cli.timing import timed
 from jaxgd.sharding import use_every_core
-from jaxgd.timing import timed
 
 
 def measure(engine: str, K: int, scalars: bool, steps: int = 1000, repeats: int = 5):

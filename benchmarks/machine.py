@@ -1,7 +1,7 @@
 """This machine's limits, measured: peak matmul GFLOP/s and memory bandwidth, plus its
 description (CPU, cores, JAX backend and devices, versions).
 
-The measurement lives in ``jaxgd/bench.py`` (``measure_machine``) so that ``jaxgd bench``
+The measurement lives in ``jaxgd/_bench/machine.py`` (``measure_machine``) so that ``jaxgd bench``
 has it when installed; every benchmark run measures the machine again in the same process,
 so its fractions of peak compare like with like. Run this module to see the numbers alone:
 ``python -m benchmarks.machine``.
@@ -9,7 +9,7 @@ so its fractions of peak compare like with like. Run this module to see the numb
 
 from __future__ import annotations
 
-from jaxgd.bench import (
+from jaxgd._bench import (
     bandwidth_gbs,
     cpu_model,
     describe_machine,

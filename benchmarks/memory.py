@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 import jaxgd
-from jaxgd.bench import auto_mpg_problem
+from jaxgd._bench import auto_mpg_problem
 from jaxgd.sharding import use_every_core
 
 

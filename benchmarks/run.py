@@ -1,4 +1,4 @@
-"""Runs the benchmark harness of ``jaxgd/bench.py`` and writes its results.
+"""Runs the benchmark harness of ``jaxgd/_bench/`` and writes its results.
 
 ``python -m benchmarks.run [--full] [--out DIR] [--write-md]`` from the repository root:
 
@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxgd.bench import (
+from jaxgd._bench import (
     FULL,
     PRESETS,
     QUICK,
@@ -32,9 +32,9 @@ from jaxgd.bench import (
     run_benchmarks,
     summary_text,
     wait_until_quiet,
-    write_atomic,
     write_outputs,
 )
+from jaxgd.cli.results import write_atomic
 from jaxgd.sharding import use_every_core
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         plot = ROOT / "benchmarks" / "scaling.png"
         drawn = plot_scaling(results, plot)
         page = ROOT / "BENCHMARKS.md"
-        write_atomic(page, report_text(results, "benchmarks/scaling.png" if drawn else None)
-                     + hand_written(page))
+        text = (report_text(results, "benchmarks/scaling.png" if drawn else None)
+                + hand_written(page))
+        write_atomic(page, text.encode())
         print(f"wrote {ROOT / 'BENCHMARKS.md'}" + (f" and {plot}" if drawn else ""),
               file=sys.stderr)
     return 0

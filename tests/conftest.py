@@ -1,5 +1,8 @@
 """Shared test data: small, fixed problems so that compiled programs are reused across tests."""
 
+import contextlib
+
+import jax
 import numpy as np
 import pytest
 
@@ -25,3 +28,28 @@ def well_conditioned(seed: int, n: int = 64, d: int = 3, noise: float = 0.1):
 @pytest.fixture
 def problem():
     return well_conditioned(0)
+
+
+#: What JAX reports when it traces a function to a program and when XLA compiles one.
+TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+@contextlib.contextmanager
+def compiles():
+    """Lists the traces and XLA compilations in the block, as JAX reports them through
+    ``jax.monitoring`` (no private name is patched). The listener stops listening when the
+    block ends, and is unregistered."""
+    events = []
+    listening = True
+
+    def listener(event, duration, **_):
+        if listening and event in (TRACE_EVENT, COMPILE_EVENT):
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield events
+    finally:
+        listening = False
+        jax.monitoring.unregister_event_duration_listener(listener)

@@ -270,7 +270,7 @@ def test_a_sweep_sharded_over_devices_reads_each_batch_once(data):
     path, _, _ = data
     env = {**os.environ, "JAX_PLATFORMS": "cpu",  # host devices, also on a GPU machine
            "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "PYTHONPATH": str(Path(__file__).parent.parent)}
+           "PYTHONPATH": str(Path(__file__).parents[2])}
     done = subprocess.run([sys.executable, "-c", SHARDED, str(path)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

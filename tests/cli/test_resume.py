@@ -12,9 +12,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgd import checkpoint, cli, results
+from jaxgd import cli
+from jaxgd.cli import checkpoint, results
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 # Eight learning rates, one per chunk, two seeds each: converging, crawling, diverging runs.
 # Enough steps that each chunk takes a good fraction of a second after compiling (a GPU
 # takes ~100 µs a step for this tiny loop, a CPU ~1 µs).
@@ -132,12 +133,13 @@ def main(*args):
 
 def partial_run(config_file, out):
     """A stopped run, made in-process: the first chunk of the config, saved."""
-    from jaxgd import runner
+    from jaxgd.cli import execute
+    from jaxgd.cli import plan as plans
 
     config, _ = cli.load_config(str(config_file), ["train.num_steps=50"])
-    plan = runner.prepare(config, chunk_size=4)
+    plan = plans.prepare(config, chunk_size=4)
     saved = checkpoint.Checkpoint.start(out, plan.fingerprint())
-    saved.save(0, runner.run_chunk(plan, 0))
+    saved.save(0, execute.run_chunk(plan, 0))
     return saved
 
 

@@ -1,11 +1,10 @@
-import importlib
 
 import jax
 import numpy as np
 import pytest
 
 from jaxgd import fit, stability, sweep
-from tests.conftest import well_conditioned
+from tests.conftest import COMPILE_EVENT, compiles, well_conditioned
 
 
 def test_grid_axes_come_first_and_steps_last(problem):
@@ -37,22 +36,15 @@ def test_each_member_equals_the_matching_fit(problem):
             assert abs(int(member.converged_step) - int(single.converged_step)) <= 1
 
 
-def test_new_learning_rate_values_do_not_recompile(monkeypatch):
-    grid_module = importlib.import_module("jaxgd.grid")  # where sweep's program is traced
-
-    traces = []
-    original = grid_module.train
-
-    def counting_train(*args, **kwargs):
-        traces.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(grid_module, "train", counting_train)
+def test_new_learning_rate_values_do_not_recompile():
     X, y = well_conditioned(1, n=37)  # a shape no other test compiles
-    sweep(X, y, learning_rates=[0.1, 0.2], num_steps=17)
-    sweep(X, y, learning_rates=[0.05, 0.3], num_steps=17)
-    sweep(X, y, learning_rates=[0.07, 0.01], num_steps=17, seed=4)
-    assert len(traces) == 1
+    with compiles() as first:
+        sweep(X, y, learning_rates=[0.1, 0.2], num_steps=17)
+    assert COMPILE_EVENT in first  # the listener hears the first sweep compile
+    with compiles() as again:
+        sweep(X, y, learning_rates=[0.05, 0.3], num_steps=17)
+        sweep(X, y, learning_rates=[0.07, 0.01], num_steps=17, seed=4)
+    assert again == []  # neither traced nor compiled again
 
 
 def test_divergence_begins_at_two_over_the_largest_eigenvalue():

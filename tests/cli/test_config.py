@@ -2,9 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from jaxgd import config
-from jaxgd.cli import shipped_configs
-from jaxgd.config import ConfigError, parse
+from jaxgd.cli import config
+from jaxgd.cli.config import ConfigError, parse, shipped_configs
 
 RATE = "[optimizer]\nlearning_rate = 0.1\n"
 
@@ -19,10 +18,10 @@ def test_defaults_and_a_single_learning_rate():
 def test_every_shipped_config_parses_and_the_top_level_folder_matches():
     names = shipped_configs()
     assert {"auto_mpg", "auto_mpg_all_features", "mlcc_cars", "synthetic"} <= set(names)
-    top = Path(__file__).parent.parent / "configs"
+    top = Path(__file__).parents[2] / "configs"
     for name in names:
         config.load(top / f"{name}.toml")
-        packaged = Path(config.__file__).parent / "configs" / f"{name}.toml"
+        packaged = Path(config.__file__).parents[1] / "configs" / f"{name}.toml"
         assert (top / f"{name}.toml").read_text() == packaged.read_text()
 
 

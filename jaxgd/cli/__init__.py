@@ -1,77 +1,52 @@
-"""The ``jaxgd`` command: ``run`` a config, ``plot`` a results folder again, ``info``.
+"""The ``jaxgd`` command: ``run`` a config, ``plot`` a results folder again, ``info``, ``bench``.
 
 Exit status: 0 on success, 2 on a usage or config error (a message on stderr, no traceback,
 no output folder), 1 on an unexpected failure, 130 when interrupted with Ctrl-C, 143 when
 stopped by SIGTERM. A stopped run keeps its finished chunks: ``jaxgd run ... --resume``
-finishes it (see ``jaxgd.checkpoint``).
+finishes it (see ``jaxgd.cli.checkpoint``).
 
 The only path a run writes to is ``--out`` (default ``runs/CONFIG_NAME``); a config names
 no output paths, and the figures' file names come from a fixed list.
+
+The command line is built on the library and never the other way round: ``config`` reads and
+checks a TOML config, ``plan`` loads the data and plans the chunks (``data``), ``execute``
+runs them, ``record`` gathers history.npz and summary.json, ``results`` writes the results
+folder, ``checkpoint`` saves each chunk for ``--resume``, ``interrupt`` handles Ctrl-C and
+SIGTERM, ``timing`` and ``environment`` say how long and on what. ``jaxgd bench`` loads the
+benchmark harness (``jaxgd._bench``) only when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.resources
 import importlib.util
-import os
-import signal
 import sys
-import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from jaxgd import config as config_module
-from jaxgd import progress, results, sharding
-from jaxgd.config import Config, ConfigError
+from jaxgd import progress, sharding
+from jaxgd.cli import config as config_module
+from jaxgd.cli import results
+from jaxgd.cli.config import DEFAULT_CONFIG, Config, ConfigError, load_config, shipped_configs
+from jaxgd.cli.interrupt import Stopped, interruptible, stop_signals
 
-DEFAULT_CONFIG = "auto_mpg"
+__all__ = ["build_parser", "load_config", "main", "shipped_configs"]
+
 TABLE_ROWS = 20  # a sweep of thousands prints its best rows and says where the rest are
-
-
-def shipped_configs() -> list[str]:
-    """Names of the configs that ship inside the package (usable as ``jaxgd run NAME``)."""
-    folder = importlib.resources.files("jaxgd") / "configs"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir()
-                  if p.name.endswith(".toml"))
-
-
-def load_config(name: str | None, overrides: Sequence[str]) -> tuple[Config, str]:
-    """A config from a file path, or by the name of a shipped one (the default if None).
-
-    A relative ``data.path`` is read from the config file's folder; for a link to a config
-    file (such as those in the top-level configs/ folder), from the folder of the file it
-    links to; for a shipped config, from the package's configs folder.
-    """
-    name = name or DEFAULT_CONFIG
-    path = Path(name)
-    if path.is_file():
-        target = path.resolve() if path.is_symlink() else path
-        return config_module.load(target, overrides), path.stem
-    stem = name.removesuffix(".toml")
-    if stem in shipped_configs() and path.parent == Path("."):
-        folder = importlib.resources.files("jaxgd") / "configs"
-        text = (folder / f"{stem}.toml").read_text(encoding="utf-8")
-        base_dir = folder if isinstance(folder, Path) else None
-        return config_module.parse(text, overrides, source=f"shipped config {stem}",
-                                   base_dir=base_dir), stem
-    raise ConfigError(f"config file not found: {name} (shipped configs: "
-                      f"{', '.join(shipped_configs())})")
 
 
 def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path):
     """For ``--resume``: the stopped run in ``out_dir`` and its chunk size, after checking
     that this command may finish it; otherwise (None, ``--chunk-size``)."""
-    from jaxgd import checkpoint
+    from jaxgd.cli import checkpoint
 
     if not args.resume:
         results.check_destination(out_dir, args.overwrite)  # before minutes of work
         return None, args.chunk_size
     saved = checkpoint.Checkpoint.open(out_dir)
     if args.chunk_size is not None:
-        asked = min(args.chunk_size, len(config.learning_rates))  # as runner.prepare does
+        asked = min(args.chunk_size, len(config.learning_rates))  # as plan.prepare does
         if asked != saved.chunk_size:
             raise checkpoint.ResumeError(
                 f"{out_dir} was started with --chunk-size {saved.chunk_size}, not {asked}: "
@@ -85,12 +60,13 @@ def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path):
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from jaxgd import checkpoint, runner
+    from jaxgd.cli import checkpoint, execute
+    from jaxgd.cli import plan as plans
 
     config, stem = load_config(args.config, args.set)
     out_dir = Path(args.out) if args.out else Path("runs") / stem
     saved, chunk_size = _saved_run(args, config, out_dir)
-    plan = runner.prepare(config, chunk_size)
+    plan = plans.prepare(config, chunk_size)
     fingerprint = plan.fingerprint()
     if saved is not None:
         saved.check(fingerprint)
@@ -111,12 +87,12 @@ def command_run(args: argparse.Namespace) -> int:
     show = args.progress or (not args.quiet and sys.stderr.isatty())
     bar = progress.ProgressBar(steps * max(len(todo), 1), enabled=show)
 
-    def work() -> runner.RunRecord:
+    def work() -> execute.RunRecord:
         for position, index in enumerate(todo):
             base = position * steps
             report = lambda done, base=base: bar(base + min(done, steps))  # noqa: E731
-            saved.save(index, runner.run_chunk(plan, index, report))
-        return runner.assemble(plan, [saved.load(i) for i in range(plan.num_chunks)])
+            saved.save(index, execute.run_chunk(plan, index, report))
+        return execute.assemble(plan, [saved.load(i) for i in range(plan.num_chunks)])
 
     def stopped_message() -> str:
         done = len(saved.done())
@@ -126,7 +102,7 @@ def command_run(args: argparse.Namespace) -> int:
                 "command with --resume to finish")
 
     try:
-        record = _interruptible(work, stopped_message)
+        record = interruptible(work, stopped_message)
     finally:
         bar.close()
     overwrite = args.overwrite or bool(saved.manifest.get("replaces"))
@@ -176,14 +152,21 @@ def command_plot(args: argparse.Namespace) -> int:
 
 
 def command_info(_: argparse.Namespace) -> int:
-    from jaxgd import runner
+    from jaxgd.cli.environment import device_info, versions
 
-    for name, version in runner.versions().items():
+    for name, version in versions().items():
         print(f"{name:8} {version}")
-    device = runner.device_info()
+    device = device_info()
     print(f"backend  {device['backend']} ({device['device_kind']})")
     print(f"devices  {', '.join(device['devices'])}")
     return 0
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    # The harness and its heavy baselines (torch, scikit-learn) load only when it runs.
+    from jaxgd import _bench
+
+    return _bench.main(args)
 
 
 def _meta(summary: dict) -> dict:
@@ -198,64 +181,6 @@ def _meta(summary: dict) -> dict:
         if config["optimizer"]["name"] == "sgd" else None,
         "optimizer": config["optimizer"]["name"],
     }
-
-
-class Stopped(KeyboardInterrupt):
-    """SIGTERM (or SIGHUP) arrived: handled like Ctrl-C, with the signal's exit status."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.status = 128 + signum
-
-
-@contextlib.contextmanager
-def _stop_signals() -> Iterator[None]:
-    """Turns SIGTERM and SIGHUP into ``Stopped`` in the main thread while the block runs."""
-    def handler(signum, _frame):
-        raise Stopped(signum)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    previous = {signum: signal.signal(signum, handler) for signum in wanted}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-def _interruptible(work, stopped_message: Callable[[], str] = lambda: "nothing was written"):
-    """Runs ``work`` in a helper thread so that Ctrl-C and SIGTERM are felt at once.
-
-    XLA holds the calling thread until a compiled loop ends, and Python handles signals only
-    in the main thread, so a run on the main thread would ignore Ctrl-C for its whole length.
-    ``work`` saves each chunk whole as it finishes, so ending the process at any moment
-    loses only the chunk being computed; ``stopped_message`` says what was kept.
-    """
-    outcome = {}
-
-    def target():
-        try:
-            outcome["value"] = work()
-        except BaseException as error:  # handed to the main thread below
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target, name="jaxgd-run", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.1)
-    except KeyboardInterrupt as error:
-        status = error.status if isinstance(error, Stopped) else 130
-        what = "stopped" if isinstance(error, Stopped) else "interrupted"
-        sys.stdout.flush()
-        print(f"jaxgd: {what}; {stopped_message()}", file=sys.stderr, flush=True)
-        os._exit(status)  # the loop cannot be stopped from outside; end the process with it
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _has_matplotlib() -> bool:
@@ -326,7 +251,7 @@ def _print_table(summary: dict) -> None:
     print(f"time: {timing['total']:.2f} s ({timing['compile']:.2f} s compiling)")
 
 
-_CHUNK_RUNS = 1024  # jaxgd.runner.CHUNK_RUNS, without importing JAX to print --help
+_CHUNK_RUNS = 1024  # jaxgd.cli.plan.CHUNK_RUNS, without importing it to print --help
 
 
 def _chunk_size(text: str) -> int:
@@ -380,9 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
                                            "backend and its devices.")
     info.set_defaults(handler=command_info)
 
-    from jaxgd import bench  # its heavy baselines (torch, scikit-learn) load only when run
-
-    bench.add_parser(commands)
+    bench = commands.add_parser(
+        "bench", help="time jaxgd against NumPy, PyTorch, plain JAX and scikit-learn",
+        description="Benchmark jaxgd's sweeps against the same gradient descent written in "
+                    "NumPy, PyTorch, plain JAX and scikit-learn, and against this machine's "
+                    "measured limits. Quick (~3 min on 2 cores) unless --full (~20 min).")
+    bench.add_argument("--full", action="store_true",
+                       help="more repeats, larger scaling curves, fewer extrapolations")
+    bench.add_argument("--out", metavar="DIR",
+                       help="also write bench.json, report.md and scaling.png here")
+    bench.set_defaults(handler=command_bench)
     return parser
 
 
@@ -391,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sharding.use_every_core()  # before the first computation, or it changes nothing
     try:
-        with _stop_signals():
+        with stop_signals():
             return args.handler(args)
     except (ConfigError, results.ResultsExistError, results.DestinationError) as error:
         print(f"jaxgd: error: {error}", file=sys.stderr)

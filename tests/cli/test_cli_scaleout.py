@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 import jaxgd
-from jaxgd import checkpoint, cli, results, runner
+from jaxgd import cli
+from jaxgd.cli import checkpoint, execute, results
+from jaxgd.cli import plan as plans
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 SHIPPED = ("optimizer_grid", "minibatch", "ridge", "streamed", "streamed_minibatch")
 
 
@@ -256,11 +258,11 @@ def test_set_adds_an_optimizer_grid_axis(tmp_path):
 def test_a_grid_run_resumes_to_the_uninterrupted_results(tmp_path, capsys):
     overrides = ["train.num_steps=50", "output.figures=[]"]
     config, _ = cli.load_config("optimizer_grid", overrides)
-    plan = runner.prepare(config, chunk_size=3)
+    plan = plans.prepare(config, chunk_size=3)
     assert plan.num_chunks == 2 and plan.grid_shape(3) == (3, 2, 2, 1)
     out = tmp_path / "out"
     saved = checkpoint.Checkpoint.start(out, plan.fingerprint())
-    saved.save(1, runner.run_chunk(plan, 1))  # the padded last chunk, as if the first failed
+    saved.save(1, execute.run_chunk(plan, 1))  # the padded last chunk, as if the first failed
     assert saved.load(1)["losses"].shape == (1, 2, 2, 1, 50)
     sets = [arg for o in overrides for arg in ("--set", o)]
     assert main("optimizer_grid", "--out", out, "--resume", *sets) == 0
@@ -278,9 +280,9 @@ def test_a_grid_run_resumes_to_the_uninterrupted_results(tmp_path, capsys):
     assert (out / "losses.csv").read_bytes() == (whole / "losses.csv").read_bytes()
     # Another grid is another run: refused, naming the key.
     other = tmp_path / "other"
-    runner_plan = runner.prepare(config, chunk_size=3)
-    checkpoint.Checkpoint.start(other, runner_plan.fingerprint()).save(
-        0, runner.run_chunk(runner_plan, 0))
+    other_plan = plans.prepare(config, chunk_size=3)
+    checkpoint.Checkpoint.start(other, other_plan.fingerprint()).save(
+        0, execute.run_chunk(other_plan, 0))
     assert main("optimizer_grid", "--out", other, "--resume", *sets,
                 "--set", "optimizer.grid.b1=[0.5]") == 2
     assert "optimizer.grid.b1: [0.5, 0.9] → [0.5]" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Checkpoints of a long sweep: each finished chunk is saved at once, so a killed run resumes.
 
-``jaxgd run`` splits a sweep's learning rates into chunks (see ``jaxgd.runner``). While it
+``jaxgd run`` splits a sweep's learning rates into chunks (see ``jaxgd.cli.plan``). While it
 runs, the results folder being built holds only a ``.partial`` folder::
 
     OUT/.partial/manifest.json      what is being run: config, data and software fingerprint
@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxgd.config import ConfigError
-from jaxgd.results import PARTIAL, SUMMARY, ResultsError, load_npz, to_json
+from jaxgd.cli.config import ConfigError
+from jaxgd.cli.results import PARTIAL, SUMMARY, ResultsError, load_npz, to_json
 
 MANIFEST = "manifest.json"
 FORMAT = 1

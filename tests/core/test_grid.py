@@ -1,11 +1,10 @@
-import importlib
 
 import jax
 import numpy as np
 import pytest
 
 from jaxgd import LinearParams, exact_trajectory, fit, grid_sweep, solve, stability
-from tests.conftest import well_conditioned
+from tests.conftest import COMPILE_EVENT, compiles, well_conditioned
 
 
 def test_axes_follow_the_grid_and_points_equal_single_fits(problem):
@@ -22,21 +21,16 @@ def test_axes_follow_the_grid_and_points_equal_single_fits(problem):
         np.testing.assert_allclose(result.losses[index], single.losses, rtol=1e-5, atol=1e-6)
 
 
-def test_new_hyperparameter_values_do_not_recompile(monkeypatch):
-    grid_module = importlib.import_module("jaxgd.grid")
-    traces = []
-    original = grid_module.train
-
-    def counting(*args, **kwargs):
-        traces.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(grid_module, "train", counting)
+def test_new_hyperparameter_values_do_not_recompile():
     X, y = well_conditioned(4, n=41)
-    for momentum in ([0.5, 0.9], [0.1, 0.2]):
-        grid_sweep(X, y, grid={"momentum": momentum, "learning_rate": [0.01, 0.1, 0.2]},
-                   optimizer="momentum", num_steps=11)
-    assert len(traces) == 1
+    grid = {"momentum": [0.5, 0.9], "learning_rate": [0.01, 0.1, 0.2]}
+    with compiles() as first:
+        grid_sweep(X, y, grid=grid, optimizer="momentum", num_steps=11)
+    assert COMPILE_EVENT in first  # the listener hears the first grid compile
+    with compiles() as again:
+        grid_sweep(X, y, grid={**grid, "momentum": [0.1, 0.2]}, optimizer="momentum",
+                   num_steps=11)
+    assert again == []  # neither traced nor compiled again
 
 
 def test_ridge_reaches_the_closed_form_ridge_optimum(problem):

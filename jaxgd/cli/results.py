@@ -3,7 +3,7 @@
 A run is written into a hidden temporary folder beside the destination and renamed into
 place only when every file is complete, so an interrupted run leaves nothing half-written,
 and an existing folder is replaced only when the caller says so. While a long sweep runs,
-its finished chunks wait in the destination's ``.partial`` folder (see ``jaxgd.checkpoint``);
+its finished chunks wait in the destination's ``.partial`` folder (see ``jaxgd.cli.checkpoint``);
 the finished results replace that folder in one step.
 
 Nothing here executes or unpickles what it reads: history.npz is loaded with
@@ -49,7 +49,8 @@ class ResultsError(ValueError):
 
 
 def is_unfinished(out_dir: Path) -> bool:
-    """Whether ``out_dir`` holds an unfinished run and nothing else (see ``jaxgd.checkpoint``)."""
+    """Whether ``out_dir`` holds an unfinished run and nothing else (see
+    ``jaxgd.cli.checkpoint``)."""
     out_dir = Path(out_dir)
     return out_dir.is_dir() and sorted(p.name for p in out_dir.iterdir()) == [PARTIAL]
 
@@ -65,7 +66,7 @@ def check_destination(out_dir: Path, overwrite: bool) -> None:
       >>> check_destination(root / "file", overwrite=True)
       Traceback (most recent call last):
       ...
-      jaxgd.results.ResultsExistError: ... is a file, not a folder: choose another --out
+      jaxgd.cli.results.ResultsExistError: ... is a file, not a folder: choose another --out
     """
     out_dir = Path(out_dir)
     if not out_dir.exists() and not out_dir.is_symlink():
@@ -170,23 +171,30 @@ def _signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _usual_permissions(folder: Path) -> None:
     # mkdtemp and mkstemp make private (0700/0600) entries; results are ordinary files that
     # should get the permissions the user's umask gives anything else they create.
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = _umask()
     os.chmod(folder, 0o777 & ~umask)
     for path in folder.rglob("*"):
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Writes a file through a temporary sibling and a rename: readers never see half of it."""
+    """Writes a file through a temporary sibling and a rename: readers never see half of it.
+    The file gets the permissions the user's umask gives any new file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

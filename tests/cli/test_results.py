@@ -5,7 +5,7 @@ import stat
 import numpy as np
 import pytest
 
-from jaxgd import results
+from jaxgd.cli import results
 
 
 def test_staging_moves_a_complete_folder_into_place(tmp_path):

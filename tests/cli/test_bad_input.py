@@ -18,8 +18,10 @@ import optax
 import pytest
 
 import jaxgd
-from jaxgd import cli, results, runner
-from jaxgd.config import ConfigError, parse
+from jaxgd import cli
+from jaxgd.cli import plan as plans
+from jaxgd.cli import results
+from jaxgd.cli.config import ConfigError, parse
 from jaxgd.datasets import load_csv
 
 X_OK, Y_OK = np.array([[1.0], [2.0], [3.0]]), np.array([1.0, 2.0, 3.5])
@@ -204,7 +206,7 @@ def test_a_large_csv_file_loads_and_running_out_of_memory_is_a_message(
     def exhausted(*_, **__):
         raise MemoryError
 
-    monkeypatch.setattr(runner.datasets, "load_csv", exhausted)
+    monkeypatch.setattr(jaxgd.datasets, "load_csv", exhausted)
     out = tmp_path / "out"
     assert_refused(*jaxgd_cli("run", csv_config(tmp_path, "d.csv"), "--out", out, *QUICK),
                    "not enough memory to load", out)
@@ -230,7 +232,7 @@ def test_no_pickle_and_no_code_execution_in_the_package():
 # ------------------------------------------------------------------ configs and flags
 
 def settings(dataset="csv", **changes):
-    """A stand-in config with the keys ``runner.check_supported`` reads, plus ``changes``."""
+    """A stand-in config with the keys ``plans.check_supported`` reads, plus ``changes``."""
     sections = {"data": {"dataset": dataset, "stream": False, "standardize": False,
                          "features": None, "target": None, "target_column": -1},
                 "optimizer": {"grid": {}, "name": "sgd"},
@@ -270,7 +272,7 @@ def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
     """Streamed data keep no rows in memory: what needs them all is refused (the rest,
     mini-batch SGD included, is honoured)."""
     with pytest.raises(ConfigError, match=re.escape(message)):
-        runner.check_supported(config)
+        plans.check_supported(config)
     for honoured in (settings(), settings("npy"), settings(data__stream=True),
                      settings(optimizer__grid={"momentum": (0.5,)}),
                      settings(train__batch_size=4, train__epochs=2), settings(train__l2=0.1),
@@ -281,7 +283,7 @@ def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
                      settings("npy", optimizer__name="nesterov", train__engine="eigen"),
                      settings("auto_mpg", optimizer__name="adam",
                               optimizer__grid={"l2": (0.0, 1.0)}, train__engine="gram")):
-        runner.check_supported(honoured)
+        plans.check_supported(honoured)
 
 
 @pytest.mark.parametrize(
@@ -450,7 +452,7 @@ def test_badly_conditioned_features_get_a_warning(tmp_path, jaxgd_cli):
     assert "data.standardize = true" in err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["warnings"] and "condition number" in summary["warnings"][0]
-    assert not runner.conditioning_warnings(jaxgd.stability(X_OK), standardized=False)
+    assert not plans.conditioning_warnings(jaxgd.stability(X_OK), standardized=False)
 
 
 def test_linearly_dependent_standardized_features_get_a_warning(tmp_path):
@@ -459,26 +461,26 @@ def test_linearly_dependent_standardized_features_get_a_warning(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("[data]\ndataset = 'csv'\npath = 'd.csv'\nfeatures = ['a', 'b']\n"
                       "target = 'c'\nstandardize = true\n[optimizer]\nlearning_rate = 0.1\n")
-    plan = runner.prepare(cli.load_config(str(config), [])[0])
+    plan = plans.prepare(cli.load_config(str(config), [])[0])
     assert "linearly dependent" in plan.warnings[0]
 
 
 # ------------------------------------------------------------------ the README table itself
 
 def table_rows():
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme.split("## Bad input", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ")]
     return [row for row in rows[2:] if not row.startswith("| **")]  # skip header, groups
 
 
 def test_every_row_of_the_bad_input_table_names_tests_that_exist():
-    tests = Path(__file__).parent
+    tests = Path(__file__).parents[1]
     rows = table_rows()
     assert len(rows) > 40
     for row in rows:
-        names = re.findall(r"`([\w.]+::)?(test_\w+)`", row.rsplit("|", 2)[-2])
+        names = re.findall(r"`([\w./]+::)?(test_\w+)`", row.rsplit("|", 2)[-2])
         assert names, f"no test for: {row}"
         for file, name in names:
-            source = (tests / (file[:-2] if file else "test_bad_input.py")).read_text()
+            source = (tests / (file[:-2] if file else "cli/test_bad_input.py")).read_text()
             assert f"def {name}(" in source, f"{file}{name} does not exist"

@@ -13,7 +13,7 @@ import numpy as np
 
 import jaxgd
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 WORKER = textwrap.dedent("""
     import json, sys
     import jax

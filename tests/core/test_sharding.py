@@ -37,7 +37,7 @@ SCRIPT = textwrap.dedent("""
 def test_sweeps_sharded_over_four_devices_equal_one_device():
     env = {**os.environ, "JAX_PLATFORMS": "cpu",  # host devices, also on a GPU machine
            "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "PYTHONPATH": str(Path(__file__).parent.parent)}
+           "PYTHONPATH": str(Path(__file__).parents[2])}
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -73,7 +73,7 @@ def test_use_every_core_sets_the_host_device_count_once(monkeypatch):
 def test_the_command_line_uses_every_core():
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(JAX_PLATFORMS="cpu", PYTHONPATH=str(Path(__file__).parent.parent))
+    env.update(JAX_PLATFORMS="cpu", PYTHONPATH=str(Path(__file__).parents[2]))
     done = subprocess.run([sys.executable, "-m", "jaxgd", "info"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.resources
 import math
 import tomllib
 import types
@@ -28,7 +29,9 @@ from typing import Any
 
 from jaxgd import convergence, engine, optimizers
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
+from jaxgd.fit import check_seed
 
+DEFAULT_CONFIG = "auto_mpg"  # what ``jaxgd run`` runs without a config
 DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 FIGURES = ("loss_curve", "snapshots", "loss_surface", "sweep_curves", "sweep_summary")
@@ -319,7 +322,7 @@ def _check(config: Config) -> None:
              f"data.noise must be finite and >= 0, got {data.noise}")
     for name, seed in [("data.seed", data.seed), ("model.seed", model.seed),
                        *[(f"model.seeds[{i}]", s) for i, s in enumerate(model.seeds or ())]]:
-        _require(0 <= seed < 2**32, f"{name} must be in [0, 2**32), got {seed}")
+        _require(is_seed(seed), f"{name} must be in [0, 2**32), got {seed}")
     _require(model.seeds is None or len(model.seeds) > 0, "model.seeds is empty")
     _require(math.isfinite(model.init_scale) and model.init_scale >= 0,
              f"model.init_scale must be finite and >= 0, got {model.init_scale}")
@@ -373,3 +376,52 @@ def _check(config: Config) -> None:
     _require(20 <= output.dpi <= 1000, f"output.dpi must be in [20, 1000], got {output.dpi}")
     _require(output.max_plot_rows >= 1,
              f"output.max_plot_rows must be >= 1, got {output.max_plot_rows}")
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs that ship inside the package (usable as ``jaxgd run NAME``)."""
+    folder = importlib.resources.files("jaxgd") / "configs"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_config(name: str | None, overrides: typing.Sequence[str]) -> tuple[Config, str]:
+    """A config from a file path, or by the name of a shipped one (the default if None).
+
+    A relative ``data.path`` is read from the config file's folder; for a link to a config
+    file (such as those in the top-level configs/ folder), from the folder of the file it
+    links to; for a shipped config, from the package's configs folder.
+    """
+    name = name or DEFAULT_CONFIG
+    path = Path(name)
+    if path.is_file():
+        target = path.resolve() if path.is_symlink() else path
+        return load(target, overrides), path.stem
+    stem = name.removesuffix(".toml")
+    if stem in shipped_configs() and path.parent == Path("."):
+        folder = importlib.resources.files("jaxgd") / "configs"
+        text = (folder / f"{stem}.toml").read_text(encoding="utf-8")
+        base_dir = folder if isinstance(folder, Path) else None
+        return parse(text, overrides, source=f"shipped config {stem}",
+                                   base_dir=base_dir), stem
+    raise ConfigError(f"config file not found: {name} (shipped configs: "
+                      f"{', '.join(shipped_configs())})")
+
+
+def is_seed(value) -> bool:
+    """Whether ``value`` is a seed the library takes (``jaxgd.fit.check_seed``: an integer in
+    [0, 2**32)); a whole number written as a float, as TOML lists may hold, counts.
+
+    Example:
+      >>> is_seed(7), is_seed(7.0), is_seed(7.5), is_seed(-1), is_seed(2**32)
+      (True, True, False, False, False)
+    """
+    if isinstance(value, float):
+        if not value.is_integer():
+            return False
+        value = int(value)
+    try:
+        check_seed(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,271 @@
+"""The benchmark's report: markdown tables, the scaling plot and the JSON of every
+measurement, and what ``jaxgd bench`` prints."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxgd._bench.baselines import optional
+from jaxgd._bench.problems import ATOL, LR_HIGH, LR_LOW, PLANNING_EFFICIENCY, RTOL, BenchConfig
+from jaxgd.cli.results import write_atomic
+
+BUSY_WARNING = 0.1  # warn when other processes used more than this share of the CPUs
+
+def method_notes(config: BenchConfig) -> dict[str, str]:
+    """How ``config`` measures, in words, for the report and the JSON."""
+    return {
+        "work": "Plain full-batch gradient descent on the MSE, from zeros, constant learning "
+                f"rate, K learning rates log-spaced over [{LR_LOW:g}, {LR_HIGH:g}]×2/λmax, T "
+                "steps, the full (K, T) loss history kept.",
+        "timing": "time.perf_counter around the whole call, blocked until results are ready. "
+                  "The first call is timed apart; its compile time is what JAX reports "
+                  "(jaxgd.cli.timing.timed). The time reported is the median of up to "
+                  f"{config.repeats} steady-state calls after it, at least "
+                  f"{config.min_repeats}, more while they fit {config.budget_s:g} s"
+                  + ("; a run with no repeat is timed as its first call minus its compile "
+                     "time" if config.min_repeats == 0 else "") + ".",
+        "extrapolation": "A NumPy or PyTorch run that would take more than "
+                         f"{config.baseline_budget_s:g} s (judged from a one-step probe), and "
+                         "a compiled X·θ-every-step run (jaxgd direct, plain JAX) that the "
+                         f"work model at {PLANNING_EFFICIENCY:g} of peak says would take more "
+                         f"than {config.compiled_budget_s:g} s, runs fewer steps and its time "
+                         "is scaled linearly to T: marked 'extrapolated from T=…'. Each of "
+                         "these loops does the same work every step (the fixed per-call cost "
+                         "is scaled too, which can only overstate the time).",
+        "memory": "Peak growth of the resident set during the first call (compilation "
+                  "included), sampled from /proc/self/statm every 2 ms; memory an allocator "
+                  "kept from earlier and reused is not counted.",
+        "work_model": "direct: 4·n·(d+1)·K flops and itemsize·(2nd + n + 2nK) bytes per step; "
+                      "gram: 4·(d+1)²·K flops per step plus 2·n·(d+1)² once; eigen: "
+                      "6·(d+1)·K flops per step plus the same moments once. Limit = "
+                      "max(flops / peak matmul GFLOP/s, bytes / peak GB/s), with the float32 "
+                      "peak (float64 for NumPy) measured in the same run; '% peak' is achieved "
+                      "GFLOP/s over that peak.",
+        "check": "Every history is compared with the longest jaxgd history of the same "
+                 "workload (the direct engine's when it ran every step) over the steps both "
+                 f"ran, on converging rates: |a − b| ≤ {RTOL:g}·|b| + {ATOL:g}·loss₀ "
+                 "(float32 resolves the loss to about 1e-7 of its initial size).",
+        "sklearn": "SGDRegressor(learning_rate='constant', eta0=rate, penalty=None, tol=None, "
+                   f"shuffle=False) on {config.sklearn_rates} rates spread over the range, "
+                   "one partial_fit epoch at a time, until the MSE is within 1% of the "
+                   f"least-squares loss, it diverges, or {config.sklearn_rate_budget_s:g} s "
+                   "pass for that rate; its total for K rates is the mean per rate times K. "
+                   "A different algorithm (per-sample updates): a time to target, not to T "
+                   "steps.",
+        "contention": "The share of the CPUs used by other processes is measured over each "
+                      "workload (/proc/stat minus this process's CPU time); above "
+                      f"{100 * BUSY_WARNING:.0f}% the report warns. Multi-threaded BLAS and "
+                      "OpenMP (NumPy, PyTorch) slow down far more than XLA when a core is "
+                      "taken.",
+    }
+
+
+_TABLE_HEAD = ("implementation", "K×T run", "time (s)", "compile (s)", "peak MB",
+               "GFLOP/s", "% peak", "× limit", "history check")
+
+
+def _fmt(value, spec: str = ".3g", none: str = "—") -> str:
+    return none if value is None else format(value, spec)
+
+
+def _table_row(row: dict[str, Any]) -> tuple[str, ...]:
+    label = row.get("label") or row["impl"]
+    if row["skipped"]:
+        return (label, "—", row["skipped"], "—", "—", "—", "—", "—", "—")
+    ran = f"{row['measured_K']}×{row['measured_T']}"
+    if row["impl"] == "sklearn-sgd":
+        ran = f"{row['measured_K']} rates, ≤{row['rate_budget_s']:g} s each"
+    time_s = _fmt(row["median_s"], ".4g")
+    if row["extrapolated_from"]:
+        time_s += f" (extrapolated from {row['extrapolated_from']})"
+    if row.get("same_as"):
+        time_s += f" (same program as {row['same_as']})"
+    if row["impl"] == "sklearn-sgd":
+        time_s += f"; {row['reached']}/{row['tried']} rates reached 1%"
+        if row["diverged"]:
+            time_s += f", {row['diverged']} diverged"
+        gaps = [g for g in row["best_gap"] if math.isfinite(g)]
+        if gaps and row["reached"] < row["tried"]:
+            time_s += f"; median best gap {np.median(gaps):.2g}"
+    check = row.get("check")
+    verdict = "—" if check is None else (
+        f"{'ok' if check['ok'] else 'MISMATCH'} (max rel {_fmt(check['max_rel_err'], '.1e')})")
+    pct = row.get("flops_fraction")
+    return (label, ran, time_s, _fmt(row.get("compile_s"), ".3g"),
+            _fmt(row.get("peak_rss_mb"), ".0f"), _fmt(row.get("gflops"), ".3g"),
+            _fmt(None if pct is None else 100 * pct, ".1f"), _fmt(row.get("x_limit"), ".2g"),
+            verdict)
+
+
+def markdown_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def workload_table(workload: dict[str, Any]) -> str:
+    return markdown_table(_TABLE_HEAD, [_table_row(r) for r in workload["rows"]])
+
+
+def targets_table(results: dict[str, Any]) -> str:
+    rows = []
+    for t in results["targets"]:
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        if t["met"] is None and t["measured"] is not None:
+            verdict = "reported"
+        measured = t["measured"] if isinstance(t["measured"], str) else _fmt(t["measured"], ".3g")
+        rows.append((t["name"], t["description"], measured, t["target"],
+                     verdict, t["detail"]))
+    return markdown_table(("", "target", "measured", "goal", "verdict", "how"), rows)
+
+
+def machine_lines(machine: dict[str, Any]) -> list[str]:
+    v = machine["versions"]
+    return [
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores ({machine['cores_usable']} usable), "
+        f"{machine.get('memory_gb')} GB",
+        f"- JAX backend: {machine['jax_backend']} ({', '.join(machine['devices'])})",
+        "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        f"- peak matmul: {machine['peak_gflops_f32']:.0f} GFLOP/s float32, "
+        f"{machine['peak_gflops_f64']:.0f} GFLOP/s float64 (best of NumPy and JAX over "
+        f"sizes {', '.join(machine['matmul_gflops_f32'])})",
+        f"- memory bandwidth: {machine['peak_gbs']:.1f} GB/s (best of "
+        + ", ".join(f"{k} {val:.1f}" for k, val in machine["bandwidth_gbs"].items()) + ")",
+    ]
+
+
+def report_text(results: dict[str, Any], plot_name: str | None = None) -> str:
+    """The markdown report: machine, method, one table per workload, targets, scaling."""
+    out = [f"# jaxgd benchmarks ({results['mode']} mode)", "",
+           f"Measured {results['created']} in {results.get('elapsed_s', 0):.0f} s. "
+           "Regenerate with `python -m benchmarks.run --full --write-md` (or "
+           "`jaxgd bench --full`).", "", "## Machine", "", *machine_lines(results["machine"]),
+           ""]
+    background = results.get("background_cpu")
+    if background is not None and background > BUSY_WARNING:
+        out += [f"**Other processes used {100 * background:.0f}% of the CPUs during this run**: "
+                "every time below is slower than on a quiet machine.", ""]
+    out += ["## Method", ""]
+    out += [f"- **{k}**: {v}" for k, v in results["method"].items()]
+    out += [""]
+    out += ["## Targets", "", targets_table(results), ""]
+    for w in results["workloads"]:
+        out += [f"## {w['name']}, T={w['T']}", "",
+                f"n={w['n']}, d={w['d']}; learning rates up to "
+                f"{LR_HIGH * w['max_learning_rate']:.4g} (2/λmax = "
+                f"{w['max_learning_rate']:.4g}); least-squares loss {w['optimal_loss']:.6g}. "
+                f"Work per step: direct {w['work']['direct']['flops_per_step']:.3g} flops, "
+                f"gram {w['work']['gram']['flops_per_step']:.3g} flops."
+                + _busy_note(w), "",
+                workload_table(w), ""]
+    out += ["## Scaling", ""]
+    busy = results.get("scaling_background_cpu")
+    if busy is not None and busy > BUSY_WARNING:
+        out += [f"Other processes used {100 * busy:.0f}% of the CPUs meanwhile: times are "
+                "inflated.", ""]
+    if plot_name:
+        out += [f"![scaling curves]({plot_name})", ""]
+    for axis, points in results["scaling"].items():
+        out += [f"### {axis}", "", markdown_table(
+            (axis, "implementation", "time (s)", "GFLOP/s", "× limit"),
+            [(str(p["value"]), p.get("label") or p["impl"],
+              _fmt(p["median_s"], ".4g") + (f" (extrapolated from {p['extrapolated_from']})"
+                                             if p["extrapolated_from"] else ""),
+              _fmt(p.get("gflops"), ".3g"), _fmt(p.get("x_limit"), ".2g"))
+             for p in points if not p["skipped"]]), ""]
+    return "\n".join(out)
+
+
+def plot_scaling(results: dict[str, Any], path: Path) -> bool:
+    """Draws the scaling curves (time against each axis, log-log) to a PNG; False without
+    matplotlib. Written atomically."""
+    if optional("matplotlib") is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    axes_data = results["scaling"]
+    columns = min(2, max(1, len(axes_data)))
+    rows = -(-max(1, len(axes_data)) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.8 * rows), squeeze=False)
+    base = results["config"]["scaling_base"]
+    for ax, (axis, points) in zip(axes.flat, axes_data.items(), strict=False):
+        for impl in dict.fromkeys(p["impl"] for p in points):
+            mine = [p for p in points if p["impl"] == impl and p["median_s"]]
+            if mine:
+                ax.plot([p["value"] for p in mine], [p["median_s"] for p in mine], "o-",
+                        label=(mine[0].get("label") or impl).replace("jaxgd engine=", "jaxgd "))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        values = sorted({p["value"] for p in points})
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
+        ax.set_xlabel(axis)
+        ax.set_ylabel("seconds (median run)")
+        ax.grid(True, alpha=0.3)
+        fixed = ", ".join(f"{k}={v}" for k, v in zip("ndKT", base, strict=True) if k != axis)
+        ax.set_title(f"vary {axis} ({fixed})", fontsize=9)
+    for ax in list(axes.flat)[len(axes_data):]:
+        ax.set_visible(False)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"jaxgd scaling, {results['machine']['cpu']} ({results['mode']} mode)",
+                 fontsize=10)
+    fig.tight_layout()
+    from jaxgd.figures import save_figure
+
+    try:
+        save_figure(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
+    return True
+
+
+def to_json(results: dict[str, Any]) -> str:
+    return json.dumps(results, indent=1, default=_jsonable)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+def write_outputs(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Writes ``bench.json``, ``report.md`` and ``scaling.png`` (with matplotlib) to a folder."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {"json": out_dir / "bench.json", "report": out_dir / "report.md"}
+    write_atomic(written["json"], to_json(results).encode())
+    plot = out_dir / "scaling.png"
+    drawn = plot_scaling(results, plot)
+    if drawn:
+        written["plot"] = plot
+    write_atomic(written["report"],
+                 report_text(results, plot.name if drawn else None).encode())
+    return written
+
+
+def _busy_note(workload: dict[str, Any]) -> str:
+    busy = workload.get("background_cpu")
+    if busy is None or busy <= BUSY_WARNING:
+        return ""
+    return f" Other processes used {100 * busy:.0f}% of the CPUs meanwhile: times are inflated."
+
+
+def summary_text(results: dict[str, Any]) -> str:
+    """What ``jaxgd bench`` prints: a table per workload and the targets."""
+    out = []
+    for w in results["workloads"]:
+        out += [f"## {w['name']}, T={w['T']} (n={w['n']}, d={w['d']}){_busy_note(w)}",
+                workload_table(w), ""]
+    out += ["## Targets", targets_table(results)]
+    return "\n".join(out)

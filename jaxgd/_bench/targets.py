@@ -1,0 +1,93 @@
+"""The "Performance" issue's targets, each with its measured ratio and met / missed / not
+measured, from a benchmark run's results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Thresholds of the "Performance" issue's targets (see ``targets``).
+TARGET_K8192_VS_NUMPY_K1 = 1.0  # (a) jaxgd 8192 rates / NumPy one rate: at most (less time)
+TARGET_VS_NUMPY = 100.0  # (b) K=1024 speed-up over NumPy: at least
+TARGET_VS_PLAIN_JAX = 30.0  # (b) K=1024 speed-up over plain JAX: at least
+TARGET_DIRECT_VS_LIMIT = 2.0  # (c) direct engine time / machine limit: at most
+TARGET_GRAM_VS_NUMPY = 50.0  # (c) gram engine speed-up over NumPy: at least
+TARGET_COMPILE_S = 1.0  # (d) sweep compile time in seconds: at most
+
+
+def _find(results: dict, workload: str, impl: str) -> dict | None:
+    for w in results["workloads"]:
+        if w["name"] == workload:
+            for row in w["rows"]:
+                if row["impl"] == impl and row["median_s"] is not None and not row["skipped"]:
+                    return row
+    return None
+
+
+def _target(name: str, description: str, measured: float | None, threshold: float | None,
+            at_most: bool, detail: str) -> dict[str, Any]:
+    if measured is None or threshold is None:
+        met = None
+    else:
+        met = measured <= threshold if at_most else measured >= threshold
+    goal = "none given" if threshold is None else f"{'≤' if at_most else '≥'} {threshold:g}"
+    return {"name": name, "description": description, "measured": measured, "target": goal,
+            "met": met, "detail": detail if measured is not None else "not measured in this mode"}
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with its measured ratio and met / missed / not measured."""
+    out = []
+    big = _find(results, "auto_mpg K=8192", "jaxgd:auto")
+    one = _find(results, "auto_mpg K=1", "numpy")
+    ratio = big["median_s"] / one["median_s"] if big and one else None
+    out.append(_target(
+        "a", "Auto MPG: jaxgd K=8192 wall time / NumPy K=1 wall time", ratio,
+        TARGET_K8192_VS_NUMPY_K1, True,
+        f"{big['median_s']:.4g} s / {one['median_s']:.4g} s" if ratio else ""))
+    for impl, threshold, what in (("numpy", TARGET_VS_NUMPY, "NumPy"),
+                                  ("plain-jax", TARGET_VS_PLAIN_JAX, "plain JAX")):
+        ours = _find(results, "auto_mpg K=1024", "jaxgd:auto")
+        theirs = _find(results, "auto_mpg K=1024", impl)
+        speedup = theirs["median_s"] / ours["median_s"] if ours and theirs else None
+        out.append(_target(
+            "b", f"Auto MPG K=1024: {what} time / jaxgd time", speedup, threshold, False,
+            f"{theirs['median_s']:.4g} s / {ours['median_s']:.4g} s"
+            + (f" ({what} extrapolated from {theirs['extrapolated_from']})"
+               if theirs["extrapolated_from"] else "") if speedup else ""))
+    synthetic = next((w["name"] for w in results["workloads"]
+                      if w["name"].startswith("synthetic")), "synthetic")
+    direct = _find(results, synthetic, "jaxgd:direct")
+    out.append(_target(
+        "c", f"{synthetic}: direct engine time / machine limit",
+        direct["x_limit"] if direct else None, TARGET_DIRECT_VS_LIMIT, True,
+        f"{direct['median_s']:.4g} s vs limit {direct['limit_s']:.4g} s "
+        f"({direct['gflops']:.0f} GFLOP/s, {100 * direct['flops_fraction']:.0f}% of peak)"
+        if direct else ""))
+    gram = _find(results, synthetic, "jaxgd:gram")
+    numpy = _find(results, synthetic, "numpy")
+    speedup = numpy["median_s"] / gram["median_s"] if gram and numpy else None
+    out.append(_target(
+        "c", f"{synthetic}: NumPy time / gram engine time", speedup, TARGET_GRAM_VS_NUMPY,
+        False, f"{numpy['median_s']:.4g} s / {gram['median_s']:.4g} s"
+        + (f" (NumPy extrapolated from {numpy['extrapolated_from']})"
+           if numpy["extrapolated_from"] else "") if speedup else ""))
+    compiles = [(w["name"], row["impl"], row["compile_s"]) for w in results["workloads"]
+                for row in w["rows"] if row["impl"].startswith("jaxgd") and row.get("compile_s")
+                and not row.get("same_as")]
+    worst = max(compiles, key=lambda c: c[2]) if compiles else None
+    out.append(_target(
+        "d", "sweep compile time, seconds (the slowest jaxgd sweep of the workloads)",
+        worst[2] if worst else None, TARGET_COMPILE_S, True,
+        f"{worst[1]} on {worst[0]}; median of {len(compiles)} sweeps "
+        f"{np.median([c[2] for c in compiles]):.3g} s" if worst else ""))
+    machine = results["machine"]
+    on_gpu = machine["jax_backend"] == "gpu"
+    out.append({"name": "GPU", "description": "the same workloads on a GPU",
+                "measured": machine["device_kind"] if on_gpu else None, "target": "—",
+                "met": None,
+                "detail": "every workload above ran on it" if on_gpu else
+                          f"not measured here (JAX backend {machine['jax_backend']}); "
+                          "BENCHMARKS.md's GPU section has a run on a GPU"})
+    return out

@@ -1,0 +1,190 @@
+"""The data of a ``jaxgd run``: loaded into memory or streamed from a file, ``data.scale``
+applied, every way a file can fail turned into a ``ConfigError`` that starts with "data:".
+
+- ``load_data``: the rows in memory (``auto_mpg``, ``mlcc_cars``, ``synthetic``, ``csv``);
+- ``load_stream``: a file read once, block by block, into its float64 sufficient statistics
+  (``npy``, or ``csv`` with ``data.stream = true``);
+- ``load_rows``: the same file as rows that mini-batch SGD reads batch by batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from collections.abc import Iterator
+
+import jax
+import numpy as np
+
+from jaxgd import datasets
+from jaxgd.cli.config import Config, ConfigError
+from jaxgd.statistics import SufficientStats, accumulate
+
+
+def is_streamed(config: Config) -> bool:
+    """Whether the config's data are streamed from a file into their moments: a .npy file
+    always is, a CSV file with ``data.stream = true``."""
+    return config.data.dataset == "npy" or bool(getattr(config.data, "stream", False))
+
+
+@contextlib.contextmanager
+def _data_errors(path: str | None, what: str) -> Iterator[None]:
+    """Turns the ways a data file can fail into ``ConfigError`` messages starting "data:"."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"data: {path} is not UTF-8 text: {error}") from None
+    except csv.Error as error:  # e.g. a field longer than the csv module's limit
+        raise ConfigError(f"data: {path} is not a CSV file jaxgd can read: {error}") \
+            from None
+    except (ValueError, TypeError, FileNotFoundError, OSError) as error:
+        raise ConfigError(f"data: {error}") from None
+    except MemoryError:
+        raise ConfigError(f"data: not enough memory to load {path or what}") from None
+
+
+def load_data(config: Config) -> datasets.Dataset:
+    """The config's dataset in original units, with ``data.scale`` applied to its columns."""
+    data = config.data
+    if data.dataset in ("mlcc_cars", "synthetic") and (data.features is not None
+                                                       or data.target is not None):
+        raise ConfigError(f"data.features and data.target choose columns of auto_mpg or csv "
+                          f"data; data.dataset = {data.dataset!r} has fixed columns: "
+                          "remove them")
+    if data.dataset == "synthetic":
+        check_fits_in_memory(data.n_samples * (data.n_features + 1) * 8 * 3,
+                              f"data.n_samples × data.n_features = {data.n_samples} × "
+                              f"{data.n_features} synthetic data")
+    with _data_errors(data.path, data.dataset):
+        if data.dataset == "auto_mpg":
+            dataset = datasets.auto_mpg(data.features, data.target or "mpg")
+        elif data.dataset == "mlcc_cars":
+            dataset = datasets.mlcc_cars()
+        elif data.dataset == "synthetic":
+            dataset = datasets.synthetic(jax.random.key(data.seed), data.n_samples,
+                                         data.n_features, data.noise)
+        elif data.dataset == "csv":
+            dataset = datasets.load_csv(data.path, data.features, data.target)
+        else:
+            raise ConfigError(f"data.dataset = {data.dataset!r} is streamed: see load_stream")
+    return _rescale(dataset, data.scale)
+
+
+def load_stream(config: Config) -> tuple[datasets.Dataset, SufficientStats]:
+    """The config's file read once, block by block, into its float64 sufficient statistics
+    (``data.scale`` applied); no rows are kept.
+
+    Returns:
+      A ``Dataset`` holding the names and source but no rows (``X`` is ``(0, d)``), and the
+      moments of all the rows.
+    """
+    data = config.data
+    path = data.path
+    with _data_errors(path, data.dataset):
+        if data.dataset == "npy":
+            stats = accumulate(datasets.npy_blocks(path, target=data.target_column,
+                                                   block_rows=data.block_rows))
+            source = f".npy file {path}"
+        else:
+            stats = accumulate(datasets.csv_blocks(path, data.features, data.target,
+                                                   block_rows=data.block_rows))
+            source = f"CSV file {path}"
+        names, target_name = _stream_columns(config)
+    stats, names, target_name = _rescale_stats(stats, names, target_name, data.scale)
+    empty = datasets.Dataset(np.zeros((0, len(names))), np.zeros(0), names, target_name, 0,
+                             f"{source}, streamed")
+    return empty, stats
+
+
+def _stream_columns(config: Config) -> tuple[tuple[str, ...], str]:
+    """Feature and target names of a streamed file (a .npy file's columns are x0, x1, …)."""
+    data = config.data
+    if data.dataset != "npy":
+        return tuple(data.features), data.target
+    width = np.load(data.path, mmap_mode="r", allow_pickle=False).shape[1]
+    target = data.target_column % width
+    return tuple(f"x{i}" for i in range(width) if i != target), "y"
+
+
+def load_rows(config: Config) -> datasets.RowSource:
+    """The config's file as rows for mini-batch SGD to read batch by batch, ``data.scale``
+    applied to each row (``load_stream`` has checked the file and the scale's names)."""
+    data = config.data
+    with _data_errors(data.path, data.dataset):
+        if data.dataset == "npy":
+            source = datasets.npy_rows(data.path, target=data.target_column,
+                                       block_rows=data.block_rows)
+        else:
+            source = datasets.csv_rows(data.path, data.features, data.target,
+                                       block_rows=data.block_rows)
+        names, target = _stream_columns(config)
+    return source.rescaled([data.scale.get(name, 1.0) for name in names],
+                           data.scale.get(target, 1.0))
+
+
+def _rescale(dataset: datasets.Dataset, scale: dict[str, float]) -> datasets.Dataset:
+    columns = (*dataset.feature_names, dataset.target_name)
+    unknown = sorted(set(scale) - set(columns))
+    if unknown:
+        raise ConfigError(f"data.scale names {unknown}, which are not among the columns "
+                          f"{list(columns)}")
+    X, y = dataset.X.copy(), dataset.y.copy()
+    names = list(dataset.feature_names)
+    with np.errstate(over="ignore"):  # reported below
+        for i, name in enumerate(dataset.feature_names):
+            if name in scale:
+                X[:, i] *= scale[name]
+                names[i] = f"{name} ×{scale[name]:g}"
+        target = dataset.target_name
+        if target in scale:
+            y *= scale[target]
+            target = f"{target} ×{scale[target]:g}"
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise ConfigError("data.scale makes some values overflow to infinity: use smaller "
+                          "factors")
+    return dataset._replace(X=X, y=y, feature_names=tuple(names), target_name=target)
+
+
+def _rescale_stats(stats: SufficientStats, names: tuple[str, ...], target: str,
+                   scale: dict[str, float]):
+    """``data.scale`` applied to the moments: column i times c_i scales its mean by c_i and
+    its (co)variances by the products of the factors."""
+    columns = (*names, target)
+    unknown = sorted(set(scale) - set(columns))
+    if unknown:
+        raise ConfigError(f"data.scale names {unknown}, which are not among the columns "
+                          f"{list(columns)}")
+    factors = np.array([scale.get(name, 1.0) for name in names])
+    ty = scale.get(target, 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = SufficientStats(
+            n=stats.n,
+            mean_x=np.asarray(stats.mean_x) * factors,
+            mean_y=np.float64(stats.mean_y * ty),
+            cov_xx=np.asarray(stats.cov_xx) * np.outer(factors, factors),
+            cov_xy=np.asarray(stats.cov_xy) * factors * ty,
+            var_y=np.float64(stats.var_y * ty * ty),
+        )
+    if not all(np.isfinite(np.asarray(a)).all() for a in scaled):
+        raise ConfigError("data.scale makes some values overflow to infinity: use smaller "
+                          "factors")
+    names = tuple(f"{n} ×{scale[n]:g}" if n in scale else n for n in names)
+    target = f"{target} ×{ty:g}" if target in scale else target
+    return scaled, names, target
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(needed: float, what: str) -> None:
+    available = _memory_bytes()
+    if available is not None and needed > available:
+        raise ConfigError(f"{what} would take {needed / 2**30:,.1f} GiB, more than this "
+                          f"machine's {available / 2**30:,.1f} GiB of memory: make it smaller")

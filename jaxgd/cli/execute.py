@@ -1,0 +1,157 @@
+"""Runs a ``Plan`` chunk by chunk and assembles the chunks into the results record.
+
+The numbers come from the library's public API (``grid_sweep``, ``fit``); this module only
+runs the chunks, picks the best run and follows its descent path.
+
+- ``run_chunk`` runs one chunk as one ``grid_sweep``: plain NumPy arrays, ready to save;
+- ``assemble`` turns the chunks into the results record (``jaxgd.cli.record``);
+- ``run`` does ``prepare``, every ``run_chunk`` and ``assemble`` in memory.
+
+``jaxgd run`` saves each chunk as it finishes (see ``jaxgd.cli.checkpoint``), so a killed
+run resumes where it stopped; since every chunk is the same compiled program on the same
+inputs, the results are those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from jaxgd import progress
+from jaxgd.cli.config import Config, ConfigError
+from jaxgd.cli.plan import Plan, grid_point, library_options, prepare
+from jaxgd.cli.record import RunRecord, make_record
+from jaxgd.cli.timing import Timing, timed
+from jaxgd.fit import fit
+from jaxgd.grid import grid_sweep
+
+PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
+#: Per-run fields of a chunk: the grid's axes first (learning rates, grid names, seeds).
+_CHUNK_FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step",
+                 "snapshot_weight", "snapshot_bias")
+
+
+def path_steps(num_steps: int, points: int = PATH_POINTS) -> tuple[int, ...]:
+    """Roughly geometric steps from 0 to num_steps: dense early, where the path moves most."""
+    steps = np.unique(np.round(np.geomspace(1, num_steps + 1, points)).astype(int) - 1)
+    return tuple(int(s) for s in np.union1d(steps, [0, num_steps]))
+
+
+def run_chunk(plan: Plan, index: int,
+              on_progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """Runs chunk ``index``: every grid point of its learning rates, as one ``grid_sweep``.
+
+    The last chunk is padded to ``chunk_size`` learning rates with copies of its last one
+    (dropped from the result), so every chunk is the same compiled program.
+
+    Returns:
+      NumPy arrays, the grid's axes first (k learning rates, then ``plan.grid``'s sizes
+      G..., then S seeds): ``learning_rates`` (k,), ``losses`` (k, G..., S, T),
+      ``final_loss``, ``converged_step``, ``diverged``, ``diverged_step`` (k, G..., S),
+      ``snapshot_weight`` (k, G..., S, P, d) and ``snapshot_bias`` (k, G..., S, P) in the
+      units the runs train on, ``snapshot_steps`` (P,), ``loss_steps`` (T,), for mini-batch
+      runs ``epoch_losses`` (k, G..., S, epochs + 1), ``engine`` (the engine that ran), and
+      ``seconds`` (2,): total and compiling.
+    """
+    rates = plan.chunk_rates(index)
+    padded = rates + (rates[-1],) * (plan.chunk_size - len(rates))
+    grid = {"learning_rate": padded, **plan.grid, "seed": plan.seeds}
+    with timed() as timing, progress.listening(on_progress or (lambda _: None)):
+        result = grid_sweep(*plan.train_data, grid=grid,
+                            snapshot_steps=plan.config.train.snapshot_steps,
+                            **library_options(plan.config, plan.num_steps))
+        per_run = {name: getattr(result, name) for name in (
+            "losses", "final_loss", "converged_step", "diverged", "diverged_step",
+            "epoch_losses")}
+        per_run.update(snapshot_weight=result.snapshots.weight,
+                       snapshot_bias=result.snapshots.bias)
+        per_run = jax.device_get(per_run)
+        shared = jax.device_get({"snapshot_steps": result.snapshot_steps,
+                                 "loss_steps": result.loss_steps})
+    k = len(rates)
+    chunk = {"learning_rates": np.asarray(rates, np.float64)}
+    for name, value in per_run.items():
+        if value is not None:
+            chunk[name] = np.asarray(value)[:k]
+    chunk.update(snapshot_steps=np.asarray(shared["snapshot_steps"]),
+                 loss_steps=np.asarray(shared["loss_steps"]),
+                 engine=np.asarray(result.engine),
+                 seconds=np.asarray([timing.total, timing.compile], np.float64))
+    return chunk
+
+
+def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]]) -> RunRecord:
+    """The results record of a run from its chunks, in order (see ``run_chunk``).
+
+    Raises:
+      ConfigError: if a chunk does not belong to this run (other learning rates or shapes).
+    """
+    if len(chunks) != plan.num_chunks:
+        raise ConfigError(f"{len(chunks)} chunks given, the run has {plan.num_chunks}")
+    fields = _CHUNK_FIELDS + (("epoch_losses",) if plan.config.train.batch_size else ())
+    depth = len(plan.axes)
+    for index, chunk in enumerate(chunks):
+        rates = np.asarray(plan.chunk_rates(index), np.float64)
+        shape = plan.grid_shape(rates.size)
+        missing = [name for name in (*fields, "learning_rates", "snapshot_steps")
+                   if name not in chunk]
+        if missing or not np.array_equal(chunk["learning_rates"], rates) or any(
+                chunk[name].shape[:depth] != shape for name in fields):
+            raise ConfigError(f"saved chunk {index} does not belong to this run (other "
+                              "learning rates, grid, seeds or fields): start again with "
+                              "--overwrite")
+    grid = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in fields}
+    grid["snapshot_steps"] = chunks[0]["snapshot_steps"]
+    grid["loss_steps"] = chunks[0].get("loss_steps", np.arange(plan.num_steps))
+    engine = chunks[0].get("engine")
+    grid["engine"] = None if engine is None else str(engine)
+    seconds = np.sum([chunk.get("seconds", np.zeros(2)) for chunk in chunks], axis=0)
+    timing = Timing(total=float(seconds[0]), compile=float(seconds[1]))
+    best = best_index(grid["final_loss"], grid["diverged"])
+    best_path = None
+    if best is not None:
+        point = grid_point(plan, best)
+        options = library_options(plan.config, plan.num_steps)
+        hyper = {**options.pop("hyperparameters"),
+                 **{k: v for k, v in point.items() if k in plan.grid and k not in (
+                     "l2", "batch_seed")}}
+        extra = {"batch_seed": point["batch_seed"]} if "batch_seed" in point else {}
+        options["l2"] = point.get("l2", options["l2"])
+        best_path = fit(*plan.train_data, learning_rate=point["learning_rate"],
+                        seed=point["seed"], hyperparameters=hyper,
+                        snapshot_steps=path_steps(plan.num_steps), **extra, **options)
+    return make_record(plan, grid, best, best_path, timing)
+
+
+def run(config: Config, on_progress: Callable[[int], None] | None = None,
+        chunk_size: int | None = None) -> RunRecord:
+    """Runs the config's grid (one run is a grid of one) and collects the results.
+
+    ``on_progress`` hears the steps done over all chunks (``Plan.num_steps`` per chunk).
+    """
+    plan = prepare(config, chunk_size)
+    steps = plan.num_steps
+    chunks = []
+    for index in range(plan.num_chunks):
+        report = None if on_progress is None else (
+            lambda done, base=index * steps: on_progress(base + min(done, steps)))
+        chunks.append(run_chunk(plan, index, report))
+    return assemble(plan, chunks)
+
+
+def best_index(final_loss: np.ndarray, diverged: np.ndarray) -> tuple[int, ...] | None:
+    """The grid index of the lowest final loss among the runs that neither diverged nor
+    ended on a NaN or infinite loss; None if there is no such run.
+
+    Example:
+      >>> best_index(np.array([[np.nan], [2.0], [1.0]]), np.array([[True], [False], [True]]))
+      (1, 0)
+    """
+    final = np.asarray(final_loss, np.float64)
+    usable = ~np.asarray(diverged, bool) & np.isfinite(final)
+    if not usable.any():
+        return None
+    flat = int(np.argmin(np.where(usable, final, np.inf)))
+    return tuple(int(i) for i in np.unravel_index(flat, final.shape))

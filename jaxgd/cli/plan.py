@@ -1,0 +1,415 @@
+"""A checked ``jaxgd run``, ready to go: its data, its grid and its chunks (``prepare``).
+
+A run is a full grid: learning rates, then ``optimizer.grid``'s hyperparameters in order,
+then seeds (``Plan.axes``). Every per-run array of the results has these axes first.
+
+``prepare`` loads and checks the data (rows in memory, or a file streamed into its
+sufficient statistics, and for mini-batch SGD read batch by batch; see ``jaxgd.cli.data``),
+refuses settings the run cannot honour, and splits the learning rates into chunks of
+``chunk_size`` (every other grid point of each learning rate in the same chunk), each run as
+one ``grid_sweep`` by ``jaxgd.cli.execute``. ``Plan.fingerprint`` is what a checkpoint
+compares before resuming (see ``jaxgd.cli.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd import datasets, eigen, minibatch
+from jaxgd.cli.config import Config, ConfigError, is_seed
+from jaxgd.cli.data import check_fits_in_memory, is_streamed, load_data, load_rows, load_stream
+from jaxgd.cli.environment import device_info, versions
+from jaxgd.cli.results import to_json
+from jaxgd.fit import CONDITION_WARNING, make_config
+from jaxgd.scaling import Standardizer
+from jaxgd.stability import Stability, stability
+from jaxgd.statistics import SufficientStats
+
+CHUNK_RUNS = 1024  # runs per chunk when the grid is larger than this and no size is given
+#: Grid names whose values are integers (the others are numbers).
+INTEGER_AXES = ("seed", "batch_seed")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked run, ready to go: the data, the grid and the chunks.
+
+    Attributes:
+      config: the run's config.
+      dataset: the data in original units (``data.scale`` applied); streamed data keep no
+        rows here (``X`` is ``(0, d)``), only their names and source.
+      scaler: the ``Standardizer`` when ``data.standardize``, else None.
+      X: what the runs train on: the features (standardized when asked), or the streamed
+        data's ``SufficientStats`` (then ``y`` is None).
+      seeds: the seeds of every grid point.
+      chunk_size: learning rates per chunk (the last chunk may hold fewer).
+      limits: ``stability(X, l2)``, of the features the runs train on, at the largest l2 of
+        the run (2/λmax then holds for every run).
+      warnings: numerical hazards worth telling the user about before the run.
+      y: the targets the runs train on; None for streamed data.
+      stats: streamed data's moments in original units; None for data in memory.
+      source: streamed data for mini-batch SGD: the file's rows (``data.scale`` applied),
+        from which the runs read their batches; None otherwise.
+      grid: ``optimizer.grid``: hyperparameter name -> values, the axes between the learning
+        rates and the seeds.
+      num_steps: updates per run (for mini-batch SGD, epochs × ceil(n / batch_size)).
+    """
+
+    config: Config
+    dataset: datasets.Dataset
+    scaler: Standardizer | None
+    X: Any
+    seeds: tuple[int, ...]
+    chunk_size: int
+    limits: Stability
+    warnings: tuple[str, ...] = ()
+    y: np.ndarray | None = None
+    stats: SufficientStats | None = None
+    grid: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    num_steps: int = 0
+    source: datasets.RowSource | None = None
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the data were streamed into their moments (no rows in memory)."""
+        return self.stats is not None
+
+    @property
+    def train_data(self) -> tuple[Any, Any]:
+        """(X, y) as the runs take them: the rows, the moments, or the file's rows."""
+        return (self.source, None) if self.source is not None else (self.X, self.y)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.stats.n) if self.streamed else int(self.dataset.X.shape[0])
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        """The run's grid axes: learning rate, ``optimizer.grid``'s names, seed."""
+        return ("learning_rate", *self.grid, "seed")
+
+    def grid_shape(self, num_rates: int | None = None) -> tuple[int, ...]:
+        """The grid's shape, with ``num_rates`` learning rates (default: all of them)."""
+        rates = len(self.config.learning_rates) if num_rates is None else num_rates
+        return (rates, *(len(v) for v in self.grid.values()), len(self.seeds))
+
+    @property
+    def l2_values(self) -> tuple[float, ...]:
+        """The run's l2 strengths: the grid's, or the one of ``train.l2``."""
+        return tuple(self.grid["l2"]) if "l2" in self.grid else (self.config.train.l2,)
+
+    @property
+    def num_chunks(self) -> int:
+        return math.ceil(len(self.config.learning_rates) / self.chunk_size)
+
+    def chunk_rates(self, index: int) -> tuple[float, ...]:
+        """The learning rates of chunk ``index``."""
+        if not 0 <= index < self.num_chunks:
+            raise IndexError(f"chunk {index} is outside [0, {self.num_chunks})")
+        return self.config.learning_rates[index * self.chunk_size:
+                                          (index + 1) * self.chunk_size]
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What makes the chunks of this run the chunks of this run: the resolved config,
+        the data (streamed data: their float64 moments), the software and backend, and the
+        chunking (see ``jaxgd.cli.checkpoint``)."""
+        config = self.config.to_dict()
+        if config["data"]["path"] is not None:  # the same file, wherever jaxgd runs from
+            config["data"]["path"] = os.path.abspath(config["data"]["path"])
+        data = hashlib.sha256()
+        arrays = self.stats if self.streamed else (self.dataset.X, self.dataset.y)
+        for array in arrays:
+            array = np.ascontiguousarray(array, np.float64)
+            data.update(repr(array.shape).encode())
+            data.update(array.tobytes())
+        device = device_info()
+        software = versions()
+        environment = {name: software[name] for name in ("jaxgd", "jax", "jaxlib", "optax")}
+        environment.update(backend=device["backend"], device_kind=device["device_kind"],
+                           device_count=len(device["devices"]),
+                           dtype=str(jnp.result_type(float)))
+        return {
+            "config": config,
+            "config_sha256": hashlib.sha256(to_json(config).encode()).hexdigest(),
+            "data_sha256": data.hexdigest(),
+            "environment": environment,
+            "chunk_size": self.chunk_size,
+            "num_chunks": self.num_chunks,
+        }
+
+
+def default_chunk_size(num_rates: int, num_seeds: int, runs: int = CHUNK_RUNS) -> int:
+    """Learning rates per chunk: all of them for a grid of up to ``runs`` runs, else as many
+    as make about ``runs`` runs with every seed (at least one). ``num_seeds`` counts the runs
+    of each learning rate: seeds times the other grid points.
+
+    Example:
+      >>> default_chunk_size(7, 3), default_chunk_size(5000, 1), default_chunk_size(10, 2000)
+      (7, 1024, 1)
+    """
+    if num_rates * num_seeds <= runs:
+        return num_rates
+    return max(1, runs // num_seeds)
+
+
+def conditioning_warnings(limits: Stability, standardized: bool,
+                          can_standardize: bool = True) -> tuple[str, ...]:
+    """A warning when the features make gradient descent crawl, saying what to do.
+
+    ``can_standardize``: False for streamed data, which ``data.standardize`` cannot take.
+
+    Example:
+      >>> import numpy as np
+      >>> X = np.array([[1000.0], [2000.0], [3000.0]])
+      >>> print(conditioning_warnings(stability(X), standardized=False)[0][:56])
+      the features are badly conditioned (condition number 3.2
+    """
+    kappa = limits.condition_number
+    if standardized:
+        if not math.isfinite(kappa):
+            return ("the standardized features are linearly dependent (a column is constant "
+                    "or a combination of others): the least-squares weights are not unique; "
+                    "drop the redundant column",)
+        if kappa >= CONDITION_WARNING:
+            return (f"the standardized features are nearly collinear (condition number "
+                    f"{kappa:.3g}): gradient descent crawls along their difference and "
+                    "standardizing cannot help; drop one of the correlated features",)
+        return ()
+    if kappa >= CONDITION_WARNING:
+        number = "infinite: a column is constant or a combination of others" if not (
+            math.isfinite(kappa)) else f"{kappa:.3g}"
+        advice = ("set data.standardize = true (results are still reported in original "
+                  "units) or rescale columns with data.scale") if can_standardize else (
+            "rescale columns with data.scale (streamed data cannot be standardized)")
+        return (f"the features are badly conditioned (condition number {number}): plain "
+                "gradient descent crawls along a long narrow valley, needing about that many "
+                f"steps; {advice}",)
+    return ()
+
+
+def _grid(config: Config) -> dict[str, tuple]:
+    """``optimizer.grid`` with integer seeds for ``batch_seed`` (TOML numbers are floats)."""
+    grid = {}
+    for name, values in getattr(config.optimizer, "grid", {}).items():
+        if name in INTEGER_AXES:
+            bad = [v for v in values if not is_seed(v)]
+            if bad:
+                raise ConfigError(f"optimizer.grid.{name} must hold integers in [0, 2**32), "
+                                  f"got {bad}")
+            values = tuple(int(v) for v in values)
+        grid[name] = tuple(values)
+    return grid
+
+
+def _num_steps(config: Config, n_rows: int) -> int:
+    """Updates per run: ``train.num_steps``, or epochs × ceil(n / batch_size)."""
+    train = config.train
+    if train.batch_size is None:
+        return train.num_steps
+    if train.batch_size > n_rows:
+        raise ConfigError(f"train.batch_size must be <= the number of rows ({n_rows}), "
+                          f"got {train.batch_size}")
+    return train.epochs * minibatch.steps_per_epoch(n_rows, train.batch_size)
+
+
+def prepare(config: Config, chunk_size: int | None = None) -> Plan:
+    """Loads and checks the config's data and plans the chunks; nothing heavy runs yet.
+
+    Args:
+      config: the run.
+      chunk_size: learning rates per chunk; None picks ``default_chunk_size``.
+
+    Raises:
+      ConfigError: for data that cannot be loaded or used, settings the run cannot honour,
+        a chunk size below 1, or results too large for this machine's memory.
+    """
+    check_supported(config)
+    source = None
+    if is_streamed(config):
+        dataset, stats = load_stream(config)
+        scaler, X, y = None, stats, None
+        n_rows = int(stats.n)
+        if config.train.batch_size is not None:  # batches are read from the file
+            source = load_rows(config)
+    else:
+        dataset, stats = load_data(config), None
+        scaler = Standardizer.fit(dataset.X) if config.data.standardize else None
+        X = scaler.transform(dataset.X) if scaler else dataset.X
+        y, n_rows = dataset.y, dataset.X.shape[0]
+    grid = _grid(config)
+    num_steps = _num_steps(config, n_rows)
+    _check_run_options(config, num_steps, n_rows)
+    seeds = tuple(config.model.seeds or (config.model.seed,))
+    rates = config.learning_rates
+    per_rate = math.prod(len(v) for v in grid.values()) * len(seeds)
+    if chunk_size is None:
+        chunk_size = default_chunk_size(len(rates), per_rate)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError(f"the chunk size must be an integer >= 1, got {chunk_size!r}")
+    chunk_size = min(chunk_size, len(rates))
+    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
+    runs = len(rates) * per_rate
+    logs = -(-num_steps // config.train.log_every) + (config.train.epochs or 0) + 1
+    snapshots = len(config.train.snapshot_steps or ()) + 3
+    d = len(dataset.feature_names)
+    others = "".join(f" × {len(v)} {name}" for name, v in grid.items())
+    check_fits_in_memory(
+        runs * (logs + snapshots * (d + 2)) * itemsize,
+        f"the history of {len(rates)} learning rates{others} × {len(seeds)} seeds × "
+        f"{num_steps} steps",
+    )
+    l2_values = tuple(grid["l2"]) if "l2" in grid else (config.train.l2,)
+    limits = stability(X, l2=max(l2_values))
+    weakest = limits if min(l2_values) == max(l2_values) else stability(X, l2=min(l2_values))
+    warnings = conditioning_warnings(weakest, config.data.standardize,
+                                     can_standardize=stats is None)
+    return Plan(config=config, dataset=dataset, scaler=scaler, X=X, y=y, seeds=seeds,
+                chunk_size=chunk_size, limits=limits, warnings=warnings, stats=stats,
+                grid=grid, num_steps=num_steps, source=source)
+
+
+def _check_run_options(config: Config, num_steps: int, n_rows: int) -> None:
+    """The run options as the library will check them, refused now as config errors rather
+    than failing in the middle of the run."""
+    train = config.train
+    bad = [s for s in train.snapshot_steps or () if not 0 <= s <= num_steps]
+    if bad:
+        raise ConfigError(f"train.snapshot_steps must lie in [0, {num_steps}] (the run's "
+                          f"steps), got {bad}")
+    if train.batch_size is not None and train.stop_at_convergence:
+        raise ConfigError("train.stop_at_convergence is for full-batch runs: leave it out "
+                          "with train.batch_size and train.epochs")
+    options = library_options(config, num_steps)
+    try:
+        make_config(
+            num_steps=options["num_steps"], optimizer=options["optimizer"],
+            init_scale=options["init_scale"], tol=options["tol"],
+            patience=options["patience"], divergence_factor=options["divergence_factor"],
+            stop_at_convergence=options["stop_at_convergence"],
+            snapshot_steps=train.snapshot_steps, log_every=options["log_every"],
+            schedule=options["schedule"], schedule_steps=options["schedule_steps"],
+            batch_size=options["batch_size"], epochs=options["epochs"], n_rows=n_rows)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"train: {error}") from None
+
+
+def check_supported(config: Config) -> None:
+    """Refuses settings that ``jaxgd run`` cannot honour together.
+
+    Streamed data (``data.dataset = "npy"``, or ``"csv"`` with ``data.stream = true``) are
+    read into their moments, and mini-batch SGD reads its batches from the file, one batch
+    order for every run (``jaxgd.streaming``); whatever needs all the rows in memory is
+    refused with them: standardizing, full-batch descent with the direct engine, and several
+    batch orders. A .npy file's columns are numbered, not named.
+
+    Raises:
+      ConfigError: naming the keys.
+    """
+    data, train = config.data, config.train
+    dataset = data.dataset
+    if dataset not in ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy"):
+        raise ConfigError(f"data.dataset = {dataset!r} is not supported by jaxgd run")
+    if not is_streamed(config) and getattr(data, "block_rows",
+                                           datasets.DEFAULT_BLOCK_ROWS) != (
+            datasets.DEFAULT_BLOCK_ROWS):
+        raise ConfigError("data.block_rows is only for streamed data (data.dataset = 'npy', "
+                          "or 'csv' with data.stream = true)")
+    _check_engine(config)
+    if dataset != "npy" and getattr(data, "target_column", -1) != -1:
+        raise ConfigError("data.target_column is only for data.dataset = 'npy': name the "
+                          "target with data.target")
+    if dataset == "npy" and (getattr(data, "features", None) is not None
+                             or getattr(data, "target", None) is not None):
+        raise ConfigError("a .npy file's columns have no names: leave data.features and "
+                          "data.target out, and give the target's column index as "
+                          "data.target_column (default -1, the last); the other columns "
+                          "are the features")
+    if not is_streamed(config):
+        return
+    why = ("data.dataset = 'npy'" if dataset == "npy" else "data.stream = true") + (
+        " reads the file only into its moments, never keeping the rows")
+    if getattr(data, "standardize", False):
+        raise ConfigError(f"data.standardize = true needs the rows in memory, and {why}: "
+                          "leave data.standardize out (rescale columns with data.scale "
+                          "instead), or drop data.stream for a CSV file that fits in memory")
+    if getattr(train, "batch_size", None) is not None:
+        batch_seeds = config.optimizer.grid.get("batch_seed", ())
+        if len(batch_seeds) > 1:
+            raise ConfigError("optimizer.grid.batch_seed: streamed mini-batch SGD reads one "
+                              "batch order from the file for every run, so the axis may hold "
+                              f"one value only, got {list(batch_seeds)}")
+        return
+    if getattr(train, "engine", "auto") == "direct":
+        raise ConfigError(f"train.engine = 'direct' computes the loss from the rows, and "
+                          f"{why}: use engine 'auto', 'eigen' or 'gram'")
+
+
+def _check_engine(config: Config) -> None:
+    """Refuses an engine that cannot run this config (the library would raise mid-run)."""
+    engine_name = getattr(config.train, "engine", "auto")
+    if engine_name in ("gram", "eigen") and config.train.batch_size is not None:
+        raise ConfigError(f"train.engine = {engine_name!r} sees the data only through its "
+                          "moments, and mini-batch SGD (train.batch_size) computes each "
+                          "batch's loss from its rows: use engine 'direct' or 'auto'")
+    if engine_name != "eigen":
+        return
+    exact = ", ".join(eigen.ROTATION_INVARIANT)
+    if config.optimizer.name not in eigen.ROTATION_INVARIANT:
+        raise ConfigError(f"train.engine = 'eigen' follows only {exact} exactly, not "
+                          f"optimizer.name = {config.optimizer.name!r} (it scales each "
+                          "coordinate by its own history): use engine 'gram' or 'auto'")
+    if "l2" in config.optimizer.grid:
+        raise ConfigError("train.engine = 'eigen' needs one l2 for every run (its basis "
+                          "depends on l2), and optimizer.grid.l2 varies it: use engine "
+                          "'gram' or 'auto'")
+
+
+def library_options(config: Config, num_steps: int) -> dict[str, Any]:
+    """Keyword arguments shared by ``grid_sweep`` and ``fit`` for this config."""
+    train, optimizer = config.train, config.optimizer
+    minibatched = train.batch_size is not None
+    return dict(
+        num_steps=None if minibatched else train.num_steps,
+        batch_size=train.batch_size,
+        epochs=train.epochs,
+        optimizer=optimizer.name,
+        schedule=optimizer.schedule,
+        schedule_steps=dict(optimizer.schedule_steps),
+        hyperparameters=dict(optimizer.hyperparameters),
+        l2=train.l2,
+        init_scale=0.0 if config.model.zeros else config.model.init_scale,
+        tol=train.tol,
+        patience=train.patience,
+        divergence_factor=train.divergence_factor,
+        stop_at_convergence=train.stop_at_convergence,
+        reference=False,
+        progress_every=max(1, num_steps // 100),
+        engine=train.engine,  # what cannot run was refused by check_supported
+        log_every=train.log_every,
+    )
+
+
+def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
+    """The hyperparameter values of the run at grid ``index``, by axis name.
+
+    Example:
+      >>> from jaxgd.cli.config import parse
+      >>> plan = prepare(parse("[data]\\ndataset = 'mlcc_cars'\\n[optimizer]\\n"
+      ...                      "learning_rates = [0.01, 0.02]\\n"))
+      >>> grid_point(plan, (1, 0))
+      {'learning_rate': 0.02, 'seed': 0}
+    """
+    values = [plan.config.learning_rates, *plan.grid.values(), plan.seeds]
+    point = {}
+    for axis, options, i in zip(plan.axes, values, index, strict=True):
+        value = options[int(i)]
+        point[axis] = int(value) if axis in INTEGER_AXES else float(value)
+    return point

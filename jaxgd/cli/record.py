@@ -1,0 +1,229 @@
+"""What a run leaves behind (``RunRecord``): the arrays of history.npz and the JSON-ready
+summary.json, parameters reported in the data's original units.
+
+``make_record`` arranges the assembled grid for saving and plotting: the losses with the
+grid's axes first, snapshots and the best run's descent path mapped back from standardized
+units, the least-squares (ridge) optimum of each l2 (``optima_of``), and the summary with every
+run, the best one, the stability limits, the timing, versions and device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxgd import minibatch
+from jaxgd.cli.environment import device_info, versions
+from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point
+from jaxgd.least_squares import LeastSquares, solve
+from jaxgd.params import LinearParams
+from jaxgd.scaling import Standardizer, unstandardize_params
+from jaxgd.statistics import SufficientStats
+
+
+@dataclass
+class RunRecord:
+    """What a run leaves behind: arrays for history.npz and JSON-ready data for summary.json."""
+
+    history: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def _axis_values(values: Sequence, name: str) -> np.ndarray:
+    return np.asarray(values, np.int64 if name in INTEGER_AXES else np.float64)
+
+
+def _to_original(params: LinearParams, scaler: Standardizer | None) -> LinearParams:
+    params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params)
+    return unstandardize_params(params, scaler) if scaler is not None else params
+
+
+def _losses_of(params: LinearParams, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """MSE of a batch of parameters (..., d) on (X, y), float64, NaN-safe."""
+    with np.errstate(all="ignore"):
+        predictions = params.weight @ X.T + params.bias[..., None]
+        return np.mean((predictions - y) ** 2, axis=-1)
+
+
+def _moment_losses(params: LinearParams, stats: SufficientStats) -> np.ndarray:
+    """MSE of a batch of parameters (..., d) from the data's moments, float64, NaN-safe."""
+    w, b = params.weight, params.bias
+    with np.errstate(all="ignore"):
+        offset = b + w @ np.asarray(stats.mean_x) - float(stats.mean_y)
+        quadratic = np.einsum("...i,ij,...j->...", w, np.asarray(stats.cov_xx), w)
+        return (quadratic - 2.0 * (w @ np.asarray(stats.cov_xy)) + float(stats.var_y)
+                + offset * offset)
+
+
+def optima_of(plan: Plan) -> list[tuple[float, LeastSquares]]:
+    """(l2, the least-squares or ridge optimum in original units) for each l2 of the run.
+
+    The optimum is that of the objective the runs descend: with standardized features the
+    ridge penalty acts on the standardized weights, so the problem is solved there and the
+    parameters mapped back; its loss is the objective's value (MSE + l2·‖weight‖²).
+    """
+    optima = []
+    for l2 in plan.l2_values:
+        optimum = solve(plan.X, plan.y, l2=l2)
+        params = _to_original(LinearParams(np.asarray(optimum.params.weight),
+                                           np.asarray(optimum.params.bias)), plan.scaler)
+        optima.append((float(l2), LeastSquares(params, float(optimum.loss))))
+    return optima
+
+
+def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
+    """The record of a run from its assembled ``grid`` of per-run arrays, the ``best`` run's
+    grid index (None if every run diverged), its descent path (a ``FitResult`` with
+    snapshots, or None) and the run's ``Timing``."""
+    config, dataset, scaler, limits = plan.config, plan.dataset, plan.scaler, plan.limits
+    optima = optima_of(plan)
+    l2_of_best = 0
+    if "l2" in plan.grid and best is not None:
+        l2_of_best = best[plan.axes.index("l2")]
+    optimum = optima[l2_of_best][1]
+    snapshots = _to_original(LinearParams(grid["snapshot_weight"], grid["snapshot_bias"]),
+                             scaler)
+    values = [config.learning_rates, *plan.grid.values(), plan.seeds]
+    history = {
+        "learning_rates": np.asarray(config.learning_rates, np.float64),  # as written
+        "seeds": np.asarray(plan.seeds, np.int64),
+        "grid_axes": np.asarray(plan.axes),
+        **{f"grid_values_{axis}": _axis_values(v, axis)
+           for axis, v in zip(plan.axes, values, strict=True)},
+        "losses": grid["losses"],
+        "loss_steps": np.asarray(grid["loss_steps"], np.int64),
+        "num_steps": np.asarray(plan.num_steps, np.int64),
+        "final_loss": grid["final_loss"],
+        "converged_step": grid["converged_step"],
+        "diverged": grid["diverged"],
+        "diverged_step": grid["diverged_step"],
+        "best_index": np.asarray(best if best is not None else (-1,) * len(plan.axes),
+                                 np.int64),
+        "snapshot_steps": np.asarray(grid["snapshot_steps"]),
+        "snapshot_weight": snapshots.weight,
+        "snapshot_bias": snapshots.bias,
+        "snapshot_loss": (_moment_losses(snapshots, plan.stats) if plan.streamed
+                          else _losses_of(snapshots, dataset.X, dataset.y)),
+        "optimum_weight": optimum.params.weight,
+        "optimum_bias": np.asarray(optimum.params.bias),
+        "optimal_loss": np.asarray(optimum.loss),
+        **_plot_rows(dataset.X, dataset.y, config.output.max_plot_rows),
+    }
+    if "epoch_losses" in grid:
+        history["epoch_losses"] = grid["epoch_losses"]
+    if "l2" in plan.grid:
+        history.update(
+            optimum_l2=np.asarray([l2 for l2, _ in optima], np.float64),
+            optimum_weights=np.stack([o.params.weight for _, o in optima]),
+            optimum_biases=np.asarray([float(o.params.bias) for _, o in optima]),
+            optimal_losses=np.asarray([o.loss for _, o in optima]),
+        )
+    if plan.streamed:  # the figures' loss surface reads the moments instead of rows
+        history.update({f"moment_{name}": np.asarray(value, np.float64)
+                        for name, value in plan.stats._asdict().items()})
+    if best_path is not None:
+        path = _to_original(best_path.snapshots, scaler)
+        history.update(path_steps=np.asarray(best_path.snapshot_steps),
+                       path_weight=path.weight, path_bias=path.bias)
+    meta = {
+        "title": config.title or f"{config.data.dataset}: {', '.join(dataset.feature_names)}"
+                                 f" → {dataset.target_name}",
+        "feature_names": list(dataset.feature_names),
+        "target_name": dataset.target_name,
+        "max_learning_rate": limits.max_learning_rate if config.optimizer.name == "sgd" else None,
+        "optimizer": config.optimizer.name,
+    }
+    summary = _summary(plan, history, best, optima, timing, meta, grid.get("engine"))
+    summary["chunks"] = {"learning_rates_per_chunk": plan.chunk_size, "count": plan.num_chunks}
+    summary["warnings"] = list(plan.warnings)
+    return RunRecord(history=history, summary=summary, meta=meta)
+
+
+def _plot_rows(X: np.ndarray, y: np.ndarray, limit: int) -> dict[str, np.ndarray]:
+    # Figures need the data points, not all of a huge data set: keep an even subsample.
+    rows = np.linspace(0, len(y) - 1, min(limit, len(y))).round().astype(int)
+    return {"X": X[rows], "y": y[rows]}
+
+
+def _least_squares(names, l2: float, optimum: LeastSquares) -> dict[str, Any]:
+    return {
+        "l2": l2,
+        "weight": dict(zip(names, map(float, optimum.params.weight), strict=True)),
+        "bias": float(optimum.params.bias),
+        "loss": optimum.loss,
+    }
+
+
+def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[str, Any]:
+    config, dataset, limits = plan.config, plan.dataset, plan.limits
+    axes = plan.axes
+    shape = history["final_loss"].shape
+    runs = []
+    for index in np.ndindex(*shape):
+        runs.append({
+            **grid_point(plan, index),
+            "final_loss": _finite_or_none(history["final_loss"][index]),
+            "converged_step": int(history["converged_step"][index]),
+            "diverged": bool(history["diverged"][index]),
+            "diverged_step": int(history["diverged_step"][index]),
+        })
+    names = meta["feature_names"]
+    best_run = None
+    if best is not None:
+        final = history["path_weight"][-1], float(history["path_bias"][-1])
+        l2_index = best[axes.index("l2")] if "l2" in plan.grid else 0
+        best_run = {
+            **runs[int(np.ravel_multi_index(best, shape))],
+            "weight": dict(zip(names, map(float, final[0]), strict=True)),
+            "bias": final[1],
+            "gap_to_optimum": float(history["final_loss"][best]) - optima[l2_index][1].loss,
+        }
+    least_squares = [_least_squares(names, l2, optimum) for l2, optimum in optima]
+    train = config.train
+    return {
+        "config": config.to_dict(),
+        "versions": versions(),
+        "device": device_info(),
+        "data": {
+            "dataset": config.data.dataset,
+            "source": dataset.source,
+            "features": names,
+            "target": meta["target_name"],
+            "rows": plan.n_rows,
+            "rows_dropped": None if plan.streamed else int(dataset.n_dropped),
+            "standardized": config.data.standardize,
+            "streamed": plan.streamed,
+        },
+        "grid": {"axes": list(axes), "shape": list(shape)},
+        "training": {
+            "num_steps": plan.num_steps,
+            "batch_size": train.batch_size,
+            "epochs": train.epochs,
+            "steps_per_epoch": None if train.batch_size is None else (
+                minibatch.steps_per_epoch(plan.n_rows, train.batch_size)),
+            "log_every": train.log_every,
+            "history_length": int(history["losses"].shape[-1]),
+            "engine": engine,
+        },
+        "runs": runs,
+        "best_run": best_run,
+        "least_squares": least_squares if "l2" in plan.grid else least_squares[0],
+        "stability": {
+            "max_learning_rate": limits.max_learning_rate,
+            "fastest_learning_rate": limits.fastest_learning_rate,
+            "condition_number": _finite_or_none(limits.condition_number),
+            "features": "standardized" if config.data.standardize else "as given",
+            "l2": max(plan.l2_values),
+        },
+        "timing_seconds": {"total": timing.total, "compile": timing.compile, "run": timing.run},
+    }
+
+
+def _finite_or_none(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
