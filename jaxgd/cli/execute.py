@@ -26,6 +26,7 @@ from jaxgd.cli.record import RunRecord, make_record
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.fit import fit
 from jaxgd.grid import grid_sweep
+from jaxgd.result import best_index
 
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
 #: Per-run fields of a chunk: the grid's axes first (learning rates, grid names, seeds).
@@ -140,18 +141,3 @@ def run(config: Config, on_progress: Callable[[int], None] | None = None,
         chunks.append(run_chunk(plan, index, report))
     return assemble(plan, chunks)
 
-
-def best_index(final_loss: np.ndarray, diverged: np.ndarray) -> tuple[int, ...] | None:
-    """The grid index of the lowest final loss among the runs that neither diverged nor
-    ended on a NaN or infinite loss; None if there is no such run.
-
-    Example:
-      >>> best_index(np.array([[np.nan], [2.0], [1.0]]), np.array([[True], [False], [True]]))
-      (1, 0)
-    """
-    final = np.asarray(final_loss, np.float64)
-    usable = ~np.asarray(diverged, bool) & np.isfinite(final)
-    if not usable.any():
-        return None
-    flat = int(np.argmin(np.where(usable, final, np.inf)))
-    return tuple(int(i) for i in np.unravel_index(flat, final.shape))
