@@ -19,26 +19,16 @@ from jaxgd import convergence, progress, sharding, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
-from jaxgd.fit import (
-    OptimizerFactory,
-    RunConfig,
-    check_hyperparameters,
-    check_inputs,
-    check_seed,
-    criteria,
-    device_data,
-    make_config,
-    reference_loss,
-    train,
-)
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import check_hyperparameter
+from jaxgd.preparation import check_inputs, device_data, fixed_values, reference_loss
 from jaxgd.result import GridResult, freeze
+from jaxgd.training import OptimizerFactory, Options, RunConfig, input_dtype, make_config, train
 from jaxgd.validation import (
-    check_learning_rate,
     check_learning_rates,
     check_non_negative,
     check_positive_int,
+    check_seed,
     is_traced,
 )
 
@@ -138,36 +128,38 @@ def grid_sweep(
       >>> r.axes, r.losses.shape, r.point((1, 0))
       (('learning_rate', 'momentum'), (2, 2, 100), {'learning_rate': 0.1, 'momentum': 0.0})
     """
+    return run_grid(X, y, grid, Options.of(locals()))
+
+
+def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> GridResult:
+    """``grid_sweep`` with its settings as one ``Options`` value (``sweep`` calls this)."""
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
-        return streaming.run_on_rows(grid_sweep, locals())
-    if learning_rate is not None and isinstance(grid, Mapping) and "learning_rate" in grid:
-        raise ValueError("learning_rate is both a grid axis and a fixed value: give one")
+        return streaming.run_on_rows(lambda data: run_grid(data, None, grid, options), X, y,
+                                     options.batch_size, options.batch_seed, grid)
     X, y, n_rows = check_inputs(X, y)
-    config = make_config(num_steps, optimizer, init_scale, tol, patience, divergence_factor,
-                         stop_at_convergence, snapshot_steps, progress_every, log_every,
-                         schedule, schedule_steps, batch_size, epochs, n_rows)
+    config = make_config(options, n_rows)
     axes, values = _check_grid(grid, config)
-    fixed = check_hyperparameters(hyperparameters, l2 if "l2" not in axes else 0.0,
-                                  config.optimizer)
-    if "learning_rate" not in axes:
-        if learning_rate is None:
-            raise ValueError("give learning_rate, or put learning_rate in the grid")
-        fixed["learning_rate"] = check_learning_rate(learning_rate)
-    fixed.update(criteria(tol, divergence_factor))
-    fixed["seed"] = check_seed(seed)
-    if batch_seed is not None and "batch_seed" not in axes:
-        fixed["batch_seed"] = check_seed(batch_seed, "batch_seed")
+    fixed = fixed_values(options, config.optimizer, axes)
     shape = tuple(values[axis].size for axis in axes)
     num_runs = math.prod(shape)
-    chosen, data = device_data(X, y, engine, config, num_runs,
+    chosen, data = device_data(X, y, options.engine, config, num_runs,
                                None if "l2" in axes else fixed["l2"])
+    engine = engines.BY_NAME[chosen]
     hyper = _members(axes, values, fixed, shape)
-    mode = sharding.check_mode(sharding_mode, n_rows)
+    mode = sharding.check_mode(options.sharding_mode, n_rows)
+    wants_reference = options.reference
     if is_traced((data, hyper)):  # inside the caller's transformation: one plain call
-        run = _members_compiled(engines.BY_NAME[chosen], data, hyper, config, num_runs, shape)
-        concrete = reference and not is_traced((X, y, values.get("l2"), fixed["l2"]))
-        optimal = _reference(X, y, axes, values, fixed) if concrete else None
-        return _result(run, axes, values, fixed, chosen, optimal)
+        run = _members_compiled(engine, data, hyper, config, num_runs, shape)
+        wants_reference &= not is_traced((X, y, values.get("l2"), fixed["l2"]))
+    else:
+        run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape)
+    optimal = _reference(X, y, axes, values, fixed) if wants_reference else None
+    return _result(run, axes, values, fixed, chosen, optimal)
+
+
+def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, mode: str,
+                shape: tuple[int, ...]) -> Descent:
+    """The runs spread over the devices (``jaxgd.sharding``), chunk by chunk."""
     if mode == "rows" and not isinstance(data, engines.Rows):
         mode = "runs"  # moments, or rows read by the host: share out the runs instead
     if mode == "rows":
@@ -176,14 +168,11 @@ def grid_sweep(
     data = sharding.place_replicated(data)
     if chunk_size is None:
         streamed = isinstance(data, streaming.StreamedRows)
-        width = (engines.GRAM.n_features(data.stats) if streamed
-                 else engines.BY_NAME[chosen].n_features(data))
+        width = engines.GRAM.n_features(data.stats) if streamed else engine.n_features(data)
         chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every), width,
                                      len(config.snapshot_steps))
     chunk_size = check_positive_int(chunk_size, "chunk_size")
-    run = _run_members(engines.BY_NAME[chosen], data, hyper, config, chunk_size, mode, shape)
-    optimal = _reference(X, y, axes, values, fixed) if reference else None
-    return _result(run, axes, values, fixed, chosen, optimal)
+    return _run_members(engine, data, hyper, config, chunk_size, mode, shape)
 
 
 def _result(run: Descent, axes, values, fixed, engine: str, optimal) -> GridResult:
@@ -237,10 +226,7 @@ def _members(axes, values, fixed, shape) -> dict[str, np.ndarray]:
     for name, value in fixed.items():
         if name not in hyper:
             hyper[name] = xp.full(num_runs, value)
-    dtype = jnp.result_type(float)
-    seeds = ("seed", "batch_seed")
-    return {name: (v.astype(np.uint32) if name in seeds else v.astype(dtype))
-            for name, v in hyper.items()}
+    return {name: v.astype(input_dtype(name)) for name, v in hyper.items()}
 
 
 def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,

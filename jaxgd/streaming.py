@@ -59,7 +59,7 @@ from jaxgd import gram, minibatch
 from jaxgd.datasets.stream import OpenRows, RowSource
 from jaxgd.descent import Batches
 from jaxgd.statistics import SufficientStats, accumulate
-from jaxgd.validation import check_positive_int
+from jaxgd.validation import check_seed
 
 
 def block_order(batch_seed: int, epoch: int, n_blocks: int) -> np.ndarray:
@@ -273,43 +273,35 @@ def reading(rows: OpenRows, batch_seed: int) -> Iterator[int]:
         del _READERS[handle]
 
 
-def run_on_rows(function: Callable, arguments: Mapping[str, Any]):
-    """Calls ``fit`` or ``grid_sweep`` (``function``) on a ``RowSource`` given as X.
+def run_on_rows(run: Callable[[Any], Any], source: RowSource, y, batch_size, batch_seed,
+                grid: Mapping[str, Any] | None = None):
+    """Calls ``run(X)`` (``fit`` or ``grid_sweep`` on data X) for a ``RowSource``.
 
-    With ``batch_size`` the file is opened for the call (see ``RowSource.open``) and the run
-    streams its batches; the call returns once every batch was read, and the file's
-    temporary copy (CSV) is gone. Without, the run trains on the file's sufficient
-    statistics (one pass), exactly as ``function(accumulate(source.blocks()), None, ...)``.
+    With ``batch_size`` the file is opened for the call (see ``RowSource.open``) and X is
+    its streamed rows: the run reads its batches as it goes, the call returns once every
+    batch was read, and the file's temporary copy (CSV) is gone. Without, the run trains on
+    the file's sufficient statistics (one pass), exactly as on
+    ``accumulate(source.blocks())``.
 
     Raises:
       ValueError: y given, or a ``batch_seed`` grid axis with several values.
     """
-    arguments = dict(arguments)
-    source: RowSource = arguments["X"]
-    if arguments.get("y") is not None:
+    if y is not None:
         raise ValueError("with a RowSource as the data, y must be None: the file holds the "
                          "targets")
-    if arguments.get("batch_size") is None:
-        arguments["X"] = accumulate(source.blocks())
-        return function(**arguments)
-    batch_seed = _batch_seed(arguments)
+    if batch_size is None:
+        return run(accumulate(source.blocks()))
+    batch_seed = _batch_seed(batch_seed, grid)
     with source.open() as rows, reading(rows, batch_seed) as handle:
-        arguments["X"] = Streamed(rows, handle)
-        return jax.block_until_ready(function(**arguments))
+        return jax.block_until_ready(run(Streamed(rows, handle)))
 
 
-def _batch_seed(arguments: Mapping[str, Any]) -> int:
-    seed = arguments.get("batch_seed")
-    axis = (arguments.get("grid") or {}).get("batch_seed")
+def _batch_seed(seed, grid: Mapping[str, Any] | None) -> int:
+    axis = (grid or {}).get("batch_seed")
     if axis is not None:
         if np.ndim(axis) != 1 or len(axis) != 1:
             raise ValueError("rows streamed from a file are read in one batch order shared by "
                              "every run: a batch_seed axis may hold one value only, got "
                              f"{axis!r}; run one sweep per batch_seed")
         seed = axis[0]
-    if seed is None:
-        return 0
-    seed = check_positive_int(seed, "batch_seed", minimum=0)
-    if seed >= 2**32:
-        raise ValueError(f"batch_seed must be < 2**32, got {seed}")
-    return seed
+    return 0 if seed is None else check_seed(seed, "batch_seed")

@@ -8,9 +8,9 @@ import jax
 import numpy as np
 
 from jaxgd import convergence
-from jaxgd.fit import OptimizerFactory
-from jaxgd.grid import grid_sweep
+from jaxgd.grid import run_grid
 from jaxgd.result import PER_RUN, SHARED, SweepResult
+from jaxgd.training import OptimizerFactory, Options
 from jaxgd.validation import check_learning_rates
 
 
@@ -79,6 +79,7 @@ def sweep(
       >>> result.losses.shape, result.diverged.tolist(), result.best()
       ((3, 100), [False, False, True], (1,))
     """
+    options = Options.of(locals())
     rates = check_learning_rates(learning_rates)
     seed_axis = seeds is not None
     if seed_axis and np.ndim(seeds) != 1:
@@ -87,16 +88,7 @@ def sweep(
         raise ValueError("seeds is empty: give at least one seed, or None")
     grid = {"learning_rate": rates, "seed": seeds} if seed_axis else {
         "learning_rate": rates}
-    result = grid_sweep(
-        X, y, grid=grid, num_steps=num_steps, seed=seed, batch_size=batch_size, epochs=epochs,
-        batch_seed=batch_seed, l2=l2,
-        optimizer=optimizer, schedule=schedule, schedule_steps=schedule_steps,
-        hyperparameters=hyperparameters, init_scale=init_scale, tol=tol, patience=patience,
-        divergence_factor=divergence_factor, stop_at_convergence=stop_at_convergence,
-        snapshot_steps=snapshot_steps, reference=reference, progress_every=progress_every,
-        engine=engine, log_every=log_every, chunk_size=chunk_size,
-        sharding_mode=sharding_mode,
-    )
+    result = run_grid(X, y, grid, options)
     fields = {name: getattr(result, name) for name in (*PER_RUN, *SHARED)}
     return SweepResult(
         **fields,

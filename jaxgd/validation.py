@@ -189,6 +189,19 @@ def _traced_scalar(value, name: str):
     return value
 
 
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed is a non-negative integer below 2**32.
+
+    Example:
+      >>> check_seed(7)
+      7
+    """
+    seed = check_positive_int(seed, name, minimum=0)
+    if seed >= 2**32:
+        raise ValueError(f"{name} must be < 2**32, got {seed}")
+    return seed
+
+
 def check_non_negative(value, name: str):
     """Checks a finite number >= 0 (a tolerance, a scale); a traced scalar passes unchecked."""
     if is_traced(value):

@@ -29,7 +29,7 @@ from typing import Any
 
 from jaxgd import convergence, engine, optimizers
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
-from jaxgd.fit import check_seed
+from jaxgd.validation import check_seed
 
 DEFAULT_CONFIG = "auto_mpg"  # what ``jaxgd run`` runs without a config
 DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
@@ -409,7 +409,7 @@ def load_config(name: str | None, overrides: typing.Sequence[str]) -> tuple[Conf
 
 
 def is_seed(value) -> bool:
-    """Whether ``value`` is a seed the library takes (``jaxgd.fit.check_seed``: an integer in
+    """Whether ``value`` is a seed the library takes (``jaxgd.validation.check_seed``: an integer in
     [0, 2**32)); a whole number written as a float, as TOML lists may hold, counts.
 
     Example:

@@ -28,10 +28,11 @@ from jaxgd.cli.config import Config, ConfigError, is_seed
 from jaxgd.cli.data import check_fits_in_memory, is_streamed, load_data, load_rows, load_stream
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.results import to_json
-from jaxgd.fit import CONDITION_WARNING, make_config
+from jaxgd.preparation import CONDITION_WARNING
 from jaxgd.scaling import Standardizer
 from jaxgd.stability import Stability, stability
 from jaxgd.statistics import SufficientStats
+from jaxgd.training import Options, make_config
 
 CHUNK_RUNS = 1024  # runs per chunk when the grid is larger than this and no size is given
 #: Grid names whose values are integers (the others are numbers).
@@ -289,14 +290,7 @@ def _check_run_options(config: Config, num_steps: int, n_rows: int) -> None:
                           "with train.batch_size and train.epochs")
     options = library_options(config, num_steps)
     try:
-        make_config(
-            num_steps=options["num_steps"], optimizer=options["optimizer"],
-            init_scale=options["init_scale"], tol=options["tol"],
-            patience=options["patience"], divergence_factor=options["divergence_factor"],
-            stop_at_convergence=options["stop_at_convergence"],
-            snapshot_steps=train.snapshot_steps, log_every=options["log_every"],
-            schedule=options["schedule"], schedule_steps=options["schedule_steps"],
-            batch_size=options["batch_size"], epochs=options["epochs"], n_rows=n_rows)
+        make_config(Options(**options, snapshot_steps=train.snapshot_steps), n_rows)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"train: {error}") from None
 

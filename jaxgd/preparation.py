@@ -1,0 +1,151 @@
+"""Host-side preparation of a run, at the edge around the traced core (``jaxgd.training``).
+
+Checks of the data and settings (values where they are concrete, shapes and dtypes always),
+the engine's choice from shapes and its data, and the float64 reference loss with its
+conditioning warning. Nothing here runs inside the compiled loop; everything is skipped or
+reduced to shape checks for values the caller traces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from jaxgd import engine as engines
+from jaxgd import streaming
+from jaxgd.least_squares import solve
+from jaxgd.optimizers import OptimizerSpec, check_hyperparameter
+from jaxgd.stability import stability
+from jaxgd.statistics import SufficientStats, sufficient_statistics
+from jaxgd.training import Options, RunConfig, criteria
+from jaxgd.validation import (
+    check_data,
+    check_learning_rate,
+    check_non_negative,
+    check_seed,
+    is_traced,
+    warn,
+)
+
+
+def check_hyperparameters(hyperparameters: Mapping[str, Any] | None, l2: float,
+                          spec: OptimizerSpec) -> dict[str, float]:
+    """Fixed hyperparameter values: the optimizer's defaults, overridden, plus l2."""
+    values = spec.defaults()
+    for name, value in (hyperparameters or {}).items():
+        if name in ("learning_rate", "seed", "l2"):
+            raise ValueError(f"give {name} as its own argument, not in hyperparameters")
+        if is_traced(value):  # a tracer of the caller: a scalar, its value unknown
+            check_hyperparameter(name, None, spec)
+            values[name] = value
+            continue
+        check_hyperparameter(name, value, spec)
+        values[name] = float(value)
+    values["l2"] = check_non_negative(l2, "l2")
+    return values
+
+
+def fixed_values(options: Options, spec: OptimizerSpec,
+                 axes: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The values every run shares, checked: the optimizer's and schedule's hyperparameters
+    (defaults overridden), l2, ``tol``, ``divergence_factor``, and the learning rate and
+    seeds where they are not grid ``axes``. Traced values pass as they are."""
+    if options.learning_rate is not None and "learning_rate" in axes:
+        raise ValueError("learning_rate is both a grid axis and a fixed value: give one")
+    l2 = 0.0 if "l2" in axes else options.l2
+    fixed = check_hyperparameters(options.hyperparameters, l2, spec)
+    fixed.update(criteria(options.tol, options.divergence_factor))
+    if "learning_rate" not in axes:
+        if options.learning_rate is None:
+            raise ValueError("give learning_rate, or put learning_rate in the grid")
+        fixed["learning_rate"] = check_learning_rate(options.learning_rate)
+    fixed["seed"] = check_seed(options.seed)
+    if options.batch_seed is not None and "batch_seed" not in axes:
+        fixed["batch_seed"] = check_seed(options.batch_seed, "batch_seed")
+    return fixed
+
+
+def check_inputs(X, y) -> tuple[Any, Any, int]:
+    """Checks arrays (X, y), or sufficient statistics with y None; returns them and n."""
+    if isinstance(X, streaming.Streamed):  # an opened RowSource (see jaxgd.streaming)
+        return X, None, X.n
+    if isinstance(X, SufficientStats):
+        if y is not None:
+            raise ValueError("with sufficient statistics as the data, y must be None: the "
+                             "statistics already describe the targets")
+        return X, None, int(X.n)
+    X, y = check_data(X, y)
+    return X, y, X.shape[0]
+
+
+def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
+                l2: float | None = 0.0):
+    """Checks the data on the host, picks the engine, and prepares what it reads on device.
+
+    ``l2`` is the ridge strength every run shares, or None when it varies across runs.
+
+    Returns:
+      (engine that will run, its data in JAX's default float dtype).
+    """
+    if isinstance(X, streaming.Streamed):  # rows in a file
+        if config.batch_size is not None:  # read batch by batch
+            return streaming.device_data(X, engine_name, config)
+        X = X.stats  # full batch: the file's moments are all it takes
+    streamed = isinstance(X, SufficientStats)  # data larger than memory: only the moments
+    if streamed and (config.batch_size is not None or engine_name == "direct"):
+        raise ValueError("data given as sufficient statistics train with the gram or eigen "
+                         "engine only (no rows to compute a direct loss or draw batches from)")
+    if not streamed:
+        X, y = check_data(X, y)
+    traced = is_traced((X, y))
+    if config.batch_size is not None:  # batches are rows: only the direct engine has them
+        if engine_name in ("gram", "eigen"):
+            raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
+                             f"{engine_name} engine sees the data only as a whole, through its "
+                             "moments")
+        engine_name = "direct"
+    n_rows, n_features = (int(X.n), X.mean_x.shape[0]) if streamed else X.shape
+    # The eigen basis depends on l2: one concrete l2 for every run (asked for explicitly, a
+    # traced l2 is fine too: the basis is then computed in the traced program).
+    fixed_l2 = l2 is not None and (engine_name == "eigen" or not is_traced(l2))
+    if streamed and engine_name == "auto":  # no rows: the moments, whatever they cost
+        engine_name = engines.moment_engine(config.optimizer.name, fixed_l2)
+    chosen = engines.choose_engine(engine_name, n_rows, n_features, config.num_steps,
+                                   num_runs, config.optimizer.name, fixed_l2, traced)
+    return chosen, engines.prepare(chosen, X, y, l2=0.0 if l2 is None else l2)
+
+
+CONDITION_WARNING = 1e4  # condition numbers from here on get a warning
+
+
+#: From this many rows on, the reference comes from the data's float64 moments (one pass,
+#: no copy) rather than an SVD of [X, 1]: ~6x cheaper at n = 10⁶, d = 32, and as accurate
+#: for a reference loss (the moments are centred, so their conditioning is X's, not AᵀA's).
+MOMENTS_FROM_ROWS = 50_000
+
+
+def reference_loss(X, y, l2) -> float | None:
+    """The least-squares (ridge) optimum's loss, warning first if the features are so badly
+    conditioned that plain gradient descent will crawl (both cost one O(n·d²) pass).
+
+    None when X, y or l2 are traced by the caller: the reference is a float64 oracle
+    computed on the host, from concrete numbers only."""
+    if is_traced((X, y, l2)):
+        return None
+    if isinstance(X, streaming.Streamed):
+        X = X.stats
+    if not isinstance(X, SufficientStats) and np.shape(X)[0] >= MOMENTS_FROM_ROWS:
+        X, y = sufficient_statistics(X, y), None
+    condition = stability(X, l2).condition_number
+    if condition == float("inf"):
+        warn("the features are linearly dependent (a constant column, or one column a "
+             "combination of others): the least-squares weights are not unique; drop a column")
+    elif condition >= CONDITION_WARNING:
+        warn(f"the features are badly conditioned (Hessian condition number {condition:.3g}): "
+             "gradient descent will crawl along the flattest direction; standardize them "
+             "(jaxgd.Standardizer) and map the result back with jaxgd.unstandardize_params")
+    return solve(X, y, l2=l2).loss
+
+

@@ -1,0 +1,271 @@
+"""The run core shared by ``fit``, ``sweep`` and ``grid_sweep``: settings and one pure program.
+
+``Options`` holds every setting of a run but the data and the grid, built once from the
+public functions' keywords; ``make_config`` resolves its compile-time part into a hashable
+``RunConfig``. ``train`` is the one traced program: it draws the start, builds the optimizer
+from (possibly traced) hyperparameters and runs ``descend`` on the engine's loss. ``fit``
+jits it; the sweeps vmap it over their grid; the caller's own ``jit``, ``vmap`` and ``grad``
+wrap either. Host-side checks and references live in ``jaxgd.preparation``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgd import convergence, minibatch, streaming
+from jaxgd import engine as engines
+from jaxgd.convergence import init_monitor, update_monitor
+from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
+from jaxgd.optimizers import OptimizerSpec, make_spec
+from jaxgd.params import init_params
+from jaxgd.validation import check_non_negative, check_positive_int, is_traced
+
+#: Builds an optax optimizer from a learning rate, e.g. ``optax.sgd`` or ``optax.adam``.
+OptimizerFactory = Callable[[jax.Array], optax.GradientTransformation]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Options:
+    """Every setting of a run but the data and the grid (see ``jaxgd.fit`` for each).
+
+    ``fit``, ``sweep`` and ``grid_sweep`` build one from their keywords (``Options.of``) and
+    hand it on whole: no setting is forwarded by name from one to the next.
+    """
+
+    num_steps: int | None = None
+    learning_rate: Any = None
+    seed: int = 0
+    batch_size: int | None = None
+    epochs: int | None = None
+    batch_seed: int | None = None
+    optimizer: str | OptimizerFactory | None = None
+    schedule: str = "constant"
+    schedule_steps: Mapping[str, int] | None = None
+    hyperparameters: Mapping[str, Any] | None = None
+    l2: Any = 0.0
+    init_scale: float = 0.01
+    tol: Any = convergence.DEFAULT_TOL
+    patience: int = convergence.DEFAULT_PATIENCE
+    divergence_factor: Any = convergence.DEFAULT_DIVERGENCE_FACTOR
+    stop_at_convergence: bool = False
+    snapshot_steps: Sequence[int] | None = None
+    reference: bool = True
+    progress_every: int = 0
+    engine: str = "auto"
+    log_every: int = 1
+    chunk_size: int | None = None
+    sharding_mode: str = "runs"
+
+    @classmethod
+    def of(cls, keywords: Mapping[str, Any]) -> Options:
+        """The options among ``keywords`` (a public function's ``locals()``).
+
+        Example:
+          >>> Options.of({"X": None, "num_steps": 10, "tol": 1e-3}).tol
+          0.001
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in keywords.items() if k in names})
+
+
+class RunConfig(NamedTuple):
+    """Everything about a run that is fixed at compile time (hashable, so jit can key on it).
+
+    Numbers that may vary between runs or be traced by the caller (learning rate, seed, l2,
+    the optimizer's hyperparameters, ``tol``, ``divergence_factor``) are not here: they are
+    traced inputs of ``train`` (see ``criteria``).
+    """
+
+    num_steps: int
+    optimizer: OptimizerSpec
+    init_scale: float
+    patience: int
+    stop_at_convergence: bool
+    snapshot_steps: tuple[int, ...]
+    progress_every: int = 0
+    log_every: int = 1
+    batch_size: int | None = None  # mini-batch SGD (None: full batch)
+    epochs: int | None = None
+
+
+def make_config(options: Options, n_rows: int = 0) -> RunConfig:
+    """Checks the run's settings and resolves their compile-time part.
+
+    Raises:
+      TypeError, ValueError: naming the setting that is wrong.
+    """
+    num_steps, batch_size, epochs = _steps(options.num_steps, options.batch_size,
+                                           options.epochs, n_rows)
+    if batch_size is not None and options.stop_at_convergence:
+        raise ValueError("stop_at_convergence is for full-batch runs; mini-batch runs judge "
+                         "convergence on the epoch losses after the fact")
+    snapshot_steps = options.snapshot_steps
+    if snapshot_steps is None:
+        snapshot_steps = default_snapshot_steps(num_steps)
+    criteria(options.tol, options.divergence_factor)  # checked here; traced inputs of train
+    return RunConfig(
+        num_steps=num_steps,
+        optimizer=make_spec(options.optimizer, options.schedule, options.schedule_steps,
+                            num_steps),
+        init_scale=check_non_negative(options.init_scale, "init_scale"),
+        patience=check_positive_int(options.patience, "patience"),
+        stop_at_convergence=bool(options.stop_at_convergence),
+        snapshot_steps=check_snapshot_steps(snapshot_steps, num_steps),
+        progress_every=check_positive_int(options.progress_every, "progress_every",
+                                          minimum=0),
+        log_every=check_positive_int(options.log_every, "log_every"),
+        batch_size=batch_size,
+        epochs=epochs,
+    )
+
+
+def criteria(tol, divergence_factor) -> dict[str, Any]:
+    """The convergence and divergence thresholds, checked (when concrete), as traced inputs
+    of ``train``: a new ``tol`` never recompiles, and both may be the caller's tracers."""
+    tol = check_non_negative(tol, "tol")
+    divergence_factor = check_non_negative(divergence_factor, "divergence_factor")
+    if not is_traced(divergence_factor) and divergence_factor <= 1:
+        raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
+    return {"tol": tol, "divergence_factor": divergence_factor}
+
+
+def _steps(num_steps, batch_size, epochs, n_rows: int):
+    """num_steps for full batch; or batch_size and epochs, which set num_steps."""
+    if batch_size is None and epochs is None:
+        if num_steps is None:
+            raise ValueError("give num_steps (or batch_size and epochs for mini-batch SGD)")
+        return check_positive_int(num_steps, "num_steps"), None, None
+    if batch_size is None or epochs is None:
+        raise ValueError("mini-batch SGD needs both batch_size and epochs")
+    if num_steps is not None:
+        raise ValueError("with batch_size and epochs, leave num_steps out: it is "
+                         "epochs × ceil(n / batch_size)")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if batch_size > n_rows:
+        raise ValueError(f"batch_size must be <= the number of rows ({n_rows}), "
+                         f"got {batch_size}")
+    epochs = check_positive_int(epochs, "epochs")
+    return epochs * minibatch.steps_per_epoch(n_rows, batch_size), batch_size, epochs
+
+
+def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
+          config: RunConfig) -> Descent:
+    """One run, traceable: draw the start from ``hyper["seed"]``, then descend on the loss.
+
+    ``engine`` is the engine value and ``data`` what it prepared (``jaxgd.engine``);
+    ``hyper`` holds this run's learning rate, seed, l2, optimizer hyperparameters, ``tol``
+    and ``divergence_factor`` as (possibly traced) scalars. ``fit`` jits this; the sweeps
+    vmap it over their grid, so a sweep member and the matching fit run the very same
+    computation.
+    """
+    streamed = data if isinstance(data, streaming.StreamedRows) else None
+    if streamed is not None:  # rows in a file: the loss on all of them comes from the moments
+        engine, data = engines.GRAM, streamed.stats
+    dtype = engines.dtype_of(data)
+    params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
+                         config.init_scale, dtype)
+    l2 = jnp.asarray(hyper["l2"], dtype)
+    loss = engine.loss(data, l2)
+
+    numeric = {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
+    options = dict(
+        tol=hyper["tol"],
+        patience=config.patience,
+        divergence_factor=hyper["divergence_factor"],
+        stop_at_convergence=config.stop_at_convergence,
+        snapshot_steps=config.snapshot_steps,
+        progress_every=config.progress_every,
+        log_every=config.log_every,
+        noise=engine.noise(data),
+    )
+    optimizer = config.optimizer.build(numeric)
+    if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
+        full_loss = lambda p: loss(engine.to_coordinates(data, p))  # noqa: E731
+        return _train_minibatch(data if streamed is None else streamed, hyper, config, params,
+                                optimizer, full_loss, l2, options)
+    # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
+    # mapped back to weight and bias inside the same program.
+    run = descend(loss, engine.to_coordinates(data, params), optimizer, config.num_steps,
+                  **options)
+    return run._replace(params=engine.from_coordinates(data, run.params),
+                        snapshots=engine.from_coordinates(data, run.snapshots))
+
+
+#: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
+NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor")
+#: Traced inputs that are seeds (unsigned integers); the rest are floats.
+SEEDS = ("seed", "batch_seed")
+
+
+def input_dtype(name: str):
+    """The dtype of ``train``'s traced input ``name``: uint32 seeds, else JAX's float."""
+    return jnp.uint32 if name in SEEDS else jnp.result_type(float)
+
+
+def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, options):
+    """Mini-batch SGD: batch losses per step, and the full-data loss at each epoch start."""
+    if isinstance(data, streaming.StreamedRows):  # batches read from a file by the host
+        n_rows = data.n_rows
+        batches, data_loss = streaming.batches(data, config.batch_size)
+    else:
+        n_rows = data.X.shape[0]
+        batches, data_loss = _batches_in_memory(data, hyper, config)
+    per_epoch = minibatch.steps_per_epoch(n_rows, config.batch_size)
+    epoch_starts = tuple(range(0, config.num_steps + 1, per_epoch))
+    wanted = config.snapshot_steps
+    options["snapshot_steps"] = tuple(sorted(set(wanted) | set(epoch_starts)))
+
+    def batch_loss(params, batch):
+        penalty = l2 * jnp.sum(params.weight * params.weight)  # ridge: the bias is free
+        return data_loss(params, batch) + penalty
+
+    # Divergence is measured against the loss on all the data: the first batch's loss can be
+    # near 0 by chance, and a multiple of it would flag a healthy run.
+    run = descend(batch_loss, params, optimizer, config.num_steps, batches=batches,
+                  initial_loss=full_loss(params), **options)
+    slots = options["snapshot_steps"]
+    pick = lambda steps: jax.tree_util.tree_map(  # noqa: E731
+        lambda leaf: leaf[jnp.asarray([slots.index(s) for s in steps], jnp.int32)],
+        run.snapshots)
+    epoch_losses = jax.vmap(full_loss)(pick(epoch_starts))
+    converged_epoch = _converged_index(epoch_losses, config, hyper)
+    return run._replace(
+        final_loss=full_loss(run.params),
+        converged_step=jnp.where(converged_epoch >= 0, converged_epoch * per_epoch, -1),
+        snapshots=pick(wanted),
+        snapshot_steps=jnp.asarray(wanted, jnp.int32),
+        epoch_losses=epoch_losses,
+    )
+
+
+def _batches_in_memory(data, hyper, config):
+    """Batches of rows in memory, reshuffled every epoch from the run's batch seed."""
+    n_rows = data.X.shape[0]
+    padded = n_rows % config.batch_size != 0
+    key = jax.random.fold_in(jax.random.key(hyper.get("batch_seed", hyper["seed"])), 1)
+
+    def loss(params, batch):
+        return minibatch.batch_mse(params, batch, data.X, data.y, padded)
+
+    return minibatch.shuffled_batches(key, n_rows, config.batch_size), loss
+
+
+def _converged_index(losses: jax.Array, config: RunConfig, hyper) -> jax.Array:
+    """The convergence criterion of ``jaxgd.convergence`` applied to a loss sequence."""
+    def step(monitor, indexed):
+        index, loss = indexed
+        monitor = update_monitor(monitor, loss, index, hyper["tol"], config.patience,
+                                 hyper["divergence_factor"])
+        return monitor, None
+
+    indices = jnp.arange(losses.shape[0], dtype=jnp.int32)
+    monitor, _ = jax.lax.scan(step, init_monitor(losses.dtype), (indices, losses))
+    return monitor.converged_step
+
+
