@@ -15,9 +15,25 @@ of 1e-6, so the run keeps going.
 Lower ``tol`` for runs that crawl more slowly still. A loss rising by more than ``tol`` of
 itself per step is not flat either.
 
+Stalled: flat is not enough where the optimum's loss L* is known (``optimum``; jaxgd passes
+the float64 least-squares or ridge optimum whenever the data are concrete). A run whose loss
+is flat but still more than ``STALL_RATIO``·tol of itself above L* (10⁻³ at the default tol)
+has stopped falling because its steps are too small (a tiny learning rate, or a crawl along
+a flat direction of badly conditioned features), not because more steps could not lower
+it: it is not converged. ``converged_step`` is then the first step of a stretch of
+``patience`` steps that are flat *and* near L*; a run that ends flat but far from L* is
+``stalled``.
+
 Diverged: the loss is NaN or infinite, or exceeds ``divergence_factor`` (default 1e4) times
 the loss at step 0. Gradient descent on a quadratic below the stable learning rate never
-rises above its starting loss, so crossing that multiple means the run is blowing up.
+rises above its starting loss, so crossing that multiple means the run is blowing up. It
+never rises at all, in fact: each step shrinks the error along every eigendirection. So for
+plain gradient descent (``monotone``) a loss that rises by more than ``tol`` of itself for
+``patience`` steps in a row, to above its starting loss, means a learning rate above the
+stability limit 2/λmax: the run is diverging, however slowly it grows, and is flagged at
+the end of that stretch. (Rising above the start keeps float32 rounding wobbles near the
+optimum, which can rise a few steps in a row by chance, from counting.) Momentum, Nesterov
+and Adam may rise for a while and recover, so they are judged by the multiple alone.
 """
 
 from __future__ import annotations
@@ -31,6 +47,8 @@ DEFAULT_TOL = 1e-6
 DEFAULT_PATIENCE = 10
 DEFAULT_DIVERGENCE_FACTOR = 1e4
 RESOLUTION_ULPS = 16
+#: A flat run more than this many ``tol`` of its loss above the optimum is stalled.
+STALL_RATIO = 1e3
 
 
 class Monitor(NamedTuple):
@@ -42,6 +60,8 @@ class Monitor(NamedTuple):
       flat_steps: how many steps in a row the loss has been flat.
       converged_step: first step of the flat stretch that proved convergence, -1 if none yet.
       diverged_step: step at which the loss blew up, -1 if it has not.
+      settled_steps: how many steps in a row the loss has been flat and near the optimum.
+      rising_steps: how many steps in a row the loss has risen.
     """
 
     previous_loss: jax.Array
@@ -49,6 +69,8 @@ class Monitor(NamedTuple):
     flat_steps: jax.Array
     converged_step: jax.Array
     diverged_step: jax.Array
+    settled_steps: jax.Array
+    rising_steps: jax.Array
 
     @property
     def converged(self) -> jax.Array:
@@ -57,6 +79,10 @@ class Monitor(NamedTuple):
     @property
     def diverged(self) -> jax.Array:
         return self.diverged_step >= 0
+
+    def stalled(self, patience: int) -> jax.Array:
+        """Flat for ``patience`` steps but not converged: too far above the optimum."""
+        return (self.flat_steps >= patience) & ~self.converged & ~self.diverged
 
 
 def init_monitor(dtype=jnp.float32, initial_loss=None) -> Monitor:
@@ -74,8 +100,8 @@ def init_monitor(dtype=jnp.float32, initial_loss=None) -> Monitor:
     """
     inf = jnp.asarray(jnp.inf, dtype)
     start = inf if initial_loss is None else jnp.asarray(initial_loss, dtype)
-    minus_one = jnp.asarray(-1, jnp.int32)
-    return Monitor(inf, start, jnp.asarray(0, jnp.int32), minus_one, minus_one)
+    minus_one, zero = jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32)
+    return Monitor(inf, start, zero, minus_one, minus_one, zero, zero)
 
 
 def update_monitor(
@@ -86,9 +112,12 @@ def update_monitor(
     patience: int = DEFAULT_PATIENCE,
     divergence_factor: float = DEFAULT_DIVERGENCE_FACTOR,
     noise=0.0,
+    optimum=jnp.nan,
+    monotone: bool = False,
 ) -> Monitor:
     """Folds the loss of step ``step`` into the monitor; ``noise`` is the loss's absolute
-    rounding noise (changes within it are flat).
+    rounding noise (changes within it are flat), ``optimum`` the lowest loss there is (NaN if
+    unknown), ``monotone`` whether a stable run's loss can never rise (plain gradient descent).
 
     Example:
       >>> m = init_monitor()
@@ -100,18 +129,28 @@ def update_monitor(
     step = jnp.asarray(step, jnp.int32)
     given = jnp.isfinite(monitor.initial_loss)
     initial_loss = jnp.where((step == 0) & ~given, loss, monitor.initial_loss)
+    eps = jnp.finfo(loss.dtype).eps
+    # Absolute allowances for exact fits, whose loss is rounding noise near 0 (see above).
+    floor = RESOLUTION_ULPS * eps * eps * jnp.abs(initial_loss) + noise
+    allowed = tol * jnp.abs(monitor.previous_loss) + floor
+    rising = (step > 0) & (loss - monitor.previous_loss > allowed)
+    rising_steps = jnp.where(rising, monitor.rising_steps + 1, 0)
     blew_up = ~jnp.isfinite(loss) | (loss > divergence_factor * jnp.abs(initial_loss))
+    if monotone:  # plain gradient descent rises only above its stability limit
+        above_start = loss > jnp.abs(initial_loss) * (1 + tol) + floor
+        blew_up |= (rising_steps >= patience) & above_start
     diverged_step = jnp.where(
         (monitor.diverged_step < 0) & blew_up, step, monitor.diverged_step
     )
     change = jnp.abs(monitor.previous_loss - loss)
-    eps = jnp.finfo(loss.dtype).eps
-    # Absolute allowances for exact fits, whose loss is rounding noise near 0 (see above).
-    floor = RESOLUTION_ULPS * eps * eps * jnp.abs(initial_loss) + noise
-    flat = (step > 0) & (change <= tol * jnp.abs(monitor.previous_loss) + floor)
+    flat = (step > 0) & (change <= allowed)
     flat_steps = jnp.where(flat, monitor.flat_steps + 1, 0)
+    # Far from a known optimum, a flat loss means steps too small to matter (NaN: unknown).
+    far = loss - optimum > STALL_RATIO * tol * jnp.abs(loss) + floor
+    settled_steps = jnp.where(flat & ~far, monitor.settled_steps + 1, 0)
     newly_converged = (
-        (flat_steps >= patience) & (monitor.converged_step < 0) & (diverged_step < 0)
+        (settled_steps >= patience) & (monitor.converged_step < 0) & (diverged_step < 0)
     )
     converged_step = jnp.where(newly_converged, step - patience, monitor.converged_step)
-    return Monitor(loss, initial_loss, flat_steps, converged_step, diverged_step)
+    return Monitor(loss, initial_loss, flat_steps, converged_step, diverged_step,
+                   settled_steps, rising_steps)

@@ -76,6 +76,8 @@ def descend(
     noise=0.0,
     initial_loss=None,
     has_aux: bool = False,
+    optimum=None,
+    monotone: bool = False,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -111,6 +113,10 @@ def descend(
       initial_loss: the loss divergence is measured against (the loss at step 0 if None).
       has_aux: ``loss_fn`` returns ``(loss, aux)``; the result's ``aux`` then holds aux at
         each logged step.
+      optimum: the lowest loss there is, if known (may be traced; None or NaN if not): a
+        flat run far above it is stalled, not converged (see ``jaxgd.convergence``).
+      monotone: the loss can only fall below the optimizer's stability limit (plain
+        gradient descent on a quadratic): rising for ``patience`` steps means diverging.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -144,6 +150,7 @@ def descend(
         plain_loss = loss_fn
         loss_fn = lambda params, batch: (plain_loss(params, batch), None)  # noqa: E731
     value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+    floor_loss = jnp.nan if optimum is None else optimum
     optimizer = optax.with_extra_args_support(optimizer)
     _, first_batch = jax.eval_shape(batches.next, batches.init(), jnp.int32(0))
     loss_dtype = jax.eval_shape(loss_fn, params, first_batch)[0].dtype
@@ -159,7 +166,7 @@ def descend(
         (loss, aux), grads = value_and_grad(params, batch)
         was_diverged = monitor.diverged
         new_monitor = update_monitor(monitor, loss, step, tol, patience, divergence_factor,
-                                     noise)
+                                     noise, floor_loss, monotone)
         if padded:  # steps past the end change nothing
             new_monitor = _select(step < num_steps, new_monitor, monitor)
         monitor = new_monitor
@@ -205,6 +212,7 @@ def descend(
         converged_step=monitor.converged_step,
         diverged=monitor.diverged,
         diverged_step=monitor.diverged_step,
+        stalled=monitor.stalled(patience),
         snapshots=snapshots,
         snapshot_steps=snapshot_at,
         loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,

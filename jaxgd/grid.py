@@ -19,9 +19,8 @@ from jaxgd import convergence, progress, sharding, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
-from jaxgd.least_squares import solve
 from jaxgd.optimizers import check_hyperparameter
-from jaxgd.preparation import check_inputs, device_data, fixed_values, reference_loss
+from jaxgd.preparation import check_inputs, device_data, fixed_values, optimal_losses
 from jaxgd.result import GridResult, freeze
 from jaxgd.training import OptimizerFactory, Options, RunConfig, input_dtype, make_config, train
 from jaxgd.validation import (
@@ -145,16 +144,31 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> Gri
     chosen, data = device_data(X, y, options.engine, config, num_runs,
                                None if "l2" in axes else fixed["l2"])
     engine = engines.BY_NAME[chosen]
+    l2 = values["l2"] if "l2" in axes else fixed["l2"]
+    optima = optimal_losses(X, y, l2, warn_conditioning=options.reference)
     hyper = _members(axes, values, fixed, shape)
+    hyper["optimum"] = _per_run_optimum(optima, axes, shape, hyper)
     mode = sharding.check_mode(options.sharding_mode, n_rows)
-    wants_reference = options.reference
     if is_traced((data, hyper)):  # inside the caller's transformation: one plain call
         run = _members_compiled(engine, data, hyper, config, num_runs, shape)
-        wants_reference &= not is_traced((X, y, values.get("l2"), fixed["l2"]))
     else:
         run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape)
-    optimal = _reference(X, y, axes, values, fixed) if wants_reference else None
+    optimal = None
+    if options.reference and optima is not None:
+        optimal = optima.reshape([optima.size if a == "l2" else 1 for a in axes]) if (
+            "l2" in axes) else float(optima[0])
     return _result(run, axes, values, fixed, chosen, optimal)
+
+
+def _per_run_optimum(optima, axes, shape, hyper):
+    """Each run's optimum loss (NaN where unknown), for the convergence monitor."""
+    num_runs = math.prod(shape)
+    xp = jnp if is_traced(hyper) else np
+    if optima is None:
+        return xp.full(num_runs, np.nan, input_dtype("optimum"))
+    if "l2" in axes:  # the run's position on the l2 axis picks its optimum
+        optima = optima[np.indices(shape)[axes.index("l2")].reshape(-1)]
+    return xp.asarray(np.broadcast_to(optima, (num_runs,)), input_dtype("optimum"))
 
 
 def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, mode: str,
@@ -176,13 +190,13 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
 
 
 def _result(run: Descent, axes, values, fixed, engine: str, optimal) -> GridResult:
-    shown = {k: v for k, v in fixed.items() if k not in axes and k not in CRITERIA}
+    shown = {k: v for k, v in fixed.items() if k not in axes and k not in NOT_SHOWN}
     return GridResult(**run._asdict(), axes=axes, values=values, fixed=shown, engine=engine,
                       reference=freeze(optimal))
 
 
 #: Traced inputs that are settings of the convergence monitor, not hyperparameters.
-CRITERIA = ("tol", "divergence_factor")
+NOT_SHOWN = ("tol", "divergence_factor", "optimum")
 
 
 def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig):
@@ -265,14 +279,3 @@ def _call(engine, data, hyper, take: np.ndarray, config: RunConfig, mode: str,
     take = np.concatenate([take, np.full(padded - wanted, take[0])])
     members = sharding.place_runs({k: v[take] for k, v in hyper.items()}, mode)
     return sharding.gather(_members_compiled(engine, data, members, config, wanted, shape))
-
-
-def _reference(X, y, axes, values, fixed):
-    if isinstance(X, streaming.Streamed):
-        X = X.stats
-    if "l2" not in axes:
-        return reference_loss(X, y, fixed["l2"])
-    losses = np.asarray([solve(X, y, l2).loss for l2 in values["l2"]])
-    shape = [1] * len(axes)
-    shape[axes.index("l2")] = losses.size
-    return losses.reshape(shape)

@@ -126,19 +126,29 @@ CONDITION_WARNING = 1e4  # condition numbers from here on get a warning
 MOMENTS_FROM_ROWS = 50_000
 
 
-def reference_loss(X, y, l2) -> float | None:
-    """The least-squares (ridge) optimum's loss, warning first if the features are so badly
-    conditioned that plain gradient descent will crawl (both cost one O(n·d²) pass).
+def optimal_losses(X, y, l2, warn_conditioning: bool = True) -> np.ndarray | None:
+    """The least-squares (ridge) optimum's loss for each value of ``l2`` (a number or a 1-D
+    array), in float64 on the host: the reference the results report and the floor the
+    convergence monitor measures stalls against (``jaxgd.convergence``).
 
+    With ``warn_conditioning``, first warns if the features are so badly conditioned that
+    plain gradient descent will crawl (at the smallest l2; both cost one O(n·d²) pass).
     None when X, y or l2 are traced by the caller: the reference is a float64 oracle
-    computed on the host, from concrete numbers only."""
+    computed on the host, from concrete numbers only.
+    """
     if is_traced((X, y, l2)):
         return None
     if isinstance(X, streaming.Streamed):
         X = X.stats
     if not isinstance(X, SufficientStats) and np.shape(X)[0] >= MOMENTS_FROM_ROWS:
         X, y = sufficient_statistics(X, y), None
-    condition = stability(X, l2).condition_number
+    strengths = np.atleast_1d(np.asarray(l2, np.float64))
+    if warn_conditioning:
+        _warn_conditioning(stability(X, float(strengths.min())).condition_number)
+    return np.asarray([solve(X, y, l2=float(v)).loss for v in strengths])
+
+
+def _warn_conditioning(condition: float) -> None:
     if condition == float("inf"):
         warn("the features are linearly dependent (a constant column, or one column a "
              "combination of others): the least-squares weights are not unique; drop a column")
@@ -146,6 +156,3 @@ def reference_loss(X, y, l2) -> float | None:
         warn(f"the features are badly conditioned (Hessian condition number {condition:.3g}): "
              "gradient descent will crawl along the flattest direction; standardize them "
              "(jaxgd.Standardizer) and map the result back with jaxgd.unstandardize_params")
-    return solve(X, y, l2=l2).loss
-
-

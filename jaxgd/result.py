@@ -69,6 +69,9 @@ class Descent(_Record):
       converged_step: first step of the flat stretch that proved convergence, -1 if never.
       diverged: whether the loss became non-finite or grew past the divergence multiple.
       diverged_step: the step at which it did, -1 if never.
+      stalled: the run ended flat but not converged: its loss stopped falling while still
+        far above the known optimum, because its steps are too small to matter (see
+        ``jaxgd.convergence``); more steps, or a larger learning rate, would lower it.
       snapshots: ``params`` with a leading axis, one entry per snapshot step.
       snapshot_steps: the steps of the snapshots; step t means the parameters before update t
         (step ``num_steps`` means the final parameters).
@@ -87,6 +90,7 @@ class Descent(_Record):
     diverged_step: jax.Array
     snapshots: PyTree
     snapshot_steps: jax.Array
+    stalled: jax.Array | None = None
     loss_steps: jax.Array
     epoch_losses: jax.Array | None = None
     aux: PyTree = None
@@ -154,12 +158,13 @@ class GridResult(Descent):
         return _gap(self)
 
     def best(self) -> tuple[int, ...]:
-        """Grid index of the lowest final loss among runs that did not diverge.
+        """Grid index of the lowest final loss among runs that did not diverge (ties: the
+        one that converged first; see ``best_index``).
 
         Raises:
           ValueError: if every run diverged.
         """
-        index = best_index(self.final_loss, self.diverged)
+        index = best_index(self.final_loss, self.diverged, self.converged_step)
         if index is None:
             raise ValueError("every run diverged: no best run; try smaller learning rates")
         return index
@@ -249,22 +254,32 @@ class SweepResult(Descent):
 
 #: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
 PER_RUN = ("params", "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-           "snapshots", "epoch_losses", "aux")
+           "stalled", "snapshots", "epoch_losses", "aux")
 SHARED = ("snapshot_steps", "loss_steps")
 
 
-def best_index(final_loss, diverged) -> tuple[int, ...] | None:
+def best_index(final_loss, diverged, converged_step=None) -> tuple[int, ...] | None:
     """Index of the lowest final loss among runs that did not diverge; None if all did.
+
+    Among runs with the same final loss (several learning rates reach the optimum to the
+    last digit), the one that converged first wins: it got there with the fewest steps.
 
     Example:
       >>> best_index(np.array([3.0, 1.0, 0.5]), np.array([False, False, True]))
       (1,)
+      >>> best_index(np.array([1.0, 1.0]), np.array([False, False]), np.array([900, 300]))
+      (1,)
     """
     final = np.asarray(final_loss, np.float64)
-    usable = ~np.asarray(diverged) & np.isfinite(final)
+    usable = ~np.asarray(diverged, bool) & np.isfinite(final)
     if not usable.any():
         return None
-    flat_index = np.argmin(np.where(usable, final, np.inf))
+    losses = np.where(usable, final, np.inf).reshape(-1)
+    steps = np.zeros(losses.size)
+    if converged_step is not None:
+        converged = np.asarray(converged_step, np.float64).reshape(-1)
+        steps = np.where(converged >= 0, converged, np.inf)
+    flat_index = np.lexsort((steps, losses))[0]  # by loss, then by convergence step
     return tuple(int(i) for i in np.unravel_index(flat_index, final.shape))
 
 

@@ -183,6 +183,7 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
         progress_every=config.progress_every,
         log_every=config.log_every,
         noise=engine.noise(data),
+        optimum=hyper.get("optimum"),
     )
     optimizer = config.optimizer.build(numeric)
     if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
@@ -191,14 +192,16 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
                                 optimizer, full_loss, l2, options)
     # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
     # mapped back to weight and bias inside the same program.
+    # Plain gradient descent never raises the loss below its stability limit (see
+    # jaxgd.convergence); other optimizers and mini-batches may.
     run = descend(loss, engine.to_coordinates(data, params), optimizer, config.num_steps,
-                  **options)
+                  monotone=config.optimizer.name == "sgd", **options)
     return run._replace(params=engine.from_coordinates(data, run.params),
                         snapshots=engine.from_coordinates(data, run.snapshots))
 
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
-NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor")
+NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor", "optimum")
 #: Traced inputs that are seeds (unsigned integers); the rest are floats.
 SEEDS = ("seed", "batch_seed")
 
@@ -220,6 +223,8 @@ def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, opti
     epoch_starts = tuple(range(0, config.num_steps + 1, per_epoch))
     wanted = config.snapshot_steps
     options["snapshot_steps"] = tuple(sorted(set(wanted) | set(epoch_starts)))
+    # The batch losses hover above the optimum by SGD's noise, so no stall test on them.
+    options["optimum"] = None
 
     def batch_loss(params, batch):
         penalty = l2 * jnp.sum(params.weight * params.weight)  # ridge: the bias is free
@@ -238,6 +243,7 @@ def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, opti
     return run._replace(
         final_loss=full_loss(run.params),
         converged_step=jnp.where(converged_epoch >= 0, converged_epoch * per_epoch, -1),
+        stalled=jnp.zeros((), bool),  # judged on the epoch losses, which have no stall test
         snapshots=pick(wanted),
         snapshot_steps=jnp.asarray(wanted, jnp.int32),
         epoch_losses=epoch_losses,

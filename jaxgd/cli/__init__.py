@@ -224,7 +224,8 @@ def _print_table(summary: dict) -> None:
     print(f"{header}{'final loss':>14}{'converged at':>14}{'diverged':>10}")
     for run in shown:
         loss = "inf/nan" if run["final_loss"] is None else f"{run['final_loss']:.6g}"
-        step = run["converged_step"] if run["converged_step"] >= 0 else "-"
+        step = run["converged_step"] if run["converged_step"] >= 0 else (
+            "stalled" if run.get("stalled") else "-")
         seed = f"{run['seed']:>6}" if seeds else ""
         others = "".join(f"{run[axis]:>{widths[axis]}.4g}" for axis in axes)
         print(f"{run['learning_rate']:>14.4g}{others}{seed}{loss:>14}{step!s:>14}"

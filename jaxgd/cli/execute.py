@@ -50,7 +50,8 @@ def run_chunk(plan: Plan, index: int,
     Returns:
       NumPy arrays, the grid's axes first (k learning rates, then ``plan.grid``'s sizes
       G..., then S seeds): ``learning_rates`` (k,), ``losses`` (k, G..., S, T),
-      ``final_loss``, ``converged_step``, ``diverged``, ``diverged_step`` (k, G..., S),
+      ``final_loss``, ``converged_step``, ``diverged``, ``diverged_step``, ``stalled``
+      (k, G..., S),
       ``snapshot_weight`` (k, G..., S, P, d) and ``snapshot_bias`` (k, G..., S, P) in the
       units the runs train on, ``snapshot_steps`` (P,), ``loss_steps`` (T,), for mini-batch
       runs ``epoch_losses`` (k, G..., S, epochs + 1), ``engine`` (the engine that ran), and
@@ -65,7 +66,7 @@ def run_chunk(plan: Plan, index: int,
                             **library_options(plan.config, plan.num_steps))
         per_run = {name: getattr(result, name) for name in (
             "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-            "epoch_losses")}
+            "stalled", "epoch_losses")}
         per_run.update(snapshot_weight=result.snapshots.weight,
                        snapshot_bias=result.snapshots.bias)
         per_run = jax.device_get(per_run)
@@ -92,6 +93,8 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]]) -> RunRecord:
     if len(chunks) != plan.num_chunks:
         raise ConfigError(f"{len(chunks)} chunks given, the run has {plan.num_chunks}")
     fields = _CHUNK_FIELDS + (("epoch_losses",) if plan.config.train.batch_size else ())
+    if all("stalled" in chunk for chunk in chunks):  # chunks saved before it lack it
+        fields += ("stalled",)
     depth = len(plan.axes)
     for index, chunk in enumerate(chunks):
         rates = np.asarray(plan.chunk_rates(index), np.float64)
@@ -110,7 +113,7 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]]) -> RunRecord:
     grid["engine"] = None if engine is None else str(engine)
     seconds = np.sum([chunk.get("seconds", np.zeros(2)) for chunk in chunks], axis=0)
     timing = Timing(total=float(seconds[0]), compile=float(seconds[1]))
-    best = best_index(grid["final_loss"], grid["diverged"])
+    best = best_index(grid["final_loss"], grid["diverged"], grid["converged_step"])
     best_path = None
     if best is not None:
         point = grid_point(plan, best)

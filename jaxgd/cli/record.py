@@ -102,6 +102,7 @@ def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
         "converged_step": grid["converged_step"],
         "diverged": grid["diverged"],
         "diverged_step": grid["diverged_step"],
+        **({"stalled": grid["stalled"]} if "stalled" in grid else {}),
         "best_index": np.asarray(best if best is not None else (-1,) * len(plan.axes),
                                  np.int64),
         "snapshot_steps": np.asarray(grid["snapshot_steps"]),
@@ -171,6 +172,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "converged_step": int(history["converged_step"][index]),
             "diverged": bool(history["diverged"][index]),
             "diverged_step": int(history["diverged_step"][index]),
+            **({"stalled": bool(history["stalled"][index])} if "stalled" in history else {}),
         })
     names = meta["feature_names"]
     best_run = None
