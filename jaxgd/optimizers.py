@@ -101,7 +101,13 @@ class OptimizerSpec(NamedTuple):
         """The optax optimizer for these hyperparameter values (may be traced)."""
         rate = _schedule(self.schedule, dict(self.steps), hyper)
         if self.name == "custom":
-            return self.factory(rate)
+            built = self.factory(rate)
+            if not isinstance(built, optax.GradientTransformation):
+                raise TypeError(
+                    "optimizer must build an optax GradientTransformation from the learning "
+                    f"rate, but optimizer(learning_rate) returned {type(built).__name__}: "
+                    "e.g. optimizer=optax.adam or lambda lr: optax.sgd(lr, momentum=0.9)")
+            return built
         h = {**self.defaults(), **hyper}
         return _BUILDERS[self.name](rate, h)
 

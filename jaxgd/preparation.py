@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import engine as engines
@@ -77,7 +78,24 @@ def check_inputs(X, y) -> tuple[Any, Any, int]:
                              "statistics already describe the targets")
         return X, None, int(X.n)
     X, y = check_data(X, y)
+    _check_range(X, y)
     return X, y, X.shape[0]
+
+
+def _check_range(X, y) -> None:
+    """Values beyond the range of the float dtype the run computes in would become inf."""
+    dtype = jnp.result_type(float)
+    if is_traced((X, y)) or np.finfo(dtype).max >= np.finfo(X.dtype).max:
+        return
+    limit = np.finfo(dtype).max
+    columns = np.flatnonzero(np.abs(X).max(axis=0) > limit)
+    if columns.size:
+        raise ValueError(f"X has values beyond {dtype}'s range (|x| > {limit:.3g}) in columns "
+                         f"{', '.join(map(str, columns[:10]))}: they would become inf; rescale "
+                         "them, or enable float64 (jax.config.update('jax_enable_x64', True))")
+    if np.abs(y).max() > limit:
+        raise ValueError(f"y has values beyond {dtype}'s range (|y| > {limit:.3g}): they "
+                         "would become inf; rescale it, or enable float64")
 
 
 def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,

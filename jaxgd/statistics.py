@@ -88,13 +88,35 @@ def accumulate(blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> SufficientSta
       >>> bool(np.allclose(s.cov_xx, np.cov(X.T, bias=True))), int(s.n)
       (True, 4)
     """
-    total = None
-    for X, y in blocks:
+    total, rows = None, 0
+    for index, (X, y) in enumerate(blocks):
+        X, y = _checked_block(X, y, index, rows, None if total is None else total.mean_x.size)
         block = sufficient_statistics(X, y)
         total = block if total is None else merge(total, block)
+        rows += X.shape[0]
     if total is None:
         raise ValueError("no rows: the data source yielded no blocks")
     return total
+
+
+def _checked_block(X, y, index: int, first_row: int, width: int | None):
+    """A block's shapes and values, checked, naming the block and the rows (counted from
+    the first row of the first block)."""
+    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
+    where = f"block {index} (rows {first_row}–{first_row + max(len(X), 1) - 1})"
+    if X.ndim != 2 or y.ndim != 1:
+        raise ValueError(f"{where}: X must be 2-D and y 1-D, got shapes {X.shape} and "
+                         f"{y.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{where}: X has {X.shape[0]} rows but y has {y.shape[0]}")
+    if width is not None and X.shape[1] != width:
+        raise ValueError(f"{where}: {X.shape[1]} feature columns, earlier blocks had {width}")
+    bad = np.flatnonzero(~(np.isfinite(X).all(axis=1) & np.isfinite(y)))
+    if bad.size:
+        rows = ", ".join(str(first_row + int(r)) for r in bad[:10])
+        more = f", ... ({bad.size - 10} more)" if bad.size > 10 else ""
+        raise ValueError(f"{where}: NaN or infinite values in rows {rows}{more}")
+    return X, y
 
 
 def to_device(stats: SufficientStats, dtype=None) -> SufficientStats:

@@ -123,10 +123,15 @@ def test_results_refuse_what_they_cannot_answer():
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered")
-def test_values_beyond_float32_overflow_into_a_diverged_run_not_a_crash():
-    # Finite in float64, infinite once cast to float32: documented, flagged, never raised.
-    result = jaxgd.fit(X_OK * 1e39, Y_OK, learning_rate=0.1, num_steps=5)
-    assert bool(result.diverged) or jax.config.jax_enable_x64
+def test_values_beyond_float32_are_refused_naming_the_column():
+    # Finite in float64, infinite once cast to float32: refused before anything runs.
+    X = np.column_stack([X_OK[:, 0], X_OK[:, 0] * 1e39])
+    with pytest.raises(ValueError, match=r"beyond float32's range .* columns 1"):
+        jaxgd.fit(X, Y_OK, learning_rate=0.1, num_steps=5)
+    with pytest.raises(ValueError, match="y has values beyond"):
+        jaxgd.fit(X_OK, Y_OK * 1e39, learning_rate=0.1, num_steps=5)
+    with jax.enable_x64(True):  # in float64 they are ordinary numbers
+        jaxgd.fit(X, Y_OK, learning_rate=1e-80, num_steps=5, reference=False)
 
 
 # ------------------------------------------------------------------ CSV and other data files

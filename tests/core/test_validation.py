@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import fit, sweep
 
 X_OK, Y_OK = np.array([[1.0], [2.0], [3.0]]), np.array([1.0, 2.0, 3.0])
@@ -91,3 +92,26 @@ def test_seeds_and_grid_axes_must_be_lists():
         grid_sweep(X_OK, Y_OK, grid={"seed": 1}, learning_rate=0.1, num_steps=5)
     with pytest.raises(ValueError, match="a batch_seed axis needs mini-batch SGD"):
         grid_sweep(X_OK, Y_OK, grid={"batch_seed": [0, 1]}, learning_rate=0.1, num_steps=5)
+
+
+def test_missing_targets_and_bad_optimizer_factories_are_named():
+    X = np.array([[1.0], [2.0], [3.0]])
+    with pytest.raises(TypeError, match="y is required"):
+        fit(X, None, learning_rate=0.1, num_steps=5)
+    with pytest.raises(TypeError, match="y is required"):
+        jaxgd.solve(X)
+    with pytest.raises(TypeError, match="returned int"):
+        fit(X, np.arange(3.0), learning_rate=0.1, num_steps=5, optimizer=lambda lr: 5)
+
+
+def test_accumulate_names_the_block_and_rows_of_bad_data():
+    from jaxgd.statistics import accumulate
+
+    good = (np.ones((3, 2)), np.zeros(3))
+    bad_value = (np.array([[1.0, 2.0], [np.nan, 1.0]]), np.zeros(2))
+    with pytest.raises(ValueError, match=r"block 1 \(rows 3–4\): NaN or infinite values in row"):
+        accumulate([good, bad_value])
+    with pytest.raises(ValueError, match=r"block 1 .*3 feature columns, earlier blocks had 2"):
+        accumulate([good, (np.ones((2, 3)), np.zeros(2))])
+    with pytest.raises(ValueError, match=r"block 0 .*X has 3 rows but y has 2"):
+        accumulate([(np.ones((3, 2)), np.zeros(2))])
