@@ -208,10 +208,17 @@ def _apply_override(raw: dict, override: str) -> None:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--set needs key=value, got {override!r}")
+    text = text.strip()
+    if "\n" in text or "\r" in text:
+        raise ConfigError(f"--set {key}: the value spans several lines: give one value")
     try:
-        value = tomllib.loads(f"v = {text.strip()}")["v"]
+        parsed = tomllib.loads(f"v = {text}")
     except tomllib.TOMLDecodeError:
-        value = text.strip()  # a bare word such as mlcc_cars is meant as a string
+        parsed = {"v": text}  # a bare word such as mlcc_cars is meant as a string
+    if "#" in text and _parses_as(text.split("#", 1)[0], parsed["v"]):
+        raise ConfigError(f"--set {key}: trailing content after the value: "
+                          f"{text[text.index('#'):]!r} (TOML would ignore it as a comment)")
+    value = parsed["v"]
     *sections, name = key.split(".")
     table = raw
     for section in sections:
@@ -219,6 +226,14 @@ def _apply_override(raw: dict, override: str) -> None:
         if not isinstance(table, dict):
             raise ConfigError(f"--set {key}: {section} is not a section")
     table[name] = value
+
+
+def _parses_as(text: str, value: Any) -> bool:
+    """Whether ``text`` alone is TOML for ``value`` (so what followed it was cut off)."""
+    try:
+        return tomllib.loads(f"v = {text.strip()}")["v"] == value
+    except tomllib.TOMLDecodeError:
+        return False
 
 
 def _build(cls, raw: Any, where: str):

@@ -288,7 +288,8 @@ def suptitle(fig: Figure, meta: Meta, detail: str = "") -> None:
         title += f" (optimizer: {optimizer})"
     if detail:  # on a line of its own when one line would run off a 10-inch figure
         title += ("\n" if len(title) + len(detail) > 90 else " — ") + detail
-    fig.suptitle(title, fontweight="bold")
+    # A "$" would start matplotlib's mathtext and garble the title: show it as it is.
+    fig.suptitle(title.replace("$", r"\$"), fontweight="bold")
 
 
 def max_learning_rate(meta: Meta) -> float | None:

@@ -79,3 +79,11 @@ def test_missing_file_and_relative_csv_path(tmp_path):
     file = tmp_path / "c.toml"
     file.write_text("[data]\ndataset='csv'\npath='d.csv'\nfeatures=['a']\ntarget='b'\n" + RATE)
     assert config.load(file).data.path == str(tmp_path / "d.csv")
+
+
+def test_overrides_with_trailing_content_are_refused():
+    with pytest.raises(ConfigError, match=r"trailing content after the value: '# 5000'"):
+        parse(RATE, ["train.num_steps=50 # 5000"])
+    with pytest.raises(ConfigError, match="spans several lines"):
+        parse(RATE, ["train.num_steps=50\ntrain.tol=1"])
+    assert parse(RATE, ['title="costs # and $"']).title == "costs # and $"  # inside a string

@@ -309,3 +309,18 @@ def test_the_core_package_does_not_import_matplotlib():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_dollar_in_the_title_is_shown_not_read_as_mathtext():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from jaxgd.figures import base
+
+    fig = plt.figure()
+    base.suptitle(fig, {"title": "Price in $ per $x$"})
+    fig.canvas.draw()  # mathtext with an odd number of "$" would raise here
+    assert fig._suptitle.get_text() == r"Price in \$ per \$x\$"
+    plt.close(fig)
