@@ -11,7 +11,8 @@ no output paths, and the figures' file names come from a fixed list.
 The command line is built on the library and never the other way round: ``config`` reads and
 checks a TOML config, ``plan`` loads the data and plans the chunks (``data``), ``execute``
 runs them, ``record`` gathers history.npz and summary.json, ``results`` writes the results
-folder, ``checkpoint`` saves each chunk for ``--resume``, ``interrupt`` handles Ctrl-C and
+folder, ``lock`` keeps a second run off the same folder, ``checkpoint`` saves each chunk for
+``--resume``, ``interrupt`` handles Ctrl-C and
 SIGTERM, ``timing`` and ``environment`` say how long and on what. ``jaxgd bench`` loads the
 benchmark harness (``jaxgd._bench``) only when it runs.
 """
@@ -36,14 +37,16 @@ __all__ = ["build_parser", "load_config", "main", "shipped_configs"]
 TABLE_ROWS = 20  # a sweep of thousands prints its best rows and says where the rest are
 
 
-def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path):
+def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path,
+               inputs: Sequence[Path]):
     """For ``--resume``: the stopped run in ``out_dir`` and its chunk size, after checking
     that this command may finish it; otherwise (None, ``--chunk-size``)."""
     from jaxgd.cli import checkpoint
 
     if not args.resume:
-        results.check_destination(out_dir, args.overwrite)  # before minutes of work
+        results.check_destination(out_dir, args.overwrite, inputs)  # before minutes of work
         return None, args.chunk_size
+    results.check_inputs(out_dir, inputs)
     saved = checkpoint.Checkpoint.open(out_dir)
     if args.chunk_size is not None:
         asked = min(args.chunk_size, len(config.learning_rates))  # as plan.prepare does
@@ -51,7 +54,13 @@ def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path):
             raise checkpoint.ResumeError(
                 f"{out_dir} was started with --chunk-size {saved.chunk_size}, not {asked}: "
                 "resume without --chunk-size, or with the same size")
-    if not saved.manifest.get("replaces") and not results.is_unfinished(out_dir):
+    if saved.manifest.get("replaces"):
+        foreign = results.foreign_entries(out_dir)
+        if foreign is not None:
+            raise checkpoint.ResumeError(
+                f"{out_dir} is no longer a folder jaxgd wrote ({foreign}): move those files "
+                "away, then resume")
+    elif not results.is_unfinished(out_dir):
         others = sorted(p.name for p in out_dir.iterdir() if p.name != results.PARTIAL)
         raise checkpoint.ResumeError(
             f"{out_dir} holds other files beside the unfinished run ({', '.join(others)}): "
@@ -59,13 +68,35 @@ def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path):
     return saved, saved.chunk_size
 
 
+def _inputs(args: argparse.Namespace, config: Config) -> list[Path]:
+    """The files a run reads: its config file (unless shipped) and its data file."""
+    paths = [Path(args.config)] if args.config and Path(args.config).is_file() else []
+    return paths + ([Path(config.data.path)] if config.data.path is not None else [])
+
+
 def command_run(args: argparse.Namespace) -> int:
-    from jaxgd.cli import checkpoint, execute
-    from jaxgd.cli import plan as plans
+    from jaxgd.cli import lock
 
     config, stem = load_config(args.config, args.set)
     out_dir = Path(args.out) if args.out else Path("runs") / stem
-    saved, chunk_size = _saved_run(args, config, out_dir)
+    results.check_path(out_dir)
+    inputs = _inputs(args, config)
+    if not args.resume:
+        results.check_destination(out_dir, args.overwrite, inputs)  # before taking the lock
+    results.check_writable(out_dir)
+    with lock.locked(out_dir) as held:  # one run at a time writes out_dir
+        for name in results.sweep_staging(out_dir):
+            print(f"jaxgd: removed {out_dir.parent / name}, left by a stopped run",
+                  file=sys.stderr)
+        return _run_locked(args, config, out_dir, inputs, held.release)
+
+
+def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
+                inputs: Sequence[Path], release) -> int:
+    from jaxgd.cli import checkpoint, execute
+    from jaxgd.cli import plan as plans
+
+    saved, chunk_size = _saved_run(args, config, out_dir, inputs)
     plan = plans.prepare(config, chunk_size)
     fingerprint = plan.fingerprint()
     if saved is not None:
@@ -73,8 +104,10 @@ def command_run(args: argparse.Namespace) -> int:
         for name in saved.remove_temporary():
             print(f"jaxgd: removed {name}, left half-written by the stopped run",
                   file=sys.stderr)
+        for index in saved.done():  # before minutes of work: each saved chunk is whole
+            execute.check_chunk(plan, index, saved.load(index),
+                                str(saved.folder / checkpoint.chunk_name(index)))
     else:
-        results.check_writable(out_dir)
         saved = checkpoint.Checkpoint.start(out_dir, fingerprint, replaces=args.overwrite)
     if not args.quiet:
         for warning in plan.warnings:
@@ -92,7 +125,9 @@ def command_run(args: argparse.Namespace) -> int:
             base = position * steps
             report = lambda done, base=base: bar(base + min(done, steps))  # noqa: E731
             saved.save(index, execute.run_chunk(plan, index, report))
-        return execute.assemble(plan, [saved.load(i) for i in range(plan.num_chunks)])
+        return execute.assemble(plan, [saved.load(i) for i in range(plan.num_chunks)],
+                                [str(saved.folder / checkpoint.chunk_name(i))
+                                 for i in range(plan.num_chunks)])
 
     def stopped_message() -> str:
         done = len(saved.done())
@@ -102,12 +137,13 @@ def command_run(args: argparse.Namespace) -> int:
                 "command with --resume to finish")
 
     try:
-        record = interruptible(work, stopped_message)
+        record = interruptible(work, stopped_message, before_exit=release)
     finally:
         bar.close()
     overwrite = args.overwrite or bool(saved.manifest.get("replaces"))
     try:
-        with results.staging(out_dir, overwrite, replace_partial=True) as folder:
+        with results.staging(out_dir, overwrite, replace_partial=True,
+                             inputs=inputs) as folder:
             results.write_summary(folder, record.summary)
             results.write_history(folder, record.history)
             results.write_losses_csv(folder, record.history)

@@ -10,16 +10,20 @@ Every file is written to a temporary name, flushed to disk and renamed into plac
 SIGKILL, SIGTERM, Ctrl-C or power cut leaves whole chunk files and, at worst, a hidden
 temporary file that the next ``--resume`` removes. The manifest is written with the first
 chunk: a run stopped before any chunk finished leaves nothing behind. A chunk counts as done
-when its file exists; the manifest's ``done`` list is kept up to date for people reading it.
+when its file exists; the manifest's ``done`` list is kept up to date for people reading it,
+and its ``sha256`` map holds each chunk file's SHA-256, recorded before the file is renamed
+into place.
 
 ``--resume`` refuses a run whose fingerprint differs from the saved one (another config,
-other data, another jaxgd, JAX or backend): its chunks would not be the chunks of this run.
-When every chunk is done, the final results folder replaces ``OUT`` in one step.
+other data, another jaxgd, JAX or backend): its chunks would not be the chunks of this run;
+and a chunk file whose SHA-256 is not the one recorded (changed or damaged since it was
+written). When every chunk is done, the final results folder replaces ``OUT`` in one step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -33,7 +37,7 @@ from jaxgd.cli.config import ConfigError
 from jaxgd.cli.results import PARTIAL, SUMMARY, ResultsError, load_npz, to_json
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2  # 2: chunk checksums (``sha256``)
 _TEMPORARY = ".tmp-"  # marks a file still being written
 
 
@@ -51,14 +55,26 @@ def chunk_name(index: int) -> str:
     return f"chunk-{index:05d}.npz"
 
 
-def _write_synced(path: Path, write) -> None:
-    """Writes ``path`` through a temporary sibling, flushed to disk, then renamed into place."""
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_synced(path: Path, write, before_rename=None) -> None:
+    """Writes ``path`` through a temporary sibling, flushed to disk, then renamed into place;
+    ``before_rename(tmp)`` runs once the temporary file is complete."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{_TEMPORARY}", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if before_rename is not None:
+            before_rename(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -93,7 +109,7 @@ class Checkpoint:
         ``chunk_size`` and ``num_chunks``); ``replaces``: the run was asked to overwrite the
         results already in ``out_dir``. An unfinished run already there is discarded."""
         checkpoint = cls(out_dir, {"format": FORMAT, **fingerprint, "replaces": replaces,
-                                   "done": []})
+                                   "done": [], "sha256": {}})
         checkpoint.discard()
         return checkpoint
 
@@ -121,7 +137,8 @@ class Checkpoint:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ResumeError(f"{manifest_path} is damaged ({error}): pass --overwrite "
                               "instead of --resume to start again") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
+                or not isinstance(manifest.get("sha256"), dict):
             raise ResumeError(f"{manifest_path} is not a jaxgd {FORMAT} manifest: pass "
                               "--overwrite instead of --resume to start again")
         return cls(out_dir, manifest)
@@ -180,22 +197,51 @@ class Checkpoint:
         if not 0 <= index < self.num_chunks:
             raise ValueError(f"chunk index {index} is outside [0, {self.num_chunks})")
         self.folder.mkdir(parents=True, exist_ok=True)
-        if not (self.folder / MANIFEST).is_file():
+
+        def record_checksum(tmp: Path) -> None:  # in the manifest before the chunk is there
+            self.manifest["sha256"][chunk_name(index)] = sha256_of(tmp)
             self._write_manifest()
+
         _write_synced(self.folder / chunk_name(index),
                       lambda handle: np.savez(handle, **{k: np.asarray(v)
-                                                         for k, v in arrays.items()}))
+                                                         for k, v in arrays.items()}),
+                      before_rename=record_checksum)
         self.manifest["done"] = self.done()
         self._write_manifest()
 
-    def load(self, index: int) -> dict[str, np.ndarray]:
-        """The arrays of chunk ``index``.
+    def verify(self, index: int) -> None:
+        """Checks chunk ``index``'s file against the SHA-256 recorded when it was written.
 
         Raises:
-          ResumeError: if its file is missing or damaged (the message says to resume again,
-            which runs the chunk anew once its file is gone).
+          ResumeError: if it differs, or none was recorded (the message names the file).
         """
         path = self.folder / chunk_name(index)
+        recorded = self.manifest["sha256"].get(chunk_name(index))
+        try:
+            actual = sha256_of(path)
+        except OSError as error:
+            raise ResumeError(f"cannot read {path}: {error}; delete it and pass --resume to "
+                              "run that chunk again") from None
+        if recorded is None:
+            raise ResumeError(f"{path} was not written by this run (its {MANIFEST} records "
+                              "no checksum for it): delete it and pass --resume to run that "
+                              "chunk again")
+        if actual != recorded:
+            raise ResumeError(f"{path} is damaged or changed since it was written (its "
+                              f"SHA-256 is not the one recorded in {MANIFEST}): delete it and "
+                              "pass --resume to run that chunk again, or pass --overwrite "
+                              "instead of --resume to start again")
+
+    def load(self, index: int) -> dict[str, np.ndarray]:
+        """The arrays of chunk ``index``, checked against its recorded SHA-256.
+
+        Raises:
+          ResumeError: if its file is missing, changed or damaged (the message says to
+            resume again, which runs the chunk anew once its file is gone).
+        """
+        path = self.folder / chunk_name(index)
+        if path.is_file():
+            self.verify(index)
         try:
             return load_npz(path)
         except (ResultsError, FileNotFoundError) as error:

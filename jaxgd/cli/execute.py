@@ -31,7 +31,7 @@ from jaxgd.result import best_index
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
 #: Per-run fields of a chunk: the grid's axes first (learning rates, grid names, seeds).
 _CHUNK_FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step",
-                 "snapshot_weight", "snapshot_bias")
+                 "stalled", "snapshot_weight", "snapshot_bias")
 
 
 def path_steps(num_steps: int, points: int = PATH_POINTS) -> tuple[int, ...]:
@@ -84,31 +84,24 @@ def run_chunk(plan: Plan, index: int,
     return chunk
 
 
-def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]]) -> RunRecord:
+def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
+             names: Sequence[str] | None = None) -> RunRecord:
     """The results record of a run from its chunks, in order (see ``run_chunk``).
 
+    ``names``: what to call each chunk in messages (its file), default "saved chunk i".
+
     Raises:
-      ConfigError: if a chunk does not belong to this run (other learning rates or shapes).
+      ConfigError: if a chunk does not belong to this run (other learning rates, fields or
+        shapes), naming the chunk.
     """
     if len(chunks) != plan.num_chunks:
         raise ConfigError(f"{len(chunks)} chunks given, the run has {plan.num_chunks}")
-    fields = _CHUNK_FIELDS + (("epoch_losses",) if plan.config.train.batch_size else ())
-    if all("stalled" in chunk for chunk in chunks):  # chunks saved before it lack it
-        fields += ("stalled",)
-    depth = len(plan.axes)
+    fields = _fields(plan)
     for index, chunk in enumerate(chunks):
-        rates = np.asarray(plan.chunk_rates(index), np.float64)
-        shape = plan.grid_shape(rates.size)
-        missing = [name for name in (*fields, "learning_rates", "snapshot_steps")
-                   if name not in chunk]
-        if missing or not np.array_equal(chunk["learning_rates"], rates) or any(
-                chunk[name].shape[:depth] != shape for name in fields):
-            raise ConfigError(f"saved chunk {index} does not belong to this run (other "
-                              "learning rates, grid, seeds or fields): start again with "
-                              "--overwrite")
+        check_chunk(plan, index, chunk, None if names is None else names[index], chunks[0])
     grid = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in fields}
     grid["snapshot_steps"] = chunks[0]["snapshot_steps"]
-    grid["loss_steps"] = chunks[0].get("loss_steps", np.arange(plan.num_steps))
+    grid["loss_steps"] = chunks[0]["loss_steps"]
     engine = chunks[0].get("engine")
     grid["engine"] = None if engine is None else str(engine)
     seconds = np.sum([chunk.get("seconds", np.zeros(2)) for chunk in chunks], axis=0)
@@ -127,6 +120,53 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]]) -> RunRecord:
                         seed=point["seed"], hyperparameters=hyper,
                         snapshot_steps=path_steps(plan.num_steps), **extra, **options)
     return make_record(plan, grid, best, best_path, timing)
+
+
+def _fields(plan: Plan) -> tuple[str, ...]:
+    return _CHUNK_FIELDS + (("epoch_losses",) if plan.config.train.batch_size else ())
+
+
+def check_chunk(plan: Plan, index: int, chunk: dict[str, np.ndarray], name: str | None = None,
+                first: dict[str, np.ndarray] | None = None) -> None:
+    """Refuses chunk ``index`` if it is not a chunk of this run: other learning rates,
+    missing fields, arrays of other shapes, or other steps than ``first`` (the first chunk).
+
+    Raises:
+      ConfigError: naming the chunk (``name``, default "saved chunk i") and what is wrong.
+    """
+    problem = _chunk_problem(plan, index, chunk, chunk if first is None else first,
+                             _fields(plan))
+    if problem:
+        raise ConfigError(f"{name or f'saved chunk {index}'} does not belong to this run "
+                          f"({problem}): start again with --overwrite")
+
+
+def _chunk_problem(plan: Plan, index: int, chunk: dict[str, np.ndarray],
+                   first: dict[str, np.ndarray], fields: Sequence[str]) -> str | None:
+    """What is wrong with chunk ``index`` (None if nothing): its learning rates, its fields,
+    or the shapes of its arrays, against the plan and the first chunk."""
+    missing = [name for name in (*fields, "learning_rates", "snapshot_steps", "loss_steps")
+               if name not in chunk]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not np.array_equal(chunk["learning_rates"], np.asarray(plan.chunk_rates(index),
+                                                              np.float64)):
+        return "other learning rates"
+    shape = plan.grid_shape(len(plan.chunk_rates(index)))
+    points = int(np.asarray(chunk["snapshot_steps"]).size)
+    log_every = plan.config.train.log_every
+    trailing = {"losses": (-(-plan.num_steps // log_every),),
+                "snapshot_weight": (points, int(plan.dataset.X.shape[1])),
+                "snapshot_bias": (points,),
+                "epoch_losses": ((plan.config.train.epochs or 0) + 1,)}
+    for name in fields:
+        expected = shape + trailing.get(name, ())
+        if np.shape(chunk[name]) != expected:
+            return f"{name} has shape {np.shape(chunk[name])}, expected {expected}"
+    for name in ("snapshot_steps", "loss_steps"):
+        if np.ndim(chunk[name]) != 1 or not np.array_equal(chunk[name], first[name]):
+            return f"its {name} differ from those of the first chunk"
+    return None
 
 
 def run(config: Config, on_progress: Callable[[int], None] | None = None,

@@ -42,13 +42,15 @@ def stop_signals() -> Iterator[None]:
             signal.signal(signum, old)
 
 
-def interruptible(work, stopped_message: Callable[[], str] = lambda: "nothing was written"):
+def interruptible(work, stopped_message: Callable[[], str] = lambda: "nothing was written",
+                  before_exit: Callable[[], None] = lambda: None):
     """Runs ``work`` in a helper thread so that Ctrl-C and SIGTERM are felt at once.
 
     XLA holds the calling thread until a compiled loop ends, and Python handles signals only
     in the main thread, so a run on the main thread would ignore Ctrl-C for its whole length.
     ``work`` saves each chunk whole as it finishes, so ending the process at any moment
-    loses only the chunk being computed; ``stopped_message`` says what was kept.
+    loses only the chunk being computed; ``stopped_message`` says what was kept, and
+    ``before_exit`` cleans up what ending the process would not (a lock file).
     """
     outcome = {}
 
@@ -68,6 +70,7 @@ def interruptible(work, stopped_message: Callable[[], str] = lambda: "nothing wa
         what = "stopped" if isinstance(error, Stopped) else "interrupted"
         sys.stdout.flush()
         print(f"jaxgd: {what}; {stopped_message()}", file=sys.stderr, flush=True)
+        before_exit()
         os._exit(status)  # the loop cannot be stopped from outside; end the process with it
     if "error" in outcome:
         raise outcome["error"]

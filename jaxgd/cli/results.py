@@ -2,9 +2,13 @@
 
 A run is written into a hidden temporary folder beside the destination and renamed into
 place only when every file is complete, so an interrupted run leaves nothing half-written,
-and an existing folder is replaced only when the caller says so. While a long sweep runs,
-its finished chunks wait in the destination's ``.partial`` folder (see ``jaxgd.cli.checkpoint``);
-the finished results replace that folder in one step.
+and an existing folder is replaced only when the caller says so, and only if jaxgd wrote it
+(``owned_by_jaxgd``): every results folder holds a marker file, ``.jaxgd-results``. While a
+long sweep runs, its finished chunks wait in the destination's ``.partial`` folder (see
+``jaxgd.cli.checkpoint``); the finished results replace that folder in one step. A symbolic
+link, the current folder or one of its parents is never a destination, and the temporary
+folders a killed run left beside the destination are removed by the next run
+(``sweep_staging``) while it holds the destination's lock (``jaxgd.cli.lock``).
 
 Nothing here executes or unpickles what it reads: history.npz is loaded with
 ``allow_pickle=False`` and summary.json is plain JSON.
@@ -17,23 +21,34 @@ import ctypes
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from jaxgd.cli.config import FIGURES
 
 SUMMARY = "summary.json"
 HISTORY = "history.npz"
 LOSSES = "losses.csv"
 MAX_CSV_ROWS = 1_000_000
 PARTIAL = ".partial"  # the unfinished run's chunks, inside the results folder being built
+MARKER = ".jaxgd-results"  # in every results folder: jaxgd wrote it, --overwrite may replace it
+MARKER_FORMAT = 1
+#: Every name jaxgd writes at the top of a results folder.
+RESULT_FILES = frozenset({MARKER, SUMMARY, HISTORY, LOSSES, PARTIAL,
+                          *(f"{name}.png" for name in FIGURES)})
+#: Names inside ``.partial`` (see ``jaxgd.cli.checkpoint``): the manifest, chunks, and files
+#: still being written (``.NAME.tmp-…``).
+_PARTIAL_ENTRY = re.compile(r"manifest\.json|chunk-\d{5,}\.npz|\..+\.tmp-.*")
 
 
 class ResultsExistError(FileExistsError):
@@ -48,6 +63,10 @@ class ResultsError(ValueError):
     """A folder that should hold jaxgd results does not, or holds damaged files."""
 
 
+class OutputInUseError(DestinationError):
+    """Another jaxgd process is writing the same results folder."""
+
+
 def is_unfinished(out_dir: Path) -> bool:
     """Whether ``out_dir`` holds an unfinished run and nothing else (see
     ``jaxgd.cli.checkpoint``)."""
@@ -55,8 +74,11 @@ def is_unfinished(out_dir: Path) -> bool:
     return out_dir.is_dir() and sorted(p.name for p in out_dir.iterdir()) == [PARTIAL]
 
 
-def check_destination(out_dir: Path, overwrite: bool) -> None:
-    """Refuses an existing, non-empty destination unless ``overwrite``; a file never passes.
+def check_destination(out_dir: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
+    """Refuses an existing, non-empty destination unless ``overwrite``, and even then unless
+    jaxgd wrote it (``owned_by_jaxgd``) and none of ``inputs`` (the run's config and data
+    files) lies inside it; a file, a symbolic link, the current folder or one of its parents
+    never pass.
 
     Example:
       >>> import tempfile, pathlib
@@ -69,11 +91,20 @@ def check_destination(out_dir: Path, overwrite: bool) -> None:
       jaxgd.cli.results.ResultsExistError: ... is a file, not a folder: choose another --out
     """
     out_dir = Path(out_dir)
-    if not out_dir.exists() and not out_dir.is_symlink():
+    check_path(out_dir)
+    if not out_dir.exists():
         return
     if not out_dir.is_dir():
         raise ResultsExistError(f"{out_dir} is a file, not a folder: choose another --out")
-    if overwrite or not any(out_dir.iterdir()):
+    check_inputs(out_dir, inputs)
+    if not any(out_dir.iterdir()):
+        return
+    if overwrite:
+        foreign = foreign_entries(out_dir)
+        if foreign is not None:
+            raise ResultsExistError(
+                f"{out_dir} was not written by jaxgd ({foreign}): --overwrite replaces only "
+                "results folders; move your files away or choose another --out")
         return
     if is_unfinished(out_dir):
         raise ResultsExistError(
@@ -83,6 +114,129 @@ def check_destination(out_dir: Path, overwrite: bool) -> None:
     raise ResultsExistError(
         f"{out_dir} exists already: pass --overwrite to replace it, or --out elsewhere"
     )
+
+
+def check_path(out_dir: Path) -> None:
+    """Refuses a destination that jaxgd could not replace in one rename: a symbolic link
+    (the link would be replaced, not the folder it points to), the current folder or one of
+    its parents.
+
+    Raises:
+      DestinationError: naming the path and what to pass instead.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        raise DestinationError(
+            f"{out_dir} is a symbolic link (to {os.readlink(out_dir)}): jaxgd replaces its "
+            "results folder in one rename, which would replace the link; pass the folder it "
+            "points to as --out, or another --out")
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder was deleted: it cannot be --out either
+        return
+    if out_dir.resolve() in (here, *here.parents):
+        raise DestinationError(
+            f"--out {out_dir} is the current folder or one of its parents: results are "
+            "written to a folder of their own, which replaces --out; choose a new folder, "
+            "e.g. --out runs/NAME")
+
+
+def check_inputs(out_dir: Path, inputs: Sequence[Path]) -> None:
+    """Refuses to write over ``out_dir`` when one of the run's ``inputs`` lies inside it
+    (the folder is replaced whole when the run finishes; links are followed)."""
+    folder = Path(out_dir).resolve()
+    for path in inputs:
+        for where in {Path(os.path.abspath(path)), Path(path).resolve()}:
+            if where.is_relative_to(folder):
+                raise ResultsExistError(
+                    f"{path} is an input of this run and lies inside --out {out_dir}, which "
+                    "the results replace: move it out of that folder or choose another "
+                    "--out")
+
+
+def foreign_entries(folder: Path) -> str | None:
+    """Why ``folder`` is not provably a folder jaxgd wrote, or None if it is.
+
+    jaxgd's folders are results folders (the ``.jaxgd-results`` marker, or, written by a
+    jaxgd before the marker, ``summary.json`` with ``history.npz``) and unfinished runs (a
+    ``.partial`` folder only); in either, every entry must be a name jaxgd writes
+    (``RESULT_FILES``, and in ``.partial`` the manifest, chunks and half-written files),
+    so that files of your own put there are never deleted.
+
+    Example:
+      >>> import tempfile, pathlib
+      >>> root = pathlib.Path(tempfile.mkdtemp())
+      >>> for name in (".jaxgd-results", "summary.json", "notes.txt"):
+      ...     _ = (root / name).write_text("x")
+      >>> foreign_entries(root)
+      'notes.txt is not a file jaxgd writes'
+    """
+    names = {p.name for p in Path(folder).iterdir()}
+    unknown = _unknown_entries(Path(folder), names)
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5
+                                          else "")
+        return f"{shown} {'is not a file' if len(unknown) == 1 else 'are not files'} jaxgd " \
+               "writes"
+    if MARKER in names or {SUMMARY, HISTORY} <= names or names == {PARTIAL}:
+        return None
+    return f"no {MARKER} marker in it"
+
+
+def _unknown_entries(folder: Path, names: set[str]) -> list[str]:
+    """The entries of ``folder`` among ``names`` that jaxgd does not write (or that are links
+    where jaxgd writes folders and files)."""
+    unknown = sorted(name for name in names if name not in RESULT_FILES
+                     or (folder / name).is_symlink())
+    partial = folder / PARTIAL
+    if PARTIAL in names and PARTIAL not in unknown:
+        if not partial.is_dir():
+            unknown.append(PARTIAL)
+        else:
+            unknown += [f"{PARTIAL}/{p.name}" for p in sorted(partial.iterdir())
+                        if not _PARTIAL_ENTRY.fullmatch(p.name) or p.is_symlink()
+                        or not p.is_file()]
+    return unknown
+
+
+def sweep_staging(out_dir: Path) -> list[str]:
+    """Removes the temporary folders a killed run left beside ``out_dir`` (``.OUT.tmp-…``
+    while writing, ``.OUT.old-…`` while replacing); returns their names.
+
+    Call it only while holding ``out_dir``'s lock (``jaxgd.cli.lock``): every jaxgd run
+    writing ``out_dir`` makes its temporary folders while holding that lock, so none is in
+    use. Only folders (not links) with exactly those names, holding nothing but names jaxgd
+    writes, are removed; anything else is left alone.
+    """
+    out_dir = Path(out_dir)
+    parent = out_dir.parent
+    if not parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(f".{out_dir.name}.") + r"(tmp|old)-[a-z0-9_]{8}")
+    removed = []
+    for path in sorted(parent.iterdir()):
+        if not pattern.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
+            continue
+        contents = [p for p in path.iterdir()]
+        if path.name.startswith(f".{out_dir.name}.old-"):  # holds the replaced folder
+            if [p.name for p in contents] != [out_dir.name] or contents[0].is_symlink() \
+                    or not contents[0].is_dir() or _foreign_staged(contents[0]):
+                continue
+        elif _foreign_staged(path):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    return removed
+
+
+def _foreign_staged(folder: Path) -> bool:
+    """Whether a temporary folder holds anything jaxgd would not have put there: results
+    files, or files half-written under a hidden temporary name (``.NAME.…``)."""
+    names = {p.name for p in folder.iterdir()}
+    written = {n for n in names if not any(n.startswith(f".{known}.") and n != known
+                                           for known in RESULT_FILES - {PARTIAL})}
+    return bool(_unknown_entries(folder, written)) or any(
+        (folder / n).is_symlink() or not (folder / n).is_file() for n in names - written)
 
 
 def check_writable(out_dir: Path) -> None:
@@ -105,12 +259,15 @@ def check_writable(out_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def staging(out_dir: Path, overwrite: bool, replace_partial: bool = False) -> Iterator[Path]:
+def staging(out_dir: Path, overwrite: bool, replace_partial: bool = False,
+            inputs: Sequence[Path] = ()) -> Iterator[Path]:
     """A temporary folder that becomes ``out_dir`` when the block finishes without error.
 
     ``replace_partial``: ``out_dir`` may hold an unfinished run (its ``.partial`` folder
-    only), which the finished results replace. The final rename cannot be interrupted by
-    Ctrl-C or SIGTERM, and on Linux it swaps the two folders in one step.
+    only), which the finished results replace. ``overwrite`` replaces only a folder that
+    jaxgd wrote and that holds none of ``inputs`` (see ``check_destination``). The folder
+    gets the ``.jaxgd-results`` marker. The final rename cannot be interrupted by Ctrl-C or
+    SIGTERM, and on Linux it swaps the two folders in one step.
 
     Example:
       >>> import tempfile, pathlib
@@ -118,18 +275,20 @@ def staging(out_dir: Path, overwrite: bool, replace_partial: bool = False) -> It
       >>> with staging(root / "run", overwrite=False) as tmp:
       ...     _ = (tmp / "a.txt").write_text("hi")
       >>> sorted(p.name for p in (root / "run").iterdir())
-      ['a.txt']
+      ['.jaxgd-results', 'a.txt']
     """
     out_dir = Path(out_dir)
     replaceable = overwrite or (replace_partial and is_unfinished(out_dir))
-    check_destination(out_dir, replaceable)
+    check_destination(out_dir, replaceable, inputs)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
+        write_atomic(tmp / MARKER, to_json({"format": MARKER_FORMAT, "written_by": "jaxgd"})
+                     .encode())
         yield tmp
         _usual_permissions(tmp)
         replaceable = overwrite or (replace_partial and is_unfinished(out_dir))
-        check_destination(out_dir, replaceable)
+        check_destination(out_dir, replaceable, inputs)
         with _signals_deferred():
             if out_dir.exists() and any(out_dir.iterdir()):
                 _swap(tmp, out_dir)  # tmp now holds the old folder

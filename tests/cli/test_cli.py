@@ -34,8 +34,9 @@ def test_run_prints_the_table_and_writes_the_folder(course_run):
     assert "learning rate" in done.stdout and "converged at" in done.stdout
     assert f"results: {out}" in done.stdout and done.stdout.count("figure: ") == 5
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["history.npz", "loss_curve.png", "loss_surface.png", "losses.csv",
-                     "snapshots.png", "summary.json", "sweep_curves.png", "sweep_summary.png"]
+    assert names == [".jaxgd-results", "history.npz", "loss_curve.png", "loss_surface.png",
+                     "losses.csv", "snapshots.png", "summary.json", "sweep_curves.png",
+                     "sweep_summary.png"]
     for png in out.glob("*.png"):
         data = png.read_bytes()
         assert data.startswith(PNG) and len(data) > 10_000
@@ -135,3 +136,37 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tmp_path):
     assert time.perf_counter() - sent < 10  # the whole run would take ~30 s
     assert b"interrupted; nothing was written" in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_run_on_the_same_out_is_refused_while_the_first_runs(tmp_path, capsys):
+    from jaxgd import cli
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    out, lock = tmp_path / "out", tmp_path / ".out.lock"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "jaxgd", "run", "mlcc_cars", "--out", out, "--quiet",
+         "--set", "train.num_steps=100000000", "--set", "output.figures=[]"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (lock.is_file() and lock.read_text().strip() == str(first.pid)):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first run took no lock"
+            time.sleep(0.01)
+        second = jaxgd("run", "synthetic", "--out", out, "--set", "train.num_steps=50")
+        assert second.returncode == 2, second.stderr
+        assert f"being written by another jaxgd run (process {first.pid}" in second.stderr
+        assert "Traceback" not in second.stderr
+        for flag in ("--overwrite", "--resume"):
+            assert cli.main(["run", "synthetic", "--out", str(out), flag]) == 2
+            assert f"(process {first.pid}" in capsys.readouterr().err
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 143, stderr
+    assert list(tmp_path.iterdir()) == []  # nothing was saved, and the lock file is gone
+    done = jaxgd("run", "mlcc_cars", "--out", out, "--quiet", "--set", "train.num_steps=50",
+                 "--set", "output.figures=[]")
+    assert done.returncode == 0, done.stderr  # the lock died with its holder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -98,7 +98,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_results(config_file, tmp_pa
 
     assert sorted(p.name for p in out.iterdir()) == sorted(
         p.name for p in (tmp_path / "whole").iterdir()) == [
-        "history.npz", "losses.csv", "summary.json"]  # no .partial left
+        results.MARKER, "history.npz", "losses.csv", "summary.json"]  # no .partial left
     history, summary = results.read(out)
     whole_history, whole_summary = results.read(tmp_path / "whole")
     assert sorted(history) == sorted(whole_history)
@@ -187,12 +187,16 @@ def test_resume_finishes_in_process_and_cleans_half_written_files(config_file, t
     out = tmp_path / "out"
     saved = partial_run(config_file, out)
     (saved.folder / ".chunk-00001.npz.tmp-abc").write_bytes(b"half")
+    (tmp_path / ".out.tmp-abcd1234").mkdir()  # a staging folder left by a SIGKILL
+    (tmp_path / ".out.tmp-abcd1234" / "summary.json").write_text("{}")
     status = main(config_file, "--out", out, "--resume", "--set", "train.num_steps=50")
     err = capsys.readouterr().err
     assert status == 0, err
     assert "removed .chunk-00001.npz.tmp-abc" in err and "1 of 2 chunks were done" in err
-    assert sorted(p.name for p in out.iterdir()) == ["history.npz", "losses.csv",
-                                                     "summary.json"]
+    assert f"removed {tmp_path / '.out.tmp-abcd1234'}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in out.iterdir()) == [results.MARKER, "history.npz",
+                                                     "losses.csv", "summary.json"]
     whole = tmp_path / "whole"
     assert main(config_file, "--out", whole, "--quiet", "--set", "train.num_steps=50",
                 "--chunk-size", "4") == 0
@@ -236,3 +240,38 @@ def test_a_checkpoint_writes_nothing_before_its_first_chunk(tmp_path):
         == [0]
     with pytest.raises(ValueError, match="outside"):
         saved.save(2, {"losses": np.ones(1)})
+
+
+def test_a_changed_chunk_is_refused_by_its_checksum(config_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    saved = partial_run(config_file, out)
+    path = saved.folder / checkpoint.chunk_name(0)
+    manifest = json.loads((saved.folder / checkpoint.MANIFEST).read_text())
+    assert manifest["sha256"] == {path.name: checkpoint.sha256_of(path)}
+    arrays = results.load_npz(path)  # a valid chunk, its losses doubled
+    arrays["losses"] = arrays["losses"] * 2
+    np.savez(path, **arrays)
+    before = sorted(p.name for p in out.rglob("*"))
+    assert main(config_file, "--out", out, "--resume", "--set", "train.num_steps=50") == 2
+    message = capsys.readouterr().err
+    assert f"{path} is damaged or changed since it was written" in message, message
+    assert "Traceback" not in message
+    assert sorted(p.name for p in out.rglob("*")) == before  # nothing ran, nothing written
+
+
+def test_a_chunk_of_the_wrong_shape_is_named(config_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    saved = partial_run(config_file, out)
+    path = saved.folder / checkpoint.chunk_name(0)
+    arrays = results.load_npz(path)
+    arrays["losses"] = arrays["losses"][..., :-1]
+    np.savez(path, **arrays)
+    manifest_path = saved.folder / checkpoint.MANIFEST  # changed with its checksum
+    manifest = json.loads(manifest_path.read_text())
+    manifest["sha256"][path.name] = checkpoint.sha256_of(path)
+    manifest_path.write_text(json.dumps(manifest))
+    assert main(config_file, "--out", out, "--resume", "--set", "train.num_steps=50") == 2
+    message = capsys.readouterr().err
+    assert f"{path} does not belong to this run (losses has shape (4, 2, 49), expected " \
+           "(4, 2, 50))" in message, message
+    assert "Traceback" not in message and chunk_files(out) == [path.name]
