@@ -60,10 +60,6 @@ def check() -> None:
         raise Stopped(_received[0])
 
 
-def is_installed() -> bool:
-    return all(signal.getsignal(signum) is _note for signum in SIGNALS)
-
-
 def install() -> dict[int, object]:
     """Notes the stop signals from now on (main thread only; elsewhere it does nothing).
 

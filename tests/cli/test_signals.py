@@ -88,9 +88,11 @@ def check(result: dict) -> None:
     assert "Exception ignored" not in result["stderr"], where
     assert list(result["temp"].iterdir()) == [], where  # no jaxgd-rows-* copy left
     written = [out / name for name in RESULTS if (out / name).exists()]
-    if result["sent"] is None or status == 0:
-        # Finished: honestly only if it had written everything before the signal came.
-        assert status == 0, where
+    if result["sent"] is None or "results:" in result["stdout"] or status == 0:
+        # Finished: honestly only if it had written everything before the signal came. A
+        # signal in its last instants, as Python shuts down and puts back the default
+        # handlers, may still end it.
+        assert status in ((0,) if result["sent"] is None else (0, -signum)), where
         assert "results:" in result["stdout"] and len(written) == len(RESULTS), where
         if result["sent"] is not None:
             assert all(path.stat().st_mtime <= result["sent"] for path in written), where
