@@ -8,7 +8,9 @@ Example:
   (1.47, True)
 """
 
-from jaxgd import datasets
+# First, before JAX loads: in the jaxgd command itself, Ctrl-C and SIGTERM become a request
+# to stop that is never lost (see jaxgd._signals); elsewhere this changes nothing.
+from jaxgd import _signals, datasets  # noqa: F401  (_signals: imported for its effect)
 from jaxgd.convergence import Monitor
 from jaxgd.descent import descend
 from jaxgd.fit import fit

@@ -24,7 +24,7 @@ from jaxgd.convergence import init_monitor, update_monitor
 from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
 from jaxgd.optimizers import OptimizerSpec, make_spec
 from jaxgd.params import init_params
-from jaxgd.validation import check_non_negative, check_positive_int, is_traced
+from jaxgd.validation import MAX_INT32, check_non_negative, check_positive_int, is_traced
 
 #: Builds an optax optimizer from a learning rate, e.g. ``optax.sgd`` or ``optax.adam``.
 OptimizerFactory = Callable[[jax.Array], optax.GradientTransformation]
@@ -140,7 +140,8 @@ def _steps(num_steps, batch_size, epochs, n_rows: int):
     if batch_size is None and epochs is None:
         if num_steps is None:
             raise ValueError("give num_steps (or batch_size and epochs for mini-batch SGD)")
-        return check_positive_int(num_steps, "num_steps"), None, None
+        return _at_most_int32(check_positive_int(num_steps, "num_steps"), "num_steps"), \
+            None, None
     if batch_size is None or epochs is None:
         raise ValueError("mini-batch SGD needs both batch_size and epochs")
     if num_steps is not None:
@@ -151,7 +152,16 @@ def _steps(num_steps, batch_size, epochs, n_rows: int):
         raise ValueError(f"batch_size must be <= the number of rows ({n_rows}), "
                          f"got {batch_size}")
     epochs = check_positive_int(epochs, "epochs")
-    return epochs * minibatch.steps_per_epoch(n_rows, batch_size), batch_size, epochs
+    num_steps = epochs * minibatch.steps_per_epoch(n_rows, batch_size)
+    return _at_most_int32(num_steps, "epochs × ceil(n / batch_size)"), batch_size, epochs
+
+
+def _at_most_int32(num_steps: int, name: str) -> int:
+    """The loop counts its steps in int32."""
+    if num_steps > MAX_INT32:
+        raise ValueError(f"{name} must be <= {MAX_INT32} (the loop counts its steps in "
+                         f"int32), got {num_steps}")
+    return num_steps
 
 
 def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],

@@ -172,6 +172,26 @@ def check_learning_rate(learning_rate, name: str = "learning_rate"):
     return value
 
 
+#: The largest count JAX's int32 indices hold: steps of one loop, numbers of one draw.
+MAX_INT32 = 2**31 - 1
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where it cannot be told."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(needed: float, what: str) -> None:
+    """Raises ``MemoryError`` when ``what`` would take more than this machine's memory."""
+    available = memory_bytes()
+    if available is not None and needed > available:
+        raise MemoryError(f"{what} would take {needed / 2**30:,.1f} GiB, more than this "
+                          f"machine's {available / 2**30:,.1f} GiB of memory")
+
+
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
     """Checks an integer argument such as num_steps against its smallest allowed value."""
     value = _scalar(value)

@@ -30,7 +30,7 @@ from jaxgd import progress, sharding
 from jaxgd.cli import config as config_module
 from jaxgd.cli import results
 from jaxgd.cli.config import DEFAULT_CONFIG, Config, ConfigError, load_config, shipped_configs
-from jaxgd.cli.interrupt import Stopped, interruptible, stop_signals
+from jaxgd.cli.interrupt import Stopped, check, interruptible, stop_signals
 
 __all__ = ["build_parser", "load_config", "main", "shipped_configs"]
 
@@ -94,11 +94,12 @@ def command_run(args: argparse.Namespace) -> int:
 def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
                 inputs: Sequence[Path], release) -> int:
     from jaxgd.cli import checkpoint, execute
-    from jaxgd.cli import plan as plans
 
     saved, chunk_size = _saved_run(args, config, out_dir, inputs)
-    plan = plans.prepare(config, chunk_size)
-    fingerprint = plan.fingerprint()
+    # Loading and parsing the data can take minutes: in the helper thread, like the chunks.
+    plan, fingerprint = interruptible(lambda: _prepared(config, chunk_size),
+                                      before_exit=release)
+    check()
     if saved is not None:
         saved.check(fingerprint)
         for name in saved.remove_temporary():
@@ -141,13 +142,18 @@ def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
     finally:
         bar.close()
     overwrite = args.overwrite or bool(saved.manifest.get("replaces"))
-    try:
+    try:  # on the main thread, checking for a signal between files and before the commit
         with results.staging(out_dir, overwrite, replace_partial=True,
                              inputs=inputs) as folder:
+            check()
             results.write_summary(folder, record.summary)
+            check()
             results.write_history(folder, record.history)
+            check()
             results.write_losses_csv(folder, record.history)
+            check()
             figure_names = _draw(folder, record.history, record.meta, config)
+            check()  # the last moment: after the commit, the run is done
     except KeyboardInterrupt as error:  # while writing: the chunks are all saved
         status = error.status if isinstance(error, Stopped) else 130
         print(f"jaxgd: {'stopped' if status != 130 else 'interrupted'} while writing the "
@@ -159,6 +165,14 @@ def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
         for name in figure_names:
             print(f"figure: {out_dir / name}")
     return 0
+
+
+def _prepared(config: Config, chunk_size: int | None):
+    """The run's plan and its fingerprint (which hashes the data)."""
+    from jaxgd.cli import plan as plans
+
+    plan = plans.prepare(config, chunk_size)
+    return plan, plan.fingerprint()
 
 
 def command_plot(args: argparse.Namespace) -> int:
@@ -360,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sharding.use_every_core()  # before the first computation, or it changes nothing
     try:
-        with stop_signals():
+        with stop_signals(polled=args.handler is command_run):
             return args.handler(args)
     except (ConfigError, results.ResultsExistError, results.DestinationError) as error:
         print(f"jaxgd: error: {error}", file=sys.stderr)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 from collections.abc import Iterator
 
 import jax
@@ -20,6 +19,7 @@ import numpy as np
 from jaxgd import datasets
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.statistics import SufficientStats, accumulate
+from jaxgd.validation import memory_bytes
 
 
 def is_streamed(config: Config) -> bool:
@@ -54,10 +54,12 @@ def load_data(config: Config) -> datasets.Dataset:
         raise ConfigError(f"data.features and data.target choose columns of auto_mpg or csv "
                           f"data; data.dataset = {data.dataset!r} has fixed columns: "
                           "remove them")
-    if data.dataset == "synthetic":
-        check_fits_in_memory(data.n_samples * (data.n_features + 1) * 8 * 3,
-                              f"data.n_samples × data.n_features = {data.n_samples} × "
-                              f"{data.n_features} synthetic data")
+    if data.dataset == "synthetic":  # before drawing them: the sizes are known
+        check_stages([
+            (f"data.n_samples × data.n_features = {data.n_samples} × {data.n_features} "
+             "synthetic data", data_bytes(data.n_samples, data.n_features)),
+            hessian_stage(data.n_features, "data.n_features"),
+        ])
     with _data_errors(data.path, data.dataset):
         if data.dataset == "auto_mpg":
             dataset = datasets.auto_mpg(data.features, data.target or "mpg")
@@ -84,15 +86,18 @@ def load_stream(config: Config) -> tuple[datasets.Dataset, SufficientStats]:
     data = config.data
     path = data.path
     with _data_errors(path, data.dataset):
-        if data.dataset == "npy":
-            stats = accumulate(datasets.npy_blocks(path, target=data.target_column,
-                                                   block_rows=data.block_rows))
+        if data.dataset == "npy":  # checks the file's header now, reads its rows lazily
+            blocks = datasets.npy_blocks(path, target=data.target_column,
+                                         block_rows=data.block_rows)
             source = f".npy file {path}"
         else:
-            stats = accumulate(datasets.csv_blocks(path, data.features, data.target,
-                                                   block_rows=data.block_rows))
+            blocks = datasets.csv_blocks(path, data.features, data.target,
+                                         block_rows=data.block_rows)
             source = f"CSV file {path}"
         names, target_name = _stream_columns(config)
+        # The moments are (d + 1)² per block: refused before the first block is read.
+        check_stages([hessian_stage(len(names), "the number of features")])
+        stats = accumulate(blocks)
     stats, names, target_name = _rescale_stats(stats, names, target_name, data.scale)
     empty = datasets.Dataset(np.zeros((0, len(names))), np.zeros(0), names, target_name, 0,
                              f"{source}, streamed")
@@ -177,14 +182,52 @@ def _rescale_stats(stats: SufficientStats, names: tuple[str, ...], target: str,
 
 
 def _memory_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
+    return memory_bytes()
+
+
+#: Float64 copies of the rows a run holds at its peak while loading them: drawn (or
+#: parsed), rescaled by data.scale, standardized, and as the runs' device array.
+DATA_COPIES = 4
+#: (d + 1) × (d + 1) float64 matrices alive at once for the stability limit and the moment
+#: engines: the Gram matrix, the ridge penalty, their sum, the Hessian and eigvalsh's work.
+HESSIAN_COPIES = 5
+
+
+def data_bytes(n_rows: int, n_features: int) -> int:
+    """Peak bytes of loading ``n_rows`` × ``n_features`` rows (``DATA_COPIES`` copies)."""
+    return n_rows * (n_features + 1) * 8 * DATA_COPIES
+
+
+def hessian_bytes(n_features: int) -> int:
+    """Peak bytes of the (d + 1)² Hessian and its company (``HESSIAN_COPIES``)."""
+    return (n_features + 1) ** 2 * 8 * HESSIAN_COPIES
+
+
+def hessian_stage(n_features: int, key: str) -> tuple[str, int]:
+    """The Hessian's stage for ``check_stages``, naming the key that sets ``n_features``."""
+    size = n_features + 1
+    return (f"{key} = {n_features} makes the {size} × {size} float64 Hessian of the stability "
+            "limit and the reference (it and its working copies)", hessian_bytes(n_features))
+
+
+def check_stages(stages: list[tuple[str, float]]) -> None:
+    """Refuses a run whose most demanding stage needs more than this machine's memory.
+
+    Args:
+      stages: (what, peak bytes) of each stage of the run: loading the data, the Hessian,
+        the compiled runs, assembling and writing the results.
+
+    Raises:
+      ConfigError: naming the largest stage that does not fit and what it would take.
+    """
+    available = _memory_bytes()
+    too_large = [(needed, what) for what, needed in stages
+                 if available is not None and needed > available]
+    if too_large:
+        needed, what = max(too_large)
+        raise ConfigError(f"{what} would take {needed / 2**30:,.1f} GiB, more than this "
+                          f"machine's {available / 2**30:,.1f} GiB of memory: make it smaller")
 
 
 def check_fits_in_memory(needed: float, what: str) -> None:
-    available = _memory_bytes()
-    if available is not None and needed > available:
-        raise ConfigError(f"{what} would take {needed / 2**30:,.1f} GiB, more than this "
-                          f"machine's {available / 2**30:,.1f} GiB of memory: make it smaller")
+    check_stages([(what, needed)])

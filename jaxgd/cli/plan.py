@@ -25,7 +25,15 @@ import numpy as np
 
 from jaxgd import datasets, eigen, minibatch
 from jaxgd.cli.config import Config, ConfigError, is_seed
-from jaxgd.cli.data import check_fits_in_memory, is_streamed, load_data, load_rows, load_stream
+from jaxgd.cli.data import (
+    check_stages,
+    data_bytes,
+    hessian_stage,
+    is_streamed,
+    load_data,
+    load_rows,
+    load_stream,
+)
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.results import to_json
 from jaxgd.preparation import CONDITION_WARNING
@@ -256,17 +264,12 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigError(f"the chunk size must be an integer >= 1, got {chunk_size!r}")
     chunk_size = min(chunk_size, len(rates))
-    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
-    runs = len(rates) * per_rate
-    logs = -(-num_steps // config.train.log_every) + (config.train.epochs or 0) + 1
-    snapshots = len(config.train.snapshot_steps or ()) + 3
     d = len(dataset.feature_names)
     others = "".join(f" × {len(v)} {name}" for name, v in grid.items())
-    check_fits_in_memory(
-        runs * (logs + snapshots * (d + 2)) * itemsize,
-        f"the history of {len(rates)} learning rates{others} × {len(seeds)} seeds × "
-        f"{num_steps} steps",
-    )
+    check_stages(memory_stages(config, n_rows, d, num_steps, len(rates) * per_rate,
+                               chunk_size * per_rate, stats is not None,
+                               f"{len(rates)} learning rates{others} × {len(seeds)} seeds × "
+                               f"{num_steps} steps"))
     l2_values = tuple(grid["l2"]) if "l2" in grid else (config.train.l2,)
     limits = stability(X, l2=max(l2_values))
     weakest = limits if min(l2_values) == max(l2_values) else stability(X, l2=min(l2_values))
@@ -275,6 +278,53 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
     return Plan(config=config, dataset=dataset, scaler=scaler, X=X, y=y, seeds=seeds,
                 chunk_size=chunk_size, limits=limits, warnings=warnings, stats=stats,
                 grid=grid, num_steps=num_steps, source=source)
+
+
+#: Copies of the whole history alive at once after the last chunk (measured, issue #14):
+#: the chunks read back, their concatenation, the record written from it.
+HISTORY_COPIES = 3
+#: Bytes per plotted loss when figures are drawn (measured): matplotlib holds every run's
+#: curve as float64 x and y and a float64 path.
+FIGURE_BYTES_PER_POINT = 32
+#: Working state per run on the device beside its history: weight, bias, gradient and the
+#: optimizer's moments, in units of d + 1 numbers.
+STATE_VECTORS = 6
+
+
+def memory_stages(config: Config, n_rows: int, d: int, num_steps: int, runs: int,
+                  chunk_runs: int, streamed: bool, grid: str) -> list[tuple[str, int]]:
+    """(what, peak bytes) of each stage of a run, for ``check_stages``: the data (and their
+    copies), the Hessian, one compiled chunk, and assembling and writing the results.
+
+    Example:
+      >>> from jaxgd.cli.config import parse
+      >>> config = parse("[data]\\ndataset = 'mlcc_cars'\\n[optimizer]\\nlearning_rate = 0.1\\n")
+      >>> stages = memory_stages(config, 10**6, 100, 10**4, 400, 400, False, "400 runs")
+      >>> for what, needed in stages:
+      ...     print(f"{needed / 2**30:4.1f} GiB:", *what.split()[:4])
+       3.0 GiB: 1000000 rows × 100
+       0.0 GiB: the number of features
+       1.9 GiB: one chunk of 400
+       1.7 GiB: the history of 400
+    """
+    train = config.train
+    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
+    logs = -(-num_steps // train.log_every) + (train.epochs or 0) + 1
+    snapshots = len(train.snapshot_steps or ()) + 3
+    per_run = (logs + snapshots * (d + 2) + STATE_VECTORS * (d + 1)) * itemsize
+    resident = 0 if streamed else n_rows * (d + 1) * 8 * 2  # the rows, as loaded and trained on
+    history = runs * (logs + snapshots * (d + 2)) * itemsize
+    figures = runs * logs * FIGURE_BYTES_PER_POINT if config.output.figures else 0
+    key = "the number of features" if streamed or config.data.dataset != "synthetic" else (
+        "data.n_features")
+    return [
+        (f"{n_rows} rows × {d} features", 0 if streamed else data_bytes(n_rows, d)),
+        hessian_stage(d, key),
+        (f"one chunk of {chunk_runs} runs of {grid}",
+         resident + 2 * chunk_runs * per_run + n_rows * (d + 1) * itemsize * (not streamed)),
+        (f"the history of {grid} (assembled, written{' and drawn' if figures else ''})",
+         resident + HISTORY_COPIES * history + figures),
+    ]
 
 
 def _check_run_options(config: Config, num_steps: int, n_rows: int) -> None:

@@ -9,8 +9,8 @@ For mini-batch SGD, which needs the rows themselves, ``npy_rows`` and ``csv_rows
 file as a ``RowSource`` that ``fit``, ``sweep`` and ``grid_sweep`` take in place of X (see
 ``jaxgd.streaming``). ``RowSource.open`` gives random access to its rows: a ``.npy`` file is
 memory-mapped as it is; a CSV file, which can only be read from its start, is parsed once
-into a temporary float64 file (n × (d + 1) × 8 bytes) that is memory-mapped and removed
-when the source is closed.
+into a temporary float64 file (n × (d + 1) × 8 bytes) that is memory-mapped; the file has
+no name, so it goes with the process however that ends.
 """
 
 from __future__ import annotations
@@ -251,7 +251,9 @@ class RowSource(NamedTuple):
 
         One pass computes the rows' sufficient statistics (and checks every value); a CSV
         file is also copied, in the same pass, into a temporary float64 file that is
-        memory-mapped and removed on leaving the block, error or not.
+        memory-mapped and freed on leaving the block, error or not. The file has no name
+        (``tempfile.TemporaryFile``), so nothing is left behind even when the process is
+        killed.
 
         Raises:
           FileNotFoundError, ValueError: as ``npy_blocks`` and ``csv_blocks``.
@@ -284,26 +286,25 @@ class RowSource(NamedTuple):
 
     @contextlib.contextmanager
     def _open_csv(self) -> Iterator[OpenRows]:
-        handle, temp = tempfile.mkstemp(prefix="jaxgd-rows-", suffix=".f64", dir=self.temp_dir)
-        try:
+        # A file without a name (removed as soon as it is made, or never named): it goes
+        # with its last handle, however the process ends, even by SIGKILL or os._exit.
+        with tempfile.TemporaryFile(prefix="jaxgd-rows-", suffix=".f64",
+                                    dir=self.temp_dir) as out:
             width = 0
-            with os.fdopen(handle, "wb") as out:
 
-                def copied():
-                    nonlocal width
-                    for X, y in self.blocks():
-                        block = np.column_stack([X, y])
-                        width = block.shape[1]
-                        out.write(np.ascontiguousarray(block, np.float64).tobytes())
-                        yield X, y
+            def copied():
+                nonlocal width
+                for X, y in self.blocks():
+                    block = np.column_stack([X, y])
+                    width = block.shape[1]
+                    out.write(np.ascontiguousarray(block, np.float64).tobytes())
+                    yield X, y
 
-                stats = _statistics(copied(), self.where)
-            table = np.memmap(temp, dtype=np.float64, mode="r", shape=(int(stats.n), width))
+            stats = _statistics(copied(), self.where)
+            out.flush()
+            table = np.memmap(out, dtype=np.float64, mode="r", shape=(int(stats.n), width))
             yield OpenRows(table, tuple(range(width - 1)), width - 1, stats, self.block_rows,
                            None, 1.0, self.where)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
 
     @property
     def where(self) -> str:
@@ -354,8 +355,9 @@ def csv_rows(
 
     The arguments are those of ``csv_blocks``. A CSV file cannot be read at random, so
     opening it (as ``fit`` does) parses it once into a temporary float64 file in
-    ``temp_dir`` (n × (d + 1) × 8 bytes), removed when the run ends; the batches are read
-    from that copy. The file is checked to exist now; its contents when opened.
+    ``temp_dir`` (n × (d + 1) × 8 bytes), freed when the run ends, and without a name, so
+    never left behind; the batches are read from that copy. The file is checked to exist
+    now; its contents when opened.
 
     Raises:
       FileNotFoundError: no file at ``path`` (bad contents raise ``ValueError`` on opening).

@@ -9,7 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.params import LinearParams
-from jaxgd.validation import _as_float_array, check_non_negative, check_positive_int
+from jaxgd.validation import (
+    MAX_INT32,
+    _as_float_array,
+    check_memory,
+    check_non_negative,
+    check_positive_int,
+)
 
 
 class SyntheticDataset(NamedTuple):
@@ -50,7 +56,8 @@ def synthetic(
     Args:
       key: a JAX PRNG key, e.g. ``jax.random.key(0)``.
       n_samples: number of rows, >= 1.
-      n_features: number of feature columns, >= 1.
+      n_features: number of feature columns, >= 1; ``n_samples × n_features`` at most
+        2**31 - 1 and within this machine's memory.
       noise: standard deviation of the additive Gaussian noise, >= 0.
       weight: the true weight, shape ``(n_features,)``; drawn if None.
       bias: the true bias, a scalar; drawn if None.
@@ -59,6 +66,10 @@ def synthetic(
     Returns:
       A ``SyntheticDataset`` with float64 ``X`` ``(n_samples, n_features)``, ``y``
       ``(n_samples,)``, feature names ``x0, x1, ...``, target ``y`` and ``true_params``.
+
+    Raises:
+      TypeError, ValueError: an argument of the wrong type or out of range (named).
+      MemoryError: ``n_samples × n_features`` more than this machine's memory holds.
 
     Example:
       >>> import jax
@@ -70,6 +81,13 @@ def synthetic(
     """
     n_samples = check_positive_int(n_samples, "n_samples")
     n_features = check_positive_int(n_features, "n_features")
+    size = n_samples * n_features
+    if size > MAX_INT32:
+        raise ValueError(f"n_samples × n_features must be <= {MAX_INT32} (JAX draws at most "
+                         f"that many numbers at once), got {n_samples} × {n_features} = {size}")
+    # The float32 draw, its float64 copy and the scaled X, and the same for y.
+    check_memory(n_samples * (n_features + 1) * (4 + 8 + 8),
+                 f"n_samples × n_features = {n_samples} × {n_features} synthetic data")
     noise = check_non_negative(noise, "noise")
     feature_scale = check_non_negative(feature_scale, "feature_scale")
     # Always four keys, so that choosing the weight or bias leaves X and the noise unchanged.

@@ -299,7 +299,8 @@ def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
          "has fixed columns"),
         (["--set", "data.scale={wieght=2}"], "data.scale names ['wieght']"),
         (["--set", "data.scale={weight=1e306}"], "overflow"),
-        (["--set", "train.num_steps=1000000000000"], "more than this machine's"),
+        (["--set", "train.num_steps=1000000000000"], "train: num_steps must be <= 2147483647"),
+        (["--set", "train.num_steps=2000000000"], "more than this machine's"),
         (["--set", "data.dataset=synthetic", "--set", "data.features=none", "--set",
           "data.target=none", "--set", "data.scale={}", "--set", "data.n_samples=100000000000"],
          "more than this machine's"),
@@ -318,6 +319,36 @@ def test_bad_flags_and_config_values_exit_2(tmp_path, jaxgd_cli, args, message):
     status, err = jaxgd_cli("run", "--out", out, *args)
     assert_refused(status, err, message, out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_memory_check_counts_the_hessian_before_drawing_the_data(tmp_path, jaxgd_cli,
+                                                                     monkeypatch):
+    """10⁶ features: 200 × 10⁶ rows fit, their 10⁶ × 10⁶ Hessian (7.28 TiB) does not."""
+    def never(*_, **__):
+        raise AssertionError("the data were drawn before the memory check")
+
+    monkeypatch.setattr(jaxgd.datasets, "synthetic", never)
+    out = tmp_path / "out"
+    status, err = jaxgd_cli("run", "synthetic", "--out", out, "--set",
+                            "data.n_features=1000000")
+    assert_refused(status, err, "data.n_features = 1000000 makes the 1000001 × 1000001 "
+                   "float64 Hessian", out)
+    assert "would take" in err and "more than this machine's" in err
+
+
+def test_the_memory_check_counts_the_write_stage(tmp_path, jaxgd_cli, monkeypatch):
+    """4,000 runs × 10⁵ steps: 1.6 GB of history, ~15 GB to assemble, write and draw it."""
+    from jaxgd.cli import data, execute
+
+    monkeypatch.setattr(data, "_memory_bytes", lambda: 8 * 2**30)  # an 8 GiB machine
+    monkeypatch.setattr(execute, "run_chunk", lambda *_: pytest.fail("a chunk ran"))
+    rates = ", ".join(f"{r:.6g}" for r in np.geomspace(1e-3, 0.9, 1000))
+    out = tmp_path / "out"
+    status, err = jaxgd_cli("run", "synthetic", "--out", out, "--set",
+                            f"optimizer.learning_rates=[{rates}]", "--set",
+                            "model.seeds=[0, 1, 2, 3]", "--set", "train.num_steps=100000")
+    assert_refused(status, err, "the history of 1000 learning rates × 4 seeds × 100000 steps "
+                   "(assembled, written and drawn) would take", out)
 
 
 def test_unreadable_config_files(tmp_path, jaxgd_cli):

@@ -151,6 +151,18 @@ def test_synthetic_rejects_bad_arguments(args, kwargs, error, match):
         synthetic(jax.random.key(0), *args, **kwargs)
 
 
+def test_synthetic_refuses_sizes_jax_or_memory_cannot_hold(monkeypatch):
+    # 10⁹ × 10 used to abort the interpreter inside XLA (SIGABRT).
+    with pytest.raises(ValueError, match=r"n_samples × n_features must be <= 2147483647.*"
+                                         r"got 1000000000 × 10"):
+        synthetic(jax.random.PRNGKey(0), 10**9, 10)
+    monkeypatch.setattr("jaxgd.validation.memory_bytes", lambda: 2**30)  # a 1 GiB machine
+    with pytest.raises(MemoryError, match=r"n_samples × n_features = 10000000 × 10 synthetic "
+                                          r"data would take 2\.0 GiB, more than this machine's "
+                                          r"1\.0 GiB"):
+        synthetic(jax.random.key(0), 10**7, 10)
+
+
 # ---------------------------------------------------------------- load_csv
 
 

@@ -228,6 +228,22 @@ def test_streamed_minibatch_bad_input(data, tmp_path):
 GOOD_ROWS = "".join(f"{i},{2 * i}\n" for i in range(50))  # blocks copied before the error
 
 
+def test_the_temporary_copy_of_a_csv_file_never_has_a_name(data, tmp_path):
+    """Nothing to leave behind even when the process is killed while the copy is in use."""
+    _, X, y = data
+    csv = tmp_path / "rows.csv"
+    lines = ["a,b,c,target"] + [",".join(map(repr, row)) for row in np.c_[X, y].tolist()]
+    csv.write_text("\n".join(lines) + "\n")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    with csv_rows(csv, ["a", "b", "c"], "target", block_rows=BLOCK,
+                  temp_dir=temp).open() as rows:
+        assert list(temp.iterdir()) == []  # in use, and already nameless
+        got_X, got_y = rows.read(0, rows.n)
+    np.testing.assert_array_equal(got_X, X)
+    np.testing.assert_array_equal(got_y, y)
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [

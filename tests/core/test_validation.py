@@ -44,6 +44,17 @@ def test_learning_rate_must_be_finite_and_positive(rate):
         sweep(X_OK, Y_OK, learning_rates=[0.1, rate], num_steps=5)
 
 
+def test_num_steps_beyond_int32_is_refused_naming_it():
+    # It used to raise OverflowError from inside JAX.
+    with pytest.raises(ValueError, match=r"num_steps must be <= 2147483647 \(the loop counts "
+                                         r"its steps in int32\), got 1000000000000"):
+        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=10**12)
+    with pytest.raises(ValueError, match="num_steps must be <= 2147483647"):
+        sweep(X_OK, Y_OK, learning_rates=[0.1], num_steps=2**31)
+    with pytest.raises(ValueError, match=r"epochs × ceil\(n / batch_size\) must be <= "):
+        fit(X_OK, Y_OK, learning_rate=0.1, batch_size=1, epochs=2**30)
+
+
 def test_other_bad_arguments():
     with pytest.raises(TypeError, match="learning_rate must be a number, got str"):
         fit(X_OK, Y_OK, learning_rate="0.1", num_steps=5)
