@@ -47,7 +47,8 @@ class DataConfig:
     pounds; ``standardize`` trains on standardized features (results are reported in the
     original units). ``path`` (a CSV or .npy file, relative to the config file): a CSV needs
     ``features`` and ``target`` (column names); a .npy file holds a 2-D array whose column
-    ``target_column`` (default: the last) is the target. ``stream`` reads a CSV in blocks
+    ``target_column`` (default: the last) is the target; ``delimiter`` separates a CSV's
+    fields (default ","; e.g. ";" or "\t"). ``stream`` reads a CSV in blocks
     into sufficient statistics (a .npy file always streams): data larger than memory, eigen
     or gram engine, no per-point figures; with ``train.batch_size`` mini-batch SGD reads its
     batches from the file. ``block_rows``: rows per block of a streamed file, the unit of
@@ -59,6 +60,7 @@ class DataConfig:
     features: tuple[str, ...] | None = None
     target: str | None = None
     target_column: int = -1
+    delimiter: str = ","
     stream: bool = False
     block_rows: int = DEFAULT_BLOCK_ROWS
     scale: dict[str, float] = field(default_factory=dict)
@@ -329,6 +331,11 @@ def _check(config: Config) -> None:
         _require(data.path is None, "data.path is only for data.dataset = 'csv' or 'npy'")
         _require(not data.stream, "data.stream is only for data.dataset = 'csv' or 'npy'")
     _require(data.block_rows >= 1, f"data.block_rows must be >= 1, got {data.block_rows}")
+    _require(data.delimiter == "," or data.dataset == "csv",
+             "data.delimiter is only for data.dataset = 'csv'")
+    _require(len(data.delimiter) == 1 and data.delimiter not in "\"\r\n",
+             f"data.delimiter must be one character (not a quote or line break), got "
+             f"{data.delimiter!r}")
     for column, factor in data.scale.items():
         _positive(factor, f"data.scale.{column}")
     _require(data.n_samples >= 1, f"data.n_samples must be >= 1, got {data.n_samples}")

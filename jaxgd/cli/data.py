@@ -69,7 +69,8 @@ def load_data(config: Config) -> datasets.Dataset:
             dataset = datasets.synthetic(jax.random.key(data.seed), data.n_samples,
                                          data.n_features, data.noise)
         elif data.dataset == "csv":
-            dataset = datasets.load_csv(data.path, data.features, data.target)
+            dataset = datasets.load_csv(data.path, data.features, data.target,
+                                        delimiter=data.delimiter)
         else:
             raise ConfigError(f"data.dataset = {data.dataset!r} is streamed: see load_stream")
     return _rescale(dataset, data.scale)
@@ -92,7 +93,7 @@ def load_stream(config: Config) -> tuple[datasets.Dataset, SufficientStats]:
             source = f".npy file {path}"
         else:
             blocks = datasets.csv_blocks(path, data.features, data.target,
-                                         block_rows=data.block_rows)
+                                         delimiter=data.delimiter, block_rows=data.block_rows)
             source = f"CSV file {path}"
         names, target_name = _stream_columns(config)
         # The moments are (d + 1)² per block: refused before the first block is read.
@@ -124,7 +125,7 @@ def load_rows(config: Config) -> datasets.RowSource:
                                        block_rows=data.block_rows)
         else:
             source = datasets.csv_rows(data.path, data.features, data.target,
-                                       block_rows=data.block_rows)
+                                       delimiter=data.delimiter, block_rows=data.block_rows)
         names, target = _stream_columns(config)
     return source.rescaled([data.scale.get(name, 1.0) for name in names],
                            data.scale.get(target, 1.0))

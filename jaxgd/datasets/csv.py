@@ -74,8 +74,13 @@ def load_csv(
     return Dataset(X, y, feature_names, target, n_dropped, f"CSV file {os.fspath(path)}")
 
 
+#: Separators a header may hold when the file was read with another one.
+SEPARATORS = (",", ";", "\t", "|")
+
+
 def _select(
-    available: Sequence[str], features: str | Sequence[str], target: str, where: str
+    available: Sequence[str], features: str | Sequence[str], target: str, where: str,
+    delimiter: str | None = None,
 ) -> tuple[str, ...]:
     """Checks the chosen column names against ``available``; returns the feature names."""
     names = (features,) if isinstance(features, str) else tuple(features)
@@ -87,6 +92,12 @@ def _select(
         if name not in available:
             close = difflib.get_close_matches(name, available, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            held = [sep for sep in SEPARATORS if sep != delimiter and len(available) == 1
+                    and sep in available[0]] if delimiter is not None else []
+            if held:  # one column whose name holds another separator: a ";" file, say
+                hint = (f" The header is one column that holds {held[0]!r}: is the file "
+                        f"separated by {held[0]!r}? Pass delimiter={held[0]!r} "
+                        f"(data.delimiter in a config).")
             raise ValueError(
                 f"unknown column {name!r} in {where}.{hint} "
                 f"Available columns: {', '.join(available)}"
@@ -138,7 +149,7 @@ def _read_blocks(
     if header is None:
         raise ValueError(f"{where} is empty: expected a header row naming the columns")
     header = [name.strip() for name in header]
-    feature_names = _select(header, features, target, where)
+    feature_names = _select(header, features, target, where, delimiter)
     selected = (*feature_names, target)
     for name in selected:
         if header.count(name) > 1:

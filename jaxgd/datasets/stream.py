@@ -30,6 +30,39 @@ from jaxgd.validation import check_positive_int
 DEFAULT_BLOCK_ROWS = 65536
 
 
+def _npy_table(path, where: str) -> np.ndarray:
+    """A .npy file's 2-D array of real numbers, memory-mapped; never unpickled.
+
+    Raises:
+      FileNotFoundError: no file at ``path``.
+      ValueError: saying what is wrong: not a .npy file, truncated, an object array (it
+        would need pickle), not 2-D, or not real numbers (complex values are refused rather
+        than cut to their real part).
+    """
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no .npy file at {os.fspath(path)!r}") from None
+    if magic != b"\x93NUMPY":
+        raise ValueError(f"{where} is not a .npy file (it does not start with the .npy "
+                         f"header but with {magic!r}); save arrays with numpy.save")
+    try:
+        table = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error):  # object arrays need pickle, which is never allowed
+            raise ValueError(f"{where} holds Python objects: it cannot be read without "
+                             "pickle, and jaxgd never unpickles; save a numeric array") from None
+        raise ValueError(f"{where} is truncated or damaged: {error} (its header announces "
+                         "more data than the file holds)") from None
+    if table.ndim != 2 or not (np.issubdtype(table.dtype, np.integer)
+                               or np.issubdtype(table.dtype, np.floating)
+                               or table.dtype == np.bool_):
+        raise ValueError(f"{where} must hold a 2-D array of real numbers, got shape "
+                         f"{table.shape} and dtype {table.dtype}")
+    return table
+
+
 def npy_blocks(
     path: str | os.PathLike,
     *,
@@ -61,15 +94,7 @@ def npy_blocks(
       [(3, 2), (1, 2)]
     """
     where = f".npy file {os.fspath(path)!r}"
-    try:
-        table = np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no .npy file at {os.fspath(path)!r}") from None
-    except ValueError as error:  # object arrays need pickle, which is never allowed
-        raise ValueError(f"{where} cannot be read without pickle: {error}") from None
-    if table.ndim != 2 or not np.issubdtype(table.dtype, np.number):
-        raise ValueError(f"{where} must hold a 2-D numeric array, got shape {table.shape} "
-                         f"and dtype {table.dtype}")
+    table = _npy_table(path, where)
     width = table.shape[1]
     target_index = _column(target, width, where)
     chosen = [i for i in range(width) if i != target_index] if features is None else [
@@ -275,7 +300,7 @@ class RowSource(NamedTuple):
 
     def _open_npy(self) -> OpenRows:
         stats = _statistics(self.blocks(), self.where)
-        table = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        table = _npy_table(self.path, self.where)
         width = table.shape[1]
         target = int(self.target) % width
         features = (tuple(i for i in range(width) if i != target) if self.features is None

@@ -87,3 +87,19 @@ def test_overrides_with_trailing_content_are_refused():
     with pytest.raises(ConfigError, match="spans several lines"):
         parse(RATE, ["train.num_steps=50\ntrain.tol=1"])
     assert parse(RATE, ['title="costs # and $"']).title == "costs # and $"  # inside a string
+
+
+def test_a_csv_delimiter_in_the_config(tmp_path):
+    from jaxgd.cli import main
+
+    (tmp_path / "semi.csv").write_text("weight;mpg\n3.5;18\n2.4;24\n4.4;14\n3.4;16\n")
+    config_file = tmp_path / "c.toml"
+    config_file.write_text("[data]\ndataset = 'csv'\npath = 'semi.csv'\nfeatures = ['weight']\n"
+                           "target = 'mpg'\ndelimiter = ';'\n[optimizer]\nlearning_rate = 0.1\n"
+                           "[train]\nnum_steps = 20\n[output]\nfigures = []\n")
+    assert main(["run", str(config_file), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    with pytest.raises(ConfigError, match="data.delimiter is only for data.dataset = 'csv'"):
+        parse(RATE, ["data.delimiter=';'"])
+    with pytest.raises(ConfigError, match="one character"):
+        parse(RATE, ["data.dataset=csv", "data.path=x.csv", "data.features=['a']",
+                     "data.target=b", "data.delimiter=';;'"])

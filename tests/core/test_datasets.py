@@ -294,3 +294,13 @@ def test_load_csv_reader_errors_name_the_line(tmp_path):
             load_csv(path, "a", "b")
     finally:
         csv_module.field_size_limit(previous)
+
+
+def test_a_semicolon_separated_file_gets_a_hint_and_reads_with_its_delimiter(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text("weight;mpg\n3.5;18\n2.4;24\n4.4;14\n")
+    with pytest.raises(ValueError, match=r"holds ';': is the file separated by ';'\? "
+                                         r"Pass delimiter=';'"):
+        load_csv(path, "weight", "mpg")
+    data = load_csv(path, "weight", "mpg", delimiter=";")
+    assert data.X[:, 0].tolist() == [3.5, 2.4, 4.4] and data.y.tolist() == [18, 24, 14]

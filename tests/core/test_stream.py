@@ -54,10 +54,10 @@ def test_stream_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no \.npy file at"):
         npy_blocks(tmp_path / "none.npy")  # checked at the call, before any block is read
     np.save(tmp_path / "flat.npy", np.arange(5.0))
-    with pytest.raises(ValueError, match="must hold a 2-D numeric array"):
+    with pytest.raises(ValueError, match="must hold a 2-D array of real numbers"):
         next(npy_blocks(tmp_path / "flat.npy"))
     np.save(tmp_path / "text.npy", np.array([["a", "b"]]))
-    with pytest.raises(ValueError, match="must hold a 2-D numeric array"):
+    with pytest.raises(ValueError, match="must hold a 2-D array of real numbers"):
         next(npy_blocks(tmp_path / "text.npy"))
     np.save(tmp_path / "narrow.npy", np.ones((4, 2)))
     with pytest.raises(ValueError, match="has 2 columns: no column 5"):
@@ -73,3 +73,16 @@ def test_stream_errors(tmp_path):
     with pytest.raises(ValueError, match="gram or eigen engine only"):
         fit(accumulate(npy_blocks(tmp_path / "narrow.npy")), None, learning_rate=0.1,
             num_steps=3, engine="direct")
+
+
+def test_npy_files_that_are_not_what_they_seem_are_named(tmp_path):
+    np.save(tmp_path / "complex.npy", np.ones((4, 2), complex))
+    with pytest.raises(ValueError, match=r"real numbers, got shape \(4, 2\) and dtype complex"):
+        next(npy_blocks(tmp_path / "complex.npy"))  # not silently cut to the real part
+    (tmp_path / "text.npy").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"is not a \.npy file .* with b'a,b\\n1,'"):
+        next(npy_blocks(tmp_path / "text.npy"))
+    np.save(tmp_path / "whole.npy", np.ones((100, 3)))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "whole.npy").read_bytes()[:500])
+    with pytest.raises(ValueError, match="is truncated or damaged"):
+        next(npy_blocks(tmp_path / "cut.npy"))
