@@ -78,6 +78,9 @@ def command_run(args: argparse.Namespace) -> int:
     from jaxgd.cli import lock
 
     config, stem = load_config(args.config, args.set)
+    if args.out is not None and not args.out.strip():
+        raise ConfigError("--out is empty: give a folder, or leave --out out for "
+                          f"runs/{stem}")
     out_dir = Path(args.out) if args.out else Path("runs") / stem
     results.check_path(out_dir)
     inputs = _inputs(args, config)
@@ -159,6 +162,9 @@ def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
         print(f"jaxgd: {'stopped' if status != 130 else 'interrupted'} while writing the "
               f"results; {stopped_message()}", file=sys.stderr)
         return status
+    except OSError as error:  # a full disk, a folder made read-only meanwhile
+        raise ConfigError(f"cannot write the results to {out_dir}: "
+                          f"{error.strerror or error}; {stopped_message()}") from None
     if not args.quiet:
         _print_table(record.summary)
         print(f"results: {out_dir}")
@@ -196,6 +202,9 @@ def command_plot(args: argparse.Namespace) -> int:
     except (KeyError, ValueError, IndexError) as error:
         raise ConfigError(f"cannot draw the figures of {run_dir}: its history.npz does not "
                           f"fit its summary.json ({type(error).__name__}: {error})") from None
+    except OSError as error:  # a read-only folder, a full disk
+        raise ConfigError(f"cannot write the figures to {run_dir}: "
+                          f"{error.strerror or error}") from None
     for name in names:
         print(f"figure: {run_dir / name}")
     return 0
@@ -213,6 +222,12 @@ def command_info(_: argparse.Namespace) -> int:
 
 
 def command_bench(args: argparse.Namespace) -> int:
+    if args.out is not None:  # before minutes of measuring, not after
+        out = Path(args.out)
+        if not args.out.strip() or (out.exists() and not out.is_dir()):
+            raise ConfigError(f"--out {args.out!r} must be a folder (it is "
+                              f"{'empty' if not args.out.strip() else 'a file'})")
+        results.check_writable(out)
     # The harness and its heavy baselines (torch, scikit-learn) load only when it runs.
     from jaxgd import _bench
 
@@ -251,6 +266,11 @@ def _draw(folder: Path, history, meta, config: Config) -> list[str]:
         raise ConfigError(f"unknown figures {unknown}: choose from {', '.join(figures.FIGURES)}")
     drawn = figures.draw_all(history, meta, config.output.figures,
                              log_scale=config.output.log_scale)
+    view = figures.base.runs_view(history)
+    for name in config.output.figures:
+        if name not in drawn:  # asked for, but it does not apply to this run: say why
+            print(f"jaxgd: figure {name} not drawn: "
+                  f"{figures.skip_reason(name, view, meta)}", file=sys.stderr)
     names = []
     for name, figure in drawn.items():
         figures.save_figure(figure, Path(folder) / f"{name}.png", config.output.dpi)

@@ -98,7 +98,7 @@ def test_a_csv_delimiter_in_the_config(tmp_path):
                            "target = 'mpg'\ndelimiter = ';'\n[optimizer]\nlearning_rate = 0.1\n"
                            "[train]\nnum_steps = 20\n[output]\nfigures = []\n")
     assert main(["run", str(config_file), "--out", str(tmp_path / "out"), "--quiet"]) == 0
-    with pytest.raises(ConfigError, match="data.delimiter is only for data.dataset = 'csv'"):
+    with pytest.raises(ConfigError, match=r"data\.delimiter is only for data\.dataset = 'csv'"):
         parse(RATE, ["data.delimiter=';'"])
     with pytest.raises(ConfigError, match="one character"):
         parse(RATE, ["data.dataset=csv", "data.path=x.csv", "data.features=['a']",
