@@ -33,7 +33,10 @@ plain gradient descent (``monotone``) a loss that rises by more than ``tol`` of 
 stability limit 2/λmax: the run is diverging, however slowly it grows, and is flagged at
 the end of that stretch. (Rising above the start keeps float32 rounding wobbles near the
 optimum, which can rise a few steps in a row by chance, from counting.) Momentum, Nesterov
-and Adam may rise for a while and recover, so they are judged by the multiple alone.
+and Adam may rise for a while and recover. But where jaxgd knows a run's constant learning
+rate lies above its optimizer's exact stability limit on the data (``unstable``: sgd,
+momentum and Nesterov, ``jaxgd.stability.limit_factor``), a loss grown past its start
+means the unstable direction has taken over: diverging, whatever the optimizer.
 """
 
 from __future__ import annotations
@@ -114,10 +117,12 @@ def update_monitor(
     noise=0.0,
     optimum=jnp.nan,
     monotone: bool = False,
+    unstable=False,
 ) -> Monitor:
     """Folds the loss of step ``step`` into the monitor; ``noise`` is the loss's absolute
     rounding noise (changes within it are flat), ``optimum`` the lowest loss there is (NaN if
-    unknown), ``monotone`` whether a stable run's loss can never rise (plain gradient descent).
+    unknown), ``monotone`` whether a stable run's loss can never rise (plain gradient descent),
+    ``unstable`` whether the run is known to be above its optimizer's stability limit.
 
     Example:
       >>> m = init_monitor()
@@ -136,9 +141,12 @@ def update_monitor(
     rising = (step > 0) & (loss - monitor.previous_loss > allowed)
     rising_steps = jnp.where(rising, monitor.rising_steps + 1, 0)
     blew_up = ~jnp.isfinite(loss) | (loss > divergence_factor * jnp.abs(initial_loss))
+    above_start = loss > jnp.abs(initial_loss) * (1 + tol) + floor
     if monotone:  # plain gradient descent rises only above its stability limit
-        above_start = loss > jnp.abs(initial_loss) * (1 + tol) + floor
         blew_up |= (rising_steps >= patience) & above_start
+    # Above the limit, some error component grows without bound: once the loss has grown
+    # past its start, the run is diverging, however slowly.
+    blew_up |= unstable & above_start
     diverged_step = jnp.where(
         (monitor.diverged_step < 0) & blew_up, step, monitor.diverged_step
     )

@@ -78,6 +78,7 @@ def descend(
     has_aux: bool = False,
     optimum=None,
     monotone: bool = False,
+    unstable=False,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -117,6 +118,8 @@ def descend(
         flat run far above it is stalled, not converged (see ``jaxgd.convergence``).
       monotone: the loss can only fall below the optimizer's stability limit (plain
         gradient descent on a quadratic): rising for ``patience`` steps means diverging.
+      unstable: the run is known to be above its optimizer's stability limit (may be
+        traced): its loss rising past its start means diverging.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -166,7 +169,7 @@ def descend(
         (loss, aux), grads = value_and_grad(params, batch)
         was_diverged = monitor.diverged
         new_monitor = update_monitor(monitor, loss, step, tol, patience, divergence_factor,
-                                     noise, floor_loss, monotone)
+                                     noise, floor_loss, monotone, unstable)
         if padded:  # steps past the end change nothing
             new_monitor = _select(step < num_steps, new_monitor, monitor)
         monitor = new_monitor

@@ -13,7 +13,7 @@ from jaxgd import convergence, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
-from jaxgd.preparation import check_inputs, device_data, fixed_values, optimal_losses
+from jaxgd.preparation import check_inputs, device_data, fixed_values, references, unstable_runs
 from jaxgd.result import FitResult, freeze
 from jaxgd.training import (
     OptimizerFactory,
@@ -127,8 +127,10 @@ def _fit(X, y, options: Options) -> FitResult:
     config = make_config(options, n_rows)
     fixed = fixed_values(options, config.optimizer)
     chosen, data = device_data(X, y, options.engine, config, 1, fixed["l2"])
-    optima = optimal_losses(X, y, fixed["l2"], warn_conditioning=options.reference)
+    found = references(X, y, fixed["l2"], warn_conditioning=options.reference)
+    optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
+    fixed["unstable"] = bool(unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures))
     hyper = {name: jnp.asarray(value, input_dtype(name)) for name, value in fixed.items()}
     run = _fit_compiled(engines.BY_NAME[chosen], data, hyper, config)
     optimal = optima[0] if options.reference and optima is not None else None

@@ -20,7 +20,13 @@ from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
 from jaxgd.optimizers import check_hyperparameter
-from jaxgd.preparation import check_inputs, device_data, fixed_values, optimal_losses
+from jaxgd.preparation import (
+    check_inputs,
+    device_data,
+    fixed_values,
+    references,
+    unstable_runs,
+)
 from jaxgd.result import GridResult, freeze
 from jaxgd.training import OptimizerFactory, Options, RunConfig, input_dtype, make_config, train
 from jaxgd.validation import (
@@ -145,9 +151,12 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> Gri
                                None if "l2" in axes else fixed["l2"])
     engine = engines.BY_NAME[chosen]
     l2 = values["l2"] if "l2" in axes else fixed["l2"]
-    optima = optimal_losses(X, y, l2, warn_conditioning=options.reference)
+    found = references(X, y, l2, warn_conditioning=options.reference)
+    optima, curvatures = (None, None) if found is None else found
     hyper = _members(axes, values, fixed, shape)
     hyper["optimum"] = _per_run_optimum(optima, axes, shape, hyper)
+    unstable = unstable_runs(config.optimizer, hyper, l2, curvatures)
+    hyper["unstable"] = (jnp if is_traced(hyper) else np).asarray(unstable)
     mode = sharding.check_mode(options.sharding_mode, n_rows)
     if is_traced((data, hyper)):  # inside the caller's transformation: one plain call
         run = _members_compiled(engine, data, hyper, config, num_runs, shape)
@@ -196,7 +205,7 @@ def _result(run: Descent, axes, values, fixed, engine: str, optimal) -> GridResu
 
 
 #: Traced inputs that are settings of the convergence monitor, not hyperparameters.
-NOT_SHOWN = ("tol", "divergence_factor", "optimum")
+NOT_SHOWN = ("tol", "divergence_factor", "optimum", "unstable")
 
 
 def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig):

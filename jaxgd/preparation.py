@@ -18,7 +18,7 @@ from jaxgd import engine as engines
 from jaxgd import streaming
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter
-from jaxgd.stability import stability
+from jaxgd.stability import LIMITED, limit_factor, stability
 from jaxgd.statistics import SufficientStats, sufficient_statistics
 from jaxgd.training import Options, RunConfig, criteria
 from jaxgd.validation import (
@@ -145,6 +145,14 @@ MOMENTS_FROM_ROWS = 50_000
 
 
 def optimal_losses(X, y, l2, warn_conditioning: bool = True) -> np.ndarray | None:
+    """The optimum's loss for each l2 (see ``references``), or None under tracing."""
+    found = references(X, y, l2, warn_conditioning)
+    return None if found is None else found[0]
+
+
+def references(X, y, l2, warn_conditioning: bool = True):
+    """``(optimal losses, largest Hessian eigenvalues)``, one of each per value of ``l2``
+    (a number or a 1-D array), or None when X, y or l2 are traced."""
     """The least-squares (ridge) optimum's loss for each value of ``l2`` (a number or a 1-D
     array), in float64 on the host: the reference the results report and the floor the
     convergence monitor measures stalls against (``jaxgd.convergence``).
@@ -161,9 +169,31 @@ def optimal_losses(X, y, l2, warn_conditioning: bool = True) -> np.ndarray | Non
     if not isinstance(X, SufficientStats) and np.shape(X)[0] >= MOMENTS_FROM_ROWS:
         X, y = sufficient_statistics(X, y), None
     strengths = np.atleast_1d(np.asarray(l2, np.float64))
+    limits = [stability(X, float(v)) for v in strengths]
     if warn_conditioning:
-        _warn_conditioning(stability(X, float(strengths.min())).condition_number)
-    return np.asarray([solve(X, y, l2=float(v)).loss for v in strengths])
+        _warn_conditioning(limits[int(np.argmin(strengths))].condition_number)
+    return (np.asarray([solve(X, y, l2=float(v)).loss for v in strengths]),
+            np.asarray([float(limit.eigenvalues[-1]) for limit in limits]))
+
+
+def unstable_runs(spec: OptimizerSpec, hyper: Mapping[str, Any], l2_values, curvatures):
+    """Per run: whether its constant learning rate lies above its optimizer's exact
+    stability limit on this data (``jaxgd.stability.limit_factor``), so its loss must blow
+    up; False where no limit is known (Adam, schedules, custom optimizers) or under tracing.
+
+    ``l2_values`` and ``curvatures`` pair each l2 with the largest eigenvalue of its Hessian.
+    """
+    runs = np.shape(hyper["learning_rate"])
+    known = (spec.name in LIMITED and spec.schedule == "constant" and curvatures is not None
+             and not is_traced(hyper))
+    if not known:
+        return np.zeros(runs, bool)
+    l2_values = np.atleast_1d(np.asarray(l2_values, np.float64))
+    which = np.argmin(np.abs(np.asarray(hyper["l2"], np.float64)[..., None] - l2_values), -1)
+    momentum = np.asarray(hyper.get("momentum", 0.0), np.float64)
+    factor = limit_factor(spec.name, momentum)
+    rate = np.asarray(hyper["learning_rate"], np.float64)
+    return np.broadcast_to(rate * np.asarray(curvatures)[which] > factor, runs)
 
 
 def _warn_conditioning(condition: float) -> None:

@@ -84,3 +84,37 @@ def stability(X, l2: float = 0.0) -> Stability:
         fastest_learning_rate=2.0 / (largest + smallest),
         condition_number=condition,
     )
+
+
+#: Optimizers whose constant-rate stability limit on a quadratic is known exactly.
+LIMITED = ("sgd", "momentum", "nesterov")
+
+
+def limit_factor(optimizer: str, momentum=0.0):
+    """The largest stable η·λmax of ``optimizer`` with a constant learning rate η on a
+    quadratic whose Hessian's largest eigenvalue is λmax (NumPy arrays broadcast).
+
+    Per eigendirection with h = η·λ the error follows a linear recurrence; it shrinks iff
+    every root of its characteristic polynomial lies inside the unit circle (Jury's test):
+
+    - sgd: e ← (1 − h)e, stable iff h < 2;
+    - momentum (optax's heavy ball, v ← g + βv, θ ← θ − ηv): z² − (1 + β − h)z + β, stable
+      iff h < 2(1 + β);
+    - nesterov (optax: θ ← θ − η(g + βv') with v' ← g + βv): z² − (1 + β)(1 − h)z +
+      β(1 − h), stable iff h < 2(1 + β)/(1 + 2β).
+
+    Example:
+      >>> limit_factor("sgd"), limit_factor("momentum", 0.9)
+      (2.0, 3.8)
+      >>> round(limit_factor("nesterov", 0.9), 4)
+      1.3571
+    """
+    if optimizer not in LIMITED:
+        raise ValueError(f"no known stability limit for {optimizer!r}: only {LIMITED}")
+    beta = np.asarray(momentum, np.float64)
+    if optimizer == "sgd":
+        return 2.0
+    if optimizer == "momentum":
+        return 2.0 * (1.0 + beta) if beta.ndim else float(2.0 * (1.0 + beta))
+    factor = 2.0 * (1.0 + beta) / (1.0 + 2.0 * beta)
+    return factor if beta.ndim else float(factor)

@@ -194,6 +194,7 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
         log_every=config.log_every,
         noise=engine.noise(data),
         optimum=hyper.get("optimum"),
+        unstable=hyper.get("unstable", False),
     )
     optimizer = config.optimizer.build(numeric)
     if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
@@ -211,13 +212,17 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
 
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
-NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor", "optimum")
+NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor", "optimum",
+                 "unstable")
 #: Traced inputs that are seeds (unsigned integers); the rest are floats.
 SEEDS = ("seed", "batch_seed")
 
 
 def input_dtype(name: str):
-    """The dtype of ``train``'s traced input ``name``: uint32 seeds, else JAX's float."""
+    """The dtype of ``train``'s traced input ``name``: uint32 seeds, a bool for whether the
+    run is above its stability limit, else JAX's float."""
+    if name == "unstable":
+        return jnp.bool_
     return jnp.uint32 if name in SEEDS else jnp.result_type(float)
 
 
@@ -233,8 +238,9 @@ def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, opti
     epoch_starts = tuple(range(0, config.num_steps + 1, per_epoch))
     wanted = config.snapshot_steps
     options["snapshot_steps"] = tuple(sorted(set(wanted) | set(epoch_starts)))
-    # The batch losses hover above the optimum by SGD's noise, so no stall test on them.
-    options["optimum"] = None
+    # The batch losses hover above the optimum by SGD's noise, so no stall test on them,
+    # and the full-batch stability limit does not bound a mini-batch run.
+    options["optimum"], options["unstable"] = None, False
 
     def batch_loss(params, batch):
         penalty = l2 * jnp.sum(params.weight * params.weight)  # ridge: the bias is free
