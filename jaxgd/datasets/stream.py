@@ -50,7 +50,7 @@ def _npy_table(path, where: str) -> np.ndarray:
     try:
         table = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as error:
-        if "pickle" in str(error):  # object arrays need pickle, which is never allowed
+        if "pickle" in str(error) or "Python objects" in str(error):  # object arrays
             raise ValueError(f"{where} holds Python objects: it cannot be read without "
                              "pickle, and jaxgd never unpickles; save a numeric array") from None
         raise ValueError(f"{where} is truncated or damaged: {error} (its header announces "

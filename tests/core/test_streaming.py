@@ -213,7 +213,7 @@ def test_streamed_minibatch_bad_input(data, tmp_path):
     with pytest.raises(FileNotFoundError, match="no CSV file at"):
         csv_rows(tmp_path / "none.csv", "a", "b")
     np.save(tmp_path / "text.npy", np.array([["a", "b"]]))
-    with pytest.raises(ValueError, match="must hold a 2-D numeric array"):
+    with pytest.raises(ValueError, match="must hold a 2-D array of real numbers"):
         npy_rows(tmp_path / "text.npy")
     with pytest.raises(ValueError, match="has 4 columns: no column 5"):
         npy_rows(path, features=[5])
