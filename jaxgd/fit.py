@@ -96,7 +96,10 @@ def fit(
       snapshot_steps: steps whose parameters to keep; if None, the beginning, the middle on a
         log scale (√num_steps) and the end.
       reference: also compute the least-squares optimum's loss (float64), for ``gap``, and
-        warn (RuntimeWarning) when the features' condition number is 1e4 or more.
+        warn (RuntimeWarning) when the features' condition number is 1e4 or more. The same
+        host pass (O(n·d²)) gives the convergence monitor the optimum and the stability
+        limit by which it calls a run stalled or diverging (``jaxgd.convergence``); with
+        False, runs are judged by their losses alone.
       progress_every: report progress every this many steps (see ``jaxgd.progress``).
       engine: "direct" computes the loss from X at every step; "gram" from the data's
         float64 moments, O(d²) per step; "eigen" from the same moments in the eigenbasis of
@@ -127,7 +130,7 @@ def _fit(X, y, options: Options) -> FitResult:
     config = make_config(options, n_rows)
     fixed = fixed_values(options, config.optimizer)
     chosen, data = device_data(X, y, options.engine, config, 1, fixed["l2"])
-    found = references(X, y, fixed["l2"], warn_conditioning=options.reference)
+    found = references(X, y, fixed["l2"]) if options.reference else None
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = bool(unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures))

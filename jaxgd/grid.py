@@ -151,7 +151,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> Gri
                                None if "l2" in axes else fixed["l2"])
     engine = engines.BY_NAME[chosen]
     l2 = values["l2"] if "l2" in axes else fixed["l2"]
-    found = references(X, y, l2, warn_conditioning=options.reference)
+    found = references(X, y, l2) if options.reference else None
     optima, curvatures = (None, None) if found is None else found
     hyper = _members(axes, values, fixed, shape)
     hyper["optimum"] = _per_run_optimum(optima, axes, shape, hyper)

@@ -14,7 +14,9 @@ inputs, the results are those of an uninterrupted run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 
 import jax
 import numpy as np
@@ -61,9 +63,10 @@ def run_chunk(plan: Plan, index: int,
     padded = rates + (rates[-1],) * (plan.chunk_size - len(rates))
     grid = {"learning_rate": padded, **plan.grid, "seed": plan.seeds}
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
-        result = grid_sweep(*plan.train_data, grid=grid,
-                            snapshot_steps=plan.config.train.snapshot_steps,
-                            **library_options(plan.config, plan.num_steps))
+        with _conditioning_said():
+            result = grid_sweep(*plan.train_data, grid=grid,
+                                snapshot_steps=plan.config.train.snapshot_steps,
+                                **library_options(plan.config, plan.num_steps))
         per_run = {name: getattr(result, name) for name in (
             "losses", "final_loss", "converged_step", "diverged", "diverged_step",
             "stalled", "epoch_losses")}
@@ -116,10 +119,20 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
                      "l2", "batch_seed")}}
         extra = {"batch_seed": point["batch_seed"]} if "batch_seed" in point else {}
         options["l2"] = point.get("l2", options["l2"])
-        best_path = fit(*plan.train_data, learning_rate=point["learning_rate"],
-                        seed=point["seed"], hyperparameters=hyper,
-                        snapshot_steps=path_steps(plan.num_steps), **extra, **options)
+        with _conditioning_said():
+            best_path = fit(*plan.train_data, learning_rate=point["learning_rate"],
+                            seed=point["seed"], hyperparameters=hyper,
+                            snapshot_steps=path_steps(plan.num_steps), **extra, **options)
     return make_record(plan, grid, best, best_path, timing)
+
+
+@contextlib.contextmanager
+def _conditioning_said() -> Iterator[None]:
+    """The plan prints its own warnings about the features' conditioning (``plan.warnings``,
+    in the config's words): the library's copies of them are not repeated."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="the features are", category=RuntimeWarning)
+        yield
 
 
 def _fields(plan: Plan) -> tuple[str, ...]:

@@ -434,7 +434,7 @@ def library_options(config: Config, num_steps: int) -> dict[str, Any]:
         patience=train.patience,
         divergence_factor=train.divergence_factor,
         stop_at_convergence=train.stop_at_convergence,
-        reference=False,
+        reference=True,  # for the verdicts; its warnings are the plan's (see execute)
         progress_every=max(1, num_steps // 100),
         engine=train.engine,  # what cannot run was refused by check_supported
         log_every=train.log_every,
