@@ -18,20 +18,42 @@ from jaxgd.validation import check_data, check_non_negative
 
 
 class Stability(NamedTuple):
-    """Learning-rate limits of plain gradient descent on one dataset (float64).
+    """Learning-rate limits of an optimizer with a constant learning rate on one dataset
+    (float64).
 
     Attributes:
       eigenvalues: eigenvalues of the MSE Hessian, ascending.
-      max_learning_rate: 2/λmax: every constant learning rate below it converges.
-      fastest_learning_rate: 2/(λmax + λmin): the fastest constant learning rate (λmin the
-        smallest non-zero eigenvalue).
+      max_learning_rate: every constant learning rate below it converges: 2/λmax for plain
+        gradient descent, 2(1 + β)/λmax with momentum β, 2(1 + β)/((1 + 2β)·λmax) for
+        Nesterov (see ``limit_factor``).
+      fastest_learning_rate: the constant learning rate whose slowest direction shrinks
+        fastest: 2/(λmax + λmin) for plain gradient descent (λmin the smallest non-zero
+        eigenvalue), found numerically for momentum and Nesterov (where every rate of an
+        interval may do equally well, each direction shrinking by √β: then its middle).
       condition_number: λmax/λmin (inf when the features are linearly dependent).
+      optimizer: "sgd", "momentum" or "nesterov".
+      momentum: β (0 for plain gradient descent).
     """
 
     eigenvalues: np.ndarray
     max_learning_rate: float
     fastest_learning_rate: float
     condition_number: float
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+
+    def rates(self, learning_rate: float) -> np.ndarray:
+        """Per eigendirection, the factor by which its error shrinks per step at this
+        constant learning rate (the spectral radius of its iteration; > 1: it grows; the
+        loss shrinks by its square).
+
+        Example:
+          >>> import numpy as np
+          >>> stability(np.array([[-1.0], [1.0]])).rates(0.25).tolist()   # 1 - 0.25·2
+          [0.5, 0.5]
+        """
+        return spectral_radius(learning_rate * self.eigenvalues, self.optimizer,
+                               self.momentum)
 
 
 def hessian(X, l2: float = 0.0) -> np.ndarray:
@@ -48,13 +70,16 @@ def hessian(X, l2: float = 0.0) -> np.ndarray:
     return 2.0 * (gram + penalty)
 
 
-def stability(X, l2: float = 0.0) -> Stability:
+def stability(X, l2: float = 0.0, optimizer: str = "sgd",
+              momentum: float | None = None) -> Stability:
     """Eigenvalues of the MSE Hessian and the learning-rate limits they imply.
 
     Args:
       X: features, shape ``(n_samples, n_features)``, or the data's ``SufficientStats``;
         the targets do not matter.
       l2: ridge strength (the Hessian of MSE + l2·‖weight‖²).
+      optimizer: "sgd" (plain gradient descent), "momentum" or "nesterov" (optax's).
+      momentum: β for momentum and Nesterov (default 0.9, as ``jaxgd.optimizers``).
 
     Returns:
       A ``Stability``.
@@ -64,6 +89,8 @@ def stability(X, l2: float = 0.0) -> Stability:
       >>> s = stability(np.array([[-1.0], [1.0]]))   # H = 2·I
       >>> s.max_learning_rate, s.fastest_learning_rate, s.condition_number
       (1.0, 0.5, 1.0)
+      >>> round(stability(np.array([[-1.0], [1.0]]), optimizer="momentum").max_learning_rate, 6)
+      1.9
     """
     if not isinstance(X, SufficientStats):
         X, _ = check_data(X, np.zeros(np.shape(X)[0] if np.ndim(X) else 0))
@@ -78,12 +105,54 @@ def stability(X, l2: float = 0.0) -> Stability:
     positive = eigenvalues[eigenvalues > tiny]
     smallest = float(positive[0]) if positive.size else largest
     condition = largest / float(eigenvalues[0]) if eigenvalues[0] > tiny else float("inf")
-    return Stability(
-        eigenvalues=eigenvalues,
-        max_learning_rate=2.0 / largest,
-        fastest_learning_rate=2.0 / (largest + smallest),
-        condition_number=condition,
-    )
+    beta = 0.0 if optimizer == "sgd" else float(0.9 if momentum is None else momentum)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    limit = limit_factor(optimizer, beta) / largest
+    fastest = (2.0 / (largest + smallest) if optimizer == "sgd"
+               else _fastest(smallest, largest, optimizer, beta, limit))
+    return Stability(eigenvalues=eigenvalues, max_learning_rate=limit,
+                     fastest_learning_rate=fastest, condition_number=condition,
+                     optimizer=optimizer, momentum=beta)
+
+
+def spectral_radius(h, optimizer: str = "sgd", momentum: float = 0.0) -> np.ndarray:
+    """The spectral radius of one eigendirection's iteration at h = η·λ (arrays broadcast):
+    |1 − h| for sgd, the largest root of the characteristic polynomials in
+    ``limit_factor`` for momentum and Nesterov."""
+    h = np.asarray(h, np.float64)
+    if optimizer == "sgd":
+        return np.abs(1.0 - h)
+    beta = float(momentum)
+    if optimizer == "momentum":
+        a1, a0 = -(1.0 + beta - h), np.full_like(h, beta)
+    elif optimizer == "nesterov":
+        a1, a0 = -(1.0 + beta) * (1.0 - h), beta * (1.0 - h)
+    else:
+        raise ValueError(f"no known iteration for {optimizer!r}: only {LIMITED}")
+    root = np.sqrt((a1 * a1 - 4.0 * a0).astype(complex))
+    return np.maximum(np.abs((-a1 + root) / 2.0), np.abs((-a1 - root) / 2.0))
+
+
+def _fastest(smallest: float, largest: float, optimizer: str, beta: float,
+             limit: float) -> float:
+    # The radius is smallest in the middle of each direction's stable range and rises to 1
+    # at both ends, so the slowest direction is λmin's or λmax's: minimise the larger of the
+    # two over η in (0, limit), on a fine grid and then on finer ones around its best. With
+    # momentum the best is often a whole interval (every direction's roots complex, all
+    # shrinking by √β): then its middle, the rate farthest from either end.
+    low, high = 0.0, limit
+    for _ in range(3):
+        eta = np.linspace(low, high, 4001)[1:-1]
+        worst = np.maximum(spectral_radius(eta * smallest, optimizer, beta),
+                           spectral_radius(eta * largest, optimizer, beta))
+        flat = np.flatnonzero(worst <= worst.min() + 1e-12)
+        if flat.size > 1:
+            return float((eta[flat[0]] + eta[flat[-1]]) / 2.0)
+        best = int(flat[0])
+        step = eta[1] - eta[0]
+        low, high = max(eta[best] - step, 0.0), min(eta[best] + step, limit)
+    return float(eta[best])
 
 
 #: Optimizers whose constant-rate stability limit on a quadratic is known exactly.

@@ -243,7 +243,9 @@ def _meta(summary: dict) -> dict:
         "feature_names": data["features"],
         "target_name": data["target"],
         "max_learning_rate": summary["stability"]["max_learning_rate"]
-        if config["optimizer"]["name"] == "sgd" else None,
+        if config["optimizer"]["name"] == summary["stability"].get("optimizer", "sgd")
+        else None,
+        "limit_label": summary["stability"].get("limit", "2/λmax"),
         "optimizer": config["optimizer"]["name"],
     }
 
@@ -316,7 +318,8 @@ def _print_table(summary: dict) -> None:
     ridge = bool(optimum.get("l2"))
     print(f"          {'MSE + l2·‖w‖²' if ridge else 'MSE'} {best['final_loss']:.6g}; "
           f"{'ridge optimum' if ridge else 'least squares'} {optimum['loss']:.6g} "
-          f"(gap {best['gap_to_optimum']:.3g}); 2/λmax = "
+          f"(gap {best['gap_to_optimum']:.3g}); "
+          f"{summary['stability'].get('limit', '2/λmax')} = "
           f"{summary['stability']['max_learning_rate']:.4g}")
     timing = summary["timing_seconds"]
     print(f"time: {timing['total']:.2f} s ({timing['compile']:.2f} s compiling)")

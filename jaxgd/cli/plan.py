@@ -36,6 +36,7 @@ from jaxgd.cli.data import (
 )
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.results import to_json
+from jaxgd.optimizers import OPTIMIZERS
 from jaxgd.preparation import CONDITION_WARNING
 from jaxgd.scaling import Standardizer
 from jaxgd.stability import Stability, stability
@@ -271,13 +272,31 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
                                f"{len(rates)} learning rates{others} × {len(seeds)} seeds × "
                                f"{num_steps} steps"))
     l2_values = tuple(grid["l2"]) if "l2" in grid else (config.train.l2,)
-    limits = stability(X, l2=max(l2_values))
+    limits = stability(X, l2=max(l2_values), **limit_kind(config, grid))
     weakest = limits if min(l2_values) == max(l2_values) else stability(X, l2=min(l2_values))
     warnings = conditioning_warnings(weakest, config.data.standardize,
                                      can_standardize=stats is None)
     return Plan(config=config, dataset=dataset, scaler=scaler, X=X, y=y, seeds=seeds,
                 chunk_size=chunk_size, limits=limits, warnings=warnings, stats=stats,
                 grid=grid, num_steps=num_steps, source=source)
+
+
+def limit_kind(config: Config, grid: dict) -> dict[str, Any]:
+    """The optimizer whose stability limit the run has (``jaxgd.stability``): momentum or
+    Nesterov with a constant rate and one β; plain gradient descent's otherwise."""
+    optimizer = config.optimizer
+    if (optimizer.name in ("momentum", "nesterov") and optimizer.schedule == "constant"
+            and "momentum" not in grid):
+        beta = optimizer.hyperparameters.get("momentum", OPTIMIZERS[optimizer.name]["momentum"])
+        return {"optimizer": optimizer.name, "momentum": float(beta)}
+    return {}
+
+
+def limit_label(limits) -> str:
+    """How the stability limit is written, e.g. "2/λmax" or "2(1+β)/λmax (β = 0.9)"."""
+    beta = f" (β = {limits.momentum:g})"
+    return {"momentum": "2(1+β)/λmax" + beta,
+            "nesterov": "2(1+β)/((1+2β)λmax)" + beta}.get(limits.optimizer, "2/λmax")
 
 
 #: Copies of the whole history alive at once after the last chunk (measured, issue #14):

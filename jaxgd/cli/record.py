@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxgd import minibatch
 from jaxgd.cli.environment import device_info, versions
-from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point
+from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point, limit_label
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.params import LinearParams
 from jaxgd.scaling import Standardizer, unstandardize_params
@@ -136,7 +136,9 @@ def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
                                  f" → {dataset.target_name}",
         "feature_names": list(dataset.feature_names),
         "target_name": dataset.target_name,
-        "max_learning_rate": limits.max_learning_rate if config.optimizer.name == "sgd" else None,
+        "max_learning_rate": (limits.max_learning_rate
+                              if config.optimizer.name == limits.optimizer else None),
+        "limit_label": limit_label(limits),
         "optimizer": config.optimizer.name,
     }
     summary = _summary(plan, history, best, optima, timing, meta, grid.get("engine"))
@@ -218,6 +220,9 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
         "stability": {
             "max_learning_rate": limits.max_learning_rate,
             "fastest_learning_rate": limits.fastest_learning_rate,
+            "optimizer": limits.optimizer,
+            "momentum": limits.momentum,
+            "limit": limit_label(limits),
             "condition_number": _finite_or_none(limits.condition_number),
             "features": "standardized" if config.data.standardize else "as given",
             "l2": max(plan.l2_values),

@@ -119,7 +119,8 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
                               label=f"least-squares optimum ({base.fmt(optimum)})"))
     if limit is not None:
         handles.append(Line2D([], [], color="0.2", ls="-.", lw=1.2,
-                              label=f"2/λmax = {base.fmt(limit, 3)} (stability limit)"))
+                              label=f"{meta.get('limit_label') or '2/λmax'} = "
+                                    f"{base.fmt(limit, 3)} (stability limit)"))
     for ax, values in ((ax_loss, shown), (ax_steps, steps)):
         if not np.isfinite(values).any():
             ax.text(0.5, 0.5, "every run diverged" if diverged.all() else "no run converged",

@@ -103,3 +103,19 @@ def test_a_csv_delimiter_in_the_config(tmp_path):
     with pytest.raises(ConfigError, match="one character"):
         parse(RATE, ["data.dataset=csv", "data.path=x.csv", "data.features=['a']",
                      "data.target=b", "data.delimiter=';;'"])
+
+
+def test_the_momentum_variant_of_the_course_shows_momentums_limit(tmp_path):
+    import json
+
+    from jaxgd.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "mlcc_cars_momentum", "--out", str(out), "--quiet",
+                 "--set", "output.figures=[]"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    limits = summary["stability"]
+    assert limits["optimizer"] == "momentum" and limits["momentum"] == 0.9
+    assert abs(limits["max_learning_rate"] - 0.1327) < 1e-4  # 2(1 + 0.9)/λmax
+    verdicts = [(run["learning_rate"], run["diverged"]) for run in summary["runs"]]
+    assert verdicts == [(0.03, False), (0.13, False), (0.14, True)]
