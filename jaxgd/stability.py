@@ -1,9 +1,13 @@
-"""Which constant learning rates plain gradient descent can use on a dataset, and how fast.
+"""Which constant learning rates gradient descent (plain, momentum, Nesterov) can use on a
+dataset, and how fast.
 
 The MSE is a quadratic whose Hessian is H = 2/n · AᵀA with A = [X, 1]. Gradient descent with
 a constant learning rate η multiplies the error along each eigenvector of H by (1 − ηλ) per
 step, so it converges exactly when η < 2/λmax, and converges fastest at η = 2/(λmax + λmin),
-where the slowest direction shrinks by (κ − 1)/(κ + 1) per step, κ = λmax/λmin.
+where the slowest direction shrinks by (κ − 1)/(κ + 1) per step, κ = λmax/λmin. With
+momentum or Nesterov each direction follows a two-term recurrence instead; its roots give
+the limits 2(1 + β)/λmax and 2(1 + β)/((1 + 2β)·λmax) (``limit_factor``) and each
+direction's rate (``Stability.rates``).
 """
 
 from __future__ import annotations
