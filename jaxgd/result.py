@@ -96,9 +96,32 @@ class Descent(_Record):
     aux: PyTree = None
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Described(Descent):
+    """What every result of ``fit`` and the sweeps adds to a ``Descent``: the engine that
+    ran and the float64 reference loss, both static (``reference`` in hashable form,
+    ``optimal_loss`` as a float or array)."""
+
+    engine: str = "direct"
+    reference: Any = None
+
+    @property
+    def optimal_loss(self):
+        return thaw(self.reference)
+
+    @property
+    def gap(self) -> np.ndarray:
+        """Per run: ``final_loss - optimal_loss``, how far above the optimum it ended."""
+        if self.reference is None:
+            raise ValueError("no reference loss: run with reference=True on concrete data "
+                             "(the float64 reference is computed on the host, so not under "
+                             "tracing)")
+        return np.asarray(self.final_loss, np.float64) - self.optimal_loss
+
+
 @_pytree("engine", "reference")
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FitResult(Descent):
+class FitResult(Described):
     """The outcome of ``fit``: a ``Descent`` of ``LinearParams``, plus what describes the run.
 
     Attributes:
@@ -110,22 +133,11 @@ class FitResult(Descent):
     """
 
     learning_rate: jax.Array
-    engine: str = "direct"
-    reference: Any = None
-
-    @property
-    def optimal_loss(self):
-        return thaw(self.reference)
-
-    @property
-    def gap(self) -> np.ndarray:
-        """``final_loss - optimal_loss``: how far above the least-squares optimum it ended."""
-        return _gap(self)
 
 
 @_pytree("axes", "engine", "reference")
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class GridResult(Descent):
+class GridResult(Described):
     """The outcome of ``grid_sweep``: every per-run field has the grid's axes first.
 
     ``losses`` is ``(*grid_shape, num_logs)``, ``params.weight`` ``(*grid_shape, d)``,
@@ -145,17 +157,6 @@ class GridResult(Descent):
     axes: tuple[str, ...]
     values: dict[str, Any]
     fixed: dict[str, Any]
-    engine: str = "direct"
-    reference: Any = None
-
-    @property
-    def optimal_loss(self):
-        return thaw(self.reference)
-
-    @property
-    def gap(self) -> np.ndarray:
-        """Per run: ``final_loss - optimal_loss``."""
-        return _gap(self)
 
     def best(self) -> tuple[int, ...]:
         """Grid index of the lowest final loss among runs that did not diverge (ties: the
@@ -200,7 +201,7 @@ class GridResult(Descent):
 
 @_pytree("engine", "reference")
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SweepResult(Descent):
+class SweepResult(Described):
     """The outcome of ``sweep``: every per-run field has the grid's axes first, steps last.
 
     The grid is (learning rate,) without seeds and (learning rate, seed) with them, so
@@ -216,17 +217,6 @@ class SweepResult(Descent):
 
     learning_rates: jax.Array
     seeds: jax.Array | None = None
-    engine: str = "direct"
-    reference: Any = None
-
-    @property
-    def optimal_loss(self):
-        return thaw(self.reference)
-
-    @property
-    def gap(self) -> np.ndarray:
-        """Per run: ``final_loss - optimal_loss``."""
-        return _gap(self)
 
     def best(self) -> tuple[int, ...]:
         """Grid index of the lowest final loss among runs that did not diverge.
@@ -300,10 +290,3 @@ def thaw(reference):
         return reference
     shape, values = reference
     return np.asarray(values, np.float64).reshape(shape)
-
-
-def _gap(result) -> np.ndarray:
-    if result.reference is None:
-        raise ValueError("no reference loss: run with reference=True on concrete data (the "
-                         "float64 reference is computed on the host, so not under tracing)")
-    return np.asarray(result.final_loss, np.float64) - result.optimal_loss
