@@ -19,6 +19,7 @@ from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.model import mse, predict
 from jaxgd.params import LinearParams, init_params
 from jaxgd.result import Descent, FitResult, GridResult, SweepResult
+from jaxgd.saving import load
 from jaxgd.scaling import Standardizer, standardize_params, unstandardize_params
 from jaxgd.stability import Stability, stability
 from jaxgd.sweep import sweep
@@ -43,6 +44,7 @@ __all__ = [
     "fit",
     "grid_sweep",
     "init_params",
+    "load",
     "mse",
     "predict",
     "solve",

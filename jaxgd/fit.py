@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, streaming
+from jaxgd import convergence, frames, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
@@ -126,6 +126,7 @@ def _fit(X, y, options: Options) -> FitResult:
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
                                      options.batch_size, options.batch_seed)
+    feature_names, target_name = frames.names_of(X, y)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     fixed = fixed_values(options, config.optimizer)
@@ -138,4 +139,5 @@ def _fit(X, y, options: Options) -> FitResult:
     run = _fit_compiled(engines.BY_NAME[chosen], data, hyper, config)
     optimal = optima[0] if options.reference and optima is not None else None
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
-                     reference=freeze(optimal))
+                     reference=freeze(optimal), feature_names=feature_names,
+                     target_name=target_name)

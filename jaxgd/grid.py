@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, progress, sharding, streaming
+from jaxgd import convergence, frames, progress, sharding, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
@@ -141,6 +141,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> Gri
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
         return streaming.run_on_rows(lambda data: run_grid(data, None, grid, options), X, y,
                                      options.batch_size, options.batch_seed, grid)
+    names = frames.names_of(X, y)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     axes, values = _check_grid(grid, config)
@@ -166,7 +167,8 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> Gri
     if options.reference and optima is not None:
         optimal = optima.reshape([optima.size if a == "l2" else 1 for a in axes]) if (
             "l2" in axes) else float(optima[0])
-    return _result(run, axes, values, fixed, chosen, optimal)
+    return _result(run, axes, values, fixed, chosen, optimal)._replace(
+        feature_names=names[0], target_name=names[1])
 
 
 def _per_run_optimum(optima, axes, shape, hyper):

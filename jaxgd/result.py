@@ -24,6 +24,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxgd.params import LinearParams
+from jaxgd.scaling import Standardizer, unstandardize_params
+
 PyTree = Any
 
 
@@ -33,6 +36,7 @@ def _pytree(*meta: str):
     def register(cls):
         names = [f.name for f in dataclasses.fields(cls)]
         data = [name for name in names if name not in meta]
+        cls._meta_fields = tuple(meta)  # read by jaxgd.saving
         return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=list(meta))
 
     return register
@@ -99,11 +103,18 @@ class Descent(_Record):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Described(Descent):
     """What every result of ``fit`` and the sweeps adds to a ``Descent``: the engine that
-    ran and the float64 reference loss, both static (``reference`` in hashable form,
-    ``optimal_loss`` as a float or array)."""
+    ran, the float64 reference loss (``reference`` in hashable form, ``optimal_loss`` as a
+    float or array) and the data's names, all static.
+
+    ``feature_names`` (one per weight) and ``target_name`` come from a pandas DataFrame and
+    Series (or any table with ``__array__`` and ``columns``/``name``, see ``jaxgd.frames``);
+    None for plain arrays.
+    """
 
     engine: str = "direct"
     reference: Any = None
+    feature_names: tuple[str, ...] | None = None
+    target_name: str | None = None
 
     @property
     def optimal_loss(self):
@@ -118,8 +129,79 @@ class Described(Descent):
                              "tracing)")
         return np.asarray(self.final_loss, np.float64) - self.optimal_loss
 
+    def named_params(self, standardizer=None) -> dict[str, Any]:
+        """The parameters by name: ``{"weight": {feature: weight}, "bias": bias}``, as in
+        the command line's summary.json; each value is a float for ``fit``, an array with
+        the grid's shape for the sweeps.
 
-@_pytree("engine", "reference")
+        Args:
+          standardizer: the ``Standardizer`` the features were standardized with, if any:
+            the parameters are then mapped back to the data's original units
+            (``unstandardize_params``), so each weight means "target per unit of feature".
+
+        Names come from ``feature_names``, else from the standardizer's, else ``x0, x1,
+        ...`` (as ``jaxgd.datasets.from_arrays``).
+
+        Raises:
+          ValueError: if the result's and the standardizer's names differ, or two features
+            share a name (one of the two weights would be lost).
+
+        Example:
+          >>> import numpy as np, jaxgd
+          >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+          >>> r = jaxgd.fit(X, y, learning_rate=0.3, num_steps=200)
+          >>> {k: np.round(v, 3).tolist() for k, v in r.named_params()["weight"].items()}
+          {'x0': 2.0}
+        """
+        return named_params(self.params, self.feature_names, standardizer)
+
+    def to_dataframe(self):
+        """The loss histories as a tidy pandas DataFrame: one row per run and logged step.
+
+        Columns: the grid's axes (``learning_rate`` for ``fit``; ``learning_rate`` and
+        ``seed`` for ``sweep``; every axis of ``grid_sweep``, in its order), ``step`` (the
+        step of the entry, ``loss_steps``), ``loss`` (NaN after a run diverged), then the
+        run's verdict, repeated on each of its rows: ``final_loss``, ``converged``,
+        ``converged_step``, ``diverged``, ``diverged_step`` and ``stalled``. pandas is the
+        optional ``pandas`` extra (``pip install "jaxgd[pandas]"``); see ``jaxgd.tables``.
+
+        Example:
+          >>> import numpy as np, jaxgd
+          >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+          >>> r = jaxgd.sweep(X, y, learning_rates=[0.1, 0.3], num_steps=5)
+          >>> table = r.to_dataframe()
+          >>> table.shape, list(table.columns[:4])
+          ((10, 9), ['learning_rate', 'step', 'loss', 'final_loss'])
+        """
+        from jaxgd import tables  # pandas is loaded only here
+
+        return tables.to_dataframe(self)
+
+    def save(self, path, *, overwrite: bool = False):
+        """Writes the result to the folder ``path``: history.npz and summary.json, as the
+        command line's results folder (no pickle); ``jaxgd.load(path)`` reads it back.
+
+        Returns the folder's path. See ``jaxgd.saving`` for the format and for
+        ``overwrite``.
+
+        Example:
+          >>> import numpy as np, tempfile, pathlib, jaxgd
+          >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+          >>> r = jaxgd.fit(X, y, learning_rate=0.3, num_steps=20)
+          >>> folder = r.save(pathlib.Path(tempfile.mkdtemp()) / "run")
+          >>> bool((jaxgd.load(folder).losses == r.losses).all())
+          True
+        """
+        from jaxgd import saving
+
+        return saving.save(self, path, overwrite=overwrite)
+
+
+#: The static fields of every ``Described`` result.
+DESCRIBED_META = ("engine", "reference", "feature_names", "target_name")
+
+
+@_pytree(*DESCRIBED_META)
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FitResult(Described):
     """The outcome of ``fit``: a ``Descent`` of ``LinearParams``, plus what describes the run.
@@ -134,8 +216,13 @@ class FitResult(Described):
 
     learning_rate: jax.Array
 
+    def axis_grid(self) -> dict[str, np.ndarray]:
+        """Each grid axis's value at every run, by name, shaped like the grid: here the
+        one run's learning rate."""
+        return {"learning_rate": np.asarray(self.learning_rate)}
 
-@_pytree("axes", "engine", "reference")
+
+@_pytree("axes", *DESCRIBED_META)
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GridResult(Described):
     """The outcome of ``grid_sweep``: every per-run field has the grid's axes first.
@@ -170,6 +257,21 @@ class GridResult(Described):
             raise ValueError("every run diverged: no best run; try smaller learning rates")
         return index
 
+    def axis_grid(self) -> dict[str, np.ndarray]:
+        """Each axis's value at every run, by name, shaped like the grid.
+
+        Example:
+          >>> g = GridResult(params=None, losses=None, final_loss=None, converged_step=None,
+          ...                diverged=None, diverged_step=None, snapshots=None,
+          ...                snapshot_steps=None, loss_steps=None, axes=("a", "b"),
+          ...                values={"a": [1, 2], "b": [5, 6, 7]}, fixed={})
+          >>> g.axis_grid()["b"].tolist()
+          [[5, 6, 7], [5, 6, 7]]
+        """
+        mesh = np.meshgrid(*(np.asarray(self.values[axis]) for axis in self.axes),
+                           indexing="ij")
+        return dict(zip(self.axes, mesh, strict=True))
+
     def point(self, index: Sequence[int]) -> dict[str, float]:
         """The hyperparameter values at a grid index, by name."""
         return {axis: np.asarray(self.values[axis])[i].item()
@@ -196,10 +298,12 @@ class GridResult(Described):
             learning_rate=np.asarray(rate, np.asarray(self.final_loss).dtype),
             engine=self.engine,
             reference=freeze(optimal),
+            feature_names=self.feature_names,
+            target_name=self.target_name,
         )
 
 
-@_pytree("engine", "reference")
+@_pytree(*DESCRIBED_META)
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepResult(Described):
     """The outcome of ``sweep``: every per-run field has the grid's axes first, steps last.
@@ -231,6 +335,10 @@ class SweepResult(Described):
         index = (index,) if isinstance(index, int | np.integer) else tuple(index)
         return self.as_grid().run(index)
 
+    def axis_grid(self) -> dict[str, np.ndarray]:
+        """Each axis's value (learning rate, seed) at every run, shaped like the grid."""
+        return self.as_grid().axis_grid()
+
     def as_grid(self) -> GridResult:
         """The same runs as a ``GridResult`` over (learning_rate[, seed])."""
         axes = ("learning_rate",) if self.seeds is None else ("learning_rate", "seed")
@@ -239,7 +347,8 @@ class SweepResult(Described):
             values["seed"] = self.seeds
         shared = {name: getattr(self, name) for name in (*PER_RUN, *SHARED)}
         return GridResult(**shared, axes=axes, values=values, fixed={}, engine=self.engine,
-                          reference=self.reference)
+                          reference=self.reference, feature_names=self.feature_names,
+                          target_name=self.target_name)
 
 
 #: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
@@ -271,6 +380,35 @@ def best_index(final_loss, diverged, converged_step=None) -> tuple[int, ...] | N
         steps = np.where(converged >= 0, converged, np.inf)
     flat_index = np.lexsort((steps, losses))[0]  # by loss, then by convergence step
     return tuple(int(i) for i in np.unravel_index(flat_index, final.shape))
+
+
+def named_params(params, feature_names: Sequence[str] | None,
+                 standardizer: Standardizer | None = None) -> dict[str, Any]:
+    """``{"weight": {name: weight}, "bias": bias}`` of ``LinearParams`` (in original units
+    with a ``standardizer``), the weights taken along the last axis; see
+    ``Described.named_params``.
+
+    Example:
+      >>> named_params(LinearParams(np.array([2.0, -1.0]), np.array(0.5)), ("a", "b"))
+      {'weight': {'a': 2.0, 'b': -1.0}, 'bias': 0.5}
+    """
+    given = None if standardizer is None else standardizer.feature_names
+    if feature_names is not None and given is not None and tuple(feature_names) != given:
+        raise ValueError(f"the result's features {tuple(feature_names)} are not the "
+                         f"standardizer's {given}: pass the Standardizer fitted on these "
+                         "features, in this order")
+    if standardizer is not None:
+        params = unstandardize_params(LinearParams(np.asarray(params.weight),
+                                                   np.asarray(params.bias)), standardizer)
+    weight = np.asarray(params.weight)
+    names = feature_names or given or tuple(f"x{i}" for i in range(weight.shape[-1]))
+    doubled = sorted({n for n in names if list(names).count(n) > 1})
+    if doubled:
+        raise ValueError(f"features {doubled} appear more than once: rename them so that "
+                         "every weight has a name of its own")
+    value = lambda a: a.item() if a.ndim == 0 else a  # noqa: E731  (floats for one run)
+    return {"weight": {str(n): value(weight[..., i]) for i, n in enumerate(names)},
+            "bias": value(np.asarray(params.bias))}
 
 
 def freeze(optimal_loss):

@@ -96,4 +96,6 @@ def sweep(
         seeds=result.values["seed"] if seed_axis else None,
         engine=result.engine,
         reference=result.reference,
+        feature_names=result.feature_names,
+        target_name=result.target_name,
     )
