@@ -40,6 +40,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from jaxgd.files import ResultsError, _umask, load_npz, to_json, write_atomic, write_npz
@@ -191,14 +192,13 @@ def _host(value, name: str) -> np.ndarray:
 
     if is_traced(value):
         raise TypeError(f"{name} is traced: save a result outside jit, vmap and grad")
-    try:
-        array = np.asarray(value)
-    except Exception as error:
-        raise TypeError(f"cannot save {name}: {type(value).__name__} is not an array "
-                        f"({error}); only arrays and LinearParams are saved") from None
+    # Arrays and numbers only: a tuple or list would come back as one stacked array.
+    if not isinstance(value, np.ndarray | np.generic | jax.Array | bool | int | float):
+        raise TypeError(f"cannot save {name}: a {type(value).__name__}, not an array; only "
+                        "arrays, dicts of arrays and LinearParams are saved")
+    array = np.asarray(value)
     if array.dtype == object:
-        raise TypeError(f"cannot save {name}: {type(value).__name__} is not an array; only "
-                        "arrays and LinearParams are saved")
+        raise TypeError(f"cannot save {name}: it holds Python objects, not numbers")
     return array
 
 

@@ -170,7 +170,7 @@ def test_integer_categories_are_refused_too():
 
 def test_booleans_are_indicators(cars):
     X = cars[["automatic"]]
-    assert X.dtypes.iloc[0] == bool
+    assert X.dtypes.iloc[0] == np.dtype(bool)
     np.testing.assert_array_equal(frames.to_numpy(X, "X")[:, 0],
                                   cars["automatic"].to_numpy().astype(float))
     nullable = pd.DataFrame({"b": pd.array([True, None, False], dtype="boolean")})
