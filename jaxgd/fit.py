@@ -70,7 +70,10 @@ def fit(
         ``jaxgd.datasets.RowSource`` (``npy_rows``, ``csv_rows``), with y None: mini-batch
         SGD then streams its batches from the file (see ``jaxgd.streaming``), and
         full-batch descent trains on its sufficient statistics.
-      y: targets, shape ``(n_samples,)``.
+        A pandas DataFrame (or any table with ``__array__`` and ``columns``) gives its
+        column names to the result's ``feature_names`` (see ``jaxgd.frames``).
+      y: targets, shape ``(n_samples,)``; a pandas Series gives its name to
+        ``target_name``.
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
       seed: picks the random starting point.
