@@ -80,7 +80,7 @@ def to_numpy(value, name: str) -> np.ndarray:
     dtypes = _dtypes(value, len(labels))
     if dtypes is not None:
         _refuse([(label, d) for label, d in zip(labels, dtypes, strict=True)
-                 if _kind(d) not in "biuf"], name)
+                 if _kind(d) not in "biuf?"], name)
     target = _float_dtype(dtypes)
     if hasattr(value, "to_numpy"):  # pandas: nullable columns need na_value to become NaN
         try:
@@ -112,9 +112,12 @@ def _dtypes(value, count: int) -> list[Any] | None:
 
 def _kind(dtype) -> str:
     """A dtype's kind: NumPy's letter, which pandas' extension dtypes also give
-    (``Int64`` 'i', ``boolean`` 'b', ``category`` and strings 'O')."""
+    (``Int64`` 'i', ``boolean`` 'b', ``category`` and strings 'O'); '?' for dtypes of other
+    libraries, which the conversion to NumPy then judges."""
+    if str(dtype) == "category":
+        return "O"
     kind = getattr(dtype, "kind", None)
-    return kind if isinstance(kind, str) and len(kind) == 1 else "O"
+    return kind if isinstance(kind, str) and len(kind) == 1 else "?"
 
 
 def _float_dtype(dtypes) -> np.dtype:

@@ -114,6 +114,18 @@ def test_a_duck_typed_object_table_reads_missing_values_as_nan_and_names_text():
         frames.to_numpy(Table(np.array([[1.0, "x"]], dtype=object), ("a", "b")), "X")
 
 
+def test_dtypes_of_other_libraries_are_judged_by_their_numbers():
+    class Dtype:  # like polars' dtypes: no NumPy kind letter
+        pass
+
+    table = Table([[1, 2], [3, 4]], ("a", "b"))
+    table.dtypes = [Dtype(), Dtype()]
+    np.testing.assert_array_equal(frames.to_numpy(table, "X"), [[1, 2], [3, 4]])
+    table.array = np.array([[1.0, "x"]], dtype=object)
+    with pytest.raises(TypeError, match="X column 'b'"):
+        frames.to_numpy(table, "X")
+
+
 def test_a_series_without_a_name_gives_no_target_name(cars):
     result = jaxgd.fit(cars[FEATURES], cars["mpg"].rename(None), learning_rate=1e-5,
                        num_steps=2, reference=False)
