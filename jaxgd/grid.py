@@ -167,8 +167,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> Gri
     if options.reference and optima is not None:
         optimal = optima.reshape([optima.size if a == "l2" else 1 for a in axes]) if (
             "l2" in axes) else float(optima[0])
-    return _result(run, axes, values, fixed, chosen, optimal)._replace(
-        feature_names=names[0], target_name=names[1])
+    return _result(run, axes, values, fixed, chosen, optimal, names)
 
 
 def _per_run_optimum(optima, axes, shape, hyper):
@@ -200,10 +199,10 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
     return _run_members(engine, data, hyper, config, chunk_size, mode, shape)
 
 
-def _result(run: Descent, axes, values, fixed, engine: str, optimal) -> GridResult:
+def _result(run: Descent, axes, values, fixed, engine: str, optimal, names) -> GridResult:
     shown = {k: v for k, v in fixed.items() if k not in axes and k not in NOT_SHOWN}
     return GridResult(**run._asdict(), axes=axes, values=values, fixed=shown, engine=engine,
-                      reference=freeze(optimal))
+                      reference=freeze(optimal), feature_names=names[0], target_name=names[1])
 
 
 #: Traced inputs that are settings of the convergence monitor, not hyperparameters.
