@@ -102,10 +102,11 @@ def grid_sweep(
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
-    ``grid`` maps names to values; the names are "learning_rate", "seed", "batch_seed"
-    (mini-batch order), "l2", or any of the optimizer's and schedule's hyperparameters (see
-    ``jaxgd.optimizers``). Result axes follow the grid's order, steps last. Values are
-    traced: another grid of the same shape reuses the compiled program. Names not in the
+    ``grid`` maps names to values (and ``sample`` to ranges to draw from); the names are
+    "learning_rate", "seed", "batch_seed" (mini-batch order), "l2", or any of the optimizer's
+    and schedule's hyperparameters (see ``jaxgd.optimizers``). Result axes follow the
+    grid's order ("sample" first when drawn), steps last. Values are traced: another grid
+    of the same shape reuses the compiled program. Names not in the
     grid take the fixed values given here (``learning_rate``, ``seed``, ``l2``,
     ``hyperparameters``) or the defaults.
 
@@ -114,6 +115,17 @@ def grid_sweep(
         ``fit``). A ``RowSource`` streams one batch order for every run: a ``batch_seed``
         axis may then hold one value only.
       grid: axis name -> values, in the result's axis order.
+      sample: a search space, name -> (kind, low, high) with kind "log" or "uniform"
+        (``jaxgd.search``): ``num_samples`` points drawn over any numeric hyperparameter
+        the grid takes but seeds. They form the result's first axis, "sample", crossed
+        with the grid's axes; ``values[name]`` holds each drawn value along it and
+        ``point`` names them.
+      num_samples: how many points to draw (a power of two keeps Sobol' points balanced).
+      sampler: "sobol" (scrambled Sobol', even coverage) or "random" (independent).
+      sample_seed: the draw's seed.
+      refine: gradient steps from the best drawn points, e.g. ``{"top": 4, "steps": 20,
+        "learning_rate": 0.1, "backtracks": 6}`` (``jaxgd.refinement``); the result's
+        ``refined`` holds their paths and refined runs.
       num_steps: updates per run (leave out for mini-batch SGD).
       learning_rate, seed, batch_seed, l2, hyperparameters: fixed values for names not in
         the grid.
@@ -137,6 +149,11 @@ def grid_sweep(
       ...                optimizer="momentum", num_steps=100)
       >>> r.axes, r.losses.shape, r.point((1, 0))
       (('learning_rate', 'momentum'), (2, 2, 100), {'learning_rate': 0.1, 'momentum': 0.0})
+      >>> s = grid_sweep(X, y, sample={"learning_rate": ("log", 1e-3, 1.0),
+      ...                              "b1": ("uniform", 0.5, 0.99)}, num_samples=16,
+      ...                grid={"seed": [0, 1]}, optimizer="adam", num_steps=100)
+      >>> s.axes, s.losses.shape, s.values["b1"].shape, sorted(s.point(s.best()))
+      (('sample', 'seed'), (16, 2, 100), (16,), ['b1', 'learning_rate', 'seed'])
     """
     points = None
     if sample is not None or num_samples is not None:

@@ -105,7 +105,8 @@ def sobol(num_points: int, dimensions: int, *, scramble: bool = True,
       >>> sobol(4, 2, scramble=False).tolist()
       [[0.0, 0.0], [0.5, 0.5], [0.75, 0.25], [0.25, 0.75]]
       >>> points = sobol(8, 3, seed=1)
-      >>> bool(((points >= 0) & (points < 1)).all()), sorted((points[:, 0] * 8).astype(int))
+      >>> eighths = sorted((points[:, 0] * 8).astype(int).tolist())
+      >>> bool(((points >= 0) & (points < 1)).all()), eighths
       (True, [0, 1, 2, 3, 4, 5, 6, 7])
     """
     if isinstance(num_points, bool) or not isinstance(num_points, int | np.integer) or not (
