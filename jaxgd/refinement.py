@@ -9,10 +9,12 @@ ones), so one step size fits learning rates and b1 alike, and stays within its r
 (projected onto [0, 1]). ``l2``, when drawn, keeps its value (it moves the optimum itself,
 which the training loss cannot judge); seeds and grid axes keep theirs.
 
-A step is accepted only where it lowers the objective without diverging and, where the
-optimizer's stability limit is known (sgd, momentum, nesterov with a constant rate), without
-passing it: each step tries ``backtracks`` sizes, learning_rate · 2^-j, all in one vmapped
-call, and takes the largest that passes; if none does, the point stays (step size 0).
+Each step goes along the steepest descent (the hypergradient, normalized: the loss's units
+do not set the step) by a length in unit coordinates. It is accepted only where it lowers
+the objective without diverging and, where the optimizer's stability limit is known (sgd,
+momentum, nesterov with a constant rate), without passing it: each step tries
+``backtracks`` lengths, learning_rate · 2^-j, all in one vmapped call, and takes the
+longest that passes; if none does, the point stays (step size 0).
 The start points, every step and the refined runs come back in ``result.refined``.
 """
 
@@ -63,7 +65,8 @@ class Plan(NamedTuple):
 
 
 @partial(jax.tree_util.register_dataclass,
-         data_fields=["start", "path", "objective", "step_size", "runs"], meta_fields=[])
+         data_fields=["start", "path", "objective", "step_size", "gradient", "runs"],
+         meta_fields=[])
 @dataclasses.dataclass(frozen=True)
 class Refinement:
     """What refinement did, point by point (``top`` points; best start first).
@@ -73,8 +76,10 @@ class Refinement:
       path: name -> ``(top, steps + 1)`` values of each refined hyperparameter, from the start
         point (column 0) through every step.
       objective: ``(top, steps + 1)`` the objective along the path; it never rises.
-      step_size: ``(top, steps)`` the accepted step in unit coordinates (0: every trial was
-        rejected: worse, diverged or above the stability limit).
+      step_size: ``(top, steps)`` the accepted step's length in unit coordinates (0: every
+        trial was rejected: worse, diverged or above the stability limit).
+      gradient: name -> ``(top, steps)`` the hypergradient at each step's start point: the
+        objective's derivative with respect to the name's unit coordinate.
       runs: the refined end points run in full, a ``GridResult`` over one "sample" axis
         (``runs.point(i)`` names every hyperparameter of run i, ``runs.best()`` the best).
     """
@@ -83,6 +88,7 @@ class Refinement:
     path: dict[str, Any]
     objective: Any
     step_size: Any
+    gradient: dict[str, Any]
     runs: GridResult
 
 
@@ -145,7 +151,7 @@ def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
         which = np.argmin(np.abs(np.asarray(start["l2"], np.float64)[:, None] - known), -1)
         curvature = np.asarray(curvatures, np.float64)[which]
     dtype = input_dtype("learning_rate")
-    path, values, sizes, run = _descend(
+    path, values, sizes, grads, run = _descend(
         engine, data, start, jnp.asarray(u0, dtype), jnp.asarray(curvature, dtype),
         jnp.asarray(plan.learning_rate, dtype), config=config, ranges=plan.ranges,
         steps=plan.steps, backtracks=plan.backtracks, limited=limited)
@@ -157,6 +163,7 @@ def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
               for j, (name, r) in enumerate(plan.ranges)},
         objective=np.asarray(values).T,
         step_size=np.asarray(sizes).T,
+        gradient={name: np.asarray(grads[..., j]).T for j, (name, _) in enumerate(plan.ranges)},
         runs=_runs(result, jax.device_get(run), start, end, order),
     ))
 
@@ -196,24 +203,28 @@ def _descend(engine, data, start, u0, curvature, step0, *, config: RunConfig, ra
     def step(u, base, curv):
         (loss, _), grad = jax.value_and_grad(value, has_aux=True)(u, base, curv)
         grad = jnp.where(jnp.isfinite(grad), grad, 0.0)
+        # A step of a given length along the steepest descent: the loss's scale (data units)
+        # then does not set the step; the backtracking sets its length.
+        norm = jnp.sqrt(jnp.sum(grad * grad))
+        direction = grad / jnp.where(norm > 0, norm, 1.0)
         sizes = step0 * 0.5 ** jnp.arange(backtracks, dtype=u.dtype)
-        trials = jnp.clip(u - sizes[:, None] * grad, 0.0, 1.0)
+        trials = jnp.clip(u - sizes[:, None] * direction, 0.0, 1.0)
         tried, (bad, _) = jax.vmap(lambda t: value(t, base, curv))(trials)
         ok = ~bad & (tried < loss)
         pick = jnp.argmax(ok)  # the largest step that passes
         accept = ok.any()
         return (jnp.where(accept, trials[pick], u), jnp.where(accept, tried[pick], loss),
-                jnp.where(accept, sizes[pick], 0.0))
+                jnp.where(accept, sizes[pick], 0.0), grad)
 
     def scan_step(carry, _):
         u, _loss = carry
-        u, loss, size = jax.vmap(step)(u, start, curvature)
-        return (u, loss), (u, loss, size)
+        u, loss, size, grad = jax.vmap(step)(u, start, curvature)
+        return (u, loss), (u, loss, size, grad)
 
     first, _ = jax.vmap(value)(u0, start, curvature)
-    _, (us, losses, sizes) = jax.lax.scan(scan_step, (u0, first), None, length=steps)
+    _, (us, losses, sizes, grads) = jax.lax.scan(scan_step, (u0, first), None, length=steps)
     path = jnp.concatenate([u0[None], us])
     values = jnp.concatenate([first[None], losses])
     _, (_, run) = jax.vmap(value)(path[-1], start, curvature)
     steps_of = {"snapshot_steps": run.snapshot_steps[0], "loss_steps": run.loss_steps[0]}
-    return path, values, sizes, run._replace(**steps_of)
+    return path, values, sizes, grads, run._replace(**steps_of)

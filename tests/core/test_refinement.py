@@ -4,6 +4,7 @@ import pytest
 
 from jaxgd import fit, grid_sweep, stability, sweep
 from jaxgd.search import Range
+from jaxgd.stability import limit_factor
 
 RNG = np.random.default_rng(0)
 # Two features on scales 1 and 3: after 10 steps the best constant learning rate lies
@@ -73,7 +74,9 @@ def test_the_hypergradient_matches_finite_differences():
         r = Range("log", 1e-3, 1.0)
         u0 = float(r.to_unit(refined.path["learning_rate"][0, 0]))
         u1 = float(r.to_unit(refined.path["learning_rate"][0, 1]))
-        hypergradient = (u0 - u1) / step  # the step taken was -step · gradient
+        hypergradient = refined.gradient["learning_rate"][0, 0]
+        # One coordinate: the normalized step moves it by exactly the step, downhill.
+        assert u0 - u1 == pytest.approx(step * np.sign(hypergradient), rel=1e-9)
 
         def loss(u):
             return float(fit(X_ILL, Y_ILL, learning_rate=r.from_unit(u), num_steps=10)
@@ -99,3 +102,24 @@ def test_bad_refine_settings_are_named(keywords, message):
                 **keywords}
     with pytest.raises(ValueError, match=message):
         grid_sweep(X_ILL, Y_ILL, num_steps=5, **keywords)
+
+
+def test_a_traced_momentum_gets_the_same_stability_limit():
+    for name in ("momentum", "nesterov"):
+        traced = jax.jit(lambda beta, name=name: limit_factor(name, beta))(0.7)
+        assert float(traced) == pytest.approx(limit_factor(name, 0.7), rel=1e-6)
+
+
+def test_refined_momentum_runs_stay_below_their_own_limit():
+    # Both the rate and β move; the limit 2(1 + β)/λmax moves with β (traced in the program).
+    result = grid_sweep(X_EDGE, Y_EDGE, optimizer="momentum", num_steps=5, init_scale=0.0,
+                        sample={"learning_rate": ("log", 1e-3, 0.3),
+                                "momentum": ("uniform", 0.0, 0.9)},
+                        num_samples=8, refine={"top": 2, "steps": 6, "learning_rate": 0.2})
+    refined = result.refined
+    curvature = 2.0 / stability(X_EDGE).max_learning_rate  # λmax
+    rates, betas = refined.path["learning_rate"], refined.path["momentum"]
+    assert (rates * curvature < limit_factor("momentum", betas)).all()
+    assert (np.diff(refined.objective, axis=1) <= 0).all()
+    assert (refined.objective[:, -1] < refined.objective[:, 0]).all()
+    assert ((betas >= 0.0) & (betas <= 0.9)).all()  # kept within the ranges
