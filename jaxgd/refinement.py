@@ -133,20 +133,12 @@ def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
     if isinstance(data, streaming.StreamedRows):
         raise ValueError("refine= differentiates through the run: not with rows read from a "
                          "file (a RowSource); load the rows, or use their statistics")
-    score = np.asarray(objective(result), np.float64).reshape(-1)
-    # Runs above their stability limit may not have blown up yet: never a start point.
-    above = np.asarray(hyper["unstable"], bool).reshape(-1)
-    usable = ~np.asarray(result.diverged, bool).reshape(-1) & ~above & np.isfinite(score)
-    if not usable.any():
-        raise ValueError("refine: every run diverged or lies above its stability limit; "
-                         "there is no point to start from")
-    order = np.argsort(np.where(usable, score, np.inf), kind="stable")
-    order = order[: min(plan.top, int(usable.sum()))]
+    order = _best_runs(result, hyper, plan.top)
     start = {name: np.asarray(v)[order] for name, v in hyper.items()}
     u0 = np.stack([np.asarray(r.to_unit(start[name])) for name, r in plan.ranges], -1)
     limited = config.optimizer.name in LIMITED and config.optimizer.schedule == "constant"
-    curvature = np.full(order.size, np.nan)
-    if limited and curvatures is not None:
+    curvature = np.full(order.size, np.nan)  # NaN: no known limit
+    if limited and curvatures is not None:  # each start's λmax, by its l2
         known = np.atleast_1d(np.asarray(l2_values, np.float64))
         which = np.argmin(np.abs(np.asarray(start["l2"], np.float64)[:, None] - known), -1)
         curvature = np.asarray(curvatures, np.float64)[which]
@@ -166,6 +158,19 @@ def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
         gradient={name: np.asarray(grads[..., j]).T for j, (name, _) in enumerate(plan.ranges)},
         runs=_runs(result, jax.device_get(run), start, end, order),
     ))
+
+
+def _best_runs(result: GridResult, hyper, top: int) -> np.ndarray:
+    """Flat indices of the ``top`` runs with the lowest objective, best first."""
+    score = np.asarray(objective(result), np.float64).reshape(-1)
+    # Runs above their stability limit may not have blown up yet: never a start point.
+    above = np.asarray(hyper["unstable"], bool).reshape(-1)
+    usable = ~np.asarray(result.diverged, bool).reshape(-1) & ~above & np.isfinite(score)
+    if not usable.any():
+        raise ValueError("refine: every run diverged or lies above its stability limit; "
+                         "there is no point to start from")
+    order = np.argsort(np.where(usable, score, np.inf), kind="stable")
+    return order[: min(top, int(usable.sum()))]
 
 
 def _runs(result: GridResult, run, start, end, order) -> GridResult:
