@@ -55,7 +55,7 @@ class Range(NamedTuple):
         return self.low + u * (self.high - self.low)
 
     def to_unit(self, value):
-        """Where ``value`` lies in the range, as a fraction in [0, 1] (a JAX array).
+        """Where ``value`` lies in the range, as a fraction in [0, 1] (traceable: JAX math).
 
         Example:
           >>> float(Range("uniform", 0.5, 1.0).to_unit(0.75))
