@@ -54,7 +54,8 @@ def fixed_values(options: Options, spec: OptimizerSpec,
     (defaults overridden), l2, ``tol``, ``divergence_factor``, and the learning rate and
     seeds where they are not grid ``axes``. Traced values pass as they are."""
     if options.learning_rate is not None and "learning_rate" in axes:
-        raise ValueError("learning_rate is both a grid axis and a fixed value: give one")
+        raise ValueError("learning_rate is both varied (a grid axis, or sampled) and a fixed "
+                         "value: give one")
     l2 = 0.0 if "l2" in axes else options.l2
     fixed = check_hyperparameters(options.hyperparameters, l2, spec)
     fixed.update(criteria(options.tol, options.divergence_factor))

@@ -232,18 +232,29 @@ class GridResult(Described):
     ``snapshot_steps`` and ``loss_steps`` are shared by every run.
 
     Attributes:
-      axes: the grid's axis names, in order (e.g. ``("learning_rate", "b1", "seed")``).
-      values: each axis's values, by name.
+      axes: the grid's axis names, in order (e.g. ``("learning_rate", "b1", "seed")``);
+        with drawn points (``grid_sweep(sample=...)``) the first is "sample".
+      values: each axis's values, by name; with a "sample" axis, also each drawn
+        hyperparameter's values along it (``values["learning_rate"][i]`` is sample i's),
+        and ``values["sample"]`` holds the point numbers 0, 1, ...
       fixed: the values every run shares (learning rate, seed, l2, hyperparameters not in
         the grid), by name.
       engine: the engine that ran.
       optimal_loss: the least-squares (ridge) optimum's loss: a float, or an array that
         broadcasts against the grid when l2 is one of its axes; None without reference.
+      refined: with ``grid_sweep(refine=...)``, the ``jaxgd.refinement.Refinement`` of the
+        best points (their paths and the refined runs); else None.
     """
 
     axes: tuple[str, ...]
     values: dict[str, Any]
     fixed: dict[str, Any]
+    refined: Any = None
+
+    @property
+    def sampled(self) -> tuple[str, ...]:
+        """The hyperparameters that vary along the "sample" axis (drawn, not gridded)."""
+        return tuple(name for name in self.values if name not in self.axes)
 
     def best(self) -> tuple[int, ...]:
         """Grid index of the lowest final loss among runs that did not diverge (ties: the
@@ -273,9 +284,13 @@ class GridResult(Described):
         return dict(zip(self.axes, mesh, strict=True))
 
     def point(self, index: Sequence[int]) -> dict[str, float]:
-        """The hyperparameter values at a grid index, by name."""
-        return {axis: np.asarray(self.values[axis])[i].item()
-                for axis, i in zip(self.axes, index, strict=True)}
+        """The hyperparameter values at a grid index, by name (at a "sample" index: each
+        drawn hyperparameter's value there)."""
+        point = {}
+        for axis, i in zip(self.axes, index, strict=True):
+            names = self.sampled if axis == "sample" else (axis,)
+            point.update({name: np.asarray(self.values[name])[i].item() for name in names})
+        return point
 
     def run(self, index: Sequence[int]) -> FitResult:
         """One grid point as a ``FitResult``."""

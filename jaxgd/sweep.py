@@ -50,7 +50,9 @@ def sweep(
     the ``fit`` with the same learning rate and seed, to float rounding. A diverging member
     is flagged and does not disturb the others. Runs are spread over every local device,
     and a sweep larger than ``chunk_size`` runs chunk by chunk (see ``grid_sweep``, of which
-    this is the learning-rate × seed case).
+    this is the learning-rate × seed case). For learning rates drawn at random, pass
+    ``jaxgd.search.draw({"learning_rate": ("log", 1e-4, 1.0)}, 64)["learning_rate"]`` as
+    ``learning_rates``, or use ``grid_sweep(sample=...)`` for more hyperparameters.
 
     Args:
       X: features, shape ``(n_samples, n_features)``; or the data's ``SufficientStats``,

@@ -282,8 +282,11 @@ def _draw(folder: Path, history, meta, config: Config) -> list[str]:
 
 def _print_table(summary: dict) -> None:
     runs = summary["runs"]
-    axes = [axis for axis in summary.get("grid", {}).get("axes", ["learning_rate", "seed"])
-            if axis not in ("learning_rate", "seed")]
+    drawn = [name for name in summary.get("sample", {}).get("values", {})
+             if name != "learning_rate"]  # drawn with the learning rate (optimizer.sample)
+    axes = drawn + [axis for axis in summary.get("grid", {}).get("axes", ["learning_rate",
+                                                                          "seed"])
+                    if axis not in ("learning_rate", "seed")]
     seeds = len({run["seed"] for run in runs}) > 1
     shown = runs
     if len(runs) > TABLE_ROWS:

@@ -1,7 +1,9 @@
 """A checked ``jaxgd run``, ready to go: its data, its grid and its chunks (``prepare``).
 
 A run is a full grid: learning rates, then ``optimizer.grid``'s hyperparameters in order,
-then seeds (``Plan.axes``). Every per-run array of the results has these axes first.
+then seeds (``Plan.axes``). Every per-run array of the results has these axes first. With
+``optimizer.sample`` the learning rates are drawn, and the other drawn hyperparameters
+(``Plan.sampled``) vary with them along the first axis, one value per point.
 
 ``prepare`` loads and checks the data (rows in memory, or a file streamed into its
 sufficient statistics, and for mini-batch SGD read batch by batch; see ``jaxgd.cli.data``),
@@ -110,6 +112,12 @@ class Plan:
         """The grid's shape, with ``num_rates`` learning rates (default: all of them)."""
         rates = len(self.config.learning_rates) if num_rates is None else num_rates
         return (rates, *(len(v) for v in self.grid.values()), len(self.seeds))
+
+    @property
+    def sampled(self) -> dict[str, tuple[float, ...]]:
+        """Drawn hyperparameters other than the learning rate (``optimizer.sample``): they
+        vary with the learning rate along the first axis, one value per point."""
+        return {k: v for k, v in self.config.drawn().items() if k != "learning_rate"}
 
     @property
     def l2_values(self) -> tuple[float, ...]:
@@ -286,7 +294,7 @@ def limit_kind(config: Config, grid: dict) -> dict[str, Any]:
     Nesterov with a constant rate and one β; plain gradient descent's otherwise."""
     optimizer = config.optimizer
     if (optimizer.name in ("momentum", "nesterov") and optimizer.schedule == "constant"
-            and "momentum" not in grid):
+            and "momentum" not in grid and "momentum" not in optimizer.sample):
         beta = optimizer.hyperparameters.get("momentum", OPTIMIZERS[optimizer.name]["momentum"])
         return {"optimizer": optimizer.name, "momentum": float(beta)}
     return {}
@@ -475,4 +483,6 @@ def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
     for axis, options, i in zip(plan.axes, values, index, strict=True):
         value = options[int(i)]
         point[axis] = int(value) if axis in INTEGER_AXES else float(value)
+        if axis == "learning_rate":  # drawn companions vary with it
+            point.update({name: float(v[int(i)]) for name, v in plan.sampled.items()})
     return point

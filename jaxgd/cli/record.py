@@ -117,6 +117,11 @@ def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
     }
     if "epoch_losses" in grid:
         history["epoch_losses"] = grid["epoch_losses"]
+    drawn = config.drawn()
+    if drawn:  # optimizer.sample: every drawn value, along the first (learning rate) axis
+        history["sampled"] = np.asarray(list(drawn))
+        history.update({f"sampled_values_{name}": np.asarray(values, np.float64)
+                        for name, values in drawn.items()})
     if "l2" in plan.grid:
         history.update(
             optimum_l2=np.asarray([l2 for l2, _ in optima], np.float64),
@@ -204,6 +209,14 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "streamed": plan.streamed,
         },
         "grid": {"axes": list(axes), "shape": list(shape)},
+        **({"sample": {
+            "space": {k: list(v) for k, v in config.optimizer.sample.items()},
+            "num_samples": config.optimizer.num_samples,
+            "sampler": config.optimizer.sampler,
+            "seed": config.optimizer.sample_seed,
+            "along": axes[0],
+            "values": {k: list(v) for k, v in config.drawn().items()},
+        }} if config.optimizer.sample else {}),
         "training": {
             "num_steps": plan.num_steps,
             "batch_size": train.batch_size,

@@ -372,8 +372,9 @@ def csv_steps(num_steps: int, num_runs: int, max_rows: int = MAX_CSV_ROWS) -> np
 def write_losses_csv(folder: Path, history: dict[str, np.ndarray]) -> Path:
     """Tidy loss table: one row per run and history entry, subsampled by ``csv_steps``.
 
-    The columns are the grid's axes (``learning_rate``, any ``optimizer.grid`` names,
-    ``seed``), then ``step`` (the true step of the entry: ``loss_steps``) and ``loss``.
+    The columns are the grid's axes (``learning_rate``, the names drawn with it by
+    ``optimizer.sample``, any ``optimizer.grid`` names, ``seed``), then ``step`` (the true
+    step of the entry: ``loss_steps``) and ``loss``.
     """
     losses = np.asarray(history["losses"])  # (K, [G...,] S, T)
     axes, values = _grid_columns(history, losses.ndim - 1)
@@ -384,6 +385,12 @@ def write_losses_csv(folder: Path, history: dict[str, np.ndarray]) -> Path:
     index = np.indices(shape).reshape(len(shape), -1)  # each run's position on each axis
     columns = [np.repeat(_texts(values[i][index[i]]), entries.size)
                for i in range(len(axes))]
+    # Drawn hyperparameters (optimizer.sample) vary along the first axis: a column each.
+    drawn = [str(n) for n in np.asarray(history.get("sampled", [])).reshape(-1)
+             if str(n) not in axes]
+    axes = axes[:1] + drawn + axes[1:]
+    columns[1:1] = [np.repeat(_texts(np.asarray(history[f"sampled_values_{name}"])[index[0]]),
+                              entries.size) for name in drawn]
     step_col = np.tile(loss_steps[entries], runs)
     flat = losses.reshape(runs, T)[:, entries].reshape(-1)
     digits = 9 if flat.dtype == np.float32 else 17  # enough to read back the same number
