@@ -80,6 +80,9 @@ class Descent(_Record):
         start of each epoch and at the end; None for full-batch runs.
       aux: with a loss that returns ``(loss, aux)`` (``descend(..., has_aux=True)``), the aux
         pytree at each logged step, stacked like ``losses``; else None.
+      steps_run: the steps computed for the run: ``num_steps``, or fewer where it left a
+        segmented sweep early (converged, diverged or pruned; see ``jaxgd.segments``).
+      pruned_step: the step at which successive halving stopped the run, -1 if it did not.
     """
 
     params: PyTree
@@ -94,16 +97,30 @@ class Descent(_Record):
     loss_steps: jax.Array
     epoch_losses: jax.Array | None = None
     aux: PyTree = None
+    steps_run: jax.Array | None = None
+    pruned_step: jax.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Described(Descent):
     """What every result of ``fit`` and the sweeps adds to a ``Descent``: the engine that
-    ran and the float64 reference loss, both static (``reference`` in hashable form,
-    ``optimal_loss`` as a float or array)."""
+    ran, the float64 reference loss and the steps each run was given, all static
+    (``reference`` in hashable form, ``optimal_loss`` as a float or array)."""
 
     engine: str = "direct"
     reference: Any = None
+    num_steps: int | None = None
+
+    @property
+    def run_steps_executed(self) -> int:
+        """Steps computed, summed over the runs (fewer than scheduled where finished or
+        pruned runs left a segmented sweep early)."""
+        return int(np.sum(np.asarray(self.steps_run, np.int64)))
+
+    @property
+    def run_steps_scheduled(self) -> int:
+        """``num_steps`` times the number of runs: what a sweep without early exit costs."""
+        return int(self.num_steps) * int(np.size(self.final_loss))
 
     @property
     def optimal_loss(self):
@@ -119,7 +136,7 @@ class Described(Descent):
         return np.asarray(self.final_loss, np.float64) - self.optimal_loss
 
 
-@_pytree("engine", "reference")
+@_pytree("engine", "reference", "num_steps")
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FitResult(Described):
     """The outcome of ``fit``: a ``Descent`` of ``LinearParams``, plus what describes the run.
@@ -135,7 +152,7 @@ class FitResult(Described):
     learning_rate: jax.Array
 
 
-@_pytree("axes", "engine", "reference")
+@_pytree("axes", "engine", "reference", "num_steps")
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GridResult(Described):
     """The outcome of ``grid_sweep``: every per-run field has the grid's axes first.
@@ -196,10 +213,11 @@ class GridResult(Described):
             learning_rate=np.asarray(rate, np.asarray(self.final_loss).dtype),
             engine=self.engine,
             reference=freeze(optimal),
+            num_steps=self.num_steps,
         )
 
 
-@_pytree("engine", "reference")
+@_pytree("engine", "reference", "num_steps")
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepResult(Described):
     """The outcome of ``sweep``: every per-run field has the grid's axes first, steps last.
@@ -239,12 +257,12 @@ class SweepResult(Described):
             values["seed"] = self.seeds
         shared = {name: getattr(self, name) for name in (*PER_RUN, *SHARED)}
         return GridResult(**shared, axes=axes, values=values, fixed={}, engine=self.engine,
-                          reference=self.reference)
+                          reference=self.reference, num_steps=self.num_steps)
 
 
 #: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
 PER_RUN = ("params", "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-           "stalled", "snapshots", "epoch_losses", "aux")
+           "stalled", "snapshots", "epoch_losses", "aux", "steps_run", "pruned_step")
 SHARED = ("snapshot_steps", "loss_steps")
 
 
