@@ -193,7 +193,7 @@ def run_segments(engine: engines.Engine, data, hyper: dict[str, np.ndarray], con
         position += length
         steps_run[active] = min(position, num_steps)
         done = _finished(state, active, position, config)
-        if rungs and rungs[0] <= position:  # one ranking for the rungs this segment passed
+        if rungs and rungs[0] <= position < num_steps:  # one ranking for the rungs passed
             rungs = [rung for rung in rungs if rung > position]
             losing = _losing(losses, active, done, position // log_every, plan)
             pruned[active[losing]] = position

@@ -466,7 +466,8 @@ def segment_options(config: Config) -> dict[str, Any]:
 
     Example:
       >>> from jaxgd.cli.config import parse
-      >>> segment_options(parse("[train]\npruning = 'halving'\n"))["pruning"]
+      >>> config = parse("[optimizer]\nlearning_rate = 0.1\n[train]\npruning = 'halving'\n")
+      >>> segment_options(config)["pruning"]
       'halving'
     """
     train = config.train

@@ -161,3 +161,16 @@ def test_plain_runs_report_every_step_scheduled():
     fit = jaxgd.fit(X, y, learning_rate=0.1, num_steps=20)
     assert int(fit.steps_run) == 20 and int(fit.pruned_step) == -1
     assert result.run(1).num_steps == 20
+
+
+def test_fit_stops_computing_once_converged():
+    X, y = _data(np.float32)
+    run = jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
+                    engine="eigen")
+    plain = jaxgd.sweep(X, y, learning_rates=[0.2], num_steps=640, stop_at_convergence=True,
+                        engine="eigen", segment_steps=640).run(0)
+    assert bool(run.converged) and int(run.steps_run) < 640
+    for name in ("losses", "final_loss", "converged_step", "params"):
+        for a, b in zip(jax.tree_util.tree_leaves(getattr(run, name)),
+                        jax.tree_util.tree_leaves(getattr(plain, name)), strict=True):
+            _close(a, b, err_msg=name)
