@@ -466,7 +466,7 @@ def segment_options(config: Config) -> dict[str, Any]:
 
     Example:
       >>> from jaxgd.cli.config import parse
-      >>> config = parse("[optimizer]\nlearning_rate = 0.1\n[train]\npruning = 'halving'\n")
+      >>> config = parse("[optimizer]\\nlearning_rate = 0.1\\n[train]\\npruning = 'halving'\\n")
       >>> segment_options(config)["pruning"]
       'halving'
     """
