@@ -8,6 +8,7 @@ import pytest
 import jaxgd
 from jaxgd import segments
 from jaxgd.training import Options, make_config
+from tests.conftest import compiles
 
 FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step", "stalled")
 
@@ -177,3 +178,16 @@ def test_fit_stops_computing_once_converged():
                 _close(a, b, err_msg=name)
             else:
                 np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_a_second_segmented_sweep_compiles_nothing(monkeypatch):
+    monkeypatch.setattr(segments, "MIN_BATCH", 2)  # re-pack 8 runs down to 4 and 2 too
+    X, y = _data(np.float32)
+    run = lambda: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=256,  # noqa: E731
+                              stop_at_convergence=True, engine="eigen", segment_steps=32)
+    first = run()
+    assert len(set(np.asarray(first.steps_run).tolist())) >= 3  # left in several segments
+    with compiles() as later:
+        second = run()
+    assert later == []
+    np.testing.assert_array_equal(second.losses, first.losses)
