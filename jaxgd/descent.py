@@ -5,7 +5,9 @@ Everything else in jaxgd (``fit``, ``sweep``, ``grid_sweep``) is a thin layer ov
 one ``vmap`` of it; the only host round trips are the ones asked for (a progress report
 every ``progress_every`` steps, batches streamed from a file). It is pure: it runs under the
 caller's ``jit``, ``vmap``, ``grad`` and ``jvp``, with traced ``tol`` and
-``divergence_factor`` too.
+``divergence_factor`` too. ``descent_loop`` hands out the same loop as ``init``, ``run`` and
+``finish``, so that a sweep can run it in segments and let finished runs go
+(``jaxgd.segments``).
 """
 
 from __future__ import annotations

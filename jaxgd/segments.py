@@ -105,7 +105,7 @@ def make_plan(options: Options, config: RunConfig) -> Plan | None:
             raise ValueError("pruning is for full-batch runs (give num_steps, not "
                              "batch_size and epochs)")
         min_steps = options.min_steps
-        if min_steps is None:  # the last rung about η² rungs below the end: ~3 rungs at η=3
+        if min_steps is None:  # rungs at T/η³, T/η², T/η: three halvings
             min_steps = max(1, num_steps // rate ** 3)
         min_steps = check_positive_int(min_steps, "min_steps")
     elif not config.stop_at_convergence:
