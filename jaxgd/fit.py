@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, frames, streaming
+from jaxgd import convergence, frames, segments, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
@@ -23,6 +23,7 @@ from jaxgd.training import (
     make_config,
     train,
 )
+from jaxgd.validation import is_traced
 
 
 @partial(jax.jit, static_argnames=("engine", "config"))
@@ -125,6 +126,19 @@ def fit(
     return _fit(X, y, Options.of(locals()))
 
 
+def _run(engine: engines.Engine, data, hyper, config: RunConfig,
+         plan: segments.Plan | None) -> Descent:
+    """The run as one compiled scan, or with ``stop_at_convergence`` in segments, so that a
+    run that converged early stops costing steps (``jaxgd.segments``)."""
+    if plan is None or is_traced((data, hyper)):
+        return _fit_compiled(engine, data, hyper, config)
+    one = {name: np.asarray(value)[None] for name, value in hyper.items()}
+    run = segments.run_segments(engine, data, one, config, plan, 1, "none")
+    shared = {"snapshot_steps": run.snapshot_steps, "loss_steps": run.loss_steps}
+    run = run._replace(snapshot_steps=None, loss_steps=None)
+    return jax.tree_util.tree_map(lambda leaf: leaf[0], run)._replace(**shared)
+
+
 def _fit(X, y, options: Options) -> FitResult:
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
@@ -139,8 +153,8 @@ def _fit(X, y, options: Options) -> FitResult:
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = bool(unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures))
     hyper = {name: jnp.asarray(value, input_dtype(name)) for name, value in fixed.items()}
-    run = _fit_compiled(engines.BY_NAME[chosen], data, hyper, config)
+    run = _run(engines.BY_NAME[chosen], data, hyper, config, segments.make_plan(options, config))
     optimal = optima[0] if options.reference and optima is not None else None
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
                      reference=freeze(optimal), feature_names=feature_names,
-                     target_name=target_name)
+                     target_name=target_name, num_steps=config.num_steps)

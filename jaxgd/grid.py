@@ -15,7 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, frames, progress, refinement, search, sharding, streaming
+from jaxgd import (
+    convergence,
+    frames,
+    progress,
+    refinement,
+    search,
+    segments,
+    sharding,
+    streaming,
+)
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
@@ -99,6 +108,10 @@ def grid_sweep(
     log_every: int = 1,
     chunk_size: int | None = None,
     sharding_mode: str = "runs",
+    segment_steps: int | None = None,
+    pruning: str | None = None,
+    halving_rate: int = 3,
+    min_steps: int | None = None,
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
@@ -138,6 +151,16 @@ def grid_sweep(
       sharding_mode: "runs" (default) spreads the runs over every device, padding the last
         device's share; "rows" spreads the rows of X instead (direct engine, large n);
         "none" keeps one device.
+      segment_steps: with ``stop_at_convergence`` or ``pruning``, run the sweep in
+        segments of this many steps, between which converged, diverged and pruned runs
+        leave the batch and stop costing compute (see ``jaxgd.segments``); None: 1/32 of
+        num_steps (``min_steps`` with pruning); ``>= num_steps``: one plain scan. Under
+        the caller's jit or vmap the sweep is always one plain scan.
+      pruning: None, or "halving": successive halving; at steps ``min_steps·η^k`` only
+        the best ``1/η`` of the runs still going (by training loss) go on; the others are
+        frozen and marked in ``pruned_step``.
+      halving_rate: η, at least 2.
+      min_steps: the first rung (None: ``num_steps // η³``).
 
     Returns:
       A ``GridResult``.
@@ -215,15 +238,17 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     unstable = unstable_runs(config.optimizer, hyper, l2, curvatures)
     hyper["unstable"] = (jnp if is_traced(hyper) else np).asarray(unstable)
     mode = sharding.check_mode(options.sharding_mode, n_rows)
+    plan = segments.make_plan(options, config)
     if is_traced((data, hyper)):  # inside the caller's transformation: one plain call
+        # (no early exit: only the host can re-pack the runs between segments)
         run = _members_compiled(engine, data, hyper, config, num_runs, shape)
     else:
-        run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape)
+        run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape, plan)
     optimal = None
     if options.reference and optima is not None:
         optimal = optima.reshape([optima.size if a == l2_axis else 1 for a in axes]) if (
             l2_axis) else float(optima[0])
-    result = _result(run, axes, values, fixed, chosen, optimal, names)
+    result = _result(run, axes, values, fixed, chosen, optimal, names, config.num_steps)
     if refine is not None:
         result = refinement.refine(result, refine, engine, data, hyper, config, l2,
                                    curvatures)
@@ -250,8 +275,9 @@ def _per_run_optimum(optima, l2_position: int | None, shape, hyper):
 
 
 def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, mode: str,
-                shape: tuple[int, ...]) -> Descent:
-    """The runs spread over the devices (``jaxgd.sharding``), chunk by chunk."""
+                shape: tuple[int, ...], plan: segments.Plan | None = None) -> Descent:
+    """The runs spread over the devices (``jaxgd.sharding``), chunk by chunk, or segment by
+    segment with a ``plan`` (``jaxgd.segments``)."""
     if mode == "rows" and not isinstance(data, engines.Rows):
         mode = "runs"  # moments, or rows read by the host: share out the runs instead
     if mode == "rows":
@@ -264,14 +290,22 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
         chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every), width,
                                      len(config.snapshot_steps))
     chunk_size = check_positive_int(chunk_size, "chunk_size")
+    if plan is not None:
+        run = segments.run_segments(engine, data, hyper, config, plan, chunk_size, mode)
+        return jax.tree_util.tree_map(lambda leaf: leaf.reshape(*shape, *leaf.shape[1:]),
+                                      run._replace(snapshot_steps=None, loss_steps=None)
+                                      )._replace(snapshot_steps=run.snapshot_steps,
+                                                 loss_steps=run.loss_steps)
     return _run_members(engine, data, hyper, config, chunk_size, mode, shape)
 
 
-def _result(run: Descent, axes, values, fixed, engine: str, optimal, names) -> GridResult:
+def _result(run: Descent, axes, values, fixed, engine: str, optimal, names,
+            num_steps: int) -> GridResult:
     shown = {k: v for k, v in fixed.items()
              if k not in axes and k not in values and k not in NOT_SHOWN}
     return GridResult(**run._asdict(), axes=axes, values=values, fixed=shown, engine=engine,
-                      reference=freeze(optimal), feature_names=names[0], target_name=names[1])
+                      reference=freeze(optimal), feature_names=names[0], target_name=names[1],
+                      num_steps=num_steps)
 
 
 #: Traced inputs that are settings of the convergence monitor, not hyperparameters.

@@ -183,7 +183,8 @@ def _runs(result: GridResult, run, start, end, order) -> GridResult:
         optimal = np.broadcast_to(optimal, np.shape(result.final_loss)).reshape(-1)[order]
     return GridResult(**run._asdict(), axes=(SAMPLE_AXIS,), values=values,
                       fixed=result.fixed, engine=result.engine, reference=freeze(optimal),
-                      feature_names=result.feature_names, target_name=result.target_name)
+                      feature_names=result.feature_names, target_name=result.target_name,
+                      num_steps=result.num_steps)
 
 
 @partial(jax.jit, static_argnames=("engine", "config", "ranges", "steps", "backtracks",

@@ -84,6 +84,9 @@ class Descent(_Record):
         start of each epoch and at the end; None for full-batch runs.
       aux: with a loss that returns ``(loss, aux)`` (``descend(..., has_aux=True)``), the aux
         pytree at each logged step, stacked like ``losses``; else None.
+      steps_run: the steps computed for the run: ``num_steps``, or fewer where it left a
+        segmented sweep early (converged, diverged or pruned; see ``jaxgd.segments``).
+      pruned_step: the step at which successive halving stopped the run, -1 if it did not.
     """
 
     params: PyTree
@@ -98,13 +101,15 @@ class Descent(_Record):
     loss_steps: jax.Array
     epoch_losses: jax.Array | None = None
     aux: PyTree = None
+    steps_run: jax.Array | None = None
+    pruned_step: jax.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Described(Descent):
     """What every result of ``fit`` and the sweeps adds to a ``Descent``: the engine that
     ran, the float64 reference loss (``reference`` in hashable form, ``optimal_loss`` as a
-    float or array) and the data's names, all static.
+    float or array), the data's names and the steps each run was given, all static.
 
     ``feature_names`` (one per weight) and ``target_name`` come from a pandas DataFrame and
     Series (or any table with ``__array__`` and ``columns``/``name``, see ``jaxgd.frames``);
@@ -115,6 +120,18 @@ class Described(Descent):
     reference: Any = None
     feature_names: tuple[str, ...] | None = None
     target_name: str | None = None
+    num_steps: int | None = None
+
+    @property
+    def run_steps_executed(self) -> int:
+        """Steps computed, summed over the runs (fewer than scheduled where finished or
+        pruned runs left a segmented sweep early)."""
+        return int(np.sum(np.asarray(self.steps_run, np.int64)))
+
+    @property
+    def run_steps_scheduled(self) -> int:
+        """``num_steps`` times the number of runs: what a sweep without early exit costs."""
+        return int(self.num_steps) * int(np.size(self.final_loss))
 
     @property
     def optimal_loss(self):
@@ -198,7 +215,7 @@ class Described(Descent):
 
 
 #: The static fields of every ``Described`` result.
-DESCRIBED_META = ("engine", "reference", "feature_names", "target_name")
+DESCRIBED_META = ("engine", "reference", "feature_names", "target_name", "num_steps")
 
 
 @_pytree(*DESCRIBED_META)
@@ -315,6 +332,7 @@ class GridResult(Described):
             reference=freeze(optimal),
             feature_names=self.feature_names,
             target_name=self.target_name,
+            num_steps=self.num_steps,
         )
 
 
@@ -363,12 +381,13 @@ class SweepResult(Described):
         shared = {name: getattr(self, name) for name in (*PER_RUN, *SHARED)}
         return GridResult(**shared, axes=axes, values=values, fixed={}, engine=self.engine,
                           reference=self.reference, feature_names=self.feature_names,
-                          target_name=self.target_name)
+                          target_name=self.target_name,
+                          num_steps=self.num_steps)
 
 
 #: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
 PER_RUN = ("params", "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-           "stalled", "snapshots", "epoch_losses", "aux")
+           "stalled", "snapshots", "epoch_losses", "aux", "steps_run", "pruned_step")
 SHARED = ("snapshot_steps", "loss_steps")
 
 

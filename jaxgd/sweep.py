@@ -42,6 +42,10 @@ def sweep(
     log_every: int = 1,
     chunk_size: int | None = None,
     sharding_mode: str = "runs",
+    segment_steps: int | None = None,
+    pruning: str | None = None,
+    halving_rate: int = 3,
+    min_steps: int | None = None,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
@@ -69,7 +73,8 @@ def sweep(
       optimizer, schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
       divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
       engine, log_every: as in ``fit``.
-      chunk_size, sharding_mode: as in ``grid_sweep``.
+      chunk_size, sharding_mode, segment_steps, pruning, halving_rate, min_steps: as in
+        ``grid_sweep``.
 
     Returns:
       A ``SweepResult``, grid axes first and steps last.
@@ -100,4 +105,5 @@ def sweep(
         reference=result.reference,
         feature_names=result.feature_names,
         target_name=result.target_name,
+        num_steps=result.num_steps,
     )

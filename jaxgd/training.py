@@ -21,7 +21,14 @@ import optax
 from jaxgd import convergence, minibatch, streaming
 from jaxgd import engine as engines
 from jaxgd.convergence import init_monitor, update_monitor
-from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
+from jaxgd.descent import (
+    Descent,
+    Loop,
+    check_snapshot_steps,
+    default_snapshot_steps,
+    descend,
+    descent_loop,
+)
 from jaxgd.optimizers import OptimizerSpec, make_spec
 from jaxgd.params import init_params
 from jaxgd.validation import MAX_INT32, check_non_negative, check_positive_int, is_traced
@@ -61,6 +68,10 @@ class Options:
     log_every: int = 1
     chunk_size: int | None = None
     sharding_mode: str = "runs"
+    segment_steps: int | None = None
+    pruning: str | None = None
+    halving_rate: int = 3
+    min_steps: int | None = None
 
     @classmethod
     def of(cls, keywords: Mapping[str, Any]) -> Options:
@@ -174,15 +185,52 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
     vmap it over their grid, so a sweep member and the matching fit run the very same
     computation.
     """
-    streamed = data if isinstance(data, streaming.StreamedRows) else None
-    if streamed is not None:  # rows in a file: the loss on all of them comes from the moments
-        engine, data = engines.GRAM, streamed.stats
+    if config.batch_size is not None:
+        return _train_minibatch(engine, data, hyper, config)
+    loop, engine, data = run_loop(engine, data, hyper, config)
+    steps_scanned = -(-config.num_steps // config.log_every) * config.log_every
+    state, (losses, _) = loop.run(loop.init(), 0, steps_scanned)
+    return in_weights(engine, data, loop.finish(state, losses))
+
+
+def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], config: RunConfig,
+             segmented: bool = False) -> tuple[Loop, engines.Engine, Any]:
+    """A full-batch run's ``Loop`` (``jaxgd.descent.descent_loop``) in the engine's
+    coordinates, with the engine and data it runs on (``in_weights`` maps its results back).
+
+    ``train`` runs it whole; ``jaxgd.segments`` runs it in segments (``segmented=True``).
+    """
+    engine, data = _full_data(engine, data)
+    params, loss, optimizer, options = _setup(engine, data, hyper, config)
+    # The moment engines descend in their own coordinates (``jaxgd.engine``).
+    # Plain gradient descent never raises the loss below its stability limit (see
+    # jaxgd.convergence); other optimizers and mini-batches may.
+    loop = descent_loop(loss, engine.to_coordinates(data, params), optimizer, config.num_steps,
+                        monotone=config.optimizer.name == "sgd", segmented=segmented,
+                        **options)
+    return loop, engine, data
+
+
+def in_weights(engine: engines.Engine, data, run: Descent) -> Descent:
+    """A run's parameters and snapshots mapped back from the engine's coordinates to weight
+    and bias (inside the same program)."""
+    return run._replace(params=engine.from_coordinates(data, run.params),
+                        snapshots=engine.from_coordinates(data, run.snapshots))
+
+
+def _full_data(engine, data):
+    """Rows in a file: the loss on all of them comes from the moments."""
+    if isinstance(data, streaming.StreamedRows):
+        return engines.GRAM, data.stats
+    return engine, data
+
+
+def _setup(engine, data, hyper, config):
+    """The start drawn from ``hyper["seed"]``, the loss, the optimizer and descend's options."""
     dtype = engines.dtype_of(data)
     params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
                          config.init_scale, dtype)
     l2 = jnp.asarray(hyper["l2"], dtype)
-    loss = engine.loss(data, l2)
-
     numeric = {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
     options = dict(
         tol=hyper["tol"],
@@ -196,19 +244,7 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
         optimum=hyper.get("optimum"),
         unstable=hyper.get("unstable", False),
     )
-    optimizer = config.optimizer.build(numeric)
-    if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
-        full_loss = lambda p: loss(engine.to_coordinates(data, p))  # noqa: E731
-        return _train_minibatch(data if streamed is None else streamed, hyper, config, params,
-                                optimizer, full_loss, l2, options)
-    # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
-    # mapped back to weight and bias inside the same program.
-    # Plain gradient descent never raises the loss below its stability limit (see
-    # jaxgd.convergence); other optimizers and mini-batches may.
-    run = descend(loss, engine.to_coordinates(data, params), optimizer, config.num_steps,
-                  monotone=config.optimizer.name == "sgd", **options)
-    return run._replace(params=engine.from_coordinates(data, run.params),
-                        snapshots=engine.from_coordinates(data, run.snapshots))
+    return params, engine.loss(data, l2), config.optimizer.build(numeric), options
 
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
@@ -226,8 +262,15 @@ def input_dtype(name: str):
     return jnp.uint32 if name in SEEDS else jnp.result_type(float)
 
 
-def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, options):
+def _train_minibatch(engine, data, hyper, config):
     """Mini-batch SGD: batch losses per step, and the full-data loss at each epoch start."""
+    streamed = data if isinstance(data, streaming.StreamedRows) else None
+    engine, moments = _full_data(engine, data)
+    params, loss, optimizer, options = _setup(engine, moments, hyper, config)
+    l2 = jnp.asarray(hyper["l2"], engines.dtype_of(moments))
+    # In LinearParams, whatever the engine's coordinates.
+    full_loss = lambda p: loss(engine.to_coordinates(moments, p))  # noqa: E731
+    data = moments if streamed is None else streamed
     if isinstance(data, streaming.StreamedRows):  # batches read from a file by the host
         n_rows = data.n_rows
         batches, data_loss = streaming.batches(data, config.batch_size)

@@ -301,6 +301,8 @@ def _print_table(summary: dict) -> None:
         loss = "inf/nan" if run["final_loss"] is None else f"{run['final_loss']:.6g}"
         step = run["converged_step"] if run["converged_step"] >= 0 else (
             "stalled" if run.get("stalled") else "-")
+        if run.get("pruned_step", -1) >= 0:  # stopped by successive halving
+            step = f"pruned {run['pruned_step']}"
         seed = f"{run['seed']:>6}" if seeds else ""
         others = "".join(f"{run[axis]:>{widths[axis]}.4g}" for axis in axes)
         print(f"{run['learning_rate']:>14.4g}{others}{seed}{loss:>14}{step!s:>14}"
@@ -324,6 +326,11 @@ def _print_table(summary: dict) -> None:
           f"(gap {best['gap_to_optimum']:.3g}); "
           f"{summary['stability'].get('limit', '2/λmax')} = "
           f"{summary['stability']['max_learning_rate']:.4g}")
+    training = summary.get("training", {})
+    if "run_steps_executed" in training:
+        executed, scheduled = training["run_steps_executed"], training["run_steps_scheduled"]
+        print(f"run-steps: {executed:,} executed of {scheduled:,} scheduled "
+              f"({executed / max(scheduled, 1):.1%})")
     timing = summary["timing_seconds"]
     print(f"time: {timing['total']:.2f} s ({timing['compile']:.2f} s compiling)")
 

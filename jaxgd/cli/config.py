@@ -10,7 +10,8 @@ types and out-of-range values are refused with a ``ConfigError`` that names the 
     [optimizer] name, learning_rate, learning_rates, schedule, schedule_steps,
                 hyperparameters, grid, sample, num_samples, sampler, sample_seed
     [train]     num_steps, batch_size, epochs, l2, engine, log_every, tol, patience,
-                divergence_factor, stop_at_convergence, snapshot_steps
+                divergence_factor, stop_at_convergence, snapshot_steps, segment_steps,
+                pruning, halving_rate, min_steps
     [output]    figures, dpi, log_scale, max_plot_rows
 """
 
@@ -125,6 +126,10 @@ class TrainConfig:
     divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR
     stop_at_convergence: bool = False
     snapshot_steps: tuple[int, ...] | None = None
+    segment_steps: int | None = None
+    pruning: str | None = None
+    halving_rate: int = 3
+    min_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -458,6 +463,14 @@ def _check(config: Config) -> None:
     _require(train.patience >= 1, f"train.patience must be >= 1, got {train.patience}")
     _require(train.divergence_factor > 1,
              f"train.divergence_factor must be > 1, got {train.divergence_factor}")
+    _require(train.segment_steps is None or train.segment_steps >= 1,
+             f"train.segment_steps must be >= 1, got {train.segment_steps}")
+    if train.pruning is not None:
+        _one_of(train.pruning, ("halving",), "train.pruning")
+    _require(train.halving_rate >= 2, f"train.halving_rate must be >= 2, got "
+                                      f"{train.halving_rate}")
+    _require(train.min_steps is None or train.min_steps >= 1,
+             f"train.min_steps must be >= 1, got {train.min_steps}")
     bad = [s for s in train.snapshot_steps or () if not 0 <= s <= train.num_steps]
     _require(not bad, f"train.snapshot_steps must lie in [0, num_steps={train.num_steps}], "
                       f"got {bad}")

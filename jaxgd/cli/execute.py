@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxgd import progress
 from jaxgd.cli.config import Config, ConfigError
-from jaxgd.cli.plan import Plan, grid_point, library_options, prepare
+from jaxgd.cli.plan import Plan, grid_point, library_options, prepare, segment_options
 from jaxgd.cli.record import RunRecord, make_record
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.fit import fit
@@ -34,7 +34,7 @@ from jaxgd.training import Options
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
 #: Per-run fields of a chunk: the grid's axes first (learning rates, grid names, seeds).
 _CHUNK_FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step",
-                 "stalled", "snapshot_weight", "snapshot_bias")
+                 "stalled", "snapshot_weight", "snapshot_bias", "steps_run", "pruned_step")
 
 
 def path_steps(num_steps: int, points: int = PATH_POINTS) -> tuple[int, ...]:
@@ -54,7 +54,7 @@ def run_chunk(plan: Plan, index: int,
       NumPy arrays, the grid's axes first (k learning rates, then ``plan.grid``'s sizes
       G..., then S seeds): ``learning_rates`` (k,), ``losses`` (k, G..., S, T),
       ``final_loss``, ``converged_step``, ``diverged``, ``diverged_step``, ``stalled``
-      (k, G..., S),
+      ``steps_run``, ``pruned_step`` (k, G..., S),
       ``snapshot_weight`` (k, G..., S, P, d) and ``snapshot_bias`` (k, G..., S, P) in the
       units the runs train on, ``snapshot_steps`` (P,), ``loss_steps`` (T,), for mini-batch
       runs ``epoch_losses`` (k, G..., S, epochs + 1), ``engine`` (the engine that ran), and
@@ -64,6 +64,7 @@ def run_chunk(plan: Plan, index: int,
     padded = rates + (rates[-1],) * (plan.chunk_size - len(rates))
     grid = {"learning_rate": padded, **plan.grid, "seed": plan.seeds}
     options = {**library_options(plan.config, plan.num_steps),
+               **segment_options(plan.config),
                "snapshot_steps": plan.config.train.snapshot_steps}
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
         with _conditioning_said():
@@ -78,7 +79,7 @@ def run_chunk(plan: Plan, index: int,
                 result = grid_sweep(*plan.train_data, grid=grid, **options)
         per_run = {name: getattr(result, name) for name in (
             "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-            "stalled", "epoch_losses")}
+            "stalled", "epoch_losses", "steps_run", "pruned_step")}
         per_run.update(snapshot_weight=result.snapshots.weight,
                        snapshot_bias=result.snapshots.bias)
         per_run = jax.device_get(per_run)

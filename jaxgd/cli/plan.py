@@ -25,7 +25,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import datasets, eigen, minibatch
+from jaxgd import datasets, eigen, minibatch, segments
 from jaxgd.cli.config import Config, ConfigError, is_seed
 from jaxgd.cli.data import (
     check_stages,
@@ -365,9 +365,10 @@ def _check_run_options(config: Config, num_steps: int, n_rows: int) -> None:
     if train.batch_size is not None and train.stop_at_convergence:
         raise ConfigError("train.stop_at_convergence is for full-batch runs: leave it out "
                           "with train.batch_size and train.epochs")
-    options = library_options(config, num_steps)
+    options = Options(**library_options(config, num_steps), **segment_options(config),
+                      snapshot_steps=train.snapshot_steps)
     try:
-        make_config(Options(**options, snapshot_steps=train.snapshot_steps), n_rows)
+        segments.make_plan(options, make_config(options, n_rows))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"train: {error}") from None
 
@@ -466,6 +467,20 @@ def library_options(config: Config, num_steps: int) -> dict[str, Any]:
         engine=train.engine,  # what cannot run was refused by check_supported
         log_every=train.log_every,
     )
+
+
+def segment_options(config: Config) -> dict[str, Any]:
+    """The sweep's early-exit keywords (``grid_sweep`` only: ``fit`` runs one run whole).
+
+    Example:
+      >>> from jaxgd.cli.config import parse
+      >>> config = parse("[optimizer]\\nlearning_rate = 0.1\\n[train]\\npruning = 'halving'\\n")
+      >>> segment_options(config)["pruning"]
+      'halving'
+    """
+    train = config.train
+    return dict(segment_steps=train.segment_steps, pruning=train.pruning,
+                halving_rate=train.halving_rate, min_steps=train.min_steps)
 
 
 def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:

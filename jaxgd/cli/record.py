@@ -103,6 +103,7 @@ def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
         "diverged": grid["diverged"],
         "diverged_step": grid["diverged_step"],
         **({"stalled": grid["stalled"]} if "stalled" in grid else {}),
+        **{name: grid[name] for name in ("steps_run", "pruned_step") if name in grid},
         "best_index": np.asarray(best if best is not None else (-1,) * len(plan.axes),
                                  np.int64),
         "snapshot_steps": np.asarray(grid["snapshot_steps"]),
@@ -180,6 +181,8 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "diverged": bool(history["diverged"][index]),
             "diverged_step": int(history["diverged_step"][index]),
             **({"stalled": bool(history["stalled"][index])} if "stalled" in history else {}),
+            **{name: int(history[name][index]) for name in ("steps_run", "pruned_step")
+               if name in history},
         })
     names = meta["feature_names"]
     best_run = None
@@ -226,6 +229,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "log_every": train.log_every,
             "history_length": int(history["losses"].shape[-1]),
             "engine": engine,
+            **_run_steps(history, plan.num_steps),
         },
         "runs": runs,
         "best_run": best_run,
@@ -242,6 +246,15 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
         },
         "timing_seconds": {"total": timing.total, "compile": timing.compile, "run": timing.run},
     }
+
+
+def _run_steps(history, num_steps: int) -> dict[str, int]:
+    """Steps computed over all runs against scheduled (fewer where runs left early)."""
+    runs = int(np.size(history["final_loss"]))
+    executed = history.get("steps_run")
+    return {"run_steps_executed": runs * num_steps if executed is None else int(
+                np.sum(executed, dtype=np.int64)),
+            "run_steps_scheduled": runs * num_steps}
 
 
 def _finite_or_none(value) -> float | None:
