@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence, minibatch, streaming
+from jaxgd import convergence, fused, minibatch, streaming
 from jaxgd import engine as engines
 from jaxgd.convergence import init_monitor, update_monitor
 from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
@@ -180,11 +180,44 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
     dtype = engines.dtype_of(data)
     params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
                          config.init_scale, dtype)
-    l2 = jnp.asarray(hyper["l2"], dtype)
-    loss = engine.loss(data, l2)
+    if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
+        l2 = jnp.asarray(hyper["l2"], dtype)
+        loss = engine.loss(data, l2)
+        full_loss = lambda p: loss(engine.to_coordinates(data, p))  # noqa: E731
+        return _train_minibatch(data if streamed is None else streamed, hyper, config, params,
+                                config.optimizer.build(_numeric(hyper)), full_loss, l2,
+                                _monitor_options(engine, data, hyper, config))
+    if engine.fused:  # the whole descent in one kernel; the same loss, optimizer, verdicts
+        return fused.descend_fused(descend_scan, engine, data, hyper, config, params,
+                                   tuple(sorted(_numeric(hyper))))
+    return descend_scan(engine, data, hyper, config, params)
 
-    numeric = {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
-    options = dict(
+
+def descend_scan(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
+                 config: RunConfig, params) -> Descent:
+    """A full-batch run from ``params`` in the scan loop (``jaxgd.descent``): the reference
+    path, which the fused path (``jaxgd.fused``) matches and falls back on for ``grad``."""
+    loss = engine.loss(data, jnp.asarray(hyper["l2"], engines.dtype_of(data)))
+    optimizer = config.optimizer.build(_numeric(hyper))
+    # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
+    # mapped back to weight and bias inside the same program.
+    # Plain gradient descent never raises the loss below its stability limit (see
+    # jaxgd.convergence); other optimizers and mini-batches may.
+    run = descend(loss, engine.to_coordinates(data, params), optimizer, config.num_steps,
+                  monotone=config.optimizer.name == "sgd",
+                  **_monitor_options(engine, data, hyper, config))
+    return run._replace(params=engine.from_coordinates(data, run.params),
+                        snapshots=engine.from_coordinates(data, run.snapshots))
+
+
+def _numeric(hyper: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """The optimizer's hyperparameters among ``train``'s traced inputs."""
+    return {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
+
+
+def _monitor_options(engine, data, hyper, config: RunConfig) -> dict[str, Any]:
+    """``descend``'s keywords for the convergence monitor, snapshots and logging."""
+    return dict(
         tol=hyper["tol"],
         patience=config.patience,
         divergence_factor=hyper["divergence_factor"],
@@ -196,19 +229,6 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
         optimum=hyper.get("optimum"),
         unstable=hyper.get("unstable", False),
     )
-    optimizer = config.optimizer.build(numeric)
-    if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
-        full_loss = lambda p: loss(engine.to_coordinates(data, p))  # noqa: E731
-        return _train_minibatch(data if streamed is None else streamed, hyper, config, params,
-                                optimizer, full_loss, l2, options)
-    # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
-    # mapped back to weight and bias inside the same program.
-    # Plain gradient descent never raises the loss below its stability limit (see
-    # jaxgd.convergence); other optimizers and mini-batches may.
-    run = descend(loss, engine.to_coordinates(data, params), optimizer, config.num_steps,
-                  monotone=config.optimizer.name == "sgd", **options)
-    return run._replace(params=engine.from_coordinates(data, run.params),
-                        snapshots=engine.from_coordinates(data, run.snapshots))
 
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.

@@ -418,11 +418,11 @@ def check_supported(config: Config) -> None:
 def _check_engine(config: Config) -> None:
     """Refuses an engine that cannot run this config (the library would raise mid-run)."""
     engine_name = getattr(config.train, "engine", "auto")
-    if engine_name in ("gram", "eigen") and config.train.batch_size is not None:
+    if engine_name not in ("auto", "direct") and config.train.batch_size is not None:
         raise ConfigError(f"train.engine = {engine_name!r} sees the data only through its "
                           "moments, and mini-batch SGD (train.batch_size) computes each "
                           "batch's loss from its rows: use engine 'direct' or 'auto'")
-    if engine_name != "eigen":
+    if not engine_name.startswith("eigen"):
         return
     exact = ", ".join(eigen.ROTATION_INVARIANT)
     if config.optimizer.name not in eigen.ROTATION_INVARIANT:
