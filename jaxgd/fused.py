@@ -100,7 +100,8 @@ def _batched(depth: int, scan, engine, config, optimizer_names):
             lambda leaf: jnp.reshape(leaf, (math.prod(lead), *jnp.shape(leaf)[depth:])),
             (hyper, params))
         out = descend_runs(engine, data, *flat, config, optimizer_names)
-        return jax.tree_util.tree_map(lambda leaf: leaf.reshape(*lead, *leaf.shape[1:]), out)
+        out = jax.tree_util.tree_map(lambda leaf: leaf.reshape(*lead, *leaf.shape[1:]), out)
+        return _constant_steps(out, depth)
 
     @runs.def_vmap
     def rule(axis_size, in_batched, data, hyper, params):
@@ -111,12 +112,21 @@ def _batched(depth: int, scan, engine, config, optimizer_names):
         if any(jax.tree_util.tree_leaves(data_batched)):  # one dataset per run: the scan
             data = jax.tree_util.tree_map(grow, data, data_batched)
             inner = _scan_with_depth(depth + 1, scan, engine, config)
+            inner = lambda *args, inner=inner: _constant_steps(inner(*args), depth + 1)  # noqa: E731
         else:
             inner = _batched(depth + 1, scan, engine, config, optimizer_names)
         out = inner(data, hyper, params)
-        return out, jax.tree_util.tree_map(lambda _: True, out)
+        batched = jax.tree_util.tree_map(lambda _: True, out)
+        return out, batched._replace(snapshot_steps=False, loss_steps=False)
 
     return runs
+
+
+def _constant_steps(out: Descent, depth: int) -> Descent:
+    """The step lists are constants, unbatched (as inside ``vmap`` of the scan path): the
+    derivative, the scan path's, must see the same batching as the values."""
+    return out._replace(snapshot_steps=out.snapshot_steps[(0,) * depth],
+                        loss_steps=out.loss_steps[(0,) * depth])
 
 
 def _scan_with_depth(depth: int, scan, engine, config):
@@ -131,13 +141,14 @@ def _broadcast(size: int, leaf, batched: bool):
 
 
 def descend_runs(engine, data, hyper: Mapping[str, jax.Array], params, config,
-                 optimizer_names: tuple[str, ...], block_runs: int = BLOCK_RUNS) -> Descent:
+                 optimizer_names: tuple[str, ...], block_runs: int | None = None) -> Descent:
     """K runs, ``hyper``'s and ``params``' leading axis, in one ``pallas_call``.
 
     Returns the ``Descent`` that ``vmap`` of the scan path returns (every field with a
-    leading axis of K). ``block_runs`` (a power of 2) caps the runs per kernel program;
-    K need not be a multiple of it.
+    leading axis of K). ``block_runs`` (a power of 2; ``BLOCK_RUNS`` if None) caps the runs
+    per kernel program; K need not be a multiple of it.
     """
+    block_runs = BLOCK_RUNS if block_runs is None else block_runs
     num_runs = jnp.shape(hyper["tol"])[0]
     dtype = jax.tree_util.tree_leaves(data)[0].dtype
     block = min(block_runs, pl.next_power_of_2(num_runs))
