@@ -20,7 +20,8 @@ block padded past ``num_steps``) and snapshots follow ``descend`` step for step,
 histories agree with the scan path to float rounding (tests/core/test_fused.py).
 
 Scope: narrow models only (the scalar layout, d + 1 <= ``layout.MAX_SCALARS``), full
-batch, data not batched by the caller's ``vmap`` (such runs take the scan path). On a CPU
+batch, data not batched by the caller's ``vmap`` (such runs take the scan path). No
+progress reports (``progress_every``) come from inside the kernel. On a CPU
 the kernel runs with ``interpret=True``. Differentiating through a fused run (``jax.grad``
 of a sweep) differentiates the scan path instead (``custom_jvp``): the values and
 derivatives are then the scan path's, which is the reference.

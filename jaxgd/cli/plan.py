@@ -426,11 +426,11 @@ def _check_engine(config: Config) -> None:
         return
     exact = ", ".join(eigen.ROTATION_INVARIANT)
     if config.optimizer.name not in eigen.ROTATION_INVARIANT:
-        raise ConfigError(f"train.engine = 'eigen' follows only {exact} exactly, not "
+        raise ConfigError(f"train.engine = {engine_name!r} follows only {exact} exactly, not "
                           f"optimizer.name = {config.optimizer.name!r} (it scales each "
                           "coordinate by its own history): use engine 'gram' or 'auto'")
     if "l2" in config.optimizer.grid:
-        raise ConfigError("train.engine = 'eigen' needs one l2 for every run (its basis "
+        raise ConfigError(f"train.engine = {engine_name!r} needs one l2 for every run (its basis "
                           "depends on l2), and optimizer.grid.l2 varies it: use engine "
                           "'gram' or 'auto'")
 

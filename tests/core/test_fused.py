@@ -85,8 +85,12 @@ def test_fused_sgd_follows_the_closed_form(x64):
 def test_auto_picks_the_fused_path_on_an_accelerator_only(monkeypatch):
     assert engines.choose_engine("auto", 392, 7, 1000, 64) == "eigen"  # this CPU
     X, y = well_conditioned(4, n=20, d=2)
-    assert sweep(X, y, learning_rates=[0.1], num_steps=5).engine == "eigen"
+    on_cpu = sweep(X, y, learning_rates=[0.1, 0.5], num_steps=6)
+    assert on_cpu.engine == "eigen"
     monkeypatch.setattr(engines, "on_accelerator", lambda: True)
+    faked = sweep(X, y, learning_rates=[0.1, 0.5], num_steps=6)  # interpreted: still a CPU
+    assert faked.engine == "eigen-fused"
+    np.testing.assert_allclose(faked.losses, on_cpu.losses, rtol=1e-6)
     assert engines.choose_engine("auto", 392, 7, 1000, 64) == "eigen-fused"
     assert engines.choose_engine("auto", 392, 7, 1000, 64, "adam") == "gram-fused"
     assert engines.choose_engine("auto", 392, 20, 1000, 64) == "eigen"  # too wide
