@@ -19,6 +19,14 @@ Triton cannot do. Divergence freezing, ``stop_at_convergence``, ``log_every`` (w
 block padded past ``num_steps``) and snapshots follow ``descend`` step for step, so the
 histories agree with the scan path to float rounding (tests/core/test_fused.py).
 
+Where it compiles: on a GPU through Pallas's Triton lowering (Mosaic GPU, JAX 0.10's
+default, cannot lower ``jax.grad``'s ``add_any`` yet), on a TPU through Mosaic, and on a
+CPU it is interpreted (``interpret=True``); ``lax.platform_dependent`` picks when the
+program is lowered. The kernel keeps to what Triton takes: every load and store is one
+``(block,)`` row or one scalar at a static or loop index, every operation elementwise.
+The tests lower it for CUDA on a CPU (one Triton call); running it on a GPU, and the TPU
+lowering, are checked by ``benchmarks/gpu_check.sh`` only where a device is at hand.
+
 Scope: narrow models only (the scalar layout, d + 1 <= ``layout.MAX_SCALARS``), full
 batch, data not batched by the caller's ``vmap`` (such runs take the scan path). No
 progress reports (``progress_every``) come from inside the kernel. On a CPU
@@ -49,6 +57,7 @@ import numpy as np
 import optax
 from jax.custom_batching import custom_vmap
 from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pl_triton
 
 from jaxgd import layout
 from jaxgd.convergence import init_monitor, update_monitor
@@ -56,6 +65,8 @@ from jaxgd.result import Descent
 
 #: Runs per kernel program (a power of 2, as Triton's tensors must be).
 BLOCK_RUNS = 128
+#: Triton's settings for the kernel on a GPU (Triton's defaults).
+TRITON = pl_triton.CompilerParams()
 #: Per-run inputs of the monitor, after the optimizer's hyperparameters.
 MONITOR_INPUTS = ("l2", "tol", "divergence_factor", "optimum", "unstable")
 #: The monitor's fields the result needs, in the kernel's output order.
@@ -151,26 +162,16 @@ def descend_runs(engine, data, hyper: Mapping[str, jax.Array], params, config,
     """
     block_runs = BLOCK_RUNS if block_runs is None else block_runs
     num_runs = jnp.shape(hyper["tol"])[0]
-    dtype = jax.tree_util.tree_leaves(data)[0].dtype
     block = min(block_runs, pl.next_power_of_2(num_runs))
     padded_runs = -(-num_runs // block) * block
-    coords = jnp.stack(engine.to_coordinates(data, params))  # (P, K): d + 1 scalars a run
     names = (*optimizer_names, *MONITOR_INPUTS)
-    defaults = {"optimum": jnp.nan, "unstable": 0.0}
-    rows = jnp.stack([jnp.broadcast_to(jnp.asarray(hyper.get(n, defaults.get(n)), dtype),
-                                       (num_runs,)) for n in names])
-    # Pad with copies of run 0: same shapes whatever K is, and sane values in the padding.
-    pad = lambda a: jnp.concatenate(  # noqa: E731
-        [a, jnp.repeat(a[:, :1], padded_runs - num_runs, axis=1)], axis=1)
-    leaves, treedef = jax.tree_util.tree_flatten(data)
-    consts = jnp.concatenate([jnp.ravel(leaf).astype(dtype) for leaf in leaves])
-    consts = jnp.pad(consts, (0, pl.next_power_of_2(consts.size) - consts.size))
+    consts, rows, coords, treedef, shapes = _inputs(engine, data, hyper, params, names)
+    dtype, width = consts.dtype, coords.shape[0]
     steps = config.snapshot_steps
     num_logs = -(-config.num_steps // config.log_every)
-    width = coords.shape[0]
     kernel = partial(_kernel, engine=engine, config=config, names=names,
-                     optimizer_names=optimizer_names, treedef=treedef,
-                     shapes=[jnp.shape(leaf) for leaf in leaves], width=width)
+                     optimizer_names=optimizer_names, treedef=treedef, shapes=shapes,
+                     width=width)
     by_block = lambda *lead: pl.BlockSpec((*lead, block), lambda i: (*(0,) * len(lead), i))  # noqa: E731
     out_shape = [jax.ShapeDtypeStruct((num_logs, padded_runs), dtype),
                  jax.ShapeDtypeStruct((width, padded_runs), dtype),
@@ -179,19 +180,41 @@ def descend_runs(engine, data, hyper: Mapping[str, jax.Array], params, config,
     if steps:
         out_shape.append(jax.ShapeDtypeStruct((len(steps), width, padded_runs), dtype))
         out_specs.append(by_block(len(steps), width))
-    outs = pl.pallas_call(
-        kernel,
-        out_shape=out_shape,
-        grid=(padded_runs // block,),
-        in_specs=[pl.BlockSpec((consts.size,), lambda i: (0,)), by_block(len(names)),
-                  by_block(width)],
-        out_specs=out_specs,
-        interpret=jax.default_backend() == "cpu",
-    )(consts, pad(rows), pad(coords))
+    call = partial(pl.pallas_call, kernel, out_shape=out_shape, grid=(padded_runs // block,),
+                   in_specs=[pl.BlockSpec((consts.size,), lambda i: (0,)),
+                             by_block(len(names)), by_block(width)],
+                   out_specs=out_specs)
+    # Pad with copies of run 0: same shapes whatever K is, and sane values in the padding.
+    pad = lambda a: jnp.concatenate(  # noqa: E731
+        [a, jnp.repeat(a[:, :1], padded_runs - num_runs, axis=1)], axis=1)
+    # Compiled by Triton on a GPU (Mosaic GPU cannot lower jax.grad's add_any yet) and by
+    # Mosaic on a TPU, interpreted on a CPU: picked when the program is lowered.
+    outs = jax.lax.platform_dependent(
+        consts, pad(rows), pad(coords),
+        cpu=lambda *args: call(interpret=True)(*args),
+        cuda=lambda *args: call(compiler_params=TRITON)(*args),
+        rocm=lambda *args: call(compiler_params=TRITON)(*args),
+        default=lambda *args: call()(*args))
     outs = [out[..., :num_runs] for out in outs]
     losses, final, verdicts = outs[:3]
     snapshots = outs[3] if steps else jnp.zeros((0, width, num_runs), dtype)
     return _descent(engine, data, hyper, config, losses, final, verdicts, snapshots)
+
+
+def _inputs(engine, data, hyper, params, names):
+    """The kernel's inputs: the engine's data as one flat vector (padded to a power of 2),
+    the runs' inputs ``names`` as rows of a ``(len(names), K)`` array, the runs' starting
+    coordinates as ``(d + 1, K)``; and how to rebuild the data from the flat vector."""
+    dtype = jax.tree_util.tree_leaves(data)[0].dtype
+    num_runs = jnp.shape(hyper["tol"])[0]
+    coords = jnp.stack(engine.to_coordinates(data, params))  # d + 1 scalars a run
+    defaults = {"optimum": jnp.nan, "unstable": 0.0}
+    rows = jnp.stack([jnp.broadcast_to(jnp.asarray(hyper.get(n, defaults.get(n)), dtype),
+                                       (num_runs,)) for n in names])
+    leaves, treedef = jax.tree_util.tree_flatten(data)
+    consts = jnp.concatenate([jnp.ravel(leaf).astype(dtype) for leaf in leaves])
+    consts = jnp.pad(consts, (0, pl.next_power_of_2(consts.size) - consts.size))
+    return consts, rows, coords, treedef, [jnp.shape(leaf) for leaf in leaves]
 
 
 def _descent(engine, data, hyper, config, losses, final, verdicts, snapshots) -> Descent:
@@ -251,31 +274,11 @@ def _kernel(consts_ref, hyper_ref, coords_ref, losses_ref, final_ref, verdicts_r
     data = _read_data(consts_ref, treedef, shapes)
     hyper = {name: hyper_ref[row, :] for row, name in enumerate(names)}
     coords = tuple(coords_ref[i, :] for i in range(width))
-    num_steps, log_every, patience = config.num_steps, config.log_every, config.patience
+    num_steps, log_every = config.num_steps, config.log_every
     padded = -(-num_steps // log_every) * log_every != num_steps
     dtype = coords[0].dtype
-    noise = engine.noise(data)
-    monotone = config.optimizer.name == "sgd"
-
-    def optimizer(h):
-        built = config.optimizer.build({k: h[k] for k in optimizer_names})
-        return optax.with_extra_args_support(built)
-
-    def loss_of(h):
-        return engine.loss(data, h["l2"])
-
-    def update(h, grads, state, z, loss):  # one run, as descend's step does it
-        updates, state = optimizer(h).update(grads, state, z, value=loss, grad=grads,
-                                             value_fn=loss_of(h))
-        return optax.apply_updates(z, updates), state
-
-    def watch(h, monitor, loss, step):
-        return update_monitor(monitor, loss, step, h["tol"], patience,
-                              h["divergence_factor"], noise, h["optimum"], monotone,
-                              h["unstable"] != 0)
-
-    value_and_grad = jax.vmap(lambda h, z: jax.value_and_grad(loss_of(h))(z))
-    update, watch = jax.vmap(update), jax.vmap(watch, in_axes=(0, 0, 0, None))
+    init, value_and_grad, update, watch = _block_functions(engine, config, data,
+                                                           optimizer_names)
 
     def snapshot(step, z):
         for slot, at in enumerate(config.snapshot_steps):
@@ -315,7 +318,7 @@ def _kernel(consts_ref, hyper_ref, coords_ref, losses_ref, final_ref, verdicts_r
 
     monitor = jax.tree_util.tree_map(lambda a: jnp.full(coords[0].shape, a, a.dtype),
                                      init_monitor(dtype))
-    state = jax.vmap(lambda h, z: optimizer(h).init(z))(hyper, coords)
+    state = init(hyper, coords)
     z, _, monitor = jax.lax.fori_loop(0, -(-num_steps // log_every), block,
                                       (coords, state, monitor))
     if num_steps in config.snapshot_steps:  # the final parameters
@@ -325,6 +328,35 @@ def _kernel(consts_ref, hyper_ref, coords_ref, losses_ref, final_ref, verdicts_r
         final_ref[i, :] = z[i]
     for row, name in enumerate(_VERDICTS):
         verdicts_ref[row, :] = getattr(monitor, name)
+
+
+def _block_functions(engine, config, data, optimizer_names):
+    """What a step does to each run, as the scan path does it, ``vmap``-ped over a block:
+    ``init(h, z)``, ``value_and_grad(h, z)``, ``update(h, grads, state, z, loss)``,
+    ``watch(h, monitor, loss, step)``; ``h`` holds the runs' inputs by name."""
+    noise = engine.noise(data)
+    monotone = config.optimizer.name == "sgd"  # as in training.descend_scan
+
+    def optimizer(h):
+        built = config.optimizer.build({k: h[k] for k in optimizer_names})
+        return optax.with_extra_args_support(built)
+
+    def loss_of(h):
+        return engine.loss(data, h["l2"])
+
+    def update(h, grads, state, z, loss):
+        updates, state = optimizer(h).update(grads, state, z, value=loss, grad=grads,
+                                             value_fn=loss_of(h))
+        return optax.apply_updates(z, updates), state
+
+    def watch(h, monitor, loss, step):
+        return update_monitor(monitor, loss, step, h["tol"], config.patience,
+                              h["divergence_factor"], noise, h["optimum"], monotone,
+                              h["unstable"] != 0)
+
+    return (jax.vmap(lambda h, z: optimizer(h).init(z)),
+            jax.vmap(lambda h, z: jax.value_and_grad(loss_of(h))(z)),
+            jax.vmap(update), jax.vmap(watch, in_axes=(0, 0, 0, None)))
 
 
 def _select(pred, on_true: Any, on_false: Any) -> Any:

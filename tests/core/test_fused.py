@@ -143,3 +143,21 @@ def test_data_batched_by_the_caller_take_the_scan_path():
 
     both = {e: jax.vmap(lambda y, e=e: run(y, e))(ys) for e in ("gram", "gram-fused")}
     np.testing.assert_allclose(both["gram-fused"], both["gram"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("engine, optimizer", [("eigen-fused", "momentum"),
+                                               ("gram-fused", "adam")])
+def test_the_kernel_lowers_to_triton(engine, optimizer):
+    # What this CPU can check of the GPU path: the whole sweep, kernel included, lowers for
+    # CUDA, and the kernel becomes one Triton call (Pallas's Triton lowering accepts every
+    # operation of its body: the loss's gradient, the optax update, the monitor). Compiling
+    # that Triton IR to PTX and running it needs a GPU.
+    X, y = well_conditioned(8, n=30, d=3)
+
+    def losses(rates):
+        return sweep(X, y, learning_rates=rates, num_steps=20, optimizer=optimizer,
+                     engine=engine, log_every=3).losses
+
+    lowered = jax.jit(losses).trace(jnp.asarray([0.1, 0.2, 0.3]))
+    text = lowered.lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
