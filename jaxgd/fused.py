@@ -24,8 +24,8 @@ default, cannot lower ``jax.grad``'s ``add_any`` yet), on a TPU through Mosaic, 
 CPU it is interpreted (``interpret=True``); ``lax.platform_dependent`` picks when the
 program is lowered. The kernel keeps to what Triton takes: every load and store is one
 ``(block,)`` row or one scalar at a static or loop index, every operation elementwise.
-The tests lower it for CUDA on a CPU (one Triton call); running it on a GPU, and the TPU
-lowering, are checked by ``benchmarks/gpu_check.sh`` only where a device is at hand.
+The tests lower it for CUDA on a CPU (one Triton call); compiling and running it on a GPU
+or TPU are checked by ``benchmarks/gpu_check.sh`` only where a device is at hand.
 
 Scope: narrow models only (the scalar layout, d + 1 <= ``layout.MAX_SCALARS``), full
 batch, data not batched by the caller's ``vmap`` (such runs take the scan path). No
