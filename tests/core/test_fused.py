@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgd import LinearParams, exact_trajectory, fit, fused, sweep
+from jaxgd import LinearParams, exact_trajectory, fit, fused, grid_sweep, sweep
 from jaxgd import engine as engines
 from tests.conftest import well_conditioned
 
@@ -130,6 +130,16 @@ def test_fused_path_composes_with_jit_vmap_and_grad():
     grads = {e: jax.grad(total)(rates[0], e) for e in ("eigen", "eigen-fused")}
     np.testing.assert_allclose(grads["eigen-fused"], grads["eigen"], rtol=1e-6)
     assert np.all(np.isfinite(grads["eigen"])) and np.any(grads["eigen"] != 0)
+
+
+def test_grid_sweep_over_an_optimizer_hyperparameter():
+    # The momentum is a per-run input of the kernel, like the learning rate.
+    X, y = well_conditioned(9, n=30, d=2)
+    grid = {"learning_rate": [0.05, 0.3], "momentum": [0.0, 0.5, 0.9]}
+    runs = {e: grid_sweep(X, y, grid=grid, optimizer="nesterov", num_steps=15, engine=e)
+            for e in ("eigen", "eigen-fused")}
+    assert runs["eigen-fused"].losses.shape == (2, 3, 15)
+    assert_same_runs(runs["eigen-fused"], runs["eigen"], 1e-6, 1e-7)
 
 
 def test_data_batched_by_the_caller_take_the_scan_path():
