@@ -107,8 +107,10 @@ def fit(
       progress_every: report progress every this many steps (see ``jaxgd.progress``).
       engine: "direct" computes the loss from X at every step; "gram" from the data's
         float64 moments, O(d²) per step; "eigen" from the same moments in the eigenbasis of
-        the loss, O(d) per step (sgd, momentum, nesterov only); "auto" picks by cost and
-        exactness (see ``jaxgd.engine``).
+        the loss, O(d) per step (sgd, momentum, nesterov only); "gram-fused" and
+        "eigen-fused" run the same in one Pallas kernel (``jaxgd.fused``; up to 15
+        features); "auto" picks by cost and exactness, fused on a GPU or TPU (see
+        ``jaxgd.engine``).
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
 
     Returns:

@@ -225,7 +225,7 @@ class FitResult(Described):
 
     Attributes:
       learning_rate: the learning rate used (an array).
-      engine: the engine that ran, "direct", "gram" or "eigen" (static).
+      engine: the engine that ran, "direct", "gram", "eigen" or a fused one (static).
       optimal_loss: the least-squares (ridge, with l2) optimum's loss in float64 when
         ``reference=True`` and the data are concrete, else None (static). With l2 > 0 every
         loss here is the ridge objective.
@@ -348,7 +348,7 @@ class SweepResult(Described):
     Attributes:
       learning_rates: ``(K,)``.
       seeds: ``(S,)``, or None when the sweep had no seed axis.
-      engine: the engine that ran, "direct", "gram" or "eigen".
+      engine: the engine that ran, "direct", "gram", "eigen" or a fused one.
       optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
     """
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence, minibatch, streaming
+from jaxgd import convergence, fused, minibatch, streaming
 from jaxgd import engine as engines
 from jaxgd.convergence import init_monitor, update_monitor
 from jaxgd.descent import (
@@ -187,21 +187,33 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
     """
     if config.batch_size is not None:
         return _train_minibatch(engine, data, hyper, config)
-    loop, engine, data = run_loop(engine, data, hyper, config)
+    if engine.fused:  # the whole descent in one kernel; the same loss, optimizer, verdicts
+        params = _setup(engine, data, hyper, config)[0]
+        return fused.descend_fused(descend_scan, engine, data, hyper, config, params,
+                                   tuple(sorted(_numeric(hyper))))
+    return descend_scan(engine, data, hyper, config)
+
+
+def descend_scan(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
+                 config: RunConfig, params=None) -> Descent:
+    """A full-batch run (from ``params``, else the seed's draw) in the scan loop
+    (``jaxgd.descent``): the reference path, which the fused path (``jaxgd.fused``) matches
+    and falls back on for ``grad``."""
+    loop, engine, data = run_loop(engine, data, hyper, config, params=params)
     steps_scanned = -(-config.num_steps // config.log_every) * config.log_every
     state, (losses, _) = loop.run(loop.init(), 0, steps_scanned)
     return in_weights(engine, data, loop.finish(state, losses))
 
 
 def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], config: RunConfig,
-             segmented: bool = False) -> tuple[Loop, engines.Engine, Any]:
+             segmented: bool = False, params=None) -> tuple[Loop, engines.Engine, Any]:
     """A full-batch run's ``Loop`` (``jaxgd.descent.descent_loop``) in the engine's
     coordinates, with the engine and data it runs on (``in_weights`` maps its results back).
 
     ``train`` runs it whole; ``jaxgd.segments`` runs it in segments (``segmented=True``).
     """
     engine, data = _full_data(engine, data)
-    params, loss, optimizer, options = _setup(engine, data, hyper, config)
+    params, loss, optimizer, options = _setup(engine, data, hyper, config, params)
     # The moment engines descend in their own coordinates (``jaxgd.engine``).
     # Plain gradient descent never raises the loss below its stability limit (see
     # jaxgd.convergence); other optimizers and mini-batches may.
@@ -225,14 +237,15 @@ def _full_data(engine, data):
     return engine, data
 
 
-def _setup(engine, data, hyper, config):
-    """The start drawn from ``hyper["seed"]``, the loss, the optimizer and descend's options."""
+def _setup(engine, data, hyper, config, params=None):
+    """The start (drawn from ``hyper["seed"]`` unless given), the loss, the optimizer and
+    descend's options."""
     dtype = engines.dtype_of(data)
-    params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
-                         config.init_scale, dtype)
+    if params is None:
+        params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
+                             config.init_scale, dtype)
     l2 = jnp.asarray(hyper["l2"], dtype)
-    numeric = {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
-    options = dict(
+    return params, engine.loss(data, l2), config.optimizer.build(_numeric(hyper)), dict(
         tol=hyper["tol"],
         patience=config.patience,
         divergence_factor=hyper["divergence_factor"],
@@ -244,7 +257,11 @@ def _setup(engine, data, hyper, config):
         optimum=hyper.get("optimum"),
         unstable=hyper.get("unstable", False),
     )
-    return params, engine.loss(data, l2), config.optimizer.build(numeric), options
+
+
+def _numeric(hyper: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """The optimizer's hyperparameters among ``train``'s traced inputs."""
+    return {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
 
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.

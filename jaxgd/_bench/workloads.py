@@ -235,7 +235,8 @@ def annotate(row: dict[str, Any], problem: Problem, machine: dict[str, Any]) -> 
     """Adds the run's work, achieved rates, fractions of the machine's peaks and the limit."""
     if row["median_s"] is None or row["impl"] == "sklearn-sgd":
         return row
-    engine = row["engine"] if row["engine"] in ("direct", "gram", "eigen") else "direct"
+    engine = str(row["engine"]).removesuffix("-fused")  # a fused engine does the same work
+    engine = engine if engine in ("direct", "gram", "eigen") else "direct"
     itemsize = 8 if row["dtype"] == "float64" else 4
     total = work(engine, problem.n, problem.d, row["K"], row["T"], itemsize)
     peak_flops = machine["peak_gflops_f64" if itemsize == 8 else "peak_gflops_f32"]

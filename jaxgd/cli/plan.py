@@ -427,19 +427,19 @@ def check_supported(config: Config) -> None:
 def _check_engine(config: Config) -> None:
     """Refuses an engine that cannot run this config (the library would raise mid-run)."""
     engine_name = getattr(config.train, "engine", "auto")
-    if engine_name in ("gram", "eigen") and config.train.batch_size is not None:
+    if engine_name not in ("auto", "direct") and config.train.batch_size is not None:
         raise ConfigError(f"train.engine = {engine_name!r} sees the data only through its "
                           "moments, and mini-batch SGD (train.batch_size) computes each "
                           "batch's loss from its rows: use engine 'direct' or 'auto'")
-    if engine_name != "eigen":
+    if not engine_name.startswith("eigen"):
         return
     exact = ", ".join(eigen.ROTATION_INVARIANT)
     if config.optimizer.name not in eigen.ROTATION_INVARIANT:
-        raise ConfigError(f"train.engine = 'eigen' follows only {exact} exactly, not "
+        raise ConfigError(f"train.engine = {engine_name!r} follows only {exact} exactly, not "
                           f"optimizer.name = {config.optimizer.name!r} (it scales each "
                           "coordinate by its own history): use engine 'gram' or 'auto'")
     if "l2" in config.optimizer.grid:
-        raise ConfigError("train.engine = 'eigen' needs one l2 for every run (its basis "
+        raise ConfigError(f"train.engine = {engine_name!r} needs one l2 for every run (its basis "
                           "depends on l2), and optimizer.grid.l2 varies it: use engine "
                           "'gram' or 'auto'")
 
