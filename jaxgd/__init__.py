@@ -16,6 +16,7 @@ from jaxgd.descent import descend
 from jaxgd.fit import fit
 from jaxgd.grid import grid_sweep
 from jaxgd.least_squares import LeastSquares, solve
+from jaxgd.lr_range import LrRange, lr_range
 from jaxgd.model import mse, predict
 from jaxgd.params import LinearParams, init_params
 from jaxgd.result import Descent, FitResult, GridResult, SweepResult
@@ -33,6 +34,7 @@ __all__ = [
     "GridResult",
     "LeastSquares",
     "LinearParams",
+    "LrRange",
     "Monitor",
     "Stability",
     "Standardizer",
@@ -45,6 +47,7 @@ __all__ = [
     "grid_sweep",
     "init_params",
     "load",
+    "lr_range",
     "mse",
     "predict",
     "solve",
