@@ -109,6 +109,7 @@ def descend(
     optimum=None,
     monotone: bool = False,
     unstable=False,
+    observe: Callable[[PyTree, PyTree], PyTree] | None = None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -150,6 +151,10 @@ def descend(
         gradient descent on a quadratic): rising for ``patience`` steps means diverging.
       unstable: the run is known to be above its optimizer's stability limit (may be
         traced): its loss rising past its start means diverging.
+      observe: ``observe(params, opt_state)`` -> a pytree of float arrays, recorded at
+        every logged step in the result's ``observed`` (NaN after a divergence, like the
+        losses); ``opt_state`` is the state after that step's update, the one it was
+        computed with (e.g. ``jaxgd.sharpness.tracker``). None records nothing.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -172,7 +177,7 @@ def descend(
         divergence_factor=divergence_factor, stop_at_convergence=stop_at_convergence,
         snapshot_steps=snapshot_steps, progress_every=progress_every, log_every=log_every,
         batches=batches, noise=noise, initial_loss=initial_loss, has_aux=has_aux,
-        optimum=optimum, monotone=monotone, unstable=unstable)
+        optimum=optimum, monotone=monotone, unstable=unstable, observe=observe)
     steps_scanned = -(-num_steps // log_every) * log_every
     state, (losses, auxes) = loop.run(loop.init(), 0, steps_scanned)
     return loop.finish(state, losses, auxes)
@@ -199,6 +204,7 @@ def descent_loop(
     monotone: bool = False,
     unstable=False,
     segmented: bool = False,
+    observe: Callable[[PyTree, PyTree], PyTree] | None = None,
 ) -> Loop:
     """``descend``'s loop as a ``Loop`` of pure functions, to run in segments that carry the
     whole state (parameters, optimizer state, monitor, snapshots) from one to the next.
@@ -268,6 +274,10 @@ def descent_loop(
         params = _select(moving, new_params, params)
         opt_state = _select(moving, new_opt_state, opt_state)
         recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
+        if observe is not None:  # off: the step computes exactly what it did before
+            seen = jax.tree_util.tree_map(lambda leaf: jnp.where(was_diverged, jnp.nan, leaf),
+                                          observe(params, new_opt_state))
+            aux = (aux, seen)
         if progress_every > 0:
             _maybe_report(step + 1, progress_every, num_steps)
         return (params, opt_state, monitor, snapshots, stream), (recorded, aux)
@@ -302,6 +312,9 @@ def descent_loop(
 
     def finish(state: LoopState, losses, auxes=None, position=num_steps) -> Descent:
         params, _, monitor, snapshots, stream = state
+        observed = None
+        if observe is not None and auxes is not None:  # logged as (aux, observed)
+            auxes, observed = auxes
         if steps:  # slots at or past the steps run hold the last (or frozen) parameters
             snapshots = _fill_snapshots(snapshots, snapshot_at, position, params)
         _, last_batch = batches.next(stream, jnp.int32(num_steps))
@@ -319,6 +332,7 @@ def descent_loop(
             aux=auxes if has_aux else None,
             steps_run=jnp.minimum(jnp.asarray(position, jnp.int32), num_steps),
             pruned_step=jnp.asarray(-1, jnp.int32),
+            observed=observed,
         )
 
     return Loop(init, run, finish)

@@ -56,6 +56,7 @@ def fit(
     progress_every: int = 0,
     engine: str = "auto",
     log_every: int = 1,
+    track_sharpness: bool = False,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
@@ -112,6 +113,9 @@ def fit(
         features); "auto" picks by cost and exactness, fused on a GPU or TPU (see
         ``jaxgd.engine``).
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
+      track_sharpness: Adam only: record its preconditioned sharpness η·λmax(P⁻¹H) at
+        every logged step in ``observed``; stable below 2(1 + b1)/(1 − b1) (see
+        ``jaxgd.sharpness``). Off, the run computes nothing more.
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.

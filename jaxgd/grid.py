@@ -112,6 +112,7 @@ def grid_sweep(
     pruning: str | None = None,
     halving_rate: int = 3,
     min_steps: int | None = None,
+    track_sharpness: bool = False,
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
@@ -144,7 +145,8 @@ def grid_sweep(
         the grid.
       batch_size, epochs: mini-batch SGD, as in ``fit``.
       optimizer, schedule, schedule_steps, init_scale, tol, patience, divergence_factor,
-      stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every:
+      stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every,
+      track_sharpness:
         as in ``fit``.
       chunk_size: most runs per compiled call (None: about 256 MiB of outputs per chunk).
         A chunked grid's results are NumPy arrays gathered on the host.

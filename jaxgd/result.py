@@ -87,6 +87,9 @@ class Descent(_Record):
       steps_run: the steps computed for the run: ``num_steps``, or fewer where it left a
         segmented sweep early (converged, diverged or pruned; see ``jaxgd.segments``).
       pruned_step: the step at which successive halving stopped the run, -1 if it did not.
+      observed: what ``descend``'s ``observe`` returned at each logged step, stacked like
+        ``losses``: with ``track_sharpness=True``, Adam's preconditioned sharpness
+        (``jaxgd.sharpness``); else None.
     """
 
     params: PyTree
@@ -103,6 +106,7 @@ class Descent(_Record):
     aux: PyTree = None
     steps_run: jax.Array | None = None
     pruned_step: jax.Array | None = None
+    observed: PyTree = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -387,7 +391,8 @@ class SweepResult(Described):
 
 #: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
 PER_RUN = ("params", "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-           "stalled", "snapshots", "epoch_losses", "aux", "steps_run", "pruned_step")
+           "stalled", "snapshots", "epoch_losses", "aux", "steps_run", "pruned_step",
+           "observed")
 SHARED = ("snapshot_steps", "loss_steps")
 
 

@@ -46,6 +46,7 @@ def sweep(
     pruning: str | None = None,
     halving_rate: int = 3,
     min_steps: int | None = None,
+    track_sharpness: bool = False,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
@@ -72,7 +73,7 @@ def sweep(
         a ``RowSource``, 0).
       optimizer, schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
       divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
-      engine, log_every: as in ``fit``.
+      engine, log_every, track_sharpness: as in ``fit``.
       chunk_size, sharding_mode, segment_steps, pruning, halving_rate, min_steps: as in
         ``grid_sweep``.
 

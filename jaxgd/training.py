@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence, fused, minibatch, streaming
+from jaxgd import convergence, fused, minibatch, sharpness, streaming
 from jaxgd import engine as engines
 from jaxgd.convergence import init_monitor, update_monitor
 from jaxgd.descent import (
@@ -31,6 +31,7 @@ from jaxgd.descent import (
 )
 from jaxgd.optimizers import OptimizerSpec, make_spec
 from jaxgd.params import init_params
+from jaxgd.sharpness import TRACKED
 from jaxgd.validation import MAX_INT32, check_non_negative, check_positive_int, is_traced
 
 #: Builds an optax optimizer from a learning rate, e.g. ``optax.sgd`` or ``optax.adam``.
@@ -72,6 +73,7 @@ class Options:
     pruning: str | None = None
     halving_rate: int = 3
     min_steps: int | None = None
+    track_sharpness: bool = False
 
     @classmethod
     def of(cls, keywords: Mapping[str, Any]) -> Options:
@@ -103,6 +105,7 @@ class RunConfig(NamedTuple):
     log_every: int = 1
     batch_size: int | None = None  # mini-batch SGD (None: full batch)
     epochs: int | None = None
+    track_sharpness: bool = False  # record Adam's preconditioned sharpness (jaxgd.sharpness)
 
 
 def make_config(options: Options, n_rows: int = 0) -> RunConfig:
@@ -120,10 +123,11 @@ def make_config(options: Options, n_rows: int = 0) -> RunConfig:
     if snapshot_steps is None:
         snapshot_steps = default_snapshot_steps(num_steps)
     criteria(options.tol, options.divergence_factor)  # checked here; traced inputs of train
+    spec = make_spec(options.optimizer, options.schedule, options.schedule_steps, num_steps)
+    _check_tracking(options, spec, batch_size)
     return RunConfig(
         num_steps=num_steps,
-        optimizer=make_spec(options.optimizer, options.schedule, options.schedule_steps,
-                            num_steps),
+        optimizer=spec,
         init_scale=check_non_negative(options.init_scale, "init_scale"),
         patience=check_positive_int(options.patience, "patience"),
         stop_at_convergence=bool(options.stop_at_convergence),
@@ -133,7 +137,29 @@ def make_config(options: Options, n_rows: int = 0) -> RunConfig:
         log_every=check_positive_int(options.log_every, "log_every"),
         batch_size=batch_size,
         epochs=epochs,
+        track_sharpness=options.track_sharpness,
     )
+
+
+def _check_tracking(options: Options, spec: OptimizerSpec, batch_size: int | None) -> None:
+    """The preconditioned sharpness is defined for Adam at a constant rate on the full-batch
+    loss (see ``jaxgd.sharpness``), and recorded at every logged step of every run."""
+    track = options.track_sharpness
+    if not isinstance(track, bool):
+        raise TypeError(f"track_sharpness must be True or False, got {track!r}")
+    if not track:
+        return
+    if spec.name not in TRACKED:
+        raise ValueError(f"track_sharpness is for optimizer {' or '.join(TRACKED)!s} (its "
+                         f"preconditioned curvature), not {spec.name!r}: for sgd, momentum "
+                         "and nesterov the curvature is constant, see jaxgd.stability")
+    if spec.schedule != "constant" or batch_size is not None:
+        raise ValueError("track_sharpness needs a constant learning rate on the full-batch "
+                         "loss: leave schedule and batch_size out")
+    if options.stop_at_convergence or options.pruning is not None:
+        raise ValueError("track_sharpness records every logged step of every run, and the "
+                         "early exit (stop_at_convergence, pruning) stops runs between "
+                         "segments: leave those out")
 
 
 def criteria(tol, divergence_factor) -> dict[str, Any]:
@@ -187,7 +213,9 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
     """
     if config.batch_size is not None:
         return _train_minibatch(engine, data, hyper, config)
-    if engine.fused:  # the whole descent in one kernel; the same loss, optimizer, verdicts
+    # The whole descent in one kernel (the same loss, optimizer, verdicts); it keeps only the
+    # losses, so a run that records its sharpness takes the scan loop.
+    if engine.fused and not config.track_sharpness:
         params = _setup(engine, data, hyper, config)[0]
         return fused.descend_fused(descend_scan, engine, data, hyper, config, params,
                                    tuple(sorted(_numeric(hyper))))
@@ -201,8 +229,8 @@ def descend_scan(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
     and falls back on for ``grad``."""
     loop, engine, data = run_loop(engine, data, hyper, config, params=params)
     steps_scanned = -(-config.num_steps // config.log_every) * config.log_every
-    state, (losses, _) = loop.run(loop.init(), 0, steps_scanned)
-    return in_weights(engine, data, loop.finish(state, losses))
+    state, (losses, logged) = loop.run(loop.init(), 0, steps_scanned)
+    return in_weights(engine, data, loop.finish(state, losses, logged))
 
 
 def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], config: RunConfig,
@@ -217,9 +245,12 @@ def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], confi
     # The moment engines descend in their own coordinates (``jaxgd.engine``).
     # Plain gradient descent never raises the loss below its stability limit (see
     # jaxgd.convergence); other optimizers and mini-batches may.
-    loop = descent_loop(loss, engine.to_coordinates(data, params), optimizer, config.num_steps,
+    start = engine.to_coordinates(data, params)
+    observe = sharpness.tracker(loss, start, {**config.optimizer.defaults(), **hyper}) if (
+        config.track_sharpness) else None
+    loop = descent_loop(loss, start, optimizer, config.num_steps,
                         monotone=config.optimizer.name == "sgd", segmented=segmented,
-                        **options)
+                        observe=observe, **options)
     return loop, engine, data
 
 
