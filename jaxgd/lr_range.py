@@ -237,6 +237,39 @@ def describe(found: LrRange) -> str:
     return "\n".join(lines)
 
 
+def summary(found: LrRange) -> dict[str, Any]:
+    """The findings as plain JSON-ready data (NaN and inf as None), what ``jaxgd lr-range``
+    writes to lr_range.json and ``jaxgd.figures.lr_range`` draws.
+
+    Example:
+      >>> import numpy as np
+      >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+      >>> s = summary(lr_range(X, y, num_steps=50, learning_rates=[0.1, 1.5]))
+      >>> s["max_stable"], s["limit_name"], s["candidates"][1]["diverged"]
+      (1.0, '2/λmax', True)
+    """
+    final = np.asarray(found.sweep.final_loss, np.float64)
+    diverged = np.asarray(found.sweep.diverged, bool)
+    candidates = [
+        {"learning_rate": float(rate), "final_loss": _number(final[k]),
+         "relative_gap": _number(found.relative_gap[k]),
+         "steps_to_target": int(found.steps_to_target[k]), "diverged": bool(diverged[k])}
+        for k, rate in enumerate(found.learning_rates)]
+    return {
+        "max_stable": _number(found.max_stable), "fastest": _number(found.fastest),
+        "suggested": _number(found.suggested), "exact": bool(found.exact),
+        "limit": _number(found.limit), "limit_name": _limit_name(found.limits),
+        "first_diverged": _number(found.first_diverged), "target": found.target,
+        "optimal_loss": _number(found.sweep.optimal_loss),
+        "candidates": candidates,
+    }
+
+
+def _number(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def _limit_name(limits: Stability | None) -> str:
     if limits is None:
         return "no theory"
@@ -244,4 +277,4 @@ def _limit_name(limits: Stability | None) -> str:
         limits.optimizer, "2/λmax")
 
 
-__all__ = ["LrRange", "describe", "lr_range"]
+__all__ = ["LrRange", "describe", "lr_range", "summary"]

@@ -1,4 +1,5 @@
-"""The ``jaxgd`` command: ``run`` a config, ``plot`` a results folder again, ``info``, ``bench``.
+"""The ``jaxgd`` command: ``run`` a config, ``plot`` a results folder again, ``lr-range`` (the
+learning-rate range test, ``jaxgd.cli.lr_range``), ``info``, ``bench``.
 
 Exit status: 0 on success, 2 on a usage or config error (a message on stderr, no traceback,
 no output folder), 1 on an unexpected failure, 130 when interrupted with Ctrl-C, 143 when
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from jaxgd import progress, sharding
 from jaxgd.cli import config as config_module
-from jaxgd.cli import results
+from jaxgd.cli import lr_range, results
 from jaxgd.cli.config import DEFAULT_CONFIG, Config, ConfigError, load_config, shipped_configs
 from jaxgd.cli.interrupt import Stopped, check, interruptible, stop_signals
 
@@ -383,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "without training again.")
     plot.add_argument("run_dir", metavar="RUN_DIR")
     plot.set_defaults(handler=command_plot)
+
+    lr_range.add_parser(commands)
 
     info = commands.add_parser("info", help="versions, backend and devices",
                                description="Print jaxgd, JAX, jaxlib and optax versions, the "

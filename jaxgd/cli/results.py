@@ -50,9 +50,9 @@ MAX_CSV_ROWS = 1_000_000
 PARTIAL = ".partial"  # the unfinished run's chunks, inside the results folder being built
 MARKER = ".jaxgd-results"  # in every results folder: jaxgd wrote it, --overwrite may replace it
 MARKER_FORMAT = 1
-#: Every name jaxgd writes at the top of a results folder.
-RESULT_FILES = frozenset({MARKER, SUMMARY, HISTORY, LOSSES, PARTIAL,
-                          *(f"{name}.png" for name in FIGURES)})
+#: Every name jaxgd writes at the top of a results folder (``jaxgd lr-range``: its two).
+RESULT_FILES = frozenset({MARKER, SUMMARY, HISTORY, LOSSES, PARTIAL, "lr_range.json",
+                          *(f"{name}.png" for name in (*FIGURES, "lr_range"))})
 #: Names inside ``.partial`` (see ``jaxgd.cli.checkpoint``): the manifest, chunks, and files
 #: still being written (``.NAME.tmp-…``).
 _PARTIAL_ENTRY = re.compile(r"manifest\.json|chunk-\d{5,}\.npz|\..+\.tmp-.*")
