@@ -310,6 +310,7 @@ def _print_table(summary: dict) -> None:
               f"{'yes' if run['diverged'] else 'no':>10}")
     if len(runs) > len(shown):
         print(f"... the {len(shown)} best of {len(runs)} runs; all are in summary.json")
+    _print_explanations(runs)
     best = summary["best_run"]
     optimum = summary["least_squares"]
     if best is None:
@@ -334,6 +335,18 @@ def _print_table(summary: dict) -> None:
               f"({executed / max(scheduled, 1):.1%})")
     timing = summary["timing_seconds"]
     print(f"time: {timing['total']:.2f} s ({timing['compile']:.2f} s compiling)")
+
+
+EXPLAINED_ROWS = 5  # diverged runs explained in the printout; summary.json explains all
+
+
+def _print_explanations(runs: Sequence[dict]) -> None:
+    fell = [run for run in runs if run.get("explanation")]
+    for run in fell[:EXPLAINED_ROWS]:
+        print(f"  {run['explanation']}")
+    if len(fell) > EXPLAINED_ROWS:
+        print(f"  ... and {len(fell) - EXPLAINED_ROWS} more diverged runs, each explained in "
+              "summary.json")
 
 
 _CHUNK_RUNS = 1024  # jaxgd.cli.plan.CHUNK_RUNS, without importing it to print --help

@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxgd import minibatch
 from jaxgd.cli.environment import device_info, versions
+from jaxgd.cli.explain import explainer
 from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point, limit_label
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.params import LinearParams
@@ -173,6 +174,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
     axes = plan.axes
     shape = history["final_loss"].shape
     runs = []
+    explain = explainer(plan)
     for index in np.ndindex(*shape):
         runs.append({
             **grid_point(plan, index),
@@ -184,6 +186,8 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             **{name: int(history[name][index]) for name in ("steps_run", "pruned_step")
                if name in history},
         })
+        if runs[-1]["diverged"]:  # why, in words (jaxgd.cli.explain)
+            runs[-1]["explanation"] = explain(runs[-1])
     names = meta["feature_names"]
     best_run = None
     if best is not None:
