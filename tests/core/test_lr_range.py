@@ -102,3 +102,16 @@ def test_describe_names_the_exact_limit_and_says_when_no_rate_reached_the_target
 def test_bad_arguments_are_named(keywords, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         lr_range(X, Y, num_steps=10, **keywords)
+
+
+def test_the_figure_marks_the_three_rates_and_the_diverged_candidates():
+    from jaxgd.figures import lr_range as figure
+    from jaxgd.lr_range import summary
+
+    record = summary(lr_range(X, Y, num_steps=1000, num_rates=6, init_scale=0.0))
+    fig = figure.draw(record, title="cars")
+    gap_panel = fig.axes[0]
+    labels = gap_panel.get_legend_handles_labels()[1]
+    assert [label.split()[0] for label in labels] == ["max", "fastest", "suggested", "diverged"]
+    fell = sum(c["diverged"] for c in record["candidates"])
+    assert fell > 0 and len(gap_panel.collections[0].get_offsets()) == fell
