@@ -120,6 +120,10 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
         raise ValueError(f"target must be in (0, 1), got {target!r}")
     if isinstance(num_rates, bool) or not isinstance(num_rates, int) or num_rates < 2:
         raise ValueError(f"num_rates must be an integer >= 2, got {num_rates!r}")
+    for name, why in (("seeds", "it tests one start: give seed"),
+                      ("reference", "it always measures against the float64 optimum")):
+        if name in options:
+            raise ValueError(f"lr_range takes no {name}: {why}")
     hyperparameters = dict(hyperparameters or {})
     limits = _theory(X, l2, optimizer, hyperparameters)
     exact = limits is not None and _exact(options)

@@ -98,6 +98,8 @@ def test_describe_names_the_exact_limit_and_says_when_no_rate_reached_the_target
     ({"num_rates": 1}, "num_rates must be an integer >= 2"),
     ({"optimizer": "adma"}, "optimizer must be one of"),
     ({"learning_rates": [0.1, -1.0]}, "learning_rates must be finite positive"),
+    ({"seeds": [0, 1]}, "lr_range takes no seeds: it tests one start"),
+    ({"reference": False}, "lr_range takes no reference"),
 ])
 def test_bad_arguments_are_named(keywords, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
