@@ -94,3 +94,24 @@ def test_bad_tracking_requests_are_refused_by_name(keywords, message):
     keywords = {"track_sharpness": True, **keywords}
     with pytest.raises((ValueError, TypeError), match=message):
         jaxgd.fit(X, Y, learning_rate=0.1, num_steps=10, **keywords)
+
+
+def test_adam_runs_that_diverge_were_above_the_threshold_but_not_the_other_way_round():
+    # What the theory does and does not predict, against observed divergence: a run is
+    # flagged when its loss passes 1e4× its start, here at its first step (Adam's first
+    # step is about η in every coordinate); each such run had η·λmax(P⁻¹H) far above 38.
+    # Being above the threshold is not enough, though: at η = 316 the first step's
+    # sharpness is 88 and the loss jumps, then Adam's v̂ grows and the run recovers.
+    rates = np.geomspace(1e-2, 1e4, 13)
+    r = jaxgd.sweep(X, Y, learning_rates=rates, num_steps=300, optimizer="adam",
+                    track_sharpness=True, init_scale=0.0, engine="direct")
+    s = np.asarray(r.observed, np.float64)
+    edge = adam_threshold(0.9)
+    diverged = np.asarray(r.diverged)
+    assert diverged.any()
+    for k in np.flatnonzero(diverged):
+        step = int(r.diverged_step[k])
+        assert s[k, step - 1] > edge, rates[k]
+    recovered = ~diverged & (s[:, 0] > edge)
+    assert recovered.any()  # above the threshold at its first step, yet no divergence
+    assert np.all(np.asarray(r.final_loss)[recovered] < 10 * float(r.losses[0, 0]))
