@@ -115,3 +115,10 @@ def test_adam_runs_that_diverge_were_above_the_threshold_but_not_the_other_way_r
     recovered = ~diverged & (s[:, 0] > edge)
     assert recovered.any()  # above the threshold at its first step, yet no divergence
     assert np.all(np.asarray(r.final_loss)[recovered] < 10 * float(r.losses[0, 0]))
+
+
+def test_the_tracked_sharpness_survives_save_and_load(tmp_path):
+    r = jaxgd.sweep(X, Y, learning_rates=[0.1, 3.0], num_steps=30, optimizer="adam",
+                    track_sharpness=True)
+    back = jaxgd.load(r.save(tmp_path / "run"))
+    np.testing.assert_array_equal(np.asarray(back.observed), np.asarray(r.observed))
