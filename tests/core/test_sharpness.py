@@ -89,6 +89,7 @@ def test_tracking_changes_nothing_else_and_is_off_by_default():
     ({"optimizer": "sgd"}, "track_sharpness is for optimizer adam"),
     ({"optimizer": "adam", "schedule": "cosine_decay"}, "constant learning rate"),
     ({"optimizer": "adam", "track_sharpness": "yes"}, "True or False"),
+    ({"optimizer": "adam", "stop_at_convergence": True}, "stops runs between segments"),
 ])
 def test_bad_tracking_requests_are_refused_by_name(keywords, message):
     keywords = {"track_sharpness": True, **keywords}
