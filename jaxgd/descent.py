@@ -79,6 +79,7 @@ def descend(
     optimum=None,
     monotone: bool = False,
     unstable=False,
+    validation: Callable[[PyTree], jax.Array] | None = None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -116,6 +117,10 @@ def descend(
         each logged step.
       optimum: the lowest loss there is, if known (may be traced; None or NaN if not): a
         flat run far above it is stalled, not converged (see ``jaxgd.convergence``).
+      validation: maps parameters to a held-out loss (see ``jaxgd.holdout``), evaluated
+        only at the logged steps, on the same parameters as ``losses``, and at the end: the
+        result's ``validation_losses`` and ``final_validation_loss`` (else None). It is
+        not differentiated and does not steer the descent.
       monotone: the loss can only fall below the optimizer's stability limit (plain
         gradient descent on a quadratic): rising for ``patience`` steps means diverging.
       unstable: the run is known to be above its optimizer's stability limit (may be
@@ -165,6 +170,7 @@ def descend(
 
     def step_fn(carry, step):
         params, opt_state, monitor, snapshots, stream = carry
+        old_params = params
         stream, batch = batches.next(stream, step)
         (loss, aux), grads = value_and_grad(params, batch)
         was_diverged = monitor.diverged
@@ -189,21 +195,28 @@ def descend(
         recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
         if progress_every > 0:
             _maybe_report(step + 1, progress_every, num_steps)
-        return (params, opt_state, monitor, snapshots, stream), (recorded, aux)
+        held = None
+        if validation is not None and log_every == 1:
+            held = jnp.where(was_diverged, jnp.nan, validation(old_params))
+        return (params, opt_state, monitor, snapshots, stream), (recorded, aux, held)
 
     def block_fn(carry, first_step):
-        # log_every steps; only the first one's loss is kept.
+        # log_every steps; only the first one's losses are kept, so the held-out loss is
+        # computed once per block, on the parameters before the block's first update.
+        held = None
+        if validation is not None:
+            held = jnp.where(carry[2].diverged, jnp.nan, validation(carry[0]))
         carry, logs = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
-        return carry, jax.tree_util.tree_map(lambda leaf: leaf[0], logs)
+        return carry, (*jax.tree_util.tree_map(lambda leaf: leaf[0], logs[:2]), held)
 
     carry = (params, optimizer.init(params), init_monitor(loss_dtype, initial_loss), snapshots,
              batches.init())
     if log_every == 1:
-        carry, (losses, auxes) = jax.lax.scan(step_fn, carry,
-                                              jnp.arange(num_steps, dtype=jnp.int32))
+        carry, (losses, auxes, held) = jax.lax.scan(step_fn, carry,
+                                                    jnp.arange(num_steps, dtype=jnp.int32))
     else:
         firsts = jnp.arange(num_logs, dtype=jnp.int32) * log_every
-        carry, (losses, auxes) = jax.lax.scan(block_fn, carry, firsts)
+        carry, (losses, auxes, held) = jax.lax.scan(block_fn, carry, firsts)
     params, _, monitor, snapshots, stream = carry
     if steps:
         snapshots = _take_snapshot(snapshots, snapshot_at, num_steps, params)
@@ -220,6 +233,8 @@ def descend(
         snapshot_steps=snapshot_at,
         loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,
         aux=auxes if has_aux else None,
+        validation_losses=held,
+        final_validation_loss=None if validation is None else validation(params),
     )
 
 

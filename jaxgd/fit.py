@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, streaming
+from jaxgd import convergence, holdout, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
@@ -26,8 +26,8 @@ from jaxgd.training import (
 
 
 @partial(jax.jit, static_argnames=("engine", "config"))
-def _fit_compiled(engine: engines.Engine, data, hyper, config: RunConfig) -> Descent:
-    return train(engine, data, hyper, config)
+def _fit_compiled(engine: engines.Engine, data, hyper, config: RunConfig, held) -> Descent:
+    return train(engine, data, hyper, config, held)
 
 
 def fit(
@@ -55,6 +55,9 @@ def fit(
     progress_every: int = 0,
     engine: str = "auto",
     log_every: int = 1,
+    validation: tuple | None = None,
+    validation_fraction: float | None = None,
+    validation_seed: int = 0,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
@@ -106,9 +109,17 @@ def fit(
         the loss, O(d) per step (sgd, momentum, nesterov only); "auto" picks by cost and
         exactness (see ``jaxgd.engine``).
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
+      validation: held-out rows ``(X_val, y_val)``: their MSE is recorded at every logged
+        step (``validation_losses``) and at the end (``final_validation_loss``); see
+        ``jaxgd.holdout``.
+      validation_fraction: hold out this fraction of the rows instead, in (0, 1), drawn by
+        a shuffle seeded by ``validation_seed`` (not by ``seed``).
+      validation_seed: the seed of that shuffle (and of ``k_folds``' in the sweeps).
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
+      Its ``errors`` hold the final parameters' MSE, RMSE and MAE on the training and
+      held-out rows, in float64 (None when the rows are not concrete arrays).
 
     Example:
       >>> import numpy as np
@@ -126,6 +137,7 @@ def _fit(X, y, options: Options) -> FitResult:
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
                                      options.batch_size, options.batch_seed)
+    X, y, plan = holdout.resolve(X, y, options)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     fixed = fixed_values(options, config.optimizer)
@@ -135,7 +147,9 @@ def _fit(X, y, options: Options) -> FitResult:
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = bool(unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures))
     hyper = {name: jnp.asarray(value, input_dtype(name)) for name, value in fixed.items()}
-    run = _fit_compiled(engines.BY_NAME[chosen], data, hyper, config)
+    held = None if plan is None else holdout.held_out(*plan, chosen)
+    run = _fit_compiled(engines.BY_NAME[chosen], data, hyper, config, held)
     optimal = optima[0] if options.reference and optima is not None else None
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
-                     reference=freeze(optimal))
+                     reference=freeze(optimal),
+                     errors=holdout.result_errors(run.params, X, y, plan))

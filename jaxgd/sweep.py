@@ -42,6 +42,10 @@ def sweep(
     log_every: int = 1,
     chunk_size: int | None = None,
     sharding_mode: str = "runs",
+    validation: tuple | None = None,
+    validation_fraction: float | None = None,
+    validation_seed: int = 0,
+    k_folds: int | None = None,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
@@ -68,9 +72,12 @@ def sweep(
       divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
       engine, log_every: as in ``fit``.
       chunk_size, sharding_mode: as in ``grid_sweep``.
+      validation, validation_fraction, validation_seed, k_folds: held-out data, as in
+        ``grid_sweep`` (k folds add a last axis, "fold").
 
     Returns:
-      A ``SweepResult``, grid axes first and steps last.
+      A ``SweepResult``, grid axes first and steps last; ``best()`` picks by held-out
+      loss when there is one.
 
     Example:
       >>> import numpy as np
@@ -94,6 +101,7 @@ def sweep(
         **fields,
         learning_rates=result.values["learning_rate"].astype(jax.numpy.result_type(float)),
         seeds=result.values["seed"] if seed_axis else None,
+        folds=result.values.get("fold"),
         engine=result.engine,
         reference=result.reference,
     )

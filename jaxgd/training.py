@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence, minibatch, streaming
+from jaxgd import convergence, holdout, minibatch, streaming
 from jaxgd import engine as engines
 from jaxgd.convergence import init_monitor, update_monitor
 from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
@@ -61,6 +62,10 @@ class Options:
     log_every: int = 1
     chunk_size: int | None = None
     sharding_mode: str = "runs"
+    validation: tuple[Any, Any] | None = None
+    validation_fraction: float | None = None
+    validation_seed: int = 0
+    k_folds: int | None = None
 
     @classmethod
     def of(cls, keywords: Mapping[str, Any]) -> Options:
@@ -165,15 +170,18 @@ def _at_most_int32(num_steps: int, name: str) -> int:
 
 
 def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
-          config: RunConfig) -> Descent:
+          config: RunConfig, held=None) -> Descent:
     """One run, traceable: draw the start from ``hyper["seed"]``, then descend on the loss.
 
     ``engine`` is the engine value and ``data`` what it prepared (``jaxgd.engine``);
     ``hyper`` holds this run's learning rate, seed, l2, optimizer hyperparameters, ``tol``
     and ``divergence_factor`` as (possibly traced) scalars. ``fit`` jits this; the sweeps
     vmap it over their grid, so a sweep member and the matching fit run the very same
-    computation.
+    computation. ``held`` is the held-out data (``jaxgd.holdout``), or None; with k folds,
+    ``data`` and ``held`` hold every fold and ``hyper["fold"]`` picks this run's.
     """
+    if "fold" in hyper:
+        data, held = holdout.pick(data, hyper["fold"]), holdout.pick(held, hyper["fold"])
     streamed = data if isinstance(data, streaming.StreamedRows) else None
     if streamed is not None:  # rows in a file: the loss on all of them comes from the moments
         engine, data = engines.GRAM, streamed.stats
@@ -195,10 +203,15 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
         noise=engine.noise(data),
         optimum=hyper.get("optimum"),
         unstable=hyper.get("unstable", False),
+        validation=None if held is None else (
+            lambda coordinates: holdout.validation_loss(
+                engine.from_coordinates(data, coordinates), held)),
     )
     optimizer = config.optimizer.build(numeric)
     if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
         full_loss = lambda p: loss(engine.to_coordinates(data, p))  # noqa: E731
+        if held is not None:  # the mini-batch loop descends in weight and bias
+            options["validation"] = partial(_held_loss, held=held)
         return _train_minibatch(data if streamed is None else streamed, hyper, config, params,
                                 optimizer, full_loss, l2, options)
     # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
@@ -213,7 +226,7 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
 NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor", "optimum",
-                 "unstable")
+                 "unstable", "fold")
 #: Traced inputs that are seeds (unsigned integers); the rest are floats.
 SEEDS = ("seed", "batch_seed")
 
@@ -223,7 +236,13 @@ def input_dtype(name: str):
     run is above its stability limit, else JAX's float."""
     if name == "unstable":
         return jnp.bool_
+    if name == "fold":
+        return jnp.int32
     return jnp.uint32 if name in SEEDS else jnp.result_type(float)
+
+
+def _held_loss(params, held):
+    return holdout.validation_loss(params, held)
 
 
 def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, options):
