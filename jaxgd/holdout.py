@@ -87,11 +87,22 @@ def split(X, y, fraction: float, seed: int = 0):
       ((7, 2), (3, 2), True)
     """
     X, y = check_data(X, y)
-    held = check_fraction(fraction, X.shape[0])
-    order = np.random.default_rng(check_seed(seed, "validation_seed")).permutation(X.shape[0])
-    val = np.zeros(X.shape[0], bool)
-    val[order[:held]] = True
-    return X[~val], y[~val], X[val], y[val]
+    train = training_mask(X.shape[0], fraction, seed)
+    return X[train], y[train], X[~train], y[~train]
+
+
+def training_mask(n_rows: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """Which rows ``split`` keeps for training (True) and holds out (False).
+
+    Example:
+      >>> training_mask(6, 0.5, seed=0).sum()
+      np.int64(3)
+    """
+    held = check_fraction(fraction, n_rows)
+    order = np.random.default_rng(check_seed(seed, "validation_seed")).permutation(n_rows)
+    train = np.ones(n_rows, bool)
+    train[order[:held]] = False
+    return train
 
 
 def fold_ids(n_rows: int, k: int, seed: int = 0) -> np.ndarray:
@@ -285,4 +296,5 @@ def fold_mean(values, axes: tuple[str, ...]):
 
 
 __all__ = ["Folds", "Split", "check_fraction", "errors", "fold_data", "fold_ids",
-           "fold_mean", "held_out", "pick", "resolve", "split", "validation_loss"]
+           "fold_mean", "held_out", "pick", "resolve", "split", "training_mask",
+           "validation_loss"]
