@@ -15,6 +15,7 @@ from jaxgd.convergence import Monitor
 from jaxgd.descent import descend
 from jaxgd.fit import fit
 from jaxgd.grid import grid_sweep
+from jaxgd.holdout import held_out, validation_loss
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.model import mse, predict
 from jaxgd.params import LinearParams, init_params
@@ -42,6 +43,7 @@ __all__ = [
     "exact_trajectory",
     "fit",
     "grid_sweep",
+    "held_out",
     "init_params",
     "mse",
     "predict",
@@ -50,4 +52,5 @@ __all__ = [
     "standardize_params",
     "sweep",
     "unstandardize_params",
+    "validation_loss",
 ]

@@ -282,19 +282,6 @@ def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None
     return {"training": errors(params, X, y), "validation": validation}
 
 
-def fold_mean(values, axes: tuple[str, ...]):
-    """``values`` averaged over the "fold" axis (the mean over folds per hyperparameter
-    point), or as they are without one.
-
-    Example:
-      >>> fold_mean(np.array([[1.0, 3.0], [2.0, 2.0]]), ("l2", "fold")).tolist()
-      [2.0, 2.0]
-    """
-    if "fold" not in axes:
-        return np.asarray(values)
-    return np.mean(np.asarray(values, np.float64), axis=axes.index("fold"))
-
-
 __all__ = ["Folds", "Split", "check_fraction", "errors", "fold_data", "fold_ids",
-           "fold_mean", "held_out", "pick", "resolve", "split", "training_mask",
+           "held_out", "pick", "resolve", "split", "training_mask",
            "validation_loss"]

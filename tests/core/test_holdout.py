@@ -249,3 +249,16 @@ def test_errors_report_rmse_and_mae_in_float64():
     e = errors(LinearParams(np.array([1.0]), np.array(0.0)), np.array([[1.0], [2.0]]),
                np.array([2.0, 4.0]))
     assert (float(e["mse"]), float(e["rmse"]), float(e["mae"])) == (2.5, np.sqrt(2.5), 1.5)
+
+
+def test_mini_batch_runs_record_the_held_out_loss_of_their_params():
+    X, y = well_conditioned(15, n=24)
+    X_val, y_val = well_conditioned(16, n=10)
+    r = fit(X, y, learning_rate=0.05, batch_size=8, epochs=3, validation=(X_val, y_val),
+            snapshot_steps=(0, 3, 9))
+    assert r.validation_losses.shape == r.losses.shape == (9,)
+    for i, step in enumerate((0, 3)):  # the parameters before update `step`
+        want = _mse64(r.snapshots.weight[i], r.snapshots.bias[i], X_val, y_val)
+        np.testing.assert_allclose(float(r.validation_losses[step]), want, rtol=2e-6)
+    final = _mse64(r.params.weight, r.params.bias, X_val, y_val)
+    np.testing.assert_allclose(float(r.final_validation_loss), final, rtol=2e-6)
