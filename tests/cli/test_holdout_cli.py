@@ -129,3 +129,21 @@ def test_the_shipped_ridge_holdout_config_picks_another_run_than_training_loss()
     assert l2[by_training[1]] == 0.0 and l2[best[1]] > 0  # a penalty generalizes better
     held = history["final_validation_loss"]
     assert held[best] < 0.8 * held[by_training]  # by a clear margin, not by rounding
+
+
+def test_the_figures_draw_the_held_out_loss_beside_the_training_loss():
+    from jaxgd import figures
+
+    record = execute.run(parse(SMALL.format(holdout="validation_fraction = 0.3")))
+    labels = {}
+    for name in ("loss_curve", "sweep_curves", "sweep_summary"):
+        fig = figures.draw(name, record.history, record.meta)
+        legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+        labels[name] = " | ".join(t.get_text() for legend in legends
+                                  for t in legend.get_texts())
+    best = tuple(record.history["best_index"])
+    held = record.history["final_validation_loss"][best]
+    assert f"held-out loss (final MSE {figures.base.fmt(held)})" in labels["loss_curve"]
+    assert f"its held-out loss (MSE {figures.base.fmt(held)})" in labels["sweep_curves"]
+    assert "held-out loss (left)" in labels["sweep_summary"]
+    assert "best run (by held-out loss)" in labels["sweep_summary"]
