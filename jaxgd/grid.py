@@ -169,7 +169,8 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> Gri
     engine = engines.BY_NAME[chosen]
     held = None
     if folds:  # every fold's data on a leading axis; train picks its run's
-        data, held, trains = holdout.fold_data(chosen, X, y, plan, fixed_l2 or 0.0)
+        rows = data if chosen == "direct" else None  # on device already: not sent again
+        data, held, trains = holdout.fold_data(chosen, X, y, plan, fixed_l2 or 0.0, rows=rows)
     elif plan is not None:
         held = holdout.held_out(*plan, chosen)
     l2 = values["l2"] if "l2" in axes else fixed["l2"]

@@ -198,12 +198,14 @@ def validation_loss(params: LinearParams, held: Held) -> jax.Array:
     return gram.gram_loss(params, held)
 
 
-def fold_data(engine: str, X: np.ndarray, y: np.ndarray, folds: Folds, l2, dtype=None):
+def fold_data(engine: str, X: np.ndarray, y: np.ndarray, folds: Folds, l2, dtype=None,
+              rows: Rows | None = None):
     """Each fold's training data for ``engine`` and its held-out data, stacked on a leading
     fold axis (``pick`` takes one), and each fold's training moments (for the references).
 
     Moment engines: fold f trains on ``remove(all rows' moments, fold f's moments)``.
-    Direct: the rows once, with one row weighting per fold (1/n_train on training rows).
+    Direct: the rows once (``rows``, if already on device), with one row weighting per
+    fold (1/n_train on training rows, 0 on held-out ones).
     """
     dtype = jnp.result_type(float) if dtype is None else dtype
     total = sufficient_statistics(X, y)
@@ -214,7 +216,9 @@ def fold_data(engine: str, X: np.ndarray, y: np.ndarray, folds: Folds, l2, dtype
         masks = np.stack([folds.ids == f for f in range(folds.k)]).astype(np.float64)
         train_w = (1 - masks) / (1 - masks).sum(axis=1, keepdims=True)
         held_w = masks / masks.sum(axis=1, keepdims=True)
-        X_d, y_d = jnp.asarray(X, dtype), jnp.asarray(y, dtype)
+        X_d, y_d = (jnp.asarray(X, dtype), jnp.asarray(y, dtype)) if rows is None else (
+            rows.X, rows.y)
+        dtype = X_d.dtype
         return (Rows(X_d, y_d, jnp.asarray(train_w, dtype)),
                 Rows(X_d, y_d, jnp.asarray(held_w, dtype)), trains)
     per_fold = [engines.prepare(engine, stats, None, dtype, l2) for stats in trains]
