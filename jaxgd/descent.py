@@ -141,6 +141,13 @@ def descend(
       ...               optax.sgd(0.25), 4, has_aux=True)
       >>> run.aux["p"].tolist()
       [0.0, 1.5, 2.25, 2.625]
+
+      A held-out loss is recorded at the same steps, and for the final parameters:
+
+      >>> run = descend(lambda p: (p - 3.0) ** 2, jnp.float32(0.0), optax.sgd(0.25), 4,
+      ...               validation=lambda p: (p - 2.0) ** 2)
+      >>> run.validation_losses.tolist(), float(run.final_validation_loss)
+      ([4.0, 0.25, 0.0625, 0.390625], 0.66015625)
     """
     num_steps = check_positive_int(num_steps, "num_steps")
     patience = check_positive_int(patience, "patience")
