@@ -5,7 +5,9 @@ Everything else in jaxgd (``fit``, ``sweep``, ``grid_sweep``) is a thin layer ov
 one ``vmap`` of it; the only host round trips are the ones asked for (a progress report
 every ``progress_every`` steps, batches streamed from a file). It is pure: it runs under the
 caller's ``jit``, ``vmap``, ``grad`` and ``jvp``, with traced ``tol`` and
-``divergence_factor`` too.
+``divergence_factor`` too. ``descent_loop`` hands out the same loop as ``init``, ``run`` and
+``finish``, so that a sweep can run it in segments and let finished runs go
+(``jaxgd.segments``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,45 @@ class Batches(NamedTuple):
 
     init: Callable[[], PyTree]
     next: Callable[[PyTree, jax.Array], tuple[PyTree, PyTree]]
+
+
+class LoopState(NamedTuple):
+    """Everything the descent loop carries from one step to the next (``Loop``'s state)."""
+
+    params: PyTree
+    opt_state: PyTree
+    monitor: Monitor
+    snapshots: PyTree
+    stream: PyTree
+
+
+class Loop(NamedTuple):
+    """``descend``'s loop as three pure functions, to run it in segments (``descent_loop``).
+
+    ``init() -> state`` at the initial parameters; ``run(state, first_step, length) ->
+    (state, (losses, logged))`` runs steps ``first_step .. first_step + length - 1``
+    (``length`` static, a multiple of ``log_every``; ``first_step`` a multiple of
+    ``log_every``, traced or not) and logs every ``log_every``-th loss (``logged``: a
+    ``Logged`` of what else was recorded there); ``finish(state, losses, logged, position)``
+    returns the ``Descent``, ``position`` being the steps run so far: snapshot slots at or
+    past it take the state's parameters (frozen, for a run that stopped). ``descend`` is
+    ``init``, one ``run`` over all the steps, then ``finish``; the same steps run in
+    several ``run`` calls give the same state and losses.
+    """
+
+    init: Callable[[], LoopState]
+    run: Callable[[LoopState, Any, int], tuple[LoopState, tuple[jax.Array, Logged]]]
+    finish: Callable[..., Descent]
+
+
+class Logged(NamedTuple):
+    """What the loop records at each logged step beside the loss (None when not asked for):
+    ``loss_fn``'s aux (``has_aux``), ``observe``'s output and the held-out loss
+    (``validation``)."""
+
+    aux: PyTree = None
+    observed: PyTree = None
+    validation: jax.Array | None = None
 
 
 def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
@@ -79,6 +120,7 @@ def descend(
     optimum=None,
     monotone: bool = False,
     unstable=False,
+    observe: Callable[[PyTree, PyTree], PyTree] | None = None,
     validation: Callable[[PyTree], jax.Array] | None = None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
@@ -117,14 +159,19 @@ def descend(
         each logged step.
       optimum: the lowest loss there is, if known (may be traced; None or NaN if not): a
         flat run far above it is stalled, not converged (see ``jaxgd.convergence``).
-      validation: maps parameters to a held-out loss (see ``jaxgd.holdout``), evaluated
-        only at the logged steps, on the same parameters as ``losses``, and at the end: the
-        result's ``validation_losses`` and ``final_validation_loss`` (else None). It is
-        not differentiated and does not steer the descent.
       monotone: the loss can only fall below the optimizer's stability limit (plain
         gradient descent on a quadratic): rising for ``patience`` steps means diverging.
       unstable: the run is known to be above its optimizer's stability limit (may be
         traced): its loss rising past its start means diverging.
+      observe: ``observe(params, opt_state)`` -> a pytree of float arrays, recorded at
+        every logged step in the result's ``observed`` (NaN after a divergence, like the
+        losses); ``opt_state`` is the state after that step's update, the one it was
+        computed with (e.g. ``jaxgd.sharpness.tracker``). None records nothing.
+      validation: maps parameters to a held-out loss (see ``jaxgd.holdout``), evaluated
+        only at the logged steps, on the same parameters as ``losses`` (NaN after a
+        divergence), and at the end: the result's ``validation_losses`` and
+        ``final_validation_loss`` (else None). It is not differentiated by the loop and
+        does not steer the descent.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -149,6 +196,61 @@ def descend(
       >>> run.validation_losses.tolist(), float(run.final_validation_loss)
       ([4.0, 0.25, 0.0625, 0.390625], 0.66015625)
     """
+    loop = descent_loop(
+        loss_fn, params, optimizer, num_steps, tol=tol, patience=patience,
+        divergence_factor=divergence_factor, stop_at_convergence=stop_at_convergence,
+        snapshot_steps=snapshot_steps, progress_every=progress_every, log_every=log_every,
+        batches=batches, noise=noise, initial_loss=initial_loss, has_aux=has_aux,
+        optimum=optimum, monotone=monotone, unstable=unstable, observe=observe,
+        validation=validation)
+    steps_scanned = -(-num_steps // log_every) * log_every
+    state, (losses, logged) = loop.run(loop.init(), 0, steps_scanned)
+    return loop.finish(state, losses, logged)
+
+
+def descent_loop(
+    loss_fn: Callable[[PyTree], jax.Array],
+    params: PyTree,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    *,
+    tol: float = convergence.DEFAULT_TOL,
+    patience: int = convergence.DEFAULT_PATIENCE,
+    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR,
+    stop_at_convergence: bool = False,
+    snapshot_steps: Sequence[int] | None = None,
+    progress_every: int = 0,
+    log_every: int = 1,
+    batches: Batches | None = None,
+    noise=0.0,
+    initial_loss=None,
+    has_aux: bool = False,
+    optimum=None,
+    monotone: bool = False,
+    unstable=False,
+    segmented: bool = False,
+    observe: Callable[[PyTree, PyTree], PyTree] | None = None,
+    validation: Callable[[PyTree], jax.Array] | None = None,
+) -> Loop:
+    """``descend``'s loop as a ``Loop`` of pure functions, to run in segments that carry the
+    whole state (parameters, optimizer state, monitor, snapshots) from one to the next.
+
+    Takes ``descend``'s arguments, plus ``segmented``: the loop will run in pieces, and
+    steps at or past ``num_steps`` (a last segment that runs over) must change nothing.
+    ``jaxgd.segments`` uses it to let finished runs of a sweep leave between segments.
+
+    Example:
+      >>> import jax.numpy as jnp, optax
+      >>> loss = lambda p: (p - 3.0) ** 2
+      >>> loop = descent_loop(loss, jnp.float32(0.0), optax.sgd(0.25), 20, segmented=True)
+      >>> state, (first, _) = loop.run(loop.init(), 0, 8)
+      >>> state, (rest, _) = loop.run(state, 8, 16)  # runs past step 20: masked
+      >>> whole = descend(loss, jnp.float32(0.0), optax.sgd(0.25), 20)
+      >>> bool((jnp.concatenate([first, rest[:12]]) == whole.losses).all())
+      True
+      >>> bool(loop.finish(state, None, position=20).params == whole.params)
+      True
+    """
     num_steps = check_positive_int(num_steps, "num_steps")
     patience = check_positive_int(patience, "patience")
     log_every = check_positive_int(log_every, "log_every")
@@ -170,14 +272,15 @@ def descend(
     _, first_batch = jax.eval_shape(batches.next, batches.init(), jnp.int32(0))
     loss_dtype = jax.eval_shape(loss_fn, params, first_batch)[0].dtype
     num_logs = -(-num_steps // log_every)
-    padded = num_logs * log_every != num_steps  # the last block runs past num_steps
-    snapshots = jax.tree_util.tree_map(
-        lambda leaf: jnp.zeros((len(steps), *jnp.shape(leaf)), jnp.result_type(leaf)), params
-    )
+    # The last block (or segment) runs past num_steps.
+    padded = num_logs * log_every != num_steps or segmented
+    start_params = params
 
     def step_fn(carry, step):
         params, opt_state, monitor, snapshots, stream = carry
-        old_params = params
+        held = None
+        if validation is not None and log_every == 1:  # on the parameters the loss is of
+            held = jnp.where(monitor.diverged, jnp.nan, validation(params))
         stream, batch = batches.next(stream, step)
         (loss, aux), grads = value_and_grad(params, batch)
         was_diverged = monitor.diverged
@@ -200,49 +303,75 @@ def descend(
         params = _select(moving, new_params, params)
         opt_state = _select(moving, new_opt_state, opt_state)
         recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
+        seen = None
+        if observe is not None:  # off: the step computes exactly what it did before
+            seen = jax.tree_util.tree_map(lambda leaf: jnp.where(was_diverged, jnp.nan, leaf),
+                                          observe(params, new_opt_state))
         if progress_every > 0:
             _maybe_report(step + 1, progress_every, num_steps)
-        held = None
-        if validation is not None and log_every == 1:
-            held = jnp.where(was_diverged, jnp.nan, validation(old_params))
-        return (params, opt_state, monitor, snapshots, stream), (recorded, aux, held)
+        return (params, opt_state, monitor, snapshots, stream), (recorded,
+                                                                 Logged(aux, seen, held))
 
     def block_fn(carry, first_step):
-        # log_every steps; only the first one's losses are kept, so the held-out loss is
+        # log_every steps; only the first one's logs are kept, so the held-out loss is
         # computed once per block, on the parameters before the block's first update.
         held = None
         if validation is not None:
             held = jnp.where(carry[2].diverged, jnp.nan, validation(carry[0]))
         carry, logs = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
-        return carry, (*jax.tree_util.tree_map(lambda leaf: leaf[0], logs[:2]), held)
+        recorded, logged = jax.tree_util.tree_map(lambda leaf: leaf[0], logs)
+        return carry, (recorded, logged._replace(validation=held))
 
-    carry = (params, optimizer.init(params), init_monitor(loss_dtype, initial_loss), snapshots,
-             batches.init())
-    if log_every == 1:
-        carry, (losses, auxes, held) = jax.lax.scan(step_fn, carry,
-                                                    jnp.arange(num_steps, dtype=jnp.int32))
-    else:
-        firsts = jnp.arange(num_logs, dtype=jnp.int32) * log_every
-        carry, (losses, auxes, held) = jax.lax.scan(block_fn, carry, firsts)
-    params, _, monitor, snapshots, stream = carry
-    if steps:
-        snapshots = _take_snapshot(snapshots, snapshot_at, num_steps, params)
-    _, last_batch = batches.next(stream, jnp.int32(num_steps))
-    return Descent(
-        params=params,
-        losses=losses,
-        final_loss=loss_fn(params, last_batch)[0],
-        converged_step=monitor.converged_step,
-        diverged=monitor.diverged,
-        diverged_step=monitor.diverged_step,
-        stalled=monitor.stalled(patience),
-        snapshots=snapshots,
-        snapshot_steps=snapshot_at,
-        loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,
-        aux=auxes if has_aux else None,
-        validation_losses=held,
-        final_validation_loss=None if validation is None else validation(params),
-    )
+    def init() -> LoopState:
+        snapshots = jax.tree_util.tree_map(
+            lambda leaf: jnp.zeros((len(steps), *jnp.shape(leaf)), jnp.result_type(leaf)),
+            start_params)
+        return LoopState(start_params, optimizer.init(start_params),
+                         init_monitor(loss_dtype, initial_loss), snapshots, batches.init())
+
+    def run(state: LoopState, first_step, length: int):
+        length = check_positive_int(length, "length")
+        if length % log_every or (not padded and not (
+                isinstance(first_step, int) and first_step + length <= num_steps)):
+            raise ValueError(f"run {length} steps from step {first_step}: the length must be a "
+                             f"multiple of log_every={log_every}, and a loop made without "
+                             f"segmented=True cannot run past num_steps={num_steps}")
+        first = jnp.asarray(first_step, jnp.int32)
+        if log_every == 1:
+            carry, logs = jax.lax.scan(step_fn, tuple(state),
+                                       first + jnp.arange(length, dtype=jnp.int32))
+        else:
+            firsts = first + jnp.arange(length // log_every, dtype=jnp.int32) * log_every
+            carry, logs = jax.lax.scan(block_fn, tuple(state), firsts)
+        return LoopState(*carry), logs
+
+    def finish(state: LoopState, losses, logged: Logged | None = None,
+               position=num_steps) -> Descent:
+        params, _, monitor, snapshots, stream = state
+        logged = Logged() if logged is None else logged
+        if steps:  # slots at or past the steps run hold the last (or frozen) parameters
+            snapshots = _fill_snapshots(snapshots, snapshot_at, position, params)
+        _, last_batch = batches.next(stream, jnp.int32(num_steps))
+        return Descent(
+            params=params,
+            losses=losses,
+            final_loss=loss_fn(params, last_batch)[0],
+            converged_step=monitor.converged_step,
+            diverged=monitor.diverged,
+            diverged_step=monitor.diverged_step,
+            stalled=monitor.stalled(patience),
+            snapshots=snapshots,
+            snapshot_steps=snapshot_at,
+            loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,
+            aux=logged.aux if has_aux else None,
+            steps_run=jnp.minimum(jnp.asarray(position, jnp.int32), num_steps),
+            pruned_step=jnp.asarray(-1, jnp.int32),
+            observed=logged.observed,
+            validation_losses=logged.validation,
+            final_validation_loss=None if validation is None else validation(params),
+        )
+
+    return Loop(init, run, finish)
 
 
 def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
@@ -257,6 +386,16 @@ def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
 
 def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def _fill_snapshots(snapshots: PyTree, snapshot_at: jax.Array, position,
+                    params: PyTree) -> PyTree:
+    hit = snapshot_at >= position
+
+    def update(slots, leaf):
+        return jnp.where(hit.reshape((-1,) + (1,) * jnp.ndim(leaf)), leaf, slots)
+
+    return jax.tree_util.tree_map(update, snapshots, params)
 
 
 def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTree) -> PyTree:
@@ -275,4 +414,5 @@ def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTr
     return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
-__all__ = ["Batches", "Descent", "Monitor", "default_snapshot_steps", "descend"]
+__all__ = ["Batches", "Descent", "Logged", "Loop", "LoopState", "Monitor", "default_snapshot_steps",
+           "descend", "descent_loop"]

@@ -11,7 +11,12 @@
   backward passes: direct costs 2·n·(d+1) per run-step; gram 2·(d+1)² per run-step plus
   n·(d+1)² once for the statistics. For any data with more rows than features the moments
   win, so ``auto`` means eigen where it is exact, else gram, except for very wide or very
-  short problems.
+  short problems. On a GPU or TPU, ``auto`` then takes the fused path (below).
+- ``eigen-fused``, ``gram-fused``: the same engines, with the whole descent of a block of
+  runs in one Pallas kernel (``jaxgd.fused``): the same loss, optimizer and verdicts, off
+  the per-step kernel launches that bind the scan loop on an accelerator. Narrow models
+  (d + 1 <= 16) only; on a CPU they run in Pallas's interpreter, slowly: the scan path stays
+  the reference and the CPU default.
 
 Every engine differentiates its loss with ``jax.grad``, and all three losses are the same
 function of the parameters: histories agree to float rounding (see tests/test_engine.py).
@@ -37,7 +42,9 @@ from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, sufficient_statistics
 from jaxgd.validation import is_traced
 
-ENGINES = ("auto", "direct", "gram", "eigen")
+ENGINES = ("auto", "direct", "gram", "eigen", "gram-fused", "eigen-fused")
+#: Backends where "auto" runs a moment engine's whole descent in one kernel (jaxgd.fused).
+ACCELERATORS = ("gpu", "cuda", "rocm", "tpu")
 
 
 class Rows(NamedTuple):
@@ -75,12 +82,17 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     exact = moment_engine(optimizer, fixed_l2) == "eigen"
-    if engine == "eigen" and not exact:
+    if engine.startswith("eigen") and not exact:
         why = (f"optimizer {optimizer!r} scales each coordinate by its own history"
                if optimizer not in eigen.ROTATION_INVARIANT
                else "l2 varies across the runs (the basis depends on it)")
-        raise ValueError(f"engine='eigen' is exact only for {', '.join(eigen.ROTATION_INVARIANT)} "
+        exact_for = ", ".join(eigen.ROTATION_INVARIANT)
+        raise ValueError(f"engine={engine!r} is exact only for {exact_for} "
                          f"with one l2 for all runs, but {why}: use engine='gram' or 'auto'")
+    if engine.endswith("-fused") and not layout.use_scalars(n_features):
+        raise ValueError(f"engine={engine!r} holds a run's coordinates as scalars, for at most "
+                         f"{layout.MAX_SCALARS - 1} features; this model has {n_features}: use "
+                         f"engine={engine.removesuffix('-fused')!r}")
     if engine != "auto":
         return engine
     if traced_data:
@@ -91,7 +103,20 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
     gram = 2 * width * width * run_steps + n_samples * width * width
     if direct <= gram:
         return "direct"
-    return "eigen" if exact else "gram"
+    chosen = "eigen" if exact else "gram"
+    if on_accelerator() and layout.use_scalars(n_features):  # one kernel, not one a step
+        return f"{chosen}-fused"
+    return chosen
+
+
+def on_accelerator() -> bool:
+    """Whether JAX's default backend is a GPU or TPU (where ``auto`` picks a fused engine).
+
+    Example:
+      >>> on_accelerator()  # on the CPU that runs the doctests
+      False
+    """
+    return jax.default_backend() in ACCELERATORS
 
 
 def moment_engine(optimizer: str, fixed_l2: bool) -> str:
@@ -104,7 +129,7 @@ class Engine(NamedTuple):
     data it prepared, so the compiled loop never asks which engine it runs.
 
     Attributes:
-      name: "direct", "gram" or "eigen".
+      name: one of ``ENGINES`` but "auto".
       prepare: ``(X, y, l2, dtype) -> data``: what the loss reads, on device. X and y are
         arrays (concrete or traced), or ``SufficientStats`` with y None for the moment
         engines; l2 matters only to the eigen engine, whose basis depends on it.
@@ -113,6 +138,8 @@ class Engine(NamedTuple):
       loss: ``(data, l2) -> (coordinates -> loss)``: the ridge objective MSE + l2·‖weight‖².
       noise: ``data -> ``the loss's absolute rounding noise (see ``jaxgd.convergence``).
       n_features: ``data -> d``.
+      fused: run the whole descent of a block of runs in one kernel (``jaxgd.fused``)
+        instead of the scan loop (``jaxgd.descent``).
     """
 
     name: str
@@ -122,6 +149,7 @@ class Engine(NamedTuple):
     loss: Callable[[Any, Any], Callable]
     noise: Callable[[Any], Any]
     n_features: Callable[[Any], int]
+    fused: bool = False
 
 
 def _direct_prepare(X, y, l2, dtype):
@@ -205,8 +233,11 @@ EIGEN = Engine(
     noise=_relative_noise,
     n_features=lambda data: data.basis.shape[0] - 1,
 )
+GRAM_FUSED = GRAM._replace(name="gram-fused", fused=True)
+EIGEN_FUSED = EIGEN._replace(name="eigen-fused", fused=True)
 #: The engines by name.
-BY_NAME: dict[str, Engine] = {"direct": DIRECT, "gram": GRAM, "eigen": EIGEN}
+BY_NAME: dict[str, Engine] = {engine.name: engine for engine in (
+    DIRECT, GRAM, EIGEN, GRAM_FUSED, EIGEN_FUSED)}
 
 
 def prepare(engine: str, X, y, dtype=None, l2=0.0) -> Any:

@@ -20,6 +20,10 @@ n_val is. The eigen engine's coordinates are mapped back to weight and bias firs
 per logged step, not per step). The validation loss is the plain MSE, never with the ridge
 penalty: it is what selection compares across l2 values.
 
+The fused engines (``jaxgd.fused``) keep only the training losses in their kernel: with
+held-out data "auto" takes the same engine unfused, and an explicit "gram-fused" or
+"eigen-fused" is refused (``engine_for``).
+
 RMSE and MAE (``errors``) are computed on the host in float64 from the final parameters,
 at the edge: MAE needs the predictions, which the moment engines never form.
 """
@@ -145,6 +149,29 @@ def resolve(X, y, options) -> tuple[Any, Any, Split | Folds | None]:
         return X, y, Split(X_val, y_val)
     return X, y, Folds(fold_ids(X.shape[0], options.k_folds, options.validation_seed),
                        options.k_folds)
+
+
+def engine_for(chosen: str, requested: str, plan) -> str:
+    """The engine to run with held-out data: ``chosen`` unless it is fused (its kernel keeps
+    only the training losses), then its unfused twin when "auto" picked it.
+
+    Raises:
+      ValueError: a fused engine asked for by name with held-out data.
+
+    Example:
+      >>> engine_for("gram-fused", "auto", Split(None, None))
+      'gram'
+      >>> engine_for("gram-fused", "auto", None)
+      'gram-fused'
+    """
+    if plan is None or not chosen.endswith("-fused"):
+        return chosen
+    base = chosen.removesuffix("-fused")
+    if requested != "auto":
+        raise ValueError(f"engine={requested!r} keeps only the training losses in its kernel, "
+                         "not the held-out loss: with validation, validation_fraction or "
+                         f"k_folds use engine={base!r} (or 'auto')")
+    return base
 
 
 def _rows(X, y) -> bool:
@@ -286,6 +313,6 @@ def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None
     return {"training": errors(params, X, y), "validation": validation}
 
 
-__all__ = ["Folds", "Split", "check_fraction", "errors", "fold_data", "fold_ids",
+__all__ = ["Folds", "Split", "check_fraction", "engine_for", "errors", "fold_data", "fold_ids",
            "held_out", "pick", "resolve", "split", "training_mask",
            "validation_loss"]

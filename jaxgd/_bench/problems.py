@@ -42,6 +42,8 @@ class BenchConfig:
         the seconds it may spend on each before giving up on reaching the target; and on
         all of them (past it, the rates not yet tried are left out, two at least are run).
       matmul_sizes, bandwidth_mb, machine_reps: the machine measurement.
+      early_exit: (K, T, log_every) of the early-exit workload (Auto MPG, rates over
+        [0.02, 0.9]×2/λmax, most of which converge early), or None.
     """
 
     mode: str
@@ -64,6 +66,7 @@ class BenchConfig:
     matmul_sizes: tuple[int, ...] = (2048, 4096)
     bandwidth_mb: int = 512
     machine_reps: int = 3
+    early_exit: tuple[int, int, int] | None = (4096, 50000, 100)
 
 
 QUICK = BenchConfig(mode="quick")
@@ -82,7 +85,7 @@ SMOKE = BenchConfig(  # seconds, for tests: one jaxgd compile per engine, tiny e
     scaling_impls=("numpy",), repeats=1, min_repeats=1, budget_s=0.5,
     baseline_budget_s=0.5, compiled_budget_s=1.0, sklearn_rates=2, sklearn_rate_budget_s=0.05,
     sklearn_budget_s=0.2,
-    matmul_sizes=(128,), bandwidth_mb=8, machine_reps=1)
+    matmul_sizes=(128,), bandwidth_mb=8, machine_reps=1, early_exit=(8, 400, 10))
 PRESETS = {"quick": QUICK, "full": FULL, "smoke": SMOKE}
 
 

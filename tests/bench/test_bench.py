@@ -156,11 +156,16 @@ def test_smoke_benchmark_runs_end_to_end(tmp_path):
     assert set(results["scaling"]) == {"K", "T"}
     names = [t["name"] for t in results["targets"]]
     assert names == ["a", "b", "b", "c", "c", "d", "GPU"]
+    early = results["early_exit"]
+    assert early["same_verdicts"] and early["same_nan"]
+    segmented, plain = early["rows"]["segments"], early["rows"]["plain scan"]
+    assert segmented["run_steps_executed"] <= plain["run_steps_executed"] == 8 * 400
 
     written = bench.write_outputs(results, tmp_path)
     assert json.loads(written["json"].read_text())["mode"] == "smoke"
     report = written["report"].read_text()
     assert "## Targets" in report and "GPU" in report and "## Machine" in report
+    assert "## Early exit: auto_mpg K=8, T=400" in report
     assert "## Targets" in bench.summary_text(results)
 
 
