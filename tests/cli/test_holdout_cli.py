@@ -147,3 +147,27 @@ def test_the_figures_draw_the_held_out_loss_beside_the_training_loss():
     assert f"its held-out loss (MSE {figures.base.fmt(held)})" in labels["sweep_curves"]
     assert "held-out loss (left)" in labels["sweep_summary"]
     assert "best run (by held-out loss)" in labels["sweep_summary"]
+
+
+def test_drawn_points_and_halving_with_held_out_data(tmp_path, capsys):
+    """The merged features together: optimizer.sample, train.pruning and a held-out split.
+    Halving ranks by the held-out loss, and the record keeps both sides' fields."""
+    config = tmp_path / "c.toml"
+    config.write_text(SMALL.format(holdout="validation_fraction = 0.3").replace(
+        "learning_rates = [0.01, 0.1]\ngrid = {l2 = [0.0, 0.5]}",
+        "sample = {learning_rate = ['log', 1e-3, 0.3]}\nnum_samples = 8").replace(
+        "num_steps = 60", "num_steps = 90\npruning = 'halving'\nmin_steps = 10"))
+    out = tmp_path / "out"
+    assert cli.main(["run", str(config), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    history = np.load(out / "history.npz", allow_pickle=False)
+    summary = json.loads((out / "summary.json").read_text())
+    assert history["validation_losses"].shape == history["losses"].shape == (8, 1, 90)
+    pruned = history["pruned_step"].reshape(-1)
+    assert (pruned == 10).sum() == 5  # rung 10: 8 runs -> the best 3 go on
+    held = history["validation_losses"].reshape(8, 90)[:, 9]
+    assert set(np.flatnonzero(pruned != 10)) == set(np.argsort(held)[:3])
+    assert summary["best_run"]["selected_by"] == "validation"
+    assert summary["training"]["run_steps_executed"] < summary["training"]["run_steps_scheduled"]
+    assert "run-steps:" in printed and "selected by validation loss" in printed
+    assert len(summary["sample"]["values"]["learning_rate"]) == 8
