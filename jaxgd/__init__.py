@@ -15,6 +15,7 @@ from jaxgd.convergence import Monitor
 from jaxgd.descent import descend
 from jaxgd.fit import fit
 from jaxgd.grid import grid_sweep
+from jaxgd.holdout import held_out, validation_loss
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.lr_range import LrRange, lr_range
 from jaxgd.model import mse, predict
@@ -45,6 +46,7 @@ __all__ = [
     "exact_trajectory",
     "fit",
     "grid_sweep",
+    "held_out",
     "init_params",
     "load",
     "lr_range",
@@ -55,4 +57,5 @@ __all__ = [
     "standardize_params",
     "sweep",
     "unstandardize_params",
+    "validation_loss",
 ]

@@ -50,9 +50,10 @@ class Loop(NamedTuple):
     """``descend``'s loop as three pure functions, to run it in segments (``descent_loop``).
 
     ``init() -> state`` at the initial parameters; ``run(state, first_step, length) ->
-    (state, (losses, aux))`` runs steps ``first_step .. first_step + length - 1`` (``length``
-    static, a multiple of ``log_every``; ``first_step`` a multiple of ``log_every``, traced
-    or not) and logs every ``log_every``-th loss; ``finish(state, losses, aux, position)``
+    (state, (losses, logged))`` runs steps ``first_step .. first_step + length - 1``
+    (``length`` static, a multiple of ``log_every``; ``first_step`` a multiple of
+    ``log_every``, traced or not) and logs every ``log_every``-th loss (``logged``: a
+    ``Logged`` of what else was recorded there); ``finish(state, losses, logged, position)``
     returns the ``Descent``, ``position`` being the steps run so far: snapshot slots at or
     past it take the state's parameters (frozen, for a run that stopped). ``descend`` is
     ``init``, one ``run`` over all the steps, then ``finish``; the same steps run in
@@ -60,8 +61,18 @@ class Loop(NamedTuple):
     """
 
     init: Callable[[], LoopState]
-    run: Callable[[LoopState, Any, int], tuple[LoopState, tuple[jax.Array, PyTree]]]
+    run: Callable[[LoopState, Any, int], tuple[LoopState, tuple[jax.Array, Logged]]]
     finish: Callable[..., Descent]
+
+
+class Logged(NamedTuple):
+    """What the loop records at each logged step beside the loss (None when not asked for):
+    ``loss_fn``'s aux (``has_aux``), ``observe``'s output and the held-out loss
+    (``validation``)."""
+
+    aux: PyTree = None
+    observed: PyTree = None
+    validation: jax.Array | None = None
 
 
 def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
@@ -110,6 +121,7 @@ def descend(
     monotone: bool = False,
     unstable=False,
     observe: Callable[[PyTree, PyTree], PyTree] | None = None,
+    validation: Callable[[PyTree], jax.Array] | None = None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -155,6 +167,11 @@ def descend(
         every logged step in the result's ``observed`` (NaN after a divergence, like the
         losses); ``opt_state`` is the state after that step's update, the one it was
         computed with (e.g. ``jaxgd.sharpness.tracker``). None records nothing.
+      validation: maps parameters to a held-out loss (see ``jaxgd.holdout``), evaluated
+        only at the logged steps, on the same parameters as ``losses`` (NaN after a
+        divergence), and at the end: the result's ``validation_losses`` and
+        ``final_validation_loss`` (else None). It is not differentiated by the loop and
+        does not steer the descent.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -171,16 +188,24 @@ def descend(
       ...               optax.sgd(0.25), 4, has_aux=True)
       >>> run.aux["p"].tolist()
       [0.0, 1.5, 2.25, 2.625]
+
+      A held-out loss is recorded at the same steps, and for the final parameters:
+
+      >>> run = descend(lambda p: (p - 3.0) ** 2, jnp.float32(0.0), optax.sgd(0.25), 4,
+      ...               validation=lambda p: (p - 2.0) ** 2)
+      >>> run.validation_losses.tolist(), float(run.final_validation_loss)
+      ([4.0, 0.25, 0.0625, 0.390625], 0.66015625)
     """
     loop = descent_loop(
         loss_fn, params, optimizer, num_steps, tol=tol, patience=patience,
         divergence_factor=divergence_factor, stop_at_convergence=stop_at_convergence,
         snapshot_steps=snapshot_steps, progress_every=progress_every, log_every=log_every,
         batches=batches, noise=noise, initial_loss=initial_loss, has_aux=has_aux,
-        optimum=optimum, monotone=monotone, unstable=unstable, observe=observe)
+        optimum=optimum, monotone=monotone, unstable=unstable, observe=observe,
+        validation=validation)
     steps_scanned = -(-num_steps // log_every) * log_every
-    state, (losses, auxes) = loop.run(loop.init(), 0, steps_scanned)
-    return loop.finish(state, losses, auxes)
+    state, (losses, logged) = loop.run(loop.init(), 0, steps_scanned)
+    return loop.finish(state, losses, logged)
 
 
 def descent_loop(
@@ -205,6 +230,7 @@ def descent_loop(
     unstable=False,
     segmented: bool = False,
     observe: Callable[[PyTree, PyTree], PyTree] | None = None,
+    validation: Callable[[PyTree], jax.Array] | None = None,
 ) -> Loop:
     """``descend``'s loop as a ``Loop`` of pure functions, to run in segments that carry the
     whole state (parameters, optimizer state, monitor, snapshots) from one to the next.
@@ -252,6 +278,9 @@ def descent_loop(
 
     def step_fn(carry, step):
         params, opt_state, monitor, snapshots, stream = carry
+        held = None
+        if validation is not None and log_every == 1:  # on the parameters the loss is of
+            held = jnp.where(monitor.diverged, jnp.nan, validation(params))
         stream, batch = batches.next(stream, step)
         (loss, aux), grads = value_and_grad(params, batch)
         was_diverged = monitor.diverged
@@ -274,18 +303,24 @@ def descent_loop(
         params = _select(moving, new_params, params)
         opt_state = _select(moving, new_opt_state, opt_state)
         recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
+        seen = None
         if observe is not None:  # off: the step computes exactly what it did before
             seen = jax.tree_util.tree_map(lambda leaf: jnp.where(was_diverged, jnp.nan, leaf),
                                           observe(params, new_opt_state))
-            aux = (aux, seen)
         if progress_every > 0:
             _maybe_report(step + 1, progress_every, num_steps)
-        return (params, opt_state, monitor, snapshots, stream), (recorded, aux)
+        return (params, opt_state, monitor, snapshots, stream), (recorded,
+                                                                 Logged(aux, seen, held))
 
     def block_fn(carry, first_step):
-        # log_every steps; only the first one's loss is kept.
+        # log_every steps; only the first one's logs are kept, so the held-out loss is
+        # computed once per block, on the parameters before the block's first update.
+        held = None
+        if validation is not None:
+            held = jnp.where(carry[2].diverged, jnp.nan, validation(carry[0]))
         carry, logs = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
-        return carry, jax.tree_util.tree_map(lambda leaf: leaf[0], logs)
+        recorded, logged = jax.tree_util.tree_map(lambda leaf: leaf[0], logs)
+        return carry, (recorded, logged._replace(validation=held))
 
     def init() -> LoopState:
         snapshots = jax.tree_util.tree_map(
@@ -310,11 +345,10 @@ def descent_loop(
             carry, logs = jax.lax.scan(block_fn, tuple(state), firsts)
         return LoopState(*carry), logs
 
-    def finish(state: LoopState, losses, auxes=None, position=num_steps) -> Descent:
+    def finish(state: LoopState, losses, logged: Logged | None = None,
+               position=num_steps) -> Descent:
         params, _, monitor, snapshots, stream = state
-        observed = None
-        if observe is not None and auxes is not None:  # logged as (aux, observed)
-            auxes, observed = auxes
+        logged = Logged() if logged is None else logged
         if steps:  # slots at or past the steps run hold the last (or frozen) parameters
             snapshots = _fill_snapshots(snapshots, snapshot_at, position, params)
         _, last_batch = batches.next(stream, jnp.int32(num_steps))
@@ -329,10 +363,12 @@ def descent_loop(
             snapshots=snapshots,
             snapshot_steps=snapshot_at,
             loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,
-            aux=auxes if has_aux else None,
+            aux=logged.aux if has_aux else None,
             steps_run=jnp.minimum(jnp.asarray(position, jnp.int32), num_steps),
             pruned_step=jnp.asarray(-1, jnp.int32),
-            observed=observed,
+            observed=logged.observed,
+            validation_losses=logged.validation,
+            final_validation_loss=None if validation is None else validation(params),
         )
 
     return Loop(init, run, finish)
@@ -378,5 +414,5 @@ def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTr
     return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
-__all__ = ["Batches", "Descent", "Loop", "LoopState", "Monitor", "default_snapshot_steps",
+__all__ = ["Batches", "Descent", "Logged", "Loop", "LoopState", "Monitor", "default_snapshot_steps",
            "descend", "descent_loop"]

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 
 from jaxgd import eigen, gram, layout
 from jaxgd.convergence import RESOLUTION_ULPS
-from jaxgd.model import mse
+from jaxgd.model import dot, mse
 from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, sufficient_statistics
 from jaxgd.validation import is_traced
@@ -48,10 +48,15 @@ ACCELERATORS = ("gpu", "cuda", "rocm", "tpu")
 
 
 class Rows(NamedTuple):
-    """The data itself, for the direct engine."""
+    """The data itself, for the direct engine.
+
+    ``weight`` (None: every row counts alike) weighs each row's squared error, summing to
+    1: a k-fold keeps all rows and weighs out the held-out ones (``jaxgd.holdout``).
+    """
 
     X: jax.Array
     y: jax.Array
+    weight: jax.Array | None = None
 
 
 def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
@@ -155,8 +160,15 @@ def _direct_prepare(X, y, l2, dtype):
 
 
 def _direct_loss(data: Rows, l2):
-    return lambda params: mse(params, data.X, data.y) + l2 * jnp.sum(
-        params.weight * params.weight)
+    return lambda params: rows_mse(params, data) + l2 * jnp.sum(params.weight * params.weight)
+
+
+def rows_mse(params: LinearParams, data: Rows) -> jax.Array:
+    """The MSE on the rows, weighted by ``data.weight`` when there is one."""
+    if data.weight is None:
+        return mse(params, data.X, data.y)
+    residual = dot(data.X, params.weight) + params.bias - data.y
+    return jnp.sum(data.weight * (residual * residual), axis=-1)
 
 
 def _gram_prepare(X, y, l2, dtype):

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, frames, segments, streaming
+from jaxgd import convergence, frames, holdout, segments, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
@@ -27,8 +27,8 @@ from jaxgd.validation import is_traced
 
 
 @partial(jax.jit, static_argnames=("engine", "config"))
-def _fit_compiled(engine: engines.Engine, data, hyper, config: RunConfig) -> Descent:
-    return train(engine, data, hyper, config)
+def _fit_compiled(engine: engines.Engine, data, hyper, config: RunConfig, held) -> Descent:
+    return train(engine, data, hyper, config, held)
 
 
 def fit(
@@ -56,6 +56,9 @@ def fit(
     progress_every: int = 0,
     engine: str = "auto",
     log_every: int = 1,
+    validation: tuple | None = None,
+    validation_fraction: float | None = None,
+    validation_seed: int = 0,
     track_sharpness: bool = False,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
@@ -113,12 +116,20 @@ def fit(
         features); "auto" picks by cost and exactness, fused on a GPU or TPU (see
         ``jaxgd.engine``).
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
+      validation: held-out rows ``(X_val, y_val)``: their MSE is recorded at every logged
+        step (``validation_losses``) and at the end (``final_validation_loss``); see
+        ``jaxgd.holdout``.
+      validation_fraction: hold out this fraction of the rows instead, in (0, 1), drawn by
+        a shuffle seeded by ``validation_seed`` (not by ``seed``).
+      validation_seed: the seed of that shuffle (and of ``k_folds``' in the sweeps).
       track_sharpness: Adam only: record its preconditioned sharpness η·λmax(P⁻¹H) at
         every logged step in ``observed``; stable below 2(1 + b1)/(1 − b1) (see
         ``jaxgd.sharpness``). Off, the run computes nothing more.
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
+      Its ``errors`` hold the final parameters' MSE, RMSE and MAE on the training and
+      held-out rows, in float64 (None when the rows are not concrete arrays).
 
     Example:
       >>> import numpy as np
@@ -133,13 +144,13 @@ def fit(
 
 
 def _run(engine: engines.Engine, data, hyper, config: RunConfig,
-         plan: segments.Plan | None) -> Descent:
+         plan: segments.Plan | None, held=None) -> Descent:
     """The run as one compiled scan, or with ``stop_at_convergence`` in segments, so that a
     run that converged early stops costing steps (``jaxgd.segments``)."""
-    if plan is None or is_traced((data, hyper)):
-        return _fit_compiled(engine, data, hyper, config)
+    if plan is None or is_traced((data, hyper, held)):
+        return _fit_compiled(engine, data, hyper, config, held)
     one = {name: np.asarray(value)[None] for name, value in hyper.items()}
-    run = segments.run_segments(engine, data, one, config, plan, 1, "none")
+    run = segments.run_segments(engine, data, one, config, plan, 1, "none", held)
     shared = {"snapshot_steps": run.snapshot_steps, "loss_steps": run.loss_steps}
     run = run._replace(snapshot_steps=None, loss_steps=None)
     return jax.tree_util.tree_map(lambda leaf: leaf[0], run)._replace(**shared)
@@ -150,17 +161,22 @@ def _fit(X, y, options: Options) -> FitResult:
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
                                      options.batch_size, options.batch_seed)
     feature_names, target_name = frames.names_of(X, y)
+    X, y, plan = holdout.resolve(X, y, options)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     fixed = fixed_values(options, config.optimizer)
     chosen, data = device_data(X, y, options.engine, config, 1, fixed["l2"])
+    chosen = holdout.engine_for(chosen, options.engine, plan)
     found = references(X, y, fixed["l2"]) if options.reference else None
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = bool(unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures))
     hyper = {name: jnp.asarray(value, input_dtype(name)) for name, value in fixed.items()}
-    run = _run(engines.BY_NAME[chosen], data, hyper, config, segments.make_plan(options, config))
+    held = None if plan is None else holdout.held_out(*plan, chosen)
+    run = _run(engines.BY_NAME[chosen], data, hyper, config, segments.make_plan(options, config),
+               held)
     optimal = optima[0] if options.reference and optima is not None else None
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
                      reference=freeze(optimal), feature_names=feature_names,
-                     target_name=target_name, num_steps=config.num_steps)
+                     target_name=target_name, num_steps=config.num_steps,
+                     errors=holdout.result_errors(run.params, X, y, plan))

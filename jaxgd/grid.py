@@ -18,6 +18,7 @@ import numpy as np
 from jaxgd import (
     convergence,
     frames,
+    holdout,
     progress,
     refinement,
     search,
@@ -52,11 +53,11 @@ CHUNK_BYTES = 256 * 2**20
 
 @partial(jax.jit, static_argnames=("engine", "config", "wanted", "grid_shape"))
 def _members_compiled(engine: engines.Engine, data, hyper, config: RunConfig, wanted: int,
-                      grid_shape: tuple[int, ...]) -> Descent:
+                      grid_shape: tuple[int, ...], held=None) -> Descent:
     """All runs of ``hyper`` at once; the first ``wanted`` (the rest pad the devices' shares)
     come back shaped as ``grid_shape``, with the shared step lists kept once. Doing this
     inside the program saves a small compile per output that eager slicing would cost."""
-    run = jax.vmap(partial(train, engine, data, config=config))(hyper)
+    run = jax.vmap(partial(train, engine, data, config=config, held=held))(hyper)
     steps = {"snapshot_steps": run.snapshot_steps[0], "loss_steps": run.loss_steps[0]}
     run = run._replace(snapshot_steps=None, loss_steps=None)
     run = jax.tree_util.tree_map(lambda leaf: leaf[:wanted].reshape(*grid_shape,
@@ -113,6 +114,10 @@ def grid_sweep(
     halving_rate: int = 3,
     min_steps: int | None = None,
     track_sharpness: bool = False,
+    validation: tuple | None = None,
+    validation_fraction: float | None = None,
+    validation_seed: int = 0,
+    k_folds: int | None = None,
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
@@ -159,13 +164,20 @@ def grid_sweep(
         num_steps (``min_steps`` with pruning); ``>= num_steps``: one plain scan. Under
         the caller's jit or vmap the sweep is always one plain scan.
       pruning: None, or "halving": successive halving; at steps ``min_steps·η^k`` only
-        the best ``1/η`` of the runs still going (by training loss) go on; the others are
-        frozen and marked in ``pruned_step``.
+        the best ``1/η`` of the runs still going (by validation loss when there are
+        held-out data, else by training loss) go on; the others are frozen and marked in
+        ``pruned_step``.
       halving_rate: η, at least 2.
       min_steps: the first rung (None: ``num_steps // η³``).
+      validation, validation_fraction, validation_seed: held-out data, as in ``fit``.
+      k_folds: k-fold cross-validation: the rows are dealt to k folds (seeded by
+        ``validation_seed``) and every grid point runs once per fold, on one more axis,
+        "fold", last; each run's validation loss is its fold's (see ``jaxgd.holdout``).
+        Full-batch runs on in-memory rows only; not with ``refine=``.
 
     Returns:
-      A ``GridResult``.
+      A ``GridResult``; ``best()`` picks by validation loss when there are held-out data
+      (with k folds, by the mean over folds: the index then leaves the fold axis out).
 
     Example:
       >>> import numpy as np
@@ -220,41 +232,102 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
             lambda data: run_grid(data, None, grid, options, points, refine), X, y,
             options.batch_size, options.batch_seed, grid)
     names = frames.names_of(X, y)
+    X, y, held_plan = holdout.resolve(X, y, options)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     axes, values = _check_grid(grid, config, points)
+    folds = isinstance(held_plan, holdout.Folds)
+    if folds:
+        if config.batch_size is not None:
+            raise ValueError("k_folds is for full-batch runs (leave out batch_size and "
+                             "epochs), or give validation= for mini-batch SGD")
+        if refine is not None:
+            raise ValueError("refine= follows one run per point, k_folds= runs k: give "
+                             "validation= or validation_fraction= to refine on held-out loss")
+        axes, values = (*axes, "fold"), {**values, "fold": np.arange(held_plan.k,
+                                                                      dtype=np.int32)}
     varying = (*axes, *(points or {}))
     fixed = fixed_values(options, config.optimizer, varying)
     shape = tuple(values[axis].size for axis in axes)
     num_runs = math.prod(shape)
     l2_axis = _axis_of("l2", axes, values)
-    chosen, data = device_data(X, y, options.engine, config, num_runs,
-                               None if l2_axis else fixed["l2"])
+    fixed_l2 = None if l2_axis else fixed["l2"]
+    chosen, data = device_data(X, y, options.engine, config, num_runs, fixed_l2)
+    chosen = holdout.engine_for(chosen, options.engine, held_plan)
     engine = engines.BY_NAME[chosen]
+    held = None
+    if folds:  # every fold's data on a leading axis; train picks its run's
+        rows = data if chosen == "direct" else None  # on device already: not sent again
+        data, held, trains = holdout.fold_data(chosen, X, y, held_plan, fixed_l2 or 0.0,
+                                               rows=rows)
+    elif held_plan is not None:
+        held = holdout.held_out(*held_plan, chosen)
     l2 = values["l2"] if l2_axis else fixed["l2"]
-    found = references(X, y, l2) if options.reference else None
-    optima, curvatures = (None, None) if found is None else found
     hyper = _members(axes, values, fixed, shape)
+    if folds:
+        optimal, curvatures = _fold_references(trains, l2, axes, shape, hyper, config,
+                                               options.reference, l2_axis)
+    else:
+        optimal, curvatures = _references(X, y, l2, axes, shape, hyper, config,
+                                          options.reference, l2_axis)
+    mode = sharding.check_mode(options.sharding_mode, n_rows)
+    plan = segments.make_plan(options, config)
+    if is_traced((data, hyper, held)):  # inside the caller's transformation: one plain call
+        # (no early exit: only the host can re-pack the runs between segments)
+        run = _members_compiled(engine, data, hyper, config, num_runs, shape, held)
+    else:
+        run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape, plan,
+                          held)
+    errors = holdout.result_errors(run.params, X, y, held_plan, len(axes) - 1)
+    result = _result(run, axes, values, fixed, chosen, optimal, names,
+                     config.num_steps)._replace(errors=errors)
+    if refine is not None:
+        result = refinement.refine(result, refine, engine, data, hyper, config, l2,
+                                   curvatures, held)
+    return result
+
+
+def _references(X, y, l2, axes, shape, hyper, config: RunConfig, reference: bool, l2_axis):
+    """Sets each run's optimum and stability verdict in ``hyper``; returns the reference
+    loss to report (None without one) and the curvatures (``references``')."""
+    found = references(X, y, l2) if reference else None
+    optima, curvatures = (None, None) if found is None else found
     hyper["optimum"] = _per_run_optimum(optima, axes.index(l2_axis) if l2_axis else None,
                                         shape, hyper)
     unstable = unstable_runs(config.optimizer, hyper, l2, curvatures)
     hyper["unstable"] = (jnp if is_traced(hyper) else np).asarray(unstable)
-    mode = sharding.check_mode(options.sharding_mode, n_rows)
-    plan = segments.make_plan(options, config)
-    if is_traced((data, hyper)):  # inside the caller's transformation: one plain call
-        # (no early exit: only the host can re-pack the runs between segments)
-        run = _members_compiled(engine, data, hyper, config, num_runs, shape)
-    else:
-        run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape, plan)
-    optimal = None
-    if options.reference and optima is not None:
-        optimal = optima.reshape([optima.size if a == l2_axis else 1 for a in axes]) if (
-            l2_axis) else float(optima[0])
-    result = _result(run, axes, values, fixed, chosen, optimal, names, config.num_steps)
-    if refine is not None:
-        result = refinement.refine(result, refine, engine, data, hyper, config, l2,
-                                   curvatures)
-    return result
+    if not reference or optima is None:
+        return None, curvatures
+    if l2_axis:
+        return optima.reshape([optima.size if a == l2_axis else 1 for a in axes]), curvatures
+    return float(optima[0]), curvatures
+
+
+def _fold_references(trains, l2, axes, shape, hyper, config: RunConfig, reference: bool,
+                     l2_axis):
+    """``_references`` with k folds: each fold's runs get their training rows' optimum and
+    stability limit (from the fold's moments); the reference broadcasts over (l2, fold)."""
+    num_runs = math.prod(shape)
+    optimum, unstable = np.full(num_runs, np.nan), np.zeros(num_runs, bool)
+    per_fold = []
+    for fold, stats in enumerate(trains):
+        found = references(stats, None, l2, warn_conditioning=fold == 0) if reference else None
+        optima, curvatures = (None, None) if found is None else found
+        mine = hyper["fold"] == fold
+        optimum[mine] = _per_run_optimum(optima, axes.index(l2_axis) if l2_axis else None,
+                                         shape, hyper)[mine]
+        subset = {name: value[mine] for name, value in hyper.items()}
+        unstable[mine] = unstable_runs(config.optimizer, subset, l2, curvatures)
+        per_fold.append(optima)
+    hyper["optimum"] = optimum.astype(input_dtype("optimum"))
+    hyper["unstable"] = unstable
+    if not reference:
+        return None, None
+    dims = [1] * len(axes)
+    dims[-1] = len(trains)
+    if l2_axis:
+        dims[axes.index(l2_axis)] = per_fold[0].size
+    return np.stack(per_fold, axis=-1).reshape(dims), None
 
 
 def _axis_of(name: str, axes: tuple[str, ...], values) -> str | None:
@@ -277,28 +350,30 @@ def _per_run_optimum(optima, l2_position: int | None, shape, hyper):
 
 
 def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, mode: str,
-                shape: tuple[int, ...], plan: segments.Plan | None = None) -> Descent:
+                shape: tuple[int, ...], plan: segments.Plan | None = None,
+                held=None) -> Descent:
     """The runs spread over the devices (``jaxgd.sharding``), chunk by chunk, or segment by
     segment with a ``plan`` (``jaxgd.segments``)."""
-    if mode == "rows" and not isinstance(data, engines.Rows):
-        mode = "runs"  # moments, or rows read by the host: share out the runs instead
+    if mode == "rows" and (not isinstance(data, engines.Rows) or held is not None):
+        mode = "runs"  # moments, rows read by the host, held-out data: share out the runs
     if mode == "rows":
         data = data._replace(**dict(zip(("X", "y"), sharding.place_rows(data.X, data.y, mode),
                                         strict=True)))
-    data = sharding.place_replicated(data)
+    data, held = sharding.place_replicated((data, held))
     if chunk_size is None:
         streamed = isinstance(data, streaming.StreamedRows)
-        width = engines.GRAM.n_features(data.stats) if streamed else engine.n_features(data)
-        chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every), width,
-                                     len(config.snapshot_steps))
+        one = holdout.pick(data, 0) if "fold" in hyper else data
+        width = engines.GRAM.n_features(data.stats) if streamed else engine.n_features(one)
+        logs = -(-config.num_steps // config.log_every) * (1 if held is None else 2)
+        chunk_size = auto_chunk_size(logs, width, len(config.snapshot_steps))
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     if plan is not None:
-        run = segments.run_segments(engine, data, hyper, config, plan, chunk_size, mode)
+        run = segments.run_segments(engine, data, hyper, config, plan, chunk_size, mode, held)
         return jax.tree_util.tree_map(lambda leaf: leaf.reshape(*shape, *leaf.shape[1:]),
                                       run._replace(snapshot_steps=None, loss_steps=None)
                                       )._replace(snapshot_steps=run.snapshot_steps,
                                                  loss_steps=run.loss_steps)
-    return _run_members(engine, data, hyper, config, chunk_size, mode, shape)
+    return _run_members(engine, data, hyper, config, chunk_size, mode, shape, held)
 
 
 def _result(run: Descent, axes, values, fixed, engine: str, optimal, names,
@@ -334,6 +409,8 @@ def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig,
         values = {search.SAMPLE_AXIS: np.arange(size), **values}
     for axis in grid:
         raw = grid[axis]
+        if axis == "fold":
+            raise ValueError("grid['fold'] is made by k_folds=: give k_folds instead")
         if axis == "batch_seed" and config.batch_size is None:
             raise ValueError("a batch_seed axis needs mini-batch SGD (batch_size and epochs): "
                              "full-batch runs have no batch order")
@@ -380,10 +457,10 @@ def _members(axes, values, fixed, shape) -> dict[str, np.ndarray]:
 
 
 def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
-                 chunk_size: int, mode: str, shape: tuple[int, ...]) -> Descent:
+                 chunk_size: int, mode: str, shape: tuple[int, ...], held=None) -> Descent:
     num_runs = next(iter(hyper.values())).size
     if num_runs <= chunk_size:
-        return _call(engine, data, hyper, np.arange(num_runs), config, mode, shape)
+        return _call(engine, data, hyper, np.arange(num_runs), config, mode, shape, held)
     chunk_size = sharding.padded_size(chunk_size, mode)
     gathered = None
     for index, start in enumerate(range(0, num_runs, chunk_size)):
@@ -393,7 +470,7 @@ def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
                                np.full(chunk_size - (stop - start), start)])
         with progress.shifted(index * config.num_steps):
             part = jax.device_get(_call(engine, data, hyper, take, config, mode,
-                                        (take.size,)))
+                                        (take.size,), held))
         steps = {"snapshot_steps": part.snapshot_steps, "loss_steps": part.loss_steps}
         part = part._replace(snapshot_steps=None, loss_steps=None)
         if gathered is None:
@@ -408,10 +485,11 @@ def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
 
 
 def _call(engine, data, hyper, take: np.ndarray, config: RunConfig, mode: str,
-          shape: tuple[int, ...]) -> Descent:
+          shape: tuple[int, ...], held=None) -> Descent:
     """One compiled call on the runs ``take``, padded to the devices, trimmed and shaped."""
     wanted = take.size
     padded = sharding.padded_size(wanted, mode)
     take = np.concatenate([take, np.full(padded - wanted, take[0])])
     members = sharding.place_runs({k: v[take] for k, v in hyper.items()}, mode)
-    return sharding.gather(_members_compiled(engine, data, members, config, wanted, shape))
+    return sharding.gather(_members_compiled(engine, data, members, config, wanted, shape,
+                                             held))

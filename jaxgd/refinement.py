@@ -42,15 +42,22 @@ DEFAULTS = {"top": 4, "steps": 20, "learning_rate": 0.1, "backtracks": 6}
 
 
 def objective(run) -> jax.Array:
-    """What refinement lowers and ranks the start points by: the final training loss (per
-    run; a traced ``Descent`` or a result). The one place to change for held-out loss.
+    """What refinement lowers and ranks the start points by (per run; a traced ``Descent``
+    or a result): the final held-out loss when the runs have held-out data
+    (``jaxgd.holdout``), else the final training loss.
 
     Example:
       >>> import numpy as np, jaxgd
       >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
       >>> float(objective(jaxgd.fit(X, y, learning_rate=0.5, num_steps=50))) < 1e-6
       True
+      >>> held = jaxgd.fit(X, y, learning_rate=0.5, num_steps=50,
+      ...                  validation=(np.array([[2.0]]), np.array([8.0])))
+      >>> float(objective(held)) == float(held.final_validation_loss)
+      True
     """
+    if run.final_validation_loss is not None:
+        return run.final_validation_loss
     return run.final_loss
 
 
@@ -121,11 +128,12 @@ def make_plan(refine: Mapping[str, Any], ranges: Mapping[str, Range] | None) -> 
 
 
 def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
-           config: RunConfig, l2_values, curvatures) -> GridResult:
+           config: RunConfig, l2_values, curvatures, held=None) -> GridResult:
     """``result`` with ``refined`` set: its ``plan.top`` best runs refined (see the module).
 
     ``hyper`` holds every run's traced inputs (flat, in grid order); ``l2_values`` and
-    ``curvatures`` pair each l2 with its Hessian's largest eigenvalue (None if unknown).
+    ``curvatures`` pair each l2 with its Hessian's largest eigenvalue (None if unknown);
+    ``held`` the held-out data (``jaxgd.holdout``), whose loss is then the objective.
     """
     if is_traced((data, hyper)):
         raise ValueError("refine= picks its start points on the host: not inside the "
@@ -145,7 +153,7 @@ def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
     dtype = input_dtype("learning_rate")
     path, values, sizes, grads, run = _descend(
         engine, data, start, jnp.asarray(u0, dtype), jnp.asarray(curvature, dtype),
-        jnp.asarray(plan.learning_rate, dtype), config=config, ranges=plan.ranges,
+        jnp.asarray(plan.learning_rate, dtype), held, config=config, ranges=plan.ranges,
         steps=plan.steps, backtracks=plan.backtracks, limited=limited)
     end = {name: np.asarray(r.from_unit(np.asarray(path[-1, :, j], np.float64)))
            for j, (name, r) in enumerate(plan.ranges)}
@@ -189,7 +197,7 @@ def _runs(result: GridResult, run, start, end, order) -> GridResult:
 
 @partial(jax.jit, static_argnames=("engine", "config", "ranges", "steps", "backtracks",
                                    "limited"))
-def _descend(engine, data, start, u0, curvature, step0, *, config: RunConfig, ranges,
+def _descend(engine, data, start, u0, curvature, step0, held, *, config: RunConfig, ranges,
              steps: int, backtracks: int, limited: bool):
     """Every start point's projected, backtracking descent in unit coordinates, then its
     full run at the end point: one compiled program, vmapped over the points."""
@@ -202,7 +210,7 @@ def _descend(engine, data, start, u0, curvature, step0, *, config: RunConfig, ra
         if limited:  # NaN curvature (unknown) compares False
             factor = limit_factor(name, hyper.get("momentum", jnp.zeros(())))
             hyper["unstable"] = hyper["learning_rate"] * curv > factor
-        run = train(engine, data, hyper, config)
+        run = train(engine, data, hyper, config, held)
         loss = objective(run)
         bad = run.diverged | hyper["unstable"] | ~jnp.isfinite(loss)
         return loss, (bad, run)

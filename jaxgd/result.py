@@ -84,6 +84,9 @@ class Descent(_Record):
         start of each epoch and at the end; None for full-batch runs.
       aux: with a loss that returns ``(loss, aux)`` (``descend(..., has_aux=True)``), the aux
         pytree at each logged step, stacked like ``losses``; else None.
+      validation_losses: with held-out data (``jaxgd.holdout``), the held-out MSE at each
+        logged step (same ``loss_steps`` as ``losses``, NaN after a divergence); else None.
+      final_validation_loss: the held-out MSE of ``params``; None without held-out data.
       steps_run: the steps computed for the run: ``num_steps``, or fewer where it left a
         segmented sweep early (converged, diverged or pruned; see ``jaxgd.segments``).
       pruned_step: the step at which successive halving stopped the run, -1 if it did not.
@@ -104,6 +107,8 @@ class Descent(_Record):
     loss_steps: jax.Array
     epoch_losses: jax.Array | None = None
     aux: PyTree = None
+    validation_losses: jax.Array | None = None
+    final_validation_loss: jax.Array | None = None
     steps_run: jax.Array | None = None
     pruned_step: jax.Array | None = None
     observed: PyTree = None
@@ -122,6 +127,7 @@ class Described(Descent):
 
     engine: str = "direct"
     reference: Any = None
+    errors: dict | None = None
     feature_names: tuple[str, ...] | None = None
     target_name: str | None = None
     num_steps: int | None = None
@@ -277,14 +283,29 @@ class GridResult(Described):
         """The hyperparameters that vary along the "sample" axis (drawn, not gridded)."""
         return tuple(name for name in self.values if name not in self.axes)
 
-    def best(self) -> tuple[int, ...]:
+    def best(self, by: str | None = None) -> tuple[int, ...]:
         """Grid index of the lowest final loss among runs that did not diverge (ties: the
         one that converged first; see ``best_index``).
 
+        Args:
+          by: "validation" (the held-out MSE, ``final_validation_loss``; the default when
+            the runs have held-out data) or "training" (``final_loss``, the default
+            without). With k folds (a "fold" axis) each hyperparameter point is judged by
+            its mean over the folds (a diverged fold rules the point out), and the index
+            leaves the fold axis out.
+
         Raises:
-          ValueError: if every run diverged.
+          ValueError: if every run diverged, or ``by`` is unknown or has no losses.
         """
-        index = best_index(self.final_loss, self.diverged, self.converged_step)
+        final = self.final_validation_loss if _selection(self, by) == "validation" \
+            else self.final_loss
+        diverged, converged = np.asarray(self.diverged), np.asarray(self.converged_step)
+        if "fold" in self.axes:
+            axis = self.axes.index("fold")
+            final = np.mean(np.asarray(final, np.float64), axis=axis)
+            diverged = diverged.any(axis=axis)
+            converged = np.where((converged >= 0).all(axis=axis), converged.max(axis=axis), -1)
+        index = best_index(final, diverged, converged)
         if index is None:
             raise ValueError("every run diverged: no best run; try smaller learning rates")
         return index
@@ -306,9 +327,13 @@ class GridResult(Described):
 
     def point(self, index: Sequence[int]) -> dict[str, float]:
         """The hyperparameter values at a grid index, by name (at a "sample" index: each
-        drawn hyperparameter's value there)."""
+        drawn hyperparameter's value there; an index without the fold entry, as ``best``
+        gives with k folds, names the hyperparameters only)."""
+        axes = self.axes
+        if "fold" in axes and len(index) == len(axes) - 1:
+            axes = tuple(a for a in axes if a != "fold")
         point = {}
-        for axis, i in zip(self.axes, index, strict=True):
+        for axis, i in zip(axes, index, strict=True):
             names = self.sampled if axis == "sample" else (axis,)
             point.update({name: np.asarray(self.values[name])[i].item() for name in names})
         return point
@@ -326,7 +351,9 @@ class GridResult(Described):
         if optimal is not None and np.ndim(optimal):
             optimal = float(np.broadcast_to(optimal, np.shape(self.final_loss))[index])
         rate = {**self.fixed, **self.point(index)}["learning_rate"]
-        per_run = {name: take(getattr(self, name)) for name in PER_RUN}
+        per_run = {name: take(getattr(self, name)) for name in PER_RUN if name != "errors"}
+        errors = self.errors and jax.tree_util.tree_map(
+            lambda leaf: np.asarray(leaf)[index], self.errors)
         return FitResult(
             **per_run,
             snapshot_steps=np.asarray(self.snapshot_steps),
@@ -334,6 +361,7 @@ class GridResult(Described):
             learning_rate=np.asarray(rate, np.asarray(self.final_loss).dtype),
             engine=self.engine,
             reference=freeze(optimal),
+            errors=errors,
             feature_names=self.feature_names,
             target_name=self.target_name,
             num_steps=self.num_steps,
@@ -352,20 +380,23 @@ class SweepResult(Described):
     Attributes:
       learning_rates: ``(K,)``.
       seeds: ``(S,)``, or None when the sweep had no seed axis.
+      folds: ``(k,)`` with ``k_folds=k`` (a last grid axis, "fold"), else None.
       engine: the engine that ran, "direct", "gram", "eigen" or a fused one.
       optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
     """
 
     learning_rates: jax.Array
     seeds: jax.Array | None = None
+    folds: jax.Array | None = None
 
-    def best(self) -> tuple[int, ...]:
-        """Grid index of the lowest final loss among runs that did not diverge.
+    def best(self, by: str | None = None) -> tuple[int, ...]:
+        """Grid index of the lowest final loss among runs that did not diverge, by held-out
+        loss when there is one (see ``GridResult.best``).
 
         Raises:
           ValueError: if every run diverged (there is no best run to report).
         """
-        return self.as_grid().best()
+        return self.as_grid().best(by)
 
     def run(self, index: int | tuple[int, ...]) -> FitResult:
         """One grid point as a ``FitResult``, e.g. ``result.run(result.best())``."""
@@ -378,10 +409,12 @@ class SweepResult(Described):
 
     def as_grid(self) -> GridResult:
         """The same runs as a ``GridResult`` over (learning_rate[, seed])."""
-        axes = ("learning_rate",) if self.seeds is None else ("learning_rate", "seed")
         values = {"learning_rate": self.learning_rates}
         if self.seeds is not None:
             values["seed"] = self.seeds
+        if self.folds is not None:
+            values["fold"] = self.folds
+        axes = tuple(values)
         shared = {name: getattr(self, name) for name in (*PER_RUN, *SHARED)}
         return GridResult(**shared, axes=axes, values=values, fixed={}, engine=self.engine,
                           reference=self.reference, feature_names=self.feature_names,
@@ -389,10 +422,23 @@ class SweepResult(Described):
                           num_steps=self.num_steps)
 
 
+def _selection(result: Described, by: str | None) -> str:
+    """What ``best`` ranks by: "validation" by default when there are held-out losses."""
+    held = result.final_validation_loss is not None
+    if by is None:
+        return "validation" if held else "training"
+    if by not in ("validation", "training"):
+        raise ValueError(f"by must be 'validation' or 'training', got {by!r}")
+    if by == "validation" and not held:
+        raise ValueError("by='validation' needs held-out data: run with validation=, "
+                         "validation_fraction= or k_folds=")
+    return by
+
+
 #: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
 PER_RUN = ("params", "losses", "final_loss", "converged_step", "diverged", "diverged_step",
            "stalled", "snapshots", "epoch_losses", "aux", "steps_run", "pruned_step",
-           "observed")
+           "observed", "validation_losses", "final_validation_loss", "errors")
 SHARED = ("snapshot_steps", "loss_steps")
 
 

@@ -4,10 +4,12 @@ A saved result is a folder in the format of the command line's results folder, w
 pickle: ``history.npz`` holds the arrays, under the results folder's names where they mean
 the same (``losses``, ``loss_steps``, ``final_loss``, ``converged_step``, ``diverged``,
 ``diverged_step``, ``stalled``, ``snapshot_steps``, ``snapshot_weight``, ``snapshot_bias``,
-``learning_rates``, ``seeds``, ``grid_axes``, ``grid_values_<axis>``, ``optimal_loss``; the
-final parameters as ``weight`` and ``bias``), in their own dtypes and in the units the run
-trained in; ``summary.json`` holds the rest: the kind of result, the engine, the feature
-and target names, the grid's axes and fixed values, and how each field is stored.
+``learning_rates``, ``seeds``, ``grid_axes``, ``grid_values_<axis>``, ``optimal_loss``,
+with held-out data ``validation_losses`` and ``final_validation_loss``, and the RMSE and
+MAE as ``errors_<side>_<metric>``; the final parameters as ``weight`` and ``bias``), in
+their own dtypes and in the units the run trained in; ``summary.json`` holds the rest:
+the kind of result, the engine, the feature and target names, the grid's axes and fixed
+values, and how each field is stored.
 
 ``load`` gives back a result equal to the saved one leaf by leaf (as NumPy arrays) with the
 same static metadata. Writing goes to a temporary folder beside ``path``, renamed into place
@@ -179,6 +181,8 @@ def _store(name: str, value, arrays: dict[str, np.ndarray]) -> Any:
         for key, entry in value.items():
             if isinstance(entry, bool | int | float) and math.isfinite(entry):
                 entries[key] = {"json": entry}  # a Python number stays one
+            elif entry is None or isinstance(entry, dict):  # nested, as ``errors``' sides
+                entries[key] = {"field": _store(f"{prefix}{key}", entry, arrays)}
             else:
                 arrays[f"{prefix}{key}"] = _host(entry, f"{name}[{key!r}]")
                 entries[key] = {"array": f"{prefix}{key}"}
@@ -215,7 +219,9 @@ def _decode(name: str, how, arrays: dict[str, np.ndarray], path: Path):
     if isinstance(how, dict) and "params" in how:
         return LinearParams(take(f"{how['params']}weight"), take(f"{how['params']}bias"))
     if isinstance(how, dict) and "dict" in how:
-        return {key: entry["json"] if "json" in entry else take(entry["array"])
+        return {key: entry["json"] if "json" in entry else (
+                    _decode(f"{name}[{key!r}]", entry["field"], arrays, path)
+                    if "field" in entry else take(entry["array"]))
                 for key, entry in how["dict"].items()}
     raise ResultsError(f"{path / SUMMARY}: field {name} is stored in an unknown way: {how!r}")
 

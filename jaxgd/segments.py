@@ -13,10 +13,12 @@ once (and cached for the next sweep):
   (its later losses repeat that value);
 - with ``pruning="halving"`` (successive halving), at each rung ``min_steps·η^k`` the runs
   still going but outside the best ``1/η`` by ``selection_loss``; a pruned run is frozen
-  there (``pruned_step``), its later losses repeat its ``final_loss``.
+  there (``pruned_step``), its later losses repeat its ``final_loss``. With held-out data
+  (``jaxgd.holdout``) the ranking is by validation loss, else by training loss.
 
-Histories keep their shape, padded as an unsegmented run pads them, so every value a run
-computed, and every verdict, equals the plain scan's (``tests/core/test_segments.py``
+Histories keep their shape, padded as an unsegmented run pads them (the held-out history,
+``validation_losses``, exactly like ``losses``), so every value a run computed, and every
+verdict, equals the plain scan's (``tests/core/test_segments.py``
 checks this, bit for bit where the batch layout does not change XLA's arithmetic).
 ``steps_run`` records the steps each run was computed for.
 
@@ -123,9 +125,8 @@ def make_plan(options: Options, config: RunConfig) -> Plan | None:
 
 def selection_loss(losses: np.ndarray, logged: int) -> np.ndarray:
     """The loss by which successive halving ranks runs at a rung: each run's last logged
-    training loss (of the first ``logged`` history entries), +inf where NaN.
-
-    The one place to change for selection by held-out loss: pass the validation history.
+    loss (of the first ``logged`` history entries), +inf where NaN. ``run_segments`` passes
+    the validation history when the runs have held-out data, else the training history.
 
     Example:
       >>> selection_loss(np.array([[3.0, 2.0, 0.0], [4.0, np.nan, 0.0]]), 2).tolist()
@@ -139,44 +140,49 @@ def selection_loss(losses: np.ndarray, logged: int) -> np.ndarray:
 # shared traced scalar, so every segment of a length reuses its program, and under vmap the
 # counter stays unbatched (snapshot and progress conds stay real branches).
 @partial(jax.jit, static_argnames=("engine", "config"))
-def _start(engine: engines.Engine, data, hyper, config: RunConfig) -> LoopState:
-    return jax.vmap(lambda h: run_loop(engine, data, h, config, segmented=True)[0].init())(
-        hyper)
+def _start(engine: engines.Engine, data, hyper, config: RunConfig, held=None) -> LoopState:
+    return jax.vmap(lambda h: run_loop(engine, data, h, config, segmented=True,
+                                       held=held)[0].init())(hyper)
 
 
 @partial(jax.jit, static_argnames=("engine", "config", "length"))
 def _advance(engine: engines.Engine, data, hyper, state: LoopState, first, config: RunConfig,
-             length: int):
+             length: int, held=None):
     def one(h, s):
-        state, (losses, _) = run_loop(engine, data, h, config, segmented=True)[0].run(
-            s, first, length)
-        return state, losses
+        state, (losses, logged) = run_loop(engine, data, h, config, segmented=True,
+                                           held=held)[0].run(s, first, length)
+        return state, (losses, logged.validation)
 
     return jax.vmap(one)(hyper, state)
 
 
 @partial(jax.jit, static_argnames=("engine", "config"))
 def _finish(engine: engines.Engine, data, hyper, state: LoopState, position,
-            config: RunConfig) -> Descent:
+            config: RunConfig, held=None) -> Descent:
     def one(h, s, p):
-        loop, engine_run, data_run = run_loop(engine, data, h, config, segmented=True)
+        loop, engine_run, data_run = run_loop(engine, data, h, config, segmented=True,
+                                              held=held)
         return in_weights(engine_run, data_run, loop.finish(s, None, position=p))
 
     return jax.vmap(one)(hyper, state, position)
 
 
 def run_segments(engine: engines.Engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
-                 plan: Plan, chunk_size: int, mode: str) -> Descent:
+                 plan: Plan, chunk_size: int, mode: str, held=None) -> Descent:
     """Every run of ``hyper`` (one entry per run), segment by segment; NumPy results with
-    the runs on the leading axis, as the plain scan would give them."""
+    the runs on the leading axis, as the plain scan would give them. ``held``: held-out
+    data, as in ``jaxgd.training.train``; their history is carried and padded like the
+    losses, and successive halving ranks by it."""
     num_runs = next(iter(hyper.values())).size
     batches = _Batches(hyper, chunk_size, mode)
     state = batches.gather(np.arange(num_runs),
-                           lambda h, _: _start(engine, data, h, config))
+                           lambda h, _: _start(engine, data, h, config, held))
     log_every, num_steps = config.log_every, config.num_steps
     num_logs = -(-num_steps // log_every)
     dtype = np.asarray(state.monitor.previous_loss).dtype
     losses = np.full((num_runs, num_logs), np.nan, dtype)
+    # The held-out history (None without held-out data), kept like the losses.
+    validation = None if held is None else np.full((num_runs, num_logs), np.nan, dtype)
     steps_run = np.zeros(num_runs, np.int32)
     pruned = np.full(num_runs, -1, np.int32)
     rungs = plan.rungs(num_steps)
@@ -185,28 +191,38 @@ def run_segments(engine: engines.Engine, data, hyper: dict[str, np.ndarray], con
         # Every segment as long, the last one too (its steps past the end are masked): one
         # program per batch size, not two.
         length, first = plan.segment_steps, jnp.asarray(position, jnp.int32)
-        new, logs = batches.gather(active, partial(_advance, engine, data, first=first,
-                                                   config=config, length=length), state)
+        new, (logs, held_logs) = batches.gather(
+            active, partial(_advance, engine, data, first=first, config=config, length=length,
+                            held=held), state)
         _put(state, active, new)
         logged = slice(position // log_every, min((position + length) // log_every, num_logs))
         losses[active, logged] = logs[:, :logged.stop - logged.start]
+        if validation is not None:
+            validation[active, logged] = held_logs[:, :logged.stop - logged.start]
         position += length
         steps_run[active] = min(position, num_steps)
         done = _finished(state, active, position, config)
         if rungs and rungs[0] <= position < num_steps:  # one ranking for the rungs passed
             rungs = [rung for rung in rungs if rung > position]
-            losing = _losing(losses, active, done, position // log_every, plan)
+            ranked = losses if validation is None else validation
+            losing = _losing(ranked, active, done, position // log_every, plan)
             pruned[active[losing]] = position
             done |= losing
-        _pad(losses, active[done], state, position // log_every)
+        for history in (losses, validation):
+            if history is not None:
+                _pad(history, active[done], state, position // log_every)
         active = active[~done]
-    run = batches.gather(np.arange(num_runs), partial(_finish, engine, data, config=config),
+    run = batches.gather(np.arange(num_runs), partial(_finish, engine, data, config=config,
+                                                      held=held),
                          state, per_run=steps_run)
     for r in np.flatnonzero(pruned >= 0):  # frozen at the rung: later losses repeat it
         losses[r, pruned[r] // log_every:] = run.final_loss[r]
+        if validation is not None:
+            validation[r, pruned[r] // log_every:] = run.final_validation_loss[r]
     steps = {"snapshot_steps": np.asarray(run.snapshot_steps[0]),
              "loss_steps": np.asarray(run.loss_steps[0])}
-    return run._replace(losses=losses, steps_run=steps_run, pruned_step=pruned, **steps)
+    return run._replace(losses=losses, steps_run=steps_run, pruned_step=pruned,
+                        validation_losses=validation, **steps)
 
 
 def _finished(state: LoopState, active: np.ndarray, position: int,
@@ -237,9 +253,9 @@ def _losing(losses, active, done, logged: int, plan: Plan) -> np.ndarray:
 
 
 def _pad(losses: np.ndarray, leaving: np.ndarray, state: LoopState, logged: int) -> None:
-    """The history past a finished run's last segment, as the plain scan fills it: NaN after
-    divergence, else the run's frozen loss (its last logged value). Pruned runs are
-    overwritten with their final loss once it is known."""
+    """The history (training or held-out) past a finished run's last segment, as the plain
+    scan fills it: NaN after divergence, else the run's frozen loss (its last logged value).
+    Pruned runs are overwritten with their final loss once it is known."""
     if leaving.size == 0 or logged >= losses.shape[1]:
         return
     diverged = np.asarray(state.monitor.diverged_step)[leaving] >= 0

@@ -79,6 +79,34 @@ def merge(a: SufficientStats, b: SufficientStats) -> SufficientStats:
     )
 
 
+def remove(total: SufficientStats, part: SufficientStats) -> SufficientStats:
+    """The moments of the rows of ``total`` that are not in ``part`` (``merge`` undone):
+    a k-fold's training moments as all rows' minus its held-out block's, no copy of X.
+
+    Example:
+      >>> X, y = np.arange(8.0).reshape(4, 2), np.array([1.0, 4.0, 2.0, 0.0])
+      >>> rest = remove(sufficient_statistics(X, y), sufficient_statistics(X[1:3], y[1:3]))
+      >>> kept = sufficient_statistics(X[[0, 3]], y[[0, 3]])
+      >>> bool(np.allclose(rest.cov_xx, kept.cov_xx)), float(rest.n)
+      (True, 2.0)
+    """
+    n = total.n - part.n
+    if not n > 0:
+        raise ValueError(f"part has {part.n} rows, total {total.n}: nothing would remain")
+    fr, fb = n / total.n, part.n / total.n
+    mean_x = (total.mean_x - fb * part.mean_x) / fr
+    mean_y = (total.mean_y - fb * part.mean_y) / fr
+    dx, dy = part.mean_x - mean_x, part.mean_y - mean_y
+    return SufficientStats(
+        n=n,
+        mean_x=mean_x,
+        mean_y=mean_y,
+        cov_xx=(total.cov_xx - fb * part.cov_xx - fr * fb * np.outer(dx, dx)) / fr,
+        cov_xy=(total.cov_xy - fb * part.cov_xy - fr * fb * dx * dy) / fr,
+        var_y=(total.var_y - fb * part.var_y - fr * fb * dy * dy) / fr,
+    )
+
+
 def accumulate(blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> SufficientStats:
     """The moments of all rows of an iterable of (X, y) blocks, in one pass.
 

@@ -47,6 +47,10 @@ def sweep(
     halving_rate: int = 3,
     min_steps: int | None = None,
     track_sharpness: bool = False,
+    validation: tuple | None = None,
+    validation_fraction: float | None = None,
+    validation_seed: int = 0,
+    k_folds: int | None = None,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
@@ -76,9 +80,12 @@ def sweep(
       engine, log_every, track_sharpness: as in ``fit``.
       chunk_size, sharding_mode, segment_steps, pruning, halving_rate, min_steps: as in
         ``grid_sweep``.
+      validation, validation_fraction, validation_seed, k_folds: held-out data, as in
+        ``grid_sweep`` (k folds add a last axis, "fold").
 
     Returns:
-      A ``SweepResult``, grid axes first and steps last.
+      A ``SweepResult``, grid axes first and steps last; ``best()`` picks by held-out
+      loss when there is one.
 
     Example:
       >>> import numpy as np
@@ -102,6 +109,7 @@ def sweep(
         **fields,
         learning_rates=result.values["learning_rate"].astype(jax.numpy.result_type(float)),
         seeds=result.values["seed"] if seed_axis else None,
+        folds=result.values.get("fold"),
         engine=result.engine,
         reference=result.reference,
         feature_names=result.feature_names,

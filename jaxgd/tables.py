@@ -30,9 +30,11 @@ def tidy_columns(result) -> dict[str, np.ndarray]:
       result: a ``FitResult``, ``SweepResult`` or ``GridResult``.
 
     Returns:
-      The grid's axes (``result.axis_grid()``), ``step``, ``loss`` and ``VERDICTS`` (but
-      ``stalled`` where the result has none), each with runs × logged steps entries, runs in
-      the grid's row-major order and steps in order within a run.
+      The grid's axes (``result.axis_grid()``), ``step``, ``loss``, with held-out data
+      ``validation_loss`` (``jaxgd.holdout``), and ``VERDICTS`` (but ``stalled`` where the
+      result has none; ``final_validation_loss`` with held-out data), each with runs ×
+      logged steps entries, runs in the grid's row-major order and steps in order within a
+      run.
     """
     losses = np.asarray(result.losses)
     shape, steps = losses.shape[:-1], losses.shape[-1]
@@ -41,7 +43,9 @@ def tidy_columns(result) -> dict[str, np.ndarray]:
                for axis, values in result.axis_grid().items()}
     columns["step"] = np.tile(np.asarray(result.loss_steps).reshape(-1), runs)
     columns["loss"] = losses.reshape(-1)
-    for name in VERDICTS:
+    if result.validation_losses is not None:  # logged at the same steps as the loss
+        columns["validation_loss"] = np.asarray(result.validation_losses).reshape(-1)
+    for name in (*VERDICTS, "final_validation_loss"):
         value = getattr(result, name)
         if value is not None:
             columns[name] = np.repeat(np.asarray(value).reshape(-1), steps)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence, fused, minibatch, sharpness, streaming
+from jaxgd import convergence, fused, holdout, minibatch, sharpness, streaming
 from jaxgd import engine as engines
 from jaxgd.convergence import init_monitor, update_monitor
 from jaxgd.descent import (
@@ -74,6 +75,10 @@ class Options:
     halving_rate: int = 3
     min_steps: int | None = None
     track_sharpness: bool = False
+    validation: tuple[Any, Any] | None = None
+    validation_fraction: float | None = None
+    validation_seed: int = 0
+    k_folds: int | None = None
 
     @classmethod
     def of(cls, keywords: Mapping[str, Any]) -> Options:
@@ -202,46 +207,51 @@ def _at_most_int32(num_steps: int, name: str) -> int:
 
 
 def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
-          config: RunConfig) -> Descent:
+          config: RunConfig, held=None) -> Descent:
     """One run, traceable: draw the start from ``hyper["seed"]``, then descend on the loss.
 
     ``engine`` is the engine value and ``data`` what it prepared (``jaxgd.engine``);
     ``hyper`` holds this run's learning rate, seed, l2, optimizer hyperparameters, ``tol``
     and ``divergence_factor`` as (possibly traced) scalars. ``fit`` jits this; the sweeps
     vmap it over their grid, so a sweep member and the matching fit run the very same
-    computation.
+    computation. ``held`` is the held-out data (``jaxgd.holdout``), or None; with k folds,
+    ``data`` and ``held`` hold every fold and ``hyper["fold"]`` picks this run's.
     """
+    data, held, hyper = _fold(data, held, hyper)
     if config.batch_size is not None:
-        return _train_minibatch(engine, data, hyper, config)
+        return _train_minibatch(engine, data, hyper, config, held)
     # The whole descent in one kernel (the same loss, optimizer, verdicts); it keeps only the
-    # losses, so a run that records its sharpness takes the scan loop.
-    if engine.fused and not config.track_sharpness:
+    # losses, so a run that records its sharpness or a held-out loss takes the scan loop.
+    if engine.fused and not config.track_sharpness and held is None:
         params = _setup(engine, data, hyper, config)[0]
         return fused.descend_fused(descend_scan, engine, data, hyper, config, params,
                                    tuple(sorted(_numeric(hyper))))
-    return descend_scan(engine, data, hyper, config)
+    return descend_scan(engine, data, hyper, config, held=held)
 
 
 def descend_scan(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
-                 config: RunConfig, params=None) -> Descent:
+                 config: RunConfig, params=None, held=None) -> Descent:
     """A full-batch run (from ``params``, else the seed's draw) in the scan loop
     (``jaxgd.descent``): the reference path, which the fused path (``jaxgd.fused``) matches
     and falls back on for ``grad``."""
-    loop, engine, data = run_loop(engine, data, hyper, config, params=params)
+    loop, engine, data = run_loop(engine, data, hyper, config, params=params, held=held)
     steps_scanned = -(-config.num_steps // config.log_every) * config.log_every
     state, (losses, logged) = loop.run(loop.init(), 0, steps_scanned)
     return in_weights(engine, data, loop.finish(state, losses, logged))
 
 
 def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], config: RunConfig,
-             segmented: bool = False, params=None) -> tuple[Loop, engines.Engine, Any]:
+             segmented: bool = False, params=None,
+             held=None) -> tuple[Loop, engines.Engine, Any]:
     """A full-batch run's ``Loop`` (``jaxgd.descent.descent_loop``) in the engine's
     coordinates, with the engine and data it runs on (``in_weights`` maps its results back).
 
     ``train`` runs it whole; ``jaxgd.segments`` runs it in segments (``segmented=True``).
+    ``held``: held-out data, as in ``train`` (k folds picked here too).
     """
+    data, held, hyper = _fold(data, held, hyper)
     engine, data = _full_data(engine, data)
-    params, loss, optimizer, options = _setup(engine, data, hyper, config, params)
+    params, loss, optimizer, options = _setup(engine, data, hyper, config, params, held)
     # The moment engines descend in their own coordinates (``jaxgd.engine``).
     # Plain gradient descent never raises the loss below its stability limit (see
     # jaxgd.convergence); other optimizers and mini-batches may.
@@ -261,6 +271,16 @@ def in_weights(engine: engines.Engine, data, run: Descent) -> Descent:
                         snapshots=engine.from_coordinates(data, run.snapshots))
 
 
+def _fold(data, held, hyper):
+    """With k folds (``hyper["fold"]``), this run's fold of the stacked data and held-out
+    data (``jaxgd.holdout.fold_data``), and ``hyper`` without the fold: picked once."""
+    if "fold" not in hyper:
+        return data, held, hyper
+    fold = hyper["fold"]
+    hyper = {name: value for name, value in hyper.items() if name != "fold"}
+    return holdout.pick(data, fold), holdout.pick(held, fold), hyper
+
+
 def _full_data(engine, data):
     """Rows in a file: the loss on all of them comes from the moments."""
     if isinstance(data, streaming.StreamedRows):
@@ -268,9 +288,9 @@ def _full_data(engine, data):
     return engine, data
 
 
-def _setup(engine, data, hyper, config, params=None):
+def _setup(engine, data, hyper, config, params=None, held=None):
     """The start (drawn from ``hyper["seed"]`` unless given), the loss, the optimizer and
-    descend's options."""
+    descend's options (with ``held``, the held-out loss of the engine's coordinates)."""
     dtype = engines.dtype_of(data)
     if params is None:
         params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
@@ -287,7 +307,14 @@ def _setup(engine, data, hyper, config, params=None):
         noise=engine.noise(data),
         optimum=hyper.get("optimum"),
         unstable=hyper.get("unstable", False),
+        validation=None if held is None else partial(_held_loss, engine, data, held),
     )
+
+
+def _held_loss(engine, data, held, coordinates):
+    """The held-out MSE of parameters in ``engine``'s coordinates (mapped back to weight and
+    bias first: O(d²) for the eigen engine, at the logged steps only)."""
+    return holdout.validation_loss(engine.from_coordinates(data, coordinates), held)
 
 
 def _numeric(hyper: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
@@ -297,7 +324,7 @@ def _numeric(hyper: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
 NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor", "optimum",
-                 "unstable")
+                 "unstable", "fold")
 #: Traced inputs that are seeds (unsigned integers); the rest are floats.
 SEEDS = ("seed", "batch_seed")
 
@@ -307,14 +334,18 @@ def input_dtype(name: str):
     run is above its stability limit, else JAX's float."""
     if name == "unstable":
         return jnp.bool_
+    if name == "fold":
+        return jnp.int32
     return jnp.uint32 if name in SEEDS else jnp.result_type(float)
 
 
-def _train_minibatch(engine, data, hyper, config):
+def _train_minibatch(engine, data, hyper, config, held=None):
     """Mini-batch SGD: batch losses per step, and the full-data loss at each epoch start."""
     streamed = data if isinstance(data, streaming.StreamedRows) else None
     engine, moments = _full_data(engine, data)
     params, loss, optimizer, options = _setup(engine, moments, hyper, config)
+    if held is not None:  # the mini-batch loop descends in weight and bias
+        options["validation"] = partial(holdout.validation_loss, held=held)
     l2 = jnp.asarray(hyper["l2"], engines.dtype_of(moments))
     # In LinearParams, whatever the engine's coordinates.
     full_loss = lambda p: loss(engine.to_coordinates(moments, p))  # noqa: E731

@@ -289,24 +289,29 @@ def _print_table(summary: dict) -> None:
                                                                           "seed"])
                     if axis not in ("learning_rate", "seed")]
     seeds = len({run["seed"] for run in runs}) > 1
+    held = summary.get("validation") is not None
+    ranked = "final_validation_loss" if held else "final_loss"
     shown = runs
     if len(runs) > TABLE_ROWS:
-        order = sorted(runs, key=lambda r: (r["diverged"], r["final_loss"] is None,
-                                            r["final_loss"] or 0.0))
+        order = sorted(runs, key=lambda r: (r["diverged"], r[ranked] is None,
+                                            r[ranked] or 0.0))
         shown = order[:TABLE_ROWS]
     widths = {axis: max(len(axis) + 2, 10) for axis in axes}
     header = f"{'learning rate':>14}" + "".join(f"{axis:>{widths[axis]}}" for axis in axes) + (
         f"{'seed':>6}" if seeds else "")
-    print(f"{header}{'final loss':>14}{'converged at':>14}{'diverged':>10}")
+    extra = f"{'val loss':>14}{'val RMSE':>12}" if held else ""
+    print(f"{header}{'final loss':>14}{extra}{'converged at':>14}{'diverged':>10}")
     for run in shown:
-        loss = "inf/nan" if run["final_loss"] is None else f"{run['final_loss']:.6g}"
+        loss = _number(run["final_loss"])
+        if held:
+            loss += _number(run["final_validation_loss"]) + _number(run["validation_rmse"], 12)
         step = run["converged_step"] if run["converged_step"] >= 0 else (
             "stalled" if run.get("stalled") else "-")
         if run.get("pruned_step", -1) >= 0:  # stopped by successive halving
             step = f"pruned {run['pruned_step']}"
         seed = f"{run['seed']:>6}" if seeds else ""
         others = "".join(f"{run[axis]:>{widths[axis]}.4g}" for axis in axes)
-        print(f"{run['learning_rate']:>14.4g}{others}{seed}{loss:>14}{step!s:>14}"
+        print(f"{run['learning_rate']:>14.4g}{others}{seed}{loss}{step!s:>14}"
               f"{'yes' if run['diverged'] else 'no':>10}")
     if len(runs) > len(shown):
         print(f"... the {len(shown)} best of {len(runs)} runs; all are in summary.json")
@@ -319,7 +324,7 @@ def _print_table(summary: dict) -> None:
     if isinstance(optimum, list):  # one optimum per l2 of the grid: the best run's
         optimum = next((o for o in optimum if o["l2"] == best.get("l2")), optimum[0])
     terms = " ".join(f"{w:+.6g}·[{name}]" for name, w in best["weight"].items())
-    where = "".join(f", {axis} {best[axis]:.4g}" for axis in axes)
+    where = "".join(f", {axis} {best[axis]:.4g}" for axis in axes if axis != "fold")
     print(f"best run: learning rate {best['learning_rate']:.4g}{where}: "
           f"{summary['data']['target']} ≈ {terms} {best['bias']:+.6g}")
     ridge = bool(optimum.get("l2"))
@@ -328,6 +333,8 @@ def _print_table(summary: dict) -> None:
           f"(gap {best['gap_to_optimum']:.3g}); "
           f"{summary['stability'].get('limit', '2/λmax')} = "
           f"{summary['stability']['max_learning_rate']:.4g}")
+    if held:
+        _print_held_out(best, summary["validation"])
     training = summary.get("training", {})
     if "run_steps_executed" in training:
         executed, scheduled = training["run_steps_executed"], training["run_steps_scheduled"]
@@ -337,6 +344,18 @@ def _print_table(summary: dict) -> None:
     print(f"time: {timing['total']:.2f} s ({timing['compile']:.2f} s compiling)")
 
 
+def _number(value, width: int = 14) -> str:
+    return f"{'inf/nan' if value is None else f'{value:.6g}':>{width}}"
+
+
+def _print_held_out(best: dict, validation: dict) -> None:
+    """The best run's held-out errors: it was picked by its held-out loss."""
+    mean = "mean_" if validation.get("k_folds") else ""
+    over = f" (mean over {validation['k_folds']} folds)" if mean else ""
+    value = lambda name: _number(best.get(f"{mean}{name}"), 0)  # noqa: E731
+    print(f"          selected by validation loss{over}: MSE {value('final_validation_loss')}, "
+          f"RMSE {value('validation_rmse')}, MAE {value('validation_mae')}; training RMSE "
+          f"{value('training_rmse')}, MAE {value('training_mae')}")
 EXPLAINED_ROWS = 5  # diverged runs explained in the printout; summary.json explains all
 
 

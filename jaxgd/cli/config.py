@@ -5,7 +5,8 @@ types and out-of-range values are refused with a ``ConfigError`` that names the 
 
     title = "..."                   # shown in the figures
     [data]      dataset, path, features, target, target_column, scale, standardize,
-                stream, block_rows, n_samples, n_features, noise, seed
+                stream, block_rows, n_samples, n_features, noise, seed,
+                validation_fraction, k_folds, validation_seed
     [model]     seed, seeds, init_scale, zeros
     [optimizer] name, learning_rate, learning_rates, schedule, schedule_steps,
                 hyperparameters, grid, sample, num_samples, sampler, sample_seed
@@ -55,7 +56,11 @@ class DataConfig:
     or gram engine, no per-point figures; with ``train.batch_size`` mini-batch SGD reads its
     batches from the file. ``block_rows``: rows per block of a streamed file, the unit of
     reading and of the block-wise shuffle (``jaxgd.streaming``). ``n_samples``,
-    ``n_features``, ``noise`` and ``seed`` shape ``synthetic``."""
+    ``n_features``, ``noise`` and ``seed`` shape ``synthetic``. Held-out data
+    (``jaxgd.holdout``): ``validation_fraction`` holds out that fraction of the rows, or
+    ``k_folds`` runs k-fold cross-validation (one more grid axis, "fold"); the split or
+    folds are drawn by a shuffle seeded by ``validation_seed``. The best run is then the
+    one with the lowest held-out loss (with k folds, the mean over the folds)."""
 
     dataset: str = "auto_mpg"
     path: str | None = None
@@ -71,6 +76,9 @@ class DataConfig:
     n_features: int = 1
     noise: float = 0.5
     seed: int = 0
+    validation_fraction: float | None = None
+    k_folds: int | None = None
+    validation_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -412,7 +420,9 @@ def _check(config: Config) -> None:
     _require(data.n_features >= 1, f"data.n_features must be >= 1, got {data.n_features}")
     _require(math.isfinite(data.noise) and data.noise >= 0,
              f"data.noise must be finite and >= 0, got {data.noise}")
-    for name, seed in [("data.seed", data.seed), ("model.seed", model.seed),
+    _check_holdout(data, train)
+    for name, seed in [("data.seed", data.seed), ("data.validation_seed", data.validation_seed),
+                       ("model.seed", model.seed),
                        *[(f"model.seeds[{i}]", s) for i, s in enumerate(model.seeds or ())]]:
         _require(is_seed(seed), f"{name} must be in [0, 2**32), got {seed}")
     _require(model.seeds is None or len(model.seeds) > 0, "model.seeds is empty")
@@ -479,6 +489,24 @@ def _check(config: Config) -> None:
     _require(20 <= output.dpi <= 1000, f"output.dpi must be in [20, 1000], got {output.dpi}")
     _require(output.max_plot_rows >= 1,
              f"output.max_plot_rows must be >= 1, got {output.max_plot_rows}")
+
+
+def _check_holdout(data: DataConfig, train: TrainConfig) -> None:
+    """``validation_fraction`` and ``k_folds``: one at most, in range, with rows in memory."""
+    fraction, k = data.validation_fraction, data.k_folds
+    _require(fraction is None or k is None,
+             "give one of data.validation_fraction and data.k_folds, not both")
+    if fraction is not None:
+        _require(math.isfinite(fraction) and 0 < fraction < 1,
+                 f"data.validation_fraction must be in (0, 1), got {fraction}")
+    if k is not None:
+        _require(k >= 2, f"data.k_folds must be >= 2, got {k}")
+        _require(train.batch_size is None, "data.k_folds is for full-batch runs: leave out "
+                 "train.batch_size and train.epochs, or use data.validation_fraction")
+    if fraction is not None or k is not None:
+        key = "data.validation_fraction" if k is None else "data.k_folds"
+        _require(data.dataset != "npy" and not data.stream,
+                 f"{key} draws held-out rows, and streamed data keep no rows in memory")
 
 
 def shipped_configs() -> list[str]:

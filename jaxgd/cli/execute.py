@@ -23,8 +23,15 @@ import numpy as np
 
 from jaxgd import progress
 from jaxgd.cli.config import Config, ConfigError
-from jaxgd.cli.plan import Plan, grid_point, library_options, prepare, segment_options
-from jaxgd.cli.record import RunRecord, make_record
+from jaxgd.cli.plan import (
+    Plan,
+    grid_point,
+    holdout_options,
+    library_options,
+    prepare,
+    segment_options,
+)
+from jaxgd.cli.record import HELD_OUT_FIELDS, RunRecord, make_record
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.fit import fit
 from jaxgd.grid import grid_sweep, run_grid
@@ -58,13 +65,15 @@ def run_chunk(plan: Plan, index: int,
       ``snapshot_weight`` (k, G..., S, P, d) and ``snapshot_bias`` (k, G..., S, P) in the
       units the runs train on, ``snapshot_steps`` (P,), ``loss_steps`` (T,), for mini-batch
       runs ``epoch_losses`` (k, G..., S, epochs + 1), ``engine`` (the engine that ran), and
-      ``seconds`` (2,): total and compiling.
+      ``seconds`` (2,): total and compiling. With held-out data also ``HELD_OUT_FIELDS``
+      (``validation_losses`` shaped like ``losses``); with k folds every per-run array has
+      one more axis, the fold, after the seeds.
     """
     rates = plan.chunk_rates(index)
     padded = rates + (rates[-1],) * (plan.chunk_size - len(rates))
     grid = {"learning_rate": padded, **plan.grid, "seed": plan.seeds}
     options = {**library_options(plan.config, plan.num_steps),
-               **segment_options(plan.config),
+               **segment_options(plan.config), **holdout_options(plan.config),
                "snapshot_steps": plan.config.train.snapshot_steps}
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
         with _conditioning_said():
@@ -79,7 +88,12 @@ def run_chunk(plan: Plan, index: int,
                 result = grid_sweep(*plan.train_data, grid=grid, **options)
         per_run = {name: getattr(result, name) for name in (
             "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-            "stalled", "epoch_losses", "steps_run", "pruned_step")}
+            "stalled", "epoch_losses", "steps_run", "pruned_step", "validation_losses",
+            "final_validation_loss")}
+        if plan.held_out:
+            per_run.update({f"{side}_{metric}": result.errors[side][metric]
+                            for side in ("training", "validation") for metric in ("rmse",
+                                                                                   "mae")})
         per_run.update(snapshot_weight=result.snapshots.weight,
                        snapshot_bias=result.snapshots.bias)
         per_run = jax.device_get(per_run)
@@ -124,7 +138,7 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
     grid["engine"] = None if engine is None else str(engine)
     seconds = np.sum([chunk.get("seconds", np.zeros(2)) for chunk in chunks], axis=0)
     timing = Timing(total=float(seconds[0]), compile=float(seconds[1]))
-    best = best_index(grid["final_loss"], grid["diverged"], grid["converged_step"])
+    best = select_best(plan, grid)
     best_path = None
     if best is not None:
         point = grid_point(plan, best)
@@ -134,11 +148,34 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
                     and k not in ("l2", "batch_seed")}}
         extra = {"batch_seed": point["batch_seed"]} if "batch_seed" in point else {}
         options["l2"] = point.get("l2", options["l2"])
+        data, held = plan.split(point.get("fold", 0)) if plan.held_out else (
+            plan.train_data, {})
         with _conditioning_said():
-            best_path = fit(*plan.train_data, learning_rate=point["learning_rate"],
+            best_path = fit(*data, learning_rate=point["learning_rate"],
                             seed=point["seed"], hyperparameters=hyper,
-                            snapshot_steps=path_steps(plan.num_steps), **extra, **options)
+                            snapshot_steps=path_steps(plan.num_steps), **extra, **options,
+                            **held)
     return make_record(plan, grid, best, best_path, timing)
+
+
+def select_best(plan: Plan, grid: dict[str, np.ndarray]) -> tuple[int, ...] | None:
+    """The best run's grid index: by held-out loss when there is one, else by final loss.
+
+    With k folds each hyperparameter point is judged by its mean held-out loss over the
+    folds (a fold that diverged rules the point out); the index then names fold 0's run.
+    """
+    if not plan.held_out:
+        return best_index(grid["final_loss"], grid["diverged"], grid["converged_step"])
+    final, diverged = grid["final_validation_loss"], grid["diverged"]
+    converged = grid["converged_step"]
+    if plan.k_folds:
+        final = np.mean(np.asarray(final, np.float64), axis=-1)
+        converged = np.where((converged >= 0).all(axis=-1), converged.max(axis=-1), -1)
+        diverged = diverged.any(axis=-1)
+    best = best_index(final, diverged, converged)
+    if best is None or not plan.k_folds:
+        return best
+    return (*best, 0)
 
 
 @contextlib.contextmanager
@@ -151,7 +188,8 @@ def _conditioning_said() -> Iterator[None]:
 
 
 def _fields(plan: Plan) -> tuple[str, ...]:
-    return _CHUNK_FIELDS + (("epoch_losses",) if plan.config.train.batch_size else ())
+    return _CHUNK_FIELDS + (("epoch_losses",) if plan.config.train.batch_size else ()) + (
+        HELD_OUT_FIELDS if plan.held_out else ())
 
 
 def check_chunk(plan: Plan, index: int, chunk: dict[str, np.ndarray], name: str | None = None,
@@ -184,6 +222,7 @@ def _chunk_problem(plan: Plan, index: int, chunk: dict[str, np.ndarray],
     points = int(np.asarray(chunk["snapshot_steps"]).size)
     log_every = plan.config.train.log_every
     trailing = {"losses": (-(-plan.num_steps // log_every),),
+                "validation_losses": (-(-plan.num_steps // log_every),),
                 "snapshot_weight": (points, int(plan.dataset.X.shape[1])),
                 "snapshot_bias": (points,),
                 "epoch_losses": ((plan.config.train.epochs or 0) + 1,)}

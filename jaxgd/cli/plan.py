@@ -25,7 +25,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import datasets, eigen, minibatch, segments
+from jaxgd import datasets, eigen, holdout, minibatch, segments
 from jaxgd.cli.config import Config, ConfigError, is_seed
 from jaxgd.cli.data import (
     check_stages,
@@ -47,7 +47,7 @@ from jaxgd.training import Options, make_config
 
 CHUNK_RUNS = 1024  # runs per chunk when the grid is larger than this and no size is given
 #: Grid names whose values are integers (the others are numbers).
-INTEGER_AXES = ("seed", "batch_seed")
+INTEGER_AXES = ("seed", "batch_seed", "fold")
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,47 @@ class Plan:
         return int(self.stats.n) if self.streamed else int(self.dataset.X.shape[0])
 
     @property
+    def k_folds(self) -> int | None:
+        """``data.k_folds``: the folds of a cross-validated run, else None."""
+        return getattr(self.config.data, "k_folds", None)
+
+    @property
+    def held_out(self) -> bool:
+        """Whether the runs have held-out data (a validation fraction or k folds)."""
+        return self.k_folds is not None or (
+            getattr(self.config.data, "validation_fraction", None) is not None)
+
+    def split(self, fold: int = 0) -> tuple[tuple[Any, Any], dict[str, Any]]:
+        """The rows a run trains on and its held-out keywords for ``fit``: ``(X, y)`` and
+        none without held-out data; the training rows of the split (drawn again from the
+        same seed) or of ``fold``, with the held-out rows as ``validation=``."""
+        options = holdout_options(self.config)
+        if not self.held_out:
+            return (self.X, self.y), {}
+        if self.k_folds:
+            ids = holdout.fold_ids(self.n_rows, self.k_folds, options["validation_seed"])
+            held = ids == fold
+        else:
+            held = ~holdout.training_mask(self.n_rows, options["validation_fraction"],
+                                          options["validation_seed"])
+        return (self.X[~held], self.y[~held]), {"validation": (self.X[held], self.y[held])}
+
+    @property
     def axes(self) -> tuple[str, ...]:
-        """The run's grid axes: learning rate, ``optimizer.grid``'s names, seed."""
-        return ("learning_rate", *self.grid, "seed")
+        """The run's grid axes: learning rate, ``optimizer.grid``'s names, seed (and fold,
+        with k folds)."""
+        return ("learning_rate", *self.grid, "seed", *(("fold",) if self.k_folds else ()))
+
+    @property
+    def axis_values(self) -> list[Sequence]:
+        """Each axis's values, in the order of ``axes``."""
+        folds = [tuple(range(self.k_folds))] if self.k_folds else []
+        return [self.config.learning_rates, *self.grid.values(), self.seeds, *folds]
 
     def grid_shape(self, num_rates: int | None = None) -> tuple[int, ...]:
         """The grid's shape, with ``num_rates`` learning rates (default: all of them)."""
         rates = len(self.config.learning_rates) if num_rates is None else num_rates
-        return (rates, *(len(v) for v in self.grid.values()), len(self.seeds))
+        return (rates, *(len(v) for v in self.axis_values[1:]))
 
     @property
     def sampled(self) -> dict[str, tuple[float, ...]]:
@@ -263,11 +296,13 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
         X = scaler.transform(dataset.X) if scaler else dataset.X
         y, n_rows = dataset.y, dataset.X.shape[0]
     grid = _grid(config)
+    _check_holdout(config, n_rows)
     num_steps = _num_steps(config, n_rows)
     _check_run_options(config, num_steps, n_rows)
     seeds = tuple(config.model.seeds or (config.model.seed,))
     rates = config.learning_rates
-    per_rate = math.prod(len(v) for v in grid.values()) * len(seeds)
+    per_rate = math.prod(len(v) for v in grid.values()) * len(seeds) * (
+        getattr(config.data, "k_folds", None) or 1)
     if chunk_size is None:
         chunk_size = default_chunk_size(len(rates), per_rate)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -469,6 +504,27 @@ def library_options(config: Config, num_steps: int) -> dict[str, Any]:
     )
 
 
+def holdout_options(config: Config) -> dict[str, Any]:
+    """The held-out keywords of ``grid_sweep`` for this config (``fit`` takes all but
+    ``k_folds``)."""
+    data = config.data
+    options = {"validation_seed": getattr(data, "validation_seed", 0)}
+    for name in ("validation_fraction", "k_folds"):
+        if getattr(data, name, None) is not None:
+            options[name] = getattr(data, name)
+    return options
+
+
+def _check_holdout(config: Config, n_rows: int) -> None:
+    """The split or the folds leave enough rows on each side (refused as config errors)."""
+    options = holdout_options(config)
+    try:
+        if "validation_fraction" in options:
+            holdout.check_fraction(options["validation_fraction"], n_rows)
+        if "k_folds" in options:
+            holdout.fold_ids(n_rows, options["k_folds"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"data: {error}") from None
 def segment_options(config: Config) -> dict[str, Any]:
     """The sweep's early-exit keywords (``grid_sweep`` only: ``fit`` runs one run whole).
 
@@ -493,9 +549,8 @@ def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
       >>> grid_point(plan, (1, 0))
       {'learning_rate': 0.02, 'seed': 0}
     """
-    values = [plan.config.learning_rates, *plan.grid.values(), plan.seeds]
     point = {}
-    for axis, options, i in zip(plan.axes, values, index, strict=True):
+    for axis, options, i in zip(plan.axes, plan.axis_values, index, strict=True):
         value = options[int(i)]
         point[axis] = int(value) if axis in INTEGER_AXES else float(value)
         if axis == "learning_rate":  # drawn companions vary with it

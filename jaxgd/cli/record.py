@@ -19,11 +19,16 @@ import numpy as np
 from jaxgd import minibatch
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.explain import explainer
-from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point, limit_label
+from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point, holdout_options, limit_label
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.params import LinearParams
 from jaxgd.scaling import Standardizer, unstandardize_params
 from jaxgd.statistics import SufficientStats
+
+#: The per-run fields a run with held-out data adds (``jaxgd.cli.execute.run_chunk``).
+HELD_OUT_FIELDS = ("validation_losses", "final_validation_loss", "training_rmse",
+                   "training_mae", "validation_rmse", "validation_mae")
+_HELD_OUT_SCALARS = HELD_OUT_FIELDS[1:]
 
 
 @dataclass
@@ -66,11 +71,14 @@ def optima_of(plan: Plan) -> list[tuple[float, LeastSquares]]:
 
     The optimum is that of the objective the runs descend: with standardized features the
     ridge penalty acts on the standardized weights, so the problem is solved there and the
-    parameters mapped back; its loss is the objective's value (MSE + l2·‖weight‖²).
+    parameters mapped back; its loss is the objective's value (MSE + l2·‖weight‖²). With
+    held-out data, the optimum of the training rows (of fold 0 with k folds: the fold the
+    best run's index names).
     """
     optima = []
+    (X, y), _ = plan.split()
     for l2 in plan.l2_values:
-        optimum = solve(plan.X, plan.y, l2=l2)
+        optimum = solve(X, y, l2=l2)
         params = _to_original(LinearParams(np.asarray(optimum.params.weight),
                                            np.asarray(optimum.params.bias)), plan.scaler)
         optima.append((float(l2), LeastSquares(params, float(optimum.loss))))
@@ -89,7 +97,7 @@ def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
     optimum = optima[l2_of_best][1]
     snapshots = _to_original(LinearParams(grid["snapshot_weight"], grid["snapshot_bias"]),
                              scaler)
-    values = [config.learning_rates, *plan.grid.values(), plan.seeds]
+    values = plan.axis_values
     history = {
         "learning_rates": np.asarray(config.learning_rates, np.float64),  # as written
         "seeds": np.asarray(plan.seeds, np.int64),
@@ -119,6 +127,7 @@ def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
     }
     if "epoch_losses" in grid:
         history["epoch_losses"] = grid["epoch_losses"]
+    history.update({name: grid[name] for name in HELD_OUT_FIELDS if name in grid})
     drawn = config.drawn()
     if drawn:  # optimizer.sample: every drawn value, along the first (learning rate) axis
         history["sampled"] = np.asarray(list(drawn))
@@ -183,6 +192,8 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "diverged": bool(history["diverged"][index]),
             "diverged_step": int(history["diverged_step"][index]),
             **({"stalled": bool(history["stalled"][index])} if "stalled" in history else {}),
+            **{name: _finite_or_none(history[name][index]) for name in _HELD_OUT_SCALARS
+               if name in history},
             **{name: int(history[name][index]) for name in ("steps_run", "pruned_step")
                if name in history},
         })
@@ -198,7 +209,13 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "weight": dict(zip(names, map(float, final[0]), strict=True)),
             "bias": final[1],
             "gap_to_optimum": float(history["final_loss"][best]) - optima[l2_index][1].loss,
+            "selected_by": "validation" if plan.held_out else "training",
         }
+        if plan.k_folds:  # judged by the mean over its folds
+            point = best[:-1]
+            best_run["fold"] = None
+            for name in _HELD_OUT_SCALARS:
+                best_run[f"mean_{name}"] = _finite_or_none(np.mean(history[name][point]))
     least_squares = [_least_squares(names, l2, optimum) for l2, optimum in optima]
     train = config.train
     return {
@@ -216,6 +233,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "streamed": plan.streamed,
         },
         "grid": {"axes": list(axes), "shape": list(shape)},
+        "validation": _validation(plan),
         **({"sample": {
             "space": {k: list(v) for k, v in config.optimizer.sample.items()},
             "num_samples": config.optimizer.num_samples,
@@ -252,6 +270,14 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
     }
 
 
+def _validation(plan: Plan) -> dict[str, Any] | None:
+    """How the held-out rows were drawn (``jaxgd.holdout``), or None without any."""
+    if not plan.held_out:
+        return None
+    options = holdout_options(plan.config)
+    return {"fraction": options.get("validation_fraction"), "k_folds": options.get("k_folds"),
+            "seed": options["validation_seed"], "selected_by": "validation loss"
+            + (" (mean over folds)" if plan.k_folds else "")}
 def _run_steps(history, num_steps: int) -> dict[str, int]:
     """Steps computed over all runs against scheduled (fewer where runs left early)."""
     runs = int(np.size(history["final_loss"]))

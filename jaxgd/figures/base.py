@@ -52,6 +52,7 @@ OPTIMUM_COLOR = "0.35"
 MODEL_COLOR = "#ff7f0e"
 DATA_COLOR = "#1f77b4"
 ERROR_COLOR = "#d62728"
+VALIDATION_COLOR = "#9467bd"  # held-out losses, beside the training losses
 
 
 def style():
@@ -104,7 +105,17 @@ def field(history: History, key: str, dtype=np.float64) -> np.ndarray:
 
 #: Per-run fields of a results record: the grid's axes first, then the field's own.
 PER_RUN = ("losses", "epoch_losses", "final_loss", "converged_step", "diverged",
-           "diverged_step", "snapshot_weight", "snapshot_bias", "snapshot_loss")
+           "diverged_step", "snapshot_weight", "snapshot_bias", "snapshot_loss",
+           "validation_losses", "final_validation_loss")
+
+
+def held_out_curve(history: History, index) -> np.ndarray | None:
+    """Run ``index``'s held-out losses with its final held-out loss appended (as the
+    training curve appends ``final_loss``), or None for a run without held-out data."""
+    if "validation_losses" not in history:
+        return None
+    return finite(np.append(field(history, "validation_losses")[index],
+                            field(history, "final_validation_loss")[index]))
 
 
 def runs_view(history: History) -> History:

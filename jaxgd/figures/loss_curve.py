@@ -1,7 +1,8 @@
 """The loss curve: the best run's MSE against iteration, as the crash course first shows it.
 
 The loss falls steeply, then flattens: the step where it stops changing is marked as the
-convergence step, and the least-squares optimum's loss is the floor it approaches.
+convergence step, and the least-squares optimum's loss is the floor it approaches. With
+held-out data the held-out loss is drawn beside it (dashed), at the same steps.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
         epoch_steps = np.arange(epochs.size) * (num_steps // max(epochs.size - 1, 1))
         curve = curve[:-1]  # batch losses only: the final loss is an epoch loss
         steps = steps[:-1]
-    log = base.use_log(log_scale, curve, *([] if epochs is None else [epochs]))
+    held = base.held_out_curve(history, (k, s))
+    if held is not None and epochs is not None:
+        held = held[:-1]
+    log = base.use_log(log_scale, curve, *([] if epochs is None else [epochs]),
+                       *([] if held is None else [held]))
 
     fig = base.new_figure(10, 4.2)
     base.suptitle(fig, meta)
@@ -70,6 +75,10 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
                 ms=3 if epochs.size <= 60 else 0,
                 label=f"loss on all the data at each epoch (final MSE {base.fmt(final)})")
         steps, marked = epoch_steps, epochs
+    if held is not None:  # the held-out MSE, logged at the same steps
+        held_final = base.field(history, "final_validation_loss")[k, s]
+        ax.plot(steps[shown], held[shown], color=base.VALIDATION_COLOR, lw=2, ls="--",
+                label=f"held-out loss (final MSE {base.fmt(held_final)})")
     if optimum is not None:
         ax.axhline(optimum, color=base.OPTIMUM_COLOR, ls="--", lw=1.2,
                    label=f"least-squares optimum (MSE {base.fmt(optimum)})")
@@ -83,7 +92,8 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
         ax.plot([], [], " ", label=f"not converged within {num_steps} steps")
 
     ax.set_xlim(0, num_steps)
-    both = curve if epochs is None else np.concatenate([curve, epochs])
+    both = np.concatenate([curve, *([] if epochs is None else [epochs]),
+                           *([] if held is None else [held])])
     if log:
         base.log_axis(ax, "y")
         limits = base.log_limits(both, [] if optimum is None else [optimum])

@@ -63,6 +63,12 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     # The final loss (after the last update) closes each curve at step T.
     # A diverged run's history ends at its divergence (NaN after it).
     curves = np.concatenate([losses, np.where(diverged, np.nan, final)[..., None]], axis=-1)
+    held_all = None
+    if "validation_losses" in history:  # the best run's held-out curve is drawn too
+        held_all = np.concatenate([base.finite(base.field(history, "validation_losses")),
+                                   base.finite(base.field(history, "final_validation_loss"))
+                                   [..., None]], axis=-1)
+        held_all = np.where(diverged[..., None], np.nan, held_all)
     log = base.use_log(log_scale, curves)
     start = curves[..., 0][~diverged]
     start = start[np.isfinite(start)]
@@ -70,8 +76,16 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
         start = curves[..., 0][np.isfinite(curves[..., 0])]
     cap = CAP_FACTOR * float(start.max()) if start.size and start.max() > 0 else None
 
+    if held_all is not None and best is not None:
+        extra = held_all[best]
+        if log:
+            extra = extra[extra > 0]
+        curves_for_limits = np.concatenate([curves.reshape(-1), extra])
+    else:
+        curves_for_limits = curves
     if log:
-        limits = base.log_limits(curves, [] if optimum is None else [optimum], cap=cap)
+        limits = base.log_limits(curves_for_limits, [] if optimum is None else [optimum],
+                                 cap=cap)
     else:  # linear: the starting losses fill the axes, a diverging run leaves at the top
         limits = (0.0, cap / CAP_FACTOR * 1.1) if cap else None
     top = limits[1] if limits is not None else None
@@ -105,6 +119,12 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
                               label=f"best: η = {base.fmt(rates[k])}, "
                                     f"{base.run_label(history, s)} "
                                     f"(MSE {base.fmt(final[k, s])})"))
+        held = base.held_out_curve(history, (k, s))
+        if held is not None:  # what the best run was picked by
+            ax.plot(steps[shown], held[shown], color=base.VALIDATION_COLOR, lw=2, ls="--",
+                    zorder=5)
+            handles.append(Line2D([], [], color=base.VALIDATION_COLOR, lw=2, ls="--",
+                                  label=f"its held-out loss (MSE {base.fmt(held[-1])})"))
     if optimum is not None:
         ax.axhline(optimum, color=base.OPTIMUM_COLOR, ls=":", lw=1.5, zorder=3)
         handles.append(Line2D([], [], color=base.OPTIMUM_COLOR, ls=":", lw=1.5,

@@ -60,17 +60,24 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
         if limit is not None:
             ax.axvline(limit, color="0.2", ls="-.", lw=1.2)
 
-    # Left: final loss.
+    # Left: final loss (and the held-out loss, what the best run was picked by).
     log = base.use_log(log_scale, final[~diverged])
     shown = final.copy()
     shown[diverged] = np.nan
+    held = None
+    if "final_validation_loss" in history:
+        held = base.finite(base.field(history, "final_validation_loss"))
+        held = np.where(diverged, np.nan, held)
+    both = shown if held is None else np.concatenate([shown, held], axis=1)
     if log:
         base.log_axis(ax_loss, "y")
         shown = base.loggable(shown)
-        limits = base.log_limits(shown, [] if optimum is None else [optimum],
+        held = None if held is None else base.loggable(held)
+        both = base.loggable(both)
+        limits = base.log_limits(both, [] if optimum is None else [optimum],
                                  headroom=1 / TOP_BAND)
     else:
-        limits = _linear_limits(shown, [] if optimum is None else [optimum])
+        limits = _linear_limits(both, [] if optimum is None else [optimum])
     if limits is not None:
         ax_loss.set_ylim(*limits)
     median = _median_over_seeds(shown)
@@ -78,10 +85,14 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     ax_loss.scatter(x[converged], shown[converged], s=36, color=CONVERGED_COLOR, zorder=3)
     ax_loss.scatter(x[crawling], shown[crawling], s=36, facecolors="white",
                     edgecolors=CRAWLING_COLOR, linewidths=1.5, zorder=3)
+    if held is not None:
+        ax_loss.scatter(x[~diverged], held[~diverged], s=30, marker="D", zorder=3,
+                        facecolors="white", edgecolors=base.VALIDATION_COLOR, linewidths=1.5)
     if optimum is not None:
         ax_loss.axhline(optimum, color=base.OPTIMUM_COLOR, ls=":", lw=1.5, zorder=2)
     if best is not None:
-        ax_loss.scatter([rates[best[0]]], [shown[best]], marker="*", s=200, color=BEST_COLOR,
+        picked = shown if held is None else held  # the loss the best run was picked by
+        ax_loss.scatter([rates[best[0]]], [picked[best]], marker="*", s=200, color=BEST_COLOR,
                         edgecolors="black", linewidths=0.8, zorder=4)
     _top_row(ax_loss, x[diverged], "x", color=base.DIVERGED_COLOR)
     ax_loss.set_ylabel("final " + base.mse_label(meta) + (", log scale" if log else ""))
@@ -111,9 +122,14 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     if diverged.any():
         handles.append(Line2D([], [], ls="", marker="x", color=base.DIVERGED_COLOR, mew=2,
                               ms=8, label="diverged (× at top)"))
+    if held is not None:
+        handles.append(Line2D([], [], ls="", marker="D", mfc="white",
+                              mec=base.VALIDATION_COLOR, mew=1.5,
+                              label="held-out loss (left)"))
     if best is not None:
         handles.append(Line2D([], [], ls="", marker="*", ms=13, color=BEST_COLOR, mec="black",
-                              label="best run"))
+                              label="best run" + ("" if held is None else
+                                                  " (by held-out loss)")))
     if optimum is not None:
         handles.append(Line2D([], [], color=base.OPTIMUM_COLOR, ls=":", lw=1.5,
                               label=f"least-squares optimum ({base.fmt(optimum)})"))

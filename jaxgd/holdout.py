@@ -1,0 +1,318 @@
+"""Held-out data: validation splits, k folds, the held-out loss in the loop, and error metrics.
+
+``fit``, ``sweep`` and ``grid_sweep`` take held-out data three ways (see ``resolve``):
+
+- ``validation=(X_val, y_val)``: the caller's own held-out rows;
+- ``validation_fraction=f``: that fraction of the rows, drawn by a seeded shuffle
+  (``split``, seeded by ``validation_seed``, 0 by default, not by the runs' ``seed``: every
+  run of a sweep, whatever its start, sees the same split);
+- ``k_folds=k`` (sweeps only): k-fold cross-validation as one more grid axis, "fold", last.
+  The rows are dealt to k folds by a seeded shuffle (``fold_ids``); the moment engines build
+  each fold's training moments as all rows' minus the fold's block (``statistics.remove``),
+  so no copy of X is made per fold. The direct engine keeps all rows and weighs the held-out
+  ones out (``engine.Rows.weight``): each step then reads all n rows, k/(k-1) times the
+  work of indexing the fold's training rows, but one X serves every fold and run.
+
+Inside the compiled loop the held-out MSE is computed at each logged step
+(``validation_loss``): from the rows for the direct engine, O(n_val·d); from the held-out
+set's moments as a quadratic form (``jaxgd.gram``) for the moment engines, O(d²) whatever
+n_val is. The eigen engine's coordinates are mapped back to weight and bias first (O(d²)
+per logged step, not per step). The validation loss is the plain MSE, never with the ridge
+penalty: it is what selection compares across l2 values.
+
+The fused engines (``jaxgd.fused``) keep only the training losses in their kernel: with
+held-out data "auto" takes the same engine unfused, and an explicit "gram-fused" or
+"eigen-fused" is refused (``engine_for``).
+
+RMSE and MAE (``errors``) are computed on the host in float64 from the final parameters,
+at the edge: MAE needs the predictions, which the moment engines never form.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd import engine as engines
+from jaxgd import gram
+from jaxgd.engine import Rows, rows_mse
+from jaxgd.params import LinearParams
+from jaxgd.statistics import SufficientStats, remove, sufficient_statistics
+from jaxgd.validation import check_data, check_positive_int, check_seed, is_traced
+
+Held = Rows | gram.Quadratic
+
+
+class Split(NamedTuple):
+    """Held-out rows given or drawn (``X_val``, ``y_val``), for every run alike."""
+
+    X_val: Any
+    y_val: Any
+
+
+class Folds(NamedTuple):
+    """k-fold cross-validation: ``ids[i]`` is the fold row i is held out in."""
+
+    ids: np.ndarray
+    k: int
+
+
+def check_fraction(fraction, n_rows: int, name: str = "validation_fraction") -> int:
+    """The number of held-out rows for ``fraction`` of ``n_rows`` (rounded), checked.
+
+    Example:
+      >>> check_fraction(0.25, 10)
+      2
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float | np.floating):
+        raise TypeError(f"{name} must be a number in (0, 1), got {fraction!r}")
+    if not 0 < fraction < 1:  # NaN too
+        raise ValueError(f"{name} must be in (0, 1), got {fraction}")
+    held = int(np.rint(fraction * n_rows))
+    if held < 2 or n_rows - held < 2:
+        raise ValueError(f"{name}={fraction} of {n_rows} rows leaves {held} held-out and "
+                         f"{n_rows - held} training rows: each side needs at least 2")
+    return held
+
+
+def split(X, y, fraction: float, seed: int = 0):
+    """A seeded shuffled split: ``(X_train, y_train, X_val, y_val)``.
+
+    The rows are permuted by ``np.random.default_rng(seed)``; the first
+    ``round(fraction·n)`` of the permutation are held out (kept in their original order).
+
+    Example:
+      >>> X, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
+      >>> X_train, y_train, X_val, y_val = split(X, y, 0.3, seed=0)
+      >>> X_train.shape, X_val.shape, sorted(y_train.tolist() + y_val.tolist()) == list(y)
+      ((7, 2), (3, 2), True)
+    """
+    X, y = check_data(X, y)
+    train = training_mask(X.shape[0], fraction, seed)
+    return X[train], y[train], X[~train], y[~train]
+
+
+def training_mask(n_rows: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """Which rows ``split`` keeps for training (True) and holds out (False).
+
+    Example:
+      >>> training_mask(6, 0.5, seed=0).sum()
+      np.int64(3)
+    """
+    held = check_fraction(fraction, n_rows)
+    order = np.random.default_rng(check_seed(seed, "validation_seed")).permutation(n_rows)
+    train = np.ones(n_rows, bool)
+    train[order[:held]] = False
+    return train
+
+
+def fold_ids(n_rows: int, k: int, seed: int = 0) -> np.ndarray:
+    """Each row's fold: a seeded shuffle (``np.random.default_rng(seed)``) dealt round-robin,
+    so fold sizes differ by at most one.
+
+    Example:
+      >>> np.bincount(fold_ids(10, 3)).tolist()
+      [4, 3, 3]
+    """
+    k = check_positive_int(k, "k_folds", minimum=2)
+    if n_rows // k < 2:
+        raise ValueError(f"k_folds={k} on {n_rows} rows leaves folds of {n_rows // k} rows: "
+                         "each fold needs at least 2")
+    order = np.random.default_rng(check_seed(seed, "validation_seed")).permutation(n_rows)
+    ids = np.empty(n_rows, np.int32)
+    ids[order] = np.arange(n_rows) % k
+    return ids
+
+
+def resolve(X, y, options) -> tuple[Any, Any, Split | Folds | None]:
+    """The training rows and the held-out plan from ``options.validation``,
+    ``validation_fraction`` and ``k_folds`` (at most one of them), checked on the host."""
+    given = [name for name in ("validation", "validation_fraction", "k_folds")
+             if getattr(options, name) is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one of validation, validation_fraction, k_folds; got "
+                         f"{' and '.join(given)}")
+    if not given:
+        return X, y, None
+    if given[0] == "validation":
+        return X, y, Split(*_check_validation(options.validation, X))
+    if not _rows(X, y):
+        raise ValueError(f"{given[0]} needs the rows (X, y) as arrays, to draw held-out rows "
+                         "from; with sufficient statistics or a file give validation=(X_val, "
+                         "y_val)")
+    X, y = check_data(X, y)
+    if given[0] == "validation_fraction":
+        X, y, X_val, y_val = split(X, y, options.validation_fraction, options.validation_seed)
+        return X, y, Split(X_val, y_val)
+    return X, y, Folds(fold_ids(X.shape[0], options.k_folds, options.validation_seed),
+                       options.k_folds)
+
+
+def engine_for(chosen: str, requested: str, plan) -> str:
+    """The engine to run with held-out data: ``chosen`` unless it is fused (its kernel keeps
+    only the training losses), then its unfused twin when "auto" picked it.
+
+    Raises:
+      ValueError: a fused engine asked for by name with held-out data.
+
+    Example:
+      >>> engine_for("gram-fused", "auto", Split(None, None))
+      'gram'
+      >>> engine_for("gram-fused", "auto", None)
+      'gram-fused'
+    """
+    if plan is None or not chosen.endswith("-fused"):
+        return chosen
+    base = chosen.removesuffix("-fused")
+    if requested != "auto":
+        raise ValueError(f"engine={requested!r} keeps only the training losses in its kernel, "
+                         "not the held-out loss: with validation, validation_fraction or "
+                         f"k_folds use engine={base!r} (or 'auto')")
+    return base
+
+
+def _rows(X, y) -> bool:
+    return y is not None and not is_traced((X, y)) and not isinstance(X, SufficientStats) \
+        and hasattr(X, "shape")
+
+
+def _check_validation(validation, X):
+    if not isinstance(validation, tuple | list) or len(validation) != 2:
+        raise TypeError("validation must be a pair (X_val, y_val)")
+    try:
+        X_val, y_val = check_data(*validation)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"validation: {error}") from None
+    width = X.mean_x.shape[0] if isinstance(X, SufficientStats) else np.shape(X)[-1]
+    if (hasattr(X, "shape") or isinstance(X, SufficientStats)) and X_val.shape[1] != width:
+        raise ValueError(f"validation: X_val has {X_val.shape[1]} feature columns, X has "
+                         f"{width}")
+    return X_val, y_val
+
+
+def held_out(X_val, y_val, engine: str, dtype=None) -> Held:
+    """What ``validation_loss`` reads for held-out rows: the rows themselves for the direct
+    engine (or traced rows), their float64 moments as a quadratic (``jaxgd.gram``) for the
+    moment engines.
+
+    Example:
+      >>> q = held_out(np.array([[0.0], [2.0]]), np.array([1.0, 5.0]), "gram")
+      >>> float(validation_loss(LinearParams(jnp.array([2.0]), jnp.array(0.0)), q))
+      1.0
+    """
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    if engine == "direct" or is_traced((X_val, y_val)):
+        return Rows(jnp.asarray(X_val, dtype), jnp.asarray(y_val, dtype))
+    return gram.prepare(sufficient_statistics(X_val, y_val), dtype)
+
+
+def validation_loss(params: LinearParams, held: Held) -> jax.Array:
+    """The held-out MSE of ``params`` (no ridge penalty): jittable, vmappable and
+    differentiable in ``params`` (and in the held-out data), for selection and for
+    gradient-based tuning on held-out loss.
+
+    Example:
+      >>> held = held_out(np.array([[1.0], [3.0]]), np.array([2.0, 7.0]), "direct")
+      >>> p = LinearParams(jnp.array([2.0]), jnp.array(0.0))
+      >>> float(validation_loss(p, held)), jax.grad(validation_loss)(p, held).weight.tolist()
+      (0.5, [-3.0])
+    """
+    if isinstance(held, Rows):
+        return rows_mse(params, held)
+    return gram.gram_loss(params, held)
+
+
+def fold_data(engine: str, X: np.ndarray, y: np.ndarray, folds: Folds, l2, dtype=None,
+              rows: Rows | None = None):
+    """Each fold's training data for ``engine`` and its held-out data, stacked on a leading
+    fold axis (``pick`` takes one), and each fold's training moments (for the references).
+
+    Moment engines: fold f trains on ``remove(all rows' moments, fold f's moments)``.
+    Direct: the rows once (``rows``, if already on device), with one row weighting per
+    fold (1/n_train on training rows, 0 on held-out ones).
+    """
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    total = sufficient_statistics(X, y)
+    blocks = [sufficient_statistics(X[folds.ids == f], y[folds.ids == f])
+              for f in range(folds.k)]
+    trains = [remove(total, block) for block in blocks]
+    if engine == "direct":
+        masks = np.stack([folds.ids == f for f in range(folds.k)]).astype(np.float64)
+        train_w = (1 - masks) / (1 - masks).sum(axis=1, keepdims=True)
+        held_w = masks / masks.sum(axis=1, keepdims=True)
+        X_d, y_d = (jnp.asarray(X, dtype), jnp.asarray(y, dtype)) if rows is None else (
+            rows.X, rows.y)
+        dtype = X_d.dtype
+        return (Rows(X_d, y_d, jnp.asarray(train_w, dtype)),
+                Rows(X_d, y_d, jnp.asarray(held_w, dtype)), trains)
+    per_fold = [engines.prepare(engine, stats, None, dtype, l2) for stats in trains]
+    held = [gram.prepare(block, dtype) for block in blocks]
+    return _stack(per_fold), _stack(held), trains
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def pick(data, fold):
+    """One fold's part of ``fold_data``'s stacked data (``fold`` may be traced)."""
+    if isinstance(data, Rows):  # the rows are shared; only the weighting is per fold
+        return data._replace(weight=data.weight[fold])
+    return jax.tree_util.tree_map(lambda leaf: leaf[fold], data)
+
+
+def errors(params: LinearParams, X, y, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """MSE, RMSE (its square root, the course's unit of y) and MAE of ``params`` on ``(X,
+    y)`` (or its ``rows``), in float64 on the host; ``params`` may have leading run axes.
+
+    Example:
+      >>> p = LinearParams(np.array([[2.0], [1.0]]), np.array([0.0, 0.0]))   # two runs
+      >>> e = errors(p, np.array([[1.0], [2.0]]), np.array([2.0, 5.0]))
+      >>> e["mse"].tolist(), e["mae"].tolist()
+      ([0.5, 5.0], [0.5, 2.0])
+    """
+    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
+    if rows is not None:
+        X, y = X[rows], y[rows]
+    weight = np.asarray(params.weight, np.float64)
+    runs = weight.shape[:-1]
+    weight = weight.reshape(-1, weight.shape[-1])
+    bias = np.asarray(params.bias, np.float64).reshape(-1)
+    mse, mae = np.empty(bias.size), np.empty(bias.size)
+    chunk = max(1, 2**24 // max(1, y.size))  # predictions of a chunk of runs at a time
+    for start in range(0, bias.size, chunk):
+        stop = start + chunk
+        residual = weight[start:stop] @ X.T + bias[start:stop, None] - y
+        mse[start:stop] = np.mean(residual * residual, axis=1)
+        mae[start:stop] = np.mean(np.abs(residual), axis=1)
+    mse, mae = mse.reshape(runs), mae.reshape(runs)
+    return {"mse": mse, "rmse": np.sqrt(mse), "mae": mae}
+
+
+def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None):
+    """``{"training": errors, "validation": errors}`` of final ``params`` (``validation``
+    None without held-out data), or None when the rows or parameters are not concrete."""
+    if not _rows(X, y) or is_traced(params):
+        return None
+    if isinstance(plan, Folds):  # each fold's runs on that fold's rows
+        out = {side: {m: np.empty(np.shape(params.bias)) for m in ("mse", "rmse", "mae")}
+               for side in ("training", "validation")}
+        for f in range(plan.k):
+            at = (slice(None),) * fold_axis + (f,)
+            runs = LinearParams(np.asarray(params.weight)[at], np.asarray(params.bias)[at])
+            for side, rows in (("training", plan.ids != f), ("validation", plan.ids == f)):
+                for metric, value in errors(runs, X, y, rows).items():
+                    out[side][metric][at] = value
+        return out
+    validation = None
+    if isinstance(plan, Split) and _rows(*plan):
+        validation = errors(params, *plan)
+    return {"training": errors(params, X, y), "validation": validation}
+
+
+__all__ = ["Folds", "Split", "check_fraction", "engine_for", "errors", "fold_data", "fold_ids",
+           "held_out", "pick", "resolve", "split", "training_mask",
+           "validation_loss"]

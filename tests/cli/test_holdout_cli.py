@@ -1,0 +1,173 @@
+"""Held-out data in the CLI: config keys, the best run by validation loss with its RMSE,
+summary.json and history.npz fields, k folds, and the shipped ridge_holdout config."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxgd import cli, grid_sweep
+from jaxgd.cli import execute
+from jaxgd.cli.config import ConfigError, load_config, parse
+from jaxgd.holdout import split
+
+SMALL = """
+[data]
+dataset = "synthetic"
+n_samples = 30
+n_features = 3
+{holdout}
+[optimizer]
+learning_rates = [0.01, 0.1]
+grid = {{l2 = [0.0, 0.5]}}
+[train]
+num_steps = 60
+[output]
+figures = []
+"""
+
+
+@pytest.mark.parametrize(("holdout", "message"), [
+    ("validation_fraction = 1.5", r"data.validation_fraction must be in \(0, 1\), got 1.5"),
+    ("validation_fraction = 0.0", r"data.validation_fraction must be in \(0, 1\)"),
+    ("k_folds = 1", "data.k_folds must be >= 2, got 1"),
+    ("k_folds = 2.5", "data.k_folds must be an integer"),
+    ("validation_fraction = 0.2\nk_folds = 3", "one of data.validation_fraction and "
+                                               "data.k_folds"),
+    ("validation_seed = -1", r"data.validation_seed must be in \[0, 2\*\*32\)"),
+    ("validation_fractoin = 0.2", "Did you mean 'validation_fraction'"),
+])
+def test_bad_held_out_keys_are_named(holdout, message):
+    with pytest.raises(ConfigError, match=message):
+        parse(SMALL.format(holdout=holdout))
+
+
+def test_held_out_rows_that_cannot_be_drawn_are_config_errors():
+    with pytest.raises(ConfigError, match="k_folds is for full-batch runs"):
+        parse(SMALL.format(holdout="k_folds = 3").replace("num_steps = 60",
+                                                          "batch_size = 5\nepochs = 2"))
+    with pytest.raises(ConfigError, match="streamed data keep no rows"):
+        parse("[data]\ndataset = 'npy'\npath = 'x.npy'\nvalidation_fraction = 0.2\n"
+              "[optimizer]\nlearning_rate = 0.1\n")
+    config = parse(SMALL.format(holdout="k_folds = 20"))
+    with pytest.raises(ConfigError, match="each fold needs at least 2"):
+        execute.prepare(config)
+
+
+def test_run_picks_the_best_by_validation_loss_and_reports_rmse(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text(SMALL.format(holdout="validation_fraction = 0.3\nvalidation_seed = 4"))
+    out = tmp_path / "out"
+    assert cli.main(["run", str(config), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    history = np.load(out / "history.npz", allow_pickle=False)
+    held = history["final_validation_loss"]
+    assert history["validation_losses"].shape == history["losses"].shape
+    best = tuple(history["best_index"])
+    assert held[best] == np.nanmin(np.where(history["diverged"], np.nan, held))
+    assert summary["best_run"]["selected_by"] == "validation"
+    assert summary["validation"] == {"fraction": 0.3, "k_folds": None, "seed": 4,
+                                     "selected_by": "validation loss"}
+    run = summary["best_run"]
+    assert np.isclose(run["validation_rmse"], np.sqrt(run["final_validation_loss"]),
+                      rtol=1e-5)
+    assert f"RMSE {run['validation_rmse']:.6g}" in printed
+    assert "selected by validation loss" in printed and "val RMSE" in printed
+    # The split is jaxgd.holdout.split's, with validation_seed: the same numbers as the API.
+    plan = execute.prepare(parse(config.read_text()))
+    X_tr, y_tr, X_val, y_val = split(plan.X, plan.y, 0.3, seed=4)
+    api = grid_sweep(X_tr, y_tr, grid={"learning_rate": [0.01, 0.1], "l2": [0.0, 0.5],
+                                       "seed": [0]}, num_steps=60, validation=(X_val, y_val))
+    np.testing.assert_allclose(held, api.final_validation_loss, rtol=1e-5)
+    # The reference is the training rows' optimum (the runs never see the held-out rows).
+    assert abs(run["gap_to_optimum"]) < 1e-3
+
+
+def test_k_folds_add_a_fold_axis_and_pick_by_the_mean(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text(SMALL.format(holdout="k_folds = 3"))
+    out = tmp_path / "out"
+    assert cli.main(["run", str(config), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    history = np.load(out / "history.npz", allow_pickle=False)
+    assert history["grid_axes"].tolist() == ["learning_rate", "l2", "seed", "fold"]
+    assert history["losses"].shape[:4] == (2, 2, 1, 3)
+    mean = np.where(history["diverged"].any(-1), np.inf,
+                    history["final_validation_loss"].mean(-1))
+    best = tuple(history["best_index"])
+    assert best[-1] == 0 and mean[best[:-1]] == mean.min()
+    summary = json.loads((out / "summary.json").read_text())
+    assert np.isclose(summary["best_run"]["mean_final_validation_loss"], mean.min(),
+                      rtol=1e-6)
+    assert "mean over 3 folds" in printed
+
+
+def test_without_held_out_data_nothing_changes(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(SMALL.format(holdout=""))
+    out = tmp_path / "out"
+    assert cli.main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    history = np.load(out / "history.npz", allow_pickle=False)
+    assert "validation_losses" not in history
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["validation"] is None and summary["best_run"]["selected_by"] == "training"
+
+
+@pytest.mark.filterwarnings("ignore:the features are linearly dependent")
+def test_the_shipped_ridge_holdout_config_picks_another_run_than_training_loss():
+    config, _ = load_config("ridge_holdout", [])
+    plan = execute.prepare(config)
+    record = execute.run(config)
+    history = record.history
+    best = tuple(history["best_index"])
+    by_training = np.unravel_index(np.argmin(np.where(history["diverged"], np.inf,
+                                                      history["final_loss"])),
+                                   history["final_loss"].shape)
+    assert by_training != best
+    l2 = plan.grid["l2"]
+    assert l2[by_training[1]] == 0.0 and l2[best[1]] > 0  # a penalty generalizes better
+    held = history["final_validation_loss"]
+    assert held[best] < 0.8 * held[by_training]  # by a clear margin, not by rounding
+
+
+def test_the_figures_draw_the_held_out_loss_beside_the_training_loss():
+    from jaxgd import figures
+
+    record = execute.run(parse(SMALL.format(holdout="validation_fraction = 0.3")))
+    labels = {}
+    for name in ("loss_curve", "sweep_curves", "sweep_summary"):
+        fig = figures.draw(name, record.history, record.meta)
+        legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+        labels[name] = " | ".join(t.get_text() for legend in legends
+                                  for t in legend.get_texts())
+    best = tuple(record.history["best_index"])
+    held = record.history["final_validation_loss"][best]
+    assert f"held-out loss (final MSE {figures.base.fmt(held)})" in labels["loss_curve"]
+    assert f"its held-out loss (MSE {figures.base.fmt(held)})" in labels["sweep_curves"]
+    assert "held-out loss (left)" in labels["sweep_summary"]
+    assert "best run (by held-out loss)" in labels["sweep_summary"]
+
+
+def test_drawn_points_and_halving_with_held_out_data(tmp_path, capsys):
+    """The merged features together: optimizer.sample, train.pruning and a held-out split.
+    Halving ranks by the held-out loss, and the record keeps both sides' fields."""
+    config = tmp_path / "c.toml"
+    config.write_text(SMALL.format(holdout="validation_fraction = 0.3").replace(
+        "learning_rates = [0.01, 0.1]\ngrid = {l2 = [0.0, 0.5]}",
+        "sample = {learning_rate = ['log', 1e-3, 0.3]}\nnum_samples = 8").replace(
+        "num_steps = 60", "num_steps = 90\npruning = 'halving'\nmin_steps = 10"))
+    out = tmp_path / "out"
+    assert cli.main(["run", str(config), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    history = np.load(out / "history.npz", allow_pickle=False)
+    summary = json.loads((out / "summary.json").read_text())
+    assert history["validation_losses"].shape == history["losses"].shape == (8, 1, 90)
+    pruned = history["pruned_step"].reshape(-1)
+    assert (pruned == 10).sum() == 5  # rung 10: 8 runs -> the best 3 go on
+    held = history["validation_losses"].reshape(8, 90)[:, 9]
+    assert set(np.flatnonzero(pruned != 10)) == set(np.argsort(held)[:3])
+    assert summary["best_run"]["selected_by"] == "validation"
+    assert summary["training"]["run_steps_executed"] < summary["training"]["run_steps_scheduled"]
+    assert "run-steps:" in printed and "selected by validation loss" in printed
+    assert len(summary["sample"]["values"]["learning_rate"]) == 8

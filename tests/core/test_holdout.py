@@ -1,0 +1,264 @@
+"""Held-out data: the validation loss in the loop, splits, k folds, selection and errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgd import LinearParams, fit, grid_sweep, sweep
+from jaxgd.holdout import (
+    errors,
+    fold_ids,
+    held_out,
+    split,
+    validation_loss,
+)
+from jaxgd.statistics import remove, sufficient_statistics
+from tests.conftest import well_conditioned
+
+ENGINES = ("direct", "gram", "eigen")
+
+
+def _mse64(weight, bias, X, y):
+    residual = X @ np.asarray(weight, np.float64) + float(bias) - y
+    return float(np.mean(residual * residual))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("x64", [False, True])
+def test_logged_validation_losses_are_the_held_out_mse_of_the_logged_params(engine, x64):
+    # Oracle: the float64 MSE on the held-out rows of the snapshot parameters, which are the
+    # parameters before update t, as the history's entry at step t is.
+    X, y = well_conditioned(1, n=48, d=4)
+    X_val, y_val = well_conditioned(2, n=20, d=4)
+    steps = (0, 6, 30)
+    with jax.enable_x64(x64):
+        r = fit(X, y, learning_rate=0.1, num_steps=30, engine=engine, log_every=3,
+                snapshot_steps=steps, validation=(X_val, y_val))
+        assert r.validation_losses.dtype == (np.float64 if x64 else np.float32)
+    assert r.validation_losses.shape == r.losses.shape
+    got = np.asarray(r.validation_losses, np.float64)[[s // 3 for s in steps[:-1]]]
+    want = [_mse64(r.snapshots.weight[i], r.snapshots.bias[i], X_val, y_val)
+            for i in range(len(steps) - 1)]
+    # float32: a few ulps of a loss of order 1 (the moment form adds d² products);
+    # float64: the same, at float64's resolution.
+    rtol = 1e-12 if x64 else 2e-6
+    np.testing.assert_allclose(got, want, rtol=rtol)
+    final = _mse64(r.params.weight, r.params.bias, X_val, y_val)
+    np.testing.assert_allclose(float(r.final_validation_loss), final, rtol=rtol)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_validation_does_not_change_the_training_history(engine):
+    X, y = well_conditioned(3, n=40)
+    plain = fit(X, y, learning_rate=0.2, num_steps=25, engine=engine)
+    held = fit(X, y, learning_rate=0.2, num_steps=25, engine=engine,
+               validation=well_conditioned(4, n=9))
+    np.testing.assert_array_equal(held.losses, plain.losses)  # bit-identical
+    assert plain.validation_losses is None and plain.final_validation_loss is None
+    assert held.validation_losses is not None
+
+
+def test_validation_losses_are_nan_after_a_divergence():
+    X, y = well_conditioned(5, n=30)
+    r = fit(X, y, learning_rate=5.0, num_steps=40, validation=well_conditioned(6, n=8),
+            engine="direct")
+    assert bool(r.diverged)
+    after = np.asarray(r.loss_steps) > int(r.diverged_step)
+    assert np.isnan(r.validation_losses[after]).all()
+    assert np.isfinite(r.validation_losses[0])
+
+
+def test_validation_loss_is_differentiable_and_matches_finite_differences():
+    X_val, y_val = well_conditioned(7, n=15, d=3)
+    p = LinearParams(jnp.array([0.3, -0.2, 0.5]), jnp.array(0.1))
+    with jax.enable_x64(True):
+        for engine in ("direct", "gram"):
+            held = held_out(X_val, y_val, engine, jnp.float64)
+            p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), p)
+            grad = jax.grad(validation_loss)(p64, held)
+            eps = 1e-6
+            for i in range(3):
+                bump = np.zeros(3)
+                bump[i] = eps
+                up = validation_loss(p64._replace(weight=p64.weight + bump), held)
+                down = validation_loss(p64._replace(weight=p64.weight - bump), held)
+                np.testing.assert_allclose(grad.weight[i], (up - down) / (2 * eps), rtol=1e-6)
+
+
+def test_a_learning_rate_s_hypergradient_on_the_validation_loss():
+    # The validation loss of a run is differentiable in its learning rate (jit and grad).
+    X, y = well_conditioned(8, n=30)
+    val = well_conditioned(9, n=10)
+
+    def held_loss(rate):
+        return fit(X, y, learning_rate=rate, num_steps=5, engine="direct", validation=val,
+                   reference=False).final_validation_loss
+
+    grad = jax.grad(held_loss)(0.05)
+    fd = (held_loss(0.05 + 1e-3) - held_loss(0.05 - 1e-3)) / 2e-3
+    np.testing.assert_allclose(grad, fd, rtol=1e-2)  # float32 central difference
+
+
+def test_split_is_seeded_and_disjoint():
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20.0)
+    a, b = split(X, y, 0.25, seed=3), split(X, y, 0.25, seed=3)
+    for left, right in zip(a, b, strict=True):
+        np.testing.assert_array_equal(left, right)
+    assert a[2].shape == (5, 2) and a[0].shape == (15, 2)
+    assert sorted(np.concatenate([a[1], a[3]]).tolist()) == y.tolist()
+    assert not np.array_equal(split(X, y, 0.25, seed=4)[3], a[3])
+
+
+@pytest.mark.parametrize("fraction, match", [
+    (0.0, r"validation_fraction must be in \(0, 1\)"),
+    (1.0, r"validation_fraction must be in \(0, 1\)"),
+    (0.05, "each side needs at least 2"),
+    (0.95, "each side needs at least 2"),
+    ("a", "validation_fraction must be a number"),
+])
+def test_bad_fractions_are_refused_by_name(fraction, match):
+    X, y = well_conditioned(0, n=20)
+    with pytest.raises((ValueError, TypeError), match=match):
+        fit(X, y, learning_rate=0.1, num_steps=3, validation_fraction=fraction)
+
+
+def test_bad_held_out_options_are_refused():
+    X, y = well_conditioned(0, n=20)
+    with pytest.raises(ValueError, match="one of validation, validation_fraction, k_folds"):
+        sweep(X, y, learning_rates=[0.1], num_steps=3, validation_fraction=0.2, k_folds=3)
+    with pytest.raises(ValueError, match="X_val has 2 feature columns, X has 3"):
+        fit(X, y, learning_rate=0.1, num_steps=3, validation=(np.ones((4, 2)), np.ones(4)))
+    with pytest.raises(ValueError, match="validation: X has NaN"):
+        fit(X, y, learning_rate=0.1, num_steps=3,
+            validation=(np.full((4, 3), np.nan), np.ones(4)))
+    with pytest.raises(TypeError, match="k_folds"):  # one run per fold: a sweep's axis
+        fit(X, y, learning_rate=0.1, num_steps=3, k_folds=3)
+    with pytest.raises(ValueError, match="each fold needs at least 2"):
+        sweep(X, y, learning_rates=[0.1], num_steps=3, k_folds=11)
+    with pytest.raises(ValueError, match="k_folds must be"):
+        sweep(X, y, learning_rates=[0.1], num_steps=3, k_folds=1)
+    with pytest.raises(ValueError, match="give k_folds instead"):
+        grid_sweep(X, y, grid={"fold": [0, 1]}, learning_rate=0.1, num_steps=3)
+
+
+def test_fraction_equals_the_explicit_split():
+    X, y = well_conditioned(10, n=30)
+    X_tr, y_tr, X_val, y_val = split(X, y, 0.3, seed=5)
+    a = fit(X, y, learning_rate=0.1, num_steps=20, validation_fraction=0.3,
+            validation_seed=5)
+    b = fit(X_tr, y_tr, learning_rate=0.1, num_steps=20, validation=(X_val, y_val))
+    np.testing.assert_array_equal(a.losses, b.losses)
+    np.testing.assert_array_equal(a.validation_losses, b.validation_losses)
+
+
+def test_removing_a_block_gives_the_moments_of_the_rest():
+    X, y = well_conditioned(11, n=25, d=4)
+    keep = np.arange(25) % 5 != 2
+    rest = remove(sufficient_statistics(X, y), sufficient_statistics(X[~keep], y[~keep]))
+    want = sufficient_statistics(X[keep], y[keep])
+    for got, expected in zip(rest, want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+
+
+def test_folds_are_seeded_and_balanced():
+    ids = fold_ids(23, 4, seed=1)
+    assert np.bincount(ids).tolist() == [6, 6, 6, 5]
+    np.testing.assert_array_equal(ids, fold_ids(23, 4, seed=1))
+    assert not np.array_equal(ids, fold_ids(23, 4, seed=2))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_fold_equals_a_fit_on_its_explicit_split(engine):
+    X, y = well_conditioned(12, n=41, d=3)
+    k = 4
+    r = sweep(X, y, learning_rates=[0.05, 0.3], num_steps=400, k_folds=k, engine=engine,
+              validation_seed=7)
+    assert r.losses.shape == (2, k, 400) and r.folds.tolist() == list(range(k))
+    ids = fold_ids(41, k, seed=7)
+    for fold in range(k):
+        train, held = ids != fold, ids == fold
+        single = fit(X[train], y[train], learning_rate=0.3, num_steps=400, engine=engine,
+                     validation=(X[held], y[held]))
+        # Same program, other data layout (moments by removal, or weighted rows): float32
+        # rounding of losses of order 0.01-1.
+        np.testing.assert_allclose(r.losses[1, fold], single.losses, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(r.validation_losses[1, fold], single.validation_losses,
+                                   rtol=1e-4, atol=1e-6)
+        # Oracle: float64 least squares on the fold's training rows (converged runs).
+        A = np.c_[X[train], np.ones(train.sum())]
+        theta = np.linalg.lstsq(A, y[train], rcond=None)[0]
+        np.testing.assert_allclose(r.params.weight[1, fold], theta[:-1], atol=2e-4)
+        held_mse = _mse64(theta[:-1], theta[-1], X[held], y[held])
+        np.testing.assert_allclose(float(r.final_validation_loss[1, fold]), held_mse,
+                                   rtol=1e-4)
+        assert np.isclose(r.optimal_loss[0, fold],
+                          _mse64(theta[:-1], theta[-1], X[train], y[train]), rtol=1e-9)
+
+
+def _few_rows_many_features():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 16))
+    y = X @ (rng.normal(size=16) * 0.3) + rng.normal(size=24)
+    return X, y
+
+
+@pytest.mark.filterwarnings("ignore:the features are linearly dependent")
+def test_best_by_validation_differs_from_best_by_training_on_a_ridge_grid():
+    X, y = _few_rows_many_features()
+    l2 = [0.0, 0.03, 0.1, 0.3, 1.0, 3.0]
+    r = grid_sweep(X, y, grid={"l2": l2}, learning_rate=0.1, num_steps=2000,
+                   validation_fraction=0.4, validation_seed=0)
+    by_training, by_validation = r.best("training"), r.best()
+    assert by_validation == r.best("validation")
+    assert by_training == (0,)  # no penalty fits the training rows best
+    assert by_validation != by_training  # a penalty generalizes better
+    held = np.asarray(r.final_validation_loss)
+    assert held[by_validation] == held.min()
+
+
+@pytest.mark.filterwarnings("ignore:the features are linearly dependent")
+def test_best_with_folds_is_by_the_mean_over_folds():
+    X, y = _few_rows_many_features()
+    r = grid_sweep(X, y, grid={"l2": [0.0, 0.3, 3.0]}, learning_rate=0.1, num_steps=500,
+                   k_folds=3)
+    assert r.axes == ("l2", "fold")
+    mean = np.asarray(r.final_validation_loss).mean(axis=1)
+    assert r.best() == (int(np.argmin(mean)),)
+    assert set(r.point(r.best())) == {"l2"}
+    with pytest.raises(ValueError, match="by='validation' needs held-out data"):
+        grid_sweep(X, y, grid={"l2": [0.0]}, learning_rate=0.1, num_steps=3).best(
+            "validation")
+
+
+def test_errors_report_rmse_and_mae_in_float64():
+    X, y = well_conditioned(13, n=30)
+    X_val, y_val = well_conditioned(14, n=12)
+    r = sweep(X, y, learning_rates=[0.05, 0.2], num_steps=50, validation=(X_val, y_val))
+    for side, (rows, targets) in {"training": (X, y), "validation": (X_val, y_val)}.items():
+        e = r.errors[side]
+        for i in range(2):
+            residual = rows @ np.asarray(r.params.weight[i], np.float64) \
+                + float(r.params.bias[i]) - targets
+            assert np.isclose(e["mae"][i], np.abs(residual).mean(), rtol=1e-12)
+            assert np.isclose(e["rmse"][i], np.sqrt((residual ** 2).mean()), rtol=1e-12)
+    np.testing.assert_allclose(r.errors["validation"]["mse"], r.final_validation_loss,
+                               rtol=1e-5)
+    one = r.run(1)
+    assert one.errors["validation"]["mae"] == r.errors["validation"]["mae"][1]
+    e = errors(LinearParams(np.array([1.0]), np.array(0.0)), np.array([[1.0], [2.0]]),
+               np.array([2.0, 4.0]))
+    assert (float(e["mse"]), float(e["rmse"]), float(e["mae"])) == (2.5, np.sqrt(2.5), 1.5)
+
+
+def test_mini_batch_runs_record_the_held_out_loss_of_their_params():
+    X, y = well_conditioned(15, n=24)
+    X_val, y_val = well_conditioned(16, n=10)
+    r = fit(X, y, learning_rate=0.05, batch_size=8, epochs=3, validation=(X_val, y_val),
+            snapshot_steps=(0, 3, 9))
+    assert r.validation_losses.shape == r.losses.shape == (9,)
+    for i, step in enumerate((0, 3)):  # the parameters before update `step`
+        want = _mse64(r.snapshots.weight[i], r.snapshots.bias[i], X_val, y_val)
+        np.testing.assert_allclose(float(r.validation_losses[step]), want, rtol=2e-6)
+    final = _mse64(r.params.weight, r.params.bias, X_val, y_val)
+    np.testing.assert_allclose(float(r.final_validation_loss), final, rtol=2e-6)

@@ -1,0 +1,190 @@
+"""Held-out data with the rest of the library: early exit (segments and halving), drawn
+points and refinement, the fused engines, saving and tables."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd import engine as engines
+from jaxgd import refinement
+from jaxgd.holdout import split
+from jaxgd.tables import tidy_columns
+
+pytestmark = pytest.mark.filterwarnings("ignore:the features are linearly dependent")
+
+# Crawling (never converges in 256 steps) over fast to diverging (plain GD's stability limit
+# on these data is about 0.45).
+RATES = [1e-3, 0.05, 0.1, 0.2, 0.3, 1.5]
+#: Stable gradient descent damps a rounding difference made once (XLA may sum a product in
+#: another order for another batch size): a few ulps, bounded by 64 (as test_segments).
+ULPS = 64
+
+
+def _data(n=40, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * np.array([1.0, 2.0, 0.5])[:d]
+    return X, X @ np.arange(1.0, d + 1) + 0.5 + 0.1 * rng.normal(size=n)
+
+
+def _few_rows_many_features():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 16))
+    return X, X @ (rng.normal(size=16) * 0.3) + rng.normal(size=24)
+
+
+def _same(a, b, exact, name):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype, name
+    if exact:
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    else:
+        np.testing.assert_allclose(a, b, rtol=ULPS * np.finfo(a.dtype).eps, atol=0,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("engine", ["eigen", "gram", "direct"])
+def test_segments_carry_and_pad_the_held_out_history(engine):
+    X, y = _data()
+    run = lambda steps: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=256,  # noqa: E731
+                                    stop_at_convergence=True, engine=engine,
+                                    validation_fraction=0.25, segment_steps=steps)
+    segmented, plain = run(32), run(256)
+    # As test_segments: the eigen engine's training losses bit for bit, the rest within
+    # ULPS (the held-out loss maps the eigen coordinates back by a matrix product, whose
+    # summation order XLA may change with the batch size).
+    for name in ("losses", "final_loss", "validation_losses", "final_validation_loss"):
+        _same(getattr(segmented, name), getattr(plain, name),
+              engine == "eigen" and "validation" not in name, name)
+    np.testing.assert_array_equal(segmented.converged_step, plain.converged_step)
+    steps = np.asarray(segmented.steps_run)
+    assert steps.min() < 256 == steps.max()  # some runs left early: their history was padded
+    left = (steps < 256) & ~np.asarray(segmented.diverged)
+    assert left.any()
+    held = np.asarray(segmented.validation_losses)
+    assert np.isnan(held[np.asarray(segmented.diverged), -1]).all()
+
+
+def test_k_folds_run_in_segments_as_in_the_plain_scan():
+    X, y = _data()
+    run = lambda steps: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=256,  # noqa: E731
+                                    stop_at_convergence=True, engine="eigen", k_folds=3,
+                                    segment_steps=steps)
+    segmented, plain = run(32), run(256)
+    assert segmented.losses.shape == (6, 3, 256)
+    for name in ("losses", "validation_losses", "final_validation_loss"):
+        _same(getattr(segmented, name), getattr(plain, name), "validation" not in name, name)
+    assert segmented.run_steps_executed < segmented.run_steps_scheduled
+    assert segmented.best() == plain.best()
+
+
+def test_successive_halving_ranks_by_the_held_out_loss():
+    X, y = _few_rows_many_features()
+    l2 = [0.0, 0.03, 0.1, 0.3, 1.0, 3.0]
+    options = dict(grid={"l2": l2}, learning_rate=0.1, num_steps=300, validation_fraction=0.4)
+    plain = jaxgd.grid_sweep(X, y, **options)
+    halved = jaxgd.grid_sweep(X, y, pruning="halving", min_steps=100, segment_steps=100,
+                              **options)
+    # One rung, at step 100 (ranked by the entry logged at step 99): 6 runs -> the best 2.
+    at_rung = np.asarray(plain.validation_losses)[:, 99]
+    kept = set(np.argsort(at_rung)[:2].tolist())
+    assert set(np.flatnonzero(np.asarray(halved.pruned_step) < 0).tolist()) == kept
+    # The training loss would keep others (no penalty fits the training rows best): this
+    # test tells the two apart.
+    assert set(np.argsort(np.asarray(plain.losses)[:, 99])[:2].tolist()) != kept
+    # A pruned run's held-out history is the plain one up to the rung, then its final value.
+    for r in np.flatnonzero(np.asarray(halved.pruned_step) >= 0):
+        np.testing.assert_array_equal(halved.validation_losses[r, :100],
+                                      plain.validation_losses[r, :100])
+        assert (halved.validation_losses[r, 100:] == halved.final_validation_loss[r]).all()
+    for r in kept:
+        np.testing.assert_array_equal(halved.validation_losses[r], plain.validation_losses[r])
+
+
+def test_refinement_lowers_the_held_out_loss():
+    X, y = _data(n=60)
+    X_train, y_train, X_val, y_val = split(X, y, 0.3, seed=1)
+    result = jaxgd.grid_sweep(X_train, y_train, sample={"learning_rate": ("log", 1e-3, 0.3)},
+                              num_samples=8, num_steps=10, validation=(X_val, y_val),
+                              refine={"top": 2, "steps": 3})
+    refined = result.refined
+    held = np.asarray(result.final_validation_loss)
+    # The start points are the best by held-out loss, and the objective is that loss.
+    np.testing.assert_array_equal(np.sort(held)[:2], held[refined.start[:, 0]])
+    np.testing.assert_allclose(refined.objective[:, 0], held[refined.start[:, 0]], rtol=1e-5)
+    np.testing.assert_allclose(refined.runs.final_validation_loss, refined.objective[:, -1],
+                               rtol=1e-6)
+    assert not np.allclose(refined.objective[:, 0], result.final_loss[refined.start[:, 0]])
+    assert np.all(np.diff(refined.objective, axis=1) <= 0)
+    np.testing.assert_array_equal(refinement.objective(result), result.final_validation_loss)
+    with pytest.raises(ValueError, match="refine= follows one run per point, k_folds= runs k"):
+        jaxgd.grid_sweep(X, y, sample={"learning_rate": ("log", 1e-3, 0.3)}, num_samples=4,
+                         num_steps=5, k_folds=3, refine={"top": 1, "steps": 1})
+
+
+def test_drawn_points_with_k_folds():
+    X, y = _data(n=30)
+    r = jaxgd.grid_sweep(X, y, sample={"learning_rate": ("log", 1e-2, 0.3)}, num_samples=4,
+                         num_steps=50, k_folds=3, engine="direct")
+    assert r.axes == ("sample", "fold") and r.validation_losses.shape == (4, 3, 50)
+    mean = np.asarray(r.final_validation_loss).mean(axis=1)
+    assert r.best() == (int(np.argmin(mean)),)
+    assert set(r.point(r.best())) == {"learning_rate"}
+    # One (point, fold) run is the fit on that fold's explicit split.
+    ids = jaxgd.holdout.fold_ids(30, 3)
+    rate = float(r.values["learning_rate"][2])
+    one = jaxgd.fit(X[ids != 1], y[ids != 1], learning_rate=rate, num_steps=50,
+                    validation=(X[ids == 1], y[ids == 1]), engine="direct")
+    np.testing.assert_allclose(r.validation_losses[2, 1], one.validation_losses, rtol=1e-5)
+
+
+def test_fused_engines_leave_the_held_out_loss_to_the_scan_path(monkeypatch):
+    X, y = _data(n=20, d=2)
+    monkeypatch.setattr(engines, "on_accelerator", lambda: True)
+    options = dict(learning_rates=[0.1, 0.5], num_steps=6, validation_fraction=0.3)
+    auto = jaxgd.sweep(X, y, **options)
+    assert auto.engine == "eigen"  # "auto" would fuse; with held-out data it does not
+    np.testing.assert_array_equal(auto.validation_losses,
+                                  jaxgd.sweep(X, y, engine="eigen", **options).validation_losses)
+    assert jaxgd.sweep(X, y, learning_rates=[0.1], num_steps=6).engine == "eigen-fused"
+    with pytest.raises(ValueError, match="engine='gram-fused' keeps only the training losses"):
+        jaxgd.fit(X, y, learning_rate=0.1, num_steps=3, engine="gram-fused",
+                  validation=(X[:4], y[:4]))
+
+
+@pytest.mark.parametrize("held", [{"validation_fraction": 0.3}, {"k_folds": 3}])
+def test_held_out_fields_are_saved_loaded_and_tabled(tmp_path, held):
+    X, y = _data(n=30)
+    r = jaxgd.sweep(X, y, learning_rates=[0.05, 0.2], num_steps=5, **held)
+    back = jaxgd.load(r.save(tmp_path / "r"))
+    for name in ("validation_losses", "final_validation_loss", "folds"):
+        value = getattr(r, name)
+        if value is not None:
+            np.testing.assert_array_equal(getattr(back, name), value, err_msg=name)
+    assert (back.folds is None) == ("k_folds" not in held)
+    for side in ("training", "validation"):
+        for metric in ("mse", "rmse", "mae"):
+            np.testing.assert_array_equal(back.errors[side][metric], r.errors[side][metric])
+    assert back.best() == r.best()
+    columns = tidy_columns(r)
+    np.testing.assert_array_equal(columns["validation_loss"],
+                                  np.asarray(r.validation_losses).reshape(-1))
+    np.testing.assert_array_equal(columns["loss"], np.asarray(r.losses).reshape(-1))
+    assert ("fold" in columns) == ("k_folds" in held)
+    assert columns["final_validation_loss"].size == columns["loss"].size
+
+
+def test_without_held_out_data_nothing_is_added():
+    X, y = _data(n=30)
+    r = jaxgd.sweep(X, y, learning_rates=[0.05, 0.2], num_steps=5)
+    assert r.validation_losses is None and r.final_validation_loss is None
+    columns = tidy_columns(r)
+    assert "validation_loss" not in columns and "final_validation_loss" not in columns
+    # The held-out loss leaves the training history bit for bit as it was, also in segments.
+    same = dict(learning_rates=RATES, num_steps=64, stop_at_convergence=True,
+                segment_steps=16, engine="eigen")
+    with_held = jaxgd.sweep(X, y, validation=(X[:5], y[:5]), **same)
+    without = jaxgd.sweep(X, y, **same)
+    for name in ("losses", "final_loss", "converged_step", "steps_run"):
+        np.testing.assert_array_equal(getattr(with_held, name), getattr(without, name))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, with_held.params, without.params)
