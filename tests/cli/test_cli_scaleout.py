@@ -102,7 +102,10 @@ def test_a_minibatch_run_saves_batch_and_epoch_losses(shipped):
     assert history["epoch_losses"].shape == (5, 2, 31)
     assert summary["training"] == {"num_steps": steps, "batch_size": 50, "epochs": 30,
                                    "steps_per_epoch": 8, "log_every": 1,
-                                   "history_length": steps, "engine": "direct"}
+                                   "history_length": steps, "engine": "direct",
+                                   # no early exit: every run takes every step
+                                   "run_steps_executed": 5 * 2 * steps,
+                                   "run_steps_scheduled": 5 * 2 * steps}
     # The final loss is the loss on all the data after the last update: the last epoch loss.
     np.testing.assert_allclose(history["final_loss"], history["epoch_losses"][..., -1],
                                rtol=1e-6)
@@ -199,7 +202,9 @@ def test_a_streamed_minibatch_run_reads_its_batches_from_the_file(shipped, tmp_p
     assert summary["data"]["streamed"] and summary["data"]["rows"] == 398
     assert summary["training"] == {"num_steps": steps, "batch_size": 64, "epochs": 300,
                                    "steps_per_epoch": 7, "log_every": 1,
-                                   "history_length": steps, "engine": "direct"}
+                                   "history_length": steps, "engine": "direct",
+                                   "run_steps_executed": 4 * steps,
+                                   "run_steps_scheduled": 4 * steps}
     assert history["losses"].shape == (4, 1, steps)
     assert history["epoch_losses"].shape == (4, 1, 301) and history["X"].shape == (0, 1)
     # The same runs through the library, streamed from the same file in the same order.
