@@ -79,6 +79,7 @@ def descend(
     optimum=None,
     monotone: bool = False,
     unstable=False,
+    unroll: int | None = None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -120,6 +121,8 @@ def descend(
         gradient descent on a quadratic): rising for ``patience`` steps means diverging.
       unstable: the run is known to be above its optimizer's stability limit (may be
         traced): its loss rising past its start means diverging.
+      unroll: steps per iteration of the compiled loop (``lax.scan``'s ``unroll``; static).
+        None: the backend's default (``default_unroll``). Histories do not depend on it.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -143,6 +146,7 @@ def descend(
     tol = check_non_negative(tol, "tol")
     if not is_traced(divergence_factor) and not divergence_factor > 1:
         raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
+    unroll = default_unroll() if unroll is None else check_positive_int(unroll, "unroll")
     steps = check_snapshot_steps(snapshot_steps, num_steps)
     snapshot_at = jnp.asarray(steps, jnp.int32)
     if batches is None:  # full batch: one stream whose batch is nothing
@@ -159,6 +163,14 @@ def descend(
     loss_dtype = jax.eval_shape(loss_fn, params, first_batch)[0].dtype
     num_logs = -(-num_steps // log_every)
     padded = num_logs * log_every != num_steps  # the last block runs past num_steps
+    # Snapshots at the loop's boundaries (step 0, the end, a block's first step) split the loop
+    # instead of testing every step: a cond per step costs a host round trip for its
+    # predicate on a GPU and splits the step's fusions on any backend. Only a step inside a
+    # block (log_every > 1) still takes its snapshot from a cond.
+    cuts = tuple(s // log_every for s in steps
+                 if s % log_every == 0 and 0 < s < num_logs * log_every)
+    inside = [s if s % log_every and s != num_steps else -1 for s in steps]
+    inside_at = jnp.asarray(inside, jnp.int32) if any(s >= 0 for s in inside) else None
     snapshots = jax.tree_util.tree_map(
         lambda leaf: jnp.zeros((len(steps), *jnp.shape(leaf)), jnp.result_type(leaf)), params
     )
@@ -173,8 +185,8 @@ def descend(
         if padded:  # steps past the end change nothing
             new_monitor = _select(step < num_steps, new_monitor, monitor)
         monitor = new_monitor
-        if steps:
-            snapshots = _take_snapshot(snapshots, snapshot_at, step, params)
+        if inside_at is not None:
+            snapshots = _take_snapshot(snapshots, inside_at, step, params)
         updates, new_opt_state = optimizer.update(
             grads, opt_state, params, value=loss, grad=grads,
             value_fn=lambda p: loss_fn(p, batch)[0])
@@ -196,17 +208,23 @@ def descend(
         carry, logs = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
         return carry, jax.tree_util.tree_map(lambda leaf: leaf[0], logs)
 
+    if 0 in steps:
+        snapshots = _write_snapshot(snapshots, steps.index(0), params)
     carry = (params, optimizer.init(params), init_monitor(loss_dtype, initial_loss), snapshots,
              batches.init())
-    if log_every == 1:
-        carry, (losses, auxes) = jax.lax.scan(step_fn, carry,
-                                              jnp.arange(num_steps, dtype=jnp.int32))
-    else:
-        firsts = jnp.arange(num_logs, dtype=jnp.int32) * log_every
-        carry, (losses, auxes) = jax.lax.scan(block_fn, carry, firsts)
+    body = step_fn if log_every == 1 else block_fn
+    firsts = jnp.arange(num_logs, dtype=jnp.int32) * log_every
+    pieces = []
+    for start, stop in zip((0, *cuts), (*cuts, num_logs), strict=True):
+        carry, logs = jax.lax.scan(body, carry, firsts[start:stop], unroll=unroll)
+        pieces.append(logs)
+        if stop < num_logs:  # a cut: the params after stop·log_every steps
+            slot = steps.index(stop * log_every)
+            carry = (*carry[:3], _write_snapshot(carry[3], slot, carry[0]), *carry[4:])
+    losses, auxes = jax.tree_util.tree_map(lambda *parts: jnp.concatenate(parts), *pieces)
     params, _, monitor, snapshots, stream = carry
-    if steps:
-        snapshots = _take_snapshot(snapshots, snapshot_at, num_steps, params)
+    if num_steps in steps:
+        snapshots = _write_snapshot(snapshots, steps.index(num_steps), params)
     _, last_batch = batches.next(stream, jnp.int32(num_steps))
     return Descent(
         params=params,
@@ -233,6 +251,30 @@ def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
     )
 
 
+def default_unroll(backend: str | None = None) -> int:
+    """Steps per iteration of the compiled loop on ``backend`` (JAX's default if None).
+
+    On a CPU one step per iteration is fastest: XLA:CPU runs an unrolled body's larger
+    fusions no faster and compiles them longer (measured in BENCHMARKS.md). On a GPU or TPU
+    every iteration costs kernel launches whatever its work, so several steps share one.
+
+    Example:
+      >>> default_unroll("cpu"), default_unroll("gpu")
+      (1, 8)
+    """
+    backend = jax.default_backend() if backend is None else backend
+    return UNROLL.get(backend, UNROLL["gpu"])
+
+
+#: ``default_unroll`` by backend (others, TPU included, take the GPU's).
+UNROLL = {"cpu": 1, "gpu": 8}
+
+
+def _write_snapshot(snapshots: PyTree, slot: int, params: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(lambda slots, leaf: slots.at[slot].set(leaf), snapshots,
+                                  params)
+
+
 def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
@@ -253,4 +295,4 @@ def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTr
     return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
-__all__ = ["Batches", "Descent", "Monitor", "default_snapshot_steps", "descend"]
+__all__ = ["Batches", "Descent", "Monitor", "default_snapshot_steps", "default_unroll", "descend"]

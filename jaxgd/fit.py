@@ -55,6 +55,7 @@ def fit(
     progress_every: int = 0,
     engine: str = "auto",
     log_every: int = 1,
+    unroll: int | None = None,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
@@ -106,6 +107,8 @@ def fit(
         the loss, O(d) per step (sgd, momentum, nesterov only); "auto" picks by cost and
         exactness (see ``jaxgd.engine``).
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
+      unroll: steps per iteration of the compiled loop (None: the backend's default,
+        ``jaxgd.descent.default_unroll``); a speed setting only, the history is the same.
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.

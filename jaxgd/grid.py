@@ -92,6 +92,7 @@ def grid_sweep(
     progress_every: int = 0,
     engine: str = "auto",
     log_every: int = 1,
+    unroll: int | None = None,
     chunk_size: int | None = None,
     sharding_mode: str = "runs",
 ) -> GridResult:
@@ -114,9 +115,10 @@ def grid_sweep(
         the grid.
       batch_size, epochs: mini-batch SGD, as in ``fit``.
       optimizer, schedule, schedule_steps, init_scale, tol, patience, divergence_factor,
-      stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every:
-        as in ``fit``.
-      chunk_size: most runs per compiled call (None: about 256 MiB of outputs per chunk).
+      stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every,
+        unroll: as in ``fit``.
+      chunk_size: most runs per compiled call (None: sized from the device's free memory,
+        see ``auto_chunk_size``).
         A chunked grid's results are NumPy arrays gathered on the host.
       sharding_mode: "runs" (default) spreads the runs over every device, padding the last
         device's share; "rows" spreads the rows of X instead (direct engine, large n);

@@ -40,6 +40,7 @@ def sweep(
     progress_every: int = 0,
     engine: str = "auto",
     log_every: int = 1,
+    unroll: int | None = None,
     chunk_size: int | None = None,
     sharding_mode: str = "runs",
 ) -> SweepResult:
@@ -66,7 +67,7 @@ def sweep(
         a ``RowSource``, 0).
       optimizer, schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
       divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
-      engine, log_every: as in ``fit``.
+      engine, log_every, unroll: as in ``fit``.
       chunk_size, sharding_mode: as in ``grid_sweep``.
 
     Returns:

@@ -59,6 +59,7 @@ class Options:
     progress_every: int = 0
     engine: str = "auto"
     log_every: int = 1
+    unroll: int | None = None
     chunk_size: int | None = None
     sharding_mode: str = "runs"
 
@@ -92,6 +93,7 @@ class RunConfig(NamedTuple):
     log_every: int = 1
     batch_size: int | None = None  # mini-batch SGD (None: full batch)
     epochs: int | None = None
+    unroll: int | None = None  # steps per loop iteration (None: the backend's default)
 
 
 def make_config(options: Options, n_rows: int = 0) -> RunConfig:
@@ -122,6 +124,7 @@ def make_config(options: Options, n_rows: int = 0) -> RunConfig:
         log_every=check_positive_int(options.log_every, "log_every"),
         batch_size=batch_size,
         epochs=epochs,
+        unroll=None if options.unroll is None else check_positive_int(options.unroll, "unroll"),
     )
 
 
@@ -195,6 +198,7 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
         noise=engine.noise(data),
         optimum=hyper.get("optimum"),
         unstable=hyper.get("unstable", False),
+        unroll=config.unroll,
     )
     optimizer = config.optimizer.build(numeric)
     if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
