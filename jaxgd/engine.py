@@ -35,7 +35,7 @@ from jaxgd.convergence import RESOLUTION_ULPS
 from jaxgd.model import mse
 from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, sufficient_statistics
-from jaxgd.validation import is_traced
+from jaxgd.validation import default_float, is_traced
 
 ENGINES = ("auto", "direct", "gram", "eigen")
 
@@ -199,7 +199,7 @@ BY_NAME: dict[str, Engine] = {"direct": DIRECT, "gram": GRAM, "eigen": EIGEN}
 
 def prepare(engine: str, X, y, dtype=None, l2=0.0) -> Any:
     """What the named engine's loss reads, on device (see ``Engine.prepare``)."""
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    dtype = default_float() if dtype is None else dtype
     return BY_NAME[engine].prepare(X, y, l2, dtype)
 
 

@@ -258,7 +258,7 @@ def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
                  chunk_size: int, mode: str, shape: tuple[int, ...]) -> Descent:
     num_runs = next(iter(hyper.values())).size
     if num_runs <= chunk_size:
-        return _call(engine, data, hyper, np.arange(num_runs), config, mode, shape)
+        return _call(engine, data, hyper, None, config, mode, shape)
     chunk_size = sharding.padded_size(chunk_size, mode)
     gathered = None
     for index, start in enumerate(range(0, num_runs, chunk_size)):
@@ -282,11 +282,17 @@ def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
     return gathered._replace(**steps)
 
 
-def _call(engine, data, hyper, take: np.ndarray, config: RunConfig, mode: str,
+def _call(engine, data, hyper, take: np.ndarray | None, config: RunConfig, mode: str,
           shape: tuple[int, ...]) -> Descent:
-    """One compiled call on the runs ``take``, padded to the devices, trimmed and shaped."""
+    """One compiled call on the runs ``take`` (None: all), padded to the devices, trimmed
+    and shaped."""
+    all_runs = take is None
+    if all_runs:
+        take = np.arange(next(iter(hyper.values())).size)
     wanted = take.size
     padded = sharding.padded_size(wanted, mode)
-    take = np.concatenate([take, np.full(padded - wanted, take[0])])
-    members = sharding.place_runs({k: v[take] for k, v in hyper.items()}, mode)
+    if padded > wanted or not all_runs:  # copy the runs taken (all of them need no copy)
+        take = np.concatenate([take, np.full(padded - wanted, take[0])])
+        hyper = {k: v[take] for k, v in hyper.items()}
+    members = sharding.place_runs(hyper, mode)
     return sharding.gather(_members_compiled(engine, data, members, config, wanted, shape))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import jax
 import numpy as np
 
 from jaxgd import convergence
 from jaxgd.grid import run_grid
 from jaxgd.result import PER_RUN, SHARED, SweepResult
 from jaxgd.training import OptimizerFactory, Options
-from jaxgd.validation import check_learning_rates
+from jaxgd.validation import check_learning_rates, default_float
 
 
 def sweep(
@@ -93,7 +92,7 @@ def sweep(
     fields = {name: getattr(result, name) for name in (*PER_RUN, *SHARED)}
     return SweepResult(
         **fields,
-        learning_rates=result.values["learning_rate"].astype(jax.numpy.result_type(float)),
+        learning_rates=result.values["learning_rate"].astype(default_float()),
         seeds=result.values["seed"] if seed_axis else None,
         engine=result.engine,
         reference=result.reference,

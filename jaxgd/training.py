@@ -24,7 +24,13 @@ from jaxgd.convergence import init_monitor, update_monitor
 from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
 from jaxgd.optimizers import OptimizerSpec, make_spec
 from jaxgd.params import init_params
-from jaxgd.validation import MAX_INT32, check_non_negative, check_positive_int, is_traced
+from jaxgd.validation import (
+    MAX_INT32,
+    check_non_negative,
+    check_positive_int,
+    default_float,
+    is_traced,
+)
 
 #: Builds an optax optimizer from a learning rate, e.g. ``optax.sgd`` or ``optax.adam``.
 OptimizerFactory = Callable[[jax.Array], optax.GradientTransformation]
@@ -227,7 +233,7 @@ def input_dtype(name: str):
     run is above its stability limit, else JAX's float."""
     if name == "unstable":
         return jnp.bool_
-    return jnp.uint32 if name in SEEDS else jnp.result_type(float)
+    return jnp.uint32 if name in SEEDS else default_float()
 
 
 def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, options):
