@@ -8,10 +8,13 @@
   (``jaxgd.eigen``): O(d) per step and run. Exact for optimizers whose update is linear in
   the gradients (sgd, momentum, nesterov), with one l2 for all runs.
 - ``auto``: direct or the moments by this cost model, counting multiply-adds of forward and
-  backward passes: direct costs 2·n·(d+1) per run-step; gram 2·(d+1)² per run-step plus
-  n·(d+1)² once for the statistics. For any data with more rows than features the moments
-  win, so ``auto`` means eigen where it is exact, else gram, except for very wide or very
-  short problems.
+  backward passes: direct costs 2·n·(d+1) per run-step on the device; gram 2·(d+1)² per
+  run-step on the device plus n·(d+1)² once on the host, in float64, for the statistics. A
+  host multiply-add counts as ``HOST_COST[backend]`` device ones: 1 on a CPU, where host and
+  device are the same cores, so for any data with more rows than features the moments win
+  and ``auto`` means eigen where it is exact, else gram, except for very wide or very short
+  problems; thousands on a GPU, where a million rows' float64 pass on the host (~0.6 s)
+  takes longer than the direct engine's whole sweep.
 
 Every engine differentiates its loss with ``jax.grad``, and all three losses are the same
 function of the parameters: histories agree to float rounding (see tests/test_engine.py).
@@ -47,9 +50,16 @@ class Rows(NamedTuple):
     y: jax.Array
 
 
+#: What a float64 multiply-add on the host costs in the device's multiply-adds, by backend.
+#: GPU: the H100 ran the direct engine at ~6·10¹² multiply-adds/s (issue 11: n = 10⁶,
+#: d = 32, K = 64, T = 200 in 143 ms) and the host's float64 moments at ~2·10⁹/s (1.1·10⁹ in
+#: 584 ms): 3,000. TPU: taken as the GPU's (not measured).
+HOST_COST = {"cpu": 1.0, "gpu": 3000.0, "tpu": 3000.0}
+
+
 def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
                   num_runs: int, optimizer: str = "sgd", fixed_l2: bool = True,
-                  traced_data: bool = False) -> str:
+                  traced_data: bool = False, backend: str | None = None) -> str:
     """Resolves ``engine`` ("auto", "direct", "gram" or "eigen") to the engine that will run.
 
     Args:
@@ -58,6 +68,8 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
       optimizer: the optimizer's name (``jaxgd.optimizers``); "custom" for a factory.
       fixed_l2: whether every run has the same, concrete l2 (the eigen engine needs that).
       traced_data: whether X or y are traced (then "auto" means "direct").
+      backend: where the runs compute ("cpu", "gpu", "tpu"; None: JAX's default backend),
+        for the price of the host's float64 pass (``HOST_COST``).
 
     Example:
       >>> choose_engine("auto", n_samples=392, n_features=7, num_steps=1000, num_runs=64)
@@ -66,6 +78,11 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
       'gram'
       >>> choose_engine("auto", n_samples=10, n_features=500, num_steps=1000, num_runs=1)
       'direct'
+
+      A million rows: the host's float64 moments cost more than a GPU's whole direct sweep.
+
+      >>> [choose_engine("auto", 10**6, 32, 200, 64, backend=b) for b in ("cpu", "gpu")]
+      ['eigen', 'direct']
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -82,8 +99,10 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
         return "direct"
     width = n_features + 1
     run_steps = num_steps * num_runs
+    backend = jax.default_backend() if backend is None else backend
+    host = HOST_COST.get(backend, HOST_COST["gpu"])
     direct = 2 * n_samples * width * run_steps
-    gram = 2 * width * width * run_steps + n_samples * width * width
+    gram = 2 * width * width * run_steps + host * n_samples * width * width
     if direct <= gram:
         return "direct"
     return "eigen" if exact else "gram"
