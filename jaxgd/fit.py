@@ -13,7 +13,13 @@ from jaxgd import convergence, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
-from jaxgd.preparation import check_inputs, device_data, fixed_values, references, unstable_runs
+from jaxgd.preparation import (
+    check_inputs,
+    device_data,
+    fixed_values,
+    start_references,
+    unstable_runs,
+)
 from jaxgd.result import FitResult, freeze
 from jaxgd.training import (
     OptimizerFactory,
@@ -132,8 +138,9 @@ def _fit(X, y, options: Options) -> FitResult:
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     fixed = fixed_values(options, config.optimizer)
+    reference = start_references(X, y, fixed["l2"]) if options.reference else lambda: None
     chosen, data = device_data(X, y, options.engine, config, 1, fixed["l2"])
-    found = references(X, y, fixed["l2"]) if options.reference else None
+    found = reference()
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = bool(unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures))

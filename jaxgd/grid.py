@@ -25,7 +25,7 @@ from jaxgd.preparation import (
     check_inputs,
     device_data,
     fixed_values,
-    references,
+    start_references,
     unstable_runs,
 )
 from jaxgd.result import GridResult, freeze
@@ -186,11 +186,12 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> Gri
     fixed = fixed_values(options, config.optimizer, axes)
     shape = tuple(values[axis].size for axis in axes)
     num_runs = math.prod(shape)
+    l2 = values["l2"] if "l2" in axes else fixed["l2"]
+    reference = start_references(X, y, l2) if options.reference else lambda: None
     chosen, data = device_data(X, y, options.engine, config, num_runs,
                                None if "l2" in axes else fixed["l2"])
     engine = engines.BY_NAME[chosen]
-    l2 = values["l2"] if "l2" in axes else fixed["l2"]
-    found = references(X, y, l2) if options.reference else None
+    found = reference()
     optima, curvatures = (None, None) if found is None else found
     hyper = _members(axes, values, fixed, shape)
     hyper["optimum"] = _per_run_optimum(optima, axes, shape, hyper)

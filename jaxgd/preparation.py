@@ -8,7 +8,9 @@ reduced to shape checks for values the caller traces.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -153,6 +155,31 @@ def optimal_losses(X, y, l2, warn_conditioning: bool = True) -> np.ndarray | Non
     """The optimum's loss for each l2 (see ``references``), or None under tracing."""
     found = references(X, y, l2, warn_conditioning)
     return None if found is None else found[0]
+
+
+def start_references(X, y, l2) -> Callable[[], Any]:
+    """``references(X, y, l2)``, begun now, as a function that waits for it.
+
+    For data past ``memo.MAX_BYTES`` (a float64 pass of O(n·d²), ~0.1 s per 10⁵ rows of 32
+    features) the pass runs on a worker thread, NumPy's BLAS releasing the interpreter, so
+    that the engine's preparation (the copy of X to the device) overlaps it; the caller
+    collects it, and any conditioning warning, when its program needs the optimum.
+    """
+    if is_traced((X, y, l2)) or not isinstance(X, np.ndarray) or X.nbytes <= memo.MAX_BYTES:
+        return lambda: references(X, y, l2)
+    pending = _worker().submit(_reference_values, X, y, np.atleast_1d(np.asarray(l2, np.float64)))
+
+    def collect():
+        optima, curvatures, condition = pending.result()
+        _warn_conditioning(condition)
+        return optima, curvatures
+
+    return collect
+
+
+@functools.cache
+def _worker() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxgd-reference")
 
 
 def references(X, y, l2, warn_conditioning: bool = True):
