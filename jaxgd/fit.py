@@ -114,7 +114,7 @@ def fit(
         exactness (see ``jaxgd.engine``).
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
       unroll: steps per iteration of the compiled loop (None: the backend's default,
-        ``jaxgd.descent.default_unroll``); a speed setting only, the history is the same.
+        ``jaxgd.descent.default_unroll``); a speed setting (see ``jaxgd.descend``).
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
