@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import jax
@@ -68,6 +69,20 @@ def captured_program(call: Callable[[], Any]) -> Callable[[], Any]:
     return lambda: jax.block_until_ready(compiled(*args, **kwargs))
 
 
+def returned_ms(call_unblocked: Callable[[], Any], repeats: int) -> list[float]:
+    """Milliseconds until ``jaxgd.sweep`` returns, its program dispatched but not waited
+    for: the host's work before the program (the program runs after it, so a blocked call
+    is this plus the program). Each call is waited for before the next."""
+    jax.block_until_ready(call_unblocked().losses)
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = call_unblocked()
+        out.append(1e3 * (time.perf_counter() - start))
+        jax.block_until_ready(result.losses)
+    return out
+
+
 def interleaved(calls: Mapping[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
     """Seconds of each call, ``repeats`` rounds of one call each in turn (after one warm-up)."""
     for call in calls.values():
@@ -84,9 +99,15 @@ def interleaved(calls: Mapping[str, Callable[[], Any]], repeats: int) -> dict[st
 def scan_path(problem: Problem, Ks, T: int, repeats: int,
               settings: Mapping[str, dict[str, Any]] = SETTINGS) -> list[dict[str, Any]]:
     """Per K and setting: the call's and the program's median seconds, µs per step (of the
-    program, all K runs together) and the host's share in ms."""
+    program, all K runs together) and the host's share in ms (the difference of two
+    medians: noisy on a busy machine); for the default setting also the median time until
+    the call returns, unblocked (``returned_ms``), a direct measure of the host's work."""
     rows = []
     for K in Ks:
+        rates = problem.learning_rates(K)
+        unblocked = partial(jaxgd.sweep, problem.X32, problem.y32, learning_rates=rates,
+                            num_steps=T)
+        returned = returned_ms(unblocked, 3 * repeats)
         calls = {}
         for name, kw in settings.items():
             call = user_sweep(problem, K, T, **kw)
@@ -103,7 +124,8 @@ def scan_path(problem: Problem, Ks, T: int, repeats: int,
                          "call_min_s": min(times[f"call {name}"]), "program_s": program_s,
                          "us_per_step": None if program_s is None else 1e6 * program_s / T,
                          "host_ms": None if program_s is None else 1e3 * (call_s - program_s),
-                         "repeats": repeats})
+                         "returned_ms": float(np.median(returned)) if name == "default"
+                         else None, "repeats": repeats})
     return rows
 
 
@@ -137,13 +159,15 @@ def direct_row(problem: Problem, K: int, T: int, repeats: int) -> dict[str, Any]
 
 def scan_table(rows: list[dict[str, Any]]) -> str:
     """Markdown: µs per step against K for each setting, and the host's share."""
-    head = "| K | setting | call (ms) | program (ms) | µs / step | host (ms) |"
-    lines = [head, "|---|---|---|---|---|---|"]
+    head = ("| K | setting | call (ms) | program (ms) | µs / step | host = call − program (ms) "
+            "| returns after (ms) |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
     for r in rows:
         chunked = r["program_s"] is None
         lines.append(f"| {r['K']} | {r['setting']} | {1e3 * r['call_s']:.2f} | " + (
             "chunked | — | — |" if chunked else f"{1e3 * r['program_s']:.2f} | "
-            f"{r['us_per_step']:.2f} | {r['host_ms']:.2f} |"))
+            f"{r['us_per_step']:.2f} | {r['host_ms']:.2f} |")
+            + (f" {r['returned_ms']:.2f} |" if r.get("returned_ms") is not None else " — |"))
     return "\n".join(lines)
 
 
