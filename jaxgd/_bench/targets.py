@@ -105,7 +105,7 @@ def _scan_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     k8192 = next((r for r in scan if r["K"] == 8192), None)
     ratio = k8192["call_s"] / one["median_s"] if k8192 and one else None
     out = [_target(
-        "a", "Auto MPG K=8192 through jaxgd.sweep as a user calls it (defaults, reference on, "
+        "a2", "Auto MPG K=8192 through jaxgd.sweep as a user calls it (defaults, reference on, "
         "default devices) / NumPy K=1", ratio, TARGET_K8192_VS_NUMPY_K1, True,
         f"{k8192['call_s']:.4g} s / {one['median_s']:.4g} s" if ratio else "")]
     out.append(_target(
