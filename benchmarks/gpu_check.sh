@@ -28,7 +28,7 @@ timeout "${BENCH_S:-330}" python3 -m benchmarks.run --mode "${BENCH_MODE:-quick}
 # (unroll, snapshots), the host overhead, the direct engine against a hand-written X·W scan
 # (n = 10⁶, d = 32, K = 64, T = 200), then the same scan table with XLA's command buffers off
 # for their A/B. One process and the default device each, as a user runs jaxgd.
-timeout "${SCAN_S:-150}" python3 -m benchmarks.scan_path --ks 1024 8192 65536 --repeats 5 \
+timeout "${SCAN_S:-200}" python3 -m benchmarks.scan_path --ks 1024 8192 65536 --repeats 5 \
     --direct 1000000 32 64 200 --json "$OUT/scan_path.json" 2>&1 | tee "$OUT/scan_path.log"
 XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_enable_command_buffer=" timeout "${SCAN_CB_S:-90}" \
     python3 -m benchmarks.scan_path --ks 1024 8192 65536 --repeats 5 \
