@@ -14,6 +14,14 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import jax, optax, numpy; print('jax', jax.__version__, 'optax', optax.__version__, \
 'numpy', numpy.__version__, jax.devices())"
+# The fused path (jaxgd.fused) against the scan path through jaxgd.sweep, with their agreement
+# (sgd K = 1,024, 8,192, 65,536; adam K = 8,192); then its tests on the device, where the kernel
+# is compiled (Triton, Mosaic) rather than interpreted. BENCH_MODE=smoke: tiny, interpreted.
+if [ "${BENCH_MODE:-quick}" = smoke ]; then FUSED_FLAGS=--smoke; else FUSED_FLAGS=; fi
+timeout "${FUSED_S:-180}" python3 -m benchmarks.fused $FUSED_FLAGS --out "$OUT/fused.json" \
+    2>&1 | tee "$OUT/fused.log"
+[ "${BENCH_MODE:-quick}" = smoke ] || timeout "${FUSED_TEST_S:-120}" python3 -m pytest -q -x \
+    -p no:cacheprovider tests/core/test_fused.py 2>&1 | tail -8
 # The main job of the README's quick start, on the GPU (its results folder stays behind).
 python3 -m jaxgd run --out /tmp/jaxgd-gpu-run --overwrite 2>&1 | tail -12
 # The engines, the float64 oracles and the sweep: the tests whose numbers a GPU could change.

@@ -16,9 +16,11 @@ from jaxgd.descent import descend
 from jaxgd.fit import fit
 from jaxgd.grid import grid_sweep
 from jaxgd.least_squares import LeastSquares, solve
+from jaxgd.lr_range import LrRange, lr_range
 from jaxgd.model import mse, predict
 from jaxgd.params import LinearParams, init_params
 from jaxgd.result import Descent, FitResult, GridResult, SweepResult
+from jaxgd.saving import load
 from jaxgd.scaling import Standardizer, standardize_params, unstandardize_params
 from jaxgd.stability import Stability, stability
 from jaxgd.sweep import sweep
@@ -32,6 +34,7 @@ __all__ = [
     "GridResult",
     "LeastSquares",
     "LinearParams",
+    "LrRange",
     "Monitor",
     "Stability",
     "Standardizer",
@@ -43,6 +46,8 @@ __all__ = [
     "fit",
     "grid_sweep",
     "init_params",
+    "load",
+    "lr_range",
     "mse",
     "predict",
     "solve",

@@ -5,13 +5,16 @@ Everything else in jaxgd (``fit``, ``sweep``, ``grid_sweep``) is a thin layer ov
 one ``vmap`` of it; the only host round trips are the ones asked for (a progress report
 every ``progress_every`` steps, batches streamed from a file). It is pure: it runs under the
 caller's ``jit``, ``vmap``, ``grad`` and ``jvp``, with traced ``tol`` and
-``divergence_factor`` too.
+``divergence_factor`` too. ``descent_loop`` hands out the same loop as ``init``, ``run`` and
+``finish``, so that a sweep can run it in segments and let finished runs go
+(``jaxgd.segments``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -32,6 +35,34 @@ class Batches(NamedTuple):
 
     init: Callable[[], PyTree]
     next: Callable[[PyTree, jax.Array], tuple[PyTree, PyTree]]
+
+
+class LoopState(NamedTuple):
+    """Everything the descent loop carries from one step to the next (``Loop``'s state)."""
+
+    params: PyTree
+    opt_state: PyTree
+    monitor: Monitor
+    snapshots: PyTree
+    stream: PyTree
+
+
+class Loop(NamedTuple):
+    """``descend``'s loop as three pure functions, to run it in segments (``descent_loop``).
+
+    ``init() -> state`` at the initial parameters; ``run(state, first_step, length) ->
+    (state, (losses, aux))`` runs steps ``first_step .. first_step + length - 1`` (``length``
+    static, a multiple of ``log_every``; ``first_step`` a multiple of ``log_every``, traced
+    or not) and logs every ``log_every``-th loss; ``finish(state, losses, aux, position)``
+    returns the ``Descent``, ``position`` being the steps run so far: snapshot slots at or
+    past it take the state's parameters (frozen, for a run that stopped). ``descend`` is
+    ``init``, one ``run`` over all the steps, then ``finish``; the same steps run in
+    several ``run`` calls give the same state and losses.
+    """
+
+    init: Callable[[], LoopState]
+    run: Callable[[LoopState, Any, int], tuple[LoopState, tuple[jax.Array, PyTree]]]
+    finish: Callable[..., Descent]
 
 
 def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
@@ -79,6 +110,7 @@ def descend(
     optimum=None,
     monotone: bool = False,
     unstable=False,
+    observe: Callable[[PyTree, PyTree], PyTree] | None = None,
     unroll: int | None = None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
@@ -121,6 +153,10 @@ def descend(
         gradient descent on a quadratic): rising for ``patience`` steps means diverging.
       unstable: the run is known to be above its optimizer's stability limit (may be
         traced): its loss rising past its start means diverging.
+      observe: ``observe(params, opt_state)`` -> a pytree of float arrays, recorded at
+        every logged step in the result's ``observed`` (NaN after a divergence, like the
+        losses); ``opt_state`` is the state after that step's update, the one it was
+        computed with (e.g. ``jaxgd.sharpness.tracker``). None records nothing.
       unroll: steps per iteration of the compiled loop (``lax.scan``'s ``unroll``; static).
         None: the backend's default (``default_unroll``). A speed setting: the same steps
         in the same order (bit-identical on XLA:CPU in the tests; a compiler may fuse an
@@ -141,6 +177,61 @@ def descend(
       ...               optax.sgd(0.25), 4, has_aux=True)
       >>> run.aux["p"].tolist()
       [0.0, 1.5, 2.25, 2.625]
+    """
+    loop = descent_loop(
+        loss_fn, params, optimizer, num_steps, tol=tol, patience=patience,
+        divergence_factor=divergence_factor, stop_at_convergence=stop_at_convergence,
+        snapshot_steps=snapshot_steps, progress_every=progress_every, log_every=log_every,
+        batches=batches, noise=noise, initial_loss=initial_loss, has_aux=has_aux,
+        optimum=optimum, monotone=monotone, unstable=unstable, observe=observe,
+        unroll=unroll)
+    steps_scanned = -(-num_steps // log_every) * log_every
+    state, (losses, auxes) = loop.run(loop.init(), 0, steps_scanned)
+    return loop.finish(state, losses, auxes)
+
+
+def descent_loop(
+    loss_fn: Callable[[PyTree], jax.Array],
+    params: PyTree,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    *,
+    tol: float = convergence.DEFAULT_TOL,
+    patience: int = convergence.DEFAULT_PATIENCE,
+    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR,
+    stop_at_convergence: bool = False,
+    snapshot_steps: Sequence[int] | None = None,
+    progress_every: int = 0,
+    log_every: int = 1,
+    batches: Batches | None = None,
+    noise=0.0,
+    initial_loss=None,
+    has_aux: bool = False,
+    optimum=None,
+    monotone: bool = False,
+    unstable=False,
+    segmented: bool = False,
+    observe: Callable[[PyTree, PyTree], PyTree] | None = None,
+    unroll: int | None = None,
+) -> Loop:
+    """``descend``'s loop as a ``Loop`` of pure functions, to run in segments that carry the
+    whole state (parameters, optimizer state, monitor, snapshots) from one to the next.
+
+    Takes ``descend``'s arguments, plus ``segmented``: the loop will run in pieces, and
+    steps at or past ``num_steps`` (a last segment that runs over) must change nothing.
+    ``jaxgd.segments`` uses it to let finished runs of a sweep leave between segments.
+
+    Example:
+      >>> import jax.numpy as jnp, optax
+      >>> loss = lambda p: (p - 3.0) ** 2
+      >>> loop = descent_loop(loss, jnp.float32(0.0), optax.sgd(0.25), 20, segmented=True)
+      >>> state, (first, _) = loop.run(loop.init(), 0, 8)
+      >>> state, (rest, _) = loop.run(state, 8, 16)  # runs past step 20: masked
+      >>> whole = descend(loss, jnp.float32(0.0), optax.sgd(0.25), 20)
+      >>> bool((jnp.concatenate([first, rest[:12]]) == whole.losses).all())
+      True
+      >>> bool(loop.finish(state, None, position=20).params == whole.params)
+      True
     """
     num_steps = check_positive_int(num_steps, "num_steps")
     patience = check_positive_int(patience, "patience")
@@ -164,20 +255,11 @@ def descend(
     _, first_batch = jax.eval_shape(batches.next, batches.init(), jnp.int32(0))
     loss_dtype = jax.eval_shape(loss_fn, params, first_batch)[0].dtype
     num_logs = -(-num_steps // log_every)
-    padded = num_logs * log_every != num_steps  # the last block runs past num_steps
-    # Snapshots at the loop's boundaries (step 0, the end, a block's first step) split the loop
-    # instead of testing every step: a cond per step costs a host round trip for its
-    # predicate on a GPU and splits the step's fusions on any backend. Only a step inside a
-    # block (log_every > 1) still takes its snapshot from a cond.
-    cuts = tuple(s // log_every for s in steps
-                 if s % log_every == 0 and 0 < s < num_logs * log_every)
-    inside = [s if s % log_every and s != num_steps else -1 for s in steps]
-    inside_at = jnp.asarray(inside, jnp.int32) if any(s >= 0 for s in inside) else None
-    snapshots = jax.tree_util.tree_map(
-        lambda leaf: jnp.zeros((len(steps), *jnp.shape(leaf)), jnp.result_type(leaf)), params
-    )
+    # The last block (or segment) runs past num_steps.
+    padded = num_logs * log_every != num_steps or segmented
+    start_params = params
 
-    def step_fn(carry, step):
+    def step_fn(carry, step, take_at=snapshot_at):
         params, opt_state, monitor, snapshots, stream = carry
         stream, batch = batches.next(stream, step)
         (loss, aux), grads = value_and_grad(params, batch)
@@ -187,8 +269,8 @@ def descend(
         if padded:  # steps past the end change nothing
             new_monitor = _select(step < num_steps, new_monitor, monitor)
         monitor = new_monitor
-        if inside_at is not None:
-            snapshots = _take_snapshot(snapshots, inside_at, step, params)
+        if take_at is not None:
+            snapshots = _take_snapshot(snapshots, take_at, step, params)
         updates, new_opt_state = optimizer.update(
             grads, opt_state, params, value=loss, grad=grads,
             value_fn=lambda p: loss_fn(p, batch)[0])
@@ -201,56 +283,100 @@ def descend(
         params = _select(moving, new_params, params)
         opt_state = _select(moving, new_opt_state, opt_state)
         recorded = jnp.where(was_diverged, jnp.nan, loss).astype(loss_dtype)
+        if observe is not None:  # off: the step computes exactly what it did before
+            seen = jax.tree_util.tree_map(lambda leaf: jnp.where(was_diverged, jnp.nan, leaf),
+                                          observe(params, new_opt_state))
+            aux = (aux, seen)
         if progress_every > 0:
             _maybe_report(step + 1, progress_every, num_steps)
         return (params, opt_state, monitor, snapshots, stream), (recorded, aux)
 
-    def block_fn(carry, first_step):
+    def block_fn(carry, first_step, take_at=snapshot_at):
         # log_every steps; only the first one's loss is kept.
-        carry, logs = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
+        carry, logs = jax.lax.scan(partial(step_fn, take_at=take_at), carry,
+                                   first_step + jnp.arange(log_every))
         return carry, jax.tree_util.tree_map(lambda leaf: leaf[0], logs)
 
-    if 0 in steps:
-        snapshots = _write_snapshot(snapshots, steps.index(0), params)
-    carry = (params, optimizer.init(params), init_monitor(loss_dtype, initial_loss), snapshots,
-             batches.init())
-    body = step_fn if log_every == 1 else block_fn
-    firsts = jnp.arange(num_logs, dtype=jnp.int32) * log_every
-    pieces = []
-    for start, stop in zip((0, *cuts), (*cuts, num_logs), strict=True):
-        carry, logs = jax.lax.scan(body, carry, firsts[start:stop], unroll=unroll)
-        pieces.append(logs)
-        if stop < num_logs:  # a cut: the params after stop·log_every steps
-            slot = steps.index(stop * log_every)
-            carry = (*carry[:3], _write_snapshot(carry[3], slot, carry[0]), *carry[4:])
-    losses, auxes = jax.tree_util.tree_map(lambda *parts: jnp.concatenate(parts), *pieces)
-    params, _, monitor, snapshots, stream = carry
-    if num_steps in steps:
-        snapshots = _write_snapshot(snapshots, steps.index(num_steps), params)
-    _, last_batch = batches.next(stream, jnp.int32(num_steps))
-    return Descent(
-        params=params,
-        losses=losses,
-        final_loss=loss_fn(params, last_batch)[0],
-        converged_step=monitor.converged_step,
-        diverged=monitor.diverged,
-        diverged_step=monitor.diverged_step,
-        stalled=monitor.stalled(patience),
-        snapshots=snapshots,
-        snapshot_steps=snapshot_at,
-        loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,
-        aux=auxes if has_aux else None,
-    )
+    def init() -> LoopState:
+        snapshots = jax.tree_util.tree_map(
+            lambda leaf: jnp.zeros((len(steps), *jnp.shape(leaf)), jnp.result_type(leaf)),
+            start_params)
+        return LoopState(start_params, optimizer.init(start_params),
+                         init_monitor(loss_dtype, initial_loss), snapshots, batches.init())
+
+    def run(state: LoopState, first_step, length: int):
+        length = check_positive_int(length, "length")
+        if length % log_every or (not padded and not (
+                isinstance(first_step, int) and first_step + length <= num_steps)):
+            raise ValueError(f"run {length} steps from step {first_step}: the length must be a "
+                             f"multiple of log_every={log_every}, and a loop made without "
+                             f"segmented=True cannot run past num_steps={num_steps}")
+        body = step_fn if log_every == 1 else block_fn
+        if not steps or not isinstance(first_step, int):
+            # No snapshots, or a traced step counter (segments): one scan, and each snapshot
+            # from a cond on the (unbatched) counter.
+            take_at = snapshot_at if steps else None
+            return _scan(partial(body, take_at=take_at), state, first_step, length // log_every)
+        # A concrete counter: a snapshot on a block boundary cuts the scan there instead of
+        # testing every step (a cond per step costs a host round trip for its predicate on a
+        # GPU and splits the step's fusions on any backend); only a step inside a block
+        # (log_every > 1) still takes its snapshot from a cond. Same values: a snapshot is a
+        # copy of the parameters at its step either way.
+        cuts, inside = _snapshot_cuts(steps, first_step, length, log_every)
+        take_at = jnp.asarray([s if s in inside else -1 for s in steps],
+                              jnp.int32) if inside else None
+        pieces = []
+        for start, stop in zip(cuts, (*cuts[1:], first_step + length), strict=True):
+            if start in steps:
+                state = state._replace(snapshots=_write_snapshot(
+                    state.snapshots, steps.index(start), state.params))
+            if stop > start:
+                state, logs = _scan(partial(body, take_at=take_at), state, start,
+                                    (stop - start) // log_every)
+                pieces.append(logs)
+        return state, jax.tree_util.tree_map(lambda *parts: jnp.concatenate(parts), *pieces)
+
+    def _scan(body, state: LoopState, first_step, num_iterations: int):
+        firsts = jnp.asarray(first_step, jnp.int32) + jnp.arange(
+            num_iterations, dtype=jnp.int32) * log_every
+        carry, logs = jax.lax.scan(body, tuple(state), firsts, unroll=unroll)
+        return LoopState(*carry), logs
+
+    def finish(state: LoopState, losses, auxes=None, position=num_steps) -> Descent:
+        params, _, monitor, snapshots, stream = state
+        observed = None
+        if observe is not None and auxes is not None:  # logged as (aux, observed)
+            auxes, observed = auxes
+        if steps:  # slots at or past the steps run hold the last (or frozen) parameters
+            snapshots = _fill_snapshots(snapshots, snapshot_at, position, params)
+        _, last_batch = batches.next(stream, jnp.int32(num_steps))
+        return Descent(
+            params=params,
+            losses=losses,
+            final_loss=loss_fn(params, last_batch)[0],
+            converged_step=monitor.converged_step,
+            diverged=monitor.diverged,
+            diverged_step=monitor.diverged_step,
+            stalled=monitor.stalled(patience),
+            snapshots=snapshots,
+            snapshot_steps=snapshot_at,
+            loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,
+            aux=auxes if has_aux else None,
+            steps_run=jnp.minimum(jnp.asarray(position, jnp.int32), num_steps),
+            pruned_step=jnp.asarray(-1, jnp.int32),
+            observed=observed,
+        )
+
+    return Loop(init, run, finish)
 
 
-def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
-    # The step counter is not batched under vmap, so this fires once per `every` steps for a
-    # whole sweep; the cond keeps the host round trip off the other steps.
-    jax.lax.cond(
-        (steps_done % every == 0) & (steps_done <= num_steps),
-        lambda: jax.debug.callback(progress.report, steps_done),
-        lambda: None,
-    )
+def _snapshot_cuts(steps: tuple[int, ...], first_step: int, length: int,
+                   log_every: int) -> tuple[tuple[int, ...], list[int]]:
+    """Where ``run`` cuts its scan (``first_step`` and each snapshot step on a block
+    boundary in the run), and the snapshot steps inside a block, which take a cond."""
+    within = [s for s in steps if first_step <= s < first_step + length]
+    cuts = sorted({first_step, *(s for s in within if (s - first_step) % log_every == 0)})
+    return tuple(cuts), [s for s in within if (s - first_step) % log_every]
 
 
 def default_unroll(backend: str | None = None) -> int:
@@ -277,8 +403,28 @@ def _write_snapshot(snapshots: PyTree, slot: int, params: PyTree) -> PyTree:
                                   params)
 
 
+def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
+    # The step counter is not batched under vmap, so this fires once per `every` steps for a
+    # whole sweep; the cond keeps the host round trip off the other steps.
+    jax.lax.cond(
+        (steps_done % every == 0) & (steps_done <= num_steps),
+        lambda: jax.debug.callback(progress.report, steps_done),
+        lambda: None,
+    )
+
+
 def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def _fill_snapshots(snapshots: PyTree, snapshot_at: jax.Array, position,
+                    params: PyTree) -> PyTree:
+    hit = snapshot_at >= position
+
+    def update(slots, leaf):
+        return jnp.where(hit.reshape((-1,) + (1,) * jnp.ndim(leaf)), leaf, slots)
+
+    return jax.tree_util.tree_map(update, snapshots, params)
 
 
 def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTree) -> PyTree:
@@ -297,4 +443,5 @@ def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTr
     return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
-__all__ = ["Batches", "Descent", "Monitor", "default_snapshot_steps", "default_unroll", "descend"]
+__all__ = ["Batches", "Descent", "Loop", "LoopState", "Monitor", "default_snapshot_steps",
+           "default_unroll", "descend", "descent_loop"]

@@ -14,7 +14,14 @@
   device are the same cores, so for any data with more rows than features the moments win
   and ``auto`` means eigen where it is exact, else gram, except for very wide or very short
   problems; thousands on a GPU, where a million rows' float64 pass on the host (~0.6 s)
-  takes longer than the direct engine's whole sweep.
+  takes longer than the direct engine's whole sweep. On a GPU or TPU each step of a scan
+  also costs its kernel launches (``LAUNCH_COST``), which the fused path (below) does not
+  pay: there ``auto`` takes the fused moment engine for narrow models even for one run.
+- ``eigen-fused``, ``gram-fused``: the same engines, with the whole descent of a block of
+  runs in one Pallas kernel (``jaxgd.fused``): the same loss, optimizer and verdicts, off
+  the per-step kernel launches that bind the scan loop on an accelerator. Narrow models
+  (d + 1 <= 16) only; on a CPU they run in Pallas's interpreter, slowly: the scan path stays
+  the reference and the CPU default.
 
 Every engine differentiates its loss with ``jax.grad``, and all three losses are the same
 function of the parameters: histories agree to float rounding (see tests/test_engine.py).
@@ -40,7 +47,9 @@ from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, sufficient_statistics
 from jaxgd.validation import default_float, is_traced
 
-ENGINES = ("auto", "direct", "gram", "eigen")
+ENGINES = ("auto", "direct", "gram", "eigen", "gram-fused", "eigen-fused")
+#: Backends where "auto" runs a moment engine's whole descent in one kernel (jaxgd.fused).
+ACCELERATORS = ("gpu", "cuda", "rocm", "tpu")
 
 
 class Rows(NamedTuple):
@@ -55,6 +64,11 @@ class Rows(NamedTuple):
 #: d = 32, K = 64, T = 200 in 143 ms) and the host's float64 moments at ~2·10⁹/s (1.1·10⁹ in
 #: 584 ms): 3,000. TPU: taken as the GPU's (not measured).
 HOST_COST = {"cpu": 1.0, "gpu": 3000.0, "tpu": 3000.0}
+#: What one step of a scan loop costs in kernel launches on an accelerator, in the device's
+#: multiply-adds: ~1 µs at ~6·10¹² multiply-adds/s (the H100's bare eigenbasis scan at
+#: unroll=32 took 0.72 ms for 1,000 steps; issue 11). A fused engine runs all the steps in
+#: one kernel and does not pay it; on a CPU a step costs no launch.
+LAUNCH_COST = 6e6
 
 
 def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
@@ -69,7 +83,8 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
       fixed_l2: whether every run has the same, concrete l2 (the eigen engine needs that).
       traced_data: whether X or y are traced (then "auto" means "direct").
       backend: where the runs compute ("cpu", "gpu", "tpu"; None: JAX's default backend),
-        for the price of the host's float64 pass (``HOST_COST``).
+        for the price of the host's float64 pass (``HOST_COST``), the scan's launches
+        (``LAUNCH_COST``) and whether the fused path runs there.
 
     Example:
       >>> choose_engine("auto", n_samples=392, n_features=7, num_steps=1000, num_runs=64)
@@ -83,29 +98,55 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
 
       >>> [choose_engine("auto", 10**6, 32, 200, 64, backend=b) for b in ("cpu", "gpu")]
       ['eigen', 'direct']
+
+      Auto MPG, one run: on a GPU the fused kernel's single launch beats a thousand steps
+      of the direct scan, though the host pass costs more than the direct engine's work.
+
+      >>> choose_engine("auto", 392, 7, 1000, 1, backend="gpu")
+      'eigen-fused'
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     exact = moment_engine(optimizer, fixed_l2) == "eigen"
-    if engine == "eigen" and not exact:
+    if engine.startswith("eigen") and not exact:
         why = (f"optimizer {optimizer!r} scales each coordinate by its own history"
                if optimizer not in eigen.ROTATION_INVARIANT
                else "l2 varies across the runs (the basis depends on it)")
-        raise ValueError(f"engine='eigen' is exact only for {', '.join(eigen.ROTATION_INVARIANT)} "
+        exact_for = ", ".join(eigen.ROTATION_INVARIANT)
+        raise ValueError(f"engine={engine!r} is exact only for {exact_for} "
                          f"with one l2 for all runs, but {why}: use engine='gram' or 'auto'")
+    if engine.endswith("-fused") and not layout.use_scalars(n_features):
+        raise ValueError(f"engine={engine!r} holds a run's coordinates as scalars, for at most "
+                         f"{layout.MAX_SCALARS - 1} features; this model has {n_features}: use "
+                         f"engine={engine.removesuffix('-fused')!r}")
     if engine != "auto":
         return engine
     if traced_data:
         return "direct"
     width = n_features + 1
     run_steps = num_steps * num_runs
+    accelerated = on_accelerator() if backend is None else backend in ACCELERATORS
     backend = jax.default_backend() if backend is None else backend
     host = HOST_COST.get(backend, HOST_COST["gpu"])
-    direct = 2 * n_samples * width * run_steps
-    gram = 2 * width * width * run_steps + host * n_samples * width * width
+    fused = accelerated and layout.use_scalars(n_features)  # one kernel, not one a step
+    launches = LAUNCH_COST * num_steps if accelerated else 0.0
+    direct = 2 * n_samples * width * run_steps + launches
+    gram = (2 * width * width * run_steps + host * n_samples * width * width
+            + (0.0 if fused else launches))
     if direct <= gram:
         return "direct"
-    return "eigen" if exact else "gram"
+    chosen = "eigen" if exact else "gram"
+    return f"{chosen}-fused" if fused else chosen
+
+
+def on_accelerator() -> bool:
+    """Whether JAX's default backend is a GPU or TPU (where ``auto`` picks a fused engine).
+
+    Example:
+      >>> on_accelerator()  # on the CPU that runs the doctests
+      False
+    """
+    return jax.default_backend() in ACCELERATORS
 
 
 def moment_engine(optimizer: str, fixed_l2: bool) -> str:
@@ -118,7 +159,7 @@ class Engine(NamedTuple):
     data it prepared, so the compiled loop never asks which engine it runs.
 
     Attributes:
-      name: "direct", "gram" or "eigen".
+      name: one of ``ENGINES`` but "auto".
       prepare: ``(X, y, l2, dtype) -> data``: what the loss reads, on device. X and y are
         arrays (concrete or traced), or ``SufficientStats`` with y None for the moment
         engines; l2 matters only to the eigen engine, whose basis depends on it.
@@ -127,6 +168,8 @@ class Engine(NamedTuple):
       loss: ``(data, l2) -> (coordinates -> loss)``: the ridge objective MSE + l2·‖weight‖².
       noise: ``data -> ``the loss's absolute rounding noise (see ``jaxgd.convergence``).
       n_features: ``data -> d``.
+      fused: run the whole descent of a block of runs in one kernel (``jaxgd.fused``)
+        instead of the scan loop (``jaxgd.descent``).
     """
 
     name: str
@@ -136,6 +179,7 @@ class Engine(NamedTuple):
     loss: Callable[[Any, Any], Callable]
     noise: Callable[[Any], Any]
     n_features: Callable[[Any], int]
+    fused: bool = False
 
 
 def _direct_prepare(X, y, l2, dtype):
@@ -212,8 +256,11 @@ EIGEN = Engine(
     noise=_relative_noise,
     n_features=lambda data: data.basis.shape[0] - 1,
 )
+GRAM_FUSED = GRAM._replace(name="gram-fused", fused=True)
+EIGEN_FUSED = EIGEN._replace(name="eigen-fused", fused=True)
 #: The engines by name.
-BY_NAME: dict[str, Engine] = {"direct": DIRECT, "gram": GRAM, "eigen": EIGEN}
+BY_NAME: dict[str, Engine] = {engine.name: engine for engine in (
+    DIRECT, GRAM, EIGEN, GRAM_FUSED, EIGEN_FUSED)}
 
 
 def prepare(engine: str, X, y, dtype=None, l2=0.0) -> Any:

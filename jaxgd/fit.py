@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, streaming
+from jaxgd import convergence, frames, segments, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
@@ -29,6 +29,7 @@ from jaxgd.training import (
     make_config,
     train,
 )
+from jaxgd.validation import is_traced
 
 
 @partial(jax.jit, static_argnames=("engine", "config"))
@@ -61,6 +62,7 @@ def fit(
     progress_every: int = 0,
     engine: str = "auto",
     log_every: int = 1,
+    track_sharpness: bool = False,
     unroll: int | None = None,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
@@ -77,7 +79,10 @@ def fit(
         ``jaxgd.datasets.RowSource`` (``npy_rows``, ``csv_rows``), with y None: mini-batch
         SGD then streams its batches from the file (see ``jaxgd.streaming``), and
         full-batch descent trains on its sufficient statistics.
-      y: targets, shape ``(n_samples,)``.
+        A pandas DataFrame (or any table with ``__array__`` and ``columns``) gives its
+        column names to the result's ``feature_names`` (see ``jaxgd.frames``).
+      y: targets, shape ``(n_samples,)``; a pandas Series gives its name to
+        ``target_name``.
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
       seed: picks the random starting point.
@@ -110,9 +115,14 @@ def fit(
       progress_every: report progress every this many steps (see ``jaxgd.progress``).
       engine: "direct" computes the loss from X at every step; "gram" from the data's
         float64 moments, O(d²) per step; "eigen" from the same moments in the eigenbasis of
-        the loss, O(d) per step (sgd, momentum, nesterov only); "auto" picks by cost and
-        exactness (see ``jaxgd.engine``).
+        the loss, O(d) per step (sgd, momentum, nesterov only); "gram-fused" and
+        "eigen-fused" run the same in one Pallas kernel (``jaxgd.fused``; up to 15
+        features); "auto" picks by cost and exactness, fused on a GPU or TPU (see
+        ``jaxgd.engine``).
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
+      track_sharpness: Adam only: record its preconditioned sharpness η·λmax(P⁻¹H) at
+        every logged step in ``observed``; stable below 2(1 + b1)/(1 − b1) (see
+        ``jaxgd.sharpness``). Off, the run computes nothing more.
       unroll: steps per iteration of the compiled loop (None: the backend's default,
         ``jaxgd.descent.default_unroll``); a speed setting (see ``jaxgd.descend``).
 
@@ -131,10 +141,24 @@ def fit(
     return _fit(X, y, Options.of(locals()))
 
 
+def _run(engine: engines.Engine, data, hyper, config: RunConfig,
+         plan: segments.Plan | None) -> Descent:
+    """The run as one compiled scan, or with ``stop_at_convergence`` in segments, so that a
+    run that converged early stops costing steps (``jaxgd.segments``)."""
+    if plan is None or is_traced((data, hyper)):
+        return _fit_compiled(engine, data, hyper, config)
+    one = {name: np.asarray(value)[None] for name, value in hyper.items()}
+    run = segments.run_segments(engine, data, one, config, plan, 1, "none")
+    shared = {"snapshot_steps": run.snapshot_steps, "loss_steps": run.loss_steps}
+    run = run._replace(snapshot_steps=None, loss_steps=None)
+    return jax.tree_util.tree_map(lambda leaf: leaf[0], run)._replace(**shared)
+
+
 def _fit(X, y, options: Options) -> FitResult:
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
                                      options.batch_size, options.batch_seed)
+    feature_names, target_name = frames.names_of(X, y)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     fixed = fixed_values(options, config.optimizer)
@@ -145,7 +169,8 @@ def _fit(X, y, options: Options) -> FitResult:
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = bool(unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures))
     hyper = {name: jnp.asarray(value, input_dtype(name)) for name, value in fixed.items()}
-    run = _fit_compiled(engines.BY_NAME[chosen], data, hyper, config)
+    run = _run(engines.BY_NAME[chosen], data, hyper, config, segments.make_plan(options, config))
     optimal = optima[0] if options.reference and optima is not None else None
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
-                     reference=freeze(optimal))
+                     reference=freeze(optimal), feature_names=feature_names,
+                     target_name=target_name, num_steps=config.num_steps)

@@ -16,7 +16,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import convergence, progress, sharding, streaming
+from jaxgd import (
+    convergence,
+    frames,
+    progress,
+    refinement,
+    search,
+    segments,
+    sharding,
+    streaming,
+)
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
@@ -107,7 +116,12 @@ def grid_sweep(
     X,
     y,
     *,
-    grid: Mapping[str, Sequence[float]],
+    grid: Mapping[str, Sequence[float]] | None = None,
+    sample: Mapping[str, tuple[str, float, float]] | None = None,
+    num_samples: int | None = None,
+    sampler: str = "sobol",
+    sample_seed: int = 0,
+    refine: Mapping[str, float] | None = None,
     num_steps: int | None = None,
     learning_rate: float | None = None,
     seed: int = 0,
@@ -132,13 +146,19 @@ def grid_sweep(
     unroll: int | None = None,
     chunk_size: int | None = None,
     sharding_mode: str = "runs",
+    segment_steps: int | None = None,
+    pruning: str | None = None,
+    halving_rate: int = 3,
+    min_steps: int | None = None,
+    track_sharpness: bool = False,
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
-    ``grid`` maps names to values; the names are "learning_rate", "seed", "batch_seed"
-    (mini-batch order), "l2", or any of the optimizer's and schedule's hyperparameters (see
-    ``jaxgd.optimizers``). Result axes follow the grid's order, steps last. Values are
-    traced: another grid of the same shape reuses the compiled program. Names not in the
+    ``grid`` maps names to values (and ``sample`` to ranges to draw from); the names are
+    "learning_rate", "seed", "batch_seed" (mini-batch order), "l2", or any of the optimizer's
+    and schedule's hyperparameters (see ``jaxgd.optimizers``). Result axes follow the
+    grid's order ("sample" first when drawn), steps last. Values are traced: another grid
+    of the same shape reuses the compiled program. Names not in the
     grid take the fixed values given here (``learning_rate``, ``seed``, ``l2``,
     ``hyperparameters``) or the defaults.
 
@@ -147,19 +167,40 @@ def grid_sweep(
         ``fit``). A ``RowSource`` streams one batch order for every run: a ``batch_seed``
         axis may then hold one value only.
       grid: axis name -> values, in the result's axis order.
+      sample: a search space, name -> (kind, low, high) with kind "log" or "uniform"
+        (``jaxgd.search``): ``num_samples`` points drawn over any numeric hyperparameter
+        the grid takes but seeds. They form the result's first axis, "sample", crossed
+        with the grid's axes; ``values[name]`` holds each drawn value along it and
+        ``point`` names them.
+      num_samples: how many points to draw (a power of two keeps Sobol' points balanced).
+      sampler: "sobol" (scrambled Sobol', even coverage) or "random" (independent).
+      sample_seed: the draw's seed.
+      refine: gradient steps from the best drawn points, e.g. ``{"top": 4, "steps": 20,
+        "learning_rate": 0.1, "backtracks": 6}`` (``jaxgd.refinement``); the result's
+        ``refined`` holds their paths and refined runs.
       num_steps: updates per run (leave out for mini-batch SGD).
       learning_rate, seed, batch_seed, l2, hyperparameters: fixed values for names not in
         the grid.
       batch_size, epochs: mini-batch SGD, as in ``fit``.
       optimizer, schedule, schedule_steps, init_scale, tol, patience, divergence_factor,
       stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every,
-        unroll: as in ``fit``.
+      track_sharpness, unroll: as in ``fit``.
       chunk_size: most runs per compiled call (None: sized from the device's free memory,
         see ``auto_chunk_size``).
         A chunked grid's results are NumPy arrays gathered on the host.
       sharding_mode: "runs" (default) spreads the runs over every device, padding the last
         device's share; "rows" spreads the rows of X instead (direct engine, large n);
         "none" keeps one device.
+      segment_steps: with ``stop_at_convergence`` or ``pruning``, run the sweep in
+        segments of this many steps, between which converged, diverged and pruned runs
+        leave the batch and stop costing compute (see ``jaxgd.segments``); None: 1/32 of
+        num_steps (``min_steps`` with pruning); ``>= num_steps``: one plain scan. Under
+        the caller's jit or vmap the sweep is always one plain scan.
+      pruning: None, or "halving": successive halving; at steps ``min_steps·η^k`` only
+        the best ``1/η`` of the runs still going (by training loss) go on; the others are
+        frozen and marked in ``pruned_step``.
+      halving_rate: η, at least 2.
+      min_steps: the first rung (None: ``num_steps // η³``).
 
     Returns:
       A ``GridResult``.
@@ -171,58 +212,114 @@ def grid_sweep(
       ...                optimizer="momentum", num_steps=100)
       >>> r.axes, r.losses.shape, r.point((1, 0))
       (('learning_rate', 'momentum'), (2, 2, 100), {'learning_rate': 0.1, 'momentum': 0.0})
+      >>> s = grid_sweep(X, y, sample={"learning_rate": ("log", 1e-3, 1.0),
+      ...                              "b1": ("uniform", 0.5, 0.99)}, num_samples=16,
+      ...                grid={"seed": [0, 1]}, optimizer="adam", num_steps=100)
+      >>> s.axes, s.losses.shape, s.values["b1"].shape, sorted(s.point(s.best()))
+      (('sample', 'seed'), (16, 2, 100), (16,), ['b1', 'learning_rate', 'seed'])
     """
-    return run_grid(X, y, grid, Options.of(locals()))
+    points = None
+    if sample is not None or num_samples is not None:
+        points = _drawn(sample, num_samples, sampler, sample_seed, grid)
+    if grid is None and points is None:
+        raise ValueError("give grid= (lists of values), sample= (ranges to draw from), or "
+                         "both")
+    plan = None
+    if refine is not None:
+        plan = refinement.make_plan(refine, None if sample is None else search.check_space(
+            sample))
+    return run_grid(X, y, grid or {}, Options.of(locals()), points, plan)
 
 
-def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options) -> GridResult:
-    """``grid_sweep`` with its settings as one ``Options`` value (``sweep`` calls this)."""
+def _drawn(sample, num_samples, sampler, sample_seed, grid) -> dict[str, np.ndarray]:
+    """The search space's points (``jaxgd.search``), checked against the grid's axes."""
+    if sample is None:
+        raise ValueError("num_samples needs sample= (the ranges to draw from)")
+    if num_samples is None:
+        raise ValueError("sample= needs num_samples (how many points to draw)")
+    both = sorted(set(sample) & set(grid or {})) if isinstance(sample, Mapping) else []
+    if both:
+        raise ValueError(f"{', '.join(map(repr, both))} both sampled and a grid axis: put "
+                         "each hyperparameter in sample= or grid=, not both")
+    return search.draw(sample, num_samples, sampler, sample_seed)
+
+
+def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
+             points: Mapping[str, np.ndarray] | None = None,
+             refine: refinement.Plan | None = None) -> GridResult:
+    """``grid_sweep`` with its settings as one ``Options`` value (``sweep`` calls this).
+
+    ``points`` are drawn hyperparameter values (name -> ``(num_samples,)``), run as a
+    first axis "sample" crossed with the grid's axes; ``refine`` a checked ``refine=``
+    (``jaxgd.refinement``).
+    """
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
-        return streaming.run_on_rows(lambda data: run_grid(data, None, grid, options), X, y,
-                                     options.batch_size, options.batch_seed, grid)
+        return streaming.run_on_rows(
+            lambda data: run_grid(data, None, grid, options, points, refine), X, y,
+            options.batch_size, options.batch_seed, grid)
+    names = frames.names_of(X, y)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
-    axes, values = _check_grid(grid, config)
-    fixed = fixed_values(options, config.optimizer, axes)
+    axes, values = _check_grid(grid, config, points)
+    varying = (*axes, *(points or {}))
+    fixed = fixed_values(options, config.optimizer, varying)
     shape = tuple(values[axis].size for axis in axes)
     num_runs = math.prod(shape)
-    l2 = values["l2"] if "l2" in axes else fixed["l2"]
+    l2_axis = _axis_of("l2", axes, values)
+    l2 = values["l2"] if l2_axis else fixed["l2"]
+    # The float64 reference runs on a worker thread while the data go to the device.
     reference = start_references(X, y, l2) if options.reference else lambda: None
     chosen, data = device_data(X, y, options.engine, config, num_runs,
-                               None if "l2" in axes else fixed["l2"])
+                               None if l2_axis else fixed["l2"])
     engine = engines.BY_NAME[chosen]
     found = reference()
     optima, curvatures = (None, None) if found is None else found
     hyper = _members(axes, values, fixed, shape)
-    hyper["optimum"] = _per_run_optimum(optima, axes, shape, hyper)
+    hyper["optimum"] = _per_run_optimum(optima, axes.index(l2_axis) if l2_axis else None,
+                                        shape, hyper)
     unstable = unstable_runs(config.optimizer, hyper, l2, curvatures)
     hyper["unstable"] = (jnp if is_traced(hyper) else np).asarray(unstable)
     mode = sharding.check_mode(options.sharding_mode, n_rows)
+    plan = segments.make_plan(options, config)
     if is_traced((data, hyper)):  # inside the caller's transformation: one plain call
+        # (no early exit: only the host can re-pack the runs between segments)
         run = _members_compiled(engine, data, hyper, config, num_runs, shape)
     else:
-        run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape)
+        run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape, plan)
     optimal = None
     if options.reference and optima is not None:
-        optimal = optima.reshape([optima.size if a == "l2" else 1 for a in axes]) if (
-            "l2" in axes) else float(optima[0])
-    return _result(run, axes, values, fixed, chosen, optimal)
+        optimal = optima.reshape([optima.size if a == l2_axis else 1 for a in axes]) if (
+            l2_axis) else float(optima[0])
+    result = _result(run, axes, values, fixed, chosen, optimal, names, config.num_steps)
+    if refine is not None:
+        result = refinement.refine(result, refine, engine, data, hyper, config, l2,
+                                   curvatures)
+    return result
 
 
-def _per_run_optimum(optima, axes, shape, hyper):
+def _axis_of(name: str, axes: tuple[str, ...], values) -> str | None:
+    """The axis along which hyperparameter ``name`` varies: its own, the sample axis when it
+    was drawn, or None when every run shares it."""
+    if name in axes:
+        return name
+    return search.SAMPLE_AXIS if name in values else None
+
+
+def _per_run_optimum(optima, l2_position: int | None, shape, hyper):
     """Each run's optimum loss (NaN where unknown), for the convergence monitor."""
     num_runs = math.prod(shape)
     xp = jnp if is_traced(hyper) else np
     if optima is None:
         return xp.full(num_runs, np.nan, input_dtype("optimum"))
-    if "l2" in axes:  # the run's position on the l2 axis picks its optimum
-        optima = optima[np.indices(shape)[axes.index("l2")].reshape(-1)]
+    if l2_position is not None:  # the run's position on the l2 axis picks its optimum
+        optima = optima[np.indices(shape)[l2_position].reshape(-1)]
     return xp.asarray(np.broadcast_to(optima, (num_runs,)), input_dtype("optimum"))
 
 
 def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, mode: str,
-                shape: tuple[int, ...]) -> Descent:
-    """The runs spread over the devices (``jaxgd.sharding``), chunk by chunk."""
+                shape: tuple[int, ...], plan: segments.Plan | None = None) -> Descent:
+    """The runs spread over the devices (``jaxgd.sharding``), chunk by chunk, or segment by
+    segment with a ``plan`` (``jaxgd.segments``)."""
     if mode == "rows" and not isinstance(data, engines.Rows):
         mode = "runs"  # moments, or rows read by the host: share out the runs instead
     if mode == "rows":
@@ -237,57 +334,87 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
         chunk_size = auto_chunk_size(-(-config.num_steps // config.log_every), width,
                                      len(config.snapshot_steps), devices)
     chunk_size = check_positive_int(chunk_size, "chunk_size")
+    if plan is not None:
+        run = segments.run_segments(engine, data, hyper, config, plan, chunk_size, mode)
+        return jax.tree_util.tree_map(lambda leaf: leaf.reshape(*shape, *leaf.shape[1:]),
+                                      run._replace(snapshot_steps=None, loss_steps=None)
+                                      )._replace(snapshot_steps=run.snapshot_steps,
+                                                 loss_steps=run.loss_steps)
     return _run_members(engine, data, hyper, config, chunk_size, mode, shape)
 
 
-def _result(run: Descent, axes, values, fixed, engine: str, optimal) -> GridResult:
-    shown = {k: v for k, v in fixed.items() if k not in axes and k not in NOT_SHOWN}
+def _result(run: Descent, axes, values, fixed, engine: str, optimal, names,
+            num_steps: int) -> GridResult:
+    shown = {k: v for k, v in fixed.items()
+             if k not in axes and k not in values and k not in NOT_SHOWN}
     return GridResult(**run._asdict(), axes=axes, values=values, fixed=shown, engine=engine,
-                      reference=freeze(optimal))
+                      reference=freeze(optimal), feature_names=names[0], target_name=names[1],
+                      num_steps=num_steps)
 
 
 #: Traced inputs that are settings of the convergence monitor, not hyperparameters.
 NOT_SHOWN = ("tol", "divergence_factor", "optimum", "unstable")
 
 
-def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig):
-    if not isinstance(grid, Mapping) or not grid:
+def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig,
+                points: Mapping[str, np.ndarray] | None = None):
+    """The axes and their values, checked; drawn ``points`` become the first axis, "sample"
+    (its values the point numbers), and each drawn name's values are kept beside it."""
+    if not isinstance(grid, Mapping) or not (grid or points):
         raise ValueError("grid must map at least one hyperparameter name to its values")
     axes, values = tuple(grid), {}
-    for axis in axes:
+    if points:
+        valid = (*config.optimizer.hyperparameter_names(), "l2")
+        for name, drawn in points.items():
+            if name not in valid:
+                raise ValueError(f"sample[{name!r}]: unknown hyperparameter {name!r} for "
+                                 f"{config.optimizer.name} with schedule "
+                                 f"{config.optimizer.schedule}; valid: {', '.join(valid)}")
+            values[name] = _check_values(name, drawn, config, f"sample[{name!r}]")
+        size = next(iter(values.values())).size
+        axes = (search.SAMPLE_AXIS, *axes)
+        values = {search.SAMPLE_AXIS: np.arange(size), **values}
+    for axis in grid:
         raw = grid[axis]
         if axis == "batch_seed" and config.batch_size is None:
             raise ValueError("a batch_seed axis needs mini-batch SGD (batch_size and epochs): "
                              "full-batch runs have no batch order")
         if np.ndim(raw) == 0:
             raise ValueError(f"grid[{axis!r}] must be a list of values, got {raw!r}")
-        if is_traced(raw) and axis not in ("seed", "batch_seed"):  # shape and dtype only
-            if axis not in ("learning_rate", "l2"):
-                check_hyperparameter(axis, None, config.optimizer)
-            values[axis] = check_learning_rates(raw, f"grid[{axis!r}]")
-            continue
-        if axis in ("seed", "batch_seed"):
-            seeds = [check_seed(s, f"grid[{axis!r}]") for s in raw]
-            values[axis] = np.asarray(seeds, np.uint32)
-        elif axis == "learning_rate":
-            values[axis] = check_learning_rates(raw, "grid['learning_rate']")
-        elif axis == "l2":
-            values[axis] = np.asarray([check_non_negative(v, "grid['l2']") for v in raw])
-        else:
-            check_hyperparameter(axis, raw, config.optimizer)
-            values[axis] = np.asarray(raw, np.float64).reshape(-1)
+        values[axis] = _check_values(axis, raw, config, f"grid[{axis!r}]")
         if values[axis].size == 0:
             raise ValueError(f"grid[{axis!r}] is empty: give at least one value")
     return axes, values
 
 
+def _check_values(name: str, raw, config: RunConfig, where: str):
+    """One hyperparameter's values (a grid axis or a drawn sample), checked."""
+    if is_traced(raw) and name not in ("seed", "batch_seed"):  # shape and dtype only
+        if name not in ("learning_rate", "l2"):
+            check_hyperparameter(name, None, config.optimizer)
+        return check_learning_rates(raw, where)
+    if name in ("seed", "batch_seed"):
+        return np.asarray([check_seed(s, where) for s in raw], np.uint32)
+    if name == "learning_rate":
+        return check_learning_rates(raw, where)
+    if name == "l2":
+        return np.asarray([check_non_negative(v, where) for v in raw])
+    check_hyperparameter(name, raw, config.optimizer)
+    return np.asarray(raw, np.float64).reshape(-1)
+
+
 def _members(axes, values, fixed, shape) -> dict[str, np.ndarray]:
     """One entry per run for every traced input, the grid unrolled in row-major order (in
-    NumPy, or in JAX when some value is traced by the caller)."""
+    NumPy, or in JAX when some value is traced by the caller); drawn hyperparameters follow
+    the sample axis."""
     xp = jnp if is_traced((values, fixed)) else np
-    mesh = xp.meshgrid(*(values[axis] for axis in axes), indexing="ij")
+    position = np.indices(shape).reshape(len(shape), -1)  # each run's index on each axis
     num_runs = math.prod(shape)
-    hyper = {axis: m.reshape(-1) for axis, m in zip(axes, mesh, strict=True)}
+    hyper = {}
+    for name, value in values.items():
+        if name != search.SAMPLE_AXIS:
+            hyper[name] = xp.asarray(value)[position[axes.index(_axis_of(name, axes,
+                                                                          values))]]
     for name, value in fixed.items():
         if name not in hyper:
             hyper[name] = xp.full(num_runs, value)

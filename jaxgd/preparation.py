@@ -56,7 +56,8 @@ def fixed_values(options: Options, spec: OptimizerSpec,
     (defaults overridden), l2, ``tol``, ``divergence_factor``, and the learning rate and
     seeds where they are not grid ``axes``. Traced values pass as they are."""
     if options.learning_rate is not None and "learning_rate" in axes:
-        raise ValueError("learning_rate is both a grid axis and a fixed value: give one")
+        raise ValueError("learning_rate is both varied (a grid axis, or sampled) and a fixed "
+                         "value: give one")
     l2 = 0.0 if "l2" in axes else options.l2
     fixed = check_hyperparameters(options.hyperparameters, l2, spec)
     fixed.update(criteria(options.tol, options.divergence_factor))
@@ -121,7 +122,7 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
                          "engine only (no rows to compute a direct loss or draw batches from)")
     traced = is_traced((X, y))
     if config.batch_size is not None:  # batches are rows: only the direct engine has them
-        if engine_name in ("gram", "eigen"):
+        if engine_name not in ("auto", "direct"):
             raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
                              f"{engine_name} engine sees the data only as a whole, through its "
                              "moments")
@@ -129,7 +130,7 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
     n_rows, n_features = (int(X.n), X.mean_x.shape[0]) if streamed else X.shape
     # The eigen basis depends on l2: one concrete l2 for every run (asked for explicitly, a
     # traced l2 is fine too: the basis is then computed in the traced program).
-    fixed_l2 = l2 is not None and (engine_name == "eigen" or not is_traced(l2))
+    fixed_l2 = l2 is not None and (engine_name.startswith("eigen") or not is_traced(l2))
     if streamed and engine_name == "auto":  # no rows: the moments, whatever they cost
         engine_name = engines.moment_engine(config.optimizer.name, fixed_l2)
     chosen = engines.choose_engine(engine_name, n_rows, n_features, config.num_steps,

@@ -24,6 +24,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxgd.params import LinearParams
+from jaxgd.scaling import Standardizer, unstandardize_params
+
 PyTree = Any
 
 
@@ -33,6 +36,7 @@ def _pytree(*meta: str):
     def register(cls):
         names = [f.name for f in dataclasses.fields(cls)]
         data = [name for name in names if name not in meta]
+        cls._meta_fields = tuple(meta)  # read by jaxgd.saving
         return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=list(meta))
 
     return register
@@ -80,6 +84,12 @@ class Descent(_Record):
         start of each epoch and at the end; None for full-batch runs.
       aux: with a loss that returns ``(loss, aux)`` (``descend(..., has_aux=True)``), the aux
         pytree at each logged step, stacked like ``losses``; else None.
+      steps_run: the steps computed for the run: ``num_steps``, or fewer where it left a
+        segmented sweep early (converged, diverged or pruned; see ``jaxgd.segments``).
+      pruned_step: the step at which successive halving stopped the run, -1 if it did not.
+      observed: what ``descend``'s ``observe`` returned at each logged step, stacked like
+        ``losses``: with ``track_sharpness=True``, Adam's preconditioned sharpness
+        (``jaxgd.sharpness``); else None.
     """
 
     params: PyTree
@@ -94,16 +104,38 @@ class Descent(_Record):
     loss_steps: jax.Array
     epoch_losses: jax.Array | None = None
     aux: PyTree = None
+    steps_run: jax.Array | None = None
+    pruned_step: jax.Array | None = None
+    observed: PyTree = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Described(Descent):
     """What every result of ``fit`` and the sweeps adds to a ``Descent``: the engine that
-    ran and the float64 reference loss, both static (``reference`` in hashable form,
-    ``optimal_loss`` as a float or array)."""
+    ran, the float64 reference loss (``reference`` in hashable form, ``optimal_loss`` as a
+    float or array), the data's names and the steps each run was given, all static.
+
+    ``feature_names`` (one per weight) and ``target_name`` come from a pandas DataFrame and
+    Series (or any table with ``__array__`` and ``columns``/``name``, see ``jaxgd.frames``);
+    None for plain arrays.
+    """
 
     engine: str = "direct"
     reference: Any = None
+    feature_names: tuple[str, ...] | None = None
+    target_name: str | None = None
+    num_steps: int | None = None
+
+    @property
+    def run_steps_executed(self) -> int:
+        """Steps computed, summed over the runs (fewer than scheduled where finished or
+        pruned runs left a segmented sweep early)."""
+        return int(np.sum(np.asarray(self.steps_run, np.int64)))
+
+    @property
+    def run_steps_scheduled(self) -> int:
+        """``num_steps`` times the number of runs: what a sweep without early exit costs."""
+        return int(self.num_steps) * int(np.size(self.final_loss))
 
     @property
     def optimal_loss(self):
@@ -118,15 +150,86 @@ class Described(Descent):
                              "tracing)")
         return np.asarray(self.final_loss, np.float64) - self.optimal_loss
 
+    def named_params(self, standardizer=None) -> dict[str, Any]:
+        """The parameters by name: ``{"weight": {feature: weight}, "bias": bias}``, as in
+        the command line's summary.json; each value is a float for ``fit``, an array with
+        the grid's shape for the sweeps.
 
-@_pytree("engine", "reference")
+        Args:
+          standardizer: the ``Standardizer`` the features were standardized with, if any:
+            the parameters are then mapped back to the data's original units
+            (``unstandardize_params``), so each weight means "target per unit of feature".
+
+        Names come from ``feature_names``, else from the standardizer's, else ``x0, x1,
+        ...`` (as ``jaxgd.datasets.from_arrays``).
+
+        Raises:
+          ValueError: if the result's and the standardizer's names differ, or two features
+            share a name (one of the two weights would be lost).
+
+        Example:
+          >>> import numpy as np, jaxgd
+          >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+          >>> r = jaxgd.fit(X, y, learning_rate=0.3, num_steps=200)
+          >>> {k: np.round(v, 3).tolist() for k, v in r.named_params()["weight"].items()}
+          {'x0': 2.0}
+        """
+        return named_params(self.params, self.feature_names, standardizer)
+
+    def to_dataframe(self):
+        """The loss histories as a tidy pandas DataFrame: one row per run and logged step.
+
+        Columns: the grid's axes (``learning_rate`` for ``fit``; ``learning_rate`` and
+        ``seed`` for ``sweep``; every axis of ``grid_sweep``, in its order), ``step`` (the
+        step of the entry, ``loss_steps``), ``loss`` (NaN after a run diverged), then the
+        run's verdict, repeated on each of its rows: ``final_loss``, ``converged``,
+        ``converged_step``, ``diverged``, ``diverged_step`` and ``stalled``. pandas is the
+        optional ``pandas`` extra (``pip install "jaxgd[pandas]"``); see ``jaxgd.tables``.
+
+        Example:
+          >>> import numpy as np, jaxgd
+          >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+          >>> r = jaxgd.sweep(X, y, learning_rates=[0.1, 0.3], num_steps=5)
+          >>> table = r.to_dataframe()
+          >>> table.shape, list(table.columns[:4])
+          ((10, 9), ['learning_rate', 'step', 'loss', 'final_loss'])
+        """
+        from jaxgd import tables  # pandas is loaded only here
+
+        return tables.to_dataframe(self)
+
+    def save(self, path, *, overwrite: bool = False):
+        """Writes the result to the folder ``path``: history.npz and summary.json, as the
+        command line's results folder (no pickle); ``jaxgd.load(path)`` reads it back.
+
+        Returns the folder's path. See ``jaxgd.saving`` for the format and for
+        ``overwrite``.
+
+        Example:
+          >>> import numpy as np, tempfile, pathlib, jaxgd
+          >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+          >>> r = jaxgd.fit(X, y, learning_rate=0.3, num_steps=20)
+          >>> folder = r.save(pathlib.Path(tempfile.mkdtemp()) / "run")
+          >>> bool((jaxgd.load(folder).losses == r.losses).all())
+          True
+        """
+        from jaxgd import saving
+
+        return saving.save(self, path, overwrite=overwrite)
+
+
+#: The static fields of every ``Described`` result.
+DESCRIBED_META = ("engine", "reference", "feature_names", "target_name", "num_steps")
+
+
+@_pytree(*DESCRIBED_META)
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FitResult(Described):
     """The outcome of ``fit``: a ``Descent`` of ``LinearParams``, plus what describes the run.
 
     Attributes:
       learning_rate: the learning rate used (an array).
-      engine: the engine that ran, "direct", "gram" or "eigen" (static).
+      engine: the engine that ran, "direct", "gram", "eigen" or a fused one (static).
       optimal_loss: the least-squares (ridge, with l2) optimum's loss in float64 when
         ``reference=True`` and the data are concrete, else None (static). With l2 > 0 every
         loss here is the ridge objective.
@@ -134,8 +237,13 @@ class FitResult(Described):
 
     learning_rate: jax.Array
 
+    def axis_grid(self) -> dict[str, np.ndarray]:
+        """Each grid axis's value at every run, by name, shaped like the grid: here the
+        one run's learning rate."""
+        return {"learning_rate": np.asarray(self.learning_rate)}
 
-@_pytree("axes", "engine", "reference")
+
+@_pytree("axes", *DESCRIBED_META)
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GridResult(Described):
     """The outcome of ``grid_sweep``: every per-run field has the grid's axes first.
@@ -145,18 +253,29 @@ class GridResult(Described):
     ``snapshot_steps`` and ``loss_steps`` are shared by every run.
 
     Attributes:
-      axes: the grid's axis names, in order (e.g. ``("learning_rate", "b1", "seed")``).
-      values: each axis's values, by name.
+      axes: the grid's axis names, in order (e.g. ``("learning_rate", "b1", "seed")``);
+        with drawn points (``grid_sweep(sample=...)``) the first is "sample".
+      values: each axis's values, by name; with a "sample" axis, also each drawn
+        hyperparameter's values along it (``values["learning_rate"][i]`` is sample i's),
+        and ``values["sample"]`` holds the point numbers 0, 1, ...
       fixed: the values every run shares (learning rate, seed, l2, hyperparameters not in
         the grid), by name.
       engine: the engine that ran.
       optimal_loss: the least-squares (ridge) optimum's loss: a float, or an array that
         broadcasts against the grid when l2 is one of its axes; None without reference.
+      refined: with ``grid_sweep(refine=...)``, the ``jaxgd.refinement.Refinement`` of the
+        best points (their paths and the refined runs); else None.
     """
 
     axes: tuple[str, ...]
     values: dict[str, Any]
     fixed: dict[str, Any]
+    refined: Any = None
+
+    @property
+    def sampled(self) -> tuple[str, ...]:
+        """The hyperparameters that vary along the "sample" axis (drawn, not gridded)."""
+        return tuple(name for name in self.values if name not in self.axes)
 
     def best(self) -> tuple[int, ...]:
         """Grid index of the lowest final loss among runs that did not diverge (ties: the
@@ -170,10 +289,29 @@ class GridResult(Described):
             raise ValueError("every run diverged: no best run; try smaller learning rates")
         return index
 
+    def axis_grid(self) -> dict[str, np.ndarray]:
+        """Each axis's value at every run, by name, shaped like the grid.
+
+        Example:
+          >>> g = GridResult(params=None, losses=None, final_loss=None, converged_step=None,
+          ...                diverged=None, diverged_step=None, snapshots=None,
+          ...                snapshot_steps=None, loss_steps=None, axes=("a", "b"),
+          ...                values={"a": [1, 2], "b": [5, 6, 7]}, fixed={})
+          >>> g.axis_grid()["b"].tolist()
+          [[5, 6, 7], [5, 6, 7]]
+        """
+        mesh = np.meshgrid(*(np.asarray(self.values[axis]) for axis in self.axes),
+                           indexing="ij")
+        return dict(zip(self.axes, mesh, strict=True))
+
     def point(self, index: Sequence[int]) -> dict[str, float]:
-        """The hyperparameter values at a grid index, by name."""
-        return {axis: np.asarray(self.values[axis])[i].item()
-                for axis, i in zip(self.axes, index, strict=True)}
+        """The hyperparameter values at a grid index, by name (at a "sample" index: each
+        drawn hyperparameter's value there)."""
+        point = {}
+        for axis, i in zip(self.axes, index, strict=True):
+            names = self.sampled if axis == "sample" else (axis,)
+            point.update({name: np.asarray(self.values[name])[i].item() for name in names})
+        return point
 
     def run(self, index: Sequence[int]) -> FitResult:
         """One grid point as a ``FitResult``."""
@@ -196,10 +334,13 @@ class GridResult(Described):
             learning_rate=np.asarray(rate, np.asarray(self.final_loss).dtype),
             engine=self.engine,
             reference=freeze(optimal),
+            feature_names=self.feature_names,
+            target_name=self.target_name,
+            num_steps=self.num_steps,
         )
 
 
-@_pytree("engine", "reference")
+@_pytree(*DESCRIBED_META)
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepResult(Described):
     """The outcome of ``sweep``: every per-run field has the grid's axes first, steps last.
@@ -211,7 +352,7 @@ class SweepResult(Described):
     Attributes:
       learning_rates: ``(K,)``.
       seeds: ``(S,)``, or None when the sweep had no seed axis.
-      engine: the engine that ran, "direct", "gram" or "eigen".
+      engine: the engine that ran, "direct", "gram", "eigen" or a fused one.
       optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
     """
 
@@ -231,6 +372,10 @@ class SweepResult(Described):
         index = (index,) if isinstance(index, int | np.integer) else tuple(index)
         return self.as_grid().run(index)
 
+    def axis_grid(self) -> dict[str, np.ndarray]:
+        """Each axis's value (learning rate, seed) at every run, shaped like the grid."""
+        return self.as_grid().axis_grid()
+
     def as_grid(self) -> GridResult:
         """The same runs as a ``GridResult`` over (learning_rate[, seed])."""
         axes = ("learning_rate",) if self.seeds is None else ("learning_rate", "seed")
@@ -239,12 +384,15 @@ class SweepResult(Described):
             values["seed"] = self.seeds
         shared = {name: getattr(self, name) for name in (*PER_RUN, *SHARED)}
         return GridResult(**shared, axes=axes, values=values, fixed={}, engine=self.engine,
-                          reference=self.reference)
+                          reference=self.reference, feature_names=self.feature_names,
+                          target_name=self.target_name,
+                          num_steps=self.num_steps)
 
 
 #: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
 PER_RUN = ("params", "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-           "stalled", "snapshots", "epoch_losses", "aux")
+           "stalled", "snapshots", "epoch_losses", "aux", "steps_run", "pruned_step",
+           "observed")
 SHARED = ("snapshot_steps", "loss_steps")
 
 
@@ -271,6 +419,35 @@ def best_index(final_loss, diverged, converged_step=None) -> tuple[int, ...] | N
         steps = np.where(converged >= 0, converged, np.inf)
     flat_index = np.lexsort((steps, losses))[0]  # by loss, then by convergence step
     return tuple(int(i) for i in np.unravel_index(flat_index, final.shape))
+
+
+def named_params(params, feature_names: Sequence[str] | None,
+                 standardizer: Standardizer | None = None) -> dict[str, Any]:
+    """``{"weight": {name: weight}, "bias": bias}`` of ``LinearParams`` (in original units
+    with a ``standardizer``), the weights taken along the last axis; see
+    ``Described.named_params``.
+
+    Example:
+      >>> named_params(LinearParams(np.array([2.0, -1.0]), np.array(0.5)), ("a", "b"))
+      {'weight': {'a': 2.0, 'b': -1.0}, 'bias': 0.5}
+    """
+    given = None if standardizer is None else standardizer.feature_names
+    if feature_names is not None and given is not None and tuple(feature_names) != given:
+        raise ValueError(f"the result's features {tuple(feature_names)} are not the "
+                         f"standardizer's {given}: pass the Standardizer fitted on these "
+                         "features, in this order")
+    if standardizer is not None:
+        params = unstandardize_params(LinearParams(np.asarray(params.weight),
+                                                   np.asarray(params.bias)), standardizer)
+    weight = np.asarray(params.weight)
+    names = feature_names or given or tuple(f"x{i}" for i in range(weight.shape[-1]))
+    doubled = sorted({n for n in names if list(names).count(n) > 1})
+    if doubled:
+        raise ValueError(f"features {doubled} appear more than once: rename them so that "
+                         "every weight has a name of its own")
+    value = lambda a: a.item() if a.ndim == 0 else a  # noqa: E731  (floats for one run)
+    return {"weight": {str(n): value(weight[..., i]) for i, n in enumerate(names)},
+            "bias": value(np.asarray(params.bias))}
 
 
 def freeze(optimal_loss):

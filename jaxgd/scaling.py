@@ -7,27 +7,34 @@ data's original units, so its weights mean "mpg per pound" again.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd import frames
 from jaxgd.params import LinearParams
 from jaxgd.validation import _as_float_array
 
 
-class Standardizer(NamedTuple):
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Standardizer:
     """Per-feature mean and scale; ``transform`` maps ``X`` to ``(X - mean) / scale``.
 
-    A NamedTuple, hence a pytree: it passes through ``jit`` and ``vmap`` as a value, and
-    ``transform`` / ``inverse_transform`` are plain arithmetic that work on NumPy arrays,
-    JAX arrays and tracers alike.
+    A pytree (``mean`` and ``scale`` its leaves, ``feature_names`` static): it passes
+    through ``jit`` and ``vmap`` as a value, and ``transform`` / ``inverse_transform`` are
+    plain arithmetic that work on NumPy arrays, JAX arrays, tracers and pandas DataFrames
+    alike (a DataFrame stays one, with its column names, so ``fit`` on it keeps them).
 
     Attributes:
       mean: column means, shape ``(n_features,)``.
       scale: column (population) standard deviations, shape ``(n_features,)``; 1.0 for a
         column whose values are all equal.
+      feature_names: the columns' names when fitted on a DataFrame (or any table with
+        ``__array__`` and ``columns``), else None. ``transform`` then checks that a table it
+        is given has the same columns in the same order.
 
     Example:
       >>> import numpy as np
@@ -43,6 +50,11 @@ class Standardizer(NamedTuple):
 
     mean: jax.Array | np.ndarray
     scale: jax.Array | np.ndarray
+    feature_names: tuple[str, ...] | None = dataclasses.field(
+        default=None, metadata={"static": True})
+
+    def _replace(self, **changes) -> Standardizer:
+        return dataclasses.replace(self, **changes)
 
     @classmethod
     def fit(cls, X) -> Standardizer:
@@ -68,6 +80,7 @@ class Standardizer(NamedTuple):
           >>> Standardizer.fit(jnp.array([[0.0], [2.0]])).scale.tolist()
           [1.0]
         """
+        names = frames.names_of(X, None)[0]
         if isinstance(X, jax.Array):
             xp = jnp
             if not jnp.issubdtype(X.dtype, jnp.floating):
@@ -86,17 +99,31 @@ class Standardizer(NamedTuple):
         std = X.std(axis=0)
         # Exact test for a constant column: its std may come out a tiny non-zero from rounding.
         constant = (X.max(axis=0) == X.min(axis=0)) | (std == 0)
-        return cls(mean=X.mean(axis=0), scale=xp.where(constant, xp.ones_like(std), std))
+        return cls(mean=X.mean(axis=0), scale=xp.where(constant, xp.ones_like(std), std),
+                   feature_names=names)
 
     def transform(self, X):
         """Standardizes features: ``(X - mean) / scale``, shape ``(..., n_features)``."""
+        self._check_table(X, "X")
         _check_width(X, self.mean, "X")
         return (X - self.mean) / self.scale
 
     def inverse_transform(self, Xs):
         """Maps standardized features back to original units: ``Xs * scale + mean``."""
+        self._check_table(Xs, "Xs")
         _check_width(Xs, self.mean, "Xs")
         return Xs * self.scale + self.mean
+
+
+    def _check_table(self, X, name: str) -> None:
+        """A table's columns must be the fitted ones, in order; its dtypes numbers."""
+        names = frames.names_of(X, None)[0]
+        if names is None:
+            return
+        if self.feature_names is not None and names != self.feature_names:
+            raise ValueError(f"{name} has columns {names}, the Standardizer was fitted on "
+                             f"{self.feature_names}: select those, in that order")
+        frames.to_numpy(X, name)  # refuses categories and text, by column name
 
 
 def unstandardize_params(params: LinearParams, standardizer: Standardizer) -> LinearParams:

@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxgd.least_squares import design_matrix
 from jaxgd.statistics import SufficientStats
-from jaxgd.validation import check_data, check_non_negative
+from jaxgd.validation import check_data, check_non_negative, is_traced
 
 
 class Stability(NamedTuple):
@@ -165,7 +165,8 @@ LIMITED = ("sgd", "momentum", "nesterov")
 
 def limit_factor(optimizer: str, momentum=0.0):
     """The largest stable η·λmax of ``optimizer`` with a constant learning rate η on a
-    quadratic whose Hessian's largest eigenvalue is λmax (NumPy arrays broadcast).
+    quadratic whose Hessian's largest eigenvalue is λmax (NumPy arrays broadcast; a traced
+    momentum gives a traced factor).
 
     Per eigendirection with h = η·λ the error follows a linear recurrence; it shrinks iff
     every root of its characteristic polynomial lies inside the unit circle (Jury's test):
@@ -184,10 +185,12 @@ def limit_factor(optimizer: str, momentum=0.0):
     """
     if optimizer not in LIMITED:
         raise ValueError(f"no known stability limit for {optimizer!r}: only {LIMITED}")
-    beta = np.asarray(momentum, np.float64)
+    traced = is_traced(momentum)  # inside a traced program (jaxgd.refinement): JAX math
+    beta = momentum if traced else np.asarray(momentum, np.float64)
     if optimizer == "sgd":
         return 2.0
     if optimizer == "momentum":
-        return 2.0 * (1.0 + beta) if beta.ndim else float(2.0 * (1.0 + beta))
-    factor = 2.0 * (1.0 + beta) / (1.0 + 2.0 * beta)
-    return factor if beta.ndim else float(factor)
+        factor = 2.0 * (1.0 + beta)
+    else:
+        factor = 2.0 * (1.0 + beta) / (1.0 + 2.0 * beta)
+    return factor if traced or beta.ndim else float(factor)

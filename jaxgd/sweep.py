@@ -42,6 +42,11 @@ def sweep(
     unroll: int | None = None,
     chunk_size: int | None = None,
     sharding_mode: str = "runs",
+    segment_steps: int | None = None,
+    pruning: str | None = None,
+    halving_rate: int = 3,
+    min_steps: int | None = None,
+    track_sharpness: bool = False,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
@@ -50,7 +55,9 @@ def sweep(
     the ``fit`` with the same learning rate and seed, to float rounding. A diverging member
     is flagged and does not disturb the others. Runs are spread over every local device,
     and a sweep larger than ``chunk_size`` runs chunk by chunk (see ``grid_sweep``, of which
-    this is the learning-rate × seed case).
+    this is the learning-rate × seed case). For learning rates drawn at random, pass
+    ``jaxgd.search.draw({"learning_rate": ("log", 1e-4, 1.0)}, 64)["learning_rate"]`` as
+    ``learning_rates``, or use ``grid_sweep(sample=...)`` for more hyperparameters.
 
     Args:
       X: features, shape ``(n_samples, n_features)``; or the data's ``SufficientStats``,
@@ -66,8 +73,9 @@ def sweep(
         a ``RowSource``, 0).
       optimizer, schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
       divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
-      engine, log_every, unroll: as in ``fit``.
-      chunk_size, sharding_mode: as in ``grid_sweep``.
+      engine, log_every, track_sharpness, unroll: as in ``fit``.
+      chunk_size, sharding_mode, segment_steps, pruning, halving_rate, min_steps: as in
+        ``grid_sweep``.
 
     Returns:
       A ``SweepResult``, grid axes first and steps last.
@@ -96,4 +104,7 @@ def sweep(
         seeds=result.values["seed"] if seed_axis else None,
         engine=result.engine,
         reference=result.reference,
+        feature_names=result.feature_names,
+        target_name=result.target_name,
+        num_steps=result.num_steps,
     )

@@ -18,12 +18,20 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence, minibatch, streaming
+from jaxgd import convergence, fused, minibatch, sharpness, streaming
 from jaxgd import engine as engines
 from jaxgd.convergence import init_monitor, update_monitor
-from jaxgd.descent import Descent, check_snapshot_steps, default_snapshot_steps, descend
+from jaxgd.descent import (
+    Descent,
+    Loop,
+    check_snapshot_steps,
+    default_snapshot_steps,
+    descend,
+    descent_loop,
+)
 from jaxgd.optimizers import OptimizerSpec, make_spec
 from jaxgd.params import init_params
+from jaxgd.sharpness import TRACKED
 from jaxgd.validation import (
     MAX_INT32,
     check_non_negative,
@@ -68,6 +76,11 @@ class Options:
     unroll: int | None = None
     chunk_size: int | None = None
     sharding_mode: str = "runs"
+    segment_steps: int | None = None
+    pruning: str | None = None
+    halving_rate: int = 3
+    min_steps: int | None = None
+    track_sharpness: bool = False
 
     @classmethod
     def of(cls, keywords: Mapping[str, Any]) -> Options:
@@ -99,6 +112,7 @@ class RunConfig(NamedTuple):
     log_every: int = 1
     batch_size: int | None = None  # mini-batch SGD (None: full batch)
     epochs: int | None = None
+    track_sharpness: bool = False  # record Adam's preconditioned sharpness (jaxgd.sharpness)
     unroll: int | None = None  # steps per loop iteration (None: the backend's default)
 
 
@@ -117,10 +131,11 @@ def make_config(options: Options, n_rows: int = 0) -> RunConfig:
     if snapshot_steps is None:
         snapshot_steps = default_snapshot_steps(num_steps)
     criteria(options.tol, options.divergence_factor)  # checked here; traced inputs of train
+    spec = make_spec(options.optimizer, options.schedule, options.schedule_steps, num_steps)
+    _check_tracking(options, spec, batch_size)
     return RunConfig(
         num_steps=num_steps,
-        optimizer=make_spec(options.optimizer, options.schedule, options.schedule_steps,
-                            num_steps),
+        optimizer=spec,
         init_scale=check_non_negative(options.init_scale, "init_scale"),
         patience=check_positive_int(options.patience, "patience"),
         stop_at_convergence=bool(options.stop_at_convergence),
@@ -130,8 +145,30 @@ def make_config(options: Options, n_rows: int = 0) -> RunConfig:
         log_every=check_positive_int(options.log_every, "log_every"),
         batch_size=batch_size,
         epochs=epochs,
+        track_sharpness=options.track_sharpness,
         unroll=None if options.unroll is None else check_positive_int(options.unroll, "unroll"),
     )
+
+
+def _check_tracking(options: Options, spec: OptimizerSpec, batch_size: int | None) -> None:
+    """The preconditioned sharpness is defined for Adam at a constant rate on the full-batch
+    loss (see ``jaxgd.sharpness``), and recorded at every logged step of every run."""
+    track = options.track_sharpness
+    if not isinstance(track, bool):
+        raise TypeError(f"track_sharpness must be True or False, got {track!r}")
+    if not track:
+        return
+    if spec.name not in TRACKED:
+        raise ValueError(f"track_sharpness is for optimizer {' or '.join(TRACKED)!s} (its "
+                         f"preconditioned curvature), not {spec.name!r}: for sgd, momentum "
+                         "and nesterov the curvature is constant, see jaxgd.stability")
+    if spec.schedule != "constant" or batch_size is not None:
+        raise ValueError("track_sharpness needs a constant learning rate on the full-batch "
+                         "loss: leave schedule and batch_size out")
+    if options.stop_at_convergence or options.pruning is not None:
+        raise ValueError("track_sharpness records every logged step of every run, and the "
+                         "early exit (stop_at_convergence, pruning) stops runs between "
+                         "segments: leave those out")
 
 
 def criteria(tol, divergence_factor) -> dict[str, Any]:
@@ -183,17 +220,72 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
     vmap it over their grid, so a sweep member and the matching fit run the very same
     computation.
     """
-    streamed = data if isinstance(data, streaming.StreamedRows) else None
-    if streamed is not None:  # rows in a file: the loss on all of them comes from the moments
-        engine, data = engines.GRAM, streamed.stats
-    dtype = engines.dtype_of(data)
-    params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
-                         config.init_scale, dtype)
-    l2 = jnp.asarray(hyper["l2"], dtype)
-    loss = engine.loss(data, l2)
+    if config.batch_size is not None:
+        return _train_minibatch(engine, data, hyper, config)
+    # The whole descent in one kernel (the same loss, optimizer, verdicts); it keeps only the
+    # losses, so a run that records its sharpness takes the scan loop.
+    if engine.fused and not config.track_sharpness:
+        params = _setup(engine, data, hyper, config)[0]
+        return fused.descend_fused(descend_scan, engine, data, hyper, config, params,
+                                   tuple(sorted(_numeric(hyper))))
+    return descend_scan(engine, data, hyper, config)
 
-    numeric = {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
-    options = dict(
+
+def descend_scan(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
+                 config: RunConfig, params=None) -> Descent:
+    """A full-batch run (from ``params``, else the seed's draw) in the scan loop
+    (``jaxgd.descent``): the reference path, which the fused path (``jaxgd.fused``) matches
+    and falls back on for ``grad``."""
+    loop, engine, data = run_loop(engine, data, hyper, config, params=params)
+    steps_scanned = -(-config.num_steps // config.log_every) * config.log_every
+    state, (losses, logged) = loop.run(loop.init(), 0, steps_scanned)
+    return in_weights(engine, data, loop.finish(state, losses, logged))
+
+
+def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], config: RunConfig,
+             segmented: bool = False, params=None) -> tuple[Loop, engines.Engine, Any]:
+    """A full-batch run's ``Loop`` (``jaxgd.descent.descent_loop``) in the engine's
+    coordinates, with the engine and data it runs on (``in_weights`` maps its results back).
+
+    ``train`` runs it whole; ``jaxgd.segments`` runs it in segments (``segmented=True``).
+    """
+    engine, data = _full_data(engine, data)
+    params, loss, optimizer, options = _setup(engine, data, hyper, config, params)
+    # The moment engines descend in their own coordinates (``jaxgd.engine``).
+    # Plain gradient descent never raises the loss below its stability limit (see
+    # jaxgd.convergence); other optimizers and mini-batches may.
+    start = engine.to_coordinates(data, params)
+    observe = sharpness.tracker(loss, start, {**config.optimizer.defaults(), **hyper}) if (
+        config.track_sharpness) else None
+    loop = descent_loop(loss, start, optimizer, config.num_steps,
+                        monotone=config.optimizer.name == "sgd", segmented=segmented,
+                        observe=observe, **options)
+    return loop, engine, data
+
+
+def in_weights(engine: engines.Engine, data, run: Descent) -> Descent:
+    """A run's parameters and snapshots mapped back from the engine's coordinates to weight
+    and bias (inside the same program)."""
+    return run._replace(params=engine.from_coordinates(data, run.params),
+                        snapshots=engine.from_coordinates(data, run.snapshots))
+
+
+def _full_data(engine, data):
+    """Rows in a file: the loss on all of them comes from the moments."""
+    if isinstance(data, streaming.StreamedRows):
+        return engines.GRAM, data.stats
+    return engine, data
+
+
+def _setup(engine, data, hyper, config, params=None):
+    """The start (drawn from ``hyper["seed"]`` unless given), the loss, the optimizer and
+    descend's options."""
+    dtype = engines.dtype_of(data)
+    if params is None:
+        params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
+                             config.init_scale, dtype)
+    l2 = jnp.asarray(hyper["l2"], dtype)
+    return params, engine.loss(data, l2), config.optimizer.build(_numeric(hyper)), dict(
         tol=hyper["tol"],
         patience=config.patience,
         divergence_factor=hyper["divergence_factor"],
@@ -206,19 +298,11 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
         unstable=hyper.get("unstable", False),
         unroll=config.unroll,
     )
-    optimizer = config.optimizer.build(numeric)
-    if config.batch_size is not None:  # in LinearParams, whatever the engine's coordinates
-        full_loss = lambda p: loss(engine.to_coordinates(data, p))  # noqa: E731
-        return _train_minibatch(data if streamed is None else streamed, hyper, config, params,
-                                optimizer, full_loss, l2, options)
-    # The moment engines descend in their own coordinates (``jaxgd.engine``); the results are
-    # mapped back to weight and bias inside the same program.
-    # Plain gradient descent never raises the loss below its stability limit (see
-    # jaxgd.convergence); other optimizers and mini-batches may.
-    run = descend(loss, engine.to_coordinates(data, params), optimizer, config.num_steps,
-                  monotone=config.optimizer.name == "sgd", **options)
-    return run._replace(params=engine.from_coordinates(data, run.params),
-                        snapshots=engine.from_coordinates(data, run.snapshots))
+
+
+def _numeric(hyper: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """The optimizer's hyperparameters among ``train``'s traced inputs."""
+    return {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
 
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
@@ -236,8 +320,15 @@ def input_dtype(name: str):
     return jnp.uint32 if name in SEEDS else default_float()
 
 
-def _train_minibatch(data, hyper, config, params, optimizer, full_loss, l2, options):
+def _train_minibatch(engine, data, hyper, config):
     """Mini-batch SGD: batch losses per step, and the full-data loss at each epoch start."""
+    streamed = data if isinstance(data, streaming.StreamedRows) else None
+    engine, moments = _full_data(engine, data)
+    params, loss, optimizer, options = _setup(engine, moments, hyper, config)
+    l2 = jnp.asarray(hyper["l2"], engines.dtype_of(moments))
+    # In LinearParams, whatever the engine's coordinates.
+    full_loss = lambda p: loss(engine.to_coordinates(moments, p))  # noqa: E731
+    data = moments if streamed is None else streamed
     if isinstance(data, streaming.StreamedRows):  # batches read from a file by the host
         n_rows = data.n_rows
         batches, data_loss = streaming.batches(data, config.batch_size)

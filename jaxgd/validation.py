@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from jaxgd import frames
+
 _MAX_LISTED = 10  # how many offending rows or values a message lists before "..."
 
 
@@ -57,6 +59,8 @@ def _check_traced(value, name: str):
 def _as_float_array(value, name: str) -> np.ndarray:
     if isinstance(value, str | bytes):
         raise TypeError(f"{name} must be an array of numbers, got a string")
+    if frames.is_table(value) or frames.is_column(value):  # names aside, its numbers
+        value = frames.to_numpy(value, name)
     try:
         array = np.asarray(value)
     except Exception as error:  # ragged lists and other shapeless things

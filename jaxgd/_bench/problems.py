@@ -45,6 +45,8 @@ class BenchConfig:
       scan_ks, scan_steps, scan_repeats: the scan path's µs per step against K and the A/B
         of its settings, on Auto MPG (``jaxgd._bench.scanpath``).
       direct: (n, d, K, T) of the direct engine against a hand-written X·W scan, or None.
+      early_exit: (K, T, log_every) of the early-exit workload (Auto MPG, rates over
+        [0.02, 0.9]×2/λmax, most of which converge early), or None.
     """
 
     mode: str
@@ -71,6 +73,7 @@ class BenchConfig:
     scan_steps: int = 1000
     scan_repeats: int = 5
     direct: tuple[int, int, int, int] | None = None
+    early_exit: tuple[int, int, int] | None = (4096, 50000, 100)
 
 
 QUICK = BenchConfig(mode="quick")
@@ -89,7 +92,7 @@ SMOKE = BenchConfig(  # seconds, for tests: one jaxgd compile per engine, tiny e
     scaling_impls=("numpy",), repeats=1, min_repeats=1, budget_s=0.5,
     baseline_budget_s=0.5, compiled_budget_s=1.0, sklearn_rates=2, sklearn_rate_budget_s=0.05,
     sklearn_budget_s=0.2,
-    matmul_sizes=(128,), bandwidth_mb=8, machine_reps=1,
+    matmul_sizes=(128,), bandwidth_mb=8, machine_reps=1, early_exit=(8, 400, 10),
     scan_ks=(4,), scan_steps=20, scan_repeats=1, direct=(500, 4, 4, 10))
 PRESETS = {"quick": QUICK, "full": FULL, "smoke": SMOKE}
 

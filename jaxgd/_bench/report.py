@@ -164,6 +164,8 @@ def report_text(results: dict[str, Any], plot_name: str | None = None) -> str:
                 f"gram {w['work']['gram']['flops_per_step']:.3g} flops."
                 + _busy_note(w), "",
                 workload_table(w), ""]
+    if results.get("early_exit"):
+        out += early_exit_lines(results["early_exit"])
     out += scan_lines(results)
     out += ["## Scaling", ""]
     busy = results.get("scaling_background_cpu")
@@ -181,6 +183,25 @@ def report_text(results: dict[str, Any], plot_name: str | None = None) -> str:
               _fmt(p.get("gflops"), ".3g"), _fmt(p.get("x_limit"), ".2g"))
              for p in points if not p["skipped"]]), ""]
     return "\n".join(out)
+
+
+def early_exit_lines(early: dict[str, Any]) -> list[str]:
+    """The early-exit workload: stop_at_convergence with segments against one plain scan."""
+    low, high = early["rates"]
+    rows = [(name, f"{r['run_steps_executed']:,} of {r['run_steps_scheduled']:,} "
+                   f"({r['run_steps_executed'] / r['run_steps_scheduled']:.1%})",
+             _fmt(r["first_call_s"], ".3g"), _fmt(r["second_call_s"], ".3g"),
+             f"{r['converged']} / {r['diverged']}")
+            for name, r in early["rows"].items()]
+    same = "same verdicts" if early["same_verdicts"] and early["same_nan"] else (
+        "VERDICTS DIFFER")
+    return [f"## Early exit: auto_mpg K={early['K']}, T={early['T']}", "",
+            f"`sweep(..., stop_at_convergence=True, log_every={early['log_every']})`, rates "
+            f"over [{low}, {high}]×2/λmax; segments (the default) against one plain scan "
+            f"(`segment_steps=T`). Results: {same}, largest relative loss difference "
+            f"{early['max_rel_loss_difference']:.2g}.", "",
+            markdown_table(("run", "run-steps executed", "first call (s, compiles)",
+                            "second call (s)", "converged / diverged"), rows), ""]
 
 
 def plot_scaling(results: dict[str, Any], path: Path) -> bool:

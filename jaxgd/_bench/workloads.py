@@ -12,8 +12,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+import jax
 import numpy as np
 
+import jaxgd
 from jaxgd._bench.baselines import (
     SKLEARN_TARGET,
     SGDOutcome,
@@ -234,7 +236,8 @@ def annotate(row: dict[str, Any], problem: Problem, machine: dict[str, Any]) -> 
     """Adds the run's work, achieved rates, fractions of the machine's peaks and the limit."""
     if row["median_s"] is None or row["impl"] == "sklearn-sgd":
         return row
-    engine = row["engine"] if row["engine"] in ("direct", "gram", "eigen") else "direct"
+    engine = str(row["engine"]).removesuffix("-fused")  # a fused engine does the same work
+    engine = engine if engine in ("direct", "gram", "eigen") else "direct"
     itemsize = 8 if row["dtype"] == "float64" else 4
     total = work(engine, problem.n, problem.d, row["K"], row["T"], itemsize)
     peak_flops = machine["peak_gflops_f64" if itemsize == 8 else "peak_gflops_f32"]
@@ -351,6 +354,11 @@ def run_benchmarks(config: BenchConfig = QUICK, log: Callable[[str], None] | Non
             n, d, K, T = config.direct
             log(f"direct engine n={n} d={d} K={K} T={T} against a hand-written scan ...")
             direct = direct_row(synthetic_problem(n, d), K, T, max(1, config.scan_repeats // 3))
+        early_exit = None
+        if config.early_exit is not None:
+            with BackgroundCPU() as busy:
+                early_exit = run_early_exit(mpg, *config.early_exit, log)
+            early_exit["background_cpu"] = busy.fraction
     results = {
         "schema": 1,
         "mode": config.mode,
@@ -362,6 +370,7 @@ def run_benchmarks(config: BenchConfig = QUICK, log: Callable[[str], None] | Non
         "scan_path": scan,
         "direct_vs_hand": direct,
         "scaling": scaling,
+        "early_exit": early_exit,
         "background_cpu": background.fraction,
         "scaling_background_cpu": scaling_busy.fraction,
         "loadavg_before": load_before,
@@ -380,6 +389,48 @@ def _workload(name: str, problem: Problem, K: int, T: int, rows: list[dict],
             "work": {e: work(e, problem.n, problem.d, K, T)
                      for e in ("direct", "gram", "eigen")},
             "rows": rows}
+
+
+#: The early-exit workload's learning rates, as fractions of 2/λmax: most converge early.
+EARLY_EXIT_RATES = (0.02, 0.9)
+
+
+def run_early_exit(problem: Problem, K: int, T: int, log_every: int,
+                   log: Callable[[str], None]) -> dict[str, Any]:
+    """``stop_at_convergence`` sweeps with segments (``jaxgd.segments``, the default) and as
+    one plain scan (``segment_steps=T``): run-steps executed, wall time of the first call
+    (compiles included) and of a second one, and whether the results agree."""
+    rates = problem.max_learning_rate * np.geomspace(*EARLY_EXIT_RATES, K)
+    rows = {}
+    for name, segment_steps in (("segments", None), ("plain scan", T)):
+        def call(segment_steps=segment_steps):
+            return jaxgd.sweep(problem.X32, problem.y32, learning_rates=rates, num_steps=T,
+                               init_scale=0.0, stop_at_convergence=True, log_every=log_every,
+                               segment_steps=segment_steps)
+
+        times, result = [], None
+        for _ in range(2):  # the first call compiles; the second reuses the programs
+            start = time.perf_counter()
+            result = call()
+            jax.block_until_ready(result.losses)
+            times.append(time.perf_counter() - start)
+        rows[name] = {"first_call_s": times[0], "second_call_s": times[1],
+                      "run_steps_executed": result.run_steps_executed,
+                      "run_steps_scheduled": result.run_steps_scheduled,
+                      "converged": int(np.sum(result.converged)),
+                      "diverged": int(np.sum(result.diverged)), "engine": result.engine,
+                      "result": result}
+        log(f"[early exit K={K} T={T}] {name}: {times[1]:.3g} s, "
+            f"{result.run_steps_executed:,} of {result.run_steps_scheduled:,} run-steps")
+    a, b = rows["segments"].pop("result"), rows["plain scan"].pop("result")
+    finite = np.isfinite(b.losses)
+    rel = np.abs(a.losses - b.losses)[finite] / np.maximum(np.abs(b.losses[finite]), 1e-30)
+    return {"K": K, "T": T, "log_every": log_every, "rates": list(EARLY_EXIT_RATES),
+            "rows": rows,
+            "same_verdicts": bool((a.converged_step == b.converged_step).all()
+                                  and (a.diverged == b.diverged).all()),
+            "same_nan": bool((np.isnan(a.losses) == np.isnan(b.losses)).all()),
+            "max_rel_loss_difference": float(rel.max()) if rel.size else 0.0}
 
 
 def run_scaling(config: BenchConfig, machine: dict[str, Any],

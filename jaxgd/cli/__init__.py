@@ -1,4 +1,5 @@
-"""The ``jaxgd`` command: ``run`` a config, ``plot`` a results folder again, ``info``, ``bench``.
+"""The ``jaxgd`` command: ``run`` a config, ``plot`` a results folder again, ``lr-range`` (the
+learning-rate range test, ``jaxgd.cli.lr_range``), ``info``, ``bench``.
 
 Exit status: 0 on success, 2 on a usage or config error (a message on stderr, no traceback,
 no output folder), 1 on an unexpected failure, 130 when interrupted with Ctrl-C, 143 when
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from jaxgd import progress, sharding
 from jaxgd.cli import config as config_module
-from jaxgd.cli import results
+from jaxgd.cli import lr_range, results
 from jaxgd.cli.config import DEFAULT_CONFIG, Config, ConfigError, load_config, shipped_configs
 from jaxgd.cli.interrupt import Stopped, check, interruptible, stop_signals
 
@@ -282,8 +283,11 @@ def _draw(folder: Path, history, meta, config: Config) -> list[str]:
 
 def _print_table(summary: dict) -> None:
     runs = summary["runs"]
-    axes = [axis for axis in summary.get("grid", {}).get("axes", ["learning_rate", "seed"])
-            if axis not in ("learning_rate", "seed")]
+    drawn = [name for name in summary.get("sample", {}).get("values", {})
+             if name != "learning_rate"]  # drawn with the learning rate (optimizer.sample)
+    axes = drawn + [axis for axis in summary.get("grid", {}).get("axes", ["learning_rate",
+                                                                          "seed"])
+                    if axis not in ("learning_rate", "seed")]
     seeds = len({run["seed"] for run in runs}) > 1
     shown = runs
     if len(runs) > TABLE_ROWS:
@@ -298,12 +302,15 @@ def _print_table(summary: dict) -> None:
         loss = "inf/nan" if run["final_loss"] is None else f"{run['final_loss']:.6g}"
         step = run["converged_step"] if run["converged_step"] >= 0 else (
             "stalled" if run.get("stalled") else "-")
+        if run.get("pruned_step", -1) >= 0:  # stopped by successive halving
+            step = f"pruned {run['pruned_step']}"
         seed = f"{run['seed']:>6}" if seeds else ""
         others = "".join(f"{run[axis]:>{widths[axis]}.4g}" for axis in axes)
         print(f"{run['learning_rate']:>14.4g}{others}{seed}{loss:>14}{step!s:>14}"
               f"{'yes' if run['diverged'] else 'no':>10}")
     if len(runs) > len(shown):
         print(f"... the {len(shown)} best of {len(runs)} runs; all are in summary.json")
+    _print_explanations(runs)
     best = summary["best_run"]
     optimum = summary["least_squares"]
     if best is None:
@@ -321,8 +328,25 @@ def _print_table(summary: dict) -> None:
           f"(gap {best['gap_to_optimum']:.3g}); "
           f"{summary['stability'].get('limit', '2/λmax')} = "
           f"{summary['stability']['max_learning_rate']:.4g}")
+    training = summary.get("training", {})
+    if "run_steps_executed" in training:
+        executed, scheduled = training["run_steps_executed"], training["run_steps_scheduled"]
+        print(f"run-steps: {executed:,} executed of {scheduled:,} scheduled "
+              f"({executed / max(scheduled, 1):.1%})")
     timing = summary["timing_seconds"]
     print(f"time: {timing['total']:.2f} s ({timing['compile']:.2f} s compiling)")
+
+
+EXPLAINED_ROWS = 5  # diverged runs explained in the printout; summary.json explains all
+
+
+def _print_explanations(runs: Sequence[dict]) -> None:
+    fell = [run for run in runs if run.get("explanation")]
+    for run in fell[:EXPLAINED_ROWS]:
+        print(f"  {run['explanation']}")
+    if len(fell) > EXPLAINED_ROWS:
+        print(f"  ... and {len(fell) - EXPLAINED_ROWS} more diverged runs, each explained in "
+              "summary.json")
 
 
 _CHUNK_RUNS = 1024  # jaxgd.cli.plan.CHUNK_RUNS, without importing it to print --help
@@ -373,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "without training again.")
     plot.add_argument("run_dir", metavar="RUN_DIR")
     plot.set_defaults(handler=command_plot)
+
+    lr_range.add_parser(commands)
 
     info = commands.add_parser("info", help="versions, backend and devices",
                                description="Print jaxgd, JAX, jaxlib and optax versions, the "

@@ -8,9 +8,10 @@ types and out-of-range values are refused with a ``ConfigError`` that names the 
                 stream, block_rows, n_samples, n_features, noise, seed
     [model]     seed, seeds, init_scale, zeros
     [optimizer] name, learning_rate, learning_rates, schedule, schedule_steps,
-                hyperparameters, grid
+                hyperparameters, grid, sample, num_samples, sampler, sample_seed
     [train]     num_steps, batch_size, epochs, l2, engine, log_every, tol, patience,
-                divergence_factor, stop_at_convergence, snapshot_steps
+                divergence_factor, stop_at_convergence, snapshot_steps, segment_steps,
+                pruning, halving_rate, min_steps
     [output]    figures, dpi, log_scale, max_plot_rows
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib.resources
 import math
 import tomllib
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jaxgd import convergence, engine, optimizers
+from jaxgd import convergence, engine, optimizers, search
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
 from jaxgd.validation import check_seed
 
@@ -87,7 +89,13 @@ class OptimizerConfig:
     """The optimizer (``jaxgd.optimizers``) and its learning rate, or a list of learning
     rates to sweep; a schedule and its step counts; fixed values for other hyperparameters;
     and ``grid``, a table of hyperparameter name -> values to sweep as a full grid (with the
-    learning rates first, then the grid's names in order, then seeds)."""
+    learning rates first, then the grid's names in order, then seeds).
+
+    ``sample`` draws the learning rates instead of listing them: a table of name ->
+    [kind, low, high] (``jaxgd.search``), e.g. ``{learning_rate = ["log", 1e-4, 1.0], b1 =
+    ["uniform", 0.5, 0.99]}``, ``num_samples`` points from ``sampler`` ("sobol" or
+    "random") and ``sample_seed``. It must range over learning_rate (the run's first axis;
+    the other drawn names vary along it, point by point); l2 is gridded, not drawn."""
 
     name: str = "sgd"
     learning_rate: float | None = None
@@ -96,6 +104,10 @@ class OptimizerConfig:
     schedule_steps: dict[str, int] = field(default_factory=dict)
     hyperparameters: dict[str, float] = field(default_factory=dict)
     grid: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    sample: dict[str, list] = field(default_factory=dict)
+    num_samples: int | None = None
+    sampler: str = "sobol"
+    sample_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,10 @@ class TrainConfig:
     divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR
     stop_at_convergence: bool = False
     snapshot_steps: tuple[int, ...] | None = None
+    segment_steps: int | None = None
+    pruning: str | None = None
+    halving_rate: int = 3
+    min_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,9 +155,19 @@ class Config:
 
     @property
     def learning_rates(self) -> tuple[float, ...]:
-        """The learning rates to run: the list, or the single one."""
+        """The learning rates to run: the list, the single one, or the drawn ones."""
+        if self.optimizer.sample:
+            return self.drawn()["learning_rate"]
         rates = self.optimizer.learning_rates
         return rates if rates is not None else (self.optimizer.learning_rate,)
+
+    def drawn(self) -> dict[str, tuple[float, ...]]:
+        """``optimizer.sample``'s points, name -> values ({} without a sample)."""
+        optimizer = self.optimizer
+        if not optimizer.sample:
+            return {}
+        return _draw(tuple((k, tuple(v)) for k, v in optimizer.sample.items()),
+                     optimizer.num_samples, optimizer.sampler, optimizer.sample_seed)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain JSON-ready data."""
@@ -287,7 +313,8 @@ def _coerce(value: Any, kind: Any, name: str) -> Any:
 
 
 def _describe(kind) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            list: "a list such as [\"log\", 1e-4, 1.0]"}.get(
         kind, kind.__name__
     )
 
@@ -298,6 +325,49 @@ def _resolve_path(config: Config, base_dir: Path | None) -> Config:
         return config
     data = dataclasses.replace(config.data, path=str(base_dir / path))
     return dataclasses.replace(config, data=data)
+
+
+@functools.lru_cache(maxsize=8)
+def _draw(sample, num_samples, sampler, seed) -> dict[str, tuple[float, ...]]:
+    """The drawn points, once per search space (``Config.learning_rates`` is read often)."""
+    drawn = search.draw(dict(sample), num_samples, sampler, seed)
+    return {name: tuple(float(v) for v in values) for name, values in drawn.items()}
+
+
+def _check_sample(optimizer: OptimizerConfig, spec) -> None:
+    """``optimizer.sample`` and its companions (``jaxgd.search``), named in the config's
+    words."""
+    if not optimizer.sample:
+        _require(optimizer.num_samples is None, "optimizer.num_samples needs "
+                 "optimizer.sample (the ranges to draw from)")
+        return
+    _require("learning_rate" in optimizer.sample,
+             "optimizer.sample must range over learning_rate (the run's first axis); to vary "
+             "other hyperparameters alone, list them in optimizer.grid")
+    _require(optimizer.learning_rate is None and optimizer.learning_rates is None,
+             "optimizer.sample draws the learning rates: leave optimizer.learning_rate and "
+             "optimizer.learning_rates out")
+    _require("l2" not in optimizer.sample, "optimizer.sample.l2: put l2 values in "
+             "optimizer.grid.l2 (each l2 has its own optimum and figures)")
+    both = sorted(set(optimizer.sample) & set(optimizer.grid))
+    _require(not both, f"optimizer.sample and optimizer.grid both name {', '.join(both)}: "
+             "put each hyperparameter in one of them")
+    _require(optimizer.num_samples is not None, "optimizer.sample needs optimizer.num_samples "
+             "(how many points to draw)")
+    _require(optimizer.num_samples >= 1,
+             f"optimizer.num_samples must be >= 1, got {optimizer.num_samples}")
+    _one_of(optimizer.sampler, search.SAMPLERS, "optimizer.sampler")
+    _require(is_seed(optimizer.sample_seed),
+             f"optimizer.sample_seed must be in [0, 2**32), got {optimizer.sample_seed}")
+    try:
+        space = search.check_space(optimizer.sample, spec.hyperparameter_names())
+    except ValueError as error:
+        raise ConfigError(f"optimizer.{error}") from None
+    for name, (_, low, high) in space.items():
+        try:  # both ends must be values the hyperparameter may take
+            optimizers.check_hyperparameter(name, [low, high], spec)
+        except ValueError as error:
+            raise ConfigError(f"optimizer.sample.{name}: {error}") from None
 
 
 def _require(ok: bool, message: str) -> None:
@@ -367,8 +437,11 @@ def _check(config: Config) -> None:
                 optimizers.check_hyperparameter(name, values, spec)
             except ValueError as error:
                 raise ConfigError(f"optimizer.grid: {error}") from None
-    _require((optimizer.learning_rate is None) != (optimizer.learning_rates is None),
-             "give exactly one of optimizer.learning_rate and optimizer.learning_rates")
+    _check_sample(optimizer, spec)
+    _require(bool(optimizer.sample) or (optimizer.learning_rate is None) != (
+        optimizer.learning_rates is None),
+        "give exactly one of optimizer.learning_rate, optimizer.learning_rates and "
+        "optimizer.sample")
     _require(bool(config.learning_rates), "optimizer.learning_rates is empty")
     for i, rate in enumerate(config.learning_rates):
         name = "optimizer.learning_rate" if optimizer.learning_rates is None else (
@@ -390,6 +463,14 @@ def _check(config: Config) -> None:
     _require(train.patience >= 1, f"train.patience must be >= 1, got {train.patience}")
     _require(train.divergence_factor > 1,
              f"train.divergence_factor must be > 1, got {train.divergence_factor}")
+    _require(train.segment_steps is None or train.segment_steps >= 1,
+             f"train.segment_steps must be >= 1, got {train.segment_steps}")
+    if train.pruning is not None:
+        _one_of(train.pruning, ("halving",), "train.pruning")
+    _require(train.halving_rate >= 2, f"train.halving_rate must be >= 2, got "
+                                      f"{train.halving_rate}")
+    _require(train.min_steps is None or train.min_steps >= 1,
+             f"train.min_steps must be >= 1, got {train.min_steps}")
     bad = [s for s in train.snapshot_steps or () if not 0 <= s <= train.num_steps]
     _require(not bad, f"train.snapshot_steps must lie in [0, num_steps={train.num_steps}], "
                       f"got {bad}")

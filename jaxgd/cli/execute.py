@@ -23,17 +23,18 @@ import numpy as np
 
 from jaxgd import progress
 from jaxgd.cli.config import Config, ConfigError
-from jaxgd.cli.plan import Plan, grid_point, library_options, prepare
+from jaxgd.cli.plan import Plan, grid_point, library_options, prepare, segment_options
 from jaxgd.cli.record import RunRecord, make_record
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.fit import fit
-from jaxgd.grid import grid_sweep
+from jaxgd.grid import grid_sweep, run_grid
 from jaxgd.result import best_index
+from jaxgd.training import Options
 
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
 #: Per-run fields of a chunk: the grid's axes first (learning rates, grid names, seeds).
 _CHUNK_FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step",
-                 "stalled", "snapshot_weight", "snapshot_bias")
+                 "stalled", "snapshot_weight", "snapshot_bias", "steps_run", "pruned_step")
 
 
 def path_steps(num_steps: int, points: int = PATH_POINTS) -> tuple[int, ...]:
@@ -53,7 +54,7 @@ def run_chunk(plan: Plan, index: int,
       NumPy arrays, the grid's axes first (k learning rates, then ``plan.grid``'s sizes
       G..., then S seeds): ``learning_rates`` (k,), ``losses`` (k, G..., S, T),
       ``final_loss``, ``converged_step``, ``diverged``, ``diverged_step``, ``stalled``
-      (k, G..., S),
+      ``steps_run``, ``pruned_step`` (k, G..., S),
       ``snapshot_weight`` (k, G..., S, P, d) and ``snapshot_bias`` (k, G..., S, P) in the
       units the runs train on, ``snapshot_steps`` (P,), ``loss_steps`` (T,), for mini-batch
       runs ``epoch_losses`` (k, G..., S, epochs + 1), ``engine`` (the engine that ran), and
@@ -62,14 +63,23 @@ def run_chunk(plan: Plan, index: int,
     rates = plan.chunk_rates(index)
     padded = rates + (rates[-1],) * (plan.chunk_size - len(rates))
     grid = {"learning_rate": padded, **plan.grid, "seed": plan.seeds}
+    options = {**library_options(plan.config, plan.num_steps),
+               **segment_options(plan.config),
+               "snapshot_steps": plan.config.train.snapshot_steps}
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
         with _conditioning_said():
-            result = grid_sweep(*plan.train_data, grid=grid,
-                                snapshot_steps=plan.config.train.snapshot_steps,
-                                **library_options(plan.config, plan.num_steps))
+            if plan.sampled:  # drawn points: the rates and their companions, one axis
+                start = index * plan.chunk_size
+                points = {"learning_rate": padded, **{
+                    name: _padded(v[start:start + len(rates)], plan.chunk_size)
+                    for name, v in plan.sampled.items()}}
+                del grid["learning_rate"]
+                result = run_grid(*plan.train_data, grid, Options.of(options), points)
+            else:
+                result = grid_sweep(*plan.train_data, grid=grid, **options)
         per_run = {name: getattr(result, name) for name in (
             "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-            "stalled", "epoch_losses")}
+            "stalled", "epoch_losses", "steps_run", "pruned_step")}
         per_run.update(snapshot_weight=result.snapshots.weight,
                        snapshot_bias=result.snapshots.bias)
         per_run = jax.device_get(per_run)
@@ -85,6 +95,11 @@ def run_chunk(plan: Plan, index: int,
                  engine=np.asarray(result.engine),
                  seconds=np.asarray([timing.total, timing.compile], np.float64))
     return chunk
+
+
+def _padded(values: Sequence[float], size: int) -> tuple[float, ...]:
+    """``values`` padded to ``size`` with copies of the last (as the last chunk's rates)."""
+    return tuple(values) + (values[-1],) * (size - len(values))
 
 
 def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
@@ -115,8 +130,8 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
         point = grid_point(plan, best)
         options = library_options(plan.config, plan.num_steps)
         hyper = {**options.pop("hyperparameters"),
-                 **{k: v for k, v in point.items() if k in plan.grid and k not in (
-                     "l2", "batch_seed")}}
+                 **{k: v for k, v in point.items() if (k in plan.grid or k in plan.sampled)
+                    and k not in ("l2", "batch_seed")}}
         extra = {"batch_seed": point["batch_seed"]} if "batch_seed" in point else {}
         options["l2"] = point.get("l2", options["l2"])
         with _conditioning_said():

@@ -1,7 +1,9 @@
 """A checked ``jaxgd run``, ready to go: its data, its grid and its chunks (``prepare``).
 
 A run is a full grid: learning rates, then ``optimizer.grid``'s hyperparameters in order,
-then seeds (``Plan.axes``). Every per-run array of the results has these axes first.
+then seeds (``Plan.axes``). Every per-run array of the results has these axes first. With
+``optimizer.sample`` the learning rates are drawn, and the other drawn hyperparameters
+(``Plan.sampled``) vary with them along the first axis, one value per point.
 
 ``prepare`` loads and checks the data (rows in memory, or a file streamed into its
 sufficient statistics, and for mini-batch SGD read batch by batch; see ``jaxgd.cli.data``),
@@ -23,7 +25,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import datasets, eigen, minibatch
+from jaxgd import datasets, eigen, minibatch, segments
 from jaxgd.cli.config import Config, ConfigError, is_seed
 from jaxgd.cli.data import (
     check_stages,
@@ -110,6 +112,12 @@ class Plan:
         """The grid's shape, with ``num_rates`` learning rates (default: all of them)."""
         rates = len(self.config.learning_rates) if num_rates is None else num_rates
         return (rates, *(len(v) for v in self.grid.values()), len(self.seeds))
+
+    @property
+    def sampled(self) -> dict[str, tuple[float, ...]]:
+        """Drawn hyperparameters other than the learning rate (``optimizer.sample``): they
+        vary with the learning rate along the first axis, one value per point."""
+        return {k: v for k, v in self.config.drawn().items() if k != "learning_rate"}
 
     @property
     def l2_values(self) -> tuple[float, ...]:
@@ -286,7 +294,7 @@ def limit_kind(config: Config, grid: dict) -> dict[str, Any]:
     Nesterov with a constant rate and one β; plain gradient descent's otherwise."""
     optimizer = config.optimizer
     if (optimizer.name in ("momentum", "nesterov") and optimizer.schedule == "constant"
-            and "momentum" not in grid):
+            and "momentum" not in grid and "momentum" not in optimizer.sample):
         beta = optimizer.hyperparameters.get("momentum", OPTIMIZERS[optimizer.name]["momentum"])
         return {"optimizer": optimizer.name, "momentum": float(beta)}
     return {}
@@ -357,9 +365,10 @@ def _check_run_options(config: Config, num_steps: int, n_rows: int) -> None:
     if train.batch_size is not None and train.stop_at_convergence:
         raise ConfigError("train.stop_at_convergence is for full-batch runs: leave it out "
                           "with train.batch_size and train.epochs")
-    options = library_options(config, num_steps)
+    options = Options(**library_options(config, num_steps), **segment_options(config),
+                      snapshot_steps=train.snapshot_steps)
     try:
-        make_config(Options(**options, snapshot_steps=train.snapshot_steps), n_rows)
+        segments.make_plan(options, make_config(options, n_rows))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"train: {error}") from None
 
@@ -418,19 +427,19 @@ def check_supported(config: Config) -> None:
 def _check_engine(config: Config) -> None:
     """Refuses an engine that cannot run this config (the library would raise mid-run)."""
     engine_name = getattr(config.train, "engine", "auto")
-    if engine_name in ("gram", "eigen") and config.train.batch_size is not None:
+    if engine_name not in ("auto", "direct") and config.train.batch_size is not None:
         raise ConfigError(f"train.engine = {engine_name!r} sees the data only through its "
                           "moments, and mini-batch SGD (train.batch_size) computes each "
                           "batch's loss from its rows: use engine 'direct' or 'auto'")
-    if engine_name != "eigen":
+    if not engine_name.startswith("eigen"):
         return
     exact = ", ".join(eigen.ROTATION_INVARIANT)
     if config.optimizer.name not in eigen.ROTATION_INVARIANT:
-        raise ConfigError(f"train.engine = 'eigen' follows only {exact} exactly, not "
+        raise ConfigError(f"train.engine = {engine_name!r} follows only {exact} exactly, not "
                           f"optimizer.name = {config.optimizer.name!r} (it scales each "
                           "coordinate by its own history): use engine 'gram' or 'auto'")
     if "l2" in config.optimizer.grid:
-        raise ConfigError("train.engine = 'eigen' needs one l2 for every run (its basis "
+        raise ConfigError(f"train.engine = {engine_name!r} needs one l2 for every run (its basis "
                           "depends on l2), and optimizer.grid.l2 varies it: use engine "
                           "'gram' or 'auto'")
 
@@ -460,6 +469,20 @@ def library_options(config: Config, num_steps: int) -> dict[str, Any]:
     )
 
 
+def segment_options(config: Config) -> dict[str, Any]:
+    """The sweep's early-exit keywords (``grid_sweep`` only: ``fit`` runs one run whole).
+
+    Example:
+      >>> from jaxgd.cli.config import parse
+      >>> config = parse("[optimizer]\\nlearning_rate = 0.1\\n[train]\\npruning = 'halving'\\n")
+      >>> segment_options(config)["pruning"]
+      'halving'
+    """
+    train = config.train
+    return dict(segment_steps=train.segment_steps, pruning=train.pruning,
+                halving_rate=train.halving_rate, min_steps=train.min_steps)
+
+
 def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
     """The hyperparameter values of the run at grid ``index``, by axis name.
 
@@ -475,4 +498,6 @@ def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
     for axis, options, i in zip(plan.axes, values, index, strict=True):
         value = options[int(i)]
         point[axis] = int(value) if axis in INTEGER_AXES else float(value)
+        if axis == "learning_rate":  # drawn companions vary with it
+            point.update({name: float(v[int(i)]) for name, v in plan.sampled.items()})
     return point

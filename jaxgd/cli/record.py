@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxgd import minibatch
 from jaxgd.cli.environment import device_info, versions
+from jaxgd.cli.explain import explainer
 from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point, limit_label
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.params import LinearParams
@@ -103,6 +104,7 @@ def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
         "diverged": grid["diverged"],
         "diverged_step": grid["diverged_step"],
         **({"stalled": grid["stalled"]} if "stalled" in grid else {}),
+        **{name: grid[name] for name in ("steps_run", "pruned_step") if name in grid},
         "best_index": np.asarray(best if best is not None else (-1,) * len(plan.axes),
                                  np.int64),
         "snapshot_steps": np.asarray(grid["snapshot_steps"]),
@@ -117,6 +119,11 @@ def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
     }
     if "epoch_losses" in grid:
         history["epoch_losses"] = grid["epoch_losses"]
+    drawn = config.drawn()
+    if drawn:  # optimizer.sample: every drawn value, along the first (learning rate) axis
+        history["sampled"] = np.asarray(list(drawn))
+        history.update({f"sampled_values_{name}": np.asarray(values, np.float64)
+                        for name, values in drawn.items()})
     if "l2" in plan.grid:
         history.update(
             optimum_l2=np.asarray([l2 for l2, _ in optima], np.float64),
@@ -167,6 +174,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
     axes = plan.axes
     shape = history["final_loss"].shape
     runs = []
+    explain = explainer(plan)
     for index in np.ndindex(*shape):
         runs.append({
             **grid_point(plan, index),
@@ -175,7 +183,11 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "diverged": bool(history["diverged"][index]),
             "diverged_step": int(history["diverged_step"][index]),
             **({"stalled": bool(history["stalled"][index])} if "stalled" in history else {}),
+            **{name: int(history[name][index]) for name in ("steps_run", "pruned_step")
+               if name in history},
         })
+        if runs[-1]["diverged"]:  # why, in words (jaxgd.cli.explain)
+            runs[-1]["explanation"] = explain(runs[-1])
     names = meta["feature_names"]
     best_run = None
     if best is not None:
@@ -204,6 +216,14 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "streamed": plan.streamed,
         },
         "grid": {"axes": list(axes), "shape": list(shape)},
+        **({"sample": {
+            "space": {k: list(v) for k, v in config.optimizer.sample.items()},
+            "num_samples": config.optimizer.num_samples,
+            "sampler": config.optimizer.sampler,
+            "seed": config.optimizer.sample_seed,
+            "along": axes[0],
+            "values": {k: list(v) for k, v in config.drawn().items()},
+        }} if config.optimizer.sample else {}),
         "training": {
             "num_steps": plan.num_steps,
             "batch_size": train.batch_size,
@@ -213,6 +233,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "log_every": train.log_every,
             "history_length": int(history["losses"].shape[-1]),
             "engine": engine,
+            **_run_steps(history, plan.num_steps),
         },
         "runs": runs,
         "best_run": best_run,
@@ -229,6 +250,15 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
         },
         "timing_seconds": {"total": timing.total, "compile": timing.compile, "run": timing.run},
     }
+
+
+def _run_steps(history, num_steps: int) -> dict[str, int]:
+    """Steps computed over all runs against scheduled (fewer where runs left early)."""
+    runs = int(np.size(history["final_loss"]))
+    executed = history.get("steps_run")
+    return {"run_steps_executed": runs * num_steps if executed is None else int(
+                np.sum(executed, dtype=np.int64)),
+            "run_steps_scheduled": runs * num_steps}
 
 
 def _finite_or_none(value) -> float | None:

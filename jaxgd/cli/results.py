@@ -27,7 +27,6 @@ import signal
 import sys
 import tempfile
 import threading
-import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,14 @@ from typing import Any
 import numpy as np
 
 from jaxgd.cli.config import FIGURES
+from jaxgd.files import (  # the library's, re-exported: the CLI's modules import them here
+    ResultsError,
+    _umask,
+    load_npz,
+    to_json,
+    write_atomic,
+    write_npz,
+)
 
 SUMMARY = "summary.json"
 HISTORY = "history.npz"
@@ -43,9 +50,9 @@ MAX_CSV_ROWS = 1_000_000
 PARTIAL = ".partial"  # the unfinished run's chunks, inside the results folder being built
 MARKER = ".jaxgd-results"  # in every results folder: jaxgd wrote it, --overwrite may replace it
 MARKER_FORMAT = 1
-#: Every name jaxgd writes at the top of a results folder.
-RESULT_FILES = frozenset({MARKER, SUMMARY, HISTORY, LOSSES, PARTIAL,
-                          *(f"{name}.png" for name in FIGURES)})
+#: Every name jaxgd writes at the top of a results folder (``jaxgd lr-range``: its two).
+RESULT_FILES = frozenset({MARKER, SUMMARY, HISTORY, LOSSES, PARTIAL, "lr_range.json",
+                          *(f"{name}.png" for name in (*FIGURES, "lr_range"))})
 #: Names inside ``.partial`` (see ``jaxgd.cli.checkpoint``): the manifest, chunks, and files
 #: still being written (``.NAME.tmp-…``).
 _PARTIAL_ENTRY = re.compile(r"manifest\.json|chunk-\d{5,}\.npz|\..+\.tmp-.*")
@@ -57,10 +64,6 @@ class ResultsExistError(FileExistsError):
 
 class DestinationError(OSError):
     """The results folder cannot be written where it was asked for."""
-
-
-class ResultsError(ValueError):
-    """A folder that should hold jaxgd results does not, or holds damaged files."""
 
 
 class OutputInUseError(DestinationError):
@@ -330,12 +333,6 @@ def _signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
 def _usual_permissions(folder: Path) -> None:
     # mkdtemp and mkstemp make private (0700/0600) entries; results are ordinary files that
     # should get the permissions the user's umask gives anything else they create.
@@ -345,39 +342,6 @@ def _usual_permissions(folder: Path) -> None:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Writes a file through a temporary sibling and a rename: readers never see half of it.
-    The file gets the permissions the user's umask gives any new file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-
-
-def to_json(value: Any) -> str:
-    """JSON with NaN and infinities as null (JSON has neither) and sorted, stable keys."""
-    return json.dumps(_clean(value), indent=2, sort_keys=True, allow_nan=False) + "\n"
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_summary(folder: Path, summary: dict[str, Any]) -> Path:
     path = Path(folder) / SUMMARY
     write_atomic(path, to_json(summary).encode())
@@ -385,16 +349,7 @@ def write_summary(folder: Path, summary: dict[str, Any]) -> Path:
 
 
 def write_history(folder: Path, history: dict[str, np.ndarray]) -> Path:
-    path = Path(folder) / HISTORY
-    fd, tmp = tempfile.mkstemp(prefix=f".{HISTORY}.", suffix=".npz", dir=folder)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in history.items()})
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-    return path
+    return write_npz(Path(folder) / HISTORY, history)
 
 
 def csv_steps(num_steps: int, num_runs: int, max_rows: int = MAX_CSV_ROWS) -> np.ndarray:
@@ -417,8 +372,9 @@ def csv_steps(num_steps: int, num_runs: int, max_rows: int = MAX_CSV_ROWS) -> np
 def write_losses_csv(folder: Path, history: dict[str, np.ndarray]) -> Path:
     """Tidy loss table: one row per run and history entry, subsampled by ``csv_steps``.
 
-    The columns are the grid's axes (``learning_rate``, any ``optimizer.grid`` names,
-    ``seed``), then ``step`` (the true step of the entry: ``loss_steps``) and ``loss``.
+    The columns are the grid's axes (``learning_rate``, the names drawn with it by
+    ``optimizer.sample``, any ``optimizer.grid`` names, ``seed``), then ``step`` (the true
+    step of the entry: ``loss_steps``) and ``loss``.
     """
     losses = np.asarray(history["losses"])  # (K, [G...,] S, T)
     axes, values = _grid_columns(history, losses.ndim - 1)
@@ -429,6 +385,12 @@ def write_losses_csv(folder: Path, history: dict[str, np.ndarray]) -> Path:
     index = np.indices(shape).reshape(len(shape), -1)  # each run's position on each axis
     columns = [np.repeat(_texts(values[i][index[i]]), entries.size)
                for i in range(len(axes))]
+    # Drawn hyperparameters (optimizer.sample) vary along the first axis: a column each.
+    drawn = [str(n) for n in np.asarray(history.get("sampled", [])).reshape(-1)
+             if str(n) not in axes]
+    axes = axes[:1] + drawn + axes[1:]
+    columns[1:1] = [np.repeat(_texts(np.asarray(history[f"sampled_values_{name}"])[index[0]]),
+                              entries.size) for name in drawn]
     step_col = np.tile(loss_steps[entries], runs)
     flat = losses.reshape(runs, T)[:, entries].reshape(-1)
     digits = 9 if flat.dtype == np.float32 else 17  # enough to read back the same number
@@ -460,34 +422,6 @@ def _texts(values: np.ndarray) -> np.ndarray:
     if np.issubdtype(values.dtype, np.integer):
         return np.asarray([str(v) for v in values.tolist()], dtype=object)
     return np.asarray([repr(float(v)) for v in values.tolist()], dtype=object)
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz file, never unpickling anything.
-
-    Raises:
-      FileNotFoundError: if there is no file at ``path``.
-      ResultsError: if the file is not a readable .npz of plain arrays (the message names
-        the file and says what is wrong).
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-    except FileNotFoundError:
-        raise
-    except OSError as error:
-        raise ResultsError(f"cannot read {path}: {error}") from None
-    if magic != b"PK\x03\x04":  # every .npz is a zip archive
-        raise ResultsError(f"{path} is damaged or not an .npz file (it is not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except ValueError as error:  # object arrays need pickle, which is refused
-        raise ResultsError(f"{path} holds arrays that only unpickling could read, and jaxgd "
-                           f"never unpickles: {error}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise ResultsError(f"{path} is damaged or not an .npz file: {error}") from None
 
 
 def read(run_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

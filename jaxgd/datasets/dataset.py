@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxgd import frames
 from jaxgd.validation import check_data
 
 
@@ -40,7 +41,7 @@ def from_arrays(
     X,
     y,
     feature_names: Sequence[str] | None = None,
-    target_name: str = "y",
+    target_name: str | None = None,
 ) -> Dataset:
     """Wraps a user's arrays as a ``Dataset``, after the library's usual input checks.
 
@@ -48,10 +49,13 @@ def from_arrays(
     of 5 features look the same, so the caller must say which (``X[:, None]``).
 
     Args:
-      X: features, shape ``(n_samples, n_features)``; any real dtype, stored as float64.
-      y: targets, shape ``(n_samples,)``.
-      feature_names: one name per column; ``x0, x1, ...`` if None.
-      target_name: the name of ``y``.
+      X: features, shape ``(n_samples, n_features)``; any real dtype, stored as float64;
+        or a pandas DataFrame (any table with ``__array__`` and ``columns``, see
+        ``jaxgd.frames``), whose column names are the default feature names.
+      y: targets, shape ``(n_samples,)``; or a pandas Series, whose name is the default
+        target name.
+      feature_names: one name per column; X's columns, or ``x0, x1, ...``, if None.
+      target_name: the name of ``y``; y's name, or "y", if None.
 
     Returns:
       A ``Dataset`` holding float64 copies of ``X`` and ``y``, with ``n_dropped=0``.
@@ -64,6 +68,9 @@ def from_arrays(
       >>> data.X.shape, data.feature_names, data.target_name
       ((2, 2), ('x0', 'x1'), 'y')
     """
+    found, found_target = frames.names_of(X, y)
+    feature_names = found if feature_names is None else feature_names
+    target_name = target_name or found_target or "y"
     X, y = check_data(X, y)
     n_features = X.shape[1]
     if feature_names is None:

@@ -36,6 +36,9 @@ The figures (``FIGURES``):
 - ``sweep_curves``: every run's loss curve, coloured by learning rate.
 - ``sweep_summary``: final loss and steps to converge against learning rate.
 
+Beside them, ``jaxgd.figures.lr_range`` draws the learning-rate range test
+(``jaxgd.lr_range``, ``jaxgd lr-range``) from its summary rather than from a run's record.
+
 Example:
   >>> from jaxgd import figures  # doctest: +SKIP
   >>> drawn = figures.draw_all(history, meta)  # doctest: +SKIP

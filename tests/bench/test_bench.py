@@ -169,11 +169,16 @@ def test_smoke_benchmark_runs_end_to_end(tmp_path):
     assert direct["ratio_user"] > 0 and direct["ratio_device"] > 0
     e = next(t for t in results["targets"] if t["name"] == "e")
     assert e["measured"] is not None  # the host overhead is reported
+    early = results["early_exit"]
+    assert early["same_verdicts"] and early["same_nan"]
+    segmented, plain = early["rows"]["segments"], early["rows"]["plain scan"]
+    assert segmented["run_steps_executed"] <= plain["run_steps_executed"] == 8 * 400
 
     written = bench.write_outputs(results, tmp_path)
     assert json.loads(written["json"].read_text())["mode"] == "smoke"
     report = written["report"].read_text()
     assert "## Targets" in report and "GPU" in report and "## Machine" in report
+    assert "## Early exit: auto_mpg K=8, T=400" in report
     assert "## Targets" in bench.summary_text(results)
 
 

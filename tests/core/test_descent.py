@@ -139,3 +139,30 @@ def test_default_unroll_by_backend():
     from jaxgd.descent import default_unroll
 
     assert default_unroll("cpu") == 1 and default_unroll("gpu") == default_unroll("tpu") > 1
+
+
+@pytest.mark.parametrize("log_every", [1, 3])
+def test_segments_cut_or_not_give_the_snapshots_of_one_run(log_every):
+    # A segmented loop run from concrete steps cuts its scans at the snapshots; from a traced
+    # step counter (jaxgd.segments) it takes them from a cond. Both equal one descend, to the
+    # bit: the snapshots are copies of the same parameters. Steps 0, 6 and 12 are on segment
+    # or block boundaries, 7 inside a block for log_every=3, 20 at the end.
+    from jaxgd.descent import descent_loop
+
+    opt, steps, num_steps, length = optax.sgd(0.1), (0, 6, 7, 12, 20), 20, 6 * log_every
+    whole = descend(quadratic, start(), opt, num_steps, snapshot_steps=steps,
+                    log_every=log_every)
+    loop = descent_loop(quadratic, start(), opt, num_steps, snapshot_steps=steps,
+                        log_every=log_every, segmented=True, unroll=2)
+    traced_run = jax.jit(loop.run, static_argnums=2)
+    for run, first in ((loop.run, int), (traced_run, jnp.int32)):
+        state, losses = loop.init(), []
+        for step in range(0, num_steps, length):
+            state, (logged, _) = run(state, first(step), length)
+            losses.append(logged)
+        losses = jnp.concatenate(losses)[: whole.losses.size]
+        got = loop.finish(state, losses, position=num_steps)
+        np.testing.assert_array_equal(got.losses, whole.losses)
+        for name in ("a", "b"):
+            np.testing.assert_array_equal(got.snapshots[name], whole.snapshots[name])
+            np.testing.assert_array_equal(got.params[name], whole.params[name])

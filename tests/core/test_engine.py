@@ -89,5 +89,12 @@ def test_auto_counts_the_host_pass_of_the_moment_engines():
     assert choose_engine("auto", 10**6, 32, 200, 64, backend="cpu") == "eigen"
     assert choose_engine("auto", 10**6, 32, 200, 64, backend="gpu") == "direct"
     assert choose_engine("auto", 10**6, 32, 200, 64, optimizer="adam", backend="tpu") == "direct"
-    # Small data keep the moments everywhere once there are enough runs to share them.
-    assert choose_engine("auto", 392, 7, 1000, 8192, backend="gpu") == "eigen"
+    # Small data keep the moments everywhere once there are enough runs to share them; on a
+    # GPU in the fused kernel, whose single launch also beats a thousand launched steps of
+    # the direct scan for one run (LAUNCH_COST), though the host pass is dearer than the
+    # direct engine's multiply-adds there.
+    assert choose_engine("auto", 392, 7, 1000, 8192, backend="gpu") == "eigen-fused"
+    assert choose_engine("auto", 392, 7, 1000, 1, backend="gpu") == "eigen-fused"
+    assert choose_engine("auto", 392, 7, 1000, 1, backend="cpu") == "eigen"
+    # Too wide for the kernel: both scans pay the launches, the host pass decides.
+    assert choose_engine("auto", 392, 20, 1000, 1, backend="gpu") == "direct"

@@ -1,0 +1,85 @@
+"""Why each diverged run diverged, in a sentence, from the stability theory
+(``jaxgd.stability``): for summary.json and the table ``jaxgd run`` prints.
+
+With plain gradient descent, momentum or Nesterov at a constant rate on the full batch, the
+limit is exact: a run above it must diverge ("η = 1 > 2/λmax = 0.0698: diverged"), and one
+at or below it converges in exact arithmetic, so its divergence is explained as what it
+is: rounding near the limit, or the divergence test catching a transient rise. Otherwise
+(Adam and the rest, schedules, mini-batches, a grid over β) no limit is exact, and the
+sentence says so, giving plain gradient descent's full-batch limit for scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax.numpy as jnp
+
+from jaxgd.cli.plan import Plan, limit_kind
+from jaxgd.stability import Stability, stability
+
+LABELS = {"sgd": "2/λmax", "momentum": "2(1+β)/λmax", "nesterov": "2(1+β)/((1+2β)λmax)"}
+
+
+def explainer(plan: Plan) -> Callable[[dict[str, Any]], str]:
+    """A function from a run's grid point (its ``learning_rate``, and ``l2`` when l2 is an
+    axis) to the sentence explaining its divergence."""
+    kind = limit_kind(plan.config, plan.grid)
+    by_l2 = {max(plan.l2_values): plan.limits}
+    for l2 in plan.l2_values:  # each run has the limit of its own l2
+        if l2 not in by_l2:
+            by_l2[l2] = stability(plan.X, l2=l2, **kind)
+    config = plan.config
+    why = _not_exact(config.optimizer.name, kind, config.optimizer.schedule,
+                     config.train.batch_size is not None)
+    factor = config.train.divergence_factor
+    dtype = jnp.dtype(jnp.result_type(float)).name
+
+    def explain(point: dict[str, Any]) -> str:
+        limits = by_l2[point.get("l2", plan.config.train.l2)]
+        return sentence(point["learning_rate"], limits, why, factor, dtype)
+
+    return explain
+
+
+def sentence(rate: float, limits: Stability, not_exact: str | None = None,
+             divergence_factor: float = 1e4, dtype: str = "float32") -> str:
+    """The sentence for one diverged run at learning rate ``rate``.
+
+    Example:
+      >>> import numpy as np
+      >>> limits = stability(np.array([[-1.0], [1.0]]))       # 2/λmax = 1
+      >>> sentence(1.5, limits)
+      'η = 1.5 > 2/λmax = 1: diverged'
+      >>> sentence(0.99, limits)[:45]
+      'η = 0.99 ≤ 2/λmax = 1, yet diverged: below th'
+    """
+    label = LABELS[limits.optimizer]
+    beta = f" (β = {limits.momentum:g})" if limits.optimizer != "sgd" else ""
+    limit = f"{label} = {limits.max_learning_rate:.4g}{beta}"
+    if not_exact is not None:
+        return (f"η = {rate:.4g}: diverged; {not_exact}, so no limit is exact here "
+                f"(plain gradient descent's full-batch {limit} for scale)")
+    if rate > limits.max_learning_rate:
+        return f"η = {rate:.4g} > {limit}: diverged"
+    return (f"η = {rate:.4g} ≤ {limit}, yet diverged: below the limit exact arithmetic "
+            f"converges, so either {dtype} rounding tipped a rate this close to the limit "
+            f"over, or the loss rose above {divergence_factor:g}× its start on the way "
+            "(the divergence test)")
+
+
+def _not_exact(optimizer: str, kind: dict, schedule: str, minibatch: bool) -> str | None:
+    """Why the run's optimizer has no exact limit here, or None when it has one."""
+    if optimizer not in LABELS:
+        return f"{optimizer} scales each step by its own gradient history"
+    if schedule != "constant":
+        return f"the {schedule} schedule changes the rate every step"
+    if minibatch:
+        return "mini-batch gradients are noisy versions of the full-batch one"
+    if optimizer != "sgd" and not kind:
+        return "β varies across the grid"
+    return None
+
+
+__all__ = ["explainer", "sentence"]

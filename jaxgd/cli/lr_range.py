@@ -1,0 +1,164 @@
+"""``jaxgd lr-range CONFIG``: the learning-rate range test (``jaxgd.lr_range``) on a config's
+data, optimizer and settings.
+
+The config's own learning rates are replaced by the test's candidates; everything else
+(data, scaling, optimizer and its hyperparameters, schedule, steps, mini-batches, engine)
+is the config's. A grid over other hyperparameters (``optimizer.grid``) is tested at its
+first point, a seed list at its first seed: the range test is about the learning rate.
+Mini-batch configs sweep their mini-batch runs, so the range is empirical; the full-batch
+limit is printed beside it for reference. With ``--out DIR`` the findings go to a results
+folder (lr_range.json, lr_range.png), written as ``jaxgd run`` writes: atomically, under
+the folder's lock, replacing only a folder jaxgd wrote and only with ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from jaxgd.cli import results
+from jaxgd.cli.config import Config, ConfigError, load_config
+
+JSON = "lr_range.json"
+FIGURE = "lr_range.png"
+
+
+def command(args: argparse.Namespace) -> int:
+    """Runs the range test; prints its table; writes ``--out`` when given."""
+    from jaxgd.cli import lock
+
+    config, stem = load_config(args.config, args.set)
+    out_dir = None
+    if args.out is not None:
+        if not args.out.strip():
+            raise ConfigError("--out is empty: give a folder, or leave --out out")
+        out_dir = Path(args.out)
+        results.check_path(out_dir)
+        results.check_destination(out_dir, args.overwrite, _inputs(args, config))
+        results.check_writable(out_dir)
+    found, fixed = _run(config, args.num_rates, args.target)
+    record = _record(found, fixed, config, stem)
+    if out_dir is not None:
+        with lock.locked(out_dir), results.staging(out_dir, args.overwrite,
+                                                   inputs=_inputs(args, config)) as folder:
+            results.write_atomic(folder / JSON, results.to_json(record).encode())
+            _figure(folder, record, config)
+    if not args.quiet:
+        _print(record, found)
+        if out_dir is not None:
+            print(f"results: {out_dir}")
+    return 0
+
+
+def _inputs(args: argparse.Namespace, config: Config) -> list[Path]:
+    paths = [Path(args.config)] if args.config and Path(args.config).is_file() else []
+    return paths + ([Path(config.data.path)] if config.data.path is not None else [])
+
+
+def _run(config: Config, num_rates: int, target: float):
+    """The config's data and settings, its grid at the first point, through lr_range."""
+    from jaxgd.cli.plan import library_options, prepare
+    from jaxgd.lr_range import lr_range
+
+    plan = prepare(config)
+    options = library_options(config, plan.num_steps)
+    for name in ("reference", "progress_every"):  # lr_range always asks for the reference
+        options.pop(name)
+    fixed = {name: values[0] for name, values in plan.grid.items()}
+    options["hyperparameters"].update(
+        {k: v for k, v in fixed.items() if k not in ("l2", "batch_seed")})
+    if "l2" in fixed:
+        options["l2"] = fixed["l2"]
+    if "batch_seed" in fixed:
+        options["batch_seed"] = fixed["batch_seed"]
+    X, y = plan.train_data
+    try:
+        found = lr_range(X, y, seed=plan.seeds[0], num_rates=num_rates, target=target,
+                         **options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"lr-range: {error}") from None
+    return found, {**fixed, "seed": plan.seeds[0]}
+
+
+def _record(found, fixed: dict[str, Any], config: Config, stem: str) -> dict[str, Any]:
+    from jaxgd.lr_range import summary
+
+    return {"config": stem, "title": config.title, "optimizer": config.optimizer.name,
+            "fixed": fixed, **summary(found)}
+
+
+def _figure(folder: Path, record: dict[str, Any], config: Config) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        print('jaxgd: figure skipped: it needs matplotlib (pip install "jaxgd[plot]")',
+              file=sys.stderr)
+        return
+    from jaxgd.figures import lr_range as figure
+    from jaxgd.figures import save_figure
+
+    save_figure(figure.draw(record, title=record["title"] or record["config"]),
+                folder / FIGURE, config.output.dpi)
+
+
+def _print(record: dict[str, Any], found) -> None:
+    from jaxgd.lr_range import describe
+
+    marks = {"max_stable": "max stable", "fastest": "fastest", "suggested": "suggested"}
+    print(f"{'learning rate':>14}{'final loss':>14}{'gap/initial':>13}{'steps to target':>17}"
+          f"{'diverged':>10}")
+    edge = record["max_stable"] if record["exact"] else None
+    for row in record["candidates"]:
+        if edge is not None and row["learning_rate"] > edge:  # the theory's limit, in place
+            print(f"{'-' * 14} max stable {edge:.4g} ({record['limit_name']}, exact)")
+            edge = None
+        loss = "inf/nan" if row["final_loss"] is None else f"{row['final_loss']:.6g}"
+        gap = "-" if row["relative_gap"] is None else f"{row['relative_gap']:.3g}"
+        steps = row["steps_to_target"] if row["steps_to_target"] >= 0 else "-"
+        notes = [label for key, label in marks.items() if record[key] == row["learning_rate"]]
+        print(f"{row['learning_rate']:>14.4g}{loss:>14}{gap:>13}{steps!s:>17}"
+              f"{'yes' if row['diverged'] else 'no':>10}"
+              f"{'  ← ' + ', '.join(notes) if notes else ''}")
+    fixed = ", ".join(f"{k} = {v:g}" for k, v in record["fixed"].items())
+    print(f"optimizer {record['optimizer']} ({fixed})")
+    print(describe(found))
+    if not found.exact and record["limit"] is not None:
+        print(f"full-batch limit {record['limit_name']} = {record['limit']:.4g} (for "
+              "reference: this run's schedule or mini-batches make the range empirical)")
+
+
+def add_parser(commands) -> None:
+    """The ``lr-range`` subcommand, on ``jaxgd``'s subparsers."""
+    parser = commands.add_parser(
+        "lr-range", help="find the usable learning rates of a config, all at once",
+        description="The learning-rate range test: every candidate rate as one sweep on the "
+                    "config's data and settings; the largest stable rate, the fastest and "
+                    "a suggested one (exact for sgd, momentum and nesterov).")
+    parser.add_argument("config", nargs="?", metavar="CONFIG",
+                        help="a TOML file, or the name of a shipped config")
+    parser.add_argument("--out", metavar="DIR",
+                        help="also write lr_range.json and lr_range.png to this folder")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set train.num_steps=500")
+    parser.add_argument("--num-rates", type=_at_least_two, default=25, metavar="N",
+                        help="log-spaced candidate rates (default 25, plus the limit's "
+                             "neighbours when it is known)")
+    parser.add_argument("--target", type=float, default=1e-3, metavar="GAP",
+                        help="suggested: the rate first reaching this fraction of its "
+                             "initial gap to the optimum (default 0.001)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing results folder that jaxgd wrote")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.set_defaults(handler=command)
+
+
+def _at_least_two(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2, got {value}")
+    return value

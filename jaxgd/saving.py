@@ -1,0 +1,272 @@
+"""Saving results and loading them back: ``result.save(path)`` and ``jaxgd.load(path)``.
+
+A saved result is a folder in the format of the command line's results folder, without
+pickle: ``history.npz`` holds the arrays, under the results folder's names where they mean
+the same (``losses``, ``loss_steps``, ``final_loss``, ``converged_step``, ``diverged``,
+``diverged_step``, ``stalled``, ``snapshot_steps``, ``snapshot_weight``, ``snapshot_bias``,
+``learning_rates``, ``seeds``, ``grid_axes``, ``grid_values_<axis>``, ``optimal_loss``; the
+final parameters as ``weight`` and ``bias``), in their own dtypes and in the units the run
+trained in; ``summary.json`` holds the rest: the kind of result, the engine, the feature
+and target names, the grid's axes and fixed values, and how each field is stored.
+
+``load`` gives back a result equal to the saved one leaf by leaf (as NumPy arrays) with the
+same static metadata. Writing goes to a temporary folder beside ``path``, renamed into place
+when complete: an interrupted save leaves no half-written folder. An existing ``path`` is
+replaced only with ``overwrite=True``, and only if it is a folder ``save`` wrote (a
+``summary.json`` of this format and ``history.npz``, nothing else), so nothing of yours is
+ever deleted.
+
+Example:
+  >>> import numpy as np, tempfile, pathlib, jaxgd
+  >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+  >>> r = jaxgd.sweep(X, y, learning_rates=[0.1, 0.3], num_steps=20)
+  >>> folder = save(r, pathlib.Path(tempfile.mkdtemp()) / "sweep")
+  >>> sorted(p.name for p in folder.iterdir())
+  ['history.npz', 'summary.json']
+  >>> back = load(folder)
+  >>> type(back).__name__, back.losses.shape, bool((back.losses == r.losses).all())
+  ('SweepResult', (2, 20), True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxgd.files import ResultsError, _umask, load_npz, to_json, write_atomic, write_npz
+from jaxgd.params import LinearParams
+from jaxgd.result import FitResult, GridResult, SweepResult, freeze, thaw
+
+FORMAT = "jaxgd.result"
+FORMAT_VERSION = 1
+SUMMARY = "summary.json"
+HISTORY = "history.npz"
+KINDS = {cls.__name__: cls for cls in (FitResult, SweepResult, GridResult)}
+#: Where a ``LinearParams`` field's weight and bias go: ``<prefix>weight``, ``<prefix>bias``.
+_PARAMS_PREFIX = {"params": "", "snapshots": "snapshot_"}
+#: Where a dict field's entries go: ``<prefix><key>``.
+_DICT_PREFIX = {"values": "grid_values_"}
+
+
+def save(result, path, *, overwrite: bool = False) -> Path:
+    """Writes ``result`` (a ``FitResult``, ``SweepResult`` or ``GridResult``) to the folder
+    ``path``; returns it. See the module's docstring for the format.
+
+    Raises:
+      FileExistsError: if ``path`` exists and ``overwrite`` is False, or it is not a folder
+        that ``save`` wrote (the message says what is in the way).
+      TypeError: if the result is of another type, or a field holds something other than
+        arrays and ``LinearParams`` (an ``aux`` pytree), or is traced.
+    """
+    path = Path(path)
+    kind = type(result).__name__
+    if KINDS.get(kind) is not type(result):
+        raise TypeError(f"save takes a FitResult, SweepResult or GridResult, got {kind}")
+    arrays, summary = _encode(result)
+    _check_destination(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        write_npz(tmp / HISTORY, arrays)
+        write_atomic(tmp / SUMMARY, to_json(summary).encode())
+        os.chmod(tmp, 0o777 & ~_umask())
+        _check_destination(path, overwrite)  # again: something may have appeared meanwhile
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def load(path) -> FitResult | SweepResult | GridResult:
+    """Reads a result that ``result.save`` wrote; its arrays come back as NumPy arrays.
+
+    Nothing is unpickled: history.npz is read with ``allow_pickle=False``.
+
+    Raises:
+      FileNotFoundError: if ``path`` is not a folder holding summary.json and history.npz.
+      ValueError: (``jaxgd.files.ResultsError``) if a file is damaged, is not of this
+        format, or lacks an array it names.
+
+    Example:
+      >>> import numpy as np, tempfile, pathlib, jaxgd
+      >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+      >>> r = jaxgd.fit(X, y, learning_rate=0.3, num_steps=20)
+      >>> back = jaxgd.load(r.save(pathlib.Path(tempfile.mkdtemp()) / "run"))
+      >>> back.engine == r.engine, float(back.final_loss) == float(r.final_loss)
+      (True, True)
+    """
+    path = Path(path)
+    for name in (SUMMARY, HISTORY):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path} is not a saved jaxgd result: no {name}")
+    summary = _read_summary(path / SUMMARY)
+    arrays = load_npz(path / HISTORY)
+    cls = KINDS.get(summary.get("kind"))
+    if cls is None:
+        raise ResultsError(f"{path / SUMMARY}: unknown kind of result {summary.get('kind')!r}"
+                           f" (known: {', '.join(KINDS)})")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    stored = summary.get("fields", {})
+    unknown = sorted(set(stored) - set(fields))
+    if unknown:
+        raise ResultsError(f"{path}: fields {unknown} are not fields of {cls.__name__}: saved "
+                           "by another version of jaxgd?")
+    values = {name: _decode(name, how, arrays, path) for name, how in stored.items()}
+    values.update({name: _tuples(v) for name, v in summary.get("meta", {}).items()
+                   if name in fields})
+    values["reference"] = _reference(summary.get("reference"), arrays, path)
+    missing = [n for n, f in fields.items() if n not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ResultsError(f"{path}: {cls.__name__} needs {missing}, which were not saved")
+    return cls(**values)
+
+
+def _encode(result) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """history.npz's arrays and summary.json's content for a result."""
+    from jaxgd import __version__
+
+    meta = set(type(result)._meta_fields)
+    arrays, fields = {}, {}
+    for field in dataclasses.fields(result):
+        if field.name not in meta:
+            fields[field.name] = _store(field.name, getattr(result, field.name), arrays)
+    reference = result.reference
+    if reference is not None:
+        arrays["optimal_loss"] = np.asarray(thaw(reference), np.float64)
+    if isinstance(result, GridResult):
+        arrays["grid_axes"] = np.asarray(result.axes, str)
+    summary = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": type(result).__name__,
+        "written_by": f"jaxgd {__version__}",
+        "meta": {name: getattr(result, name) for name in sorted(meta - {"reference"})},
+        "reference": None if reference is None else (
+            "scalar" if isinstance(reference, float) else "array"),
+        "fields": fields,
+    }
+    return arrays, summary
+
+
+def _store(name: str, value, arrays: dict[str, np.ndarray]) -> Any:
+    """Puts one data field into ``arrays``; returns how it was stored (for summary.json)."""
+    if value is None:
+        return "none"
+    if isinstance(value, LinearParams):
+        prefix = _PARAMS_PREFIX.get(name, f"{name}_")
+        arrays[f"{prefix}weight"] = _host(value.weight, name)
+        arrays[f"{prefix}bias"] = _host(value.bias, name)
+        return {"params": prefix}
+    if isinstance(value, dict):
+        prefix, entries = _DICT_PREFIX.get(name, f"{name}_"), {}
+        for key, entry in value.items():
+            if isinstance(entry, bool | int | float) and math.isfinite(entry):
+                entries[key] = {"json": entry}  # a Python number stays one
+            else:
+                arrays[f"{prefix}{key}"] = _host(entry, f"{name}[{key!r}]")
+                entries[key] = {"array": f"{prefix}{key}"}
+        return {"dict": entries}
+    arrays[name] = _host(value, name)
+    return "array"
+
+
+def _host(value, name: str) -> np.ndarray:
+    from jaxgd.validation import is_traced
+
+    if is_traced(value):
+        raise TypeError(f"{name} is traced: save a result outside jit, vmap and grad")
+    # Arrays and numbers only: a tuple or list would come back as one stacked array.
+    if not isinstance(value, np.ndarray | np.generic | jax.Array | bool | int | float):
+        raise TypeError(f"cannot save {name}: a {type(value).__name__}, not an array; only "
+                        "arrays, dicts of arrays and LinearParams are saved")
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise TypeError(f"cannot save {name}: it holds Python objects, not numbers")
+    return array
+
+
+def _decode(name: str, how, arrays: dict[str, np.ndarray], path: Path):
+    def take(key: str) -> np.ndarray:
+        if key not in arrays:
+            raise ResultsError(f"{path / HISTORY} has no array {key!r} (field {name})")
+        return arrays[key]
+
+    if how == "none":
+        return None
+    if how == "array":
+        return take(name)
+    if isinstance(how, dict) and "params" in how:
+        return LinearParams(take(f"{how['params']}weight"), take(f"{how['params']}bias"))
+    if isinstance(how, dict) and "dict" in how:
+        return {key: entry["json"] if "json" in entry else take(entry["array"])
+                for key, entry in how["dict"].items()}
+    raise ResultsError(f"{path / SUMMARY}: field {name} is stored in an unknown way: {how!r}")
+
+
+def _reference(how, arrays: dict[str, np.ndarray], path: Path):
+    if how is None:
+        return None
+    if "optimal_loss" not in arrays:
+        raise ResultsError(f"{path / HISTORY} has no array 'optimal_loss'")
+    optimal = arrays["optimal_loss"]
+    return float(optimal) if how == "scalar" else freeze(optimal)
+
+
+def _tuples(value):
+    """JSON's lists back to the tuples that static metadata holds."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{path} is damaged or not JSON: {error}") from None
+    if not isinstance(summary, dict) or summary.get("format") != FORMAT:
+        raise ResultsError(f"{path} is not a saved jaxgd result (no \"format\": \"{FORMAT}\"); "
+                           "a command line results folder is read with jaxgd.cli.results")
+    if summary.get("format_version", 0) > FORMAT_VERSION:
+        raise ResultsError(f"{path} was written in format {summary['format_version']}, newer "
+                           f"than this jaxgd reads ({FORMAT_VERSION}): upgrade jaxgd")
+    return summary
+
+
+def _check_destination(path: Path, overwrite: bool) -> None:
+    if path.is_symlink():
+        raise FileExistsError(f"{path} is a symbolic link: save to the folder it points to "
+                              "or another path")
+    if not path.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{path} exists already: pass overwrite=True to replace it, or "
+                              "choose another path")
+    if not path.is_dir():
+        raise FileExistsError(f"{path} is a file, not a saved result: choose another path")
+    names = sorted(p.name for p in path.iterdir())
+    foreign = [n for n in names if n not in (SUMMARY, HISTORY)]
+    if foreign:
+        raise FileExistsError(f"{path} holds files save did not write ({', '.join(foreign)}):"
+                              " overwrite replaces only a saved result; choose another path")
+    if names:
+        with contextlib.suppress(ResultsError, OSError):
+            _read_summary(path / SUMMARY)
+            return
+        raise FileExistsError(f"{path} is not a saved jaxgd result: overwrite replaces only "
+                              "a folder that save wrote; choose another path")

@@ -1,0 +1,148 @@
+"""Search spaces beyond full grids: ranges of hyperparameters, and points drawn from them.
+
+A search space maps hyperparameter names to ranges, ``{"learning_rate": ("log", 1e-4, 1.0),
+"b1": ("uniform", 0.5, 0.99)}``: "log" spreads points evenly in log(value) (learning rates,
+l2, eps: what matters is the order of magnitude), "uniform" evenly in the value. A sampler
+draws ``num_samples`` points of the unit cube — "sobol" (scrambled Sobol', ``jaxgd.sobol``:
+even coverage, the default) or "random" (independent uniform draws) — from a seed, and each
+coordinate is mapped onto its range. ``grid_sweep(sample=...)`` runs the points as one axis
+of its grid (``jaxgd.grid``); the unit-cube coordinates are also where ``refine=`` moves
+(``jaxgd.refine``).
+
+Any numeric hyperparameter ``grid_sweep`` takes in its grid may be sampled: the learning
+rate, ``l2``, and the optimizer's and schedule's hyperparameters (``jaxgd.optimizers``).
+Seeds are not sampled (they name draws, they are not a range: put them in ``grid=``), and
+there are no integer ranges: every integer setting (step counts, batch size) fixes the
+compiled program's shapes, so it cannot vary inside one program.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd.sobol import MAX_DIMENSIONS, sobol
+from jaxgd.validation import check_seed
+
+#: The ways to spread points over a range.
+KINDS = ("log", "uniform")
+#: The ways to draw points of the unit cube.
+SAMPLERS = ("sobol", "random")
+#: The result axis that holds the drawn points.
+SAMPLE_AXIS = "sample"
+
+
+class Range(NamedTuple):
+    """One hyperparameter's range: ``kind`` ("log" or "uniform"), ``low`` < ``high``."""
+
+    kind: str
+    low: float
+    high: float
+
+    def from_unit(self, u):
+        """Maps u in [0, 1] onto the range (NumPy or JAX arrays; the inverse of ``to_unit``).
+
+        Example:
+          >>> round(Range("log", 1e-3, 1e-1).from_unit(0.5), 12)
+          0.01
+        """
+        if self.kind == "log":
+            return self.low * (self.high / self.low) ** u
+        return self.low + u * (self.high - self.low)
+
+    def to_unit(self, value):
+        """Where ``value`` lies in the range, as a fraction in [0, 1] (traceable: JAX math).
+
+        Example:
+          >>> float(Range("uniform", 0.5, 1.0).to_unit(0.75))
+          0.5
+        """
+        if self.kind == "log":
+            return (jnp.log(value) - math.log(self.low)) / math.log(self.high / self.low)
+        return (value - self.low) / (self.high - self.low)
+
+
+def check_space(sample: Mapping, valid: tuple[str, ...] | None = None) -> dict[str, Range]:
+    """Checks a search space: names (among ``valid`` when given), kinds and bounds.
+
+    Raises:
+      ValueError: naming the entry that is wrong.
+
+    Example:
+      >>> check_space({"learning_rate": ("log", 1e-4, 1.0)})
+      {'learning_rate': Range(kind='log', low=0.0001, high=1.0)}
+    """
+    if not isinstance(sample, Mapping) or not sample:
+        raise ValueError("sample must map at least one hyperparameter name to a range such "
+                         "as ('log', 1e-4, 1.0)")
+    if len(sample) > MAX_DIMENSIONS:
+        raise ValueError(f"sample has {len(sample)} hyperparameters; at most "
+                         f"{MAX_DIMENSIONS} are supported")
+    space = {}
+    for name, entry in sample.items():
+        where = f"sample[{name!r}]"
+        if name in ("seed", "batch_seed"):
+            raise ValueError(f"{where}: seeds are not sampled from a range; put {name} in "
+                             "grid= (a list of seeds) instead")
+        if valid is not None and name not in valid:
+            raise ValueError(f"{where}: unknown hyperparameter {name!r}; valid: "
+                             f"{', '.join(valid)}")
+        if isinstance(entry, str) or not hasattr(entry, "__len__") or len(entry) != 3:
+            raise ValueError(f"{where} must be (kind, low, high), e.g. ('log', 1e-4, 1.0); "
+                             f"got {entry!r}")
+        kind, low, high = entry
+        if kind not in KINDS:
+            raise ValueError(f"{where}: unknown kind {kind!r}; valid: {', '.join(KINDS)}")
+        try:
+            low, high = float(low), float(high)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: low and high must be numbers, got {low!r} and "
+                             f"{high!r}") from None
+        if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+            raise ValueError(f"{where}: needs finite low < high, got low={low!r}, "
+                             f"high={high!r}")
+        if kind == "log" and low <= 0:
+            raise ValueError(f"{where}: a log range needs low > 0, got low={low!r}")
+        space[name] = Range(kind, low, high)
+    return space
+
+
+def draw(sample: Mapping, num_samples: int, sampler: str = "sobol",
+         seed: int = 0) -> dict[str, np.ndarray]:
+    """``num_samples`` points of a search space, as one float64 array per name.
+
+    Args:
+      sample: name -> (kind, low, high), kind "log" or "uniform" (see ``check_space``).
+      num_samples: how many points (a power of two keeps Sobol' points balanced).
+      sampler: "sobol" (scrambled, seeded) or "random" (independent uniform, seeded).
+      seed: the draw's seed; the same seed gives the same points.
+
+    Returns:
+      name -> ``(num_samples,)`` values, each within its range.
+
+    Example:
+      >>> points = draw({"learning_rate": ("log", 1e-4, 1.0)}, 8, seed=0)
+      >>> sorted(int(np.floor(np.log10(v))) for v in points["learning_rate"])
+      [-4, -4, -3, -3, -2, -2, -1, -1]
+    """
+    space = check_space(sample)
+    unit = unit_points(len(space), num_samples, sampler, seed)
+    return {name: np.asarray(r.from_unit(unit[:, j]), np.float64)
+            for j, (name, r) in enumerate(space.items())}
+
+
+def unit_points(dimensions: int, num_samples: int, sampler: str, seed: int) -> np.ndarray:
+    """``(num_samples, dimensions)`` points of [0, 1)^dimensions from ``sampler``."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer) or (
+            num_samples < 1):
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    seed = check_seed(seed, "sample_seed")
+    if sampler == "sobol":
+        return sobol(int(num_samples), dimensions, scramble=True, seed=seed)
+    return np.random.default_rng(seed).random((int(num_samples), dimensions))

@@ -1,0 +1,297 @@
+"""Early exit that saves compute: a sweep run in segments, finished runs leaving the batch.
+
+A vmapped scan runs every member to the last step, even one that converged at step 11 of
+50,000 (``stop_at_convergence`` only freezes it). Here the sweep runs ``segment_steps`` steps
+at a time; each segment carries the whole loop state (parameters, optimizer state, monitor,
+snapshots) to the next (``jaxgd.descent.descent_loop``). After a segment, the runs that are
+done leave the batch and the survivors are re-packed into power-of-two batches (of at least
+``MIN_BATCH`` runs), so at most about log2(runs / MIN_BATCH) + 1 batch sizes compile, each
+once (and cached for the next sweep):
+
+- a diverged run (frozen anyway: its later losses are NaN);
+- with ``stop_at_convergence``, a converged run whose frozen loss is already in its history
+  (its later losses repeat that value);
+- with ``pruning="halving"`` (successive halving), at each rung ``min_steps·η^k`` the runs
+  still going but outside the best ``1/η`` by ``selection_loss``; a pruned run is frozen
+  there (``pruned_step``), its later losses repeat its ``final_loss``.
+
+Histories keep their shape, padded as an unsegmented run pads them, so every value a run
+computed, and every verdict, equals the plain scan's (``tests/core/test_segments.py``
+checks this, bit for bit where the batch layout does not change XLA's arithmetic).
+``steps_run`` records the steps each run was computed for.
+
+Under the caller's ``jit``/``vmap`` (traced inputs) the host cannot re-pack, and the sweep
+falls back to the plain scan: same results, no saving.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgd import engine as engines
+from jaxgd import sharding
+from jaxgd.descent import Descent, LoopState
+from jaxgd.training import Options, RunConfig, in_weights, run_loop
+from jaxgd.validation import check_positive_int
+
+#: Pruning rules: None (only finished runs leave) or "halving" (successive halving).
+PRUNING = (None, "halving")
+#: Segments per sweep when ``segment_steps`` is not given (without pruning).
+SEGMENTS = 32
+#: Batches are not re-packed below this many runs: on a CPU a step of a narrower batch
+#: costs about as much, and every batch size is one more compile (about a second each).
+MIN_BATCH = 64
+
+
+class Plan(NamedTuple):
+    """How a sweep runs in segments (host-side; nothing here is compiled in).
+
+    Attributes:
+      segment_steps: steps per segment, a multiple of ``log_every``.
+      pruning: None or "halving".
+      halving_rate: η, keep the best 1/η at each rung.
+      min_steps: the first rung; later rungs at ``min_steps·η^k``.
+    """
+
+    segment_steps: int
+    pruning: str | None = None
+    halving_rate: int = 3
+    min_steps: int = 0
+
+    def rungs(self, num_steps: int) -> list[int]:
+        """The steps at which successive halving ranks the runs.
+
+        Example:
+          >>> Plan(100, "halving", 3, 100).rungs(1000)
+          [100, 300, 900]
+        """
+        if self.pruning is None:
+            return []
+        steps, rung = [], self.min_steps
+        while rung < num_steps:
+            steps.append(rung)
+            rung *= self.halving_rate
+        return steps
+
+
+def make_plan(options: Options, config: RunConfig) -> Plan | None:
+    """The segment plan for these options, or None when the plain scan serves as well (no
+    early exit asked for, or a single segment).
+
+    Raises:
+      ValueError: naming the bad option (pruning, halving_rate, min_steps, segment_steps).
+
+    Example:
+      >>> from jaxgd.training import make_config
+      >>> options = Options(num_steps=6400, stop_at_convergence=True)
+      >>> make_plan(options, make_config(options))
+      Plan(segment_steps=200, pruning=None, halving_rate=3, min_steps=0)
+    """
+    pruning = options.pruning
+    if pruning not in PRUNING:
+        raise ValueError(f"pruning must be one of {PRUNING}, got {pruning!r}")
+    rate = check_positive_int(options.halving_rate, "halving_rate", minimum=2)
+    log_every, num_steps = config.log_every, config.num_steps
+    min_steps = 0
+    if pruning is not None:
+        if config.batch_size is not None:
+            raise ValueError("pruning is for full-batch runs (give num_steps, not "
+                             "batch_size and epochs)")
+        min_steps = options.min_steps
+        if min_steps is None:  # rungs at T/η³, T/η², T/η: three halvings
+            min_steps = max(1, num_steps // rate ** 3)
+        min_steps = check_positive_int(min_steps, "min_steps")
+    elif not config.stop_at_convergence:
+        if options.segment_steps is not None:
+            raise ValueError("segment_steps needs stop_at_convergence=True or pruning")
+        return None
+    steps = options.segment_steps
+    if steps is None:
+        steps = min_steps if pruning else -(-num_steps // SEGMENTS)
+    steps = -(-check_positive_int(steps, "segment_steps") // log_every) * log_every
+    if steps >= num_steps and pruning is None:
+        return None
+    return Plan(steps, pruning, rate, min_steps)
+
+
+def selection_loss(losses: np.ndarray, logged: int) -> np.ndarray:
+    """The loss by which successive halving ranks runs at a rung: each run's last logged
+    training loss (of the first ``logged`` history entries), +inf where NaN.
+
+    The one place to change for selection by held-out loss: pass the validation history.
+
+    Example:
+      >>> selection_loss(np.array([[3.0, 2.0, 0.0], [4.0, np.nan, 0.0]]), 2).tolist()
+      [2.0, inf]
+    """
+    last = np.asarray(losses[:, logged - 1], np.float64)
+    return np.where(np.isnan(last), np.inf, last)
+
+
+# One compiled program per (batch size, segment length): the step counter ``first`` is a
+# shared traced scalar, so every segment of a length reuses its program, and under vmap the
+# counter stays unbatched (snapshot and progress conds stay real branches).
+@partial(jax.jit, static_argnames=("engine", "config"))
+def _start(engine: engines.Engine, data, hyper, config: RunConfig) -> LoopState:
+    return jax.vmap(lambda h: run_loop(engine, data, h, config, segmented=True)[0].init())(
+        hyper)
+
+
+@partial(jax.jit, static_argnames=("engine", "config", "length"))
+def _advance(engine: engines.Engine, data, hyper, state: LoopState, first, config: RunConfig,
+             length: int):
+    def one(h, s):
+        state, (losses, _) = run_loop(engine, data, h, config, segmented=True)[0].run(
+            s, first, length)
+        return state, losses
+
+    return jax.vmap(one)(hyper, state)
+
+
+@partial(jax.jit, static_argnames=("engine", "config"))
+def _finish(engine: engines.Engine, data, hyper, state: LoopState, position,
+            config: RunConfig) -> Descent:
+    def one(h, s, p):
+        loop, engine_run, data_run = run_loop(engine, data, h, config, segmented=True)
+        return in_weights(engine_run, data_run, loop.finish(s, None, position=p))
+
+    return jax.vmap(one)(hyper, state, position)
+
+
+def run_segments(engine: engines.Engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
+                 plan: Plan, chunk_size: int, mode: str) -> Descent:
+    """Every run of ``hyper`` (one entry per run), segment by segment; NumPy results with
+    the runs on the leading axis, as the plain scan would give them."""
+    num_runs = next(iter(hyper.values())).size
+    batches = _Batches(hyper, chunk_size, mode)
+    state = batches.gather(np.arange(num_runs),
+                           lambda h, _: _start(engine, data, h, config))
+    log_every, num_steps = config.log_every, config.num_steps
+    num_logs = -(-num_steps // log_every)
+    dtype = np.asarray(state.monitor.previous_loss).dtype
+    losses = np.full((num_runs, num_logs), np.nan, dtype)
+    steps_run = np.zeros(num_runs, np.int32)
+    pruned = np.full(num_runs, -1, np.int32)
+    rungs = plan.rungs(num_steps)
+    active, position = np.arange(num_runs), 0
+    while active.size and position < num_steps:
+        # Every segment as long, the last one too (its steps past the end are masked): one
+        # program per batch size, not two.
+        length, first = plan.segment_steps, jnp.asarray(position, jnp.int32)
+        new, logs = batches.gather(active, partial(_advance, engine, data, first=first,
+                                                   config=config, length=length), state)
+        _put(state, active, new)
+        logged = slice(position // log_every, min((position + length) // log_every, num_logs))
+        losses[active, logged] = logs[:, :logged.stop - logged.start]
+        position += length
+        steps_run[active] = min(position, num_steps)
+        done = _finished(state, active, position, config)
+        if rungs and rungs[0] <= position < num_steps:  # one ranking for the rungs passed
+            rungs = [rung for rung in rungs if rung > position]
+            losing = _losing(losses, active, done, position // log_every, plan)
+            pruned[active[losing]] = position
+            done |= losing
+        _pad(losses, active[done], state, position // log_every)
+        active = active[~done]
+    run = batches.gather(np.arange(num_runs), partial(_finish, engine, data, config=config),
+                         state, per_run=steps_run)
+    for r in np.flatnonzero(pruned >= 0):  # frozen at the rung: later losses repeat it
+        losses[r, pruned[r] // log_every:] = run.final_loss[r]
+    steps = {"snapshot_steps": np.asarray(run.snapshot_steps[0]),
+             "loss_steps": np.asarray(run.loss_steps[0])}
+    return run._replace(losses=losses, steps_run=steps_run, pruned_step=pruned, **steps)
+
+
+def _finished(state: LoopState, active: np.ndarray, position: int,
+              config: RunConfig) -> np.ndarray:
+    """Which active runs are done: diverged, or (stop_at_convergence) converged early
+    enough that the last logged loss of this segment is already their frozen loss."""
+    monitor = state.monitor
+    done = np.asarray(monitor.diverged_step)[active] >= 0
+    if config.stop_at_convergence:
+        converged = np.asarray(monitor.converged_step)[active]
+        # Frozen from the step that proved it, converged_step + patience, on.
+        frozen_at = np.where(converged >= 0, converged + config.patience, np.iinfo(np.int32).max)
+        done |= frozen_at <= position - config.log_every
+    return done
+
+
+def _losing(losses, active, done, logged: int, plan: Plan) -> np.ndarray:
+    """The active runs successive halving stops at this rung: those still going (not done)
+    outside the best ceil(n/η) of them by ``selection_loss``."""
+    going = np.flatnonzero(~done)
+    losing = np.zeros(active.size, bool)
+    if going.size == 0:
+        return losing
+    keep = max(1, math.ceil(going.size / plan.halving_rate))
+    ranked = going[np.argsort(selection_loss(losses[active[going]], logged), kind="stable")]
+    losing[ranked[keep:]] = True
+    return losing
+
+
+def _pad(losses: np.ndarray, leaving: np.ndarray, state: LoopState, logged: int) -> None:
+    """The history past a finished run's last segment, as the plain scan fills it: NaN after
+    divergence, else the run's frozen loss (its last logged value). Pruned runs are
+    overwritten with their final loss once it is known."""
+    if leaving.size == 0 or logged >= losses.shape[1]:
+        return
+    diverged = np.asarray(state.monitor.diverged_step)[leaving] >= 0
+    fill = np.where(diverged, np.nan, losses[leaving, logged - 1])
+    losses[leaving, logged:] = fill[:, None]
+
+
+def _rows(index: np.ndarray, leaf: np.ndarray) -> np.ndarray:
+    return leaf[index]
+
+
+def _put(state: LoopState, index: np.ndarray, new: LoopState) -> None:
+    for out, leaf in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(new),
+                         strict=True):
+        out[index] = leaf
+
+
+class _Batches:
+    """Runs split into batches of at most ``chunk_size`` (a power of two, and a multiple of
+    the devices in "runs" mode), each padded to a power of two, and to at least
+    ``MIN_BATCH`` (or the sweep's first batch size, if smaller), by repeating its first
+    run: the batch sizes a sweep compiles stay few, and padded members cost no recompile."""
+
+    def __init__(self, hyper: dict[str, np.ndarray], chunk_size: int, mode: str):
+        self.hyper, self.mode = hyper, mode
+        self.cap = max(sharding.padded_size(1, mode), 2 ** int(math.log2(chunk_size)))
+        num_runs = next(iter(hyper.values())).size
+        self.floor = min(MIN_BATCH, self.cap, 1 << (num_runs - 1).bit_length())
+
+    def gather(self, index: np.ndarray, call: Callable, state: Any = None,
+               per_run: np.ndarray | None = None):
+        """``call(hyper, state)`` on each batch of the runs ``index``; the outputs of those
+        runs stacked in NumPy (``per_run``: a host array to take along, e.g. positions)."""
+        out = None
+        for start in range(0, index.size, self.cap):
+            part = index[start:start + self.cap]
+            size = sharding.padded_size(max(self.floor, 1 << (part.size - 1).bit_length()),
+                                        self.mode)
+            take = np.concatenate([part, np.full(size - part.size, part[0])])
+            members = sharding.place_runs({k: v[take] for k, v in self.hyper.items()},
+                                          self.mode)
+            carried = None if state is None else sharding.place_runs(
+                jax.tree_util.tree_map(partial(_rows, take), state), self.mode)
+            args = (members, carried) + (() if per_run is None else (
+                sharding.place_runs(per_run[take], self.mode),))
+            result = jax.device_get(sharding.gather(call(*args)))
+            if out is None:
+                out = jax.tree_util.tree_map(
+                    lambda leaf: np.empty((index.size, *np.shape(leaf)[1:]), leaf.dtype),
+                    result)
+            for o, leaf in zip(jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(result),
+                               strict=True):
+                o[start:start + part.size] = leaf[:part.size]
+        return out
+

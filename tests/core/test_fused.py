@@ -1,0 +1,173 @@
+"""The fused path (jaxgd.fused) against the scan path and the closed-form trajectory.
+
+On this CPU the kernel runs in Pallas's interpreter, which evaluates the very kernel body a
+GPU would compile (same jaxpr: loss, gradient, optax update, monitor), so these tests cover
+its logic, not its Triton/Mosaic lowering. Interpreting is slow: few steps, few runs.
+
+Tolerances: both paths trace the same operations in the same order; they are compiled into
+different XLA programs (a fori_loop in a kernel against a scan), whose fusions may round a
+step's loss differently by an ulp or two. Descent below the stability limit forgets such
+noise, so float32 histories agree to 1e-6 relative (plus 1e-7 absolute for terms near 0),
+float64 to 1e-12; verdict steps must be equal.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgd import LinearParams, exact_trajectory, fit, fused, grid_sweep, sweep
+from jaxgd import engine as engines
+from tests.conftest import well_conditioned
+
+FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step", "stalled",
+          "snapshot_steps", "loss_steps")
+#: Small to large, the last two above the stability limit (λmax ≈ 2.6 here: 2/λ ≈ 0.77).
+RATES = [0.01, 0.1, 0.5, 0.9, 3.0]
+
+
+def assert_same_runs(a, b, rtol, atol):
+    assert a.losses.shape == b.losses.shape
+    for name in FIELDS:
+        np.testing.assert_allclose(np.asarray(getattr(a, name), float),
+                                   np.asarray(getattr(b, name), float), rtol=rtol, atol=atol,
+                                   equal_nan=True, err_msg=name)
+    for name in ("params", "snapshots"):
+        for x, y in zip(getattr(a, name), getattr(b, name), strict=True):
+            np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, err_msg=name)
+
+
+# Each engine, optimizer and dtype at least once (each case compiles for ~10 s here).
+@pytest.mark.parametrize("engine, optimizer, x64", [
+    ("eigen", "sgd", False), ("eigen", "sgd", True), ("eigen", "momentum", False),
+    ("gram", "adam", False), ("gram", "adam", True), ("gram", "sgd", True)])
+def test_fused_runs_match_the_scan_path(engine, optimizer, x64):
+    X, y = well_conditioned(1, n=40, d=3)
+    rtol, atol = (1e-12, 1e-14) if x64 else (1e-6, 1e-7)
+    options = dict(learning_rates=RATES, seeds=[0, 1], num_steps=40, optimizer=optimizer,
+                   log_every=3, snapshot_steps=(0, 5, 40), tol=1e-4, patience=3)
+    with jax.enable_x64(x64):  # K = 10 runs: one block of 16, 6 of them padding
+        scan = sweep(X, y, engine=engine, **options)
+        one = sweep(X, y, engine=f"{engine}-fused", **options)
+    assert one.engine == f"{engine}-fused" and one.losses.dtype == scan.losses.dtype
+    assert one.losses.shape == (5, 2, 14)  # 40 steps logged every 3: the last block padded
+    assert_same_runs(one, scan, rtol, atol)
+    assert not one.diverged[0].any()
+    if optimizer != "adam":  # above the limit: the monitor's verdicts are exercised too
+        assert one.diverged[-1].all()
+
+
+def test_several_blocks_and_stop_at_convergence(monkeypatch):
+    # 11 runs in blocks of 4: three kernel programs, the last with one padding run.
+    monkeypatch.setattr(fused, "BLOCK_RUNS", 4)
+    X, y = well_conditioned(2, n=30, d=2)
+    options = dict(learning_rates=np.geomspace(0.02, 2.0, 11), num_steps=37,
+                   stop_at_convergence=True, tol=1e-4, patience=4)
+    scan = sweep(X, y, engine="eigen", **options)
+    one = sweep(X, y, engine="eigen-fused", **options)
+    assert_same_runs(one, scan, 1e-6, 1e-7)
+    assert one.converged.any() and one.diverged.any()
+
+
+@pytest.mark.parametrize("x64", [False, True], ids=["float32", "float64"])
+def test_fused_sgd_follows_the_closed_form(x64):
+    # The float64 closed form (jaxgd.trajectory) from a zero start. float64: the eigenbasis
+    # is exact to ~1e-15, 30 steps compound it: 1e-10. float32: the loss's own rounding,
+    # about 1e-7 of the loss each step, compounding over 30 stable steps: 1e-5.
+    X, y = well_conditioned(3, n=50, d=4)
+    with jax.enable_x64(x64):
+        run = fit(X, y, learning_rate=0.3, num_steps=30, init_scale=0.0, engine="eigen-fused")
+    start = LinearParams(np.zeros(4), np.float64(0.0))
+    exact = exact_trajectory(X, y, start, 0.3, 30)
+    np.testing.assert_allclose(run.losses, exact.losses, rtol=1e-10 if x64 else 1e-5)
+
+
+def test_auto_picks_the_fused_path_on_an_accelerator_only(monkeypatch):
+    assert engines.choose_engine("auto", 392, 7, 1000, 64) == "eigen"  # this CPU
+    X, y = well_conditioned(4, n=20, d=2)
+    on_cpu = sweep(X, y, learning_rates=[0.1, 0.5], num_steps=6)
+    assert on_cpu.engine == "eigen"
+    monkeypatch.setattr(engines, "on_accelerator", lambda: True)
+    faked = sweep(X, y, learning_rates=[0.1, 0.5], num_steps=6)  # interpreted: still a CPU
+    assert faked.engine == "eigen-fused"
+    np.testing.assert_allclose(faked.losses, on_cpu.losses, rtol=1e-6)
+    assert engines.choose_engine("auto", 392, 7, 1000, 64) == "eigen-fused"
+    assert engines.choose_engine("auto", 392, 7, 1000, 64, "adam") == "gram-fused"
+    assert engines.choose_engine("auto", 392, 20, 1000, 64) == "eigen"  # too wide
+    assert engines.choose_engine("auto", 10, 500, 1000, 1) == "direct"
+    assert engines.choose_engine("eigen", 392, 7, 1000, 64) == "eigen"  # asked for: kept
+
+
+def test_fused_engines_refuse_what_they_cannot_run():
+    X, y = well_conditioned(5, n=40, d=16)
+    with pytest.raises(ValueError, match="at most 15 features; this model has 16: use "
+                                         "engine='gram'"):
+        fit(X, y, learning_rate=0.1, num_steps=3, engine="gram-fused")
+    with pytest.raises(ValueError, match="engine='eigen-fused' is exact only for sgd"):
+        fit(X[:, :2], y, learning_rate=0.1, num_steps=3, engine="eigen-fused",
+            optimizer="adam")
+    with pytest.raises(ValueError, match="mini-batch SGD needs engine='direct'"):
+        fit(X[:, :2], y, learning_rate=0.1, engine="eigen-fused", batch_size=8, epochs=1)
+
+
+def test_fused_path_composes_with_jit_vmap_and_grad():
+    X, y = well_conditioned(6, n=30, d=2)
+    rates = jnp.asarray([[0.05, 0.2, 0.4], [0.1, 0.3, 0.6]])
+
+    def losses(rates, engine):
+        return sweep(X, y, learning_rates=rates, num_steps=12, engine=engine).losses
+
+    # vmap over sweeps: a second run axis, merged into the kernel's one.
+    nested = {e: jax.jit(jax.vmap(lambda r, e=e: losses(r, e)))(rates)
+              for e in ("eigen", "eigen-fused")}
+    np.testing.assert_allclose(nested["eigen-fused"], nested["eigen"], rtol=1e-6)
+
+    # grad differentiates the scan path: the same derivative as the scan engine's.
+    def total(rates, engine):
+        return sweep(X, y, learning_rates=rates, num_steps=12, engine=engine,
+                     reference=False).final_loss.sum()
+
+    grads = {e: jax.grad(total)(rates[0], e) for e in ("eigen", "eigen-fused")}
+    np.testing.assert_allclose(grads["eigen-fused"], grads["eigen"], rtol=1e-6)
+    assert np.all(np.isfinite(grads["eigen"])) and np.any(grads["eigen"] != 0)
+
+
+def test_grid_sweep_over_an_optimizer_hyperparameter():
+    # The momentum is a per-run input of the kernel, like the learning rate.
+    X, y = well_conditioned(9, n=30, d=2)
+    grid = {"learning_rate": [0.05, 0.3], "momentum": [0.0, 0.5, 0.9]}
+    runs = {e: grid_sweep(X, y, grid=grid, optimizer="nesterov", num_steps=15, engine=e)
+            for e in ("eigen", "eigen-fused")}
+    assert runs["eigen-fused"].losses.shape == (2, 3, 15)
+    assert_same_runs(runs["eigen-fused"], runs["eigen"], 1e-6, 1e-7)
+
+
+def test_data_batched_by_the_caller_take_the_scan_path():
+    # One dataset per run (a bootstrap under vmap) has no single table of constants for the
+    # kernel: those runs go through the scan path, with the same numbers.
+    X, y = well_conditioned(7, n=30, d=2)
+    ys = jnp.stack([y, 2 * y])
+
+    def run(y, engine):
+        return fit(X, y, learning_rate=0.2, num_steps=10, engine=engine, reference=False).losses
+
+    both = {e: jax.vmap(lambda y, e=e: run(y, e))(ys) for e in ("gram", "gram-fused")}
+    np.testing.assert_allclose(both["gram-fused"], both["gram"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("engine, optimizer", [("eigen-fused", "momentum"),
+                                               ("gram-fused", "adam")])
+def test_the_kernel_lowers_to_triton(engine, optimizer):
+    # What this CPU can check of the GPU path: the whole sweep, kernel included, lowers for
+    # CUDA, and the kernel becomes one Triton call (Pallas's Triton lowering accepts every
+    # operation of its body: the loss's gradient, the optax update, the monitor). Compiling
+    # that Triton IR to PTX and running it needs a GPU.
+    X, y = well_conditioned(8, n=30, d=3)
+
+    def losses(rates):
+        return sweep(X, y, learning_rates=rates, num_steps=20, optimizer=optimizer,
+                     engine=engine, log_every=3).losses
+
+    lowered = jax.jit(losses).trace(jnp.asarray([0.1, 0.2, 0.3]))
+    text = lowered.lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("custom_call @__gpu$xla.gpu.triton") == 1

@@ -1,0 +1,119 @@
+"""``jaxgd.lr_range``: exact where the theory is (sgd, momentum, Nesterov), checked against
+``jaxgd.stability``, the closed-form trajectory and separate ``fit`` runs; empirical for Adam,
+checked against the divergence of separate runs."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd.lr_range import describe, lr_range
+from jaxgd.params import LinearParams
+from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y
+
+X, Y = COURSE_CARS_X, COURSE_CARS_Y
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov"])
+@pytest.mark.parametrize("x64", [False, True])
+def test_exact_range_is_the_theory_and_the_sweep_brackets_it(optimizer, x64):
+    with jax.enable_x64(x64):
+        found = lr_range(X, Y, optimizer=optimizer, num_steps=3000, init_scale=0.0,
+                         hyperparameters={} if optimizer == "sgd" else {"momentum": 0.9})
+    theory = jaxgd.stability(X, optimizer=optimizer,
+                             momentum=None if optimizer == "sgd" else 0.9)
+    assert found.exact
+    assert found.max_stable == theory.max_learning_rate  # exactly: it is the theory's
+    assert found.fastest == theory.fastest_learning_rate
+    # The sweep confirms: the candidates 2% either side of the limit fall on either side of
+    # the edge (3000 steps: at 1.02·limit the loss grows by ≥ 1.02² per step).
+    survived, fell = found.bracket()
+    assert survived < found.max_stable < fell
+    assert fell / found.max_stable == pytest.approx(1.02)
+    assert found.sweep.losses.dtype == (np.float64 if x64 else np.float32)
+
+
+def test_suggested_rate_reaches_the_target_when_the_closed_form_trajectory_does():
+    found = lr_range(X, Y, num_steps=1000, init_scale=0.0)
+    optimum = jaxgd.solve(X, Y).loss
+    start = LinearParams(np.zeros(1), np.float64(0.0))
+    exact_first = []
+    for rate in found.learning_rates:
+        losses = jaxgd.exact_trajectory(X, Y, start, rate, 1000).losses
+        gaps = (losses - optimum) / (losses[0] - optimum)
+        hit = np.flatnonzero(gaps <= found.target)
+        exact_first.append(int(hit[0]) if hit.size else -1)
+    exact_first = np.asarray(exact_first)
+    # float32 rounding can move the crossing by a step or two where the gap passes the
+    # target slowly; it cannot make a run reach it that never does in float64.
+    reached = exact_first >= 0
+    np.testing.assert_array_equal(found.steps_to_target >= 0, reached)
+    np.testing.assert_allclose(found.steps_to_target[reached], exact_first[reached], atol=2)
+    soonest = exact_first[reached].min()
+    best = found.learning_rates[reached][exact_first[reached] <= soonest + 2]
+    assert best.min() <= found.suggested <= best.max()
+
+
+def test_adam_range_is_empirical_and_matches_separate_runs():
+    # Adam's step is about η per coordinate whatever the curvature, so a quadratic does not
+    # make it blow up until η is large against the parameters' scale: candidates up to 1e4.
+    rates = np.geomspace(1e-2, 1e4, 13)
+    found = lr_range(X, Y, optimizer="adam", num_steps=300, learning_rates=rates,
+                     init_scale=0.0)
+    assert not found.exact and np.isnan(found.limit)
+    diverged = np.asarray(found.sweep.diverged)
+    assert diverged.any() and not diverged.all()
+    first = int(np.flatnonzero(diverged)[0])
+    assert found.first_diverged == rates[first]
+    assert found.max_stable == rates[first - 1]
+    for rate, diverges in ((found.max_stable, False), (found.first_diverged, True)):
+        alone = jaxgd.fit(X, Y, learning_rate=rate, num_steps=300, optimizer="adam",
+                          init_scale=0.0)
+        assert bool(alone.diverged) == diverges, rate
+    assert found.fastest == rates[found.sweep.best()[0]]
+    assert found.fastest <= found.max_stable
+
+
+def test_minibatch_ranges_are_empirical_with_the_full_batch_limit_for_reference():
+    data = jaxgd.datasets.auto_mpg()
+    features = data.X[:, [data.feature_names.index("weight")]] / 1000.0  # 1000s of pounds
+    found = lr_range(features, data.y, batch_size=50, epochs=5, num_rates=6)
+    assert not found.exact
+    assert found.limit == jaxgd.stability(features).max_learning_rate
+    diverged = np.asarray(found.sweep.diverged)
+    below = found.learning_rates <= found.max_stable
+    assert diverged.any() and not diverged[below].any()  # 3·limit diverges with batches too
+    assert found.first_diverged == found.learning_rates[diverged][0]
+
+
+def test_describe_names_the_exact_limit_and_says_when_no_rate_reached_the_target():
+    text = describe(lr_range(X, Y, num_steps=1000, num_rates=8, init_scale=0.0))
+    assert "exact, 2/λmax" in text and "suggested η = " in text
+    short = lr_range(X, Y, num_steps=5, num_rates=8, init_scale=0.0)
+    assert np.isnan(short.suggested) and "give more steps" in describe(short)
+
+
+@pytest.mark.parametrize("keywords,message", [
+    ({"target": 1.5}, "target must be in (0, 1)"),
+    ({"num_rates": 1}, "num_rates must be an integer >= 2"),
+    ({"optimizer": "adma"}, "optimizer must be one of"),
+    ({"learning_rates": [0.1, -1.0]}, "learning_rates must be finite positive"),
+    ({"seeds": [0, 1]}, "lr_range takes no seeds: it tests one start"),
+    ({"reference": False}, "lr_range takes no reference"),
+])
+def test_bad_arguments_are_named(keywords, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        lr_range(X, Y, num_steps=10, **keywords)
+
+
+def test_the_figure_marks_the_three_rates_and_the_diverged_candidates():
+    from jaxgd.figures import lr_range as figure
+    from jaxgd.lr_range import summary
+
+    record = summary(lr_range(X, Y, num_steps=1000, num_rates=6, init_scale=0.0))
+    fig = figure.draw(record, title="cars")
+    gap_panel = fig.axes[0]
+    labels = gap_panel.get_legend_handles_labels()[1]
+    assert [label.split()[0] for label in labels] == ["max", "fastest", "suggested", "diverged"]
+    fell = sum(c["diverged"] for c in record["candidates"])
+    assert fell > 0 and len(gap_panel.collections[0].get_offsets()) == fell

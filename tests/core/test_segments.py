@@ -1,0 +1,193 @@
+"""Early exit (jaxgd.segments): a sweep run in segments, finished runs leaving the batch,
+gives every run the very values of the plain scan; successive halving prunes."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxgd
+from jaxgd import segments
+from jaxgd.training import Options, make_config
+from tests.conftest import compiles
+
+FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step", "stalled")
+
+
+def _data(dtype=np.float64, n=24, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * np.array([1.0, 2.0, 0.5])[:d]
+    y = X @ np.arange(1.0, d + 1) + 0.5 + 0.1 * rng.normal(size=n)
+    return X.astype(dtype), y.astype(dtype)
+
+
+# Rates from crawling (never converges in 300 steps) over fast to diverging (stable limit of
+# plain GD on these data is about 0.45; adam diverges only far above it).
+RATES = [1e-3, 0.02, 0.05, 0.1, 0.2, 0.3, 0.6, 1.5]
+
+
+def _pair(run, **kwargs):
+    """The same sweep segmented and as one plain scan (segment_steps >= num_steps)."""
+    segmented = run(segment_steps=kwargs.pop("segment_steps", 32), **kwargs)
+    plain = run(segment_steps=kwargs["num_steps"], **kwargs)
+    return segmented, plain
+
+
+#: Stable gradient descent contracts, so a rounding difference made once (XLA may sum a
+#: dot product in another order for another batch size) is damped, not compounded: a
+#: few ulps, bounded here by 64.
+ULPS = 64
+
+
+def _close(a, b, err_msg=""):
+    np.testing.assert_allclose(a, b, rtol=ULPS * np.finfo(np.asarray(a).dtype).eps, atol=0,
+                               err_msg=err_msg)
+
+
+def _assert_same(segmented, plain, exact=True):
+    """Every per-run field equal: bit for bit (NaN where NaN), or within ``ULPS`` where the
+    batch layout may change XLA's summation order; steps and verdicts always exactly."""
+    for name in (*FIELDS, "params", "snapshots"):
+        for a, b in zip(jax.tree_util.tree_leaves(getattr(segmented, name)),
+                        jax.tree_util.tree_leaves(getattr(plain, name)), strict=True):
+            a, b = np.asarray(a), np.asarray(b)
+            assert a.shape == b.shape and a.dtype == b.dtype, name
+            if exact or a.dtype.kind != "f":
+                np.testing.assert_array_equal(a, b, err_msg=name)
+            else:
+                _close(a, b, err_msg=name)
+    assert (np.asarray(plain.steps_run) == plain.num_steps).all()
+    assert (np.asarray(plain.pruned_step) == -1).all()
+
+
+@pytest.mark.parametrize("engine", ["eigen", "gram", "direct"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_segments_equal_the_plain_scan(engine, dtype):
+    X, y = _data(dtype)
+    run = lambda **k: jaxgd.sweep(X, y, learning_rates=RATES, stop_at_convergence=True,  # noqa: E731
+                                  engine=engine, **k)
+    with jax.enable_x64(dtype == np.float64):
+        segmented, plain = _pair(run, num_steps=256)
+    # The eigen engine's step is elementwise in the eigenbasis (its loss a sum over d terms):
+    # bit for bit. The gram and direct engines' matrix products may be summed in another
+    # order once fewer runs share them (seen: 1 ulp, direct in float64): within ULPS.
+    _assert_same(segmented, plain, exact=engine == "eigen")
+    # Some runs converged early, some diverged, one crawled to the end: all three kinds left
+    # (or stayed) and the saving is real.
+    assert segmented.converged.any() and segmented.diverged.any()
+    assert not (segmented.converged | segmented.diverged).all()
+    steps = np.asarray(segmented.steps_run)
+    assert steps.max() == 256 and steps.min() < 256
+    assert segmented.run_steps_executed < segmented.run_steps_scheduled == 256 * len(RATES)
+    # A finished run was computed up to the end of the segment in which it finished.
+    done = (segmented.converged | segmented.diverged) & (steps < 256)
+    assert (steps[done] % 32 == 0).all()
+
+
+def test_adam_grid_with_seeds_log_every_snapshots_and_chunks():
+    X, y = _data(np.float32)
+    run = lambda **k: jaxgd.grid_sweep(  # noqa: E731
+        X, y, grid={"learning_rate": [0.01, 0.1, 0.5, 3.0], "seed": [0, 1, 2]},
+        optimizer="adam", stop_at_convergence=True, engine="gram", log_every=4,
+        snapshot_steps=[0, 10, 50, 150, 203], chunk_size=5, **k)
+    segmented, plain = _pair(run, num_steps=203, segment_steps=24)  # 203: not a multiple
+    _assert_same(segmented, plain, exact=False)
+    assert segmented.losses.shape == (4, 3, 51) and segmented.converged.any()
+    assert (np.asarray(segmented.steps_run) < 203).any()
+    assert segmented.run_steps_scheduled == 12 * 203
+
+
+def test_under_jit_falls_back_to_the_plain_scan():
+    X, y = _data(np.float32)
+
+    def sweep(segment_steps):
+        @jax.jit
+        def run(rates):
+            result = jaxgd.grid_sweep(X, y, grid={"learning_rate": rates}, num_steps=64,
+                                      stop_at_convergence=True, segment_steps=segment_steps)
+            return result.losses, result.steps_run
+
+        return run(np.asarray([0.05, 0.3, 1.5], np.float32))
+
+    (losses, steps), (plain, _) = sweep(16), sweep(64)
+    np.testing.assert_array_equal(losses, plain)
+    assert (np.asarray(steps) == 64).all()  # no run left early: one plain scan
+
+
+def test_successive_halving_keeps_the_best_third_at_each_rung():
+    X, y = _data(np.float64)
+    rates = np.geomspace(1e-4, 0.3, 9)  # slow to fast, all stable, none converges by 30
+    result = jaxgd.sweep(X, y, learning_rates=rates, num_steps=200, pruning="halving",
+                         min_steps=10, halving_rate=3, segment_steps=10, engine="gram")
+    pruned = np.asarray(result.pruned_step)
+    # Rungs at 10, 30, 90: 9 -> 3 -> 1 runs go on; the losers are the slow rates.
+    assert sorted(pruned.tolist()) == [-1, 10, 10, 10, 10, 10, 10, 30, 30]
+    order = np.argsort(-rates)
+    assert pruned[order[0]] == -1 and (pruned[order[1:3]] == 30).all()
+    np.testing.assert_array_equal(result.steps_run, np.where(pruned >= 0, pruned, 200))
+    assert result.run_steps_executed == 6 * 10 + 2 * 30 + 200
+    # A pruned run is frozen: its history repeats its final loss after the rung, and up to
+    # the rung it is the plain run's history.
+    plain = jaxgd.sweep(X, y, learning_rates=rates, num_steps=200, engine="gram")
+    for r in np.flatnonzero(pruned >= 0):
+        _close(result.losses[r, :pruned[r]], plain.losses[r, :pruned[r]])
+        assert (result.losses[r, pruned[r]:] == result.final_loss[r]).all()
+    best = int(np.argmax(rates))
+    _close(result.losses[best], plain.losses[best])
+
+
+def test_selection_uses_the_last_logged_loss():
+    losses = np.array([[5.0, 1.0], [5.0, 3.0], [5.0, np.nan], [5.0, 2.0]])
+    losing = segments._losing(losses, np.arange(4), np.zeros(4, bool), 2,
+                            segments.Plan(2, "halving", 2, 2))
+    assert losing.tolist() == [False, True, True, False]
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"pruning": "hyperband"}, "pruning must be one of"),
+    ({"pruning": "halving", "halving_rate": 1}, "halving_rate"),
+    ({"pruning": "halving", "min_steps": 0}, "min_steps"),
+    ({"stop_at_convergence": True, "segment_steps": 0}, "segment_steps"),
+    ({"segment_steps": 10}, "segment_steps needs stop_at_convergence"),
+])
+def test_bad_options_are_named(options, message):
+    options = Options(num_steps=100, **options)
+    with pytest.raises(ValueError, match=message):
+        segments.make_plan(options, make_config(options))
+
+
+def test_plain_runs_report_every_step_scheduled():
+    X, y = _data(np.float32)
+    result = jaxgd.sweep(X, y, learning_rates=[0.1, 0.2], num_steps=20)
+    assert result.run_steps_executed == result.run_steps_scheduled == 40
+    fit = jaxgd.fit(X, y, learning_rate=0.1, num_steps=20)
+    assert int(fit.steps_run) == 20 and int(fit.pruned_step) == -1
+    assert result.run(1).num_steps == 20
+
+
+def test_fit_stops_computing_once_converged():
+    X, y = _data(np.float32)
+    run = jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
+                    engine="eigen")
+    plain = jaxgd.sweep(X, y, learning_rates=[0.2], num_steps=640, stop_at_convergence=True,
+                        engine="eigen", segment_steps=640).run(0)
+    assert bool(run.converged) and int(run.steps_run) < 640
+    for name in ("losses", "final_loss", "converged_step", "params"):
+        for a, b in zip(jax.tree_util.tree_leaves(getattr(run, name)),
+                        jax.tree_util.tree_leaves(getattr(plain, name)), strict=True):
+            if np.asarray(a).dtype.kind == "f":
+                _close(a, b, err_msg=name)
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_a_second_segmented_sweep_compiles_nothing(monkeypatch):
+    monkeypatch.setattr(segments, "MIN_BATCH", 2)  # re-pack 8 runs down to 4 and 2 too
+    X, y = _data(np.float32)
+    run = lambda: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=256,  # noqa: E731
+                              stop_at_convergence=True, engine="eigen", segment_steps=32)
+    first = run()
+    assert len(set(np.asarray(first.steps_run).tolist())) >= 3  # left in several segments
+    with compiles() as later:
+        second = run()
+    assert later == []
+    np.testing.assert_array_equal(second.losses, first.losses)
