@@ -11,7 +11,9 @@ of the bytes, so an array mutated in place since the last call misses the cache 
 prepared again. Hashing costs a pass over the bytes (~1 GB/s), cheaper than the
 O(n·d²) moments it saves only while the data are small, so arrays past ``MAX_BYTES`` are
 not cached at all (their preparation is dominated by the work itself). Values kept here
-must be immutable: JAX arrays, read-only NumPy arrays, tuples of them.
+must be immutable: JAX arrays, read-only NumPy arrays, tuples of them. A value computed
+inside the caller's ``jit`` (tracers, even from concrete data) is returned but not kept: it
+belongs to that trace and must not leak into the next.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
+import jax
 import numpy as np
 
 #: Data larger than this (all arrays of a key together) are prepared every call.
@@ -80,6 +83,8 @@ def cached(kind: Hashable, arrays: Sequence[Any], compute: Callable[[], Any]) ->
             _cache.move_to_end(key)
             return _cache[key]
     value = compute()
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value)):
+        return value  # staged into the caller's trace: only good inside it
     with _lock:
         _cache[key] = value
         while len(_cache) > MAX_ENTRIES:

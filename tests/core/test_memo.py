@@ -1,5 +1,7 @@
 """The per-data memo of host work (jaxgd.memo): reused for the same content, never stale."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -67,3 +69,20 @@ def test_the_conditioning_warning_comes_on_every_call():
     for _ in range(2):
         with pytest.warns(RuntimeWarning, match="linearly dependent"):
             sweep(X, y, learning_rates=[0.01], num_steps=5)
+
+
+def test_a_preparation_traced_in_a_jit_is_not_kept():
+    # Concrete data inside the caller's jit still prepare as tracers of that trace: keeping
+    # them would leak a tracer into the next call (found with the fused tests' jit and grad).
+    X, y = well_conditioned(2, n=30, d=2)
+    memo.clear()
+
+    def total(rates):
+        return sweep(X, y, learning_rates=rates, num_steps=5, reference=False).final_loss.sum()
+
+    rates = jnp.asarray([0.05, 0.2])
+    jitted = jax.jit(total)(rates)
+    grads = jax.grad(total)(rates)  # a new trace on the same data
+    plain = total(np.asarray(rates))
+    np.testing.assert_allclose(jitted, plain, rtol=1e-6)
+    assert np.all(np.isfinite(grads))
