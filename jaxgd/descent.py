@@ -57,7 +57,10 @@ class Loop(NamedTuple):
     returns the ``Descent``, ``position`` being the steps run so far: snapshot slots at or
     past it take the state's parameters (frozen, for a run that stopped). ``descend`` is
     ``init``, one ``run`` over all the steps, then ``finish``; the same steps run in
-    several ``run`` calls give the same state and losses.
+    several ``run`` calls give the same state and losses. A concrete ``first_step`` lets
+    ``run`` cut its scan at the snapshot steps on block boundaries instead of testing every
+    step; a traced one (``jaxgd.segments``) takes every snapshot from a cond; either way the
+    snapshots are the same copies of the parameters.
     """
 
     init: Callable[[], LoopState]
