@@ -123,3 +123,12 @@ def test_the_tracked_sharpness_survives_save_and_load(tmp_path):
                     track_sharpness=True)
     back = jaxgd.load(r.save(tmp_path / "run"))
     np.testing.assert_array_equal(np.asarray(back.observed), np.asarray(r.observed))
+
+
+def test_a_fused_engine_tracks_in_the_scan_loop_with_the_same_numbers():
+    # The fused kernel keeps only the losses: a tracked run takes the scan loop instead.
+    runs = [jaxgd.fit(X, Y, learning_rate=0.5, num_steps=40, optimizer="adam", engine=engine,
+                      track_sharpness=True, init_scale=0.0) for engine in ("gram-fused", "gram")]
+    assert runs[0].engine == "gram-fused"
+    np.testing.assert_allclose(np.asarray(runs[0].observed), np.asarray(runs[1].observed),
+                               rtol=1e-6)
