@@ -32,3 +32,13 @@ timeout "${TEST_S:-150}" python3 -m pytest -q -x -p no:cacheprovider tests/core/
 timeout "${LAYOUT_S:-90}" python3 -m benchmarks.layouts 1024 8192 2>&1 | tee "$OUT/layouts.log"
 timeout "${BENCH_S:-330}" python3 -m benchmarks.run --mode "${BENCH_MODE:-quick}" \
     --out "$OUT/quick" 2>&1 | tee "$OUT/bench.log"
+# --- scan path (issue 11, branch scanfloor): µs per step against K with the settings A/B
+# (unroll, snapshots), the host overhead, the direct engine against a hand-written X·W scan
+# (n = 10⁶, d = 32, K = 64, T = 200), then the same scan table with XLA's command buffers off
+# for their A/B. One process and the default device each, as a user runs jaxgd.
+timeout "${SCAN_S:-200}" python3 -m benchmarks.scan_path --ks 1024 8192 65536 --repeats 5 \
+    --direct 1000000 32 64 200 --json "$OUT/scan_path.json" 2>&1 | tee "$OUT/scan_path.log"
+XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_enable_command_buffer=" timeout "${SCAN_CB_S:-90}" \
+    python3 -m benchmarks.scan_path --ks 1024 8192 65536 --repeats 5 \
+    --json "$OUT/scan_path_no_command_buffers.json" 2>&1 | tee "$OUT/scan_path_no_cb.log"
+# --- end of the scan path block

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -57,7 +58,10 @@ class Loop(NamedTuple):
     returns the ``Descent``, ``position`` being the steps run so far: snapshot slots at or
     past it take the state's parameters (frozen, for a run that stopped). ``descend`` is
     ``init``, one ``run`` over all the steps, then ``finish``; the same steps run in
-    several ``run`` calls give the same state and losses.
+    several ``run`` calls give the same state and losses. A concrete ``first_step`` lets
+    ``run`` cut its scan at the snapshot steps on block boundaries instead of testing every
+    step; a traced one (``jaxgd.segments``) takes every snapshot from a cond; either way the
+    snapshots are the same copies of the parameters.
     """
 
     init: Callable[[], LoopState]
@@ -122,6 +126,7 @@ def descend(
     unstable=False,
     observe: Callable[[PyTree, PyTree], PyTree] | None = None,
     validation: Callable[[PyTree], jax.Array] | None = None,
+    unroll: int | None = None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -172,6 +177,10 @@ def descend(
         divergence), and at the end: the result's ``validation_losses`` and
         ``final_validation_loss`` (else None). It is not differentiated by the loop and
         does not steer the descent.
+      unroll: steps per iteration of the compiled loop (``lax.scan``'s ``unroll``; static).
+        None: the backend's default (``default_unroll``). A speed setting: the same steps
+        in the same order (bit-identical on XLA:CPU in the tests; a compiler may fuse an
+        unrolled body differently, within float rounding).
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -202,7 +211,7 @@ def descend(
         snapshot_steps=snapshot_steps, progress_every=progress_every, log_every=log_every,
         batches=batches, noise=noise, initial_loss=initial_loss, has_aux=has_aux,
         optimum=optimum, monotone=monotone, unstable=unstable, observe=observe,
-        validation=validation)
+        validation=validation, unroll=unroll)
     steps_scanned = -(-num_steps // log_every) * log_every
     state, (losses, logged) = loop.run(loop.init(), 0, steps_scanned)
     return loop.finish(state, losses, logged)
@@ -231,6 +240,7 @@ def descent_loop(
     segmented: bool = False,
     observe: Callable[[PyTree, PyTree], PyTree] | None = None,
     validation: Callable[[PyTree], jax.Array] | None = None,
+    unroll: int | None = None,
 ) -> Loop:
     """``descend``'s loop as a ``Loop`` of pure functions, to run in segments that carry the
     whole state (parameters, optimizer state, monitor, snapshots) from one to the next.
@@ -257,6 +267,7 @@ def descent_loop(
     tol = check_non_negative(tol, "tol")
     if not is_traced(divergence_factor) and not divergence_factor > 1:
         raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
+    unroll = default_unroll() if unroll is None else check_positive_int(unroll, "unroll")
     steps = check_snapshot_steps(snapshot_steps, num_steps)
     snapshot_at = jnp.asarray(steps, jnp.int32)
     if batches is None:  # full batch: one stream whose batch is nothing
@@ -276,7 +287,7 @@ def descent_loop(
     padded = num_logs * log_every != num_steps or segmented
     start_params = params
 
-    def step_fn(carry, step):
+    def step_fn(carry, step, take_at=snapshot_at):
         params, opt_state, monitor, snapshots, stream = carry
         held = None
         if validation is not None and log_every == 1:  # on the parameters the loss is of
@@ -289,8 +300,8 @@ def descent_loop(
         if padded:  # steps past the end change nothing
             new_monitor = _select(step < num_steps, new_monitor, monitor)
         monitor = new_monitor
-        if steps:
-            snapshots = _take_snapshot(snapshots, snapshot_at, step, params)
+        if take_at is not None:
+            snapshots = _take_snapshot(snapshots, take_at, step, params)
         updates, new_opt_state = optimizer.update(
             grads, opt_state, params, value=loss, grad=grads,
             value_fn=lambda p: loss_fn(p, batch)[0])
@@ -312,13 +323,14 @@ def descent_loop(
         return (params, opt_state, monitor, snapshots, stream), (recorded,
                                                                  Logged(aux, seen, held))
 
-    def block_fn(carry, first_step):
+    def block_fn(carry, first_step, take_at=snapshot_at):
         # log_every steps; only the first one's logs are kept, so the held-out loss is
         # computed once per block, on the parameters before the block's first update.
         held = None
         if validation is not None:
             held = jnp.where(carry[2].diverged, jnp.nan, validation(carry[0]))
-        carry, logs = jax.lax.scan(step_fn, carry, first_step + jnp.arange(log_every))
+        carry, logs = jax.lax.scan(partial(step_fn, take_at=take_at), carry,
+                                   first_step + jnp.arange(log_every))
         recorded, logged = jax.tree_util.tree_map(lambda leaf: leaf[0], logs)
         return carry, (recorded, logged._replace(validation=held))
 
@@ -336,13 +348,35 @@ def descent_loop(
             raise ValueError(f"run {length} steps from step {first_step}: the length must be a "
                              f"multiple of log_every={log_every}, and a loop made without "
                              f"segmented=True cannot run past num_steps={num_steps}")
-        first = jnp.asarray(first_step, jnp.int32)
-        if log_every == 1:
-            carry, logs = jax.lax.scan(step_fn, tuple(state),
-                                       first + jnp.arange(length, dtype=jnp.int32))
-        else:
-            firsts = first + jnp.arange(length // log_every, dtype=jnp.int32) * log_every
-            carry, logs = jax.lax.scan(block_fn, tuple(state), firsts)
+        body = step_fn if log_every == 1 else block_fn
+        if not steps or not isinstance(first_step, int):
+            # No snapshots, or a traced step counter (segments): one scan, and each snapshot
+            # from a cond on the (unbatched) counter.
+            take_at = snapshot_at if steps else None
+            return _scan(partial(body, take_at=take_at), state, first_step, length // log_every)
+        # A concrete counter: a snapshot on a block boundary cuts the scan there instead of
+        # testing every step (a cond per step costs a host round trip for its predicate on a
+        # GPU and splits the step's fusions on any backend); only a step inside a block
+        # (log_every > 1) still takes its snapshot from a cond. Same values: a snapshot is a
+        # copy of the parameters at its step either way.
+        cuts, inside = _snapshot_cuts(steps, first_step, length, log_every)
+        take_at = jnp.asarray([s if s in inside else -1 for s in steps],
+                              jnp.int32) if inside else None
+        pieces = []
+        for start, stop in zip(cuts, (*cuts[1:], first_step + length), strict=True):
+            if start in steps:
+                state = state._replace(snapshots=_write_snapshot(
+                    state.snapshots, steps.index(start), state.params))
+            if stop > start:
+                state, logs = _scan(partial(body, take_at=take_at), state, start,
+                                    (stop - start) // log_every)
+                pieces.append(logs)
+        return state, jax.tree_util.tree_map(lambda *parts: jnp.concatenate(parts), *pieces)
+
+    def _scan(body, state: LoopState, first_step, num_iterations: int):
+        firsts = jnp.asarray(first_step, jnp.int32) + jnp.arange(
+            num_iterations, dtype=jnp.int32) * log_every
+        carry, logs = jax.lax.scan(body, tuple(state), firsts, unroll=unroll)
         return LoopState(*carry), logs
 
     def finish(state: LoopState, losses, logged: Logged | None = None,
@@ -372,6 +406,39 @@ def descent_loop(
         )
 
     return Loop(init, run, finish)
+
+
+def _snapshot_cuts(steps: tuple[int, ...], first_step: int, length: int,
+                   log_every: int) -> tuple[tuple[int, ...], list[int]]:
+    """Where ``run`` cuts its scan (``first_step`` and each snapshot step on a block
+    boundary in the run), and the snapshot steps inside a block, which take a cond."""
+    within = [s for s in steps if first_step <= s < first_step + length]
+    cuts = sorted({first_step, *(s for s in within if (s - first_step) % log_every == 0)})
+    return tuple(cuts), [s for s in within if (s - first_step) % log_every]
+
+
+def default_unroll(backend: str | None = None) -> int:
+    """Steps per iteration of the compiled loop on ``backend`` (JAX's default if None).
+
+    On a CPU one step per iteration is fastest: XLA:CPU runs an unrolled body's larger
+    fusions no faster and compiles them longer (measured in BENCHMARKS.md). On a GPU or TPU
+    every iteration costs kernel launches whatever its work, so several steps share one.
+
+    Example:
+      >>> default_unroll("cpu"), default_unroll("gpu")
+      (1, 8)
+    """
+    backend = jax.default_backend() if backend is None else backend
+    return UNROLL.get(backend, UNROLL["gpu"])
+
+
+#: ``default_unroll`` by backend (others, TPU included, take the GPU's).
+UNROLL = {"cpu": 1, "gpu": 8}
+
+
+def _write_snapshot(snapshots: PyTree, slot: int, params: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(lambda slots, leaf: slots.at[slot].set(leaf), snapshots,
+                                  params)
 
 
 def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
@@ -414,5 +481,5 @@ def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTr
     return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
-__all__ = ["Batches", "Descent", "Logged", "Loop", "LoopState", "Monitor", "default_snapshot_steps",
-           "descend", "descent_loop"]
+__all__ = ["Batches", "Descent", "Logged", "Loop", "LoopState", "Monitor",
+           "default_snapshot_steps", "default_unroll", "descend", "descent_loop"]

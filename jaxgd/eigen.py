@@ -32,6 +32,7 @@ from jaxgd.least_squares import solve
 from jaxgd.model import PRECISION, dot, mse
 from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, device_array
+from jaxgd.validation import default_float
 
 #: The optimizers whose updates are linear in the gradients (see the module's docstring).
 ROTATION_INVARIANT = ("sgd", "momentum", "nesterov")
@@ -97,7 +98,7 @@ def prepare_traced(X: jax.Array, y: jax.Array, l2) -> EigenBasis:
 
 def to_device(basis: EigenBasis, dtype=None) -> EigenBasis:
     """The basis as JAX arrays in ``dtype`` (JAX's default float if None)."""
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    dtype = default_float() if dtype is None else dtype
     return jax.tree_util.tree_map(lambda a: device_array(a, dtype), basis)
 
 

@@ -8,10 +8,15 @@
   (``jaxgd.eigen``): O(d) per step and run. Exact for optimizers whose update is linear in
   the gradients (sgd, momentum, nesterov), with one l2 for all runs.
 - ``auto``: direct or the moments by this cost model, counting multiply-adds of forward and
-  backward passes: direct costs 2·n·(d+1) per run-step; gram 2·(d+1)² per run-step plus
-  n·(d+1)² once for the statistics. For any data with more rows than features the moments
-  win, so ``auto`` means eigen where it is exact, else gram, except for very wide or very
-  short problems. On a GPU or TPU, ``auto`` then takes the fused path (below).
+  backward passes: direct costs 2·n·(d+1) per run-step on the device; gram 2·(d+1)² per
+  run-step on the device plus n·(d+1)² once on the host, in float64, for the statistics. A
+  host multiply-add counts as ``HOST_COST[backend]`` device ones: 1 on a CPU, where host and
+  device are the same cores, so for any data with more rows than features the moments win
+  and ``auto`` means eigen where it is exact, else gram, except for very wide or very short
+  problems; thousands on a GPU, where a million rows' float64 pass on the host (~0.6 s)
+  takes longer than the direct engine's whole sweep. On a GPU or TPU each step of a scan
+  also costs its kernel launches (``LAUNCH_COST``), which the fused path (below) does not
+  pay: there ``auto`` takes the fused moment engine for narrow models even for one run.
 - ``eigen-fused``, ``gram-fused``: the same engines, with the whole descent of a block of
   runs in one Pallas kernel (``jaxgd.fused``): the same loss, optimizer and verdicts, off
   the per-step kernel launches that bind the scan loop on an accelerator. Narrow models
@@ -40,7 +45,7 @@ from jaxgd.convergence import RESOLUTION_ULPS
 from jaxgd.model import dot, mse
 from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, sufficient_statistics
-from jaxgd.validation import is_traced
+from jaxgd.validation import default_float, is_traced
 
 ENGINES = ("auto", "direct", "gram", "eigen", "gram-fused", "eigen-fused")
 #: Backends where "auto" runs a moment engine's whole descent in one kernel (jaxgd.fused).
@@ -59,9 +64,21 @@ class Rows(NamedTuple):
     weight: jax.Array | None = None
 
 
+#: What a float64 multiply-add on the host costs in the device's multiply-adds, by backend.
+#: GPU: the H100 ran the direct engine at ~6·10¹² multiply-adds/s (issue 11: n = 10⁶,
+#: d = 32, K = 64, T = 200 in 143 ms) and the host's float64 moments at ~2·10⁹/s (1.1·10⁹ in
+#: 584 ms): 3,000. TPU: taken as the GPU's (not measured).
+HOST_COST = {"cpu": 1.0, "gpu": 3000.0, "tpu": 3000.0}
+#: What one step of a scan loop costs in kernel launches on an accelerator, in the device's
+#: multiply-adds: ~1 µs at ~6·10¹² multiply-adds/s (the H100's bare eigenbasis scan at
+#: unroll=32 took 0.72 ms for 1,000 steps; issue 11). A fused engine runs all the steps in
+#: one kernel and does not pay it; on a CPU a step costs no launch.
+LAUNCH_COST = 6e6
+
+
 def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
                   num_runs: int, optimizer: str = "sgd", fixed_l2: bool = True,
-                  traced_data: bool = False) -> str:
+                  traced_data: bool = False, backend: str | None = None) -> str:
     """Resolves ``engine`` ("auto", "direct", "gram" or "eigen") to the engine that will run.
 
     Args:
@@ -70,6 +87,9 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
       optimizer: the optimizer's name (``jaxgd.optimizers``); "custom" for a factory.
       fixed_l2: whether every run has the same, concrete l2 (the eigen engine needs that).
       traced_data: whether X or y are traced (then "auto" means "direct").
+      backend: where the runs compute ("cpu", "gpu", "tpu"; None: JAX's default backend),
+        for the price of the host's float64 pass (``HOST_COST``), the scan's launches
+        (``LAUNCH_COST``) and whether the fused path runs there.
 
     Example:
       >>> choose_engine("auto", n_samples=392, n_features=7, num_steps=1000, num_runs=64)
@@ -78,6 +98,17 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
       'gram'
       >>> choose_engine("auto", n_samples=10, n_features=500, num_steps=1000, num_runs=1)
       'direct'
+
+      A million rows: the host's float64 moments cost more than a GPU's whole direct sweep.
+
+      >>> [choose_engine("auto", 10**6, 32, 200, 64, backend=b) for b in ("cpu", "gpu")]
+      ['eigen', 'direct']
+
+      Auto MPG, one run: on a GPU the fused kernel's single launch beats a thousand steps
+      of the direct scan, though the host pass costs more than the direct engine's work.
+
+      >>> choose_engine("auto", 392, 7, 1000, 1, backend="gpu")
+      'eigen-fused'
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -99,14 +130,18 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
         return "direct"
     width = n_features + 1
     run_steps = num_steps * num_runs
-    direct = 2 * n_samples * width * run_steps
-    gram = 2 * width * width * run_steps + n_samples * width * width
+    accelerated = on_accelerator() if backend is None else backend in ACCELERATORS
+    backend = jax.default_backend() if backend is None else backend
+    host = HOST_COST.get(backend, HOST_COST["gpu"])
+    fused = accelerated and layout.use_scalars(n_features)  # one kernel, not one a step
+    launches = LAUNCH_COST * num_steps if accelerated else 0.0
+    direct = 2 * n_samples * width * run_steps + launches
+    gram = (2 * width * width * run_steps + host * n_samples * width * width
+            + (0.0 if fused else launches))
     if direct <= gram:
         return "direct"
     chosen = "eigen" if exact else "gram"
-    if on_accelerator() and layout.use_scalars(n_features):  # one kernel, not one a step
-        return f"{chosen}-fused"
-    return chosen
+    return f"{chosen}-fused" if fused else chosen
 
 
 def on_accelerator() -> bool:
@@ -242,7 +277,7 @@ BY_NAME: dict[str, Engine] = {engine.name: engine for engine in (
 
 def prepare(engine: str, X, y, dtype=None, l2=0.0) -> Any:
     """What the named engine's loss reads, on device (see ``Engine.prepare``)."""
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    dtype = default_float() if dtype is None else dtype
     return BY_NAME[engine].prepare(X, y, l2, dtype)
 
 

@@ -13,7 +13,13 @@ from jaxgd import convergence, frames, holdout, segments, streaming
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
-from jaxgd.preparation import check_inputs, device_data, fixed_values, references, unstable_runs
+from jaxgd.preparation import (
+    check_inputs,
+    device_data,
+    fixed_values,
+    start_references,
+    unstable_runs,
+)
 from jaxgd.result import FitResult, freeze
 from jaxgd.training import (
     OptimizerFactory,
@@ -60,6 +66,7 @@ def fit(
     validation_fraction: float | None = None,
     validation_seed: int = 0,
     track_sharpness: bool = False,
+    unroll: int | None = None,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
@@ -125,6 +132,8 @@ def fit(
       track_sharpness: Adam only: record its preconditioned sharpness η·λmax(P⁻¹H) at
         every logged step in ``observed``; stable below 2(1 + b1)/(1 − b1) (see
         ``jaxgd.sharpness``). Off, the run computes nothing more.
+      unroll: steps per iteration of the compiled loop (None: the backend's default,
+        ``jaxgd.descent.default_unroll``); a speed setting (see ``jaxgd.descend``).
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
@@ -165,9 +174,10 @@ def _fit(X, y, options: Options) -> FitResult:
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     fixed = fixed_values(options, config.optimizer)
+    reference = start_references(X, y, fixed["l2"]) if options.reference else lambda: None
     chosen, data = device_data(X, y, options.engine, config, 1, fixed["l2"])
     chosen = holdout.engine_for(chosen, options.engine, plan)
-    found = references(X, y, fixed["l2"]) if options.reference else None
+    found = reference()
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = bool(unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures))

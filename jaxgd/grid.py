@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +36,7 @@ from jaxgd.preparation import (
     device_data,
     fixed_values,
     references,
+    start_references,
     unstable_runs,
 )
 from jaxgd.result import GridResult, freeze
@@ -47,8 +49,13 @@ from jaxgd.validation import (
     is_traced,
 )
 
-#: A chunk's outputs take about this much memory when no chunk_size is given.
+#: A chunk's outputs take about this much memory when no chunk_size is given, on a CPU (or a
+#: device that does not say how much memory it has free).
 CHUNK_BYTES = 256 * 2**20
+#: On a GPU or TPU, the share of each device's free memory a chunk's outputs may take: the
+#: loop writes the history once and the program lays it out once more for the result, and
+#: XLA needs room for the loop's state and its own scratch.
+FREE_MEMORY_SHARE = 0.25
 
 
 @partial(jax.jit, static_argnames=("engine", "config", "wanted", "grid_shape"))
@@ -65,15 +72,46 @@ def _members_compiled(engine: engines.Engine, data, hyper, config: RunConfig, wa
     return run._replace(**steps)
 
 
-def auto_chunk_size(num_logs: int, n_features: int, n_snapshots: int) -> int:
-    """Runs per chunk so that one chunk's outputs take about ``CHUNK_BYTES``.
+def auto_chunk_size(num_logs: int, n_features: int, n_snapshots: int,
+                    devices: Sequence[Any] | None = None) -> int:
+    """Runs per chunk so that one chunk's outputs fit the devices that run it.
+
+    On a CPU, about ``CHUNK_BYTES`` of outputs. On a GPU or TPU, ``FREE_MEMORY_SHARE`` of the
+    free memory each device reports (``memory_stats()``: bytes_limit − bytes_in_use), times
+    the number of devices (the runs are spread over them): a sized-for-CPU chunk would cut a
+    65,536-run sweep into pieces on an 80 GB GPU and run it 23× slower (issue 11).
+
+    Args:
+      num_logs, n_features, n_snapshots: the history's length, the model's width and the
+        snapshots kept: what one run outputs.
+      devices: the devices the chunk runs on (None: JAX's devices).
 
     Example:
-      >>> auto_chunk_size(num_logs=1000, n_features=7, n_snapshots=3)
+      >>> auto_chunk_size(num_logs=1000, n_features=7, n_snapshots=3, devices=[])
       64527
     """
     per_run = 4 * (num_logs + (n_snapshots + 1) * (n_features + 1) + 8)
-    return max(1, CHUNK_BYTES // per_run)
+    return max(1, chunk_bytes(jax.devices() if devices is None else devices) // per_run)
+
+
+def chunk_bytes(devices: Sequence[Any]) -> int:
+    """Bytes of outputs one chunk may take on ``devices`` (see ``auto_chunk_size``)."""
+    free = [_free_bytes(device) for device in devices]
+    if not free or None in free:  # a CPU, or a device that does not report its memory
+        return CHUNK_BYTES
+    return max(CHUNK_BYTES, int(FREE_MEMORY_SHARE * min(free)) * len(free))
+
+
+def _free_bytes(device) -> int | None:
+    if getattr(device, "platform", "cpu") == "cpu":
+        return None
+    try:
+        stats = device.memory_stats()
+    except (RuntimeError, NotImplementedError, AttributeError):  # a backend without them
+        return None
+    if not stats or "bytes_limit" not in stats:
+        return None
+    return max(0, int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
 
 
 def grid_sweep(
@@ -107,6 +145,7 @@ def grid_sweep(
     progress_every: int = 0,
     engine: str = "auto",
     log_every: int = 1,
+    unroll: int | None = None,
     chunk_size: int | None = None,
     sharding_mode: str = "runs",
     segment_steps: int | None = None,
@@ -151,9 +190,9 @@ def grid_sweep(
       batch_size, epochs: mini-batch SGD, as in ``fit``.
       optimizer, schedule, schedule_steps, init_scale, tol, patience, divergence_factor,
       stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every,
-      track_sharpness:
-        as in ``fit``.
-      chunk_size: most runs per compiled call (None: about 256 MiB of outputs per chunk).
+      track_sharpness, unroll: as in ``fit``.
+      chunk_size: most runs per compiled call (None: sized from the device's free memory,
+        see ``auto_chunk_size``).
         A chunked grid's results are NumPy arrays gathered on the host.
       sharding_mode: "runs" (default) spreads the runs over every device, padding the last
         device's share; "rows" spreads the rows of X instead (direct engine, large n);
@@ -252,6 +291,10 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     num_runs = math.prod(shape)
     l2_axis = _axis_of("l2", axes, values)
     fixed_l2 = None if l2_axis else fixed["l2"]
+    l2 = values["l2"] if l2_axis else fixed["l2"]
+    # The float64 reference runs on a worker thread while the data go to the device (the
+    # folds compute theirs from each fold's moments).
+    pending = start_references(X, y, l2) if options.reference and not folds else None
     chosen, data = device_data(X, y, options.engine, config, num_runs, fixed_l2)
     chosen = holdout.engine_for(chosen, options.engine, held_plan)
     engine = engines.BY_NAME[chosen]
@@ -262,14 +305,12 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
                                                rows=rows)
     elif held_plan is not None:
         held = holdout.held_out(*held_plan, chosen)
-    l2 = values["l2"] if l2_axis else fixed["l2"]
     hyper = _members(axes, values, fixed, shape)
     if folds:
         optimal, curvatures = _fold_references(trains, l2, axes, shape, hyper, config,
                                                options.reference, l2_axis)
     else:
-        optimal, curvatures = _references(X, y, l2, axes, shape, hyper, config,
-                                          options.reference, l2_axis)
+        optimal, curvatures = _references(pending, l2, axes, shape, hyper, config, l2_axis)
     mode = sharding.check_mode(options.sharding_mode, n_rows)
     plan = segments.make_plan(options, config)
     if is_traced((data, hyper, held)):  # inside the caller's transformation: one plain call
@@ -287,16 +328,17 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     return result
 
 
-def _references(X, y, l2, axes, shape, hyper, config: RunConfig, reference: bool, l2_axis):
+def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis):
     """Sets each run's optimum and stability verdict in ``hyper``; returns the reference
-    loss to report (None without one) and the curvatures (``references``')."""
-    found = references(X, y, l2) if reference else None
+    loss to report (None without one) and the curvatures. ``pending`` collects the
+    ``references`` begun by ``start_references`` (None: no reference asked for)."""
+    found = None if pending is None else pending()
     optima, curvatures = (None, None) if found is None else found
     hyper["optimum"] = _per_run_optimum(optima, axes.index(l2_axis) if l2_axis else None,
                                         shape, hyper)
     unstable = unstable_runs(config.optimizer, hyper, l2, curvatures)
     hyper["unstable"] = (jnp if is_traced(hyper) else np).asarray(unstable)
-    if not reference or optima is None:
+    if optima is None:
         return None, curvatures
     if l2_axis:
         return optima.reshape([optima.size if a == l2_axis else 1 for a in axes]), curvatures
@@ -365,7 +407,9 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
         one = holdout.pick(data, 0) if "fold" in hyper else data
         width = engines.GRAM.n_features(data.stats) if streamed else engine.n_features(one)
         logs = -(-config.num_steps // config.log_every) * (1 if held is None else 2)
-        chunk_size = auto_chunk_size(logs, width, len(config.snapshot_steps))
+        # Only "runs" spreads the outputs over the devices; otherwise each holds them all.
+        devices = jax.devices() if mode == "runs" else jax.devices()[:1]
+        chunk_size = auto_chunk_size(logs, width, len(config.snapshot_steps), devices)
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     if plan is not None:
         run = segments.run_segments(engine, data, hyper, config, plan, chunk_size, mode, held)
@@ -460,7 +504,7 @@ def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
                  chunk_size: int, mode: str, shape: tuple[int, ...], held=None) -> Descent:
     num_runs = next(iter(hyper.values())).size
     if num_runs <= chunk_size:
-        return _call(engine, data, hyper, np.arange(num_runs), config, mode, shape, held)
+        return _call(engine, data, hyper, None, config, mode, shape, held)
     chunk_size = sharding.padded_size(chunk_size, mode)
     gathered = None
     for index, start in enumerate(range(0, num_runs, chunk_size)):
@@ -484,12 +528,18 @@ def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
     return gathered._replace(**steps)
 
 
-def _call(engine, data, hyper, take: np.ndarray, config: RunConfig, mode: str,
+def _call(engine, data, hyper, take: np.ndarray | None, config: RunConfig, mode: str,
           shape: tuple[int, ...], held=None) -> Descent:
-    """One compiled call on the runs ``take``, padded to the devices, trimmed and shaped."""
+    """One compiled call on the runs ``take`` (None: all), padded to the devices, trimmed
+    and shaped."""
+    all_runs = take is None
+    if all_runs:
+        take = np.arange(next(iter(hyper.values())).size)
     wanted = take.size
     padded = sharding.padded_size(wanted, mode)
-    take = np.concatenate([take, np.full(padded - wanted, take[0])])
-    members = sharding.place_runs({k: v[take] for k, v in hyper.items()}, mode)
+    if padded > wanted or not all_runs:  # copy the runs taken (all of them need no copy)
+        take = np.concatenate([take, np.full(padded - wanted, take[0])])
+        hyper = {k: v[take] for k, v in hyper.items()}
+    members = sharding.place_runs(hyper, mode)
     return sharding.gather(_members_compiled(engine, data, members, config, wanted, shape,
                                              held))

@@ -7,6 +7,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxgd.validation import default_float
+
 
 class LinearParams(NamedTuple):
     """Weight and bias of a linear model, ``prediction = X @ weight + bias``.
@@ -54,7 +56,7 @@ def init_params(
       >>> float(init_params(jax.random.key(0), 3, scale=0.0).bias)
       0.0
     """
-    dtype = jnp.result_type(float) if dtype is None else dtype
+    dtype = default_float() if dtype is None else dtype
     if isinstance(scale, int | float) and scale == 0:
         # No draw at all: random-number code is a large part of a sweep's compile time.
         return LinearParams(weight=jnp.zeros(n_features, dtype), bias=jnp.zeros((), dtype))

@@ -8,14 +8,15 @@ reduced to shape checks for values the caller traces.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import engine as engines
-from jaxgd import streaming
+from jaxgd import memo, streaming
 from jaxgd.least_squares import solve
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter
 from jaxgd.stability import LIMITED, limit_factor, stability
@@ -26,6 +27,7 @@ from jaxgd.validation import (
     check_learning_rate,
     check_non_negative,
     check_seed,
+    default_float,
     is_traced,
     warn,
 )
@@ -85,7 +87,7 @@ def check_inputs(X, y) -> tuple[Any, Any, int]:
 
 def _check_range(X, y) -> None:
     """Values beyond the range of the float dtype the run computes in would become inf."""
-    dtype = jnp.result_type(float)
+    dtype = default_float()
     if is_traced((X, y)) or np.finfo(dtype).max >= np.finfo(X.dtype).max:
         return
     limit = np.finfo(dtype).max
@@ -101,9 +103,11 @@ def _check_range(X, y) -> None:
 
 def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
                 l2: float | None = 0.0):
-    """Checks the data on the host, picks the engine, and prepares what it reads on device.
+    """Picks the engine and prepares what it reads on device.
 
-    ``l2`` is the ridge strength every run shares, or None when it varies across runs.
+    ``X`` and ``y`` are as ``check_inputs`` returned them (checked already: a second pass
+    over a million rows would cost as much as the run's float64 moments). ``l2`` is the
+    ridge strength every run shares, or None when it varies across runs.
 
     Returns:
       (engine that will run, its data in JAX's default float dtype).
@@ -116,8 +120,6 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
     if streamed and (config.batch_size is not None or engine_name == "direct"):
         raise ValueError("data given as sufficient statistics train with the gram or eigen "
                          "engine only (no rows to compute a direct loss or draw batches from)")
-    if not streamed:
-        X, y = check_data(X, y)
     traced = is_traced((X, y))
     if config.batch_size is not None:  # batches are rows: only the direct engine has them
         if engine_name not in ("auto", "direct"):
@@ -133,7 +135,12 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
         engine_name = engines.moment_engine(config.optimizer.name, fixed_l2)
     chosen = engines.choose_engine(engine_name, n_rows, n_features, config.num_steps,
                                    num_runs, config.optimizer.name, fixed_l2, traced)
-    return chosen, engines.prepare(chosen, X, y, l2=0.0 if l2 is None else l2)
+    l2 = 0.0 if l2 is None else l2
+    if traced or is_traced(l2):
+        return chosen, engines.prepare(chosen, X, y, l2=l2)
+    # The same data again (by content, see jaxgd.memo): its moments are on the device already.
+    kind = ("prepare", chosen, float(l2), default_float().name)
+    return chosen, memo.cached(kind, [X, y], lambda: engines.prepare(chosen, X, y, l2=l2))
 
 
 CONDITION_WARNING = 1e4  # condition numbers from here on get a warning
@@ -149,6 +156,31 @@ def optimal_losses(X, y, l2, warn_conditioning: bool = True) -> np.ndarray | Non
     """The optimum's loss for each l2 (see ``references``), or None under tracing."""
     found = references(X, y, l2, warn_conditioning)
     return None if found is None else found[0]
+
+
+def start_references(X, y, l2) -> Callable[[], Any]:
+    """``references(X, y, l2)``, begun now, as a function that waits for it.
+
+    For data past ``memo.MAX_BYTES`` (a float64 pass of O(n·d²), ~0.1 s per 10⁵ rows of 32
+    features) the pass runs on a worker thread, NumPy's BLAS releasing the interpreter, so
+    that the engine's preparation (the copy of X to the device) overlaps it; the caller
+    collects it, and any conditioning warning, when its program needs the optimum.
+    """
+    if is_traced((X, y, l2)) or not isinstance(X, np.ndarray) or X.nbytes <= memo.MAX_BYTES:
+        return lambda: references(X, y, l2)
+    pending = _worker().submit(_reference_values, X, y, np.atleast_1d(np.asarray(l2, np.float64)))
+
+    def collect():
+        optima, curvatures, condition = pending.result()
+        _warn_conditioning(condition)
+        return optima, curvatures
+
+    return collect
+
+
+@functools.cache
+def _worker() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxgd-reference")
 
 
 def references(X, y, l2, warn_conditioning: bool = True):
@@ -167,14 +199,25 @@ def references(X, y, l2, warn_conditioning: bool = True):
         return None
     if isinstance(X, streaming.Streamed):
         X = X.stats
+    strengths = np.atleast_1d(np.asarray(l2, np.float64))
+    # The same data again (by content, see jaxgd.memo): the float64 pass is done already.
+    optima, curvatures, condition = memo.cached(
+        ("references", tuple(strengths.tolist())), [X, y],
+        lambda: _reference_values(X, y, strengths))
+    if warn_conditioning:
+        _warn_conditioning(condition)
+    return optima, curvatures
+
+
+def _reference_values(X, y, strengths: np.ndarray):
+    """(optimal losses, largest curvatures, condition number at the smallest l2), read-only."""
     if not isinstance(X, SufficientStats) and np.shape(X)[0] >= MOMENTS_FROM_ROWS:
         X, y = sufficient_statistics(X, y), None
-    strengths = np.atleast_1d(np.asarray(l2, np.float64))
     limits = [stability(X, float(v)) for v in strengths]
-    if warn_conditioning:
-        _warn_conditioning(limits[int(np.argmin(strengths))].condition_number)
-    return (np.asarray([solve(X, y, l2=float(v)).loss for v in strengths]),
-            np.asarray([float(limit.eigenvalues[-1]) for limit in limits]))
+    optima = np.asarray([solve(X, y, l2=float(v)).loss for v in strengths])
+    curvatures = np.asarray([float(limit.eigenvalues[-1]) for limit in limits])
+    optima.flags.writeable = curvatures.flags.writeable = False
+    return optima, curvatures, limits[int(np.argmin(strengths))].condition_number
 
 
 def unstable_runs(spec: OptimizerSpec, hyper: Mapping[str, Any], l2_values, curvatures):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import jax
 import numpy as np
 
 from jaxgd import convergence
 from jaxgd.grid import run_grid
 from jaxgd.result import PER_RUN, SHARED, SweepResult
 from jaxgd.training import OptimizerFactory, Options
-from jaxgd.validation import check_learning_rates
+from jaxgd.validation import check_learning_rates, default_float
 
 
 def sweep(
@@ -40,6 +39,7 @@ def sweep(
     progress_every: int = 0,
     engine: str = "auto",
     log_every: int = 1,
+    unroll: int | None = None,
     chunk_size: int | None = None,
     sharding_mode: str = "runs",
     segment_steps: int | None = None,
@@ -77,7 +77,7 @@ def sweep(
         a ``RowSource``, 0).
       optimizer, schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
       divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
-      engine, log_every, track_sharpness: as in ``fit``.
+      engine, log_every, track_sharpness, unroll: as in ``fit``.
       chunk_size, sharding_mode, segment_steps, pruning, halving_rate, min_steps: as in
         ``grid_sweep``.
       validation, validation_fraction, validation_seed, k_folds: held-out data, as in
@@ -107,7 +107,7 @@ def sweep(
     fields = {name: getattr(result, name) for name in (*PER_RUN, *SHARED)}
     return SweepResult(
         **fields,
-        learning_rates=result.values["learning_rate"].astype(jax.numpy.result_type(float)),
+        learning_rates=result.values["learning_rate"].astype(default_float()),
         seeds=result.values["seed"] if seed_axis else None,
         folds=result.values.get("fold"),
         engine=result.engine,

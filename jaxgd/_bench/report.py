@@ -12,6 +12,7 @@ import numpy as np
 
 from jaxgd._bench.baselines import optional
 from jaxgd._bench.problems import ATOL, LR_HIGH, LR_LOW, PLANNING_EFFICIENCY, RTOL, BenchConfig
+from jaxgd._bench.scanpath import direct_table, scan_table
 from jaxgd.cli.results import write_atomic
 
 BUSY_WARNING = 0.1  # warn when other processes used more than this share of the CPUs
@@ -165,6 +166,7 @@ def report_text(results: dict[str, Any], plot_name: str | None = None) -> str:
                 workload_table(w), ""]
     if results.get("early_exit"):
         out += early_exit_lines(results["early_exit"])
+    out += scan_lines(results)
     out += ["## Scaling", ""]
     busy = results.get("scaling_background_cpu")
     if busy is not None and busy > BUSY_WARNING:
@@ -282,11 +284,27 @@ def _busy_note(workload: dict[str, Any]) -> str:
     return f" Other processes used {100 * busy:.0f}% of the CPUs meanwhile: times are inflated."
 
 
+def scan_lines(results: dict[str, Any]) -> list[str]:
+    """The scan path's µs per step against K with the settings A/B, and the direct engine
+    against a hand-written scan (absent from results written before they were measured)."""
+    out = []
+    if results.get("scan_path"):
+        out += ["## Scan path: µs per step against K, settings A/B, host overhead", "",
+                "Auto MPG, jaxgd.sweep as a user calls it (defaults), medians of interleaved "
+                "calls; program = the compiled program alone, host = call − program.", "",
+                scan_table(results["scan_path"]), ""]
+    if results.get("direct_vs_hand"):
+        out += ["## Direct engine against a hand-written X·W scan", "",
+                direct_table(results["direct_vs_hand"]), ""]
+    return out
+
+
 def summary_text(results: dict[str, Any]) -> str:
     """What ``jaxgd bench`` prints: a table per workload and the targets."""
     out = []
     for w in results["workloads"]:
         out += [f"## {w['name']}, T={w['T']} (n={w['n']}, d={w['d']}){_busy_note(w)}",
                 workload_table(w), ""]
+    out += scan_lines(results)
     out += ["## Targets", targets_table(results)]
     return "\n".join(out)

@@ -14,6 +14,8 @@ TARGET_VS_PLAIN_JAX = 30.0  # (b) K=1024 speed-up over plain JAX: at least
 TARGET_DIRECT_VS_LIMIT = 2.0  # (c) direct engine time / machine limit: at most
 TARGET_GRAM_VS_NUMPY = 50.0  # (c) gram engine speed-up over NumPy: at least
 TARGET_COMPILE_S = 1.0  # (d) sweep compile time in seconds: at most
+TARGET_HOST_MS = 1.0  # (e) per-call host overhead of jaxgd.sweep on Auto MPG, ms: at most
+TARGET_DIRECT_VS_HAND = 1.2  # (f) direct engine / hand-written X·W scan: at most
 
 
 def _find(results: dict, workload: str, impl: str) -> dict | None:
@@ -82,6 +84,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         worst[2] if worst else None, TARGET_COMPILE_S, True,
         f"{worst[1]} on {worst[0]}; median of {len(compiles)} sweeps "
         f"{np.median([c[2] for c in compiles]):.3g} s" if worst else ""))
+    out += _scan_targets(results)
     machine = results["machine"]
     on_gpu = machine["jax_backend"] == "gpu"
     out.append({"name": "GPU", "description": "the same workloads on a GPU",
@@ -90,4 +93,30 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "detail": "every workload above ran on it" if on_gpu else
                           f"not measured here (JAX backend {machine['jax_backend']}); "
                           "BENCHMARKS.md's GPU section has a run on a GPU"})
+    return out
+
+
+def _scan_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 11's targets from the scan-path section (``jaxgd._bench.scanpath``)."""
+    scan = [r for r in results.get("scan_path") or [] if r["setting"] == "default"]
+    big = max((r for r in scan if r["program_s"] is not None), key=lambda r: r["K"],
+              default=None)
+    one = _find(results, "auto_mpg K=1", "numpy")
+    k8192 = next((r for r in scan if r["K"] == 8192), None)
+    ratio = k8192["call_s"] / one["median_s"] if k8192 and one else None
+    out = [_target(
+        "a2", "Auto MPG K=8192 through jaxgd.sweep as a user calls it (defaults, reference on, "
+        "default devices) / NumPy K=1", ratio, TARGET_K8192_VS_NUMPY_K1, True,
+        f"{k8192['call_s']:.4g} s / {one['median_s']:.4g} s" if ratio else "")]
+    out.append(_target(
+        "e", f"per-call host overhead of jaxgd.sweep on Auto MPG K={big['K'] if big else '—'}, "
+        "ms (call − its compiled program)", big["host_ms"] if big else None, TARGET_HOST_MS,
+        True, f"call {1e3 * big['call_s']:.2f} ms − program {1e3 * big['program_s']:.2f} ms"
+        if big else ""))
+    direct = results.get("direct_vs_hand")
+    out.append(_target(
+        "f", "direct engine as a user calls it / hand-written X·W scan (device arrays)",
+        direct["ratio_user"] if direct else None, TARGET_DIRECT_VS_HAND, True,
+        f"n={direct['n']} d={direct['d']} K={direct['K']} T={direct['T']}; from device "
+        f"arrays without the reference {direct['ratio_device']:.2f}" if direct else ""))
     return out

@@ -39,6 +39,7 @@ from jaxgd._bench.problems import (
     synthetic_problem,
 )
 from jaxgd._bench.report import method_notes
+from jaxgd._bench.scanpath import direct_row, scan_path
 from jaxgd._bench.targets import targets
 from jaxgd._bench.work import flops_per_step, limit_seconds, work
 from jaxgd.engine import choose_engine
@@ -346,6 +347,13 @@ def run_benchmarks(config: BenchConfig = QUICK, log: Callable[[str], None] | Non
             del problem
         with BackgroundCPU() as scaling_busy:
             scaling = run_scaling(config, machine, log)
+        log("scan path: µs per step against K, settings A/B, host overhead ...")
+        scan = scan_path(mpg, config.scan_ks, config.scan_steps, config.scan_repeats)
+        direct = None
+        if config.direct is not None:
+            n, d, K, T = config.direct
+            log(f"direct engine n={n} d={d} K={K} T={T} against a hand-written scan ...")
+            direct = direct_row(synthetic_problem(n, d), K, T, max(1, config.scan_repeats // 3))
         early_exit = None
         if config.early_exit is not None:
             with BackgroundCPU() as busy:
@@ -359,6 +367,8 @@ def run_benchmarks(config: BenchConfig = QUICK, log: Callable[[str], None] | Non
         "machine": machine,
         "method": method_notes(config),
         "workloads": workloads,
+        "scan_path": scan,
+        "direct_vs_hand": direct,
         "scaling": scaling,
         "early_exit": early_exit,
         "background_cpu": background.fraction,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from jaxgd import _bench as bench
+from jaxgd._bench.scanpath import SETTINGS
 from jaxgd.model import mse
 from jaxgd.params import LinearParams
 from tests.conftest import well_conditioned
@@ -155,7 +156,19 @@ def test_smoke_benchmark_runs_end_to_end(tmp_path):
     assert {"gflops", "flops_fraction", "limit_s", "x_limit", "work"} <= set(numpy_row)
     assert set(results["scaling"]) == {"K", "T"}
     names = [t["name"] for t in results["targets"]]
-    assert names == ["a", "b", "b", "c", "c", "d", "GPU"]
+    assert names == ["a", "b", "b", "c", "c", "d", "a2", "e", "f", "GPU"]
+    # The scan path: every setting of the A/B at every K, its program timed apart.
+    scan = results["scan_path"]
+    assert {(r["K"], r["setting"]) for r in scan} == {
+        (K, s) for K in bench.SMOKE.scan_ks for s in SETTINGS}
+    for r in scan:
+        assert r["call_s"] > 0 and r["program_s"] > 0
+        assert r["us_per_step"] == pytest.approx(1e6 * r["program_s"] / r["T"])
+    assert next(r for r in scan if r["setting"] == "default")["returned_ms"] > 0
+    direct = results["direct_vs_hand"]
+    assert direct["ratio_user"] > 0 and direct["ratio_device"] > 0
+    e = next(t for t in results["targets"] if t["name"] == "e")
+    assert e["measured"] is not None  # the host overhead is reported
     early = results["early_exit"]
     assert early["same_verdicts"] and early["same_nan"]
     segmented, plain = early["rows"]["segments"], early["rows"]["plain scan"]
@@ -190,3 +203,12 @@ def test_regenerating_benchmarks_md_keeps_its_hand_written_end(tmp_path):
     assert hand_written(page) == "\n## Why (analysis, written by hand)\nkept\n\n## GPU\nalso kept\n"
     page.write_text("# generated only\n")
     assert hand_written(page) == ""
+
+
+def test_the_captured_program_is_the_one_the_sweep_ran(problem):
+    # Replaying the program the sweep dispatched gives the sweep's own history, to the bit.
+    from jaxgd._bench.scanpath import captured_program, user_sweep
+
+    call = user_sweep(problem, 4, 30)
+    program = captured_program(call)
+    np.testing.assert_array_equal(np.asarray(program().losses), np.asarray(call().losses))

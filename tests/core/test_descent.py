@@ -101,3 +101,68 @@ def test_descend_checks_its_arguments(kwargs, error, message):
     num_steps = arguments.pop("num_steps")
     with pytest.raises(error, match=message):
         descend(quadratic, start(), optax.sgd(0.1), num_steps, **arguments)
+
+
+@pytest.mark.parametrize("log_every, steps", [(1, (0, 4, 9, 25)), (7, (0, 3, 14, 23, 25))])
+def test_snapshots_equal_the_params_of_the_shorter_run(log_every, steps):
+    # Oracle: the snapshot at step s is the parameters after s updates, i.e. a run of s steps
+    # (the same arithmetic, so equal to the bit). Boundary steps split the loop; with
+    # log_every=7, steps 3 and 23 fall inside a block (the cond path) and 25 ends a padded one.
+    opt = optax.sgd(0.1)
+    run = descend(quadratic, start(), opt, 25, snapshot_steps=steps, log_every=log_every)
+    for slot, s in enumerate(steps):
+        expected = start() if s == 0 else descend(quadratic, start(), opt, s).params
+        for name in ("a", "b"):
+            np.testing.assert_array_equal(run.snapshots[name][slot], expected[name])
+
+
+def test_snapshot_cuts_keep_the_history_and_verdicts():
+    # A history cut into pieces at snapshot steps is the uncut one, entry for entry.
+    opt = optax.sgd(0.3)
+    cut = descend(quadratic, start(), opt, 40, snapshot_steps=(0, 5, 17, 40))
+    whole = descend(quadratic, start(), opt, 40, snapshot_steps=())
+    np.testing.assert_array_equal(cut.losses, whole.losses)
+    assert int(cut.converged_step) == int(whole.converged_step)
+
+
+def test_unroll_is_a_speed_setting_only():
+    opt = optax.sgd(0.1)
+    base = descend(quadratic, start(), opt, 30, unroll=1)
+    for unroll in (3, 8):
+        other = descend(quadratic, start(), opt, 30, unroll=unroll)
+        np.testing.assert_array_equal(other.losses, base.losses)
+    with pytest.raises(ValueError, match="unroll"):
+        descend(quadratic, start(), opt, 30, unroll=0)
+
+
+def test_default_unroll_by_backend():
+    from jaxgd.descent import default_unroll
+
+    assert default_unroll("cpu") == 1 and default_unroll("gpu") == default_unroll("tpu") > 1
+
+
+@pytest.mark.parametrize("log_every", [1, 3])
+def test_segments_cut_or_not_give_the_snapshots_of_one_run(log_every):
+    # A segmented loop run from concrete steps cuts its scans at the snapshots; from a traced
+    # step counter (jaxgd.segments) it takes them from a cond. Both equal one descend, to the
+    # bit: the snapshots are copies of the same parameters. Steps 0, 6 and 12 are on segment
+    # or block boundaries, 7 inside a block for log_every=3, 20 at the end.
+    from jaxgd.descent import descent_loop
+
+    opt, steps, num_steps, length = optax.sgd(0.1), (0, 6, 7, 12, 20), 20, 6 * log_every
+    whole = descend(quadratic, start(), opt, num_steps, snapshot_steps=steps,
+                    log_every=log_every)
+    loop = descent_loop(quadratic, start(), opt, num_steps, snapshot_steps=steps,
+                        log_every=log_every, segmented=True, unroll=2)
+    traced_run = jax.jit(loop.run, static_argnums=2)
+    for run, first in ((loop.run, int), (traced_run, jnp.int32)):
+        state, losses = loop.init(), []
+        for step in range(0, num_steps, length):
+            state, (logged, _) = run(state, first(step), length)
+            losses.append(logged)
+        losses = jnp.concatenate(losses)[: whole.losses.size]
+        got = loop.finish(state, losses, position=num_steps)
+        np.testing.assert_array_equal(got.losses, whole.losses)
+        for name in ("a", "b"):
+            np.testing.assert_array_equal(got.snapshots[name], whole.snapshots[name])
+            np.testing.assert_array_equal(got.params[name], whole.params[name])

@@ -80,3 +80,21 @@ def test_chunks_give_the_numbers_of_one_big_run(problem, engine):
     np.testing.assert_array_equal(parts.diverged, whole.diverged)
     assert np.abs(parts.converged_step - whole.converged_step).max() <= 1
     assert seen == [30 * i for i in range(1, 13)]  # 6 chunks of 60 steps, counted on
+
+
+def test_auto_counts_the_host_pass_of_the_moment_engines():
+    # A million rows: on a CPU the float64 moments (n·(d+1)² once) are far cheaper than
+    # 2·n·(d+1) per run-step; on a GPU a host multiply-add costs thousands of device ones,
+    # and the direct engine wins (issue 11: 584 ms of host pass against a 143 ms sweep).
+    assert choose_engine("auto", 10**6, 32, 200, 64, backend="cpu") == "eigen"
+    assert choose_engine("auto", 10**6, 32, 200, 64, backend="gpu") == "direct"
+    assert choose_engine("auto", 10**6, 32, 200, 64, optimizer="adam", backend="tpu") == "direct"
+    # Small data keep the moments everywhere once there are enough runs to share them; on a
+    # GPU in the fused kernel, whose single launch also beats a thousand launched steps of
+    # the direct scan for one run (LAUNCH_COST), though the host pass is dearer than the
+    # direct engine's multiply-adds there.
+    assert choose_engine("auto", 392, 7, 1000, 8192, backend="gpu") == "eigen-fused"
+    assert choose_engine("auto", 392, 7, 1000, 1, backend="gpu") == "eigen-fused"
+    assert choose_engine("auto", 392, 7, 1000, 1, backend="cpu") == "eigen"
+    # Too wide for the kernel: both scans pay the launches, the host pass decides.
+    assert choose_engine("auto", 392, 20, 1000, 1, backend="gpu") == "direct"

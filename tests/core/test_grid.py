@@ -69,3 +69,37 @@ def test_grid_errors_are_named(problem):
         grid_sweep(X, y, grid={"b1": []}, learning_rate=0.1, optimizer="adam", num_steps=3)
     with pytest.raises(ValueError, match="grid must map at least one"):
         grid_sweep(X, y, grid={}, learning_rate=0.1, num_steps=3)
+
+
+class _FakeDevice:
+    """A device as auto_chunk_size sees it: a platform and, maybe, memory statistics."""
+
+    def __init__(self, platform, stats):
+        self.platform, self._stats = platform, stats
+
+    def memory_stats(self):
+        if isinstance(self._stats, Exception):
+            raise self._stats
+        return self._stats
+
+
+def test_auto_chunk_size_follows_the_free_memory_of_an_accelerator():
+    from jaxgd.grid import CHUNK_BYTES, FREE_MEMORY_SHARE, auto_chunk_size
+
+    per_run = 4 * (1000 + 4 * 8 + 8)  # history, snapshots + params, verdicts
+    cpu = auto_chunk_size(1000, 7, 3, devices=[_FakeDevice("cpu", None)])
+    assert cpu == CHUNK_BYTES // per_run == 64527
+    gib = 2**30
+    gpu = _FakeDevice("gpu", {"bytes_limit": 80 * gib, "bytes_in_use": 16 * gib})
+    assert auto_chunk_size(1000, 7, 3, devices=[gpu]) == int(
+        FREE_MEMORY_SHARE * 64 * gib) // per_run
+    assert auto_chunk_size(1000, 7, 3, devices=[gpu]) >= 65536  # issue 11: one chunk
+    # Two devices share the runs; the fuller one sets the size of each share.
+    full = _FakeDevice("gpu", {"bytes_limit": 80 * gib, "bytes_in_use": 72 * gib})
+    assert auto_chunk_size(1000, 7, 3, devices=[gpu, full]) == int(
+        FREE_MEMORY_SHARE * 8 * gib) * 2 // per_run
+    # Without statistics (or with an almost full device), today's CPU rule.
+    for device in (_FakeDevice("tpu", None), _FakeDevice("gpu", {}),
+                   _FakeDevice("gpu", RuntimeError("no stats")),
+                   _FakeDevice("gpu", {"bytes_limit": gib, "bytes_in_use": gib})):
+        assert auto_chunk_size(1000, 7, 3, devices=[device]) == cpu

@@ -91,3 +91,22 @@ def test_large_data_reference_from_moments_matches_the_svd_oracle():
     assert result.optimal_loss == pytest.approx(solve(X, y).loss, rel=1e-9)
     ridge = fit(X, y, learning_rate=0.01, num_steps=2, l2=0.3)
     assert ridge.optimal_loss == pytest.approx(solve(X, y, l2=0.3).loss, rel=1e-9)
+
+
+def test_references_begun_on_a_worker_thread_equal_the_direct_ones(monkeypatch):
+    # Data past memo.MAX_BYTES have their float64 pass overlapped with the device copy; the
+    # numbers and the conditioning warning are those of the plain call.
+    import jaxgd.memo
+    from jaxgd.preparation import references, start_references
+    from tests.conftest import well_conditioned
+
+    X, y = well_conditioned(3, n=200, d=3)
+    X = np.column_stack([X, 2.0 * X[:, 1]])  # dependent: a warning to carry over
+    with pytest.warns(RuntimeWarning, match="linearly dependent"):
+        expected = references(X, y, np.array([0.0, 0.5]))
+    monkeypatch.setattr(jaxgd.memo, "MAX_BYTES", 64)
+    collect = start_references(X, y, np.array([0.0, 0.5]))
+    with pytest.warns(RuntimeWarning, match="linearly dependent"):
+        found = collect()
+    for a, b in zip(found, expected, strict=True):
+        np.testing.assert_array_equal(a, b)

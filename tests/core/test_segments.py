@@ -191,3 +191,16 @@ def test_a_second_segmented_sweep_compiles_nothing(monkeypatch):
         second = run()
     assert later == []
     np.testing.assert_array_equal(second.losses, first.losses)
+
+
+def test_unroll_reaches_the_segments_and_changes_no_number():
+    # unroll is a RunConfig field: the segments' runs scan with it, the snapshots of their
+    # traced step counter still come from the cond, and every value is that of unroll=1.
+    X, y = _data()
+    runs = {u: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=60, stop_at_convergence=True,
+                           segment_steps=8, snapshot_steps=(0, 7, 16, 60), unroll=u)
+            for u in (1, 4)}
+    for field in (*FIELDS, "snapshots", "steps_run"):
+        for a, b in zip(jax.tree_util.tree_leaves(getattr(runs[4], field)),
+                        jax.tree_util.tree_leaves(getattr(runs[1], field)), strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -1,0 +1,180 @@
+"""The scan path as a user calls it: µs per step against K, an A/B of its settings, the
+per-call host overhead, and the direct engine against a hand-written X·W scan.
+
+Every time here is of ``jaxgd.sweep`` called with its defaults (the float64 reference on,
+one process, JAX's default devices), blocked until the result is ready, in steady state
+(the first call, which compiles, is left out). The compiled program alone is timed by
+calling again the very program the sweep dispatched (captured from
+``jaxgd.grid._members_compiled``) with the same inputs: the call's time minus the
+program's is the host's share (checks, reference, engine data, dispatch, result). Settings
+are timed interleaved, one call of each in turn, so that a busy machine slows them alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+import jax
+import numpy as np
+
+import jaxgd
+from jaxgd import grid
+from jaxgd._bench.baselines import _plain_jax
+from jaxgd._bench.problems import Problem
+
+#: The A/B of the scan path's settings: name -> keywords of ``jaxgd.sweep``.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "unroll=8": {"unroll": 8},
+    "unroll=32": {"unroll": 32},
+    "no snapshots": {"snapshot_steps": ()},
+}
+
+
+def user_sweep(problem: Problem, K: int, T: int, **settings) -> Callable[[], Any]:
+    """``jaxgd.sweep`` on the problem's float32 data with K learning rates, as a user calls
+    it (defaults but ``settings``), blocked until ready."""
+    rates = problem.learning_rates(K)
+
+    def call():
+        result = jaxgd.sweep(problem.X32, problem.y32, learning_rates=rates, num_steps=T,
+                             **settings)
+        jax.block_until_ready(result.losses)
+        return result
+
+    return call
+
+
+def captured_program(call: Callable[[], Any]) -> Callable[[], Any]:
+    """The compiled program that one ``call`` dispatched, as a function that runs it again
+    on the same inputs (blocked); None if the call ran several chunks."""
+    seen = []
+    compiled = grid._members_compiled
+
+    def spy(*args, **kwargs):
+        seen.append((args, kwargs))
+        return compiled(*args, **kwargs)
+
+    grid._members_compiled = spy
+    try:
+        call()
+    finally:
+        grid._members_compiled = compiled
+    if len(seen) != 1:
+        return None
+    args, kwargs = seen[0]
+    return lambda: jax.block_until_ready(compiled(*args, **kwargs))
+
+
+def returned_ms(call_unblocked: Callable[[], Any], repeats: int) -> list[float]:
+    """Milliseconds until ``jaxgd.sweep`` returns, its program dispatched but not waited
+    for: the host's work before the program (the program runs after it, so a blocked call
+    is this plus the program). Each call is waited for before the next."""
+    jax.block_until_ready(call_unblocked().losses)
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = call_unblocked()
+        out.append(1e3 * (time.perf_counter() - start))
+        jax.block_until_ready(result.losses)
+    return out
+
+
+def interleaved(calls: Mapping[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call, ``repeats`` rounds of one call each in turn (after one warm-up)."""
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def scan_path(problem: Problem, Ks, T: int, repeats: int,
+              settings: Mapping[str, dict[str, Any]] = SETTINGS) -> list[dict[str, Any]]:
+    """Per K and setting: the call's and the program's median seconds, µs per step (of the
+    program, all K runs together) and the host's share in ms (the difference of two
+    medians: noisy on a busy machine); for the default setting also the median time until
+    the call returns, unblocked (``returned_ms``), a direct measure of the host's work."""
+    rows = []
+    for K in Ks:
+        rates = problem.learning_rates(K)
+        unblocked = partial(jaxgd.sweep, problem.X32, problem.y32, learning_rates=rates,
+                            num_steps=T)
+        returned = returned_ms(unblocked, 3 * repeats)
+        calls = {}
+        for name, kw in settings.items():
+            call = user_sweep(problem, K, T, **kw)
+            calls[f"call {name}"] = call
+            program = captured_program(call)
+            if program is not None:  # a chunked sweep has no one program to time
+                calls[f"program {name}"] = program
+        times = interleaved(calls, repeats)
+        for name in settings:
+            call_s = float(np.median(times[f"call {name}"]))
+            program = times.get(f"program {name}")
+            program_s = float(np.median(program)) if program else None
+            rows.append({"K": K, "T": T, "setting": name, "call_s": call_s,
+                         "call_min_s": min(times[f"call {name}"]), "program_s": program_s,
+                         "us_per_step": None if program_s is None else 1e6 * program_s / T,
+                         "host_ms": None if program_s is None else 1e3 * (call_s - program_s),
+                         "returned_ms": float(np.median(returned)) if name == "default"
+                         else None, "repeats": repeats})
+    return rows
+
+
+def direct_row(problem: Problem, K: int, T: int, repeats: int) -> dict[str, Any]:
+    """The direct engine as a user calls it (NumPy arrays, reference on) and from device
+    arrays without the reference, against a hand-written ``jit(vmap(scan))`` of X·w steps
+    on device arrays, float32 both (full precision: XLA:CPU has no TF32)."""
+    rates = problem.learning_rates(K)
+    X, y = jax.device_put(problem.X32), jax.device_put(problem.y32)
+    device_rates = jax.device_put(rates.astype(np.float32))
+
+    def jaxgd_call(data, **kw):
+        def call():
+            result = jaxgd.sweep(*data, learning_rates=rates, num_steps=T, engine="direct",
+                                 init_scale=0.0, **kw)
+            return jax.block_until_ready(result.losses)
+        return call
+
+    calls = {"jaxgd (NumPy arrays, reference)": jaxgd_call((problem.X32, problem.y32)),
+             "jaxgd (device arrays, no reference)": jaxgd_call((X, y), reference=False),
+             "hand-written X·W scan": lambda: _plain_jax(X, y, device_rates, T)
+             .block_until_ready()}
+    times = interleaved(calls, repeats)
+    medians = {name: float(np.median(ts)) for name, ts in times.items()}
+    hand = medians["hand-written X·W scan"]
+    return {"n": problem.n, "d": problem.d, "K": K, "T": T, "median_s": medians,
+            "ratio_user": medians["jaxgd (NumPy arrays, reference)"] / hand,
+            "ratio_device": medians["jaxgd (device arrays, no reference)"] / hand,
+            "repeats": repeats}
+
+
+def scan_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: µs per step against K for each setting, and the host's share."""
+    head = ("| K | setting | call (ms) | program (ms) | µs / step | host = call − program (ms) "
+            "| returns after (ms) |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        chunked = r["program_s"] is None
+        lines.append(f"| {r['K']} | {r['setting']} | {1e3 * r['call_s']:.2f} | " + (
+            "chunked | — | — |" if chunked else f"{1e3 * r['program_s']:.2f} | "
+            f"{r['us_per_step']:.2f} | {r['host_ms']:.2f} |")
+            + (f" {r['returned_ms']:.2f} |" if r.get("returned_ms") is not None else " — |"))
+    return "\n".join(lines)
+
+
+def direct_table(row: dict[str, Any]) -> str:
+    lines = [f"n={row['n']}, d={row['d']}, K={row['K']}, T={row['T']}", "",
+             "| implementation | median (s) | / hand-written |", "|---|---|---|"]
+    hand = row["median_s"]["hand-written X·W scan"]
+    for name, seconds in row["median_s"].items():
+        lines.append(f"| {name} | {seconds:.4g} | {seconds / hand:.2f} |")
+    return "\n".join(lines)
