@@ -358,7 +358,7 @@ def _print_refined(refined: dict) -> None:
         print(refined.get("note", "not refined"))
         return
     print(f"refined ({objective}, {refined['settings']['steps']} steps from the sweep's "
-          f"{len(refined['points'])} best runs):")
+          f"{len(refined['points'])} best runs, {refined['seconds']:.2f} s):")
     for row in refined["points"]:
         start, end = row["start"], row["end"]
         moved = ", ".join(f"{name} {start[name]:.4g} → {end[name]:.4g}"

@@ -12,6 +12,7 @@ points again, crossed with the grid's other axes and the seeds, as one ``run_gri
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -64,10 +65,12 @@ def refine_sweep(plan: Plan, grid: dict[str, np.ndarray]) -> dict[str, Any] | No
     best = ranked[: settings.top]
     indices = np.unravel_index(best, score.shape)
     points = np.unique(indices[0])  # the drawn points (first axis) of the best runs
+    began = time.perf_counter()
     try:
         result = _rerun(plan, points, settings)
     except ValueError as error:  # e.g. every start point above its stability limit
         return {**base, "points": [], "note": f"not refined: {error}"}
+    seconds = time.perf_counter() - began  # not in timing_seconds: those are the sweep's
     refined = result.refined
     rows = []
     for i, start in enumerate(np.asarray(refined.start)):
@@ -90,7 +93,8 @@ def refine_sweep(plan: Plan, grid: dict[str, np.ndarray]) -> dict[str, Any] | No
     # float32 programs): equal within it is no win.
     beats = after < sweep_best - BEATS_RTOL * abs(sweep_best)
     return {**base, "points": rows, "sweep_best_objective": sweep_best,
-            "refined_best_objective": after, "beats_sweep": bool(beats)}
+            "refined_best_objective": after, "beats_sweep": bool(beats),
+            "seconds": seconds}
 
 
 def _rerun(plan: Plan, points: np.ndarray, settings: refinement.Plan):

@@ -63,7 +63,7 @@ def test_the_sweeps_best_runs_are_refined_downhill(capsys):
     assert any(p["steps_accepted"] > 0 for p in block["points"])  # it moved somewhere
     cli._print_table(record.summary)
     out = capsys.readouterr().out
-    assert "refined (training loss, 3 steps from the sweep's 3 best runs)" in out
+    assert "refined (training loss, 3 steps from the sweep's 3 best runs, " in out
     assert out.count("steps taken)") == 3
     said = "a refined point beats" if block["beats_sweep"] else "no refined point beats"
     assert f"{said} the sweep's best run" in out
@@ -84,6 +84,7 @@ def test_a_resumed_run_refines_as_an_uninterrupted_one(tmp_path, capsys):
     _, summary = results.read(out)
     _, reference = results.read(whole)
     block = summary["refined"]
+    assert block.pop("seconds") > 0 and reference["refined"].pop("seconds") > 0
     assert block == reference["refined"]
     assert block["objective"] == "validation loss" and len(block["points"]) == 3
     ranked = sorted((r for r in summary["runs"] if not r["diverged"]),
