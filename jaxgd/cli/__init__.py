@@ -335,6 +335,8 @@ def _print_table(summary: dict) -> None:
           f"{summary['stability']['max_learning_rate']:.4g}")
     if held:
         _print_held_out(best, summary["validation"])
+    if summary.get("refined"):
+        _print_refined(summary["refined"])
     training = summary.get("training", {})
     if "run_steps_executed" in training:
         executed, scheduled = training["run_steps_executed"], training["run_steps_scheduled"]
@@ -346,6 +348,31 @@ def _print_table(summary: dict) -> None:
 
 def _number(value, width: int = 14) -> str:
     return f"{'inf/nan' if value is None else f'{value:.6g}':>{width}}"
+
+
+def _print_refined(refined: dict) -> None:
+    """One line per refined point (``optimizer.refine``), and whether one beats the sweep's
+    best run (which stays the best run: the one whose path and figures were recorded)."""
+    objective = refined["objective"]
+    if not refined["points"]:
+        print(refined.get("note", "not refined"))
+        return
+    print(f"refined ({objective}, {refined['settings']['steps']} steps from the sweep's "
+          f"{len(refined['points'])} best runs, {refined['seconds']:.2f} s):")
+    for row in refined["points"]:
+        start, end = row["start"], row["end"]
+        moved = ", ".join(f"{name} {start[name]:.4g} → {end[name]:.4g}"
+                          for name in refined["moved"])
+        print(f"  {moved}, seed {start['seed']}: {objective} "
+              f"{row['objective_before']:.6g} → {row['objective_after']:.6g} "
+              f"({row['steps_accepted']} of {row['steps']} steps taken)")
+    if refined.get("beats_sweep"):
+        print(f"  a refined point beats the sweep's best run: {objective} "
+              f"{refined['refined_best_objective']:.6g} < {refined['sweep_best_objective']:.6g}"
+              " (summary.json's best_run stays the sweep's)")
+    else:
+        print(f"  no refined point beats the sweep's best run ({objective} "
+              f"{refined['sweep_best_objective']:.6g})")
 
 
 def _print_held_out(best: dict, validation: dict) -> None:

@@ -9,7 +9,7 @@ types and out-of-range values are refused with a ``ConfigError`` that names the 
                 validation_fraction, k_folds, validation_seed
     [model]     seed, seeds, init_scale, zeros
     [optimizer] name, learning_rate, learning_rates, schedule, schedule_steps,
-                hyperparameters, grid, sample, num_samples, sampler, sample_seed
+                hyperparameters, grid, sample, num_samples, sampler, sample_seed, refine
     [train]     num_steps, batch_size, epochs, l2, engine, log_every, tol, patience,
                 divergence_factor, stop_at_convergence, snapshot_steps, segment_steps,
                 pruning, halving_rate, min_steps
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jaxgd import convergence, engine, optimizers, search
+from jaxgd import convergence, engine, optimizers, refinement, search
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
 from jaxgd.validation import check_seed
 
@@ -103,7 +103,12 @@ class OptimizerConfig:
     [kind, low, high] (``jaxgd.search``), e.g. ``{learning_rate = ["log", 1e-4, 1.0], b1 =
     ["uniform", 0.5, 0.99]}``, ``num_samples`` points from ``sampler`` ("sobol" or
     "random") and ``sample_seed``. It must range over learning_rate (the run's first axis;
-    the other drawn names vary along it, point by point); l2 is gridded, not drawn."""
+    the other drawn names vary along it, point by point); l2 is gridded, not drawn.
+
+    ``refine`` (with ``sample``) moves the best drawn points of the whole sweep downhill by
+    hypergradients after it has run: a table of ``jaxgd.refinement``'s settings, e.g.
+    ``{top = 4, steps = 20, learning_rate = 0.1, backtracks = 6}`` (``grid_sweep``'s
+    ``refine=``); summary.json's ``refined`` block records the start and end points."""
 
     name: str = "sgd"
     learning_rate: float | None = None
@@ -116,6 +121,7 @@ class OptimizerConfig:
     num_samples: int | None = None
     sampler: str = "sobol"
     sample_seed: int = 0
+    refine: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -342,6 +348,24 @@ def _draw(sample, num_samples, sampler, seed) -> dict[str, tuple[float, ...]]:
     return {name: tuple(float(v) for v in values) for name, values in drawn.items()}
 
 
+def _check_refine(config: Config) -> None:
+    """``optimizer.refine``: settings ``jaxgd.refinement`` takes, on drawn points whose runs
+    it can differentiate (rows in memory, one run per point)."""
+    refine, data = config.optimizer.refine, config.data
+    if not refine:
+        return
+    _require(bool(config.optimizer.sample), "optimizer.refine moves drawn hyperparameters: "
+             "give optimizer.sample (the ranges it moves in)")
+    _require(data.k_folds is None, "optimizer.refine follows one run per point, "
+             "data.k_folds runs k: use data.validation_fraction to refine on held-out loss")
+    _require(data.dataset != "npy" and not data.stream, "optimizer.refine differentiates "
+             "through the runs: not with streamed data (leave data.stream out)")
+    try:
+        refinement.make_plan(refine, search.check_space(config.optimizer.sample))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"optimizer.{error}") from None
+
+
 def _check_sample(optimizer: OptimizerConfig, spec) -> None:
     """``optimizer.sample`` and its companions (``jaxgd.search``), named in the config's
     words."""
@@ -448,6 +472,7 @@ def _check(config: Config) -> None:
             except ValueError as error:
                 raise ConfigError(f"optimizer.grid: {error}") from None
     _check_sample(optimizer, spec)
+    _check_refine(config)
     _require(bool(optimizer.sample) or (optimizer.learning_rate is None) != (
         optimizer.learning_rates is None),
         "give exactly one of optimizer.learning_rate, optimizer.learning_rates and "

@@ -32,6 +32,7 @@ from jaxgd.cli.plan import (
     segment_options,
 )
 from jaxgd.cli.record import HELD_OUT_FIELDS, RunRecord, make_record
+from jaxgd.cli.refine import refine_sweep
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.fit import fit
 from jaxgd.grid import grid_sweep, run_grid
@@ -155,7 +156,9 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
                             seed=point["seed"], hyperparameters=hyper,
                             snapshot_steps=path_steps(plan.num_steps), **extra, **options,
                             **held)
-    return make_record(plan, grid, best, best_path, timing)
+    with _conditioning_said():  # from the whole sweep's best points, once every chunk ran
+        refined = refine_sweep(plan, grid)
+    return make_record(plan, grid, best, best_path, timing, refined)
 
 
 def select_best(plan: Plan, grid: dict[str, np.ndarray]) -> tuple[int, ...] | None:

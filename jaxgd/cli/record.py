@@ -85,10 +85,12 @@ def optima_of(plan: Plan) -> list[tuple[float, LeastSquares]]:
     return optima
 
 
-def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
+def make_record(plan: Plan, grid, best, best_path, timing,
+                refined: dict[str, Any] | None = None) -> RunRecord:
     """The record of a run from its assembled ``grid`` of per-run arrays, the ``best`` run's
     grid index (None if every run diverged), its descent path (a ``FitResult`` with
-    snapshots, or None) and the run's ``Timing``."""
+    snapshots, or None), the run's ``Timing`` and the ``refined`` block of summary.json
+    (``jaxgd.cli.refine``; None without ``optimizer.refine``)."""
     config, dataset, scaler, limits = plan.config, plan.dataset, plan.scaler, plan.limits
     optima = optima_of(plan)
     l2_of_best = 0
@@ -158,6 +160,8 @@ def make_record(plan: Plan, grid, best, best_path, timing) -> RunRecord:
         "optimizer": config.optimizer.name,
     }
     summary = _summary(plan, history, best, optima, timing, meta, grid.get("engine"))
+    if refined is not None:
+        summary["refined"] = refined
     summary["chunks"] = {"learning_rates_per_chunk": plan.chunk_size, "count": plan.num_chunks}
     summary["warnings"] = list(plan.warnings)
     return RunRecord(history=history, summary=summary, meta=meta)
