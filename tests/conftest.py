@@ -1,6 +1,7 @@
 """Shared test data: small, fixed problems so that compiled programs are reused across tests."""
 
 import contextlib
+import gc
 
 import jax
 import numpy as np
@@ -8,6 +9,17 @@ import pytest
 
 COURSE_CARS_X = np.array([[3.5], [3.69], [3.44], [3.43], [4.34], [4.42], [2.37]])
 COURSE_CARS_Y = np.array([18.0, 15.0, 18.0, 16.0, 15.0, 14.0, 24.0])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drops JAX's compiled programs after each test file. The suite compiles thousands of
+    programs; kept all in one process, their code mappings grew past the kernel's limit on
+    memory maps (vm.max_map_count, 65,530) and XLA's compiler crashed with a segmentation
+    fault two thirds of the way through. Tests within a file still share their programs."""
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture
