@@ -14,9 +14,10 @@ COURSE_CARS_Y = np.array([18.0, 15.0, 18.0, 16.0, 15.0, 14.0, 24.0])
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """Drops JAX's compiled programs after each test file. The suite compiles thousands of
-    programs; kept all in one process, their code mappings grew past the kernel's limit on
-    memory maps (vm.max_map_count, 65,530) and XLA's compiler crashed with a segmentation
-    fault two thirds of the way through. Tests within a file still share their programs."""
+    programs; with all of them kept in one process, XLA's compiler crashed with a segmentation
+    fault two thirds of the way through a full run, most likely at the kernel's limit on
+    memory maps (vm.max_map_count, 65,530): one file alone took the process to 13,505
+    mappings. Tests within a file still share their programs."""
     yield
     jax.clear_caches()
     gc.collect()
