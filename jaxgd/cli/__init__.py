@@ -398,15 +398,6 @@ def _print_explanations(runs: Sequence[dict]) -> None:
 _CHUNK_RUNS = 1024  # jaxgd.cli.plan.CHUNK_RUNS, without importing it to print --help
 
 
-def _chunk_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -432,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true",
                        help="finish a stopped run in --out: only its missing chunks run, and "
                             "the results equal those of an uninterrupted run")
-    run.add_argument("--chunk-size", type=_chunk_size, metavar="N",
+    run.add_argument("--chunk-size", type=lr_range.whole_number_at_least(1), metavar="N",
                      help="learning rates per chunk (each with every point of the rest "
                           "of the grid), each chunk saved as soon as it is done (default: "
                           f"all, or about {_CHUNK_RUNS} runs' worth when the grid is larger)")

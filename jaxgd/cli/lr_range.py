@@ -142,7 +142,7 @@ def add_parser(commands) -> None:
                         help="also write lr_range.json and lr_range.png to this folder")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.num_steps=500")
-    parser.add_argument("--num-rates", type=_at_least_two, default=25, metavar="N",
+    parser.add_argument("--num-rates", type=whole_number_at_least(2), default=25, metavar="N",
                         help="log-spaced candidate rates (default 25, plus the limit's "
                              "neighbours when it is known)")
     parser.add_argument("--target", type=float, default=1e-3, metavar="GAP",
@@ -154,11 +154,17 @@ def add_parser(commands) -> None:
     parser.set_defaults(handler=command)
 
 
-def _at_least_two(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"must be >= 2, got {value}")
-    return value
+def whole_number_at_least(minimum: int):
+    """An argparse ``type``: a whole number of at least ``minimum`` (``jaxgd run`` uses it
+    for --chunk-size too)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
