@@ -25,11 +25,15 @@ held-out data "auto" takes the same engine unfused, and an explicit "gram-fused"
 "eigen-fused" is refused (``engine_for``).
 
 RMSE and MAE (``errors``) are computed on the host in float64 from the final parameters,
-at the edge: MAE needs the predictions, which the moment engines never form.
+at the edge: MAE needs the predictions, which the moment engines never form. They are
+computed when first read (``LazyErrors``), so a sweep returns without waiting for its
+program.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -294,9 +298,26 @@ def errors(params: LinearParams, X, y, rows: np.ndarray | None = None) -> dict[s
 
 def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None):
     """``{"training": errors, "validation": errors}`` of final ``params`` (``validation``
-    None without held-out data), or None when the rows or parameters are not concrete."""
+    None without held-out data) as a ``LazyErrors``, computed the first time it is read; or
+    None when the rows or parameters are not concrete."""
     if not _rows(X, y) or is_traced(params):
         return None
+    # Kept as they are now: the caller may change its arrays before the errors are read.
+    X, y = _frozen(X), _frozen(y)
+    plan = plan._replace(X_val=_frozen(plan.X_val), y_val=_frozen(plan.y_val)) \
+        if isinstance(plan, Split) else plan
+    return LazyErrors(lambda: _result_errors(params, X, y, plan, fold_axis))
+
+
+def _frozen(array):
+    """A read-only view of ``array``, copied first if it is a NumPy array one can write."""
+    if isinstance(array, np.ndarray) and array.flags.writeable:
+        array = array.copy()
+        array.flags.writeable = False
+    return array
+
+
+def _result_errors(params: LinearParams, X, y, plan, fold_axis):
     if isinstance(plan, Folds):  # each fold's runs on that fold's rows
         out = {side: {m: np.empty(np.shape(params.bias)) for m in ("mse", "rmse", "mae")}
                for side in ("training", "validation")}
@@ -313,6 +334,54 @@ def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None
     return {"training": errors(params, X, y), "validation": validation}
 
 
-__all__ = ["Folds", "Split", "check_fraction", "engine_for", "errors", "fold_data", "fold_ids",
-           "held_out", "pick", "resolve", "split", "training_mask",
+class LazyErrors(Mapping):
+    """A result's ``errors``, computed on the host the first time they are read.
+
+    Computing them needs the final parameters on the host, so it waits for the run's
+    program and then does O(runs·n·d) float64 work (25 ms for 8,192 runs on Auto MPG):
+    done in the call, every sweep would block on its program and pay it, read or not. It
+    is a pytree whose one child is the computed dict, so a result still flattens to arrays
+    (flattening computes it) and ``tree_map`` over results keeps working.
+
+    Example:
+      >>> import numpy as np, jaxgd
+      >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+      >>> r = jaxgd.fit(X, y, learning_rate=0.3, num_steps=200)
+      >>> sorted(r.errors), round(float(r.errors["training"]["rmse"]), 6)
+      (['training', 'validation'], 0.0)
+    """
+
+    def __init__(self, compute: Callable[[], dict] | None = None, value: dict | None = None):
+        self._compute, self._value = compute, value
+        self._lock = threading.Lock()
+
+    def _get(self) -> dict:
+        with self._lock:  # computed once, whichever thread reads first
+            if self._compute is not None:
+                self._value, self._compute = self._compute(), None
+        return self._value
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return f"LazyErrors({self._get()!r})"
+
+    def __reduce__(self):  # pickled and copied as the computed values (a lock is neither)
+        return LazyErrors, (None, self._get())
+
+
+jax.tree_util.register_pytree_node(
+    LazyErrors, lambda e: ((e._get(),), None),
+    lambda _, children: LazyErrors(value=children[0]))
+
+
+__all__ = ["Folds", "LazyErrors", "Split", "check_fraction", "engine_for", "errors", "fold_data",
+           "fold_ids", "held_out", "pick", "resolve", "split", "training_mask",
            "validation_loss"]

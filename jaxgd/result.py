@@ -18,12 +18,13 @@ runs (learning rates, grid axes, engine, reference).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
+from jaxgd.holdout import LazyErrors
 from jaxgd.params import LinearParams
 from jaxgd.scaling import Standardizer, unstandardize_params
 
@@ -123,14 +124,22 @@ class Described(Descent):
     ``feature_names`` (one per weight) and ``target_name`` come from a pandas DataFrame and
     Series (or any table with ``__array__`` and ``columns``/``name``, see ``jaxgd.frames``);
     None for plain arrays.
+
+    ``errors`` (final MSE, RMSE and MAE per side, ``jaxgd.holdout``) is a ``LazyErrors``,
+    computed the first time it is read; a plain dict given here is wrapped in one, so every
+    result has the same pytree structure however it was made (run, loaded or by hand).
     """
 
     engine: str = "direct"
     reference: Any = None
-    errors: dict | None = None
+    errors: Mapping | None = None
     feature_names: tuple[str, ...] | None = None
     target_name: str | None = None
     num_steps: int | None = None
+
+    def __post_init__(self):
+        if isinstance(self.errors, dict):
+            object.__setattr__(self, "errors", LazyErrors(value=self.errors))
 
     @property
     def run_steps_executed(self) -> int:

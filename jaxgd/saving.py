@@ -39,6 +39,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -176,12 +177,12 @@ def _store(name: str, value, arrays: dict[str, np.ndarray]) -> Any:
         arrays[f"{prefix}weight"] = _host(value.weight, name)
         arrays[f"{prefix}bias"] = _host(value.bias, name)
         return {"params": prefix}
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, or a result's LazyErrors
         prefix, entries = _DICT_PREFIX.get(name, f"{name}_"), {}
         for key, entry in value.items():
             if isinstance(entry, bool | int | float) and math.isfinite(entry):
                 entries[key] = {"json": entry}  # a Python number stays one
-            elif entry is None or isinstance(entry, dict):  # nested, as ``errors``' sides
+            elif entry is None or isinstance(entry, Mapping):  # nested, as ``errors``' sides
                 entries[key] = {"field": _store(f"{prefix}{key}", entry, arrays)}
             else:
                 arrays[f"{prefix}{key}"] = _host(entry, f"{name}[{key!r}]")

@@ -1,5 +1,7 @@
 """Held-out data: the validation loss in the loop, splits, k folds, selection and errors."""
 
+import pickle
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -249,6 +251,33 @@ def test_errors_report_rmse_and_mae_in_float64():
     e = errors(LinearParams(np.array([1.0]), np.array(0.0)), np.array([[1.0], [2.0]]),
                np.array([2.0, 4.0]))
     assert (float(e["mse"]), float(e["rmse"]), float(e["mae"])) == (2.5, np.sqrt(2.5), 1.5)
+
+
+def test_errors_are_computed_when_first_read_from_the_data_as_given(monkeypatch):
+    # A sweep must not wait for its program to compute errors nobody reads; reading them
+    # later must still see the data of the call, not what the caller changed since.
+    from jaxgd import holdout
+
+    calls = []
+    real = holdout.errors
+    monkeypatch.setattr(holdout, "errors", lambda *a, **k: calls.append(1) or real(*a, **k))
+    X, y = well_conditioned(17, n=30)
+    X_val, y_val = well_conditioned(18, n=12)
+    r = sweep(X, y, learning_rates=[0.05, 0.2], num_steps=50, validation=(X_val, y_val))
+    assert calls == []
+    expected = [real(r.params, X, y)["mae"], real(r.params, X_val, y_val)["mae"]]
+    X[:] = 0.0
+    X_val[:] = 0.0
+    np.testing.assert_array_equal(r.errors["training"]["mae"], expected[0])
+    np.testing.assert_array_equal(r.errors["validation"]["mae"], expected[1])
+    assert len(calls) == 2
+    r.errors["training"]  # computed once
+    assert len(calls) == 2
+    # A pytree still: tree_map maps the computed values; pickling keeps them.
+    halved = jax.tree_util.tree_map(lambda a: np.asarray(a) / 2, r)
+    np.testing.assert_array_equal(halved.errors["training"]["mae"], expected[0] / 2)
+    back = pickle.loads(pickle.dumps(r.errors))
+    np.testing.assert_array_equal(back["validation"]["mae"], expected[1])
 
 
 def test_mini_batch_runs_record_the_held_out_loss_of_their_params():
