@@ -43,7 +43,21 @@ def is_traced(value) -> bool:
       >>> is_traced(1.0), jax.jit(lambda x: is_traced(x))(1.0)
       (False, Array(True, dtype=bool))
     """
+    # Checked ~30 times a call on the per-call host path: the common containers and leaves
+    # directly (a tenth of tree_leaves' cost), anything else as a pytree.
+    if isinstance(value, jax.core.Tracer):
+        return True
+    if value is None or isinstance(value, _PLAIN):
+        return False
+    if isinstance(value, tuple | list):
+        return any(is_traced(item) for item in value)
+    if type(value) is dict:
+        return any(is_traced(item) for item in value.values())
     return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value))
+
+
+#: Leaves that are never tracers (a tracer is checked for first: it passes for a jax.Array).
+_PLAIN = (np.ndarray, np.generic, jax.Array, int, float, complex, str, bytes)
 
 
 def _check_traced(value, name: str):

@@ -291,7 +291,8 @@ def scan_lines(results: dict[str, Any]) -> list[str]:
     if results.get("scan_path"):
         out += ["## Scan path: µs per step against K, settings A/B, host overhead", "",
                 "Auto MPG, jaxgd.sweep as a user calls it (defaults), medians of interleaved "
-                "calls; program = the compiled program alone, host = call − program.", "",
+                "calls; program = the compiled program alone; host before the program = from the "
+                "call until its program is dispatched (the host overhead).", "",
                 scan_table(results["scan_path"]), ""]
     if results.get("direct_vs_hand"):
         out += ["## Direct engine against a hand-written X·W scan", "",
