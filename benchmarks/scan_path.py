@@ -54,10 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nNumPy K=1, T={args.steps}: median {1e3 * numpy_median:.2f} ms "
           f"(min {1e3 * min(numpy_s):.2f})")
     if big:
+        ms = {key: "—" if big[key] is None else f"{big[key]:.2f}"  # None: chunked
+              for key in ("dispatched_ms", "host_ms", "returned_ms")}
         print(f"jaxgd K={big['K']} call / NumPy K=1: {big['call_s'] / numpy_median:.2f}; "
-              f"host overhead {big['dispatched_ms']:.2f} ms before the program (call − "
-              f"program: {big['host_ms']:.2f} ms), the call returns after "
-              f"{big['returned_ms']:.2f} ms")
+              f"host overhead {ms['dispatched_ms']} ms before the program (call − "
+              f"program: {ms['host_ms']} ms), the call returns after {ms['returned_ms']} ms")
     out = {"device": str(device.device_kind), "platform": device.platform,
            "scan_path": rows, "numpy_k1_s": numpy_s, "load": os.getloadavg()}
     if args.direct:
