@@ -26,8 +26,9 @@ held-out data "auto" takes the same engine unfused, and an explicit "gram-fused"
 
 RMSE and MAE (``errors``) are computed on the host in float64 from the final parameters,
 at the edge: MAE needs the predictions, which the moment engines never form. They are
-computed when first read (``LazyErrors``), so a sweep returns without waiting for its
-program.
+computed when first read (``LazyErrors``), from a copy of the data taken at the call, so a
+sweep returns without waiting for its program; data past ``memo.MAX_BYTES`` (4 MiB) are not
+copied into every result: their errors are computed in the call.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import engine as engines
-from jaxgd import gram
+from jaxgd import gram, memo
 from jaxgd.engine import Rows, rows_mse
 from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, remove, sufficient_statistics
@@ -302,6 +303,11 @@ def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None
     None when the rows or parameters are not concrete."""
     if not _rows(X, y) or is_traced(params):
         return None
+    arrays = (X, y, *(plan if isinstance(plan, Split) else ()))
+    if sum(8 * np.size(a) for a in arrays) > memo.MAX_BYTES:  # as float64, as computed
+        # Large data: a copy kept in every result would cost the data's size per result,
+        # and at this size the program and the float64 reference cost as much anyway.
+        return LazyErrors(value=_result_errors(params, X, y, plan, fold_axis))
     # Kept as they are now: the caller may change its arrays before the errors are read.
     X, y = _frozen(X), _frozen(y)
     plan = plan._replace(X_val=_frozen(plan.X_val), y_val=_frozen(plan.y_val)) \
@@ -339,9 +345,11 @@ class LazyErrors(Mapping):
 
     Computing them needs the final parameters on the host, so it waits for the run's
     program and then does O(runs·n·d) float64 work (25 ms for 8,192 runs on Auto MPG):
-    done in the call, every sweep would block on its program and pay it, read or not. It
-    is a pytree whose one child is the computed dict, so a result still flattens to arrays
-    (flattening computes it) and ``tree_map`` over results keeps working.
+    done in the call, every sweep would block on its program and pay it, read or not. The
+    data are copied for it at the call (up to ``memo.MAX_BYTES``; past that the errors
+    are computed in the call instead of keeping a copy per result). It is a pytree whose
+    one child is the computed dict, so a result still flattens to arrays (flattening
+    computes it) and ``tree_map`` over results keeps working.
 
     Example:
       >>> import numpy as np, jaxgd

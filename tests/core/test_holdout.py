@@ -280,6 +280,22 @@ def test_errors_are_computed_when_first_read_from_the_data_as_given(monkeypatch)
     np.testing.assert_array_equal(back["validation"]["mae"], expected[1])
 
 
+def test_errors_of_large_data_are_computed_in_the_call_without_a_copy(monkeypatch):
+    # Past memo.MAX_BYTES a copy of X kept in every unread result would grow memory by the
+    # data's size per result; there the errors are computed at once instead.
+    from jaxgd import holdout, memo
+
+    calls = []
+    real = holdout.errors
+    monkeypatch.setattr(holdout, "errors", lambda *a, **k: calls.append(1) or real(*a, **k))
+    n = memo.MAX_BYTES // (8 * 4) + 1  # 4 float64 columns (3 features and y) past the limit
+    X, y = well_conditioned(19, n=n, d=3)
+    r = fit(X, y, learning_rate=0.1, num_steps=5)
+    assert len(calls) == 1
+    np.testing.assert_allclose(r.errors["training"]["mse"], _mse64(r.params.weight,
+                               r.params.bias, X, y), rtol=1e-12)
+
+
 def test_mini_batch_runs_record_the_held_out_loss_of_their_params():
     X, y = well_conditioned(15, n=24)
     X_val, y_val = well_conditioned(16, n=10)
