@@ -151,3 +151,25 @@ def test_the_command_line_refuses_it_before_anything_runs(tmp_path, capsys):
                        "--set", "optimizer.track_sharpness=true"])
     assert status == 2 and not out.exists()
     assert "optimizer.track_sharpness is for optimizer adam" in capsys.readouterr().err
+
+
+def test_the_table_and_the_loss_curve_show_the_best_runs_sharpness(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from jaxgd import figures
+
+    config = parse(CONFIG.format(optimizer=""))
+    record = execute.run(config)
+    cli._print_table(record.summary)
+    assert ("sharpness: 2 of 4 runs reached Adam's threshold 2(1+b1)/(1−b1) = 38; the best "
+            "run's largest: ") in capsys.readouterr().out
+    fig = figures.draw("loss_curve", record.history, record.meta)
+    assert len(fig.axes) == 2  # the loss, and below it the sharpness
+    curve, threshold = fig.axes[1].get_lines()[:2]
+    k, s = record.history["best_index"]
+    best = record.history["sharpness"][k, s]
+    np.testing.assert_array_equal(curve.get_ydata(), best)
+    np.testing.assert_array_equal(curve.get_xdata(), record.history["loss_steps"])
+    assert threshold.get_ydata()[0] == pytest.approx(38.0)
+    untracked = execute.run(parse(CONFIG.format(optimizer="").replace(
+        "track_sharpness = true", "")))
+    assert len(figures.draw("loss_curve", untracked.history, untracked.meta).axes) == 1
