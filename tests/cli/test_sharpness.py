@@ -3,6 +3,7 @@ history.npz and summary.json, equal to the library's ``result.observed`` on the 
 kept across ``--resume``, and refused by name where the library refuses it
 (``jaxgd.cli.sharpness``)."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -92,6 +93,29 @@ def test_with_b1_on_the_grid_each_run_has_its_own_threshold():
         assert run["sharpness_threshold"] == adam_threshold(run["b1"])
         assert run["reached_sharpness_threshold"] == (
             run["max_sharpness"] >= adam_threshold(run["b1"]))
+
+
+def test_drawn_b1_values_give_each_point_its_threshold():
+    config = parse("[data]\ndataset = 'mlcc_cars'\n[optimizer]\nname = 'adam'\n"
+                   "sample = { learning_rate = ['log', 1e-2, 300.0], b1 = ['uniform', 0.5, "
+                   "0.95] }\nnum_samples = 4\ntrack_sharpness = true\n[train]\n"
+                   "num_steps = 20\n[output]\nfigures = []\n")
+    record = execute.run(config)
+    drawn = np.asarray(config.drawn()["b1"])
+    np.testing.assert_array_equal(record.history["sharpness_threshold"][:, 0],
+                                  adam_threshold(drawn))
+    assert [run["sharpness_threshold"] for run in record.summary["runs"]] == [
+        float(t) for t in adam_threshold(drawn)]
+
+
+def test_float64_runs_write_the_librarys_float64_sharpness():
+    with jax.enable_x64(True):
+        config = parse(CONFIG.format(optimizer=""))
+        record = execute.run(config)
+        expected = np.asarray(_library(plans.prepare(config)).observed)
+    assert record.history["sharpness"].dtype == expected.dtype == np.float64
+    # The same float64 computation; 1e-12 leaves room for another program shape's rounding.
+    np.testing.assert_allclose(record.history["sharpness"], expected, rtol=1e-12)
 
 
 def test_a_resumed_run_keeps_the_sharpness_of_its_saved_chunks(tmp_path, capsys):
