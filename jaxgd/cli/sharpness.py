@@ -95,7 +95,12 @@ def history_fields(plan: Plan, grid: dict[str, np.ndarray]) -> dict[str, np.ndar
 
 def peaks(history: dict[str, np.ndarray]) -> np.ndarray:
     """Each run's largest sharpness at a logged step (float64; NaN entries, after a
-    divergence, are skipped; -inf for a run with none)."""
+    divergence, are skipped; -inf for a run with none).
+
+    Example:
+      >>> peaks({"sharpness": np.array([[1.0, 40.0, np.nan], [np.nan] * 3])}).tolist()
+      [40.0, -inf]
+    """
     sharpness = np.asarray(history["sharpness"], np.float64)
     return np.where(np.isnan(sharpness), -np.inf, sharpness).max(axis=-1, initial=-np.inf)
 
