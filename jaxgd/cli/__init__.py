@@ -337,6 +337,8 @@ def _print_table(summary: dict) -> None:
         _print_held_out(best, summary["validation"])
     if summary.get("refined"):
         _print_refined(summary["refined"])
+    if summary.get("sharpness"):
+        _print_sharpness(summary["sharpness"], best)
     training = summary.get("training", {})
     if "run_steps_executed" in training:
         executed, scheduled = training["run_steps_executed"], training["run_steps_scheduled"]
@@ -348,6 +350,16 @@ def _print_table(summary: dict) -> None:
 
 def _number(value, width: int = 14) -> str:
     return f"{'inf/nan' if value is None else f'{value:.6g}':>{width}}"
+
+
+def _print_sharpness(block: dict, best: dict) -> None:
+    """How many runs' sharpness reached Adam's threshold (``optimizer.track_sharpness``)."""
+    threshold = " (of each run's b1)" if block["threshold"] is None else (
+        f" = {block['threshold']:.4g}")
+    peak = best.get("max_sharpness")
+    print(f"sharpness: {block['runs_reaching_threshold']} of {block['runs']} runs reached "
+          f"Adam's threshold 2(1+b1)/(1−b1){threshold}; the best run's largest: "
+          f"{'inf/nan' if peak is None else f'{peak:.4g}'}")
 
 
 def _print_refined(refined: dict) -> None:

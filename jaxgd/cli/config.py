@@ -9,7 +9,8 @@ types and out-of-range values are refused with a ``ConfigError`` that names the 
                 validation_fraction, k_folds, validation_seed
     [model]     seed, seeds, init_scale, zeros
     [optimizer] name, learning_rate, learning_rates, schedule, schedule_steps,
-                hyperparameters, grid, sample, num_samples, sampler, sample_seed, refine
+                hyperparameters, grid, sample, num_samples, sampler, sample_seed, refine,
+                track_sharpness
     [train]     num_steps, batch_size, epochs, l2, engine, log_every, tol, patience,
                 divergence_factor, stop_at_convergence, snapshot_steps, segment_steps,
                 pruning, halving_rate, min_steps
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxgd import convergence, engine, optimizers, refinement, search
+from jaxgd.cli import sharpness
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
 from jaxgd.validation import check_seed
 
@@ -108,7 +110,10 @@ class OptimizerConfig:
     ``refine`` (with ``sample``) moves the best drawn points of the whole sweep downhill by
     hypergradients after it has run: a table of ``jaxgd.refinement``'s settings, e.g.
     ``{top = 4, steps = 20, learning_rate = 0.1, backtracks = 6}`` (``grid_sweep``'s
-    ``refine=``); summary.json's ``refined`` block records the start and end points."""
+    ``refine=``); summary.json's ``refined`` block records the start and end points.
+
+    ``track_sharpness`` (adam) records every run's preconditioned sharpness in the results
+    (``jaxgd.cli.sharpness``), where the library would record it (else a ``ConfigError``)."""
 
     name: str = "sgd"
     learning_rate: float | None = None
@@ -122,6 +127,7 @@ class OptimizerConfig:
     sampler: str = "sobol"
     sample_seed: int = 0
     refine: dict[str, object] = field(default_factory=dict)
+    track_sharpness: bool = False
 
 
 @dataclass(frozen=True)
@@ -514,6 +520,8 @@ def _check(config: Config) -> None:
     _require(20 <= output.dpi <= 1000, f"output.dpi must be in [20, 1000], got {output.dpi}")
     _require(output.max_plot_rows >= 1,
              f"output.max_plot_rows must be >= 1, got {output.max_plot_rows}")
+    why = sharpness.problem(config)  # last: the other keys it reads are checked by now
+    _require(why is None, why)
 
 
 def _check_holdout(data: DataConfig, train: TrainConfig) -> None:

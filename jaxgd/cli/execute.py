@@ -33,6 +33,7 @@ from jaxgd.cli.plan import (
 )
 from jaxgd.cli.record import HELD_OUT_FIELDS, RunRecord, make_record
 from jaxgd.cli.refine import refine_sweep
+from jaxgd.cli.sharpness import tracking
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.fit import fit
 from jaxgd.grid import grid_sweep, run_grid
@@ -67,15 +68,17 @@ def run_chunk(plan: Plan, index: int,
       units the runs train on, ``snapshot_steps`` (P,), ``loss_steps`` (T,), for mini-batch
       runs ``epoch_losses`` (k, G..., S, epochs + 1), ``engine`` (the engine that ran), and
       ``seconds`` (2,): total and compiling. With held-out data also ``HELD_OUT_FIELDS``
-      (``validation_losses`` shaped like ``losses``); with k folds every per-run array has
-      one more axis, the fold, after the seeds.
+      (``validation_losses`` shaped like ``losses``); with ``optimizer.track_sharpness``
+      ``sharpness``, shaped like ``losses`` (the result's ``observed``); with k folds every
+      per-run array has one more axis, the fold, after the seeds.
     """
     rates = plan.chunk_rates(index)
     padded = rates + (rates[-1],) * (plan.chunk_size - len(rates))
     grid = {"learning_rate": padded, **plan.grid, "seed": plan.seeds}
     options = {**library_options(plan.config, plan.num_steps),
                **segment_options(plan.config), **holdout_options(plan.config),
-               "snapshot_steps": plan.config.train.snapshot_steps}
+               "snapshot_steps": plan.config.train.snapshot_steps,
+               **({"track_sharpness": True} if tracking(plan.config) else {})}
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
         with _conditioning_said():
             if plan.sampled:  # drawn points: the rates and their companions, one axis
@@ -96,7 +99,7 @@ def run_chunk(plan: Plan, index: int,
                             for side in ("training", "validation") for metric in ("rmse",
                                                                                    "mae")})
         per_run.update(snapshot_weight=result.snapshots.weight,
-                       snapshot_bias=result.snapshots.bias)
+                       snapshot_bias=result.snapshots.bias, sharpness=result.observed)
         per_run = jax.device_get(per_run)
         shared = jax.device_get({"snapshot_steps": result.snapshot_steps,
                                  "loss_steps": result.loss_steps})
@@ -192,7 +195,8 @@ def _conditioning_said() -> Iterator[None]:
 
 def _fields(plan: Plan) -> tuple[str, ...]:
     return _CHUNK_FIELDS + (("epoch_losses",) if plan.config.train.batch_size else ()) + (
-        HELD_OUT_FIELDS if plan.held_out else ())
+        HELD_OUT_FIELDS if plan.held_out else ()) + (
+        ("sharpness",) if tracking(plan.config) else ())
 
 
 def check_chunk(plan: Plan, index: int, chunk: dict[str, np.ndarray], name: str | None = None,
@@ -224,8 +228,8 @@ def _chunk_problem(plan: Plan, index: int, chunk: dict[str, np.ndarray],
     shape = plan.grid_shape(len(plan.chunk_rates(index)))
     points = int(np.asarray(chunk["snapshot_steps"]).size)
     log_every = plan.config.train.log_every
-    trailing = {"losses": (-(-plan.num_steps // log_every),),
-                "validation_losses": (-(-plan.num_steps // log_every),),
+    logged = (-(-plan.num_steps // log_every),)
+    trailing = {"losses": logged, "validation_losses": logged, "sharpness": logged,
                 "snapshot_weight": (points, int(plan.dataset.X.shape[1])),
                 "snapshot_bias": (points,),
                 "epoch_losses": ((plan.config.train.epochs or 0) + 1,)}

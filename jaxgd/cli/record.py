@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from jaxgd import minibatch
+from jaxgd.cli import sharpness
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.explain import explainer
 from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point, holdout_options, limit_label
@@ -130,6 +131,7 @@ def make_record(plan: Plan, grid, best, best_path, timing,
     if "epoch_losses" in grid:
         history["epoch_losses"] = grid["epoch_losses"]
     history.update({name: grid[name] for name in HELD_OUT_FIELDS if name in grid})
+    history.update(sharpness.history_fields(plan, grid))  # optimizer.track_sharpness
     drawn = config.drawn()
     if drawn:  # optimizer.sample: every drawn value, along the first (learning rate) axis
         history["sampled"] = np.asarray(list(drawn))
@@ -188,6 +190,8 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
     shape = history["final_loss"].shape
     runs = []
     explain = explainer(plan)
+    peaks = sharpness.peaks(history) if "sharpness" in history else None
+    varies = sharpness.varies(history)
     for index in np.ndindex(*shape):
         runs.append({
             **grid_point(plan, index),
@@ -200,6 +204,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
                if name in history},
             **{name: int(history[name][index]) for name in ("steps_run", "pruned_step")
                if name in history},
+            **sharpness.run_fields(history, peaks, index, varies),
         })
         if runs[-1]["diverged"]:  # why, in words (jaxgd.cli.explain)
             runs[-1]["explanation"] = explain(runs[-1])
@@ -260,6 +265,8 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
         "runs": runs,
         "best_run": best_run,
         "least_squares": least_squares if "l2" in plan.grid else least_squares[0],
+        **({"sharpness": sharpness.summary_block(history, peaks)} if peaks is not None
+           else {}),
         "stability": {
             "max_learning_rate": limits.max_learning_rate,
             "fastest_learning_rate": limits.fastest_learning_rate,

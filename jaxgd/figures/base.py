@@ -106,7 +106,7 @@ def field(history: History, key: str, dtype=np.float64) -> np.ndarray:
 #: Per-run fields of a results record: the grid's axes first, then the field's own.
 PER_RUN = ("losses", "epoch_losses", "final_loss", "converged_step", "diverged",
            "diverged_step", "snapshot_weight", "snapshot_bias", "snapshot_loss",
-           "validation_losses", "final_validation_loss")
+           "validation_losses", "final_validation_loss", "sharpness", "sharpness_threshold")
 
 
 def held_out_curve(history: History, index) -> np.ndarray | None:

@@ -2,7 +2,9 @@
 
 The loss falls steeply, then flattens: the step where it stops changing is marked as the
 convergence step, and the least-squares optimum's loss is the floor it approaches. With
-held-out data the held-out loss is drawn beside it (dashed), at the same steps.
+held-out data the held-out loss is drawn beside it (dashed), at the same steps. With Adam's
+sharpness recorded (``track_sharpness``), a panel below shows it at the same steps with its
+stability threshold 2(1 + b1)/(1 − b1) (``jaxgd.sharpness``).
 """
 
 from __future__ import annotations
@@ -58,9 +60,11 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
     log = base.use_log(log_scale, curve, *([] if epochs is None else [epochs]),
                        *([] if held is None else [held]))
 
-    fig = base.new_figure(10, 4.2)
+    tracked = "sharpness" in history
+    fig = base.new_figure(10, 7.0 if tracked else 4.2)
     base.suptitle(fig, meta)
-    ax = fig.add_subplot()
+    rows = fig.add_gridspec(2 if tracked else 1, 1, height_ratios=(3, 2) if tracked else None)
+    ax = fig.add_subplot(rows[0])
     keep = np.array([0, curve.size - 1,
                      *([base.entry_index(steps, converged)] if converged >= 0 else [])])
     shown = base.plot_indices(curve.size, keep=keep)
@@ -103,9 +107,35 @@ def draw(history: base.History, meta: base.Meta, *, log_scale: bool = True) -> F
         finite = both[np.isfinite(both)]
         top = float(finite.max()) if finite.size else 1.0
         ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
-    ax.set_xlabel("iteration (step of gradient descent)")
+    if not tracked:  # else the panel below says it
+        ax.set_xlabel("iteration (step of gradient descent)")
     ax.set_ylabel(base.mse_label(meta) + (", log scale" if log else ""))
     ax.set_title(f"Loss curve of the best run: learning rate η = {base.fmt(rate)}, "
                  f"{base.run_label(history, s)}")
     ax.legend(loc="upper right")
+    if tracked:
+        _sharpness_panel(fig.add_subplot(rows[1], sharex=ax), history, (k, s), loss_steps,
+                         log_scale)
     return fig
+
+
+def _sharpness_panel(ax, history: base.History, index, steps: np.ndarray,
+                     log_scale: bool) -> None:
+    """The best run's preconditioned sharpness at each logged step (the value after that
+    step's update) and its threshold: above it, Adam with v̂ held fixed is unstable."""
+    sharpness = base.finite(base.field(history, "sharpness")[index])
+    threshold = float(base.field(history, "sharpness_threshold")[index])
+    log = base.use_log(log_scale, sharpness, [threshold])
+    shown = base.plot_indices(sharpness.size, keep=[0, sharpness.size - 1])
+    ax.plot(steps[shown], sharpness[shown], color=base.MODEL_COLOR, lw=1.6,
+            label="preconditioned sharpness η·λmax(D^-1/2 H D^-1/2)")
+    ax.axhline(threshold, color=base.DIVERGED_COLOR, ls="--", lw=1.2,
+               label=f"threshold 2(1+b1)/(1−b1) = {base.fmt(threshold)}")
+    if log:
+        base.log_axis(ax, "y")
+        limits = base.log_limits(sharpness, [threshold])
+        if limits is not None:
+            ax.set_ylim(*limits)
+    ax.set_xlabel("iteration (step of gradient descent)")
+    ax.set_ylabel("Adam's sharpness" + (", log scale" if log else ""))
+    ax.legend(loc="lower right")  # the curve rises towards the threshold, upper left
