@@ -30,7 +30,7 @@ from jaxgd import (
 from jaxgd import engine as engines
 from jaxgd.datasets.stream import RowSource
 from jaxgd.descent import Descent
-from jaxgd.optimizers import check_hyperparameter
+from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
 from jaxgd.preparation import (
     check_inputs,
     device_data,
@@ -233,7 +233,10 @@ def grid_sweep(
     """
     points = None
     if sample is not None or num_samples is not None:
-        points = _drawn(sample, num_samples, sampler, sample_seed, grid)
+        # The names and rules of the hyperparameters depend on the optimizer and schedule
+        # alone: the ranges are checked before anything is drawn or run.
+        points = _drawn(sample, num_samples, sampler, sample_seed, grid,
+                        make_spec(optimizer, schedule))
     if grid is None and points is None:
         raise ValueError("give grid= (lists of values), sample= (ranges to draw from), or "
                          "both")
@@ -244,8 +247,10 @@ def grid_sweep(
     return run_grid(X, y, grid or {}, Options.of(locals()), points, plan)
 
 
-def _drawn(sample, num_samples, sampler, sample_seed, grid) -> dict[str, np.ndarray]:
-    """The search space's points (``jaxgd.search``), checked against the grid's axes."""
+def _drawn(sample, num_samples, sampler, sample_seed, grid,
+           spec: OptimizerSpec) -> dict[str, np.ndarray]:
+    """The search space's points (``jaxgd.search``), checked against the optimizer's
+    hyperparameters (names and both ends of each range) and the grid's axes."""
     if sample is None:
         raise ValueError("num_samples needs sample= (the ranges to draw from)")
     if num_samples is None:
@@ -254,6 +259,7 @@ def _drawn(sample, num_samples, sampler, sample_seed, grid) -> dict[str, np.ndar
     if both:
         raise ValueError(f"{', '.join(map(repr, both))} both sampled and a grid axis: put "
                          "each hyperparameter in sample= or grid=, not both")
+    search.check_ends(search.check_space(sample, (*spec.hyperparameter_names(), "l2")), spec)
     return search.draw(sample, num_samples, sampler, sample_seed)
 
 

@@ -35,6 +35,7 @@ from jaxgd.optimizers import OPTIMIZERS
 from jaxgd.result import SweepResult
 from jaxgd.stability import LIMITED, Stability, stability
 from jaxgd.sweep import sweep
+from jaxgd.validation import check_positive_int
 
 #: Default candidates around a known limit: from SPAN[0]·limit to SPAN[1]·limit, log-spaced,
 #: plus the limit's near neighbours (``BRACKET``) so the sweep confirms it closely.
@@ -97,7 +98,8 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
       num_steps: updates per run (leave out with ``batch_size`` and ``epochs``).
       learning_rates: the candidates (default: ``num_rates`` log-spaced around the theory's
         limit, ``SPAN`` of it, plus ``BRACKET`` of it; without theory ``EMPIRICAL_SPAN``).
-      num_rates: how many log-spaced candidates by default.
+      num_rates: how many log-spaced candidates by default (an integer >= 2; NumPy
+        integers will do).
       target: the relative gap that ``suggested`` must reach, in (0, 1).
       hyperparameters: the optimizer's fixed hyperparameters (e.g. ``{"momentum": 0.9}``).
       l2: ridge strength.
@@ -118,10 +120,15 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     if not 0.0 < float(target) < 1.0:
         raise ValueError(f"target must be in (0, 1), got {target!r}")
-    if isinstance(num_rates, bool) or not isinstance(num_rates, int) or num_rates < 2:
-        raise ValueError(f"num_rates must be an integer >= 2, got {num_rates!r}")
+    num_rates = check_positive_int(num_rates, "num_rates", minimum=2)
+    # k folds would give each candidate k runs and k optima (a "fold" axis) where the range
+    # test reads one loss curve per rate against one optimum, and the theory's limit is
+    # that of all the rows, not of a fold's.
     for name, why in (("seeds", "it tests one start: give seed"),
-                      ("reference", "it always measures against the float64 optimum")):
+                      ("reference", "it always measures against the float64 optimum"),
+                      ("k_folds", "it reads one run per candidate against the optimum of "
+                       "all the rows; give validation= or validation_fraction= for "
+                       "held-out data, or sweep(k_folds=...) for the folds")):
         if name in options:
             raise ValueError(f"lr_range takes no {name}: {why}")
     hyperparameters = dict(hyperparameters or {})

@@ -205,13 +205,14 @@ def check_hyperparameter(name: str, values, spec: OptimizerSpec) -> None:
     if values is None or is_traced(values):
         return
     low, high, low_ok, high_ok = _RANGES.get(name, (-math.inf, math.inf, False, False))
+    single = np.ndim(values) == 0  # one value: no index to name
     for index, value in enumerate(np.ravel(np.asarray(values, np.float64)).tolist()):
         fine = math.isfinite(value) and (value > low or (low_ok and value == low)) and (
             value < high or (high_ok and value == high))
         if not fine:
             interval = f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"
-            raise ValueError(f"{name} must be in {interval}; bad value {value!r} "
-                             f"(index {index})")
+            where = "" if single else f" (index {index})"
+            raise ValueError(f"{name} must be in {interval}; bad value {value!r}{where}")
 
 
 def _known(name: str, table: Mapping, what: str) -> None:

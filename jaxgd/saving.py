@@ -9,7 +9,9 @@ with held-out data ``validation_losses`` and ``final_validation_loss``, and the 
 MAE as ``errors_<side>_<metric>``; the final parameters as ``weight`` and ``bias``), in
 their own dtypes and in the units the run trained in; ``summary.json`` holds the rest:
 the kind of result, the engine, the feature and target names, the grid's axes and fixed
-values, and how each field is stored.
+values, and how each field is stored. A refined search's ``refined``
+(``jaxgd.refinement.Refinement``) is stored field by field under ``refined_<field>``, its
+refined runs (a ``GridResult``) as a result of their own under ``refined_runs_<name>``.
 
 ``load`` gives back a result equal to the saved one leaf by leaf (as NumPy arrays) with the
 same static metadata. Writing goes to a temporary folder beside ``path``, renamed into place
@@ -48,6 +50,7 @@ import numpy as np
 
 from jaxgd.files import ResultsError, _umask, load_npz, to_json, write_atomic, write_npz
 from jaxgd.params import LinearParams
+from jaxgd.refinement import Refinement
 from jaxgd.result import FitResult, GridResult, SweepResult, freeze, thaw
 
 FORMAT = "jaxgd.result"
@@ -69,7 +72,7 @@ def save(result, path, *, overwrite: bool = False) -> Path:
       FileExistsError: if ``path`` exists and ``overwrite`` is False, or it is not a folder
         that ``save`` wrote (the message says what is in the way).
       TypeError: if the result is of another type, or a field holds something other than
-        arrays and ``LinearParams`` (an ``aux`` pytree), or is traced.
+        arrays, ``LinearParams`` and a ``Refinement`` (an ``aux`` pytree), or is traced.
     """
     path = Path(path)
     kind = type(result).__name__
@@ -120,21 +123,36 @@ def load(path) -> FitResult | SweepResult | GridResult:
             raise FileNotFoundError(f"{path} is not a saved jaxgd result: no {name}")
     summary = _read_summary(path / SUMMARY)
     arrays = load_npz(path / HISTORY)
-    cls = KINDS.get(summary.get("kind"))
+    return _build(summary, arrays, path)
+
+
+def _build(stored: dict[str, Any], arrays: dict[str, np.ndarray], path: Path,
+           prefix: str = ""):
+    """A result from its part of summary.json (``_describe``) and history.npz's arrays, whose
+    names all start with ``prefix`` (empty but for results inside a result)."""
+    cls = KINDS.get(stored.get("kind"))
     if cls is None:
-        raise ResultsError(f"{path / SUMMARY}: unknown kind of result {summary.get('kind')!r}"
+        raise ResultsError(f"{path / SUMMARY}: unknown kind of result {stored.get('kind')!r}"
                            f" (known: {', '.join(KINDS)})")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    stored = summary.get("fields", {})
-    unknown = sorted(set(stored) - set(fields))
+    values = _decode_fields(cls, stored.get("fields", {}), arrays, path, prefix)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values.update({name: _tuples(v) for name, v in stored.get("meta", {}).items()
+                   if name in fields})
+    values["reference"] = _reference(stored.get("reference"), arrays, path, prefix)
+    return _construct(cls, values, path)
+
+
+def _decode_fields(cls, stored: dict[str, Any], arrays, path: Path, prefix: str) -> dict:
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(stored) - fields)
     if unknown:
         raise ResultsError(f"{path}: fields {unknown} are not fields of {cls.__name__}: saved "
                            "by another version of jaxgd?")
-    values = {name: _decode(name, how, arrays, path) for name, how in stored.items()}
-    values.update({name: _tuples(v) for name, v in summary.get("meta", {}).items()
-                   if name in fields})
-    values["reference"] = _reference(summary.get("reference"), arrays, path)
-    missing = [n for n, f in fields.items() if n not in values
+    return {name: _decode(name, how, arrays, path, prefix) for name, how in stored.items()}
+
+
+def _construct(cls, values: dict[str, Any], path: Path):
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
         raise ResultsError(f"{path}: {cls.__name__} needs {missing}, which were not saved")
@@ -145,40 +163,53 @@ def _encode(result) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """history.npz's arrays and summary.json's content for a result."""
     from jaxgd import __version__
 
-    meta = set(type(result)._meta_fields)
-    arrays, fields = {}, {}
-    for field in dataclasses.fields(result):
-        if field.name not in meta:
-            fields[field.name] = _store(field.name, getattr(result, field.name), arrays)
-    reference = result.reference
-    if reference is not None:
-        arrays["optimal_loss"] = np.asarray(thaw(reference), np.float64)
-    if isinstance(result, GridResult):
-        arrays["grid_axes"] = np.asarray(result.axes, str)
+    arrays: dict[str, np.ndarray] = {}
     summary = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "kind": type(result).__name__,
         "written_by": f"jaxgd {__version__}",
+        **_describe(result, arrays),
+    }
+    return arrays, summary
+
+
+def _describe(result, arrays: dict[str, np.ndarray], prefix: str = "") -> dict[str, Any]:
+    """Puts a result's arrays into ``arrays`` (names starting with ``prefix``); returns its
+    kind, static fields and how each data field is stored."""
+    meta = set(type(result)._meta_fields)
+    fields = {field.name: _store(field.name, getattr(result, field.name), arrays, prefix)
+              for field in dataclasses.fields(result) if field.name not in meta}
+    reference = result.reference
+    if reference is not None:
+        arrays[f"{prefix}optimal_loss"] = np.asarray(thaw(reference), np.float64)
+    if isinstance(result, GridResult):
+        arrays[f"{prefix}grid_axes"] = np.asarray(result.axes, str)
+    return {
+        "kind": type(result).__name__,
         "meta": {name: getattr(result, name) for name in sorted(meta - {"reference"})},
         "reference": None if reference is None else (
             "scalar" if isinstance(reference, float) else "array"),
         "fields": fields,
     }
-    return arrays, summary
 
 
-def _store(name: str, value, arrays: dict[str, np.ndarray]) -> Any:
-    """Puts one data field into ``arrays``; returns how it was stored (for summary.json)."""
+def _store(name: str, value, arrays: dict[str, np.ndarray], prefix: str = "") -> Any:
+    """Puts one data field into ``arrays`` (its names starting with ``prefix``); returns how
+    it was stored (for summary.json)."""
     if value is None:
         return "none"
+    if isinstance(value, Refinement):  # a record of arrays and one result, field by field
+        inner = f"{prefix}{name}_"
+        return {"refinement": {f.name: _store(f.name, getattr(value, f.name), arrays, inner)
+                               for f in dataclasses.fields(value) if f.name != "runs"},
+                "runs": _describe(value.runs, arrays, f"{inner}runs_")}
     if isinstance(value, LinearParams):
-        prefix = _PARAMS_PREFIX.get(name, f"{name}_")
+        prefix = prefix + _PARAMS_PREFIX.get(name, f"{name}_")
         arrays[f"{prefix}weight"] = _host(value.weight, name)
         arrays[f"{prefix}bias"] = _host(value.bias, name)
         return {"params": prefix}
     if isinstance(value, Mapping):  # a dict, or a result's LazyErrors
-        prefix, entries = _DICT_PREFIX.get(name, f"{name}_"), {}
+        prefix, entries = prefix + _DICT_PREFIX.get(name, f"{name}_"), {}
         for key, entry in value.items():
             if isinstance(entry, bool | int | float) and math.isfinite(entry):
                 entries[key] = {"json": entry}  # a Python number stays one
@@ -188,7 +219,7 @@ def _store(name: str, value, arrays: dict[str, np.ndarray]) -> Any:
                 arrays[f"{prefix}{key}"] = _host(entry, f"{name}[{key!r}]")
                 entries[key] = {"array": f"{prefix}{key}"}
         return {"dict": entries}
-    arrays[name] = _host(value, name)
+    arrays[prefix + name] = _host(value, name)
     return "array"
 
 
@@ -200,14 +231,15 @@ def _host(value, name: str) -> np.ndarray:
     # Arrays and numbers only: a tuple or list would come back as one stacked array.
     if not isinstance(value, np.ndarray | np.generic | jax.Array | bool | int | float):
         raise TypeError(f"cannot save {name}: a {type(value).__name__}, not an array; only "
-                        "arrays, dicts of arrays and LinearParams are saved")
+                        "arrays, dicts of arrays, LinearParams and a refined search's "
+                        "Refinement are saved")
     array = np.asarray(value)
     if array.dtype == object:
         raise TypeError(f"cannot save {name}: it holds Python objects, not numbers")
     return array
 
 
-def _decode(name: str, how, arrays: dict[str, np.ndarray], path: Path):
+def _decode(name: str, how, arrays: dict[str, np.ndarray], path: Path, prefix: str = ""):
     def take(key: str) -> np.ndarray:
         if key not in arrays:
             raise ResultsError(f"{path / HISTORY} has no array {key!r} (field {name})")
@@ -216,7 +248,12 @@ def _decode(name: str, how, arrays: dict[str, np.ndarray], path: Path):
     if how == "none":
         return None
     if how == "array":
-        return take(name)
+        return take(prefix + name)
+    if isinstance(how, dict) and "refinement" in how:
+        inner = f"{prefix}{name}_"
+        values = _decode_fields(Refinement, how["refinement"], arrays, path, inner)
+        values["runs"] = _build(how.get("runs", {}), arrays, path, f"{inner}runs_")
+        return _construct(Refinement, values, path)
     if isinstance(how, dict) and "params" in how:
         return LinearParams(take(f"{how['params']}weight"), take(f"{how['params']}bias"))
     if isinstance(how, dict) and "dict" in how:
@@ -227,12 +264,12 @@ def _decode(name: str, how, arrays: dict[str, np.ndarray], path: Path):
     raise ResultsError(f"{path / SUMMARY}: field {name} is stored in an unknown way: {how!r}")
 
 
-def _reference(how, arrays: dict[str, np.ndarray], path: Path):
+def _reference(how, arrays: dict[str, np.ndarray], path: Path, prefix: str = ""):
     if how is None:
         return None
-    if "optimal_loss" not in arrays:
-        raise ResultsError(f"{path / HISTORY} has no array 'optimal_loss'")
-    optimal = arrays["optimal_loss"]
+    if f"{prefix}optimal_loss" not in arrays:
+        raise ResultsError(f"{path / HISTORY} has no array '{prefix}optimal_loss'")
+    optimal = arrays[f"{prefix}optimal_loss"]
     return float(optimal) if how == "scalar" else freeze(optimal)
 
 

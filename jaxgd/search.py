@@ -25,8 +25,9 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd.optimizers import OptimizerSpec, check_hyperparameter
 from jaxgd.sobol import MAX_DIMENSIONS, sobol
-from jaxgd.validation import check_seed
+from jaxgd.validation import check_learning_rate, check_non_negative, check_seed
 
 #: The ways to spread points over a range.
 KINDS = ("log", "uniform")
@@ -109,6 +110,43 @@ def check_space(sample: Mapping, valid: tuple[str, ...] | None = None) -> dict[s
             raise ValueError(f"{where}: a log range needs low > 0, got low={low!r}")
         space[name] = Range(kind, low, high)
     return space
+
+
+def check_ends(space: Mapping[str, Range], spec: OptimizerSpec) -> None:
+    """Checks that both ends of every range are values its hyperparameter may take, by the
+    hyperparameter's own rule (the learning rate's, l2's, or ``check_hyperparameter``'s).
+
+    Both ends, closed: an upper end that the hyperparameter's range leaves open (b1 = 1)
+    is refused too, although a draw from [0, 1) never lands on it exactly, because
+    refinement (``jaxgd.refinement``) clips its unit coordinates to [0, 1] and so reaches
+    ``high`` itself, and ``from_unit`` may round a draw just below 1 up to ``high``. Every
+    hyperparameter's allowed values form one interval, so two good ends make every point
+    between them good.
+
+    Raises:
+      ValueError: naming the entry, which end, and the values allowed.
+
+    Example:
+      >>> from jaxgd.optimizers import make_spec
+      >>> try:
+      ...     check_ends({"b1": Range("uniform", 0.5, 1.5)}, make_spec("adam"))
+      ... except ValueError as error:
+      ...     print(error)
+      sample['b1']: high=1.5 is not a value b1 may take: b1 must be in [0, 1); bad value 1.5
+    """
+    for name, bounds in space.items():
+        for end in ("low", "high"):
+            value = getattr(bounds, end)
+            try:
+                if name == "learning_rate":
+                    check_learning_rate(value)
+                elif name == "l2":
+                    check_non_negative(value, "l2")
+                else:
+                    check_hyperparameter(name, value, spec)
+            except ValueError as error:
+                raise ValueError(f"sample[{name!r}]: {end}={value!r} is not a value {name} "
+                                 f"may take: {error}") from None
 
 
 def draw(sample: Mapping, num_samples: int, sampler: str = "sobol",

@@ -95,7 +95,8 @@ def test_describe_names_the_exact_limit_and_says_when_no_rate_reached_the_target
 
 @pytest.mark.parametrize("keywords,message", [
     ({"target": 1.5}, "target must be in (0, 1)"),
-    ({"num_rates": 1}, "num_rates must be an integer >= 2"),
+    ({"num_rates": 1}, "num_rates must be >= 2, got 1"),
+    ({"k_folds": 3}, "lr_range takes no k_folds: it reads one run per candidate"),
     ({"optimizer": "adma"}, "optimizer must be one of"),
     ({"learning_rates": [0.1, -1.0]}, "learning_rates must be finite positive"),
     ({"seeds": [0, 1]}, "lr_range takes no seeds: it tests one start"),
@@ -104,6 +105,19 @@ def test_describe_names_the_exact_limit_and_says_when_no_rate_reached_the_target
 def test_bad_arguments_are_named(keywords, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         lr_range(X, Y, num_steps=10, **keywords)
+
+
+@pytest.mark.parametrize("num_rates", [np.int64(5), np.int32(5), np.array(5)])
+def test_numpy_integers_are_counts_of_rates(num_rates):
+    found = lr_range(X, Y, num_steps=10, num_rates=num_rates, init_scale=0.0)
+    # 5 log-spaced candidates, plus the limit ± 2% and the fastest rate.
+    assert found.learning_rates.size == 5 + 3
+
+
+@pytest.mark.parametrize("num_rates", [True, 5.0, np.float64(5.0), "5"])
+def test_num_rates_that_are_not_integers_are_refused_by_name(num_rates):
+    with pytest.raises(TypeError, match="num_rates must be an integer"):
+        lr_range(X, Y, num_steps=10, num_rates=num_rates)
 
 
 def test_the_figure_marks_the_three_rates_and_the_diverged_candidates():

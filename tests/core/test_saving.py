@@ -79,6 +79,26 @@ def test_none_fields_and_mini_batch_fields_round_trip(tmp_path):
     assert_same(batches, round_trip(batches, tmp_path / "b"))
 
 
+def test_a_refined_search_round_trips_with_its_refinement(tmp_path):
+    # A drawn l2 gives the refined runs a reference per run (an array, not a float); held-out
+    # data add the validation fields to both the search and its refined runs.
+    result = jaxgd.grid_sweep(
+        X, Y, num_steps=20, num_samples=4, refine={"top": 2, "steps": 1, "backtracks": 1},
+        sample={"learning_rate": ("log", 1e-3, 0.3), "l2": ("uniform", 0.0, 0.1)},
+        validation=(X[:2] + 0.5, Y[:2]))
+    assert result.refined.runs.final_validation_loss is not None
+    loaded = round_trip(result, tmp_path)
+    assert_same(result, loaded)  # the refinement's leaves and the refined runs' metadata too
+    assert type(loaded.refined).__name__ == "Refinement"
+    assert_same(result.refined.runs, loaded.refined.runs)
+    assert np.ndim(loaded.refined.runs.optimal_loss) == 1
+    assert loaded.refined.runs.point(loaded.refined.runs.best()) == result.refined.runs.point(
+        result.refined.runs.best())
+    names = set(np.load(tmp_path / "saved" / "history.npz"))
+    assert {"refined_path_learning_rate", "refined_runs_losses", "refined_runs_weight",
+            "refined_runs_optimal_loss", "losses", "weight"} <= names
+
+
 def test_the_files_use_the_results_folders_names(tmp_path):
     result = jaxgd.sweep(X, Y, learning_rates=[0.05, 0.1], seeds=[0, 1], num_steps=5)
     folder = result.save(tmp_path / "run")

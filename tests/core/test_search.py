@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from jaxgd import fit, grid_sweep, solve
-from jaxgd.search import Range, check_space, draw
+from jaxgd.optimizers import make_spec
+from jaxgd.search import Range, check_ends, check_space, draw
 from tests.conftest import COMPILE_EVENT, compiles, well_conditioned
 
 X, Y = well_conditioned(2, n=40, d=3)
@@ -90,7 +91,19 @@ def test_a_new_sample_of_the_same_size_reuses_the_program():
     ({"sample": {"learning_rate": ("log", 1e-3)}}, r"\(kind, low, high\)"),
     ({"sample": {"learning_rate": ("log", "a", 1.0)}}, r"must be numbers"),
     ({"sample": {"seed": ("uniform", 0, 9)}}, r"seeds are not sampled.*grid="),
-    ({"sample": {"b1": ("uniform", 0.5, 1.5)}}, r"b1 must be in"),
+    ({"sample": {"b1": ("uniform", 0.5, 1.5)}},
+     r"sample\['b1'\]: high=1.5 is not a value b1 may take: b1 must be in \[0, 1\)"),
+    # An open end of the hyperparameter's range is refused as an end: refinement reaches
+    # a range's ends exactly (jaxgd.search.check_ends).
+    ({"sample": {"b1": ("uniform", 0.5, 1.0)}}, r"sample\['b1'\]: high=1.0 "),
+    ({"sample": {"learning_rate": ("uniform", -1e-3, 0.5)}},
+     r"sample\['learning_rate'\]: low=-0.001 is not a value learning_rate may take: "
+     r"learning_rate must be finite and positive"),
+    ({"sample": {"learning_rate": ("uniform", -1, 0.1)}}, r"sample\['learning_rate'\]: low=-1.0"),
+    ({"sample": {"l2": ("uniform", -1.0, 0.1)}, "learning_rate": 0.1},
+     r"sample\['l2'\]: low=-1.0 is not a value l2 may take: l2 must be finite and >= 0"),
+    ({"sample": {"eps": ("uniform", -1e-8, 1e-8)}, "learning_rate": 0.1},
+     r"sample\['eps'\]: low=-1e-08 .*eps must be in \(0, inf\)"),
     ({"sample": {"learning_rate": ("log", 1e-3, 1.0)}, "num_samples": 0}, r"num_samples"),
     ({"sample": {"learning_rate": ("log", 1e-3, 1.0)}, "num_samples": 2.5}, r"num_samples"),
     ({"sample": {"learning_rate": ("log", 1e-3, 1.0)}}, r"needs num_samples"),
@@ -117,3 +130,27 @@ def test_check_space_names_the_entry():
         check_space({"eps": ("log", 1e-9, 1e-6)}, valid=("learning_rate",))
     with pytest.raises(ValueError, match="at least one"):
         check_space({})
+
+
+@pytest.mark.parametrize("optimizer, schedule, space", [
+    ("adam", "constant", {"b1": ("uniform", 0.0, 0.99), "eps": ("log", 1e-9, 1e-6)}),
+    ("sgd", "exponential_decay", {"decay_rate": ("uniform", 0.1, 1.0)}),  # closed: 1 is fine
+    ("sgd", "cosine_decay", {"alpha": ("uniform", 0.0, 1.0), "l2": ("uniform", 0.0, 1.0)}),
+])
+def test_ends_the_hyperparameter_may_take_are_accepted(optimizer, schedule, space):
+    check_ends(check_space(space), make_spec(optimizer, schedule))
+
+
+@pytest.mark.parametrize("optimizer, name, low, high, end", [
+    ("adam", "b1", -0.1, 0.5, "low"),
+    ("adam", "b2", 0.5, 1.0, "high"),
+    ("sgd", "decay_rate", 0.0, 0.5, "low"),  # decay_rate lies in (0, 1]
+    ("sgd", "learning_rate", 0.1, float("inf"), "high"),
+])
+def test_check_ends_names_the_entry_and_its_end(optimizer, name, low, high, end):
+    schedule = "exponential_decay" if name == "decay_rate" else "constant"
+    space = {name: Range("uniform", low, high)}
+    value = low if end == "low" else high
+    with pytest.raises(ValueError, match=rf"^sample\['{name}'\]: {end}={value!r} is not a "
+                                         rf"value {name} may take"):
+        check_ends(space, make_spec(optimizer, schedule))

@@ -180,6 +180,24 @@ def test_fit_stops_computing_once_converged():
                 np.testing.assert_array_equal(a, b, err_msg=name)
 
 
+@pytest.mark.parametrize("log_every, segment", [(1, 20), (30, 30)])
+def test_fit_runs_in_segments_of_the_default_length_only(log_every, segment):
+    # As the README says: fit has no segment_steps; its segments are 1/32 of num_steps
+    # (640 / 32 = 20), rounded up to a whole number of logged steps, and a converged run
+    # stops at the end of the segment in which it converged.
+    X, y = _data(np.float32)
+    run = jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
+                    engine="eigen", log_every=log_every)
+    steps = int(run.steps_run)
+    assert bool(run.converged) and steps < 640 and steps % segment == 0
+    same = jaxgd.sweep(X, y, learning_rates=[0.2], num_steps=640, stop_at_convergence=True,
+                       engine="eigen", log_every=log_every, segment_steps=segment).run(0)
+    assert int(same.steps_run) == steps
+    with pytest.raises(TypeError, match="segment_steps"):
+        jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
+                  segment_steps=64)
+
+
 def test_a_second_segmented_sweep_compiles_nothing(monkeypatch):
     monkeypatch.setattr(segments, "MIN_BATCH", 2)  # re-pack 8 runs down to 4 and 2 too
     X, y = _data(np.float32)
