@@ -204,8 +204,9 @@ def grid_sweep(
         the caller's jit or vmap the sweep is always one plain scan.
       pruning: None, or "halving": successive halving; at steps ``min_steps·η^k`` only
         the best ``1/η`` of the runs still going (by validation loss when there are
-        held-out data, else by training loss) go on; the others are frozen and marked in
-        ``pruned_step``.
+        held-out data, else by training loss, both at that step) go on; the others are
+        frozen and marked in ``pruned_step``. With k folds the grid points are ranked, by
+        their mean over the folds, and a point's folds are pruned together.
       halving_rate: η, at least 2.
       min_steps: the first rung (None: ``num_steps // η³``).
       validation, validation_fraction, validation_seed: held-out data, as in ``fit``.
@@ -418,7 +419,12 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
         chunk_size = auto_chunk_size(logs, width, len(config.snapshot_steps), devices)
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     if plan is not None:
-        run = segments.run_segments(engine, data, hyper, config, plan, chunk_size, mode, held)
+        # With k folds ("fold", the last axis) a point's folds are consecutive runs, ranked
+        # together by successive halving.
+        num_runs = math.prod(shape)
+        points = np.arange(num_runs) // shape[-1] if "fold" in hyper else None
+        run = segments.run_segments(engine, data, hyper, config, plan, chunk_size, mode, held,
+                                    points)
         return jax.tree_util.tree_map(lambda leaf: leaf.reshape(*shape, *leaf.shape[1:]),
                                       run._replace(snapshot_steps=None, loss_steps=None)
                                       )._replace(snapshot_steps=run.snapshot_steps,

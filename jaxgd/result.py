@@ -348,11 +348,23 @@ class GridResult(Described):
         return point
 
     def run(self, index: Sequence[int]) -> FitResult:
-        """One grid point as a ``FitResult``."""
+        """One run as a ``FitResult``: an index on every axis. With k folds a run is one
+        fold's, so the index names the fold too: ``run((*best(), fold))``.
+
+        Raises:
+          ValueError: if the index has not one entry per axis (naming the fold axis when
+            only it is missing, as with ``best()``'s index under k folds).
+          IndexError: if an entry is out of range.
+        """
         index = tuple(index)
         if len(index) != len(self.axes):
+            hint = ""
+            if "fold" in self.axes and len(index) == len(self.axes) - 1:
+                k = np.size(self.values["fold"])
+                hint = (f"; with k_folds a run is one fold's, so add the fold (0 to {k - 1}),"
+                        f" e.g. run((*best(), 0)): best() leaves the fold axis out")
             raise ValueError(f"index needs {len(self.axes)} entries (axes {self.axes}), "
-                             f"got {index}")
+                             f"got {index}{hint}")
         # Index on the host: eager indexing of device arrays compiles a program per field.
         take = lambda tree: jax.tree_util.tree_map(  # noqa: E731
             lambda leaf: np.asarray(leaf)[index], tree)
@@ -408,7 +420,8 @@ class SweepResult(Described):
         return self.as_grid().best(by)
 
     def run(self, index: int | tuple[int, ...]) -> FitResult:
-        """One grid point as a ``FitResult``, e.g. ``result.run(result.best())``."""
+        """One run as a ``FitResult``, e.g. ``result.run(result.best())``; with k folds
+        name the fold too, ``result.run((*result.best(), fold))`` (see ``GridResult.run``)."""
         index = (index,) if isinstance(index, int | np.integer) else tuple(index)
         return self.as_grid().run(index)
 

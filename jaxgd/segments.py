@@ -13,8 +13,11 @@ once (and cached for the next sweep):
   (its later losses repeat that value);
 - with ``pruning="halving"`` (successive halving), at each rung ``min_steps·η^k`` the runs
   still going but outside the best ``1/η`` by ``selection_loss``; a pruned run is frozen
-  there (``pruned_step``), its later losses repeat its ``final_loss``. With held-out data
-  (``jaxgd.holdout``) the ranking is by validation loss, else by training loss.
+  there (``pruned_step``), its later losses repeat its ``final_loss``. The ranking reads
+  the loop state at the rung, not the logged history (with ``log_every`` > 1 its last entry
+  may be a whole segment old): the training loss of the last step run (the monitor's), or
+  with held-out data (``jaxgd.holdout``) the held-out loss of the parameters there. With
+  k folds a grid point's folds are ranked by their mean and pruned together (``points``).
 
 Histories keep their shape, padded as an unsegmented run pads them (the held-out history,
 ``validation_losses``, exactly like ``losses``), so every value a run computed, and every
@@ -123,17 +126,19 @@ def make_plan(options: Options, config: RunConfig) -> Plan | None:
     return Plan(steps, pruning, rate, min_steps)
 
 
-def selection_loss(losses: np.ndarray, logged: int) -> np.ndarray:
-    """The loss by which successive halving ranks runs at a rung: each run's last logged
-    loss (of the first ``logged`` history entries), +inf where NaN. ``run_segments`` passes
-    the validation history when the runs have held-out data, else the training history.
+def selection_loss(at_rung: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The loss by which successive halving ranks grid points at a rung: per point (index
+    ``0 .. points.max()``), the mean of its runs' losses at the rung (``at_rung``, one per
+    run; +inf for a run that diverged, whose loss is NaN or blown up), so a point with
+    k folds is judged by its mean over them, as ``GridResult.best`` judges it at the end,
+    and a diverged fold rules it out. Without folds every run is its own point.
 
     Example:
-      >>> selection_loss(np.array([[3.0, 2.0, 0.0], [4.0, np.nan, 0.0]]), 2).tolist()
-      [2.0, inf]
+      >>> selection_loss(np.array([2.0, 4.0, 1.0, np.inf]), np.array([0, 0, 1, 1])).tolist()
+      [3.0, inf]
     """
-    last = np.asarray(losses[:, logged - 1], np.float64)
-    return np.where(np.isnan(last), np.inf, last)
+    at_rung = np.where(np.isnan(at_rung), np.inf, np.asarray(at_rung, np.float64))
+    return np.bincount(points, weights=at_rung) / np.bincount(points)
 
 
 # One compiled program per (batch size, segment length): the step counter ``first`` is a
@@ -149,9 +154,13 @@ def _start(engine: engines.Engine, data, hyper, config: RunConfig, held=None) ->
 def _advance(engine: engines.Engine, data, hyper, state: LoopState, first, config: RunConfig,
              length: int, held=None):
     def one(h, s):
-        state, (losses, logged) = run_loop(engine, data, h, config, segmented=True,
-                                           held=held)[0].run(s, first, length)
-        return state, (losses, logged.validation)
+        loop = run_loop(engine, data, h, config, segmented=True, held=held)[0]
+        state, (losses, logged) = loop.run(s, first, length)
+        # The held-out loss of the parameters at the segment's end, which successive
+        # halving ranks by: what a run stopped here reports as its final_validation_loss
+        # (only that field of finish is used, the rest is dead code to XLA).
+        at_end = None if held is None else loop.finish(state, None).final_validation_loss
+        return state, (losses, logged.validation, at_end)
 
     return jax.vmap(one)(hyper, state)
 
@@ -168,12 +177,16 @@ def _finish(engine: engines.Engine, data, hyper, state: LoopState, position,
 
 
 def run_segments(engine: engines.Engine, data, hyper: dict[str, np.ndarray], config: RunConfig,
-                 plan: Plan, chunk_size: int, mode: str, held=None) -> Descent:
+                 plan: Plan, chunk_size: int, mode: str, held=None,
+                 points: np.ndarray | None = None) -> Descent:
     """Every run of ``hyper`` (one entry per run), segment by segment; NumPy results with
     the runs on the leading axis, as the plain scan would give them. ``held``: held-out
     data, as in ``jaxgd.training.train``; their history is carried and padded like the
-    losses, and successive halving ranks by it."""
+    losses, and successive halving ranks by the held-out loss. ``points``: the grid point
+    of each run (with k folds, a point's folds share one; ``selection_loss``), None: every
+    run its own."""
     num_runs = next(iter(hyper.values())).size
+    points = np.arange(num_runs) if points is None else np.asarray(points)
     batches = _Batches(hyper, chunk_size, mode)
     state = batches.gather(np.arange(num_runs),
                            lambda h, _: _start(engine, data, h, config, held))
@@ -184,6 +197,9 @@ def run_segments(engine: engines.Engine, data, hyper: dict[str, np.ndarray], con
     # The held-out history (None without held-out data), kept like the losses.
     validation = None if held is None else np.full((num_runs, num_logs), np.nan, dtype)
     steps_run = np.zeros(num_runs, np.int32)
+    # Each run's loss at the end of its last segment, which halving ranks by (a run that
+    # left keeps its last one: a frozen run's stays its loss).
+    at_rung = np.full(num_runs, np.inf)
     pruned = np.full(num_runs, -1, np.int32)
     rungs = plan.rungs(num_steps)
     active, position = np.arange(num_runs), 0
@@ -191,7 +207,7 @@ def run_segments(engine: engines.Engine, data, hyper: dict[str, np.ndarray], con
         # Every segment as long, the last one too (its steps past the end are masked): one
         # program per batch size, not two.
         length, first = plan.segment_steps, jnp.asarray(position, jnp.int32)
-        new, (logs, held_logs) = batches.gather(
+        new, (logs, held_logs, held_now) = batches.gather(
             active, partial(_advance, engine, data, first=first, config=config, length=length,
                             held=held), state)
         _put(state, active, new)
@@ -202,10 +218,10 @@ def run_segments(engine: engines.Engine, data, hyper: dict[str, np.ndarray], con
         position += length
         steps_run[active] = min(position, num_steps)
         done = _finished(state, active, position, config)
+        at_rung[active] = _at_end(state, active, held_now)
         if rungs and rungs[0] <= position < num_steps:  # one ranking for the rungs passed
             rungs = [rung for rung in rungs if rung > position]
-            ranked = losses if validation is None else validation
-            losing = _losing(ranked, active, done, position // log_every, plan)
+            losing = _losing(at_rung, points, active, done, plan)
             pruned[active[losing]] = position
             done |= losing
         for history in (losses, validation):
@@ -239,17 +255,29 @@ def _finished(state: LoopState, active: np.ndarray, position: int,
     return done
 
 
-def _losing(losses, active, done, logged: int, plan: Plan) -> np.ndarray:
-    """The active runs successive halving stops at this rung: those still going (not done)
-    outside the best ceil(n/η) of them by ``selection_loss``."""
-    going = np.flatnonzero(~done)
+def _at_end(state: LoopState, active: np.ndarray, held_now) -> np.ndarray:
+    """The active runs' losses at the end of this segment: the held-out loss of their
+    parameters (``held_now``, None without held-out data), else the training loss of the
+    last step run (the monitor's; with ``log_every=1`` the history's last entry); +inf
+    where diverged."""
+    monitor = state.monitor
+    loss = np.asarray(monitor.previous_loss)[active] if held_now is None else held_now
+    return np.where(np.asarray(monitor.diverged_step)[active] >= 0, np.inf, loss)
+
+
+def _losing(at_rung: np.ndarray, points: np.ndarray, active: np.ndarray, done: np.ndarray,
+            plan: Plan) -> np.ndarray:
+    """The active runs successive halving stops at this rung: the runs still going (not
+    done) of the points outside the best ceil(n/η) of the n points with a run still going,
+    by ``selection_loss`` (ties: the lower point index goes on)."""
     losing = np.zeros(active.size, bool)
+    going = np.unique(points[active[~done]])  # the points in the race, in index order
     if going.size == 0:
         return losing
     keep = max(1, math.ceil(going.size / plan.halving_rate))
-    ranked = going[np.argsort(selection_loss(losses[active[going]], logged), kind="stable")]
-    losing[ranked[keep:]] = True
-    return losing
+    score = selection_loss(at_rung, points)[going]
+    losers = going[np.argsort(score, kind="stable")[keep:]]
+    return ~done & np.isin(points[active], losers)
 
 
 def _pad(losses: np.ndarray, leaving: np.ndarray, state: LoopState, logged: int) -> None:

@@ -165,7 +165,7 @@ def test_drawn_points_and_halving_with_held_out_data(tmp_path, capsys):
     assert history["validation_losses"].shape == history["losses"].shape == (8, 1, 90)
     pruned = history["pruned_step"].reshape(-1)
     assert (pruned == 10).sum() == 5  # rung 10: 8 runs -> the best 3 go on
-    held = history["validation_losses"].reshape(8, 90)[:, 9]
+    held = history["validation_losses"].reshape(8, 90)[:, 10]  # of the parameters at 10
     assert set(np.flatnonzero(pruned != 10)) == set(np.argsort(held)[:3])
     assert summary["best_run"]["selected_by"] == "validation"
     assert summary["training"]["run_steps_executed"] < summary["training"]["run_steps_scheduled"]

@@ -85,8 +85,9 @@ def test_successive_halving_ranks_by_the_held_out_loss():
     plain = jaxgd.grid_sweep(X, y, **options)
     halved = jaxgd.grid_sweep(X, y, pruning="halving", min_steps=100, segment_steps=100,
                               **options)
-    # One rung, at step 100 (ranked by the entry logged at step 99): 6 runs -> the best 2.
-    at_rung = np.asarray(plain.validation_losses)[:, 99]
+    # One rung, at step 100, ranked by the held-out loss of the parameters there (the plain
+    # history's entry at step 100, what a run pruned there reports): 6 runs -> the best 2.
+    at_rung = np.asarray(plain.validation_losses)[:, 100]
     kept = set(np.argsort(at_rung)[:2].tolist())
     assert set(np.flatnonzero(np.asarray(halved.pruned_step) < 0).tolist()) == kept
     # The training loss would keep others (no penalty fits the training rows best): this
@@ -99,6 +100,40 @@ def test_successive_halving_ranks_by_the_held_out_loss():
         assert (halved.validation_losses[r, 100:] == halved.final_validation_loss[r]).all()
     for r in kept:
         np.testing.assert_array_equal(halved.validation_losses[r], plain.validation_losses[r])
+
+
+def test_halving_with_k_folds_prunes_whole_points_by_their_fold_mean():
+    # Each fold's run used to be ranked alone, so a point's folds ran different numbers of
+    # steps and best() compared fold means of unequal runs. Now the points are ranked by
+    # the mean over their folds of the held-out loss at the rung, and pruned whole.
+    X, y = _data(n=30)
+    rates = np.geomspace(1e-3, 0.3, 6)  # slow to fast, all stable
+    options = dict(grid={"learning_rate": rates}, num_steps=90, k_folds=3, engine="gram")
+    plain = jaxgd.grid_sweep(X, y, **options)
+    halved = jaxgd.grid_sweep(X, y, pruning="halving", min_steps=10, **options)
+    pruned = np.asarray(halved.pruned_step)
+    assert pruned.shape == (6, 3) and (pruned == pruned[:, :1]).all()  # folds together
+    mean_at = lambda step: np.asarray(plain.validation_losses)[:, :, step].mean(-1)  # noqa: E731
+    # Rungs 10 and 30 (90 is the end): 6 points -> the best 2 -> the best 1.
+    kept = np.argsort(mean_at(10))[:2]
+    assert set(np.flatnonzero(pruned[:, 0] != 10).tolist()) == set(kept.tolist())
+    winner = kept[np.argmin(mean_at(30)[kept])]
+    assert np.flatnonzero(pruned[:, 0] == -1).tolist() == [winner]
+    assert halved.best() == (winner,)
+    np.testing.assert_array_equal(halved.steps_run,
+                                  np.where(pruned >= 0, pruned, 90))
+
+
+def test_run_of_best_with_folds_asks_for_the_fold():
+    X, y = _data()
+    result = jaxgd.sweep(X, y, learning_rates=[0.05, 0.2], num_steps=20, k_folds=3)
+    for index in (result.best(), int(result.best()[0])):  # the README idiom, and run(i)
+        with pytest.raises(ValueError, match=r"axes \('learning_rate', 'fold'\).*with "
+                                             r"k_folds.*add the fold \(0 to 2\)"):
+            result.run(index)
+    one = result.run((*result.best(), 2))
+    assert float(one.final_validation_loss) == result.final_validation_loss[
+        (*result.best(), 2)]
 
 
 def test_refinement_lowers_the_held_out_loss():

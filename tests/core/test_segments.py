@@ -135,11 +135,42 @@ def test_successive_halving_keeps_the_best_third_at_each_rung():
     _close(result.losses[best], plain.losses[best])
 
 
-def test_selection_uses_the_last_logged_loss():
-    losses = np.array([[5.0, 1.0], [5.0, 3.0], [5.0, np.nan], [5.0, 2.0]])
-    losing = segments._losing(losses, np.arange(4), np.zeros(4, bool), 2,
-                            segments.Plan(2, "halving", 2, 2))
+def test_selection_ranks_points_by_their_mean_loss_at_the_rung():
+    # Runs 0-1 are point 0, runs 2-3 point 1, ...; run 5 diverged (inf) and rules its point
+    # out; run 6 is done (frozen), so only its partner, run 7, is pruned with it.
+    at_rung = np.array([1.0, 3.0, 0.5, 0.5, 0.1, np.inf, 4.0, 4.0])
+    points = np.arange(8) // 2
+    np.testing.assert_array_equal(segments.selection_loss(at_rung, points),
+                                  [2.0, 0.5, np.inf, 4.0])
+    done = np.array([False] * 6 + [True, False])
+    losing = segments._losing(at_rung, points, np.arange(8), done,
+                              segments.Plan(2, "halving", 2, 2))
+    assert losing.tolist() == [False, False, False, False, True, True, False, True]
+    # Without folds every run is a point; a NaN loss ranks last, ties keep the lower index.
+    losing = segments._losing(np.array([1.0, 3.0, np.nan, 1.0]), np.arange(4), np.arange(4),
+                              np.zeros(4, bool), segments.Plan(2, "halving", 2, 2))
     assert losing.tolist() == [False, True, True, False]
+
+
+@pytest.mark.parametrize("held", [None, 0.25])
+def test_halving_ranks_by_the_loss_at_the_rung_whatever_log_every(held):
+    # With log_every=10 = min_steps the first rung, step 10, used to read the history's
+    # entry 0 (the loss before any update, equal for every rate of one seed): the stable
+    # sort kept the three slowest rates and pruned the best. The ranking now reads the loop
+    # state at the rung, so with the rungs (10, 30, 90) on logged steps log_every=10 prunes
+    # exactly as log_every=1 does, and its histories are log_every=1's, every 10th entry.
+    X, y = _data(np.float64)
+    rates = np.geomspace(1e-4, 0.1, 9)  # slow to fast, all stable, none converges by 270
+    run = {k: jaxgd.sweep(X, y, learning_rates=rates, num_steps=270, log_every=k,
+                          pruning="halving", engine="gram", validation_fraction=held)
+           for k in (1, 10)}
+    pruned = np.asarray(run[10].pruned_step)
+    np.testing.assert_array_equal(pruned, run[1].pruned_step)
+    np.testing.assert_array_equal(run[10].steps_run, run[1].steps_run)
+    assert pruned.tolist() == [10] * 6 + [30, 30, -1]  # the fastest rate survives
+    names = ("losses",) if held is None else ("losses", "validation_losses")
+    for name in names:
+        _close(getattr(run[10], name), np.asarray(getattr(run[1], name))[:, ::10], name)
 
 
 @pytest.mark.parametrize(("options", "message"), [
