@@ -413,7 +413,7 @@ def test_a_csv_header_names_float64_results_as_a_dataframe_does(named_csv):
         assert found["names"] == [NAMED, "target"] and found["dtype"] == "float64", route
         # float64 (eps 2.2e-16): the moments merged block by block and the DataFrame's
         # differ in their last bits (measured 6e-16 relative after 40 steps, 0 for the
-        # batches, both direct); 1e-12 leaves
-        # a wide margin and is still 7 orders below the float32 tolerance above.
+        # batches, both direct); 1e-12 leaves a wide margin and is still 7 orders below
+        # the float32 tolerance above.
         for streamed, memory in [*found["weights"], found["biases"]]:
             assert streamed == pytest.approx(memory, rel=1e-12), route
