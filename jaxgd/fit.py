@@ -83,7 +83,8 @@ def fit(
         SGD then streams its batches from the file (see ``jaxgd.streaming``), and
         full-batch descent trains on its sufficient statistics.
         A pandas DataFrame (or any table with ``__array__`` and ``columns``) gives its
-        column names to the result's ``feature_names`` (see ``jaxgd.frames``).
+        column names to the result's ``feature_names`` (see ``jaxgd.frames``), and so does
+        a ``RowSource`` of a CSV file, with its target column's as ``target_name``.
       y: targets, shape ``(n_samples,)``; a pandas Series gives its name to
         ``target_name``.
       learning_rate: step size, finite and positive.

@@ -122,8 +122,9 @@ class Described(Descent):
     float or array), the data's names and the steps each run was given, all static.
 
     ``feature_names`` (one per weight) and ``target_name`` come from a pandas DataFrame and
-    Series (or any table with ``__array__`` and ``columns``/``name``, see ``jaxgd.frames``);
-    None for plain arrays.
+    Series (or any table with ``__array__`` and ``columns``/``name``, see ``jaxgd.frames``),
+    or from the header of a CSV file streamed as a ``RowSource``; None for plain arrays and
+    ``.npy`` files.
 
     ``errors`` (final MSE, RMSE and MAE per side, ``jaxgd.holdout``) is a ``LazyErrors``,
     computed the first time it is read; a plain dict given here is wrapped in one, so every

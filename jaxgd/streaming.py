@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import itertools
 import math
 import threading
@@ -281,7 +282,9 @@ def run_on_rows(run: Callable[[Any], Any], source: RowSource, y, batch_size, bat
     its streamed rows: the run reads its batches as it goes, the call returns once every
     batch was read, and the file's temporary copy (CSV) is gone. Without, the run trains on
     the file's sufficient statistics (one pass), exactly as on
-    ``accumulate(source.blocks())``.
+    ``accumulate(source.blocks())``. Either way the result carries the source's column
+    names (``RowSource.feature_names``, ``target_name``), which its moments and opened rows
+    do not.
 
     Raises:
       ValueError: y given, or a ``batch_seed`` grid axis with several values.
@@ -290,10 +293,18 @@ def run_on_rows(run: Callable[[Any], Any], source: RowSource, y, batch_size, bat
         raise ValueError("with a RowSource as the data, y must be None: the file holds the "
                          "targets")
     if batch_size is None:
-        return run(accumulate(source.blocks()))
+        return _named(run(accumulate(source.blocks())), source)
     batch_seed = _batch_seed(batch_seed, grid)
     with source.open() as rows, reading(rows, batch_seed) as handle:
-        return jax.block_until_ready(run(Streamed(rows, handle)))
+        return _named(jax.block_until_ready(run(Streamed(rows, handle))), source)
+
+
+def _named(result, source: RowSource):
+    """``result`` (a ``Described``) with the source's names; as it is for a nameless file."""
+    if source.feature_names is None:
+        return result
+    return dataclasses.replace(result, feature_names=source.feature_names,
+                               target_name=source.target_name)
 
 
 def _batch_seed(seed, grid: Mapping[str, Any] | None) -> int:

@@ -85,33 +85,38 @@ def load_stream(config: Config) -> tuple[datasets.Dataset, SufficientStats]:
       moments of all the rows.
     """
     data = config.data
-    path = data.path
-    with _data_errors(path, data.dataset):
-        if data.dataset == "npy":  # checks the file's header now, reads its rows lazily
-            blocks = datasets.npy_blocks(path, target=data.target_column,
-                                         block_rows=data.block_rows)
-            source = f".npy file {path}"
-        else:
-            blocks = datasets.csv_blocks(path, data.features, data.target,
-                                         delimiter=data.delimiter, block_rows=data.block_rows)
-            source = f"CSV file {path}"
-        names, target_name = _stream_columns(config)
+    with _data_errors(data.path, data.dataset):
+        source = _source(config)  # checks a .npy file's header now, reads rows lazily
+        names, target_name = _stream_columns(source)
         # The moments are (d + 1)² per block: refused before the first block is read.
         check_stages([hessian_stage(len(names), "the number of features")])
-        stats = accumulate(blocks)
+        stats = accumulate(source.blocks())
     stats, names, target_name = _rescale_stats(stats, names, target_name, data.scale)
+    where = f".npy file {data.path}" if source.kind == "npy" else f"CSV file {data.path}"
     empty = datasets.Dataset(np.zeros((0, len(names))), np.zeros(0), names, target_name, 0,
-                             f"{source}, streamed")
+                             f"{where}, streamed")
     return empty, stats
 
 
-def _stream_columns(config: Config) -> tuple[tuple[str, ...], str]:
-    """Feature and target names of a streamed file (a .npy file's columns are x0, x1, …)."""
+def _source(config: Config) -> datasets.RowSource:
+    """The config's file as a ``RowSource`` in its own units: what both the moments and the
+    mini-batches are read from, and where the columns' names come from."""
     data = config.data
-    if data.dataset != "npy":
-        return tuple(data.features), data.target
-    width = np.load(data.path, mmap_mode="r", allow_pickle=False).shape[1]
-    target = data.target_column % width
+    if data.dataset == "npy":
+        return datasets.npy_rows(data.path, target=data.target_column,
+                                 block_rows=data.block_rows)
+    return datasets.csv_rows(data.path, data.features, data.target,
+                             delimiter=data.delimiter, block_rows=data.block_rows)
+
+
+def _stream_columns(source: datasets.RowSource) -> tuple[tuple[str, ...], str]:
+    """Feature and target names of a streamed file: the source's own (a CSV file's header
+    names, as the library's results carry them), else by position (a .npy file's columns
+    are x0, x1, … skipping the target's index, and its target is y)."""
+    if source.feature_names is not None:
+        return source.feature_names, source.target_name
+    width = np.load(source.path, mmap_mode="r", allow_pickle=False).shape[1]
+    target = int(source.target) % width
     return tuple(f"x{i}" for i in range(width) if i != target), "y"
 
 
@@ -120,13 +125,8 @@ def load_rows(config: Config) -> datasets.RowSource:
     applied to each row (``load_stream`` has checked the file and the scale's names)."""
     data = config.data
     with _data_errors(data.path, data.dataset):
-        if data.dataset == "npy":
-            source = datasets.npy_rows(data.path, target=data.target_column,
-                                       block_rows=data.block_rows)
-        else:
-            source = datasets.csv_rows(data.path, data.features, data.target,
-                                       delimiter=data.delimiter, block_rows=data.block_rows)
-        names, target = _stream_columns(config)
+        source = _source(config)
+        names, target = _stream_columns(source)
     return source.rescaled([data.scale.get(name, 1.0) for name in names],
                            data.scale.get(target, 1.0))
 

@@ -335,6 +335,30 @@ class RowSource(NamedTuple):
     def where(self) -> str:
         return f"{'.npy' if self.kind == 'npy' else 'CSV'} file {os.fspath(self.path)!r}"
 
+    @property
+    def feature_names(self) -> tuple[str, ...] | None:
+        """The feature columns' names, in the order of the weights, as ``load_csv`` gives
+        them: a CSV file's chosen header names; None for a ``.npy`` file, whose columns
+        have none. ``fit``, ``sweep`` and ``grid_sweep`` pass them on to their results.
+
+        ``rescaled`` keeps them: a change of units leaves a column what it is, as scaling a
+        DataFrame's column keeps its name.
+
+        Example:
+          >>> import pathlib, tempfile
+          >>> path = pathlib.Path(tempfile.mkdtemp()) / "cars.csv"
+          >>> _ = path.write_text("mpg,weight,hp\\n18,3.5,130\\n")
+          >>> source = csv_rows(path, ["hp", "weight"], "mpg")
+          >>> source.feature_names, source.target_name
+          (('hp', 'weight'), 'mpg')
+        """
+        return tuple(self.features) if self.kind == "csv" else None
+
+    @property
+    def target_name(self) -> str | None:
+        """The target column's name (a CSV file's); None for a ``.npy`` file."""
+        return str(self.target) if self.kind == "csv" else None
+
 
 def npy_rows(
     path: str | os.PathLike,
