@@ -60,7 +60,7 @@ from jaxgd import gram, minibatch
 from jaxgd.datasets.stream import OpenRows, RowSource
 from jaxgd.descent import Batches
 from jaxgd.statistics import SufficientStats, accumulate
-from jaxgd.validation import check_seed
+from jaxgd.validation import check_seed, default_float
 
 
 def block_order(batch_seed: int, epoch: int, n_blocks: int) -> np.ndarray:
@@ -262,12 +262,33 @@ def batches(data: StreamedRows, batch_size: int) -> tuple[Batches, Callable]:
     return Batches(init=lambda: (), next=next_batch), loss
 
 
+def _callback_float() -> np.dtype:
+    """The default float, checked to be the one the batch callback's thread will see.
+
+    ``with jax.enable_x64(True):`` holds for its own thread only, and XLA:CPU may run the
+    batch callback on one of its threads, where JAX then reads the float64 batch as a
+    wrong-dtype float32 output and fails mid-run (or not, for a program small enough to
+    run inline). Refused up front, whatever the size, with the fix.
+    """
+    here, there = default_float(), []
+    thread = threading.Thread(target=lambda: there.append(default_float()))
+    thread.start()
+    thread.join()
+    if there[0] != here:
+        raise ValueError("streamed mini-batches under `with jax.enable_x64(True):` are not "
+                         "supported: the batches are read by a callback on another thread, "
+                         "where that setting does not hold; enable float64 for the process "
+                         "(JAX_ENABLE_X64=1, or jax.config.update('jax_enable_x64', True))")
+    return here
+
+
 @contextlib.contextmanager
 def reading(rows: OpenRows, batch_seed: int) -> Iterator[int]:
     """Registers a reader of ``rows`` in batch order ``batch_seed`` for the ``with`` block;
     yields its handle (what the compiled program passes back to find it)."""
+    dtype = _callback_float()
     handle = next(_HANDLES)
-    _READERS[handle] = BatchReader(rows, batch_seed, jnp.result_type(float))
+    _READERS[handle] = BatchReader(rows, batch_seed, dtype)
     try:
         yield handle
     finally:

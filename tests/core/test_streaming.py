@@ -417,3 +417,22 @@ def test_a_csv_header_names_float64_results_as_a_dataframe_does(named_csv):
         # the float32 tolerance above.
         for streamed, memory in [*found["weights"], found["biases"]]:
             assert streamed == pytest.approx(memory, rel=1e-12), route
+
+
+def test_streamed_minibatch_under_a_thread_local_x64_context_is_refused(tmp_path):
+    # `with jax.enable_x64(True):` holds in its own thread only; the batch callback may run on
+    # one of XLA's, where JAX read the float64 batch as a float32 output and failed mid-run
+    # (at 200 rows; 40 rows ran inline and passed). Refused up front at any size, with the fix.
+    import jax
+
+    rows = np.linspace(-1.0, 1.0, 200)
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n" + "".join(f"{float(a)!r},{float(2 * a + 3)!r}\n" for a in rows))
+    for n in (40, 200):
+        source = csv_rows(path, "x", "y", block_rows=128)
+        with jax.enable_x64(True), pytest.raises(ValueError, match="JAX_ENABLE_X64=1"):
+            fit(source, None, learning_rate=0.1, batch_size=n, epochs=1)
+    # Without the context (float32 here) the same run goes through.
+    r = fit(csv_rows(path, "x", "y", block_rows=128), None, learning_rate=0.1, batch_size=40,
+            epochs=1)
+    assert r.losses.shape == (5,)
