@@ -187,9 +187,9 @@ def make_spec(optimizer: str | Callable | None, schedule: str = "constant",
     for key in allowed:
         default = max(num_steps // 10, 1) if key == "warmup_steps" else num_steps
         value = given.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
-        steps[key] = value
+        steps[key] = int(value)  # hashable and plain: the spec keys the compiled program
     return OptimizerSpec(optimizer, schedule, tuple(sorted(steps.items())), factory)
 
 

@@ -90,3 +90,12 @@ def test_schedule_hyperparameters_can_be_traced():
 def test_bad_optimizer_settings_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit(X, Y, learning_rate=0.1, num_steps=3, **kwargs)
+
+
+def test_schedule_steps_take_numpy_integers():
+    # Step counts computed with NumPy (np.int64) are integers like any other.
+    a = fit(X, Y, learning_rate=0.1, num_steps=6, schedule="exponential_decay",
+            schedule_steps={"transition_steps": np.int64(3)})
+    b = fit(X, Y, learning_rate=0.1, num_steps=6, schedule="exponential_decay",
+            schedule_steps={"transition_steps": 3})
+    np.testing.assert_array_equal(a.losses, b.losses)
