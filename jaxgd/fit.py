@@ -64,7 +64,7 @@ def fit(
     log_every: int = 1,
     validation: tuple | None = None,
     validation_fraction: float | None = None,
-    validation_seed: int = 0,
+    validation_seed: int | None = None,
     track_sharpness: bool = False,
     unroll: int | None = None,
 ) -> FitResult:
@@ -129,7 +129,9 @@ def fit(
         ``jaxgd.holdout``.
       validation_fraction: hold out this fraction of the rows instead, in (0, 1), drawn by
         a shuffle seeded by ``validation_seed`` (not by ``seed``).
-      validation_seed: the seed of that shuffle (and of ``k_folds``' in the sweeps).
+      validation_seed: the seed of that shuffle (and of ``k_folds``' in the sweeps); None
+        is 0. Refused without ``validation_fraction`` or ``k_folds``: it would seed
+        nothing.
       track_sharpness: Adam only: record its preconditioned sharpness η·λmax(P⁻¹H) at
         every logged step in ``observed``; stable below 2(1 + b1)/(1 − b1) (see
         ``jaxgd.sharpness``). Off, the run computes nothing more.

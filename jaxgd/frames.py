@@ -55,6 +55,38 @@ def names_of(X, y) -> tuple[tuple[str, ...] | None, str | None]:
     return features, target
 
 
+def check_columns(value, expected: tuple[str, ...] | None, name: str, against: str) -> None:
+    """Refuses a table ``value`` whose column names are not ``expected``, in that order.
+
+    Columns are matched by position once they are numbers, so a table with the same
+    columns in another order (or other columns) would silently mean other features. An
+    array (no names) or ``expected`` None passes: positions are all there is.
+
+    Args:
+      value: the table (or array) to check.
+      expected: the names it must have, e.g. ``names_of(X, None)[0]``.
+      name: the argument's name for the message, e.g. "X_val".
+      against: what ``expected`` belongs to, e.g. "X has" or "the Standardizer was fitted on".
+
+    Raises:
+      ValueError: naming both column lists.
+
+    Example:
+      >>> class Table:
+      ...     columns = ("b", "a")
+      ...     def __array__(self, dtype=None, copy=None):
+      ...         return np.ones((1, 2))
+      >>> check_columns(Table(), ("a", "b"), "X_val", "X has")
+      Traceback (most recent call last):
+      ...
+      ValueError: X_val has columns ('b', 'a'), X has ('a', 'b'): select those, in that order
+    """
+    names = names_of(value, None)[0]
+    if names is not None and expected is not None and names != expected:
+        raise ValueError(f"{name} has columns {names}, {against} {expected}: select those, "
+                         "in that order")
+
+
 def to_numpy(value, name: str) -> np.ndarray:
     """A table's or column's numbers as a NumPy array: floats, NaN where a value is missing.
 

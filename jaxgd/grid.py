@@ -155,7 +155,7 @@ def grid_sweep(
     track_sharpness: bool = False,
     validation: tuple | None = None,
     validation_fraction: float | None = None,
-    validation_seed: int = 0,
+    validation_seed: int | None = None,
     k_folds: int | None = None,
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.

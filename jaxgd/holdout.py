@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import engine as engines
-from jaxgd import gram, memo
+from jaxgd import frames, gram, memo
 from jaxgd.engine import Rows, rows_mse
 from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, remove, sufficient_statistics
@@ -134,26 +134,45 @@ def fold_ids(n_rows: int, k: int, seed: int = 0) -> np.ndarray:
 
 def resolve(X, y, options) -> tuple[Any, Any, Split | Folds | None]:
     """The training rows and the held-out plan from ``options.validation``,
-    ``validation_fraction`` and ``k_folds`` (at most one of them), checked on the host."""
+    ``validation_fraction`` and ``k_folds`` (at most one of them), checked on the host.
+
+    ``validation_seed`` (None: 0) seeds the draw of ``validation_fraction`` or ``k_folds``;
+    given without either it would seed nothing, and is refused rather than ignored."""
     given = [name for name in ("validation", "validation_fraction", "k_folds")
              if getattr(options, name) is not None]
     if len(given) > 1:
         raise ValueError(f"give one of validation, validation_fraction, k_folds; got "
                          f"{' and '.join(given)}")
+    drawn = bool(given) and given[0] != "validation"
+    if options.validation_seed is not None and not drawn:
+        what = "validation= rows are used as given" if given else "no rows are held out"
+        raise ValueError(f"validation_seed seeds the draw of validation_fraction or k_folds, "
+                         f"and {what}: leave validation_seed out, or give validation_fraction "
+                         "or k_folds")
     if not given:
         return X, y, None
     if given[0] == "validation":
         return X, y, Split(*_check_validation(options.validation, X))
-    if not _rows(X, y):
-        raise ValueError(f"{given[0]} needs the rows (X, y) as arrays, to draw held-out rows "
-                         "from; with sufficient statistics or a file give validation=(X_val, "
-                         "y_val)")
-    X, y = check_data(X, y)
+    _check_drawable(X, y, given[0])
+    X, y = check_data(X, y)  # lists and tables become arrays, as everywhere else
+    seed = 0 if options.validation_seed is None else options.validation_seed
     if given[0] == "validation_fraction":
-        X, y, X_val, y_val = split(X, y, options.validation_fraction, options.validation_seed)
+        X, y, X_val, y_val = split(X, y, options.validation_fraction, seed)
         return X, y, Split(X_val, y_val)
-    return X, y, Folds(fold_ids(X.shape[0], options.k_folds, options.validation_seed),
-                       options.k_folds)
+    return X, y, Folds(fold_ids(X.shape[0], options.k_folds, seed), options.k_folds)
+
+
+def _check_drawable(X, y, name: str) -> None:
+    """Held-out rows are drawn on the host (a NumPy shuffle): they need concrete rows."""
+    if y is None or isinstance(X, SufficientStats):
+        raise ValueError(f"{name} needs the rows (X, y), to draw held-out rows from; with "
+                         "sufficient statistics or a file give validation=(X_val, y_val)")
+    if is_traced((X, y)):
+        raise ValueError(f"{name} draws its held-out rows on the host, so it needs concrete "
+                         "rows, but X or y is traced here (inside the caller's jit, vmap or "
+                         "grad: its values are not known yet): draw them before the "
+                         "transformation (jaxgd.holdout.split or fold_ids) and give "
+                         "validation=(X_val, y_val)")
 
 
 def engine_for(chosen: str, requested: str, plan) -> str:
@@ -187,15 +206,32 @@ def _rows(X, y) -> bool:
 def _check_validation(validation, X):
     if not isinstance(validation, tuple | list) or len(validation) != 2:
         raise TypeError("validation must be a pair (X_val, y_val)")
+    # Matched to X's columns by position: a table with X's names in another order (or
+    # other names) would mean other features. A named X with an unnamed X_val is fine.
+    frames.check_columns(validation[0], frames.names_of(X, None)[0], "validation: X_val",
+                         "X has")
     try:
-        X_val, y_val = check_data(*validation)
+        X_val, y_val = check_data(*validation, names=("X_val", "y_val"))
     except (TypeError, ValueError) as error:
         raise type(error)(f"validation: {error}") from None
-    width = X.mean_x.shape[0] if isinstance(X, SufficientStats) else np.shape(X)[-1]
-    if (hasattr(X, "shape") or isinstance(X, SufficientStats)) and X_val.shape[1] != width:
+    width = _width(X)
+    if width is not None and X_val.shape[1] != width:
         raise ValueError(f"validation: X_val has {X_val.shape[1]} feature columns, X has "
                          f"{width}")
     return X_val, y_val
+
+
+def _width(X) -> int | None:
+    """X's number of feature columns, None where X cannot tell (its own check says why)."""
+    if isinstance(X, SufficientStats):
+        return X.mean_x.shape[0]
+    shape = getattr(X, "shape", None)
+    if shape is None and type(X) in (list, tuple):  # nested lists, as check_data takes them
+        try:
+            shape = np.shape(X)
+        except ValueError:  # ragged
+            return None
+    return shape[1] if shape is not None and len(shape) == 2 else None
 
 
 def held_out(X_val, y_val, engine: str, dtype=None) -> Held:
@@ -294,7 +330,9 @@ def errors(params: LinearParams, X, y, rows: np.ndarray | None = None) -> dict[s
         mse[start:stop] = np.mean(residual * residual, axis=1)
         mae[start:stop] = np.mean(np.abs(residual), axis=1)
     mse, mae = mse.reshape(runs), mae.reshape(runs)
-    return {"mse": mse, "rmse": np.sqrt(mse), "mae": mae}
+    # np.asarray: NumPy's ufuncs give a 0-d array's result as a scalar (np.float64); every
+    # metric is an ndarray alike, 0-d for one run.
+    return {"mse": mse, "rmse": np.asarray(np.sqrt(mse)), "mae": mae}
 
 
 def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None):
@@ -368,6 +406,18 @@ class LazyErrors(Mapping):
             if self._compute is not None:
                 self._value, self._compute = self._compute(), None
         return self._value
+
+    def at(self, index) -> LazyErrors:
+        """The errors of the runs at ``index`` of the run axes (one run's: 0-d float64
+        arrays, as ``fit``'s), computed when first read.
+
+        Example:
+          >>> e = LazyErrors(value={"training": {"mse": np.array([1.0, 4.0])}})
+          >>> e.at((1,))["training"]["mse"]
+          array(4.)
+        """
+        return LazyErrors(lambda: jax.tree_util.tree_map(
+            lambda leaf: np.asarray(np.asarray(leaf)[index]), self._get()))
 
     def __getitem__(self, key):
         return self._get()[key]

@@ -374,8 +374,7 @@ class GridResult(Described):
             optimal = float(np.broadcast_to(optimal, np.shape(self.final_loss))[index])
         rate = {**self.fixed, **self.point(index)}["learning_rate"]
         per_run = {name: take(getattr(self, name)) for name in PER_RUN if name != "errors"}
-        errors = self.errors and jax.tree_util.tree_map(
-            lambda leaf: np.asarray(leaf)[index], self.errors)
+        errors = None if self.errors is None else self.errors.at(index)
         return FitResult(
             **per_run,
             snapshot_steps=np.asarray(self.snapshot_steps),

@@ -117,12 +117,9 @@ class Standardizer:
 
     def _check_table(self, X, name: str) -> None:
         """A table's columns must be the fitted ones, in order; its dtypes numbers."""
-        names = frames.names_of(X, None)[0]
-        if names is None:
+        if not frames.is_table(X):
             return
-        if self.feature_names is not None and names != self.feature_names:
-            raise ValueError(f"{name} has columns {names}, the Standardizer was fitted on "
-                             f"{self.feature_names}: select those, in that order")
+        frames.check_columns(X, self.feature_names, name, "the Standardizer was fitted on")
         frames.to_numpy(X, name)  # refuses categories and text, by column name
 
 

@@ -49,7 +49,7 @@ def sweep(
     track_sharpness: bool = False,
     validation: tuple | None = None,
     validation_fraction: float | None = None,
-    validation_seed: int = 0,
+    validation_seed: int | None = None,
     k_folds: int | None = None,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.

@@ -84,7 +84,7 @@ class Options:
     track_sharpness: bool = False
     validation: tuple[Any, Any] | None = None
     validation_fraction: float | None = None
-    validation_seed: int = 0
+    validation_seed: int | None = None
     k_folds: int | None = None
 
     @classmethod

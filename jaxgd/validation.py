@@ -90,12 +90,13 @@ def _as_float_array(value, name: str) -> np.ndarray:
     return array
 
 
-def check_data(X, y) -> tuple[np.ndarray, np.ndarray]:
+def check_data(X, y, names: tuple[str, str] = ("X", "y")) -> tuple[np.ndarray, np.ndarray]:
     """Checks a design matrix and its targets and returns them as NumPy float arrays.
 
     Args:
       X: features, shape (n_samples, n_features).
       y: targets, shape (n_samples,).
+      names: what messages call X and y, e.g. ("X_val", "y_val") for held-out rows.
 
     Returns:
       (X, y) as floating-point NumPy arrays (the input's float dtype is kept).
@@ -113,32 +114,36 @@ def check_data(X, y) -> tuple[np.ndarray, np.ndarray]:
       >>> X.shape, y.shape
       ((2, 1), (2,))
     """
+    x_name, y_name = names
     if y is None:
-        raise TypeError("y is required: give the targets, shape (n_samples,)")
+        raise TypeError(f"{y_name} is required: give the targets, shape (n_samples,)")
     traced = is_traced((X, y))
-    X = _traced_float(X, "X") if is_traced(X) else _as_float_array(X, "X")
-    y = _traced_float(y, "y") if is_traced(y) else _as_float_array(y, "y")
+    X = _traced_float(X, x_name) if is_traced(X) else _as_float_array(X, x_name)
+    y = _traced_float(y, y_name) if is_traced(y) else _as_float_array(y, y_name)
     if X.ndim != 2:
         raise ValueError(
-            f"X must be 2-D (n_samples, n_features), got shape {X.shape}; "
-            "reshape one feature with X[:, None]"
+            f"{x_name} must be 2-D (n_samples, n_features), got shape {X.shape}; "
+            f"reshape one feature with {x_name}[:, None]"
         )
     if y.ndim != 1:
-        raise ValueError(f"y must be 1-D (n_samples,), got shape {y.shape}")
+        raise ValueError(f"{y_name} must be 1-D (n_samples,), got shape {y.shape}")
     if X.shape[0] != y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}: they must match")
+        raise ValueError(f"{x_name} has {X.shape[0]} rows but {y_name} has {y.shape[0]}: "
+                         "they must match")
     if X.shape[0] == 0:
-        raise ValueError("the data are empty: X and y have no rows")
+        raise ValueError(f"the data are empty: {x_name} and {y_name} have no rows")
     if X.shape[1] == 0:
-        raise ValueError("X has no feature columns")
+        raise ValueError(f"{x_name} has no feature columns")
     if traced:  # the numbers are not known yet: NaN and infinities cannot be looked for
         return X, y
     bad_x = np.flatnonzero(~np.isfinite(X).all(axis=1))
     if bad_x.size:
-        raise ValueError(f"X has NaN or infinite values in rows {_list_some(bad_x.tolist())}")
+        raise ValueError(f"{x_name} has NaN or infinite values in rows "
+                         f"{_list_some(bad_x.tolist())}")
     bad_y = np.flatnonzero(~np.isfinite(y))
     if bad_y.size:
-        raise ValueError(f"y has NaN or infinite values in rows {_list_some(bad_y.tolist())}")
+        raise ValueError(f"{y_name} has NaN or infinite values in rows "
+                         f"{_list_some(bad_y.tolist())}")
     return X, y
 
 

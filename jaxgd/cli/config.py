@@ -455,6 +455,12 @@ def _check(config: Config) -> None:
                        ("model.seed", model.seed),
                        *[(f"model.seeds[{i}]", s) for i, s in enumerate(model.seeds or ())]]:
         _require(is_seed(seed), f"{name} must be in [0, 2**32), got {seed}")
+    # A seed with nothing to draw would be ignored (the library refuses it; a config cannot
+    # tell the default 0 from a 0 written out, so only another seed is refused here).
+    _require(data.validation_seed == 0 or data.validation_fraction is not None
+             or data.k_folds is not None,
+             "data.validation_seed seeds the draw of data.validation_fraction or "
+             "data.k_folds: give one of them, or leave data.validation_seed out")
     _require(model.seeds is None or len(model.seeds) > 0, "model.seeds is empty")
     _require(math.isfinite(model.init_scale) and model.init_scale >= 0,
              f"model.init_scale must be finite and >= 0, got {model.init_scale}")

@@ -508,10 +508,10 @@ def holdout_options(config: Config) -> dict[str, Any]:
     """The held-out keywords of ``grid_sweep`` for this config (``fit`` takes all but
     ``k_folds``)."""
     data = config.data
-    options = {"validation_seed": getattr(data, "validation_seed", 0)}
-    for name in ("validation_fraction", "k_folds"):
-        if getattr(data, name, None) is not None:
-            options[name] = getattr(data, name)
+    options = {name: getattr(data, name) for name in ("validation_fraction", "k_folds")
+               if getattr(data, name, None) is not None}
+    if options:  # the seed of their draw: the library refuses a seed with nothing to draw
+        options["validation_seed"] = getattr(data, "validation_seed", 0)
     return options
 
 

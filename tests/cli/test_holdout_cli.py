@@ -35,6 +35,8 @@ figures = []
     ("validation_fraction = 0.2\nk_folds = 3", "one of data.validation_fraction and "
                                                "data.k_folds"),
     ("validation_seed = -1", r"data.validation_seed must be in \[0, 2\*\*32\)"),
+    ("validation_seed = 3", "data.validation_seed seeds the draw of "
+                            "data.validation_fraction or data.k_folds"),
     ("validation_fractoin = 0.2", "Did you mean 'validation_fraction'"),
 ])
 def test_bad_held_out_keys_are_named(holdout, message):
@@ -171,3 +173,18 @@ def test_drawn_points_and_halving_with_held_out_data(tmp_path, capsys):
     assert summary["training"]["run_steps_executed"] < summary["training"]["run_steps_scheduled"]
     assert "run-steps:" in printed and "selected by validation loss" in printed
     assert len(summary["sample"]["values"]["learning_rate"]) == 8
+
+
+def test_validation_seed_reaches_the_library_only_with_rows_to_draw(tmp_path):
+    # The library refuses validation_seed without validation_fraction or k_folds (it would
+    # seed nothing): the config's default seed must not be passed to a run without them.
+    from jaxgd.cli.plan import holdout_options
+
+    assert holdout_options(parse(SMALL.format(holdout=""))) == {}
+    assert holdout_options(parse(SMALL.format(holdout="k_folds = 3\nvalidation_seed = 2"))) \
+        == {"k_folds": 3, "validation_seed": 2}
+    config = tmp_path / "c.toml"
+    config.write_text(SMALL.format(holdout=""))
+    out = tmp_path / "out"
+    assert cli.main(["run", str(config), "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["validation"] is None

@@ -5,6 +5,7 @@ import pickle
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from jaxgd import LinearParams, fit, grid_sweep, sweep
@@ -131,7 +132,7 @@ def test_bad_held_out_options_are_refused():
         sweep(X, y, learning_rates=[0.1], num_steps=3, validation_fraction=0.2, k_folds=3)
     with pytest.raises(ValueError, match="X_val has 2 feature columns, X has 3"):
         fit(X, y, learning_rate=0.1, num_steps=3, validation=(np.ones((4, 2)), np.ones(4)))
-    with pytest.raises(ValueError, match="validation: X has NaN"):
+    with pytest.raises(ValueError, match="validation: X_val has NaN"):
         fit(X, y, learning_rate=0.1, num_steps=3,
             validation=(np.full((4, 3), np.nan), np.ones(4)))
     with pytest.raises(TypeError, match="k_folds"):  # one run per fold: a sweep's axis
@@ -307,3 +308,132 @@ def test_mini_batch_runs_record_the_held_out_loss_of_their_params():
         np.testing.assert_allclose(float(r.validation_losses[step]), want, rtol=2e-6)
     final = _mse64(r.params.weight, r.params.bias, X_val, y_val)
     np.testing.assert_allclose(float(r.final_validation_loss), final, rtol=2e-6)
+
+
+def _table(X, names=("a", "b", "c")):
+    return pd.DataFrame(X, columns=list(names))
+
+
+def test_validation_tables_must_have_x_s_columns_in_x_s_order():
+    # Matched by position, X_val's columns in another order would be other features: the
+    # hostile reproducer got a validation loss of 0.48 instead of ~0 on noiseless data.
+    X, y = well_conditioned(20, n=40, noise=0.0)
+    df = _table(X)
+    train = (df[:30], y[:30])
+    kw = dict(learning_rate=0.1, num_steps=30)
+    with pytest.raises(ValueError, match=r"validation: X_val has columns \('c', 'b', 'a'\), "
+                                         r"X has \('a', 'b', 'c'\)"):
+        fit(*train, **kw, validation=(df[["c", "b", "a"]][30:], y[30:]))
+    with pytest.raises(ValueError, match=r"X_val has columns \('x', 'y', 'z'\), X has"):
+        fit(*train, **kw, validation=(df[30:].set_axis(["x", "y", "z"], axis=1), y[30:]))
+    with pytest.raises(ValueError, match="X_val has columns"):  # sweeps share the check
+        sweep(*train, learning_rates=[0.1], num_steps=3,
+              validation=(df[["b", "a", "c"]][30:], y[30:]))
+    # The same columns in order, or an unnamed array (positions are all there is): the
+    # same numbers as plain arrays.
+    plain = fit(X[:30], y[:30], **kw, validation=(X[30:], y[30:]))
+    for X_val in (df[30:], X[30:]):
+        named = fit(*train, **kw, validation=(X_val, y[30:]))
+        np.testing.assert_array_equal(named.validation_losses, plain.validation_losses)
+
+
+def test_standardizer_refuses_reordered_columns_with_the_same_message():
+    from jaxgd import Standardizer
+
+    df = _table(well_conditioned(21, n=6)[0])
+    with pytest.raises(ValueError, match=r"X has columns \('c', 'b', 'a'\), the Standardizer "
+                                         r"was fitted on \('a', 'b', 'c'\): select those"):
+        Standardizer.fit(df).transform(df[["c", "b", "a"]])
+
+
+def test_drawn_held_out_rows_take_lists_like_arrays():
+    X, y = well_conditioned(22, n=30)
+    kw = dict(learning_rate=0.1, num_steps=20, validation_fraction=0.3)
+    arrays, lists = fit(X, y, **kw), fit(X.tolist(), y.tolist(), **kw)
+    np.testing.assert_array_equal(lists.validation_losses, arrays.validation_losses)
+    np.testing.assert_array_equal(lists.errors["validation"]["mae"],
+                                  arrays.errors["validation"]["mae"])
+    folds = dict(learning_rates=[0.1], num_steps=10, k_folds=3)
+    np.testing.assert_array_equal(sweep(X.tolist(), y.tolist(), **folds).final_validation_loss,
+                                  sweep(X, y, **folds).final_validation_loss)
+
+
+@pytest.mark.parametrize("held", [dict(k_folds=3), dict(validation_fraction=0.3)])
+def test_drawn_held_out_rows_under_jit_name_tracing_as_the_cause(held):
+    X, y = well_conditioned(23, n=30)
+    run = jax.jit(lambda a, b: sweep(a, b, learning_rates=[0.1], num_steps=5,
+                                     **held).final_loss)
+    with pytest.raises(ValueError, match=f"{next(iter(held))} draws its held-out rows on the "
+                                         "host.*traced"):
+        run(X, y)
+
+
+@pytest.mark.parametrize("X_val, y_val, match", [
+    (np.ones((5, 3)), np.ones(4), "validation: X_val has 5 rows but y_val has 4"),
+    (np.ones(5), np.ones(5), r"validation: X_val must be 2-D .* with X_val\[:, None\]"),
+    (np.ones((5, 3)), np.ones((5, 1)), "validation: y_val must be 1-D"),
+    (np.ones((5, 3)), [1.0, 2.0, np.nan, 4.0, 5.0],
+     "validation: y_val has NaN or infinite values in rows 2"),
+    (np.ones((0, 3)), np.ones(0), "validation: the data are empty: X_val and y_val"),
+    (np.ones((5, 3)), None, "validation: y_val is required"),
+    (np.ones((5, 3)), ["a"] * 5, "validation: y_val must hold numbers"),
+])
+def test_bad_validation_pairs_name_x_val_and_y_val(X_val, y_val, match):
+    X, y = well_conditioned(24, n=20)
+    with pytest.raises((ValueError, TypeError), match=match):
+        fit(X, y, learning_rate=0.1, num_steps=3, validation=(X_val, y_val))
+
+
+def test_validation_of_another_width_is_refused_when_x_is_a_list():
+    X, y = well_conditioned(25, n=20)
+    with pytest.raises(ValueError, match="X_val has 2 feature columns, X has 3"):
+        fit(X.tolist(), y.tolist(), learning_rate=0.1, num_steps=3,
+            validation=(np.ones((4, 2)), np.ones(4)))
+
+
+def test_validation_seed_without_a_draw_is_refused_by_name():
+    X, y = well_conditioned(26, n=20)
+    with pytest.raises(ValueError, match="validation_seed seeds the draw of "
+                                         "validation_fraction or k_folds, and no rows"):
+        fit(X, y, learning_rate=0.1, num_steps=3, validation_seed=3)
+    with pytest.raises(ValueError, match=r"validation_seed .* validation= rows are used as "
+                                         r"given"):
+        sweep(X, y, learning_rates=[0.1], num_steps=3, validation_seed=0,
+              validation=(X[:5], y[:5]))
+    with pytest.raises(ValueError, match="validation_seed"):
+        grid_sweep(X, y, grid={"learning_rate": [0.1]}, num_steps=3, validation_seed=1)
+    # Left out, it is 0, as before.
+    a = fit(X, y, learning_rate=0.1, num_steps=5, validation_fraction=0.3)
+    b = fit(X, y, learning_rate=0.1, num_steps=5, validation_fraction=0.3, validation_seed=0)
+    np.testing.assert_array_equal(a.validation_losses, b.validation_losses)
+
+
+def _metric_types(errors):
+    return {(side, metric): (type(value), np.ndim(value), np.asarray(value).dtype)
+            for side, metrics in errors.items() if metrics is not None
+            for metric, value in metrics.items()}
+
+
+def test_every_error_metric_of_one_run_is_a_0d_float64_array(monkeypatch):
+    from jaxgd import holdout
+
+    X, y = well_conditioned(27, n=30)
+    held = (X[:6], y[:6])
+    one = (np.ndarray, 0, np.dtype(np.float64))
+    r = fit(X, y, learning_rate=0.1, num_steps=10, validation=held)
+    assert set(_metric_types(r.errors).values()) == {one}
+    assert len(_metric_types(r.errors)) == 6
+    assert set(_metric_types(fit(X, y, learning_rate=0.1, num_steps=10).errors).values()) \
+        == {one}
+    s = sweep(X, y, learning_rates=[0.05, 0.1], num_steps=10, validation=held)
+    assert set(_metric_types(s.errors).values()) == {(np.ndarray, 1, np.dtype(np.float64))}
+    # One run of a sweep (or of its folds) is a run like fit's; still read when first read.
+    calls = []
+    real = holdout.errors
+    monkeypatch.setattr(holdout, "errors", lambda *a, **k: calls.append(1) or real(*a, **k))
+    lazy = sweep(X, y, learning_rates=[0.05, 0.1], num_steps=10, validation=held).run(1)
+    assert calls == []
+    assert set(_metric_types(lazy.errors).values()) == {one}
+    assert float(lazy.errors["validation"]["rmse"]) == float(s.errors["validation"]["rmse"][1])
+    folds = sweep(X, y, learning_rates=[0.1], num_steps=10, k_folds=3).run((0, 2))
+    assert set(_metric_types(folds.errors).values()) == {one}
