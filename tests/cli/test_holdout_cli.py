@@ -56,14 +56,20 @@ def test_held_out_rows_that_cannot_be_drawn_are_config_errors():
         execute.prepare(config)
 
 
-def test_run_picks_the_best_by_validation_loss_and_reports_rmse(tmp_path, capsys):
+def _run(tmp_path, text: str, *flags: str):
+    """``jaxgd run`` on the config ``text``: its history.npz and summary.json."""
     config = tmp_path / "c.toml"
-    config.write_text(SMALL.format(holdout="validation_fraction = 0.3\nvalidation_seed = 4"))
+    config.write_text(text)
     out = tmp_path / "out"
-    assert cli.main(["run", str(config), "--out", str(out)]) == 0
+    assert cli.main(["run", str(config), "--out", str(out), *flags]) == 0
+    return (np.load(out / "history.npz", allow_pickle=False),
+            json.loads((out / "summary.json").read_text()))
+
+
+def test_run_picks_the_best_by_validation_loss_and_reports_rmse(tmp_path, capsys):
+    text = SMALL.format(holdout="validation_fraction = 0.3\nvalidation_seed = 4")
+    history, summary = _run(tmp_path, text)
     printed = capsys.readouterr().out
-    summary = json.loads((out / "summary.json").read_text())
-    history = np.load(out / "history.npz", allow_pickle=False)
     held = history["final_validation_loss"]
     assert history["validation_losses"].shape == history["losses"].shape
     best = tuple(history["best_index"])
@@ -77,7 +83,7 @@ def test_run_picks_the_best_by_validation_loss_and_reports_rmse(tmp_path, capsys
     assert f"RMSE {run['validation_rmse']:.6g}" in printed
     assert "selected by validation loss" in printed and "val RMSE" in printed
     # The split is jaxgd.holdout.split's, with validation_seed: the same numbers as the API.
-    plan = execute.prepare(parse(config.read_text()))
+    plan = execute.prepare(parse(text))
     X_tr, y_tr, X_val, y_val = split(plan.X, plan.y, 0.3, seed=4)
     api = grid_sweep(X_tr, y_tr, grid={"learning_rate": [0.01, 0.1], "l2": [0.0, 0.5],
                                        "seed": [0]}, num_steps=60, validation=(X_val, y_val))
@@ -87,32 +93,22 @@ def test_run_picks_the_best_by_validation_loss_and_reports_rmse(tmp_path, capsys
 
 
 def test_k_folds_add_a_fold_axis_and_pick_by_the_mean(tmp_path, capsys):
-    config = tmp_path / "c.toml"
-    config.write_text(SMALL.format(holdout="k_folds = 3"))
-    out = tmp_path / "out"
-    assert cli.main(["run", str(config), "--out", str(out)]) == 0
+    history, summary = _run(tmp_path, SMALL.format(holdout="k_folds = 3"))
     printed = capsys.readouterr().out
-    history = np.load(out / "history.npz", allow_pickle=False)
     assert history["grid_axes"].tolist() == ["learning_rate", "l2", "seed", "fold"]
     assert history["losses"].shape[:4] == (2, 2, 1, 3)
     mean = np.where(history["diverged"].any(-1), np.inf,
                     history["final_validation_loss"].mean(-1))
     best = tuple(history["best_index"])
     assert best[-1] == 0 and mean[best[:-1]] == mean.min()
-    summary = json.loads((out / "summary.json").read_text())
     assert np.isclose(summary["best_run"]["mean_final_validation_loss"], mean.min(),
                       rtol=1e-6)
     assert "mean over 3 folds" in printed
 
 
 def test_without_held_out_data_nothing_changes(tmp_path):
-    config = tmp_path / "c.toml"
-    config.write_text(SMALL.format(holdout=""))
-    out = tmp_path / "out"
-    assert cli.main(["run", str(config), "--out", str(out), "--quiet"]) == 0
-    history = np.load(out / "history.npz", allow_pickle=False)
+    history, summary = _run(tmp_path, SMALL.format(holdout=""), "--quiet")
     assert "validation_losses" not in history
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["validation"] is None and summary["best_run"]["selected_by"] == "training"
 
 
@@ -154,16 +150,11 @@ def test_the_figures_draw_the_held_out_loss_beside_the_training_loss():
 def test_drawn_points_and_halving_with_held_out_data(tmp_path, capsys):
     """The merged features together: optimizer.sample, train.pruning and a held-out split.
     Halving ranks by the held-out loss, and the record keeps both sides' fields."""
-    config = tmp_path / "c.toml"
-    config.write_text(SMALL.format(holdout="validation_fraction = 0.3").replace(
+    history, summary = _run(tmp_path, SMALL.format(holdout="validation_fraction = 0.3").replace(
         "learning_rates = [0.01, 0.1]\ngrid = {l2 = [0.0, 0.5]}",
         "sample = {learning_rate = ['log', 1e-3, 0.3]}\nnum_samples = 8").replace(
         "num_steps = 60", "num_steps = 90\npruning = 'halving'\nmin_steps = 10"))
-    out = tmp_path / "out"
-    assert cli.main(["run", str(config), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    history = np.load(out / "history.npz", allow_pickle=False)
-    summary = json.loads((out / "summary.json").read_text())
     assert history["validation_losses"].shape == history["losses"].shape == (8, 1, 90)
     pruned = history["pruned_step"].reshape(-1)
     assert (pruned == 10).sum() == 5  # rung 10: 8 runs -> the best 3 go on
@@ -183,8 +174,4 @@ def test_validation_seed_reaches_the_library_only_with_rows_to_draw(tmp_path):
     assert holdout_options(parse(SMALL.format(holdout=""))) == {}
     assert holdout_options(parse(SMALL.format(holdout="k_folds = 3\nvalidation_seed = 2"))) \
         == {"k_folds": 3, "validation_seed": 2}
-    config = tmp_path / "c.toml"
-    config.write_text(SMALL.format(holdout=""))
-    out = tmp_path / "out"
-    assert cli.main(["run", str(config), "--out", str(out)]) == 0
-    assert json.loads((out / "summary.json").read_text())["validation"] is None
+    assert _run(tmp_path, SMALL.format(holdout=""))[1]["validation"] is None
