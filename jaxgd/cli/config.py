@@ -61,8 +61,8 @@ class DataConfig:
     ``n_features``, ``noise`` and ``seed`` shape ``synthetic``. Held-out data
     (``jaxgd.holdout``): ``validation_fraction`` holds out that fraction of the rows, or
     ``k_folds`` runs k-fold cross-validation (one more grid axis, "fold"); the split or
-    folds are drawn by a shuffle seeded by ``validation_seed``. The best run is then the
-    one with the lowest held-out loss (with k folds, the mean over the folds)."""
+    folds are drawn by a shuffle seeded by ``validation_seed`` (left out: 0). The best run
+    is then the one with the lowest held-out loss (with k folds, the mean over the folds)."""
 
     dataset: str = "auto_mpg"
     path: str | None = None
@@ -80,7 +80,7 @@ class DataConfig:
     seed: int = 0
     validation_fraction: float | None = None
     k_folds: int | None = None
-    validation_seed: int = 0
+    validation_seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -454,10 +454,9 @@ def _check(config: Config) -> None:
     for name, seed in [("data.seed", data.seed), ("data.validation_seed", data.validation_seed),
                        ("model.seed", model.seed),
                        *[(f"model.seeds[{i}]", s) for i, s in enumerate(model.seeds or ())]]:
-        _require(is_seed(seed), f"{name} must be in [0, 2**32), got {seed}")
-    # A seed with nothing to draw would be ignored (the library refuses it; a config cannot
-    # tell the default 0 from a 0 written out, so only another seed is refused here).
-    _require(data.validation_seed == 0 or data.validation_fraction is not None
+        _require(seed is None or is_seed(seed), f"{name} must be in [0, 2**32), got {seed}")
+    # A seed with nothing to draw would be ignored (the library refuses it too).
+    _require(data.validation_seed is None or data.validation_fraction is not None
              or data.k_folds is not None,
              "data.validation_seed seeds the draw of data.validation_fraction or "
              "data.k_folds: give one of them, or leave data.validation_seed out")

@@ -510,8 +510,9 @@ def holdout_options(config: Config) -> dict[str, Any]:
     data = config.data
     options = {name: getattr(data, name) for name in ("validation_fraction", "k_folds")
                if getattr(data, name, None) is not None}
-    if options:  # the seed of their draw: the library refuses a seed with nothing to draw
-        options["validation_seed"] = getattr(data, "validation_seed", 0)
+    if options:  # the seed of their draw (0 if left out, as in the library)
+        seed = getattr(data, "validation_seed", None)
+        options["validation_seed"] = 0 if seed is None else seed
     return options
 
 

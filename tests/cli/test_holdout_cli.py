@@ -37,6 +37,9 @@ figures = []
     ("validation_seed = -1", r"data.validation_seed must be in \[0, 2\*\*32\)"),
     ("validation_seed = 3", "data.validation_seed seeds the draw of "
                             "data.validation_fraction or data.k_folds"),
+    # Written out, 0 is refused too: it seeds nothing without held-out rows.
+    ("validation_seed = 0", "data.validation_seed seeds the draw of "
+                            "data.validation_fraction or data.k_folds"),
     ("validation_fractoin = 0.2", "Did you mean 'validation_fraction'"),
 ])
 def test_bad_held_out_keys_are_named(holdout, message):
