@@ -397,15 +397,11 @@ def _check_sample(optimizer: OptimizerConfig, spec) -> None:
     _one_of(optimizer.sampler, search.SAMPLERS, "optimizer.sampler")
     _require(is_seed(optimizer.sample_seed),
              f"optimizer.sample_seed must be in [0, 2**32), got {optimizer.sample_seed}")
-    try:
-        space = search.check_space(optimizer.sample, spec.hyperparameter_names())
+    try:  # the library's rules, both ends included (refinement can land on them)
+        search.check_ends(search.check_space(optimizer.sample,
+                                             spec.hyperparameter_names()), spec)
     except ValueError as error:
         raise ConfigError(f"optimizer.{error}") from None
-    for name, (_, low, high) in space.items():
-        try:  # both ends must be values the hyperparameter may take
-            optimizers.check_hyperparameter(name, [low, high], spec)
-        except ValueError as error:
-            raise ConfigError(f"optimizer.sample.{name}: {error}") from None
 
 
 def _require(ok: bool, message: str) -> None:

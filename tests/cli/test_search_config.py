@@ -84,7 +84,10 @@ def test_runs_record_their_drawn_values_whatever_the_chunks(tmp_path):
     ("sample = { learning_rate = ['log', 1e-3, 1.0], momentum = ['uniform', 0, 0.9] }\n"
      "num_samples = 4", r"unknown hyperparameter 'momentum'"),
     ("sample = { learning_rate = ['log', 1e-3, 1.0], b1 = ['uniform', 0.5, 1.0] }\n"
-     "num_samples = 4", r"optimizer.sample.b1: b1 must be in \[0, 1\)"),
+     "num_samples = 4", r"optimizer.sample\['b1'\]: high=1.0 is not a value b1 may take: "
+                        r"b1 must be in \[0, 1\)"),
+    ("sample = { learning_rate = ['uniform', 0.0, 1.0] }\nnum_samples = 4",
+     r"optimizer.sample\['learning_rate'\]: low=0.0 is not a value learning_rate may take"),
     ("sample = { learning_rate = ['log', 1e-3, 1.0], b1 = ['uniform', 0.5, 0.9] }\n"
      "num_samples = 4\ngrid = { b1 = [0.9] }", "both name b1"),
     ("sample = { learning_rate = ['log', 1e-3, 1.0], l2 = ['log', 1e-3, 1.0] }\n"
