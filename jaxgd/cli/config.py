@@ -246,9 +246,21 @@ def from_dict(raw: dict[str, Any], source: str = "config") -> Config:
       >>> from_dict(c.to_dict()) == c
       True
     """
-    config = _build(Config, raw, "")
+    config = _build(Config, _upgraded(raw), "")
     _check(config)
     return config
+
+
+def _upgraded(raw: dict[str, Any]) -> dict[str, Any]:
+    """A saved config as today's rules read it: summary.json files written before
+    ``data.validation_seed`` could be left out hold its old default, 0, even without held-out
+    rows to draw, which is now refused; there it means "left out"."""
+    data = raw.get("data")
+    if (isinstance(data, dict) and data.get("validation_seed") == 0
+            and data.get("validation_fraction") is None and data.get("k_folds") is None):
+        data = {key: value for key, value in data.items() if key != "validation_seed"}
+        return {**raw, "data": data}
+    return raw
 
 
 def _apply_override(raw: dict, override: str) -> None:

@@ -119,3 +119,19 @@ def test_the_momentum_variant_of_the_course_shows_momentums_limit(tmp_path):
     assert abs(limits["max_learning_rate"] - 0.1327) < 1e-4  # 2(1 + 0.9)/λmax
     verdicts = [(run["learning_rate"], run["diverged"]) for run in summary["runs"]]
     assert verdicts == [(0.03, False), (0.13, False), (0.14, True)]
+
+
+def test_a_summary_written_before_validation_seed_was_optional_still_reads():
+    # summary.json files of earlier versions hold the old default, validation_seed = 0, also
+    # without held-out rows; `jaxgd plot` reads them with from_dict. A 0 written in a config
+    # file by hand is refused (tests/cli/test_holdout_cli.py), and so is another saved seed.
+    from jaxgd.cli.config import from_dict
+
+    saved = parse("[optimizer]\nlearning_rate = 0.1").to_dict()
+    saved["data"]["validation_seed"] = 0
+    assert from_dict(saved).data.validation_seed is None
+    saved["data"]["validation_seed"] = 3
+    with pytest.raises(ConfigError, match=r"data\.validation_seed seeds the draw"):
+        from_dict(saved)
+    saved["data"].update(validation_seed=0, k_folds=3)
+    assert from_dict(saved).data.validation_seed == 0
