@@ -30,8 +30,9 @@ from pathlib import Path
 from jaxgd import progress, sharding
 from jaxgd.cli import config as config_module
 from jaxgd.cli import lr_range, results
-from jaxgd.cli.config import DEFAULT_CONFIG, Config, ConfigError, load_config, shipped_configs
+from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.interrupt import Stopped, check, interruptible, stop_signals
+from jaxgd.cli.shipped import DEFAULT_CONFIG, load_config, shipped_configs
 
 __all__ = ["build_parser", "load_config", "main", "shipped_configs"]
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import importlib.resources
 import math
 import tomllib
 import types
@@ -36,7 +35,6 @@ from jaxgd.cli import sharpness
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
 from jaxgd.validation import check_seed
 
-DEFAULT_CONFIG = "auto_mpg"  # what ``jaxgd run`` runs without a config
 DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 FIGURES = ("loss_curve", "snapshots", "loss_surface", "sweep_curves", "sweep_summary")
@@ -50,8 +48,9 @@ class ConfigError(ValueError):
 class DataConfig:
     """Which data to fit. ``scale`` multiplies columns, e.g. ``{weight = 0.001}`` for 1000s of
     pounds; ``standardize`` trains on standardized features (results are reported in the
-    original units). ``path`` (a CSV or .npy file, relative to the config file): a CSV needs
-    ``features`` and ``target`` (column names); a .npy file holds a 2-D array whose column
+    original units). ``path`` (a CSV or .npy file, relative to the config file; given with
+    ``--set``, to the current folder): a CSV needs ``features`` and ``target`` (column
+    names); a .npy file holds a 2-D array whose column
     ``target_column`` (default: the last) is the target; ``delimiter`` separates a CSV's
     fields (default ","; e.g. ";" or "\t"). ``stream`` reads a CSV in blocks
     into sufficient statistics (a .npy file always streams): data larger than memory, eigen
@@ -220,7 +219,7 @@ def parse(
     base_dir: Path | None = None,
 ) -> Config:
     """Parses TOML text into a validated ``Config``; a relative ``data.path`` is resolved
-    against ``base_dir``.
+    against ``base_dir``, or against the current folder when an override sets it.
 
     Example:
       >>> parse('[optimizer]\\nlearning_rates = [0.1, 0.2]').learning_rates
@@ -233,7 +232,10 @@ def parse(
     for override in overrides:
         _apply_override(raw, override)
     config = _build(Config, raw, "")
-    config = _resolve_path(config, base_dir)
+    # A data.path typed in --set is read from the folder it was typed in, like any path on
+    # a command line; one written in the config, from the config file's folder.
+    typed = any(override.partition("=")[0].strip() == "data.path" for override in overrides)
+    config = _resolve_path(config, Path.cwd() if typed else base_dir)
     _check(config)
     return config
 
@@ -553,36 +555,6 @@ def _check_holdout(data: DataConfig, train: TrainConfig) -> None:
         key = "data.validation_fraction" if k is None else "data.k_folds"
         _require(data.dataset != "npy" and not data.stream,
                  f"{key} draws held-out rows, and streamed data keep no rows in memory")
-
-
-def shipped_configs() -> list[str]:
-    """Names of the configs that ship inside the package (usable as ``jaxgd run NAME``)."""
-    folder = importlib.resources.files("jaxgd") / "configs"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir()
-                  if p.name.endswith(".toml"))
-
-
-def load_config(name: str | None, overrides: typing.Sequence[str]) -> tuple[Config, str]:
-    """A config from a file path, or by the name of a shipped one (the default if None).
-
-    A relative ``data.path`` is read from the config file's folder; for a link to a config
-    file (such as those in the top-level configs/ folder), from the folder of the file it
-    links to; for a shipped config, from the package's configs folder.
-    """
-    name = name or DEFAULT_CONFIG
-    path = Path(name)
-    if path.is_file():
-        target = path.resolve() if path.is_symlink() else path
-        return load(target, overrides), path.stem
-    stem = name.removesuffix(".toml")
-    if stem in shipped_configs() and path.parent == Path("."):
-        folder = importlib.resources.files("jaxgd") / "configs"
-        text = (folder / f"{stem}.toml").read_text(encoding="utf-8")
-        base_dir = folder if isinstance(folder, Path) else None
-        return parse(text, overrides, source=f"shipped config {stem}",
-                                   base_dir=base_dir), stem
-    raise ConfigError(f"config file not found: {name} (shipped configs: "
-                      f"{', '.join(shipped_configs())})")
 
 
 def is_seed(value) -> bool:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from jaxgd.cli import results
-from jaxgd.cli.config import Config, ConfigError, load_config
+from jaxgd.cli.config import Config, ConfigError
+from jaxgd.cli.shipped import load_config
 
 JSON = "lr_range.json"
 FIGURE = "lr_range.png"

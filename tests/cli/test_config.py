@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from jaxgd.cli import config
-from jaxgd.cli.config import ConfigError, parse, shipped_configs
+from jaxgd.cli.config import ConfigError, parse
+from jaxgd.cli.shipped import shipped_configs
 
 RATE = "[optimizer]\nlearning_rate = 0.1\n"
 
@@ -135,3 +136,19 @@ def test_a_summary_written_before_validation_seed_was_optional_still_reads():
         from_dict(saved)
     saved["data"].update(validation_seed=0, k_folds=3)
     assert from_dict(saved).data.validation_seed == 0
+
+
+def test_a_data_path_set_on_the_command_line_is_read_from_the_current_folder(tmp_path,
+                                                                             monkeypatch):
+    # Found by a hostile review: `--set data.path=good.csv` read csv/good.csv beside the
+    # config file instead of ./good.csv, silently training on another file.
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "base.toml").write_text(
+        "[data]\ndataset = 'csv'\npath = 'good.csv'\nfeatures = ['x']\ntarget = 'y'\n"
+        "[optimizer]\nlearning_rate = 0.1\n")
+    monkeypatch.chdir(tmp_path)
+    assert config.load("csv/base.toml").data.path == str(Path("csv") / "good.csv")
+    typed = config.load("csv/base.toml", ['data.path="good.csv"'])
+    assert Path(typed.data.path) == tmp_path / "good.csv"
+    absolute = str(tmp_path / "elsewhere.csv")
+    assert config.load("csv/base.toml", [f'data.path="{absolute}"']).data.path == absolute

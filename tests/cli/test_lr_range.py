@@ -7,7 +7,7 @@ import pytest
 
 import jaxgd
 from jaxgd.cli import main
-from jaxgd.cli.config import load_config, shipped_configs
+from jaxgd.cli.shipped import load_config, shipped_configs
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -7,7 +7,8 @@ import pytest
 
 from jaxgd import fit
 from jaxgd.cli import execute, results
-from jaxgd.cli.config import ConfigError, parse, shipped_configs
+from jaxgd.cli.config import ConfigError, parse
+from jaxgd.cli.shipped import shipped_configs
 from jaxgd.search import draw
 
 SAMPLED = """\
