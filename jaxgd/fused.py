@@ -338,7 +338,7 @@ def _block_functions(engine, config, data, optimizer_names):
     ``init(h, z)``, ``value_and_grad(h, z)``, ``update(h, grads, state, z, loss)``,
     ``watch(h, monitor, loss, step)``; ``h`` holds the runs' inputs by name."""
     noise = engine.noise(data)
-    monotone = config.optimizer.name == "sgd"  # as in training.descend_scan
+    monotone = config.optimizer.monotone
 
     def optimizer(h):
         built = config.optimizer.build({k: h[k] for k in optimizer_names})

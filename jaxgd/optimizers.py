@@ -88,6 +88,14 @@ class OptimizerSpec(NamedTuple):
     steps: tuple[tuple[str, int], ...] = ()
     factory: Callable | None = None
 
+    @property
+    def monotone(self) -> bool:
+        """Whether a run's loss can only fall while its learning rate is below the stability
+        limit: plain gradient descent at a constant rate, on the MSE (a quadratic). So a loss
+        rising steadily means a rate above the limit (``jaxgd.convergence``). Not for a
+        schedule: one that starts above the limit and decays below it rises, then recovers."""
+        return self.name == "sgd" and self.schedule == "constant"
+
     def hyperparameter_names(self) -> tuple[str, ...]:
         """The numeric hyperparameters this optimizer and schedule take."""
         own = () if self.name == "custom" else tuple(OPTIMIZERS[self.name])

@@ -268,7 +268,7 @@ def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], confi
     observe = sharpness.tracker(loss, start, {**config.optimizer.defaults(), **hyper}) if (
         config.track_sharpness) else None
     loop = descent_loop(loss, start, optimizer, config.num_steps,
-                        monotone=config.optimizer.name == "sgd", segmented=segmented,
+                        monotone=config.optimizer.monotone, segmented=segmented,
                         observe=observe, **options)
     return loop, engine, data
 

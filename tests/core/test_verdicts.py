@@ -79,6 +79,28 @@ def test_only_plain_descent_is_called_diverging_for_rising():
     assert not bool(momentum.diverged) and bool(momentum.converged)
 
 
+def test_a_decaying_learning_rate_that_starts_above_the_limit_is_judged_by_the_multiple():
+    # Found by a hostile review: sgd whose exponential decay starts at 1.1 (the limit is
+    # 0.997) rises for a while, then falls below the limit and fits the line exactly; the
+    # "rising for patience steps" rule of a constant rate called it diverged at step 10 and
+    # froze it at a loss of 300. A float64 NumPy oracle of the same updates peaks at ~240×
+    # its start (under the 1e4 multiple) and ends near 0.
+    x = np.linspace(-1.7, 1.7, 50)
+    X, y = x[:, None], 3 * x + 2
+    assert jaxgd.stability(X).max_learning_rate < 1.1
+    run = jaxgd.fit(X, y, learning_rate=1.1, num_steps=400, init_scale=0.0,
+                    schedule="exponential_decay", schedule_steps={"transition_steps": 200})
+    A = np.hstack([X, np.ones((50, 1))])
+    theta, losses = np.zeros(2), []
+    for t in range(400):  # exponential decay, decay_rate 0.5 (jaxgd's default)
+        residual = A @ theta - y
+        losses.append(np.mean(residual ** 2))
+        theta = theta - 1.1 * 0.5 ** (t / 200) * 2 * A.T @ residual / len(y)
+    assert 100 < max(losses) / losses[0] < 1e4 and losses[-1] < 1e-12 * losses[0]
+    assert not bool(run.diverged)
+    assert float(run.final_loss) < 1e-6 * float(run.losses[0])
+
+
 def _high_r2():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(10000, 2)).astype(np.float32)
