@@ -183,7 +183,7 @@ def _fit(X, y, options: Options) -> FitResult:
     found = reference()
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
-    fixed["unstable"] = bool(unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures))
+    fixed["unstable"] = unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures)
     hyper = {name: jnp.asarray(value, input_dtype(name)) for name, value in fixed.items()}
     held = None if plan is None else holdout.held_out(*plan, chosen)
     run = _run(engines.BY_NAME[chosen], data, hyper, config, segments.make_plan(options, config),

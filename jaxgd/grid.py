@@ -294,6 +294,10 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
                                                                       dtype=np.int32)}
     varying = (*axes, *(points or {}))
     fixed = fixed_values(options, config.optimizer, varying)
+    if folds and is_traced((values, fixed)):
+        raise ValueError("k_folds gives each fold's runs that fold's optimum and stability "
+                         "limit, picked on the host: its hyperparameters cannot be traced by "
+                         "the caller's jit/vmap/grad (give validation_fraction= instead)")
     shape = tuple(values[axis].size for axis in axes)
     num_runs = math.prod(shape)
     l2_axis = _axis_of("l2", axes, values)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import engine as engines
@@ -223,21 +224,23 @@ def _reference_values(X, y, strengths: np.ndarray):
 def unstable_runs(spec: OptimizerSpec, hyper: Mapping[str, Any], l2_values, curvatures):
     """Per run: whether its constant learning rate lies above its optimizer's exact
     stability limit on this data (``jaxgd.stability.limit_factor``), so its loss must blow
-    up; False where no limit is known (Adam, schedules, custom optimizers) or under tracing.
+    up; False where no limit is known (Adam, schedules, custom optimizers, data traced by the
+    caller). Hyperparameters traced by the caller's ``jit``/``vmap``/``grad`` give a traced
+    verdict (in their dtype), so a run gives the same verdicts inside a transformation as
+    outside it.
 
     ``l2_values`` and ``curvatures`` pair each l2 with the largest eigenvalue of its Hessian.
     """
     runs = np.shape(hyper["learning_rate"])
-    known = (spec.name in LIMITED and spec.schedule == "constant" and curvatures is not None
-             and not is_traced(hyper))
-    if not known:
+    if not (spec.name in LIMITED and spec.schedule == "constant" and curvatures is not None):
         return np.zeros(runs, bool)
+    xp, real = (jnp, None) if is_traced(hyper) else (np, np.float64)
     l2_values = np.atleast_1d(np.asarray(l2_values, np.float64))
-    which = np.argmin(np.abs(np.asarray(hyper["l2"], np.float64)[..., None] - l2_values), -1)
-    momentum = np.asarray(hyper.get("momentum", 0.0), np.float64)
+    which = xp.argmin(xp.abs(xp.asarray(hyper["l2"], real)[..., None] - l2_values), -1)
+    momentum = xp.asarray(hyper.get("momentum", 0.0), real)
     factor = limit_factor(spec.name, momentum)
-    rate = np.asarray(hyper["learning_rate"], np.float64)
-    return np.broadcast_to(rate * np.asarray(curvatures)[which] > factor, runs)
+    rate = xp.asarray(hyper["learning_rate"], real)
+    return xp.broadcast_to(rate * xp.asarray(curvatures)[which] > factor, runs)
 
 
 def _warn_conditioning(condition: float) -> None:

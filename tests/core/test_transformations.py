@@ -88,6 +88,29 @@ def test_traced_tolerances_give_the_eager_verdicts():
         assert int(jax.jit(steps)(tol, 1e4)) == int(steps(tol, 1e4))
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_runs_above_their_stability_limit_get_the_same_verdict_inside_a_transformation(
+        optimizer):
+    # Found by a hostile review: with the learning rate traced, the "known to be above its
+    # stability limit" flag was always False, so the same run diverged at step 2 directly
+    # and at step 9 under jit (and its hypergradient was off by 5 orders of magnitude).
+    factor = 2.0 if optimizer == "sgd" else 3.0  # momentum 0.5: 2(1 + 0.5)
+    rates = np.array([0.5, 1.05, 1.5]) * factor / 2 * jaxgd.stability(X).max_learning_rate
+    one = lambda lr: jaxgd.fit(X, Y, learning_rate=lr, num_steps=200,  # noqa: E731
+                               optimizer=optimizer, hyperparameters={"momentum": 0.5}
+                               if optimizer == "momentum" else None)
+    direct = [int(one(float(lr)).diverged_step) for lr in rates]
+    assert direct[0] == -1 and direct[1] >= 0 and direct[2] >= 0
+    assert [int(jax.jit(one)(lr).diverged_step) for lr in rates] == direct
+    assert jax.vmap(one)(rates).diverged_step.tolist() == direct
+
+
+def test_k_folds_with_traced_hyperparameters_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"k_folds .* cannot be traced"):
+        jax.jit(lambda lrs: jaxgd.sweep(X, Y, learning_rates=lrs, num_steps=5,
+                                        k_folds=3).final_loss)(jnp.array([0.1, 0.2]))
+
+
 def test_value_checks_still_run_on_concrete_values_inside_a_transformation():
     with pytest.raises(ValueError, match="NaN or infinite"):
         jax.jit(lambda lr: jaxgd.fit(np.full((3, 1), np.nan), np.ones(3), learning_rate=lr,
