@@ -82,24 +82,33 @@ def check_inputs(X, y) -> tuple[Any, Any, int]:
                              "statistics already describe the targets")
         return X, None, int(X.n)
     X, y = check_data(X, y)
-    _check_range(X, y)
+    check_range(X, y)
     return X, y, X.shape[0]
 
 
-def _check_range(X, y) -> None:
-    """Values beyond the range of the float dtype the run computes in would become inf."""
+def check_range(X, y) -> None:
+    """Data whose squares lie beyond the range of the float dtype the run computes in: the
+    loss (a mean of squares) or the moments would be inf from the start.
+
+    y is always checked (one pass over n values); X only when it comes in a wider dtype than
+    the run's (a pass over X that a float32 X in a float32 run is spared; its moments are
+    still checked when an engine makes them, ``jaxgd.statistics.device_array``).
+    """
     dtype = default_float()
-    if is_traced((X, y)) or np.finfo(dtype).max >= np.finfo(X.dtype).max:
+    if is_traced((X, y)):
         return
-    limit = np.finfo(dtype).max
-    columns = np.flatnonzero(np.abs(X).max(axis=0) > limit)
-    if columns.size:
-        raise ValueError(f"X has values beyond {dtype}'s range (|x| > {limit:.3g}) in columns "
-                         f"{', '.join(map(str, columns[:10]))}: they would become inf; rescale "
-                         "them, or enable float64 (jax.config.update('jax_enable_x64', True))")
+    limit = float(np.sqrt(np.finfo(dtype).max))
+    fix = ("rescale them, or compute in float64 (JAX_ENABLE_X64=1, or "
+           "jax.config.update('jax_enable_x64', True))")
+    if np.finfo(dtype).max < np.finfo(X.dtype).max:
+        columns = np.flatnonzero(np.abs(X).max(axis=0) > limit)
+        if columns.size:
+            raise ValueError(f"X has values whose squares exceed {dtype}'s range (|x| > "
+                             f"{limit:.3g}) in columns {', '.join(map(str, columns[:10]))}: "
+                             f"{fix}")
     if np.abs(y).max() > limit:
-        raise ValueError(f"y has values beyond {dtype}'s range (|y| > {limit:.3g}): they "
-                         "would become inf; rescale it, or enable float64")
+        raise ValueError(f"y has values whose squares (the loss) exceed {dtype}'s range "
+                         f"(|y| > {limit:.3g}): {fix}")
 
 
 def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,

@@ -155,5 +155,19 @@ def to_device(stats: SufficientStats, dtype=None) -> SufficientStats:
 
 def device_array(a, dtype) -> jax.Array:
     """``a`` as a JAX array of ``dtype``, converted on the host first (JAX would compile a
-    small conversion program for every shape)."""
-    return jnp.asarray(np.asarray(a, dtype))
+    small conversion program for every shape).
+
+    Raises:
+      ValueError: if finite values of ``a`` (the data's moments, or what the engines make of
+        them) lie beyond ``dtype``'s range: in float32 they would become inf, and every
+        verdict after them would be wrong.
+    """
+    host = np.asarray(a)
+    with np.errstate(over="ignore"):
+        out = np.asarray(host, dtype)
+    if not np.isfinite(out).all() and np.isfinite(host).all():
+        raise ValueError(f"the data's sums of squares and products exceed {np.dtype(dtype).name}'s "
+                         f"range (|value| > {np.finfo(dtype).max:.3g}): rescale X or y, or "
+                         "compute in float64 (JAX_ENABLE_X64=1, or "
+                         "jax.config.update('jax_enable_x64', True))")
+    return jnp.asarray(out)

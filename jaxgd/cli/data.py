@@ -18,7 +18,8 @@ import numpy as np
 
 from jaxgd import datasets
 from jaxgd.cli.config import Config, ConfigError
-from jaxgd.statistics import SufficientStats, accumulate
+from jaxgd.preparation import check_range
+from jaxgd.statistics import SufficientStats, accumulate, to_device
 from jaxgd.validation import memory_bytes
 
 
@@ -73,7 +74,9 @@ def load_data(config: Config) -> datasets.Dataset:
                                         delimiter=data.delimiter)
         else:
             raise ConfigError(f"data.dataset = {data.dataset!r} is streamed: see load_stream")
-    return _rescale(dataset, data.scale)
+    dataset = _rescale(dataset, data.scale)
+    _in_range(lambda: check_range(dataset.X, dataset.y))
+    return dataset
 
 
 def load_stream(config: Config) -> tuple[datasets.Dataset, SufficientStats]:
@@ -92,6 +95,7 @@ def load_stream(config: Config) -> tuple[datasets.Dataset, SufficientStats]:
         check_stages([hessian_stage(len(names), "the number of features")])
         stats = accumulate(source.blocks())
     stats, names, target_name = _rescale_stats(stats, names, target_name, data.scale)
+    _in_range(lambda: to_device(stats))
     where = f".npy file {data.path}" if source.kind == "npy" else f"CSV file {data.path}"
     empty = datasets.Dataset(np.zeros((0, len(names))), np.zeros(0), names, target_name, 0,
                              f"{where}, streamed")
@@ -129,6 +133,15 @@ def load_rows(config: Config) -> datasets.RowSource:
         names, target = _stream_columns(source)
     return source.rescaled([data.scale.get(name, 1.0) for name in names],
                            data.scale.get(target, 1.0))
+
+
+def _in_range(check) -> None:
+    """The library's refusal of data beyond the float range the run computes in (its
+    squares or moments would be inf), as a config error, before anything runs."""
+    try:
+        check()
+    except ValueError as error:
+        raise ConfigError(f"data: {error}, or shrink the columns with data.scale") from None
 
 
 def _rescale(dataset: datasets.Dataset, scale: dict[str, float]) -> datasets.Dataset:

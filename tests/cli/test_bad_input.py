@@ -126,12 +126,24 @@ def test_results_refuse_what_they_cannot_answer():
 def test_values_beyond_float32_are_refused_naming_the_column():
     # Finite in float64, infinite once cast to float32: refused before anything runs.
     X = np.column_stack([X_OK[:, 0], X_OK[:, 0] * 1e39])
-    with pytest.raises(ValueError, match=r"beyond float32's range .* columns 1"):
+    with pytest.raises(ValueError, match=r"squares exceed float32's range .* columns 1"):
         jaxgd.fit(X, Y_OK, learning_rate=0.1, num_steps=5)
-    with pytest.raises(ValueError, match="y has values beyond"):
+    with pytest.raises(ValueError, match=r"y has values whose squares \(the loss\) exceed"):
         jaxgd.fit(X_OK, Y_OK * 1e39, learning_rate=0.1, num_steps=5)
     with jax.enable_x64(True):  # in float64 they are ordinary numbers
         jaxgd.fit(X, Y_OK, learning_rate=1e-80, num_steps=5, reference=False)
+    # Found by a hostile review: float32 targets past 1.8e19 have an infinite loss from the
+    # start (y² overflows), and were reported as a run diverged at step 0.
+    with pytest.raises(ValueError, match=r"\|y\| > 1.84e\+19"):
+        jaxgd.fit(X_OK.astype(np.float32), (Y_OK * 1e19).astype(np.float32) * 10,
+                  learning_rate=0.1, num_steps=5)
+    # Moments made in float64 (streamed data, or statistics given as the data) are checked
+    # where an engine brings them to float32: a streamed .npy of such values trained every
+    # run on infinities (found by the hostile review).
+    stats = jaxgd.statistics.sufficient_statistics(X, Y_OK)
+    for engine in ("gram", "eigen"):
+        with pytest.raises(ValueError, match="sums of squares and products exceed float32"):
+            jaxgd.fit(stats, None, learning_rate=0.1, num_steps=5, engine=engine)
 
 
 # ------------------------------------------------------------------ CSV and other data files
@@ -142,6 +154,26 @@ def csv_config(tmp_path, data_name, features=("a",), target="b"):
                       f"features = {list(features)!r}\ntarget = '{target}'\n"
                       "[optimizer]\nlearning_rate = 0.1\n")
     return config
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_data_beyond_float32_in_a_config_exit_2_before_running(tmp_path, jaxgd_cli):
+    # Found by a hostile review: in memory, a traceback and exit 1 telling a command-line
+    # user to call jax.config.update; streamed from a .npy, no refusal at all, and every
+    # run reported diverged on infinite moments.
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n2,1e39\n3,4\n")
+    out = tmp_path / "out"
+    assert_refused(*jaxgd_cli("run", csv_config(tmp_path, "d.csv"), "--out", out, *QUICK),
+                   "y has values whose squares (the loss) exceed float32's range", out)
+    assert_refused(*jaxgd_cli("run", "mlcc_cars", "--out", out, *QUICK, "--set",
+                              "data.scale={weight_1000lbs=1e38}"),
+                   "X has values whose squares exceed float32's range", out)
+    np.save(tmp_path / "d.npy", np.column_stack([np.arange(5.0), np.arange(5.0) * 1e39]))
+    (tmp_path / "n.toml").write_text("[data]\ndataset = 'npy'\npath = 'd.npy'\n"
+                                     "[optimizer]\nlearning_rate = 0.001\n")
+    assert_refused(*jaxgd_cli("run", tmp_path / "n.toml", "--out", out, *QUICK),
+                   "sums of squares and products exceed float32's range", out)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
