@@ -126,6 +126,8 @@ def _read_table(
     feature_names = next(blocks)
     X, y, n_dropped = next(blocks, (None, None, 0))
     if X is None or X.shape[0] == 0:
+        if n_dropped == 0:
+            raise ValueError(f"{where} has no data rows: only a header")
         selected = (*feature_names, target)
         raise ValueError(
             f"{where} has no rows left: {n_dropped} rows were dropped for missing values "
@@ -193,7 +195,8 @@ def _guarded(reader, where: str) -> Iterator[list[str]]:
 
 def _number(text: str, column: str, where: str, line: int) -> float:
     try:
-        value = float(text)
+        # Python's float() also reads "1_000" as 1000, which no CSV writer means.
+        value = math.nan if "_" in text else float(text)
     except ValueError:
         value = math.nan  # reported below, together with infinities
     if not math.isfinite(value):
