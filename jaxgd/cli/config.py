@@ -497,7 +497,7 @@ def _check(config: Config) -> None:
     _require(bool(optimizer.sample) or (optimizer.learning_rate is None) != (
         optimizer.learning_rates is None),
         "give exactly one of optimizer.learning_rate, optimizer.learning_rates and "
-        "optimizer.sample")
+        "optimizer.sample (--set KEY=none takes out one the config file gives)")
     _require(bool(config.learning_rates), "optimizer.learning_rates is empty")
     for i, rate in enumerate(config.learning_rates):
         name = "optimizer.learning_rate" if optimizer.learning_rates is None else (
