@@ -6,9 +6,10 @@ and an existing folder is replaced only when the caller says so, and only if jax
 (``owned_by_jaxgd``): every results folder holds a marker file, ``.jaxgd-results``. While a
 long sweep runs, its finished chunks wait in the destination's ``.partial`` folder (see
 ``jaxgd.cli.checkpoint``); the finished results replace that folder in one step. A symbolic
-link, the current folder or one of its parents is never a destination, and the temporary
-folders a killed run left beside the destination are removed by the next run
-(``sweep_staging``) while it holds the destination's lock (``jaxgd.cli.lock``).
+link, the current folder or one of its parents is never a destination, nor a path whose
+names do not fit its filesystem (``check_name_lengths``), and the temporary folders a
+killed run left beside the destination are removed by the next run (``sweep_staging``)
+while it holds the destination's lock (``jaxgd.cli.lock``).
 
 Nothing here executes or unpickles what it reads: history.npz is loaded with
 ``allow_pickle=False`` and summary.json is plain JSON.
@@ -297,7 +298,7 @@ def check_writable(out_dir: Path) -> None:
     folder this process may write in (checked with a temporary file, removed at once).
     ``check_path`` checks the names' lengths.
     """
-    out_dir = Path(out_dir).absolute()
+    out_dir = _absolute(out_dir)
     probe = _nearest_existing(out_dir)
     if probe == out_dir and not probe.is_dir():
         probe = out_dir.parent  # a file: check_destination names it
@@ -326,7 +327,7 @@ def check_name_lengths(out_dir: Path) -> None:
       ...
       jaxgd.cli.results.DestinationError: cannot write results to ...: its name has 250 ...
     """
-    out_dir = Path(out_dir).absolute()
+    out_dir = _absolute(out_dir)
     existing = _nearest_existing(out_dir)
     name_max = _limit(existing, "PC_NAME_MAX", 255)
     path_max = _limit(existing, "PC_PATH_MAX", 4096)
@@ -353,6 +354,16 @@ def check_name_lengths(out_dir: Path) -> None:
             f"{where}: its path has {len(str(out_dir))} characters and the files inside "
             f"add {longest - len(str(out_dir))}, beyond this filesystem's {path_max - 1}: "
             "choose a shorter --out")
+
+
+def _absolute(out_dir: Path) -> Path:
+    """``out_dir`` from the root, or a ``DestinationError`` if the current folder is gone."""
+    try:
+        return Path(out_dir).absolute()
+    except OSError as error:  # os.getcwd() of a deleted folder
+        raise DestinationError(f"cannot write results to {out_dir}: the current folder is "
+                               f"gone ({error.strerror or error}): give --out from the root"
+                               ) from None
 
 
 def _nearest_existing(path: Path) -> Path:

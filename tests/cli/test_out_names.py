@@ -76,3 +76,13 @@ def test_a_lock_file_that_cannot_be_made_is_a_message(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert "cannot make the lock file" in err and "File name too long" in err
     assert "Traceback" not in err
+
+
+def test_a_relative_out_in_a_deleted_folder_is_a_message(tmp_path, capsys, monkeypatch,
+                                                         no_compute):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert cli.main(["run", "mlcc_cars", "--out", "rel", *SHORT]) == 2
+    assert "the current folder is gone" in capsys.readouterr().err
