@@ -35,7 +35,7 @@ from jaxgd._bench import (
     wait_until_quiet,
     write_outputs,
 )
-from jaxgd.cli.results import check_out, write_atomic
+from jaxgd.cli.results import DestinationError, ResultsExistError, check_out, write_atomic
 from jaxgd.sharding import use_every_core
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from-json", metavar="FILE",
                         help="render the outputs from a saved bench.json instead of measuring")
     args = parser.parse_args(argv)
-    check_out(Path(args.out), args.overwrite)  # before minutes of measuring
+    try:  # before minutes of measuring
+        check_out(Path(args.out), args.overwrite)
+    except (ResultsExistError, DestinationError) as error:
+        parser.error(str(error))  # exit 2, as jaxgd's own refusals
     use_every_core()  # jaxgd's sweeps spread over every core, as `jaxgd bench` does
     if args.wait_quiet > 0:
         wait_until_quiet(args.wait_quiet, log=lambda line: print(line, file=sys.stderr))
