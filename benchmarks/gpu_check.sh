@@ -74,7 +74,7 @@ stage "layouts" 60 layouts.log python3 -m benchmarks.layouts "${KS[@]:0:2}"
 stage "quick start job" 60 run.log python3 -m jaxgd run --out "$OUT/run" --overwrite
 # 8. The whole quick benchmark, if time is left.
 stage "quick benchmark" 300 bench.log python3 -m benchmarks.run --mode "${BENCH_MODE:-quick}" \
-    --out "$OUT/quick"
+    --out "$OUT/quick" --overwrite
 
 echo "## gpu_check.sh: $SECONDS s of $BUDGET"
 printf '%s\n' "${DONE[@]}"

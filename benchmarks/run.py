@@ -5,7 +5,8 @@
 - quick by default (about 3 minutes on 2 cores), ``--full`` for more repeats and longer
   scaling curves (about 20 minutes);
 - ``DIR`` (default ``benchmarks/results``) gets ``bench.json`` (every measurement),
-  ``report.md`` and ``scaling.png``;
+  ``report.md`` and ``scaling.png``, as a results folder of ``jaxgd run`` (``--overwrite``
+  replaces one written before);
 - ``--write-md`` also writes ``BENCHMARKS.md`` at the repository root and the plot it shows,
   ``benchmarks/scaling.png``, each atomically (a temporary file, then a rename), keeping the
   page's hand-written sections (``hand_written``);
@@ -34,7 +35,7 @@ from jaxgd._bench import (
     wait_until_quiet,
     write_outputs,
 )
-from jaxgd.cli.results import write_atomic
+from jaxgd.cli.results import DestinationError, ResultsExistError, check_out, write_atomic
 from jaxgd.sharding import use_every_core
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(smoke is seconds, for trying the harness)")
     parser.add_argument("--out", metavar="DIR", default=str(ROOT / "benchmarks" / "results"),
                         help="folder for bench.json, report.md, scaling.png")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing results folder that jaxgd wrote")
     parser.add_argument("--write-md", action="store_true",
                         help="also write BENCHMARKS.md at the repository root")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
@@ -73,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from-json", metavar="FILE",
                         help="render the outputs from a saved bench.json instead of measuring")
     args = parser.parse_args(argv)
+    try:  # before minutes of measuring
+        check_out(Path(args.out), args.overwrite)
+    except (ResultsExistError, DestinationError) as error:
+        parser.error(str(error))  # exit 2, as jaxgd's own refusals
     use_every_core()  # jaxgd's sweeps spread over every core, as `jaxgd bench` does
     if args.wait_quiet > 0:
         wait_until_quiet(args.wait_quiet, log=lambda line: print(line, file=sys.stderr))
@@ -82,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = PRESETS[args.mode] if args.mode else (FULL if args.full else QUICK)
         results = run_benchmarks(config)
     print(summary_text(results))
-    for path in write_outputs(results, Path(args.out)).values():
+    for path in write_outputs(results, Path(args.out), args.overwrite).values():
         print(f"wrote {path}", file=sys.stderr)
     if args.write_md:
         plot = ROOT / "benchmarks" / "scaling.png"

@@ -74,7 +74,8 @@ def main(args: argparse.Namespace) -> int:
     results = run_benchmarks(config)
     print(summary_text(results))
     if getattr(args, "out", None):
-        for path in write_outputs(results, Path(args.out)).values():
+        written = write_outputs(results, Path(args.out), getattr(args, "overwrite", False))
+        for path in written.values():
             print(f"wrote {path}")
     return 0
 

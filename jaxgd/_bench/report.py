@@ -13,7 +13,8 @@ import numpy as np
 from jaxgd._bench.baselines import optional
 from jaxgd._bench.problems import ATOL, LR_HIGH, LR_LOW, PLANNING_EFFICIENCY, RTOL, BenchConfig
 from jaxgd._bench.scanpath import direct_table, scan_table
-from jaxgd.cli.results import write_atomic
+from jaxgd.cli import lock
+from jaxgd.cli.results import staging, write_atomic
 
 BUSY_WARNING = 0.1  # warn when other processes used more than this share of the CPUs
 
@@ -262,19 +263,28 @@ def _jsonable(value):
     raise TypeError(f"not JSON-serializable: {type(value).__name__}")
 
 
-def write_outputs(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """Writes ``bench.json``, ``report.md`` and ``scaling.png`` (with matplotlib) to a folder."""
+#: What ``write_outputs`` writes, by key of the paths it returns.
+OUTPUTS = {"json": "bench.json", "report": "report.md", "plot": "scaling.png"}
+
+
+def write_outputs(results: dict[str, Any], out_dir: Path,
+                  overwrite: bool = False) -> dict[str, Path]:
+    """Writes ``bench.json``, ``report.md`` and ``scaling.png`` (with matplotlib) as a results
+    folder of their own, as ``jaxgd run`` writes (``jaxgd.cli.results.staging``): whole or
+    not at all, under the folder's lock, replacing only a folder jaxgd wrote and only with
+    ``overwrite``, so no file of an older run stays beside them. Returns the paths written.
+
+    Raises:
+      ResultsExistError, DestinationError: ``out_dir`` may not or cannot be written.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {"json": out_dir / "bench.json", "report": out_dir / "report.md"}
-    write_atomic(written["json"], to_json(results).encode())
-    plot = out_dir / "scaling.png"
-    drawn = plot_scaling(results, plot)
-    if drawn:
-        written["plot"] = plot
-    write_atomic(written["report"],
-                 report_text(results, plot.name if drawn else None).encode())
-    return written
+    with lock.locked(out_dir), staging(out_dir, overwrite,
+                                       also_writes=tuple(OUTPUTS.values())) as folder:
+        write_atomic(folder / OUTPUTS["json"], to_json(results).encode())
+        drawn = plot_scaling(results, folder / OUTPUTS["plot"])
+        write_atomic(folder / OUTPUTS["report"],
+                     report_text(results, OUTPUTS["plot"] if drawn else None).encode())
+    return {key: out_dir / name for key, name in OUTPUTS.items() if drawn or key != "plot"}
 
 
 def _busy_note(workload: dict[str, Any]) -> str:

@@ -226,10 +226,12 @@ def command_info(_: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     if args.out is not None:  # before minutes of measuring, not after
         out = Path(args.out)
-        if not args.out.strip() or (out.exists() and not out.is_dir()):
-            raise ConfigError(f"--out {args.out!r} must be a folder (it is "
-                              f"{'empty' if not args.out.strip() else 'a file'})")
-        results.check_writable(out)
+        if not args.out.strip():
+            raise ConfigError("--out '' must be a folder (it is empty)")
+        results.check_path(out)  # before looking at it: its name may not fit
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {args.out!r} must be a folder (it is a file)")
+        results.check_out(out, args.overwrite)  # the rules of jaxgd run --out
     # The harness and its heavy baselines (torch, scikit-learn) load only when it runs.
     from jaxgd import _bench
 
@@ -463,7 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--full", action="store_true",
                        help="more repeats, larger scaling curves, fewer extrapolations")
     bench.add_argument("--out", metavar="DIR",
-                       help="also write bench.json, report.md and scaling.png here")
+                       help="also write bench.json, report.md and scaling.png to this "
+                            "results folder")
+    bench.add_argument("--overwrite", action="store_true",
+                       help="replace an existing results folder that jaxgd wrote")
     bench.set_defaults(handler=command_bench)
     return parser
 

@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from jaxgd.cli.results import OutputInUseError
+from jaxgd.cli.results import DestinationError, OutputInUseError
 
 _READ_PID_SECONDS = 1.0  # the holder writes its pid just after it takes the lock
 
@@ -43,11 +43,22 @@ class OutputLock:
         self._made: list[Path] = []  # folders made for the lock file, removed if left empty
 
     def acquire(self) -> None:
-        """Takes the lock, or raises ``OutputInUseError`` naming the process that holds it."""
-        missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._made = missing  # deepest first
+        """Takes the lock, or raises ``OutputInUseError`` naming the process that holds it,
+        or ``DestinationError`` where the lock file cannot be made (a read-only folder, a
+        name too long): a message, never a traceback."""
         try:
+            self._take()
+        except DestinationError:
+            raise
+        except OSError as error:
+            raise DestinationError(f"cannot make the lock file {self.path}: "
+                                   f"{error.strerror or error}") from None
+
+    def _take(self) -> None:
+        try:
+            self._made = [p for p in (self.path.parent, *self.path.parent.parents)
+                          if not p.exists()]  # deepest first
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             while True:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
                 try:

@@ -6,9 +6,10 @@ and an existing folder is replaced only when the caller says so, and only if jax
 (``owned_by_jaxgd``): every results folder holds a marker file, ``.jaxgd-results``. While a
 long sweep runs, its finished chunks wait in the destination's ``.partial`` folder (see
 ``jaxgd.cli.checkpoint``); the finished results replace that folder in one step. A symbolic
-link, the current folder or one of its parents is never a destination, and the temporary
-folders a killed run left beside the destination are removed by the next run
-(``sweep_staging``) while it holds the destination's lock (``jaxgd.cli.lock``).
+link, the current folder or one of its parents is never a destination, nor a path whose
+names do not fit its filesystem (``check_name_lengths``), and the temporary folders a
+killed run left beside the destination are removed by the next run (``sweep_staging``)
+while it holds the destination's lock (``jaxgd.cli.lock``).
 
 Nothing here executes or unpickles what it reads: history.npz is loaded with
 ``allow_pickle=False`` and summary.json is plain JSON.
@@ -53,6 +54,10 @@ MARKER_FORMAT = 1
 #: Every name jaxgd writes at the top of a results folder (``jaxgd lr-range``: its two).
 RESULT_FILES = frozenset({MARKER, SUMMARY, HISTORY, LOSSES, PARTIAL, "lr_range.json",
                           *(f"{name}.png" for name in (*FIGURES, "lr_range"))})
+#: jaxgd writes each name NAME first as ``.NAME.tmp-XXXXXXXX`` (``tempfile`` adds 8 characters),
+#: and a results folder OUT's temporary folders, ``.OUT.tmp-…`` and ``.OUT.old-…``, likewise:
+#: the longest name it writes is this much longer than the name it stands for.
+TEMPORARY_EXTRA = len("..tmp-") + 8
 #: Names inside ``.partial`` (see ``jaxgd.cli.checkpoint``): the manifest, chunks, and files
 #: still being written (``.NAME.tmp-…``).
 _PARTIAL_ENTRY = re.compile(r"manifest\.json|chunk-\d{5,}\.npz|\..+\.tmp-.*")
@@ -75,6 +80,23 @@ def is_unfinished(out_dir: Path) -> bool:
     ``jaxgd.cli.checkpoint``)."""
     out_dir = Path(out_dir)
     return out_dir.is_dir() and sorted(p.name for p in out_dir.iterdir()) == [PARTIAL]
+
+
+def check_out(out_dir: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
+    """Everything that can be known of a destination before the work starts: it may be
+    written (``check_destination``), it can be (``check_writable``).
+
+    Example:
+      >>> import tempfile, pathlib
+      >>> root = pathlib.Path(tempfile.mkdtemp())
+      >>> check_out(root / "new", overwrite=False)   # nothing there: fine
+      >>> check_out(root / ("x" * 300), overwrite=False)
+      Traceback (most recent call last):
+      ...
+      jaxgd.cli.results.DestinationError: ...: a folder name in it has 300 characters; ...
+    """
+    check_destination(out_dir, overwrite, inputs)
+    check_writable(out_dir)
 
 
 def check_destination(out_dir: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
@@ -122,12 +144,13 @@ def check_destination(out_dir: Path, overwrite: bool, inputs: Sequence[Path] = (
 def check_path(out_dir: Path) -> None:
     """Refuses a destination that jaxgd could not replace in one rename: a symbolic link
     (the link would be replaced, not the folder it points to), the current folder or one of
-    its parents.
+    its parents; nor one whose names do not fit its filesystem (``check_name_lengths``).
 
     Raises:
       DestinationError: naming the path and what to pass instead.
     """
     out_dir = Path(out_dir)
+    check_name_lengths(out_dir)  # first: a name too long makes every look at it fail
     if out_dir.is_symlink():
         raise DestinationError(
             f"{out_dir} is a symbolic link (to {os.readlink(out_dir)}): jaxgd replaces its "
@@ -163,8 +186,8 @@ def foreign_entries(folder: Path) -> str | None:
     jaxgd's folders are results folders (the ``.jaxgd-results`` marker, or, written by a
     jaxgd before the marker, ``summary.json`` with ``history.npz``) and unfinished runs (a
     ``.partial`` folder only); in either, every entry must be a name jaxgd writes
-    (``RESULT_FILES``, and in ``.partial`` the manifest, chunks and half-written files),
-    so that files of your own put there are never deleted.
+    (``RESULT_FILES``, the names the marker lists, and in ``.partial`` the manifest, chunks
+    and half-written files), so that files of your own put there are never deleted.
 
     Example:
       >>> import tempfile, pathlib
@@ -189,7 +212,8 @@ def foreign_entries(folder: Path) -> str | None:
 def _unknown_entries(folder: Path, names: set[str]) -> list[str]:
     """The entries of ``folder`` among ``names`` that jaxgd does not write (or that are links
     where jaxgd writes folders and files)."""
-    unknown = sorted(name for name in names if name not in RESULT_FILES
+    known = known_names(folder)
+    unknown = sorted(name for name in names if name not in known
                      or (folder / name).is_symlink())
     partial = folder / PARTIAL
     if PARTIAL in names and PARTIAL not in unknown:
@@ -200,6 +224,31 @@ def _unknown_entries(folder: Path, names: set[str]) -> list[str]:
                         if not _PARTIAL_ENTRY.fullmatch(p.name) or p.is_symlink()
                         or not p.is_file()]
     return unknown
+
+
+def known_names(folder: Path) -> frozenset[str]:
+    """The names jaxgd writes at the top of ``folder``: ``RESULT_FILES``, and those its marker
+    lists (``staging``'s ``also_writes``: ``jaxgd bench``'s report, for one). A name is
+    jaxgd's only in a folder whose marker says so: a ``report.md`` of yours put in a run's
+    folder stays yours.
+
+    Example:
+      >>> import tempfile, pathlib
+      >>> root = pathlib.Path(tempfile.mkdtemp())
+      >>> with staging(root / "run", overwrite=False, also_writes=["report.md"]):
+      ...     pass
+      >>> sorted(known_names(root / "run") - RESULT_FILES)
+      ['report.md']
+    """
+    marker = Path(folder) / MARKER
+    try:  # a marker that is a link, damaged or of an older jaxgd lists nothing
+        listed = [] if marker.is_symlink() else json.loads(marker.read_text("utf-8"))["files"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return RESULT_FILES
+    if not isinstance(listed, list):
+        return RESULT_FILES
+    return RESULT_FILES | {name for name in listed
+                           if isinstance(name, str) and name == Path(name).name}
 
 
 def sweep_staging(out_dir: Path) -> list[str]:
@@ -237,7 +286,7 @@ def _foreign_staged(folder: Path) -> bool:
     files, or files half-written under a hidden temporary name (``.NAME.…``)."""
     names = {p.name for p in folder.iterdir()}
     written = {n for n in names if not any(n.startswith(f".{known}.") and n != known
-                                           for known in RESULT_FILES - {PARTIAL})}
+                                           for known in known_names(folder) - {PARTIAL})}
     return bool(_unknown_entries(folder, written)) or any(
         (folder / n).is_symlink() or not (folder / n).is_file() for n in names - written)
 
@@ -247,11 +296,12 @@ def check_writable(out_dir: Path) -> None:
 
     Nothing is created: the nearest existing folder on the way to ``out_dir`` must be a
     folder this process may write in (checked with a temporary file, removed at once).
+    ``check_path`` checks the names' lengths.
     """
-    out_dir = Path(out_dir).absolute()
-    probe = out_dir if out_dir.is_dir() else out_dir.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    out_dir = _absolute(out_dir)
+    probe = _nearest_existing(out_dir)
+    if probe == out_dir and not probe.is_dir():
+        probe = out_dir.parent  # a file: check_destination names it
     if not probe.is_dir():
         raise DestinationError(f"cannot write results to {out_dir}: {probe} is not a folder")
     try:
@@ -261,16 +311,100 @@ def check_writable(out_dir: Path) -> None:
         raise DestinationError(f"cannot write results to {out_dir}: {error}") from None
 
 
+def check_name_lengths(out_dir: Path) -> None:
+    """Refuses an ``out_dir`` with a name too long for the filesystem of its nearest existing
+    folder: each folder still to be made, the temporary folders and lock file beside it
+    (``.OUT.tmp-XXXXXXXX``, the longest), the names inside, and the longest path. Otherwise
+    the run would fail only when it writes its results, after all its work, and again on
+    every ``--resume``.
+
+    Raises:
+      DestinationError: naming ``out_dir``, the length and the limit.
+
+    Example:
+      >>> check_name_lengths(Path("runs") / ("x" * 250))
+      Traceback (most recent call last):
+      ...
+      jaxgd.cli.results.DestinationError: cannot write results to ...: its name has 250 ...
+    """
+    out_dir = _absolute(out_dir)
+    existing = _nearest_existing(out_dir)
+    name_max = _limit(existing, "PC_NAME_MAX", 255)
+    path_max = _limit(existing, "PC_PATH_MAX", 4096)
+    where = f"cannot write results to {_shortened(out_dir)}"
+    too_long = [name for name in out_dir.relative_to(existing).parts if len(name) > name_max]
+    if too_long:
+        raise DestinationError(
+            f"{where}: a folder name in it has {len(too_long[0])} characters; this "
+            f"filesystem allows {name_max}: choose a shorter --out")
+    if len(out_dir.name) + TEMPORARY_EXTRA > name_max:
+        raise DestinationError(
+            f"{where}: its name has {len(out_dir.name)} characters; jaxgd writes beside it "
+            f"temporary folders named .NAME.tmp-XXXXXXXX, {TEMPORARY_EXTRA} more, and this "
+            f"filesystem allows {name_max}: choose an --out whose last name has at most "
+            f"{name_max - TEMPORARY_EXTRA} characters")
+    if max(map(len, RESULT_FILES)) + TEMPORARY_EXTRA > name_max:
+        raise DestinationError(f"{where}: its filesystem allows names of {name_max} "
+                               "characters only, too short for jaxgd's files")
+    # The deepest path: a half-written file in .partial of the temporary folder beside out_dir.
+    inside = len(PARTIAL) + max(map(len, RESULT_FILES)) + TEMPORARY_EXTRA + 1
+    longest = len(str(out_dir)) + TEMPORARY_EXTRA + 1 + inside
+    if longest >= path_max:  # path_max counts the terminating NUL
+        raise DestinationError(
+            f"{where}: its path has {len(str(out_dir))} characters and the files inside "
+            f"add {longest - len(str(out_dir))}, beyond this filesystem's {path_max - 1}: "
+            "choose a shorter --out")
+
+
+def _absolute(out_dir: Path) -> Path:
+    """``out_dir`` from the root, or a ``DestinationError`` if the current folder is gone."""
+    try:
+        return Path(out_dir).absolute()
+    except OSError as error:  # os.getcwd() of a deleted folder
+        raise DestinationError(f"cannot write results to {out_dir}: the current folder is "
+                               f"gone ({error.strerror or error}): give --out from the root"
+                               ) from None
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists."""
+    while path != path.parent:
+        try:
+            if path.exists():
+                return path
+        except OSError:  # a name too long for the filesystem: it cannot exist
+            pass
+        path = path.parent
+    return path
+
+
+def _limit(folder: Path, name: str, fallback: int) -> int:
+    """``os.pathconf(folder, name)``, or ``fallback`` where it is unknown (not POSIX, or no
+    limit reported)."""
+    try:
+        value = os.pathconf(folder, name)
+    except (AttributeError, OSError, ValueError):
+        return fallback
+    return value if value > 0 else fallback
+
+
+def _shortened(path: Path, keep: int = 80) -> str:
+    """``path`` for a message: a name too long to read is cut in the middle."""
+    text = str(path)
+    return text if len(text) <= keep else f"{text[:keep // 2]}…{text[-keep // 2:]}"
+
+
 @contextlib.contextmanager
 def staging(out_dir: Path, overwrite: bool, replace_partial: bool = False,
-            inputs: Sequence[Path] = ()) -> Iterator[Path]:
+            inputs: Sequence[Path] = (), also_writes: Sequence[str] = ()) -> Iterator[Path]:
     """A temporary folder that becomes ``out_dir`` when the block finishes without error.
 
     ``replace_partial``: ``out_dir`` may hold an unfinished run (its ``.partial`` folder
     only), which the finished results replace. ``overwrite`` replaces only a folder that
     jaxgd wrote and that holds none of ``inputs`` (see ``check_destination``). The folder
-    gets the ``.jaxgd-results`` marker. The final rename cannot be interrupted by Ctrl-C or
-    SIGTERM, and on Linux it swaps the two folders in one step.
+    gets the ``.jaxgd-results`` marker, which lists ``also_writes``: the names the caller
+    writes beyond ``RESULT_FILES`` (see ``known_names``). The final rename cannot be
+    interrupted by Ctrl-C or SIGTERM, and on Linux it swaps the two folders in one step.
 
     Example:
       >>> import tempfile, pathlib
@@ -286,8 +420,10 @@ def staging(out_dir: Path, overwrite: bool, replace_partial: bool = False,
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        write_atomic(tmp / MARKER, to_json({"format": MARKER_FORMAT, "written_by": "jaxgd"})
-                     .encode())
+        marker = {"format": MARKER_FORMAT, "written_by": "jaxgd"}
+        if also_writes:
+            marker["files"] = sorted(also_writes)
+        write_atomic(tmp / MARKER, to_json(marker).encode())
         yield tmp
         _usual_permissions(tmp)
         replaceable = overwrite or (replace_partial and is_unfinished(out_dir))
