@@ -145,7 +145,7 @@ def report_text(results: dict[str, Any], plot_name: str | None = None) -> str:
     """The markdown report: machine, method, one table per workload, targets, scaling."""
     out = [f"# jaxgd benchmarks ({results['mode']} mode)", "",
            f"Measured {results['created']} in {results.get('elapsed_s', 0):.0f} s. "
-           "Regenerate with `python -m benchmarks.run --full --write-md` (or "
+           "Regenerate with `python -m benchmarks.run --full --write-md --overwrite` (or "
            "`jaxgd bench --full`).", "", "## Machine", "", *machine_lines(results["machine"]),
            ""]
     background = results.get("background_cpu")
