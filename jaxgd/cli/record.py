@@ -276,9 +276,24 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "condition_number": _finite_or_none(limits.condition_number),
             "features": "standardized" if config.data.standardize else "as given",
             "l2": max(plan.l2_values),
+            **_limit_rows(plan),
         },
         "timing_seconds": {"total": timing.total, "compile": timing.compile, "run": timing.run},
     }
+
+
+def _limit_rows(plan: Plan) -> dict[str, Any]:
+    """The rows the stability limit is of: the training rows with held-out data; with k
+    folds each fold's limit, and which fold's (the smallest) is reported."""
+    if not plan.held_out:
+        return {"rows": "all"}
+    if not plan.k_folds:
+        return {"rows": "training"}
+    return {"rows": "training", "fold": plan.limits_fold,
+            "per_fold": [{"max_learning_rate": limits.max_learning_rate,
+                          "fastest_learning_rate": limits.fastest_learning_rate,
+                          "condition_number": _finite_or_none(limits.condition_number)}
+                         for limits in plan.fold_limits]}
 
 
 def _validation(plan: Plan) -> dict[str, Any] | None:
