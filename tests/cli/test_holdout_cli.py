@@ -316,10 +316,10 @@ def test_lr_range_trains_on_the_training_rows_and_refuses_k_folds(tmp_path, caps
     assert cli.main(["lr-range", "mlcc_cars", "--set", "data.validation_fraction=0.5",
                      "--set", "train.num_steps=50", "--num-rates", "4", "--out",
                      str(out)]) == 0
-    assert "trained on the 3 training rows of 7" in capsys.readouterr().out
     record = json.loads((out / "lr_range.json").read_text())
     assert record["max_stable"] == pytest.approx(stability(X_tr).max_learning_rate,
                                                  rel=1e-12)
+    assert "trained on the 3 training rows of 7" in capsys.readouterr().out
     assert (record["training_rows"], record["rows"]) == (3, 7)
     assert cli.main(["lr-range", "mlcc_cars", "--set", "data.k_folds=3"]) == 2
     assert "lr-range: data.k_folds trains each fold on other rows" in capsys.readouterr().err
