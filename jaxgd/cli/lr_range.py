@@ -41,7 +41,10 @@ def command(args: argparse.Namespace) -> int:
         results.check_path(out_dir)
         results.check_destination(out_dir, args.overwrite, _inputs(args, config))
         results.check_writable(out_dir)
-    found, fixed, rows = _run(config, args.num_rates, args.target)
+    found, fixed, rows, warnings = _run(config, args.num_rates, args.target)
+    if not args.quiet:  # as jaxgd run says them, in the config's words
+        for warning in warnings:
+            print(f"jaxgd: warning: {warning}", file=sys.stderr)
     record = {**_record(found, fixed, config, stem), **rows}
     if out_dir is not None:
         with lock.locked(out_dir), results.staging(out_dir, args.overwrite,
@@ -62,6 +65,7 @@ def _inputs(args: argparse.Namespace, config: Config) -> list[Path]:
 
 def _run(config: Config, num_rates: int, target: float):
     """The config's data and settings, its grid at the first point, through lr_range."""
+    from jaxgd.cli.execute import conditioning_said
     from jaxgd.cli.plan import library_options, prepare
     from jaxgd.lr_range import lr_range
 
@@ -85,12 +89,13 @@ def _run(config: Config, num_rates: int, target: float):
     # curvature is not the runs'.
     X, y = plan.split()[0] if plan.held_out else plan.train_data
     try:
-        found = lr_range(X, y, seed=plan.seeds[0], num_rates=num_rates, target=target,
-                         **options)
+        with conditioning_said():  # the plan's warnings say it, not the library's copies
+            found = lr_range(X, y, seed=plan.seeds[0], num_rates=num_rates, target=target,
+                             **options)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"lr-range: {error}") from None
     rows = {"training_rows": int(X.shape[0]), "rows": plan.n_rows} if plan.held_out else {}
-    return found, {**fixed, "seed": plan.seeds[0]}, rows
+    return found, {**fixed, "seed": plan.seeds[0]}, rows, plan.warnings
 
 
 def _record(found, fixed: dict[str, Any], config: Config, stem: str) -> dict[str, Any]:

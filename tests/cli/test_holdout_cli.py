@@ -229,6 +229,20 @@ def test_a_split_reports_and_explains_by_the_training_rows_limit(tmp_path, capsy
     record = execute.run(parse(CARS.format(holdout="validation_fraction = 0.5")))
     assert record.meta["max_learning_rate"] == pytest.approx(limit, rel=1e-12)
     assert cli._meta(summary)["max_learning_rate"] == pytest.approx(limit, rel=1e-12)
+    # The figures draw the best run beside the rows it trained on, and its snapshots' loss.
+    np.testing.assert_array_equal(history["X"], X_tr)
+    np.testing.assert_array_equal(history["y"], y_tr)
+    np.testing.assert_allclose(history["snapshot_loss"], _mse(history, X_tr, y_tr),
+                               rtol=1e-9)
+
+
+def _mse(history, X, y, fold=None):
+    """Each snapshot's MSE on (X, y), by hand (the snapshots of ``fold`` only, if given)."""
+    weight, bias = history["snapshot_weight"], history["snapshot_bias"]
+    if fold is not None:
+        weight, bias = weight[..., fold, :, :], bias[..., fold, :]
+    with np.errstate(all="ignore"):
+        return np.mean((weight @ X.T + bias[..., None] - y) ** 2, axis=-1)
 
 
 def test_k_folds_explain_each_run_by_its_own_folds_limit_and_report_the_smallest(
@@ -261,6 +275,10 @@ def test_k_folds_explain_each_run_by_its_own_folds_limit_and_report_the_smallest
     # Some fold keeps a rate that another fold's limit rules out: one limit could not
     # explain every run.
     assert 0 < explained < len(summary["runs"]) - 3
+    for fold in range(3):  # each run's snapshots' loss on its own fold's training rows
+        np.testing.assert_allclose(history["snapshot_loss"][..., fold, :],
+                                   _mse(history, X[ids != fold], y[ids != fold], fold),
+                                   rtol=1e-9)
 
 
 def test_standardize_is_fitted_on_the_training_rows_only():
