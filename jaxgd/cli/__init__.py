@@ -335,7 +335,7 @@ def _print_table(summary: dict) -> None:
           f"{'ridge optimum' if ridge else 'least squares'} {optimum['loss']:.6g} "
           f"(gap {best['gap_to_optimum']:.3g}); "
           f"{summary['stability'].get('limit', '2/λmax')} = "
-          f"{summary['stability']['max_learning_rate']:.4g}")
+          f"{summary['stability']['max_learning_rate']:.4g}{_limit_rows(summary)}")
     if held:
         _print_held_out(best, summary["validation"])
     if summary.get("refined"):
@@ -388,6 +388,16 @@ def _print_refined(refined: dict) -> None:
     else:
         print(f"  no refined point beats the sweep's best run ({objective} "
               f"{refined['sweep_best_objective']:.6g})")
+
+
+def _limit_rows(summary: dict) -> str:
+    """Which rows the printed limit is of, when the runs do not train on all of them."""
+    stability = summary["stability"]
+    if stability.get("rows") != "training":
+        return ""
+    folds = stability.get("per_fold")
+    return (f" (the smallest of the {len(folds)} folds' training rows: fold "
+            f"{stability['fold']}'s)" if folds else " (of the training rows)")
 
 
 def _print_held_out(best: dict, validation: dict) -> None:

@@ -80,7 +80,7 @@ def run_chunk(plan: Plan, index: int,
                "snapshot_steps": plan.config.train.snapshot_steps,
                **({"track_sharpness": True} if tracking(plan.config) else {})}
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
-        with _conditioning_said():
+        with conditioning_said():
             if plan.sampled:  # drawn points: the rates and their companions, one axis
                 start = index * plan.chunk_size
                 points = {"learning_rate": padded, **{
@@ -154,12 +154,12 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
         options["l2"] = point.get("l2", options["l2"])
         data, held = plan.split(point.get("fold", 0)) if plan.held_out else (
             plan.train_data, {})
-        with _conditioning_said():
+        with conditioning_said():
             best_path = fit(*data, learning_rate=point["learning_rate"],
                             seed=point["seed"], hyperparameters=hyper,
                             snapshot_steps=path_steps(plan.num_steps), **extra, **options,
                             **held)
-    with _conditioning_said():  # from the whole sweep's best points, once every chunk ran
+    with conditioning_said():  # from the whole sweep's best points, once every chunk ran
         refined = refine_sweep(plan, grid)
     return make_record(plan, grid, best, best_path, timing, refined)
 
@@ -185,7 +185,7 @@ def select_best(plan: Plan, grid: dict[str, np.ndarray]) -> tuple[int, ...] | No
 
 
 @contextlib.contextmanager
-def _conditioning_said() -> Iterator[None]:
+def conditioning_said() -> Iterator[None]:
     """The plan prints its own warnings about the features' conditioning (``plan.warnings``,
     in the config's words): the library's copies of them are not repeated."""
     with warnings.catch_warnings():

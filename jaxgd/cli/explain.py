@@ -17,19 +17,26 @@ from typing import Any
 import jax.numpy as jnp
 
 from jaxgd.cli.plan import Plan, limit_kind
-from jaxgd.stability import Stability, stability
+from jaxgd.stability import Stability
 
 LABELS = {"sgd": "2/λmax", "momentum": "2(1+β)/λmax", "nesterov": "2(1+β)/((1+2β)λmax)"}
 
 
 def explainer(plan: Plan) -> Callable[[dict[str, Any]], str]:
-    """A function from a run's grid point (its ``learning_rate``, and ``l2`` when l2 is an
-    axis) to the sentence explaining its divergence."""
+    """A function from a run's grid point (its ``learning_rate``, and ``l2`` and ``fold``
+    when they are axes) to the sentence explaining its divergence.
+
+    Each run has the limit of its own l2 on the rows it trains on: with held-out data the
+    training rows, with k folds its own fold's (``Plan.stability``).
+    """
     kind = limit_kind(plan.config, plan.grid)
-    by_l2 = {max(plan.l2_values): plan.limits}
-    for l2 in plan.l2_values:  # each run has the limit of its own l2
-        if l2 not in by_l2:
-            by_l2[l2] = stability(plan.X, l2=l2, **kind)
+    limits = {(max(plan.l2_values), fold): found
+              for fold, found in enumerate(plan.fold_limits)}
+    folds = range(plan.k_folds or 1)
+    for l2 in plan.l2_values:
+        for fold in folds:
+            if (l2, fold) not in limits:
+                limits[l2, fold] = plan.stability(l2, fold)
     config = plan.config
     why = _not_exact(config.optimizer.name, kind, config.optimizer.schedule,
                      config.train.batch_size is not None)
@@ -37,18 +44,22 @@ def explainer(plan: Plan) -> Callable[[dict[str, Any]], str]:
     dtype = jnp.dtype(jnp.result_type(float)).name
 
     def explain(point: dict[str, Any]) -> str:
-        limits = by_l2[point.get("l2", plan.config.train.l2)]
-        return sentence(point["learning_rate"], limits, why, factor, dtype)
+        fold = point.get("fold", 0)
+        own = limits[point.get("l2", plan.config.train.l2), fold]
+        rows = f" on fold {fold}'s training rows" if plan.k_folds else ""
+        return sentence(point["learning_rate"], own, why, factor, dtype, rows)
 
     return explain
 
 
 def sentence(rate: float, limits: Stability, not_exact: str | None = None,
-             divergence_factor: float = 1e4, dtype: str = "float32") -> str:
-    """The sentence for one diverged run at learning rate ``rate``.
+             divergence_factor: float = 1e4, dtype: str = "float32", rows: str = "") -> str:
+    """The sentence for one diverged run at learning rate ``rate``; ``rows`` says which
+    rows ``limits`` are of, after the limit (e.g. " on fold 2's training rows").
 
     Example:
       >>> import numpy as np
+      >>> from jaxgd.stability import stability
       >>> limits = stability(np.array([[-1.0], [1.0]]))       # 2/λmax = 1
       >>> sentence(1.5, limits)
       'η = 1.5 > 2/λmax = 1: diverged'
@@ -57,7 +68,7 @@ def sentence(rate: float, limits: Stability, not_exact: str | None = None,
     """
     label = LABELS[limits.optimizer]
     beta = f" (β = {limits.momentum:g})" if limits.optimizer != "sgd" else ""
-    limit = f"{label} = {limits.max_learning_rate:.4g}{beta}"
+    limit = f"{label} = {limits.max_learning_rate:.4g}{beta}{rows}"
     if not_exact is not None:
         return (f"η = {rate:.4g}: diverged; {not_exact}, so no limit is exact here "
                 f"(plain gradient descent's full-batch {limit} for scale)")

@@ -6,9 +6,12 @@ The config's own learning rates are replaced by the test's candidates; everythin
 is the config's. A grid over other hyperparameters (``optimizer.grid``) is tested at its
 first point, a seed list at its first seed: the range test is about the learning rate.
 Mini-batch configs sweep their mini-batch runs, so the range is empirical; the full-batch
-limit is printed beside it for reference. With ``--out DIR`` the findings go to a results
-folder (lr_range.json, lr_range.png), written as ``jaxgd run`` writes: atomically, under
-the folder's lock, replacing only a folder jaxgd wrote and only with ``--overwrite``.
+limit is printed beside it for reference. With ``data.validation_fraction`` the test trains
+on the split's training rows, as ``jaxgd run`` does, so its limit is the run's; it refuses
+``data.k_folds``, whose k folds train on k sets of rows, each with its own limit. With
+``--out DIR`` the findings go to a results folder (lr_range.json, lr_range.png), written as
+``jaxgd run`` writes: atomically, under the folder's lock, replacing only a folder jaxgd
+wrote and only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -39,8 +42,11 @@ def command(args: argparse.Namespace) -> int:
         results.check_path(out_dir)
         results.check_destination(out_dir, args.overwrite, _inputs(args, config))
         results.check_writable(out_dir)
-    found, fixed = _run(config, args.num_rates, args.target)
-    record = _record(found, fixed, config, stem)
+    found, fixed, rows, warnings = _run(config, args.num_rates, args.target)
+    if not args.quiet:  # as jaxgd run says them, in the config's words
+        for warning in warnings:
+            print(f"jaxgd: warning: {warning}", file=sys.stderr)
+    record = {**_record(found, fixed, config, stem), **rows}
     if out_dir is not None:
         with lock.locked(out_dir), results.staging(out_dir, args.overwrite,
                                                    inputs=_inputs(args, config)) as folder:
@@ -60,9 +66,15 @@ def _inputs(args: argparse.Namespace, config: Config) -> list[Path]:
 
 def _run(config: Config, num_rates: int, target: float):
     """The config's data and settings, its grid at the first point, through lr_range."""
+    from jaxgd.cli.execute import conditioning_said
     from jaxgd.cli.plan import library_options, prepare
     from jaxgd.lr_range import lr_range
 
+    if config.data.k_folds is not None:
+        raise ConfigError("lr-range: data.k_folds trains each fold on other rows, each with "
+                          "its own limit, and the range test trains one set of rows: leave "
+                          "data.k_folds out, or give data.validation_fraction to test on a "
+                          "split's training rows")
     plan = prepare(config)
     options = library_options(config, plan.num_steps)
     for name in ("reference", "progress_every"):  # lr_range always asks for the reference
@@ -74,13 +86,17 @@ def _run(config: Config, num_rates: int, target: float):
         options["l2"] = fixed["l2"]
     if "batch_seed" in fixed:
         options["batch_seed"] = fixed["batch_seed"]
-    X, y = plan.train_data
+    # The rows jaxgd run would train on: held-out rows are not trained on, and their
+    # curvature is not the runs'.
+    X, y = plan.split()[0] if plan.held_out else plan.train_data
     try:
-        found = lr_range(X, y, seed=plan.seeds[0], num_rates=num_rates, target=target,
-                         **options)
+        with conditioning_said():  # the plan's warnings say it, not the library's copies
+            found = lr_range(X, y, seed=plan.seeds[0], num_rates=num_rates, target=target,
+                             **options)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"lr-range: {error}") from None
-    return found, {**fixed, "seed": plan.seeds[0]}
+    rows = {"training_rows": int(X.shape[0]), "rows": plan.n_rows} if plan.held_out else {}
+    return found, {**fixed, "seed": plan.seeds[0]}, rows, plan.warnings
 
 
 def _record(found, fixed: dict[str, Any], config: Config, stem: str) -> dict[str, Any]:
@@ -124,6 +140,9 @@ def _print(record: dict[str, Any], found) -> None:
               f"{'  ← ' + ', '.join(notes) if notes else ''}")
     fixed = ", ".join(f"{k} = {v:g}" for k, v in record["fixed"].items())
     print(f"optimizer {record['optimizer']} ({fixed})")
+    if "training_rows" in record:
+        print(f"trained on the {record['training_rows']} training rows of {record['rows']} "
+              "(data.validation_fraction: the held-out rows are not trained on)")
     print(describe(found))
     if not found.exact and record["limit"] is not None:
         print(f"full-batch limit {record['limit_name']} = {record['limit']:.4g} (for "

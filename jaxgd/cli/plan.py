@@ -25,7 +25,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import datasets, eigen, holdout, minibatch, segments
+from jaxgd import datasets, eigen, minibatch, segments
 from jaxgd.cli.config import Config, ConfigError, is_seed
 from jaxgd.cli.data import (
     check_stages,
@@ -38,6 +38,14 @@ from jaxgd.cli.data import (
 )
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.results import to_json
+from jaxgd.cli.training_rows import (
+    check_holdout,
+    fold_limits,
+    reported,
+    training_mask,
+    training_rows,
+)
+from jaxgd.cli.training_rows import holdout_options as holdout_options  # re-exported
 from jaxgd.optimizers import OPTIMIZERS
 from jaxgd.preparation import CONDITION_WARNING
 from jaxgd.scaling import Standardizer
@@ -58,13 +66,16 @@ class Plan:
       config: the run's config.
       dataset: the data in original units (``data.scale`` applied); streamed data keep no
         rows here (``X`` is ``(0, d)``), only their names and source.
-      scaler: the ``Standardizer`` when ``data.standardize``, else None.
-      X: what the runs train on: the features (standardized when asked), or the streamed
-        data's ``SufficientStats`` (then ``y`` is None).
+      scaler: the ``Standardizer`` when ``data.standardize``, else None; fitted on the
+        rows the runs train on (a split's training rows: ``jaxgd.cli.training_rows``).
+      X: the features (standardized when asked), or the streamed data's
+        ``SufficientStats`` (then ``y`` is None); with held-out data all rows, of which
+        the runs train on ``split``'s.
       seeds: the seeds of every grid point.
       chunk_size: learning rates per chunk (the last chunk may hold fewer).
-      limits: ``stability(X, l2)``, of the features the runs train on, at the largest l2 of
-        the run (2/λmax then holds for every run).
+      limits: ``stability`` of the rows the runs train on, at the largest l2 of the run
+        (2/λmax then holds for every run); with k folds the fold whose limit is smallest
+        (``fold_limits[limits_fold]``), so it holds for every fold.
       warnings: numerical hazards worth telling the user about before the run.
       y: the targets the runs train on; None for streamed data.
       stats: streamed data's moments in original units; None for data in memory.
@@ -73,6 +84,8 @@ class Plan:
       grid: ``optimizer.grid``: hyperparameter name -> values, the axes between the learning
         rates and the seeds.
       num_steps: updates per run (for mini-batch SGD, epochs × ceil(n / batch_size)).
+      fold_limits: each fold's ``limits`` (one entry without k folds).
+      limits_fold: the fold whose limits are ``limits``.
     """
 
     config: Config
@@ -88,6 +101,8 @@ class Plan:
     grid: dict[str, tuple[float, ...]] = field(default_factory=dict)
     num_steps: int = 0
     source: datasets.RowSource | None = None
+    fold_limits: tuple[Stability, ...] = ()
+    limits_fold: int = 0
 
     @property
     def streamed(self) -> bool:
@@ -118,16 +133,17 @@ class Plan:
         """The rows a run trains on and its held-out keywords for ``fit``: ``(X, y)`` and
         none without held-out data; the training rows of the split (drawn again from the
         same seed) or of ``fold``, with the held-out rows as ``validation=``."""
-        options = holdout_options(self.config)
         if not self.held_out:
             return (self.X, self.y), {}
-        if self.k_folds:
-            ids = holdout.fold_ids(self.n_rows, self.k_folds, options["validation_seed"])
-            held = ids == fold
-        else:
-            held = ~holdout.training_mask(self.n_rows, options["validation_fraction"],
-                                          options["validation_seed"])
-        return (self.X[~held], self.y[~held]), {"validation": (self.X[held], self.y[held])}
+        train = training_mask(self.config, self.n_rows, fold)
+        return (self.X[train], self.y[train]), {"validation": (self.X[~train],
+                                                               self.y[~train])}
+
+    def stability(self, l2: float, fold: int = 0) -> Stability:
+        """``jaxgd.stability`` of the rows the runs of ``fold`` train on, at ``l2``, for the
+        run's optimizer (``limit_kind``): the limit each of those runs has."""
+        return stability(training_rows(self.X, self.config, fold), l2=l2,
+                         **limit_kind(self.config, self.grid))
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -212,10 +228,13 @@ def default_chunk_size(num_rates: int, num_seeds: int, runs: int = CHUNK_RUNS) -
 
 
 def conditioning_warnings(limits: Stability, standardized: bool,
-                          can_standardize: bool = True) -> tuple[str, ...]:
+                          can_standardize: bool = True,
+                          rows: int | None = None) -> tuple[str, ...]:
     """A warning when the features make gradient descent crawl, saying what to do.
 
     ``can_standardize``: False for streamed data, which ``data.standardize`` cannot take.
+    ``rows``: how many rows the runs train on (None: not known), to tell fewer rows than
+    parameters from redundant columns.
 
     Example:
       >>> import numpy as np
@@ -224,6 +243,11 @@ def conditioning_warnings(limits: Stability, standardized: bool,
       the features are badly conditioned (condition number 3.2
     """
     kappa = limits.condition_number
+    if rows is not None and rows < limits.eigenvalues.size and not math.isfinite(kappa):
+        return (f"the runs train on {rows} rows, fewer than the {limits.eigenvalues.size} "
+                "parameters (weights and bias): many weights fit them equally well, so the "
+                "least-squares weights are not unique (a ridge penalty, l2 > 0, makes "
+                "them unique)",)
     if standardized:
         if not math.isfinite(kappa):
             return ("the standardized features are linearly dependent (a column is constant "
@@ -292,11 +316,13 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
             source = load_rows(config)
     else:
         dataset, stats = load_data(config), None
-        scaler = Standardizer.fit(dataset.X) if config.data.standardize else None
-        X = scaler.transform(dataset.X) if scaler else dataset.X
         y, n_rows = dataset.y, dataset.X.shape[0]
+        check_holdout(config, n_rows)
+        # Fitted on the rows the runs train on: held-out rows must not shape their inputs.
+        scaler = Standardizer.fit(training_rows(dataset.X, config)) if (
+            config.data.standardize) else None
+        X = scaler.transform(dataset.X) if scaler else dataset.X
     grid = _grid(config)
-    _check_holdout(config, n_rows)
     num_steps = _num_steps(config, n_rows)
     _check_run_options(config, num_steps, n_rows)
     seeds = tuple(config.model.seeds or (config.model.seed,))
@@ -315,13 +341,18 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
                                f"{len(rates)} learning rates{others} × {len(seeds)} seeds × "
                                f"{num_steps} steps"))
     l2_values = tuple(grid["l2"]) if "l2" in grid else (config.train.l2,)
-    limits = stability(X, l2=max(l2_values), **limit_kind(config, grid))
-    weakest = limits if min(l2_values) == max(l2_values) else stability(X, l2=min(l2_values))
-    warnings = conditioning_warnings(weakest, config.data.standardize,
-                                     can_standardize=stats is None)
+    limits = fold_limits(X, config, max(l2_values), limit_kind(config, grid))
+    weakest = limits if min(l2_values) == max(l2_values) else fold_limits(
+        X, config, min(l2_values), {})
+    worst = int(np.argmax([limit.condition_number for limit in weakest]))
+    rows = None if stats is not None else int(training_rows(X, config, worst).shape[0])
+    warnings = conditioning_warnings(weakest[worst], config.data.standardize,
+                                     can_standardize=stats is None, rows=rows)
+    fold = reported(limits)
     return Plan(config=config, dataset=dataset, scaler=scaler, X=X, y=y, seeds=seeds,
-                chunk_size=chunk_size, limits=limits, warnings=warnings, stats=stats,
-                grid=grid, num_steps=num_steps, source=source)
+                chunk_size=chunk_size, limits=limits[fold], warnings=warnings, stats=stats,
+                grid=grid, num_steps=num_steps, source=source, fold_limits=limits,
+                limits_fold=fold)
 
 
 def limit_kind(config: Config, grid: dict) -> dict[str, Any]:
@@ -504,28 +535,6 @@ def library_options(config: Config, num_steps: int) -> dict[str, Any]:
     )
 
 
-def holdout_options(config: Config) -> dict[str, Any]:
-    """The held-out keywords of ``grid_sweep`` for this config (``fit`` takes all but
-    ``k_folds``)."""
-    data = config.data
-    options = {name: getattr(data, name) for name in ("validation_fraction", "k_folds")
-               if getattr(data, name, None) is not None}
-    if options:  # the seed of their draw (0 if left out, as in the library)
-        seed = getattr(data, "validation_seed", None)
-        options["validation_seed"] = 0 if seed is None else seed
-    return options
-
-
-def _check_holdout(config: Config, n_rows: int) -> None:
-    """The split or the folds leave enough rows on each side (refused as config errors)."""
-    options = holdout_options(config)
-    try:
-        if "validation_fraction" in options:
-            holdout.check_fraction(options["validation_fraction"], n_rows)
-        if "k_folds" in options:
-            holdout.fold_ids(n_rows, options["k_folds"])
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"data: {error}") from None
 def segment_options(config: Config) -> dict[str, Any]:
     """The sweep's early-exit keywords (``grid_sweep`` only: ``fit`` runs one run whole).
 

@@ -21,6 +21,7 @@ from jaxgd.cli import sharpness
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.explain import explainer
 from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point, holdout_options, limit_label
+from jaxgd.cli.training_rows import training_mask
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.params import LinearParams
 from jaxgd.scaling import Standardizer, unstandardize_params
@@ -121,12 +122,11 @@ def make_record(plan: Plan, grid, best, best_path, timing,
         "snapshot_steps": np.asarray(grid["snapshot_steps"]),
         "snapshot_weight": snapshots.weight,
         "snapshot_bias": snapshots.bias,
-        "snapshot_loss": (_moment_losses(snapshots, plan.stats) if plan.streamed
-                          else _losses_of(snapshots, dataset.X, dataset.y)),
+        "snapshot_loss": _snapshot_losses(plan, snapshots),
         "optimum_weight": optimum.params.weight,
         "optimum_bias": np.asarray(optimum.params.bias),
         "optimal_loss": np.asarray(optimum.loss),
-        **_plot_rows(dataset.X, dataset.y, config.output.max_plot_rows),
+        **_plot_rows(*_training_data(plan), config.output.max_plot_rows),
     }
     if "epoch_losses" in grid:
         history["epoch_losses"] = grid["epoch_losses"]
@@ -167,6 +167,29 @@ def make_record(plan: Plan, grid, best, best_path, timing,
     summary["chunks"] = {"learning_rates_per_chunk": plan.chunk_size, "count": plan.num_chunks}
     summary["warnings"] = list(plan.warnings)
     return RunRecord(history=history, summary=summary, meta=meta)
+
+
+def _training_data(plan: Plan, fold: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The rows the runs of ``fold`` train on, in original units: the data points the
+    figures draw beside the best run (fold 0's with k folds, the fold its index names) and
+    its loss surface."""
+    mask = training_mask(plan.config, plan.n_rows, fold)
+    X, y = plan.dataset.X, plan.dataset.y
+    return (X, y) if mask is None else (X[mask], y[mask])
+
+
+def _snapshot_losses(plan: Plan, snapshots: LinearParams) -> np.ndarray:
+    """Each snapshot's loss on the rows its run trains on (with k folds its own fold's:
+    the fold is the last grid axis, before the snapshots')."""
+    if plan.streamed:
+        return _moment_losses(snapshots, plan.stats)
+    if not plan.k_folds:
+        return _losses_of(snapshots, *_training_data(plan))
+    losses = np.empty(np.shape(snapshots.bias))
+    for fold in range(plan.k_folds):
+        runs = LinearParams(snapshots.weight[..., fold, :, :], snapshots.bias[..., fold, :])
+        losses[..., fold, :] = _losses_of(runs, *_training_data(plan, fold))
+    return losses
 
 
 def _plot_rows(X: np.ndarray, y: np.ndarray, limit: int) -> dict[str, np.ndarray]:
@@ -276,9 +299,24 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "condition_number": _finite_or_none(limits.condition_number),
             "features": "standardized" if config.data.standardize else "as given",
             "l2": max(plan.l2_values),
+            **_limit_rows(plan),
         },
         "timing_seconds": {"total": timing.total, "compile": timing.compile, "run": timing.run},
     }
+
+
+def _limit_rows(plan: Plan) -> dict[str, Any]:
+    """The rows the stability limit is of: the training rows with held-out data; with k
+    folds each fold's limit, and which fold's (the smallest) is reported."""
+    if not plan.held_out:
+        return {"rows": "all"}
+    if not plan.k_folds:
+        return {"rows": "training"}
+    return {"rows": "training", "fold": plan.limits_fold,
+            "per_fold": [{"max_learning_rate": limits.max_learning_rate,
+                          "fastest_learning_rate": limits.fastest_learning_rate,
+                          "condition_number": _finite_or_none(limits.condition_number)}
+                         for limits in plan.fold_limits]}
 
 
 def _validation(plan: Plan) -> dict[str, Any] | None:

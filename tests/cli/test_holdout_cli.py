@@ -178,3 +178,166 @@ def test_validation_seed_reaches_the_library_only_with_rows_to_draw(tmp_path):
     assert holdout_options(parse(SMALL.format(holdout="k_folds = 3\nvalidation_seed = 2"))) \
         == {"k_folds": 3, "validation_seed": 2}
     assert _run(tmp_path, SMALL.format(holdout=""))[1]["validation"] is None
+
+
+# Every number the command line reports about training comes from the rows the runs train
+# on, checked against the library called directly on those rows (on main these came from
+# all rows, held-out ones included).
+
+CARS = """
+[data]
+dataset = "mlcc_cars"
+{holdout}
+[optimizer]
+learning_rates = [0.05, 0.065, 0.072]
+[train]
+num_steps = 300
+[output]
+figures = []
+"""
+
+
+def _cars():
+    from jaxgd import datasets
+
+    data = datasets.mlcc_cars()
+    return np.asarray(data.X, np.float64), np.asarray(data.y, np.float64)
+
+
+def test_a_split_reports_and_explains_by_the_training_rows_limit(tmp_path, capsys):
+    from jaxgd import stability, sweep
+
+    X, y = _cars()
+    X_tr, y_tr, X_val, y_val = split(X, y, 0.5, seed=0)
+    limit = stability(X_tr).max_learning_rate
+    # 0.065 lies between the training rows' limit and that of all 7 rows: it must diverge,
+    # and be explained as above the limit, not as float32 rounding below it.
+    assert limit < 0.065 < stability(X).max_learning_rate
+    history, summary = _run(tmp_path, CARS.format(holdout="validation_fraction = 0.5"))
+    printed = capsys.readouterr().out
+    assert summary["stability"]["max_learning_rate"] == pytest.approx(limit, rel=1e-12)
+    assert summary["stability"]["rows"] == "training"
+    assert f"2/λmax = {limit:.4g} (of the training rows)" in printed
+    api = sweep(X_tr, y_tr, learning_rates=[0.05, 0.065, 0.072], num_steps=300,
+                validation=(X_val, y_val))
+    assert history["diverged"].reshape(-1).tolist() == np.asarray(api.diverged).reshape(
+        -1).tolist() == [False, True, True]
+    said = [run.get("explanation") for run in summary["runs"]]
+    assert said == [None, f"η = 0.065 > 2/λmax = {limit:.4g}: diverged",
+                    f"η = 0.072 > 2/λmax = {limit:.4g}: diverged"]
+    # The limit the figures mark (the record's meta, and jaxgd plot's from summary.json).
+    record = execute.run(parse(CARS.format(holdout="validation_fraction = 0.5")))
+    assert record.meta["max_learning_rate"] == pytest.approx(limit, rel=1e-12)
+    assert cli._meta(summary)["max_learning_rate"] == pytest.approx(limit, rel=1e-12)
+    # The figures draw the best run beside the rows it trained on, and its snapshots' loss.
+    np.testing.assert_array_equal(history["X"], X_tr)
+    np.testing.assert_array_equal(history["y"], y_tr)
+    np.testing.assert_allclose(history["snapshot_loss"], _mse(history, X_tr, y_tr),
+                               rtol=1e-9)
+
+
+def _mse(history, X, y, fold=None):
+    """Each snapshot's MSE on (X, y), by hand (the snapshots of ``fold`` only, if given)."""
+    weight, bias = history["snapshot_weight"], history["snapshot_bias"]
+    if fold is not None:
+        weight, bias = weight[..., fold, :, :], bias[..., fold, :]
+    with np.errstate(all="ignore"):
+        return np.mean((weight @ X.T + bias[..., None] - y) ** 2, axis=-1)
+
+
+def test_k_folds_explain_each_run_by_its_own_folds_limit_and_report_the_smallest(
+        tmp_path, capsys):
+    from jaxgd import holdout, stability
+
+    X, y = _cars()
+    ids = holdout.fold_ids(len(y), 3, seed=0)
+    limits = [stability(X[ids != fold]).max_learning_rate for fold in range(3)]
+    history, summary = _run(tmp_path, CARS.format(holdout="k_folds = 3"))
+    printed = capsys.readouterr().out
+    block = summary["stability"]
+    assert [f["max_learning_rate"] for f in block["per_fold"]] == pytest.approx(limits,
+                                                                                 rel=1e-12)
+    assert block["fold"] == int(np.argmin(limits))
+    assert block["max_learning_rate"] == pytest.approx(min(limits), rel=1e-12)
+    assert f"2/λmax = {min(limits):.4g} (the smallest of the 3 folds' training rows" in printed
+    api = grid_sweep(X, y, grid={"learning_rate": [0.05, 0.065, 0.072], "seed": [0]},
+                     num_steps=300, k_folds=3)
+    np.testing.assert_array_equal(history["diverged"], api.diverged)
+    explained = 0
+    for run in summary["runs"]:
+        own = limits[run["fold"]]
+        assert run["diverged"] == (run["learning_rate"] > own)  # exact: no run near a limit
+        if run["diverged"]:
+            assert run["explanation"] == (f"η = {run['learning_rate']:.4g} > 2/λmax = "
+                                          f"{own:.4g} on fold {run['fold']}'s training rows: "
+                                          "diverged")
+            explained += 1
+    # Some fold keeps a rate that another fold's limit rules out: one limit could not
+    # explain every run.
+    assert 0 < explained < len(summary["runs"]) - 3
+    for fold in range(3):  # each run's snapshots' loss on its own fold's training rows
+        np.testing.assert_allclose(history["snapshot_loss"][..., fold, :],
+                                   _mse(history, X[ids != fold], y[ids != fold], fold),
+                                   rtol=1e-9)
+
+
+def test_standardize_is_fitted_on_the_training_rows_only():
+    from jaxgd import Standardizer, stability
+
+    text = SMALL.format(holdout="validation_fraction = 0.3\nvalidation_seed = 4\n"
+                                "standardize = true")
+    plan = execute.prepare(parse(text))
+    X, y = np.asarray(plan.dataset.X), np.asarray(plan.dataset.y)  # original units
+    X_tr, y_tr, X_val, y_val = split(X, y, 0.3, seed=4)
+    scaler = Standardizer.fit(X_tr)
+    np.testing.assert_allclose(plan.scaler.mean, scaler.mean, rtol=1e-12)
+    np.testing.assert_allclose(plan.scaler.scale, scaler.scale, rtol=1e-12)
+    assert not np.allclose(plan.scaler.mean, X.mean(axis=0))  # all rows' would differ
+    assert plan.limits.max_learning_rate == pytest.approx(
+        stability(scaler.transform(X_tr), l2=0.5).max_learning_rate, rel=1e-12)
+    # The runs: the library on the training rows standardized by their own statistics,
+    # the held-out rows mapped with the same mean and scale.
+    record = execute.run(parse(text))
+    api = grid_sweep(scaler.transform(X_tr), y_tr, grid={"learning_rate": [0.01, 0.1],
+                                                         "l2": [0.0, 0.5], "seed": [0]},
+                     num_steps=60, validation=(scaler.transform(X_val), y_val))
+    np.testing.assert_allclose(record.history["final_validation_loss"],
+                               api.final_validation_loss, rtol=1e-5)
+    np.testing.assert_allclose(record.history["final_loss"], api.final_loss, rtol=1e-5)
+
+
+def test_standardize_with_k_folds_is_refused_naming_both_keys():
+    config = parse(SMALL.format(holdout="k_folds = 3\nstandardize = true"))
+    with pytest.raises(ConfigError, match=r"data\.standardize with data\.k_folds: each "
+                                          r"fold trains on other rows"):
+        execute.prepare(config)
+
+
+def test_fewer_training_rows_than_parameters_are_warned_about_as_such():
+    # 10 rows of 6 features, half held out: 5 training rows for 7 parameters (all 10
+    # rows would be enough: the warning is about the rows the runs train on).
+    text = SMALL.format(holdout="validation_fraction = 0.5").replace(
+        "n_samples = 30\nn_features = 3", "n_samples = 10\nn_features = 6")
+    warnings = execute.prepare(parse(text)).warnings
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "the runs train on 5 rows, fewer than the 7 parameters")
+    assert execute.prepare(parse(text.replace("validation_fraction = 0.5", ""))).warnings \
+        == ()
+
+
+def test_lr_range_trains_on_the_training_rows_and_refuses_k_folds(tmp_path, capsys):
+    from jaxgd import stability
+
+    X, y = _cars()
+    X_tr, *_ = split(X, y, 0.5, seed=0)
+    out = tmp_path / "lr"
+    assert cli.main(["lr-range", "mlcc_cars", "--set", "data.validation_fraction=0.5",
+                     "--set", "train.num_steps=50", "--num-rates", "4", "--out",
+                     str(out)]) == 0
+    record = json.loads((out / "lr_range.json").read_text())
+    assert record["max_stable"] == pytest.approx(stability(X_tr).max_learning_rate,
+                                                 rel=1e-12)
+    assert "trained on the 3 training rows of 7" in capsys.readouterr().out
+    assert (record["training_rows"], record["rows"]) == (3, 7)
+    assert cli.main(["lr-range", "mlcc_cars", "--set", "data.k_folds=3"]) == 2
+    assert "lr-range: data.k_folds trains each fold on other rows" in capsys.readouterr().err

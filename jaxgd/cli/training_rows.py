@@ -1,0 +1,120 @@
+"""The rows a ``jaxgd run`` trains on when it holds rows out, and the numbers that follow.
+
+With ``data.validation_fraction`` or ``data.k_folds`` the library draws the held-out rows
+inside ``grid_sweep`` (``jaxgd.holdout``); the runs never train on them. Everything the
+command line reports about training must then come from the same training rows, drawn the
+same way (``training_mask``, by ``jaxgd.holdout.training_mask`` and ``fold_ids`` with the
+runs' ``validation_seed``): the ``Standardizer``'s mean and scale, and the stability limits
+(``fold_limits``), as the library's own per-run stability verdicts do
+(``jaxgd.grid``: the split's training rows, or each fold's).
+
+With k folds every fold trains on other rows, so every fold has its own limit: the plan
+reports the smallest (``reported``: every rate below it is stable on every fold) and each
+run's explanation uses its own fold's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from jaxgd import holdout
+from jaxgd.cli.config import Config, ConfigError
+from jaxgd.stability import Stability, stability
+
+
+def holdout_options(config: Config) -> dict[str, Any]:
+    """The held-out keywords of ``grid_sweep`` for this config (``fit`` takes all but
+    ``k_folds``).
+
+    Example:
+      >>> from jaxgd.cli.config import parse
+      >>> holdout_options(parse("[data]\\nvalidation_fraction = 0.5\\n"
+      ...                       "[optimizer]\\nlearning_rate = 0.1\\n"))
+      {'validation_fraction': 0.5, 'validation_seed': 0}
+    """
+    data = config.data
+    options = {name: getattr(data, name) for name in ("validation_fraction", "k_folds")
+               if getattr(data, name, None) is not None}
+    if options:  # the seed of their draw (0 if left out, as in the library)
+        seed = getattr(data, "validation_seed", None)
+        options["validation_seed"] = 0 if seed is None else seed
+    return options
+
+
+def check_holdout(config: Config, n_rows: int) -> None:
+    """The split or the folds leave enough rows on each side, and the data can be
+    standardized on the rows the runs train on (refused as config errors)."""
+    options = holdout_options(config)
+    try:
+        if "validation_fraction" in options:
+            holdout.check_fraction(options["validation_fraction"], n_rows)
+        if "k_folds" in options:
+            holdout.fold_ids(n_rows, options["k_folds"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"data: {error}") from None
+    if "k_folds" in options and getattr(config.data, "standardize", False):
+        # One mean and scale per fold would need one standardized copy of the rows per
+        # fold; one from all rows would let each fold's held-out rows into its training.
+        raise ConfigError("data.standardize with data.k_folds: each fold trains on other "
+                          "rows and would need its own mean and scale (fitted on all rows, "
+                          "every fold's held-out rows would leak into its training); use "
+                          "data.validation_fraction (standardized on its training rows), or "
+                          "rescale columns with data.scale")
+
+
+def num_folds(config: Config) -> int:
+    """How many training sets the runs have: k with k folds, else 1."""
+    return getattr(config.data, "k_folds", None) or 1
+
+
+def training_mask(config: Config, n_rows: int, fold: int = 0) -> np.ndarray | None:
+    """Which of the ``n_rows`` rows the runs of ``fold`` train on (True), drawn as the
+    library draws them; None without held-out data (every row).
+
+    Example:
+      >>> from jaxgd.cli.config import parse
+      >>> config = parse("[data]\\nk_folds = 3\\n[optimizer]\\nlearning_rate = 0.1\\n")
+      >>> [int(training_mask(config, 9, fold).sum()) for fold in range(3)]
+      [6, 6, 6]
+    """
+    options = holdout_options(config)
+    if not options:
+        return None
+    seed = options["validation_seed"]
+    if "k_folds" in options:
+        return holdout.fold_ids(n_rows, options["k_folds"], seed) != fold
+    return holdout.training_mask(n_rows, options["validation_fraction"], seed)
+
+
+def training_rows(X, config: Config, fold: int = 0):
+    """The rows of ``X`` (an array, or streamed data's moments) the runs of ``fold`` train
+    on: ``X`` itself without held-out data."""
+    if not holdout_options(config):
+        return X
+    return X[training_mask(config, np.shape(X)[0], fold)]
+
+
+def fold_limits(X, config: Config, l2: float, kind: dict[str, Any]) -> tuple[Stability, ...]:
+    """``jaxgd.stability`` of each fold's training rows at ``l2`` (one entry without k
+    folds), for the optimizer ``kind`` (``jaxgd.cli.plan.limit_kind``)."""
+    return tuple(stability(training_rows(X, config, fold), l2=l2, **kind)
+                 for fold in range(num_folds(config)))
+
+
+def reported(limits: Sequence[Stability]) -> int:
+    """Which of the folds' ``limits`` a run reports: the smallest limit (every rate below
+    it is stable on every fold); the first among equals.
+
+    Example:
+      >>> X = np.array([[-1.0], [1.0]])
+      >>> reported([stability(X), stability(2 * X), stability(2 * X)])
+      1
+    """
+    return int(np.argmin([limit.max_learning_rate for limit in limits]))
+
+
+__all__ = ["check_holdout", "fold_limits", "holdout_options", "num_folds", "reported",
+           "training_mask", "training_rows"]
