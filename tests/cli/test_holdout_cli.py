@@ -8,7 +8,8 @@ import pytest
 
 from jaxgd import cli, grid_sweep
 from jaxgd.cli import execute
-from jaxgd.cli.config import ConfigError, load_config, parse
+from jaxgd.cli.config import ConfigError, parse
+from jaxgd.cli.shipped import load_config
 from jaxgd.holdout import split
 
 SMALL = """
