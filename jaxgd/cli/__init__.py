@@ -10,12 +10,12 @@ The only path a run writes to is ``--out`` (default ``runs/CONFIG_NAME``); a con
 no output paths, and the figures' file names come from a fixed list.
 
 The command line is built on the library and never the other way round: ``config`` reads and
-checks a TOML config, ``plan`` loads the data and plans the chunks (``data``), ``execute``
-runs them, ``record`` gathers history.npz and summary.json, ``results`` writes the results
-folder, ``lock`` keeps a second run off the same folder, ``checkpoint`` saves each chunk for
-``--resume``, ``interrupt`` handles Ctrl-C and
-SIGTERM, ``timing`` and ``environment`` say how long and on what. ``jaxgd bench`` loads the
-benchmark harness (``jaxgd._bench``) only when it runs.
+checks a TOML config, ``plan`` loads the data and plans the chunks (``data``, ``chunking``),
+``execute`` runs them, ``record`` gathers history.npz and summary.json, ``results`` writes the
+results folder, ``lock`` keeps a second run off the same folder, ``checkpoint`` saves each
+chunk for ``--resume``, ``interrupt`` handles Ctrl-C and SIGTERM, ``timing`` and
+``environment`` say how long and on what. ``jaxgd bench`` loads the benchmark harness
+(``jaxgd._bench``) only when it runs.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import importlib.util
 import sys
 import traceback
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from jaxgd import progress, sharding
@@ -141,8 +142,7 @@ def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
                                 [str(saved.folder / checkpoint.chunk_name(i))
                                  for i in range(plan.num_chunks)])
 
-    def stopped_message() -> str:
-        return _kept(plan, saved, out_dir)
+    stopped_message = partial(_kept, plan, saved, out_dir)
 
     try:
         record = interruptible(work, stopped_message, before_exit=release)
@@ -421,7 +421,6 @@ def _print_explanations(runs: Sequence[dict]) -> None:
     if len(fell) > EXPLAINED_ROWS:
         print(f"  ... and {len(fell) - EXPLAINED_ROWS} more diverged runs, each explained in "
               "summary.json")
-
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,7 +62,7 @@ def chunk_size(config: Config, asked: int | None, num_rates: int, per_rate: int)
     if asked is not None and (isinstance(asked, bool) or not isinstance(asked, int)
                               or asked < 1):
         raise ConfigError(f"the chunk size must be an integer >= 1, got {asked!r}")
-    if config.train.pruning is None:
+    if config.train.pruning is None:  # CHUNK_RUNS at call time
         return min(asked or default_chunk_size(num_rates, per_rate, CHUNK_RUNS), num_rates)
     if asked is not None and asked < num_rates:
         raise ConfigError(
