@@ -10,12 +10,12 @@ The only path a run writes to is ``--out`` (default ``runs/CONFIG_NAME``); a con
 no output paths, and the figures' file names come from a fixed list.
 
 The command line is built on the library and never the other way round: ``config`` reads and
-checks a TOML config, ``plan`` loads the data and plans the chunks (``data``), ``execute``
-runs them, ``record`` gathers history.npz and summary.json, ``results`` writes the results
-folder, ``lock`` keeps a second run off the same folder, ``checkpoint`` saves each chunk for
-``--resume``, ``interrupt`` handles Ctrl-C and
-SIGTERM, ``timing`` and ``environment`` say how long and on what. ``jaxgd bench`` loads the
-benchmark harness (``jaxgd._bench``) only when it runs.
+checks a TOML config, ``plan`` loads the data and plans the chunks (``data``, ``chunking``),
+``execute`` runs them, ``record`` gathers history.npz and summary.json, ``results`` writes the
+results folder, ``lock`` keeps a second run off the same folder, ``checkpoint`` saves each
+chunk for ``--resume``, ``interrupt`` handles Ctrl-C and SIGTERM, ``timing`` and
+``environment`` say how long and on what. ``jaxgd bench`` loads the benchmark harness
+(``jaxgd._bench``) only when it runs.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ import importlib.util
 import sys
 import traceback
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from jaxgd import progress, sharding
 from jaxgd.cli import config as config_module
 from jaxgd.cli import lr_range, results
+from jaxgd.cli.chunking import CHUNK_RUNS
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.interrupt import Stopped, check, interruptible, stop_signals
 from jaxgd.cli.shipped import DEFAULT_CONFIG, load_config, shipped_configs
@@ -50,6 +52,12 @@ def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path,
         return None, args.chunk_size
     results.check_inputs(out_dir, inputs)
     saved = checkpoint.Checkpoint.open(out_dir)
+    if config.train.pruning and saved.num_chunks > 1:  # by an older jaxgd (see chunking)
+        raise checkpoint.ResumeError(
+            f"{out_dir} was started in {saved.num_chunks} chunks, but successive halving "
+            "(train.pruning) ranks the whole sweep at once and runs as one chunk: chunks "
+            "ranked apart cannot be finished; pass --overwrite instead of --resume to start "
+            "again")
     if args.chunk_size is not None:
         asked = min(args.chunk_size, len(config.learning_rates))  # as plan.prepare does
         if asked != saved.chunk_size:
@@ -135,12 +143,7 @@ def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
                                 [str(saved.folder / checkpoint.chunk_name(i))
                                  for i in range(plan.num_chunks)])
 
-    def stopped_message() -> str:
-        done = len(saved.done())
-        if not done:
-            return "nothing was written"
-        return (f"{done} of {plan.num_chunks} chunks are saved in {out_dir}: run the same "
-                "command with --resume to finish")
+    stopped_message = partial(_kept, plan, saved, out_dir)
 
     try:
         record = interruptible(work, stopped_message, before_exit=release)
@@ -173,6 +176,19 @@ def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
         for name in figure_names:
             print(f"figure: {out_dir / name}")
     return 0
+
+
+def _kept(plan, saved, out_dir: Path) -> str:
+    """What a stopped run kept: its saved chunks and how to finish them, or nothing."""
+    done = len(saved.done())
+    if not done and plan.config.train.pruning:  # one chunk: see jaxgd.cli.chunking
+        return ("nothing was written: successive halving (train.pruning) ranks the whole "
+                "sweep at once, so it runs as one chunk and keeps nothing until that ends; "
+                "run the same command again (without --resume)")
+    if not done:
+        return "nothing was written"
+    return (f"{done} of {plan.num_chunks} chunks are saved in {out_dir}: run the same "
+            "command with --resume to finish")
 
 
 def _prepared(config: Config, chunk_size: int | None):
@@ -420,10 +436,6 @@ def _print_explanations(runs: Sequence[dict]) -> None:
               "summary.json")
 
 
-_CHUNK_RUNS = 1024  # jaxgd.cli.plan.CHUNK_RUNS, without importing it to print --help
-
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxgd", description="Linear regression by gradient descent in JAX.")
@@ -451,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--chunk-size", type=lr_range.whole_number_at_least(1), metavar="N",
                      help="learning rates per chunk (each with every point of the rest "
                           "of the grid), each chunk saved as soon as it is done (default: "
-                          f"all, or about {_CHUNK_RUNS} runs' worth when the grid is larger)")
+                          f"all, or about {CHUNK_RUNS} runs' worth when the grid is larger; "
+                          "always all with train.pruning, which ranks the whole sweep)")
     run.set_defaults(handler=command_run)
 
     plot = commands.add_parser("plot", help="redraw the figures of a results folder",

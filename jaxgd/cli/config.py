@@ -131,8 +131,8 @@ class OptimizerConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Steps (or mini-batch ``batch_size`` and ``epochs``), ridge ``l2``, the engine, the
-    history's ``log_every``, the convergence and divergence criteria, the snapshot steps."""
+    """Steps (or ``batch_size``, ``epochs``), ``l2``, engine, ``log_every``, convergence and
+    divergence criteria, snapshots, early exit (``pruning``: one chunk, ``jaxgd.cli.chunking``)."""
 
     num_steps: int = 1000
     batch_size: int | None = None

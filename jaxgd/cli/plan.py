@@ -8,8 +8,9 @@ then seeds (``Plan.axes``). Every per-run array of the results has these axes fi
 ``prepare`` loads and checks the data (rows in memory, or a file streamed into its
 sufficient statistics, and for mini-batch SGD read batch by batch; see ``jaxgd.cli.data``),
 refuses settings the run cannot honour, and splits the learning rates into chunks of
-``chunk_size`` (every other grid point of each learning rate in the same chunk), each run as
-one ``grid_sweep`` by ``jaxgd.cli.execute``. ``Plan.fingerprint`` is what a checkpoint
+``chunk_size`` (every other grid point of each learning rate in the same chunk; one chunk
+under successive halving, see ``jaxgd.cli.chunking``), each run as one ``grid_sweep`` by
+``jaxgd.cli.execute``. ``Plan.fingerprint`` is what a checkpoint
 compares before resuming (see ``jaxgd.cli.checkpoint``).
 """
 
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import datasets, eigen, minibatch, segments
+from jaxgd.cli import chunking
 from jaxgd.cli.config import Config, ConfigError, is_seed
 from jaxgd.cli.data import (
     check_stages,
@@ -53,7 +55,6 @@ from jaxgd.stability import Stability, stability
 from jaxgd.statistics import SufficientStats
 from jaxgd.training import Options, make_config
 
-CHUNK_RUNS = 1024  # runs per chunk when the grid is larger than this and no size is given
 #: Grid names whose values are integers (the others are numbers).
 INTEGER_AXES = ("seed", "batch_seed", "fold")
 
@@ -213,20 +214,6 @@ class Plan:
         }
 
 
-def default_chunk_size(num_rates: int, num_seeds: int, runs: int = CHUNK_RUNS) -> int:
-    """Learning rates per chunk: all of them for a grid of up to ``runs`` runs, else as many
-    as make about ``runs`` runs with every seed (at least one). ``num_seeds`` counts the runs
-    of each learning rate: seeds times the other grid points.
-
-    Example:
-      >>> default_chunk_size(7, 3), default_chunk_size(5000, 1), default_chunk_size(10, 2000)
-      (7, 1024, 1)
-    """
-    if num_rates * num_seeds <= runs:
-        return num_rates
-    return max(1, runs // num_seeds)
-
-
 def conditioning_warnings(limits: Stability, standardized: bool,
                           can_standardize: bool = True,
                           rows: int | None = None) -> tuple[str, ...]:
@@ -300,11 +287,13 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
 
     Args:
       config: the run.
-      chunk_size: learning rates per chunk; None picks ``default_chunk_size``.
+      chunk_size: learning rates per chunk; None picks the default (all of them with
+        ``train.pruning``; ``jaxgd.cli.chunking``).
 
     Raises:
       ConfigError: for data that cannot be loaded or used, settings the run cannot honour,
-        a chunk size below 1, or results too large for this machine's memory.
+        a chunk size below 1 (or below all the learning rates, with ``train.pruning``), or
+        results too large for this machine's memory.
     """
     check_supported(config)
     source = None
@@ -329,11 +318,7 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
     rates = config.learning_rates
     per_rate = math.prod(len(v) for v in grid.values()) * len(seeds) * (
         getattr(config.data, "k_folds", None) or 1)
-    if chunk_size is None:
-        chunk_size = default_chunk_size(len(rates), per_rate)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ConfigError(f"the chunk size must be an integer >= 1, got {chunk_size!r}")
-    chunk_size = min(chunk_size, len(rates))
+    chunk_size = chunking.chunk_size(config, chunk_size, len(rates), per_rate)
     d = len(dataset.feature_names)
     others = "".join(f" × {len(v)} {name}" for name, v in grid.items())
     check_stages(memory_stages(config, n_rows, d, num_steps, len(rates) * per_rate,
