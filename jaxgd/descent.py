@@ -200,6 +200,13 @@ def descend(
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
 
+    Raises:
+      TypeError: before anything is traced, naming the argument: a loss that is not a
+        scalar float (or not ``(loss, aux)`` with ``has_aux``), an optimizer that is not a
+        ``GradientTransformation`` (``optax.sgd`` for ``optax.sgd(0.1)``), a switch that
+        is not True or False, or a static argument (``num_steps``, ``snapshot_steps``)
+        traced by the caller.
+
     Example:
       >>> import jax.numpy as jnp, optax
       >>> run = descend(lambda p: (p - 3.0) ** 2, jnp.float32(0.0), optax.sgd(0.25), 20)
