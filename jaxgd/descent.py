@@ -24,7 +24,14 @@ import optax
 from jaxgd import convergence, progress
 from jaxgd.convergence import Monitor, init_monitor, update_monitor
 from jaxgd.result import Descent
-from jaxgd.validation import check_non_negative, check_positive_int, is_traced
+from jaxgd.validation import (
+    check_bool,
+    check_integer,
+    check_non_negative,
+    check_positive_int,
+    check_static,
+    is_traced,
+)
 
 PyTree = Any
 
@@ -80,10 +87,18 @@ class Logged(NamedTuple):
 
 
 def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
-    """Validates snapshot steps (each in [0, num_steps]) and returns them sorted, unique."""
+    """Validates snapshot steps (each an integer in [0, num_steps]; a list, even of one) and
+    returns them sorted, unique. They fix the snapshots' shape, so they are static."""
     if snapshot_steps is None:
         return ()
-    steps = tuple(sorted({int(s) for s in snapshot_steps}))
+    check_static(snapshot_steps, "snapshot_steps", "a list of Python ints")
+    listed = isinstance(snapshot_steps, Sequence | set | frozenset) or getattr(
+        snapshot_steps, "ndim", None) == 1
+    if isinstance(snapshot_steps, str | bytes) or not listed:
+        raise TypeError(f"snapshot_steps must be a list of steps (e.g. [0, 10]), got "
+                        f"{type(snapshot_steps).__name__} {snapshot_steps!r}")
+    steps = tuple(sorted({check_integer(s, f"snapshot_steps[{i}]")
+                          for i, s in enumerate(snapshot_steps)}))
     bad = [s for s in steps if not 0 <= s <= num_steps]
     if bad:
         raise ValueError(f"snapshot_steps must lie in [0, num_steps={num_steps}], got {bad}")
@@ -185,6 +200,13 @@ def descend(
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
 
+    Raises:
+      TypeError: before anything is traced, naming the argument: a loss that is not a
+        scalar float (or not ``(loss, aux)`` with ``has_aux``), an optimizer that is not a
+        ``GradientTransformation`` (``optax.sgd`` for ``optax.sgd(0.1)``), a switch that
+        is not True or False, or a static argument (``num_steps``, ``snapshot_steps``)
+        traced by the caller.
+
     Example:
       >>> import jax.numpy as jnp, optax
       >>> run = descend(lambda p: (p - 3.0) ** 2, jnp.float32(0.0), optax.sgd(0.25), 20)
@@ -269,19 +291,25 @@ def descent_loop(
         raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
     unroll = default_unroll() if unroll is None else check_positive_int(unroll, "unroll")
     steps = check_snapshot_steps(snapshot_steps, num_steps)
+    stop_at_convergence = check_bool(stop_at_convergence, "stop_at_convergence")
+    has_aux, monotone = check_bool(has_aux, "has_aux"), check_bool(monotone, "monotone")
+    optimizer = _check_optimizer(optimizer)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function of the parameters, got "
+                        f"{type(loss_fn).__name__} {loss_fn!r}")
     snapshot_at = jnp.asarray(steps, jnp.int32)
     if batches is None:  # full batch: one stream whose batch is nothing
         batches = Batches(init=lambda: (), next=lambda state, step: (state, ()))
         full_loss = loss_fn
         loss_fn = lambda params, _: full_loss(params)  # noqa: E731
+    _, first_batch = jax.eval_shape(batches.next, batches.init(), jnp.int32(0))
+    loss_dtype = _loss_dtype(loss_fn, params, first_batch, has_aux)
     if not has_aux:  # one form inside: (loss, aux), with no aux
         plain_loss = loss_fn
         loss_fn = lambda params, batch: (plain_loss(params, batch), None)  # noqa: E731
     value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
     floor_loss = jnp.nan if optimum is None else optimum
     optimizer = optax.with_extra_args_support(optimizer)
-    _, first_batch = jax.eval_shape(batches.next, batches.init(), jnp.int32(0))
-    loss_dtype = jax.eval_shape(loss_fn, params, first_batch)[0].dtype
     num_logs = -(-num_steps // log_every)
     # The last block (or segment) runs past num_steps.
     padded = num_logs * log_every != num_steps or segmented
@@ -406,6 +434,49 @@ def descent_loop(
         )
 
     return Loop(init, run, finish)
+
+
+def _check_optimizer(optimizer):
+    """An optax optimizer value (``init`` and ``update``), not the function that builds one
+    (``optax.sgd`` for ``optax.sgd(0.1)``), which optax would fail on deep inside."""
+    if callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update",
+                                                                        None)):
+        return optimizer
+    got = f"{type(optimizer).__name__} {optimizer!r}"
+    if callable(optimizer):
+        name = getattr(optimizer, "__name__", "it")
+        if getattr(optimizer, "__module__", "").startswith("optax"):
+            name = f"optax.{name}"
+        got = (f"the function {name}, which builds one: call it with a learning rate, e.g. "
+               f"{name}(0.1)")
+    raise TypeError(f"optimizer must be an optax GradientTransformation (with init and "
+                    f"update), e.g. optax.sgd(0.1), got {got}")
+
+
+def _loss_dtype(loss_fn, params, batch, has_aux: bool):
+    """The loss's dtype, from the shapes ``loss_fn`` returns (nothing is computed); a loss
+    of the wrong form is named here rather than failing inside ``jax.grad``."""
+    out = jax.eval_shape(loss_fn, params, batch)
+    if has_aux:
+        if not (isinstance(out, tuple | list) and len(out) == 2):
+            raise TypeError(f"with has_aux=True loss_fn must return (loss, aux), got "
+                            f"{_form(out)}; leave has_aux out for a loss alone")
+        out = out[0]
+    scalar = isinstance(out, jax.ShapeDtypeStruct) and out.shape == () and jnp.issubdtype(
+        out.dtype, jnp.floating)
+    if not scalar:
+        hint = "; for (loss, aux) pass has_aux=True" if isinstance(out, tuple) else ""
+        raise TypeError(f"loss_fn must return a scalar float loss, got {_form(out)}{hint}")
+    return out.dtype
+
+
+def _form(out) -> str:
+    """What a function returned, in words, from ``jax.eval_shape``'s answer."""
+    if isinstance(out, jax.ShapeDtypeStruct):
+        return f"an array of shape {out.shape} and dtype {out.dtype}"
+    if isinstance(out, tuple | list):
+        return f"a {type(out).__name__} of {len(out)}"
+    return type(out).__name__
 
 
 def _snapshot_cuts(steps: tuple[int, ...], first_step: int, length: int,

@@ -45,7 +45,7 @@ from jaxgd.convergence import RESOLUTION_ULPS
 from jaxgd.model import dot, mse
 from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, sufficient_statistics
-from jaxgd.validation import default_float, is_traced
+from jaxgd.validation import check_choice, default_float, is_traced
 
 ENGINES = ("auto", "direct", "gram", "eigen", "gram-fused", "eigen-fused")
 #: Backends where "auto" runs a moment engine's whole descent in one kernel (jaxgd.fused).
@@ -110,8 +110,7 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
       >>> choose_engine("auto", 392, 7, 1000, 1, backend="gpu")
       'eigen-fused'
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    check_choice(engine, "engine", ENGINES)
     exact = moment_engine(optimizer, fixed_l2) == "eigen"
     if engine.startswith("eigen") and not exact:
         why = (f"optimizer {optimizer!r} scales each coordinate by its own history"

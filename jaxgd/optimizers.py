@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import optax
 
-from jaxgd.validation import is_traced
+from jaxgd.validation import check_mapping, is_traced
 
 OPTIMIZERS: dict[str, dict[str, float]] = {
     "sgd": {},
@@ -185,7 +185,7 @@ def make_spec(optimizer: str | Callable | None, schedule: str = "constant",
     else:
         _known(optimizer, OPTIMIZERS, "optimizer")
     _known(schedule, SCHEDULES, "schedule")
-    given = dict(schedule_steps or {})
+    given = dict(check_mapping(schedule_steps, "schedule_steps", "{'decay_steps': 500}") or {})
     allowed = SCHEDULE_STEPS[schedule]
     unknown = sorted(set(given) - set(allowed))
     if unknown:

@@ -26,6 +26,7 @@ from jaxgd.training import Options, RunConfig, criteria
 from jaxgd.validation import (
     check_data,
     check_learning_rate,
+    check_mapping,
     check_non_negative,
     check_seed,
     default_float,
@@ -38,6 +39,7 @@ def check_hyperparameters(hyperparameters: Mapping[str, Any] | None, l2: float,
                           spec: OptimizerSpec) -> dict[str, float]:
     """Fixed hyperparameter values: the optimizer's defaults, overridden, plus l2."""
     values = spec.defaults()
+    check_mapping(hyperparameters, "hyperparameters", "{'b1': 0.5}")
     for name, value in (hyperparameters or {}).items():
         if name in ("learning_rate", "seed", "l2"):
             raise ValueError(f"give {name} as its own argument, not in hyperparameters")

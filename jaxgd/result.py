@@ -27,6 +27,7 @@ import numpy as np
 from jaxgd.holdout import LazyErrors
 from jaxgd.params import LinearParams
 from jaxgd.scaling import Standardizer, unstandardize_params
+from jaxgd.validation import check_index
 
 PyTree = Any
 
@@ -339,7 +340,7 @@ class GridResult(Described):
         """The hyperparameter values at a grid index, by name (at a "sample" index: each
         drawn hyperparameter's value there; an index without the fold entry, as ``best``
         gives with k folds, names the hyperparameters only)."""
-        axes = self.axes
+        axes, index = self.axes, check_index(index)
         if "fold" in axes and len(index) == len(axes) - 1:
             axes = tuple(a for a in axes if a != "fold")
         point = {}
@@ -350,14 +351,17 @@ class GridResult(Described):
 
     def run(self, index: Sequence[int]) -> FitResult:
         """One run as a ``FitResult``: an index on every axis. With k folds a run is one
-        fold's, so the index names the fold too: ``run((*best(), fold))``.
+        fold's, so the index names the fold too: ``run((*best(), fold))``. Entries may be
+        NumPy or JAX integers, so ``run(np.unravel_index(...))`` works, and a one-axis grid
+        takes one integer alone, as ``np.argmin`` gives it.
 
         Raises:
+          TypeError: if an entry is not an integer (a float, a bool), or is traced.
           ValueError: if the index has not one entry per axis (naming the fold axis when
             only it is missing, as with ``best()``'s index under k folds).
           IndexError: if an entry is out of range.
         """
-        index = tuple(index)
+        index = check_index(index)
         if len(index) != len(self.axes):
             hint = ""
             if "fold" in self.axes and len(index) == len(self.axes) - 1:
@@ -420,9 +424,9 @@ class SweepResult(Described):
         return self.as_grid().best(by)
 
     def run(self, index: int | tuple[int, ...]) -> FitResult:
-        """One run as a ``FitResult``, e.g. ``result.run(result.best())``; with k folds
-        name the fold too, ``result.run((*result.best(), fold))`` (see ``GridResult.run``)."""
-        index = (index,) if isinstance(index, int | np.integer) else tuple(index)
+        """One run as a ``FitResult``, e.g. ``result.run(result.best())`` or, without
+        seeds, ``result.run(np.argmin(result.final_loss))``; with k folds name the fold
+        too, ``result.run((*result.best(), fold))`` (see ``GridResult.run``)."""
         return self.as_grid().run(index)
 
     def axis_grid(self) -> dict[str, np.ndarray]:

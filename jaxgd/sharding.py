@@ -17,6 +17,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxgd.validation import check_choice
+
 MODES = ("runs", "rows", "none")
 
 
@@ -109,9 +111,8 @@ def gather(tree):
 
 def check_mode(mode: str, num_rows: int) -> str:
     """Validates a sharding mode; "rows" needs the row count to divide among the devices."""
-    if mode not in MODES:
-        raise ValueError(f"sharding must be one of {', '.join(MODES)}, got {mode!r}")
+    check_choice(mode, "sharding_mode", MODES)
     if mode == "rows" and num_rows % jax.device_count():
-        raise ValueError(f"sharding='rows' needs the {num_rows} rows to divide evenly among "
-                         f"{jax.device_count()} devices")
+        raise ValueError(f"sharding_mode='rows' needs the {num_rows} rows to divide evenly "
+                         f"among {jax.device_count()} devices")
     return mode

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence, fused, holdout, minibatch, sharpness, streaming
+from jaxgd import convergence, fused, holdout, minibatch, sharding, sharpness, streaming
 from jaxgd import engine as engines
 from jaxgd.convergence import init_monitor, update_monitor
 from jaxgd.descent import (
@@ -35,6 +35,8 @@ from jaxgd.params import init_params
 from jaxgd.sharpness import TRACKED
 from jaxgd.validation import (
     MAX_INT32,
+    check_bool,
+    check_choice,
     check_non_negative,
     check_positive_int,
     default_float,
@@ -127,9 +129,10 @@ def make_config(options: Options, n_rows: int = 0) -> RunConfig:
     Raises:
       TypeError, ValueError: naming the setting that is wrong.
     """
+    flags = _flags(options)
     num_steps, batch_size, epochs = _steps(options.num_steps, options.batch_size,
                                            options.epochs, n_rows)
-    if batch_size is not None and options.stop_at_convergence:
+    if batch_size is not None and flags["stop_at_convergence"]:
         raise ValueError("stop_at_convergence is for full-batch runs; mini-batch runs judge "
                          "convergence on the epoch losses after the fact")
     snapshot_steps = options.snapshot_steps
@@ -143,25 +146,34 @@ def make_config(options: Options, n_rows: int = 0) -> RunConfig:
         optimizer=spec,
         init_scale=check_non_negative(options.init_scale, "init_scale"),
         patience=check_positive_int(options.patience, "patience"),
-        stop_at_convergence=bool(options.stop_at_convergence),
+        stop_at_convergence=flags["stop_at_convergence"],
         snapshot_steps=check_snapshot_steps(snapshot_steps, num_steps),
         progress_every=check_positive_int(options.progress_every, "progress_every",
                                           minimum=0),
         log_every=check_positive_int(options.log_every, "log_every"),
         batch_size=batch_size,
         epochs=epochs,
-        track_sharpness=options.track_sharpness,
+        track_sharpness=flags["track_sharpness"],
         unroll=None if options.unroll is None else check_positive_int(options.unroll, "unroll"),
     )
+
+
+#: The options that are switches: True or False, never a string or number taken by its truth.
+FLAGS = ("stop_at_convergence", "reference", "track_sharpness")
+
+
+def _flags(options: Options) -> dict[str, bool]:
+    """The switches, checked (``"false"`` would be true), and the names engine and
+    sharding_mode, before anything reads them."""
+    check_choice(options.engine, "engine", engines.ENGINES)
+    check_choice(options.sharding_mode, "sharding_mode", sharding.MODES)
+    return {name: check_bool(getattr(options, name), name) for name in FLAGS}
 
 
 def _check_tracking(options: Options, spec: OptimizerSpec, batch_size: int | None) -> None:
     """The preconditioned sharpness is defined for Adam at a constant rate on the full-batch
     loss (see ``jaxgd.sharpness``), and recorded at every logged step of every run."""
-    track = options.track_sharpness
-    if not isinstance(track, bool):
-        raise TypeError(f"track_sharpness must be True or False, got {track!r}")
-    if not track:
+    if not options.track_sharpness:
         return
     if spec.name not in TRACKED:
         raise ValueError(f"track_sharpness is for optimizer {' or '.join(TRACKED)!s} (its "
@@ -194,7 +206,10 @@ def _steps(num_steps, batch_size, epochs, n_rows: int):
         return _at_most_int32(check_positive_int(num_steps, "num_steps"), "num_steps"), \
             None, None
     if batch_size is None or epochs is None:
-        raise ValueError("mini-batch SGD needs both batch_size and epochs")
+        counted = ": it counts epochs, not num_steps, so give epochs instead of num_steps" \
+            if num_steps is not None and epochs is None else ""
+        raise ValueError(f"mini-batch SGD needs both batch_size and epochs{counted} (a run "
+                         "takes epochs × ceil(n / batch_size) steps)")
     if num_steps is not None:
         raise ValueError("with batch_size and epochs, leave num_steps out: it is "
                          "epochs × ceil(n / batch_size)")

@@ -6,7 +6,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jax
 import numpy as np
@@ -226,14 +226,93 @@ def check_memory(needed: float, what: str) -> None:
                           f"machine's {available / 2**30:,.1f} GiB of memory")
 
 
-def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    """Checks an integer argument such as num_steps against its smallest allowed value."""
+#: How messages say why a value that must be concrete is not (see ``is_traced``).
+TRACED_HERE = ("it is traced here (inside the caller's jit, vmap or grad: its value is not "
+               "known yet)")
+
+
+def check_static(value, name: str, kind: str = "a concrete Python int") -> None:
+    """Refuses a traced ``value`` that fixes the compiled program (a step count, a shape, a
+    switch): it must be known when the program is built, so it cannot be the caller's
+    tracer."""
+    if is_traced(value):
+        raise TypeError(f"{name} is static ({kind}: it fixes the compiled program), but "
+                        f"{TRACED_HERE}: give it as a plain value from outside the "
+                        "transformation (e.g. jax.jit(f, static_argnames=...))")
+
+
+def check_integer(value, name: str) -> int:
+    """An integer: a Python, NumPy or JAX integer, or a 0-d integer array (never a float,
+    however whole, nor a bool), concrete.
+
+    Example:
+      >>> check_integer(np.int64(3), "index")
+      3
+    """
+    check_static(value, name)
     value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Checks an integer argument such as num_steps against its smallest allowed value."""
+    value = check_integer(value, name)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return value
+
+
+def check_index(index, name: str = "index") -> tuple[int, ...]:
+    """A grid index as a tuple of ints: one integer per axis (a tuple, a list or a 1-D
+    integer array), or one integer alone for the first axis, such as ``np.argmin``
+    returns; each as ``check_integer`` takes it.
+
+    Example:
+      >>> check_index(np.argmin([3.0, 1.0])), check_index((np.int64(1), jax.numpy.int32(0)))
+      ((1,), (1, 0))
+    """
+    if is_traced(index):
+        raise TypeError(f"{name} picks a run on the host, but {TRACED_HERE}: index the "
+                        "result outside the transformation")
+    if isinstance(index, tuple | list) or getattr(index, "ndim", 0) == 1:
+        return tuple(check_integer(entry, f"{name}[{i}]") for i, entry in enumerate(index))
+    return (check_integer(index, name),)
+
+
+def check_bool(value, name: str) -> bool:
+    """A switch: True or False (a NumPy bool or 0-d bool array will do), never a string or
+    a number, whose truth would be taken silently (``"false"`` is true).
+
+    Example:
+      >>> check_bool(np.bool_(False), "reference")
+      False
+    """
+    check_static(value, name, "True or False")
+    if not isinstance(value, bool) and np.ndim(value) == 0 and \
+            getattr(value, "dtype", None) == np.bool_:
+        value = bool(value)
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_mapping(value, name: str, example: str):
+    """A mapping of names to values (a dict), or None for none; ``example`` shows one."""
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of names to values (a dict, e.g. "
+                        f"{example}), got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_choice(value, name: str, choices: Sequence[str]) -> str:
+    """One of ``choices``, by name: a string (TypeError) among them (ValueError)."""
+    if not isinstance(value, str) or value not in choices:
+        error = ValueError if isinstance(value, str) else TypeError
+        raise error(f"{name} must be one of {', '.join(choices)}, got "
+                    f"{'' if isinstance(value, str) else type(value).__name__ + ' '}{value!r}")
+    return value
 
 
 def _traced_scalar(value, name: str):
@@ -250,6 +329,10 @@ def check_seed(seed, name: str = "seed") -> int:
       >>> check_seed(7)
       7
     """
+    if is_traced(seed):
+        raise TypeError(f"{name} must be concrete (not traced): {TRACED_HERE}; to run "
+                        "several seeds as one vmapped program, give them as a list: "
+                        "sweep(seeds=[...]) or grid_sweep(grid={'seed': [...]})")
     seed = check_positive_int(seed, name, minimum=0)
     if seed >= 2**32:
         raise ValueError(f"{name} must be < 2**32, got {seed}")
