@@ -155,7 +155,12 @@ def to_device(stats: SufficientStats, dtype=None) -> SufficientStats:
 
 def device_array(a, dtype) -> jax.Array:
     """``a`` as a JAX array of ``dtype``, converted on the host first (JAX would compile a
-    small conversion program for every shape).
+    small conversion program for every shape), after ``host_array``'s range check."""
+    return jnp.asarray(host_array(a, dtype))
+
+
+def host_array(a, dtype) -> np.ndarray:
+    """``a`` as a NumPy array of ``dtype``.
 
     Raises:
       ValueError: if finite values of ``a`` (the data's moments, or what the engines make of
@@ -170,4 +175,4 @@ def device_array(a, dtype) -> jax.Array:
                          f"range (|value| > {np.finfo(dtype).max:.3g}): rescale X or y, or "
                          "compute in float64 (JAX_ENABLE_X64=1, or "
                          "jax.config.update('jax_enable_x64', True))")
-    return jnp.asarray(out)
+    return out

@@ -19,8 +19,8 @@ import numpy as np
 from jaxgd import datasets
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.preparation import check_range
-from jaxgd.statistics import SufficientStats, accumulate, to_device
-from jaxgd.validation import memory_bytes
+from jaxgd.statistics import SufficientStats, accumulate, host_array
+from jaxgd.validation import default_float, memory_bytes
 
 
 def is_streamed(config: Config) -> bool:
@@ -95,7 +95,7 @@ def load_stream(config: Config) -> tuple[datasets.Dataset, SufficientStats]:
         check_stages([hessian_stage(len(names), "the number of features")])
         stats = accumulate(source.blocks())
     stats, names, target_name = _rescale_stats(stats, names, target_name, data.scale)
-    _in_range(lambda: to_device(stats))
+    _in_range(lambda: [host_array(a, default_float()) for a in stats])  # as engines cast
     where = f".npy file {data.path}" if source.kind == "npy" else f"CSV file {data.path}"
     empty = datasets.Dataset(np.zeros((0, len(names))), np.zeros(0), names, target_name, 0,
                              f"{where}, streamed")
