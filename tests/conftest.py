@@ -1,11 +1,39 @@
 """Shared test data: small, fixed problems so that compiled programs are reused across tests."""
 
+import atexit
 import contextlib
 import gc
+import os
+import shutil
+import tempfile
 
 import jax
 import numpy as np
 import pytest
+
+
+def _share_compiled_programs() -> None:
+    """JAX's persistent compilation cache for the whole session and its child processes, in
+    a new temporary folder (removed at exit), so every test still passes with it empty: a
+    program compiled once is loaded, not compiled again, by a later test file (the fixture
+    below drops the in-memory programs) or by a ``jaxgd run`` in a subprocess. Every program
+    is kept, however short its compile; ``JAXGD_TEST_CACHE=off`` runs the suite without."""
+    if os.environ.get("JAXGD_TEST_CACHE", "").lower() == "off":
+        return
+    folder = os.environ.get("JAXGD_TEST_CACHE_DIR")
+    if folder is None:  # the first process of the session (pytest-xdist's workers reuse it)
+        folder = tempfile.mkdtemp(prefix="jaxgd-test-cache-")
+        os.environ["JAXGD_TEST_CACHE_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    settings = {"jax_compilation_cache_dir": folder,
+                "jax_persistent_cache_min_compile_time_secs": 0.0,
+                "jax_persistent_cache_min_entry_size_bytes": -1}
+    for name, value in settings.items():
+        jax.config.update(name, value)
+        os.environ[name.upper()] = str(value)  # children read JAX's settings from here
+
+
+_share_compiled_programs()
 
 COURSE_CARS_X = np.array([[3.5], [3.69], [3.44], [3.43], [4.34], [4.42], [2.37]])
 COURSE_CARS_Y = np.array([18.0, 15.0, 18.0, 16.0, 15.0, 14.0, 24.0])

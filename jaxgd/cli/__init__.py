@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import sys
 import traceback
 from collections.abc import Sequence
@@ -29,8 +30,8 @@ from functools import partial
 from pathlib import Path
 
 from jaxgd import progress, sharding
+from jaxgd.cli import compile_cache, lr_range, results
 from jaxgd.cli import config as config_module
-from jaxgd.cli import lr_range, results
 from jaxgd.cli.chunking import CHUNK_RUNS
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.interrupt import Stopped, check, interruptible, stop_signals
@@ -39,6 +40,9 @@ from jaxgd.cli.shipped import DEFAULT_CONFIG, load_config, shipped_configs
 __all__ = ["build_parser", "load_config", "main", "shipped_configs"]
 
 TABLE_ROWS = 20  # a sweep of thousands prints its best rows and says where the rest are
+#: Runs × steps from which a run on a terminal shows a progress bar: about a second or more
+#: of descent on a CPU core; shorter runs are over before a bar would say anything.
+PROGRESS_WORK = 10**8
 
 
 def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path,
@@ -131,13 +135,14 @@ def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
         print(f"jaxgd: resuming {out_dir}: {plan.num_chunks - len(todo)} of {plan.num_chunks}"
               " chunks were done", file=sys.stderr)
     steps = plan.num_steps
-    show = args.progress or (not args.quiet and sys.stderr.isatty())
-    bar = progress.ProgressBar(steps * max(len(todo), 1), enabled=show)
+    bar = progress.ProgressBar(steps * max(len(todo), 1),
+                               enabled=_shows_progress(args, plan, len(todo)))
 
     def work() -> execute.RunRecord:
         for position, index in enumerate(todo):
             base = position * steps
-            report = lambda done, base=base: bar(base + min(done, steps))  # noqa: E731
+            report = (lambda done, base=base: bar(base + min(done, steps))) if (
+                bar.enabled) else None
             saved.save(index, execute.run_chunk(plan, index, report))
         return execute.assemble(plan, [saved.load(i) for i in range(plan.num_chunks)],
                                 [str(saved.folder / checkpoint.chunk_name(i))
@@ -176,6 +181,19 @@ def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
         for name in figure_names:
             print(f"figure: {out_dir / name}")
     return 0
+
+
+def _shows_progress(args: argparse.Namespace, plan, chunks: int) -> bool:
+    """A progress bar with ``--progress``; on a terminal, only for a run long enough to
+    watch. Its reports are host callbacks compiled into the program, and JAX keeps no
+    program with a callback in its persistent cache (``jaxgd.cli.compile_cache``): a short
+    run without a bar loads its programs on the next run instead of compiling them."""
+    if args.progress:
+        return True
+    if args.quiet or not sys.stderr.isatty():
+        return False
+    runs = plan.chunk_size * math.prod(len(v) for v in plan.grid.values()) * len(plan.seeds)
+    return chunks * runs * plan.num_steps >= PROGRESS_WORK
 
 
 def _kept(plan, saved, out_dir: Path) -> str:
@@ -236,6 +254,7 @@ def command_info(_: argparse.Namespace) -> int:
     device = device_info()
     print(f"backend  {device['backend']} ({device['device_kind']})")
     print(f"devices  {', '.join(device['devices'])}")
+    print(f"cache    {compile_cache.describe(compile_cache.enable())}")
     return 0
 
 
@@ -500,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jaxgd`` console script and ``python -m jaxgd``."""
     args = build_parser().parse_args(argv)
     sharding.use_every_core()  # before the first computation, or it changes nothing
+    if args.handler in (command_run, lr_range.command):  # not bench: it times compiles
+        compile_cache.enable()
     try:
         with stop_signals(polled=args.handler is command_run):
             return args.handler(args)

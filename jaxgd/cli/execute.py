@@ -79,6 +79,8 @@ def run_chunk(plan: Plan, index: int,
                **segment_options(plan.config), **holdout_options(plan.config),
                "snapshot_steps": plan.config.train.snapshot_steps,
                **({"track_sharpness": True} if tracking(plan.config) else {})}
+    if on_progress is not None:  # a callback in the program: JAX's cache keeps it not
+        options["progress_every"] = max(1, plan.num_steps // 100)
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
         with conditioning_said():
             if plan.sampled:  # drawn points: the rates and their companions, one axis

@@ -514,7 +514,7 @@ def library_options(config: Config, num_steps: int) -> dict[str, Any]:
         divergence_factor=train.divergence_factor,
         stop_at_convergence=train.stop_at_convergence,
         reference=True,  # for the verdicts; its warnings are the plan's (see execute)
-        progress_every=max(1, num_steps // 100),
+        progress_every=0,  # run_chunk asks for reports only when a progress bar shows them
         engine=train.engine,  # what cannot run was refused by check_supported
         log_every=train.log_every,
     )
