@@ -377,17 +377,21 @@ def descent_loop(
                              f"multiple of log_every={log_every}, and a loop made without "
                              f"segmented=True cannot run past num_steps={num_steps}")
         body = step_fn if log_every == 1 else block_fn
-        if not steps or not isinstance(first_step, int):
-            # No snapshots, or a traced step counter (segments): one scan, and each snapshot
-            # from a cond on the (unbatched) counter.
+        cuts, inside = _snapshot_cuts(steps, first_step, length, log_every) if (
+            steps and isinstance(first_step, int)) else ((), [])
+        if not steps or not 0 < len(cuts) <= MAX_PIECES:
+            # No snapshots, a traced step counter (segments), or many snapshot steps (a
+            # mini-batch run keeps every epoch's start): one scan, and each snapshot from a
+            # cond on the (unbatched) counter. Cut at each of 40 snapshot steps, the loop
+            # compiled its step 40 times (40 s for a 60-epoch mini-batch fit on a CPU).
             take_at = snapshot_at if steps else None
             return _scan(partial(body, take_at=take_at), state, first_step, length // log_every)
-        # A concrete counter: a snapshot on a block boundary cuts the scan there instead of
-        # testing every step (a cond per step costs a host round trip for its predicate on a
-        # GPU and splits the step's fusions on any backend); only a step inside a block
-        # (log_every > 1) still takes its snapshot from a cond. Same values: a snapshot is a
-        # copy of the parameters at its step either way.
-        cuts, inside = _snapshot_cuts(steps, first_step, length, log_every)
+        # A concrete counter and a few snapshots (the course's three): a snapshot on a block
+        # boundary cuts the scan there instead of testing every step (a cond per step costs
+        # a host round trip for its predicate on a GPU, and copies the snapshots on a CPU:
+        # 8,192 runs took 1.4x as long); only a step inside a block (log_every > 1) still
+        # takes its snapshot from a cond. Same values: a snapshot is a copy of the parameters
+        # at its step either way.
         take_at = jnp.asarray([s if s in inside else -1 for s in steps],
                               jnp.int32) if inside else None
         pieces = []
@@ -479,6 +483,11 @@ def _form(out) -> str:
     return type(out).__name__
 
 
+#: The most pieces ``run`` cuts its scan into at snapshot steps: each piece compiles the step
+#: once more (about a quarter of a second on a CPU).
+MAX_PIECES = 2
+
+
 def _snapshot_cuts(steps: tuple[int, ...], first_step: int, length: int,
                    log_every: int) -> tuple[tuple[int, ...], list[int]]:
     """Where ``run`` cuts its scan (``first_step`` and each snapshot step on a block
@@ -539,15 +548,14 @@ def _fill_snapshots(snapshots: PyTree, snapshot_at: jax.Array, position,
 def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTree) -> PyTree:
     # A handful of slots, each written only at its own step, instead of keeping every step's
     # parameters (num_steps x size) just to index a few. The step counter is shared by all
-    # runs of a sweep, so the cond stays a real branch under vmap and the other steps skip it.
-    hit = snapshot_at == step
+    # runs of a sweep, so the cond stays a real branch under vmap and the other steps skip it;
+    # the step's slot is written alone.
+    hit = snapshot_at == step  # -1 marks a slot written elsewhere (see ``run``)
+    slot = jnp.argmax(hit)
 
     def write(snapshots):
-        def update(slots, leaf):
-            mask = hit.reshape((-1,) + (1,) * jnp.ndim(leaf))
-            return jnp.where(mask, leaf, slots)
-
-        return jax.tree_util.tree_map(update, snapshots, params)
+        return jax.tree_util.tree_map(lambda slots, leaf: slots.at[slot].set(leaf), snapshots,
+                                      params)
 
     return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 

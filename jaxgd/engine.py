@@ -44,7 +44,7 @@ from jaxgd import eigen, gram, layout
 from jaxgd.convergence import RESOLUTION_ULPS
 from jaxgd.model import dot, mse
 from jaxgd.params import LinearParams
-from jaxgd.statistics import SufficientStats, sufficient_statistics
+from jaxgd.statistics import SufficientStats, on_device, sufficient_statistics
 from jaxgd.validation import check_choice, default_float, is_traced
 
 ENGINES = ("auto", "direct", "gram", "eigen", "gram-fused", "eigen-fused")
@@ -74,6 +74,21 @@ HOST_COST = {"cpu": 1.0, "gpu": 3000.0, "tpu": 3000.0}
 #: unroll=32 took 0.72 ms for 1,000 steps; issue 11). A fused engine runs all the steps in
 #: one kernel and does not pay it; on a CPU a step costs no launch.
 LAUNCH_COST = 6e6
+
+
+def step_cost(engine: str, n_samples: int, n_features: int) -> float:
+    """Multiply-adds of one run-step's loss and gradient on ``engine`` (forward and
+    backward): direct 2·n·(d+1), gram 2·(d+1)², eigen 2·(d+1); a fused engine as its own.
+
+    Example:
+      >>> step_cost("direct", 392, 7), step_cost("gram", 392, 7), step_cost("eigen-fused", 392, 7)
+      (6272.0, 128.0, 16.0)
+    """
+    width = n_features + 1
+    base = engine.removesuffix("-fused")
+    cost = {"direct": 2.0 * n_samples * width, "gram": 2.0 * width * width,
+            "eigen": 2.0 * width}
+    return cost[base]
 
 
 def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
@@ -134,9 +149,9 @@ def choose_engine(engine: str, n_samples: int, n_features: int, num_steps: int,
     host = HOST_COST.get(backend, HOST_COST["gpu"])
     fused = accelerated and layout.use_scalars(n_features)  # one kernel, not one a step
     launches = LAUNCH_COST * num_steps if accelerated else 0.0
-    direct = 2 * n_samples * width * run_steps + launches
-    gram = (2 * width * width * run_steps + host * n_samples * width * width
-            + (0.0 if fused else launches))
+    direct = step_cost("direct", n_samples, n_features) * run_steps + launches
+    gram = (step_cost("gram", n_samples, n_features) * run_steps
+            + host * n_samples * width * width + (0.0 if fused else launches))
     if direct <= gram:
         return "direct"
     chosen = "eigen" if exact else "gram"
@@ -236,7 +251,7 @@ def _relative_noise(data):
 
 
 def _as(array, dtype):
-    return jnp.asarray(array, dtype)
+    return on_device(array, dtype)
 
 
 DIRECT = Engine(

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import convergence, frames, holdout, segments, streaming
@@ -21,6 +20,7 @@ from jaxgd.preparation import (
     unstable_runs,
 )
 from jaxgd.result import FitResult, freeze
+from jaxgd.statistics import on_device
 from jaxgd.training import (
     OptimizerFactory,
     Options,
@@ -184,10 +184,12 @@ def _fit(X, y, options: Options) -> FitResult:
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures)
-    hyper = {name: jnp.asarray(value, input_dtype(name)) for name, value in fixed.items()}
+    hyper = {name: on_device(value, input_dtype(name)) for name, value in fixed.items()}
     held = None if plan is None else holdout.held_out(*plan, chosen)
-    run = _run(engines.BY_NAME[chosen], data, hyper, config, segments.make_plan(options, config),
-               held)
+    engine = engines.BY_NAME[chosen]
+    plan = segments.make_plan(options, config, work=lambda: segments.work(
+        chosen, n_rows, engine.n_features(data), 1, config.num_steps))
+    run = _run(engine, data, hyper, config, plan, held)
     optimal = optima[0] if options.reference and optima is not None else None
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
                      reference=freeze(optimal), feature_names=feature_names,

@@ -323,7 +323,8 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     else:
         optimal, curvatures = _references(pending, l2, axes, shape, hyper, config, l2_axis)
     mode = sharding.check_mode(options.sharding_mode, n_rows)
-    plan = segments.make_plan(options, config)
+    plan = segments.make_plan(options, config, work=lambda: segments.work(
+        chosen, n_rows, _width(engine, data, folds), num_runs, config.num_steps))
     if is_traced((data, hyper, held)):  # inside the caller's transformation: one plain call
         # (no early exit: only the host can re-pack the runs between segments)
         run = _members_compiled(engine, data, hyper, config, num_runs, shape, held)
@@ -337,6 +338,12 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
         result = refinement.refine(result, refine, engine, data, hyper, config, l2,
                                    curvatures, held)
     return result
+
+
+def _width(engine: engines.Engine, data, folds: bool) -> int:
+    """The model's features, from the prepared data (one fold's shapes with k folds; nothing
+    is computed)."""
+    return engine.n_features(jax.eval_shape(holdout.pick, data, 0) if folds else data)
 
 
 def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis):
@@ -415,8 +422,8 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
     data, held = sharding.place_replicated((data, held))
     if chunk_size is None:
         streamed = isinstance(data, streaming.StreamedRows)
-        one = holdout.pick(data, 0) if "fold" in hyper else data
-        width = engines.GRAM.n_features(data.stats) if streamed else engine.n_features(one)
+        width = engines.GRAM.n_features(data.stats) if streamed else _width(
+            engine, data, "fold" in hyper)
         logs = -(-config.num_steps // config.log_every) * (1 if held is None else 2)
         # Only "runs" spreads the outputs over the devices; otherwise each holds them all.
         devices = jax.devices() if mode == "runs" else jax.devices()[:1]

@@ -45,7 +45,7 @@ from jaxgd import engine as engines
 from jaxgd import frames, gram, memo
 from jaxgd.engine import Rows, rows_mse
 from jaxgd.params import LinearParams
-from jaxgd.statistics import SufficientStats, remove, sufficient_statistics
+from jaxgd.statistics import SufficientStats, on_device, remove, sufficient_statistics
 from jaxgd.validation import check_data, check_positive_int, check_seed, is_traced
 
 Held = Rows | gram.Quadratic
@@ -246,7 +246,7 @@ def held_out(X_val, y_val, engine: str, dtype=None) -> Held:
     """
     dtype = jnp.result_type(float) if dtype is None else dtype
     if engine == "direct" or is_traced((X_val, y_val)):
-        return Rows(jnp.asarray(X_val, dtype), jnp.asarray(y_val, dtype))
+        return Rows(on_device(X_val, dtype), on_device(y_val, dtype))
     return gram.prepare(sufficient_statistics(X_val, y_val), dtype)
 
 
@@ -284,18 +284,22 @@ def fold_data(engine: str, X: np.ndarray, y: np.ndarray, folds: Folds, l2, dtype
         masks = np.stack([folds.ids == f for f in range(folds.k)]).astype(np.float64)
         train_w = (1 - masks) / (1 - masks).sum(axis=1, keepdims=True)
         held_w = masks / masks.sum(axis=1, keepdims=True)
-        X_d, y_d = (jnp.asarray(X, dtype), jnp.asarray(y, dtype)) if rows is None else (
+        X_d, y_d = (on_device(X, dtype), on_device(y, dtype)) if rows is None else (
             rows.X, rows.y)
         dtype = X_d.dtype
-        return (Rows(X_d, y_d, jnp.asarray(train_w, dtype)),
-                Rows(X_d, y_d, jnp.asarray(held_w, dtype)), trains)
+        return (Rows(X_d, y_d, on_device(train_w, dtype)),
+                Rows(X_d, y_d, on_device(held_w, dtype)), trains)
     per_fold = [engines.prepare(engine, stats, None, dtype, l2) for stats in trains]
     held = [gram.prepare(block, dtype) for block in blocks]
     return _stack(per_fold), _stack(held), trains
 
 
 def _stack(trees):
-    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+    """The folds' data stacked on a leading axis, on the host (a device-side stack would
+    compile a program per leaf)."""
+    return jax.tree_util.tree_map(
+        lambda *leaves: jax.device_put(np.stack([np.asarray(leaf) for leaf in leaves])),
+        *trees)
 
 
 def pick(data, fold):

@@ -37,7 +37,6 @@ from functools import partial
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import engine as engines
@@ -53,6 +52,15 @@ SEGMENTS = 32
 #: Batches are not re-packed below this many runs: on a CPU a step of a narrower batch
 #: costs about as much, and every batch size is one more compile (about a second each).
 MIN_BATCH = 64
+#: Early exit (``stop_at_convergence`` without ``segment_steps``) runs in segments only from
+#: this much work of the plain scan, in multiply-adds (``work``): about a second of one CPU
+#: core. Below it the segments' own programs (three, and one more per batch size, each
+#: compiled in a good part of a second on a CPU) and their host round trips cost more than
+#: the steps they could save, and the plain scan freezes converged runs all the same.
+PAYS_FROM = 1e9
+#: What a run-step costs beside its loss and gradient (monitor, freezing, history), in
+#: multiply-adds: measured as ~13 ns per run-step on a CPU (BENCHMARKS.md, K=8,192).
+STEP_OVERHEAD = 50
 
 
 class Plan(NamedTuple):
@@ -86,9 +94,23 @@ class Plan(NamedTuple):
         return steps
 
 
-def make_plan(options: Options, config: RunConfig) -> Plan | None:
+def work(engine: str, n_samples: int, n_features: int, num_runs: int, num_steps: int) -> float:
+    """The plain scan's work in multiply-adds: each run-step's loss and gradient on the
+    engine (``engines.step_cost``) plus its ``STEP_OVERHEAD``.
+
+    Example:
+      >>> work("eigen", n_samples=392, n_features=7, num_runs=7, num_steps=3000)
+      1386000.0
+    """
+    per_step = engines.step_cost(engine, n_samples, n_features) + STEP_OVERHEAD
+    return float(per_step) * num_runs * num_steps
+
+
+def make_plan(options: Options, config: RunConfig,
+              work: Callable[[], float] | None = None) -> Plan | None:
     """The segment plan for these options, or None when the plain scan serves as well (no
-    early exit asked for, or a single segment).
+    early exit asked for, a single segment, or, for ``stop_at_convergence`` without
+    ``segment_steps``, too little ``work()`` for segments to pay: see ``PAYS_FROM``).
 
     Raises:
       ValueError: naming the bad option (pruning, halving_rate, min_steps, segment_steps).
@@ -118,6 +140,8 @@ def make_plan(options: Options, config: RunConfig) -> Plan | None:
             raise ValueError("segment_steps needs stop_at_convergence=True or pruning")
         return None
     steps = options.segment_steps
+    if steps is None and pruning is None and work is not None and work() < PAYS_FROM:
+        return None
     if steps is None:
         steps = min_steps if pruning else -(-num_steps // SEGMENTS)
     steps = -(-check_positive_int(steps, "segment_steps") // log_every) * log_every
@@ -206,7 +230,7 @@ def run_segments(engine: engines.Engine, data, hyper: dict[str, np.ndarray], con
     while active.size and position < num_steps:
         # Every segment as long, the last one too (its steps past the end are masked): one
         # program per batch size, not two.
-        length, first = plan.segment_steps, jnp.asarray(position, jnp.int32)
+        length, first = plan.segment_steps, np.int32(position)  # no conversion program
         new, (logs, held_logs, held_now) = batches.gather(
             active, partial(_advance, engine, data, first=first, config=config, length=length,
                             held=held), state)

@@ -154,9 +154,26 @@ def to_device(stats: SufficientStats, dtype=None) -> SufficientStats:
 
 
 def device_array(a, dtype) -> jax.Array:
-    """``a`` as a JAX array of ``dtype``, converted on the host first (JAX would compile a
-    small conversion program for every shape), after ``host_array``'s range check."""
-    return jnp.asarray(host_array(a, dtype))
+    """``a`` as a JAX array of ``dtype``, converted on the host first and copied with
+    ``jax.device_put`` (``jnp.asarray`` and a device-side conversion each compile a small
+    program for every shape), after ``host_array``'s range check."""
+    return jax.device_put(host_array(a, dtype))
+
+
+def on_device(x, dtype) -> jax.Array:
+    """``x`` as a JAX array of ``dtype`` without a compiled conversion: values on the host
+    are converted by NumPy and copied with ``jax.device_put`` (``jnp.asarray`` compiles a
+    small program for every shape and dtype, a tenth of a second each on a CPU); JAX arrays
+    and the caller's tracers are converted by JAX.
+
+    Example:
+      >>> on_device([1, 2], jnp.float32).dtype
+      dtype('float32')
+    """
+    dtype = jax.dtypes.canonicalize_dtype(dtype)
+    if isinstance(x, jax.Array):
+        return x if x.dtype == dtype else jnp.asarray(x, dtype)
+    return jax.device_put(np.asarray(x, dtype))
 
 
 def host_array(a, dtype) -> np.ndarray:
