@@ -194,8 +194,8 @@ def descend(
         does not steer the descent.
       unroll: steps per iteration of the compiled loop (``lax.scan``'s ``unroll``; static).
         None: the backend's default (``default_unroll``). A speed setting: the same steps
-        in the same order (bit-identical on XLA:CPU in the tests; a compiler may fuse an
-        unrolled body differently, within float rounding).
+        in the same order, in another compiled program (XLA may fuse an unrolled body
+        differently, so equal to float rounding, not always bit for bit).
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.

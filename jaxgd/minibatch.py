@@ -5,10 +5,11 @@ into batches of ``batch_size`` rows. When ``batch_size`` does not divide n, the 
 each epoch holds the n mod batch_size leftover rows: it is padded to full size with a mask,
 and its loss is the mean over its real rows only, so shapes stay fixed and every row is
 seen exactly once per epoch. The rows within a batch are sorted, which leaves its loss
-unchanged and makes ``batch_size = n`` compute exactly the loss of full-batch descent with
-``engine="direct"``, bit for bit on a CPU; a GPU may pick another matrix kernel for the
-gathered batch, so there they agree to float rounding. (``engine="auto"`` would pick a
-moment engine for a full batch, whose float rounding differs.)
+unchanged and makes ``batch_size = n`` compute the loss of full-batch descent with
+``engine="direct"``, step for step; it is another compiled program, for which XLA may pick
+another matrix kernel or summation order (by the device and the CPU), so they agree to float
+rounding, a few ulps (bit for bit on some CPUs). (``engine="auto"`` would pick a moment
+engine for a full batch, whose float rounding differs more.)
 """
 
 from __future__ import annotations

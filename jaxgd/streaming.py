@@ -21,8 +21,9 @@ re-running gives the same batches. The file's rows are cut into blocks of ``bloc
    ``batch_size`` does not divide n the epoch's last batch holds the n mod batch_size
    leftover rows, padded and masked as in ``jaxgd.minibatch``, so every row is used exactly
    once per epoch and shapes stay fixed. Each batch's rows are sorted into file order, which
-   leaves its loss unchanged and makes ``batch_size = n`` exactly full-batch descent with
-   ``engine="direct"`` (``epoch_order`` below spells the rule out).
+   leaves its loss unchanged and makes ``batch_size = n`` full-batch descent with
+   ``engine="direct"``, step for step and to float rounding (another compiled program; see
+   ``jaxgd.minibatch``); ``epoch_order`` below spells the rule out.
 
 This is a block-wise shuffle: a batch mixes rows of one block (two at a boundary), not of the
 whole file, the price of reading contiguous blocks. Shuffle the file once beforehand if its

@@ -238,8 +238,9 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
     ``hyper`` holds this run's learning rate, seed, l2, optimizer hyperparameters, ``tol``
     and ``divergence_factor`` as (possibly traced) scalars. ``fit`` jits this; the sweeps
     vmap it over their grid, so a sweep member and the matching fit run the very same
-    computation. ``held`` is the held-out data (``jaxgd.holdout``), or None; with k folds,
-    ``data`` and ``held`` hold every fold and ``hyper["fold"]`` picks this run's.
+    computation (in other compiled programs: equal to float rounding). ``held`` is the
+    held-out data (``jaxgd.holdout``), or None; with k folds, ``data`` and ``held`` hold
+    every fold and ``hyper["fold"]`` picks this run's.
     """
     data, held, hyper = _fold(data, held, hyper)
     if config.batch_size is not None:

@@ -18,6 +18,7 @@ from jaxgd.holdout import (
 )
 from jaxgd.statistics import remove, sufficient_statistics
 from tests.conftest import well_conditioned
+from tests.ulps import assert_close_ulps
 
 ENGINES = ("direct", "gram", "eigen")
 
@@ -57,7 +58,11 @@ def test_validation_does_not_change_the_training_history(engine):
     plain = fit(X, y, learning_rate=0.2, num_steps=25, engine=engine)
     held = fit(X, y, learning_rate=0.2, num_steps=25, engine=engine,
                validation=well_conditioned(4, n=9))
-    np.testing.assert_array_equal(held.losses, plain.losses)  # bit-identical
+    # The same steps in a program that computes the held-out loss too, which XLA may fuse
+    # otherwise (bit for bit on some CPUs): compared in ulps of the first loss (the scale of
+    # the terms whose rounding the loss carries), where a 1-ulp change of the learning rate
+    # (a bias at every step) moves these 25 losses by half an ulp: within 4.
+    assert_close_ulps(held.losses, plain.losses, 4, floor=plain.losses[0])
     assert plain.validation_losses is None and plain.final_validation_loss is None
     assert held.validation_losses is not None
 

@@ -10,15 +10,21 @@ from jaxgd import engine as engines
 from jaxgd import refinement
 from jaxgd.holdout import split
 from jaxgd.tables import tidy_columns
+from tests.ulps import assert_close_ulps
 
 pytestmark = pytest.mark.filterwarnings("ignore:the features are linearly dependent")
 
 # Crawling (never converges in 256 steps) over fast to diverging (plain GD's stability limit
 # on these data is about 0.45).
 RATES = [1e-3, 0.05, 0.1, 0.2, 0.3, 1.5]
-#: Stable gradient descent damps a rounding difference made once (XLA may sum a product in
-#: another order for another batch size): a few ulps, bounded by 64 (as test_segments).
-ULPS = 64
+#: Segments and halving run other programs than the plain scan (segment scans, batches
+#: re-packed to other sizes), which XLA may compile to sums in another order, by what the
+#: CPU at hand vectorizes (seen: 41 of 1,536 eigen losses 1 to 3 ulps apart, held-out
+#: losses up to 4, on CPUs with AVX2 and AVX-512). A difference made at every step piles
+#: up along a history: a 1-ulp change of the learning rate (such a bias at every step)
+#: moves these 256-step histories by up to 102 ulps. Hence 128 ulps, as test_segments
+#: (at most 1.5e-5 relative in float32).
+ULPS = 128
 
 
 def _data(n=40, d=3, seed=0):
@@ -33,14 +39,10 @@ def _few_rows_many_features():
     return X, X @ (rng.normal(size=16) * 0.3) + rng.normal(size=24)
 
 
-def _same(a, b, exact, name):
+def _same(a, b, name):
     a, b = np.asarray(a), np.asarray(b)
     assert a.shape == b.shape and a.dtype == b.dtype, name
-    if exact:
-        np.testing.assert_array_equal(a, b, err_msg=name)
-    else:
-        np.testing.assert_allclose(a, b, rtol=ULPS * np.finfo(a.dtype).eps, atol=0,
-                                   err_msg=name)
+    assert_close_ulps(a, b, ULPS, err_msg=name)
 
 
 @pytest.mark.parametrize("engine", ["eigen", "gram", "direct"])
@@ -50,12 +52,11 @@ def test_segments_carry_and_pad_the_held_out_history(engine):
                                     stop_at_convergence=True, engine=engine,
                                     validation_fraction=0.25, segment_steps=steps)
     segmented, plain = run(32), run(256)
-    # As test_segments: the eigen engine's training losses bit for bit, the rest within
-    # ULPS (the held-out loss maps the eigen coordinates back by a matrix product, whose
-    # summation order XLA may change with the batch size).
+    # As test_segments: within ULPS, the eigen engine's training losses too (bit for bit
+    # on some CPUs only). The convergence steps exactly: no run's loss here flattens out
+    # near the tolerance at the step where it is judged, so an ulp cannot move a verdict.
     for name in ("losses", "final_loss", "validation_losses", "final_validation_loss"):
-        _same(getattr(segmented, name), getattr(plain, name),
-              engine == "eigen" and "validation" not in name, name)
+        _same(getattr(segmented, name), getattr(plain, name), name)
     np.testing.assert_array_equal(segmented.converged_step, plain.converged_step)
     steps = np.asarray(segmented.steps_run)
     assert steps.min() < 256 == steps.max()  # some runs left early: their history was padded
@@ -73,7 +74,7 @@ def test_k_folds_run_in_segments_as_in_the_plain_scan():
     segmented, plain = run(32), run(256)
     assert segmented.losses.shape == (6, 3, 256)
     for name in ("losses", "validation_losses", "final_validation_loss"):
-        _same(getattr(segmented, name), getattr(plain, name), "validation" not in name, name)
+        _same(getattr(segmented, name), getattr(plain, name), name)
     assert segmented.run_steps_executed < segmented.run_steps_scheduled
     assert segmented.best() == plain.best()
 
@@ -93,13 +94,14 @@ def test_successive_halving_ranks_by_the_held_out_loss():
     # The training loss would keep others (no penalty fits the training rows best): this
     # test tells the two apart.
     assert set(np.argsort(np.asarray(plain.losses)[:, 99])[:2].tolist()) != kept
-    # A pruned run's held-out history is the plain one up to the rung, then its final value.
+    # A pruned run's held-out history is the plain one up to the rung (within ULPS: halving
+    # runs segment programs on a batch of another size), then its final value (a copy made
+    # on the host: exactly).
     for r in np.flatnonzero(np.asarray(halved.pruned_step) >= 0):
-        np.testing.assert_array_equal(halved.validation_losses[r, :100],
-                                      plain.validation_losses[r, :100])
+        _same(halved.validation_losses[r, :100], plain.validation_losses[r, :100], f"run {r}")
         assert (halved.validation_losses[r, 100:] == halved.final_validation_loss[r]).all()
     for r in kept:
-        np.testing.assert_array_equal(halved.validation_losses[r], plain.validation_losses[r])
+        _same(halved.validation_losses[r], plain.validation_losses[r], f"run {r}")
 
 
 def test_halving_with_k_folds_prunes_whole_points_by_their_fold_mean():
@@ -215,11 +217,14 @@ def test_without_held_out_data_nothing_is_added():
     assert r.validation_losses is None and r.final_validation_loss is None
     columns = tidy_columns(r)
     assert "validation_loss" not in columns and "final_validation_loss" not in columns
-    # The held-out loss leaves the training history bit for bit as it was, also in segments.
+    # The held-out loss leaves the training history as it was, also in segments: the same
+    # steps, compiled into a program that computes the held-out loss too, whose fusions XLA
+    # may arrange otherwise: within ULPS (steps and verdicts exactly).
     same = dict(learning_rates=RATES, num_steps=64, stop_at_convergence=True,
                 segment_steps=16, engine="eigen")
     with_held = jaxgd.sweep(X, y, validation=(X[:5], y[:5]), **same)
     without = jaxgd.sweep(X, y, **same)
     for name in ("losses", "final_loss", "converged_step", "steps_run"):
-        np.testing.assert_array_equal(getattr(with_held, name), getattr(without, name))
-    jax.tree_util.tree_map(np.testing.assert_array_equal, with_held.params, without.params)
+        _same(getattr(with_held, name), getattr(without, name), name)
+    jax.tree_util.tree_map(lambda a, b: _same(a, b, "params"), with_held.params,
+                           without.params)

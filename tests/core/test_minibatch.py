@@ -4,6 +4,7 @@ import pytest
 
 from jaxgd import fit, grid_sweep, sweep
 from jaxgd.minibatch import epoch_order, steps_per_epoch
+from tests.ulps import assert_close_ulps
 
 
 def test_every_row_once_per_epoch_and_a_new_order_each_epoch():
@@ -21,10 +22,13 @@ def test_batch_size_n_is_full_batch_gradient_descent_exactly(problem):
     X, y = problem
     full = fit(X, y, learning_rate=0.1, num_steps=40, engine="direct")
     mini = fit(X, y, learning_rate=0.1, batch_size=len(y), epochs=40)
-    # On a CPU the same kernels run: bit for bit. A GPU may pick another matrix kernel for the
-    # gathered batch than for X itself (seen on an H100: 1 ulp), so there float rounding.
-    same = (np.testing.assert_array_equal if jax.default_backend() == "cpu"
-            else lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6))
+    # The same steps in another program (a gathered batch, and the epoch loop): XLA may
+    # pick another matrix kernel or summation order for it, by the device and the CPU at
+    # hand (seen: 1 ulp on an H100, 4 ulps on a CPU limited to AVX, bit for bit with AVX2).
+    # A 1-ulp change of the learning rate (a bias at every step) moves these 40 losses by
+    # 4 ulps: within 64. The convergence step exactly: these losses do not flatten out near
+    # the tolerance, so an ulp cannot move it.
+    same = lambda a, b: assert_close_ulps(a, b, 64)  # noqa: E731
     same(mini.losses, full.losses)
     same(mini.params.weight, full.params.weight)
     same(mini.epoch_losses[:-1], full.losses)

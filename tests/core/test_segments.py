@@ -1,5 +1,6 @@
 """Early exit (jaxgd.segments): a sweep run in segments, finished runs leaving the batch,
-gives every run the very values of the plain scan; successive halving prunes."""
+gives every run the values of the plain scan (to rounding: ``ULPS``) and its very verdicts;
+successive halving prunes."""
 
 import jax
 import numpy as np
@@ -9,6 +10,7 @@ import jaxgd
 from jaxgd import segments
 from jaxgd.training import Options, make_config
 from tests.conftest import compiles
+from tests.ulps import assert_close_ulps
 
 FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step", "stalled")
 
@@ -32,29 +34,30 @@ def _pair(run, **kwargs):
     return segmented, plain
 
 
-#: Stable gradient descent contracts, so a rounding difference made once (XLA may sum a
-#: dot product in another order for another batch size) is damped, not compounded: a
-#: few ulps, bounded here by 64.
-ULPS = 64
+#: Segments run other programs than the plain scan (a segment's scan, batches re-packed to
+#: other sizes), and XLA may sum a dot product in another order for another batch size or
+#: program, by what the CPU at hand vectorizes (seen: 1 ulp, the direct engine in float64;
+#: up to 4 ulps, the eigen engine on CPUs with AVX2 and AVX-512). Stable descent damps a
+#: difference made once, but one made at every step piles up along a history: a 1-ulp
+#: change of the learning rate (such a bias at every step) moves these histories by up to
+#: 81 ulps (the adam grid). Hence 128 ulps (at most 1.5e-5 relative in float32, 2.8e-14 in
+#: float64); a wrong value is off by far more.
+ULPS = 128
 
 
 def _close(a, b, err_msg=""):
-    np.testing.assert_allclose(a, b, rtol=ULPS * np.finfo(np.asarray(a).dtype).eps, atol=0,
-                               err_msg=err_msg)
+    assert_close_ulps(a, b, ULPS, err_msg=err_msg)
 
 
-def _assert_same(segmented, plain, exact=True):
-    """Every per-run field equal: bit for bit (NaN where NaN), or within ``ULPS`` where the
-    batch layout may change XLA's summation order; steps and verdicts always exactly."""
+def _assert_same(segmented, plain):
+    """Every per-run field equal: floats within ``ULPS`` (NaN where NaN), steps and verdicts
+    exactly (the data keep every run's loss far from a verdict's threshold)."""
     for name in (*FIELDS, "params", "snapshots"):
         for a, b in zip(jax.tree_util.tree_leaves(getattr(segmented, name)),
                         jax.tree_util.tree_leaves(getattr(plain, name)), strict=True):
             a, b = np.asarray(a), np.asarray(b)
             assert a.shape == b.shape and a.dtype == b.dtype, name
-            if exact or a.dtype.kind != "f":
-                np.testing.assert_array_equal(a, b, err_msg=name)
-            else:
-                _close(a, b, err_msg=name)
+            _close(a, b, err_msg=name)
     assert (np.asarray(plain.steps_run) == plain.num_steps).all()
     assert (np.asarray(plain.pruned_step) == -1).all()
 
@@ -67,10 +70,9 @@ def test_sgd_segments_equal_the_plain_scan(engine, dtype):
                                   engine=engine, **k)
     with jax.enable_x64(dtype == np.float64):
         segmented, plain = _pair(run, num_steps=256)
-    # The eigen engine's step is elementwise in the eigenbasis (its loss a sum over d terms):
-    # bit for bit. The gram and direct engines' matrix products may be summed in another
-    # order once fewer runs share them (seen: 1 ulp, direct in float64): within ULPS.
-    _assert_same(segmented, plain, exact=engine == "eigen")
+    # Within ULPS for every engine: even the eigen engine's elementwise step and d-term
+    # loss are compiled anew for each batch size (bit for bit on some CPUs, not on all).
+    _assert_same(segmented, plain)
     # Some runs converged early, some diverged, one crawled to the end: all three kinds left
     # (or stayed) and the saving is real.
     assert segmented.converged.any() and segmented.diverged.any()
@@ -90,7 +92,7 @@ def test_adam_grid_with_seeds_log_every_snapshots_and_chunks():
         optimizer="adam", stop_at_convergence=True, engine="gram", log_every=4,
         snapshot_steps=[0, 10, 50, 150, 203], chunk_size=5, **k)
     segmented, plain = _pair(run, num_steps=203, segment_steps=24)  # 203: not a multiple
-    _assert_same(segmented, plain, exact=False)
+    _assert_same(segmented, plain)
     assert segmented.losses.shape == (4, 3, 51) and segmented.converged.any()
     assert (np.asarray(segmented.steps_run) < 203).any()
     assert segmented.run_steps_scheduled == 12 * 203
@@ -244,7 +246,9 @@ def test_a_second_segmented_sweep_compiles_nothing(monkeypatch):
 
 def test_unroll_reaches_the_segments_and_changes_no_number():
     # unroll is a RunConfig field: the segments' runs scan with it, the snapshots of their
-    # traced step counter still come from the cond, and every value is that of unroll=1.
+    # traced step counter still come from the cond, and every value is that of unroll=1
+    # (floats within ULPS: an unrolled body is another program, which XLA may fuse
+    # otherwise; steps and verdicts exactly).
     X, y = _data()
     runs = {u: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=60, stop_at_convergence=True,
                            segment_steps=8, snapshot_steps=(0, 7, 16, 60), unroll=u)
@@ -252,4 +256,4 @@ def test_unroll_reaches_the_segments_and_changes_no_number():
     for field in (*FIELDS, "snapshots", "steps_run"):
         for a, b in zip(jax.tree_util.tree_leaves(getattr(runs[4], field)),
                         jax.tree_util.tree_leaves(getattr(runs[1], field)), strict=True):
-            np.testing.assert_array_equal(a, b)
+            _close(a, b, err_msg=field)

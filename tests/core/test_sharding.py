@@ -8,20 +8,24 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+
+from tests.ulps import assert_close_ulps
+
 SCRIPT = textwrap.dedent("""
-    import json
+    import json, sys
     import jax, numpy as np, jaxgd
     rng = np.random.default_rng(0)
     X = rng.standard_normal((64, 3)); y = X @ [1.0, -2.0, 0.5] + 0.3
-    out = {"devices": jax.device_count()}
+    out, eigen = {"devices": jax.device_count()}, {}
     for rates in ([0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.01, 0.1, 0.2, 0.3, 0.5, 0.7]):
         for engine in ("eigen", "gram", "direct"):
             one = jaxgd.sweep(X, y, learning_rates=rates, num_steps=50, engine=engine,
                               sharding_mode="none")
             four = jaxgd.sweep(X, y, learning_rates=rates, num_steps=50, engine=engine)
             key = f"{len(rates)}-{engine}"
-            out[key + "-equal"] = bool(np.array_equal(np.asarray(one.losses),
-                                                      np.asarray(four.losses)))
+            if engine == "eigen":
+                eigen[key + "-one"], eigen[key + "-four"] = one.losses, four.losses
             out[key + "-close"] = bool(np.allclose(one.losses, four.losses, rtol=1e-5,
                                                    atol=1e-5))
             out[key + "-spans"] = len(four.losses.sharding.device_set)
@@ -30,16 +34,17 @@ SCRIPT = textwrap.dedent("""
     one = jaxgd.sweep(X, y, learning_rates=[0.1, 0.2], num_steps=50, engine="direct",
                       sharding_mode="none")
     out["rows-close"] = bool(np.allclose(rows.losses, one.losses, rtol=1e-5, atol=1e-5))
+    np.savez(sys.argv[1], **eigen)
     print(json.dumps(out))
 """)
 
 
-def test_sweeps_sharded_over_four_devices_equal_one_device():
+def test_sweeps_sharded_over_four_devices_equal_one_device(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu",  # host devices, also on a GPU machine
            "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "PYTHONPATH": str(Path(__file__).parents[2])}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "eigen.npz")],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["devices"] == 4
@@ -50,8 +55,14 @@ def test_sweeps_sharded_over_four_devices_equal_one_device():
     # exactly (loss -> 0), where the gram loss is rounding noise of its O(var y) ~ 5 terms:
     # a few ulps of 5, hence atol 1e-5.
     assert out["8-gram-close"] and out["6-gram-close"]  # 6 runs: padded to 8, then trimmed
-    # The eigen engine's step is elementwise along the runs: the same numbers on any share.
-    assert out["8-eigen-equal"] and out["6-eigen-equal"]
+    # The eigen engine's step is elementwise along the runs, but a device's share is a
+    # program of another batch size, which XLA may vectorize otherwise (bit for bit on some
+    # CPUs, not on all). As segments re-packed to other batch sizes (test_segments): a
+    # 1-ulp change of the learning rate, a bias at every step, moves these histories by up
+    # to 93 ulps, so within 128.
+    eigen = np.load(tmp_path / "eigen.npz")
+    for key in ("8-eigen", "6-eigen"):
+        assert_close_ulps(eigen[key + "-four"], eigen[key + "-one"], 128, err_msg=key)
     assert out["8-direct-close"] and out["6-direct-close"]
     assert out["rows-close"]  # rows split over devices, gradient summed across them
 

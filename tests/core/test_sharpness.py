@@ -12,8 +12,13 @@ import jaxgd
 from jaxgd.sharpness import adam_threshold
 from jaxgd.stability import hessian
 from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y
+from tests.ulps import assert_close_ulps
 
 X, Y = COURSE_CARS_X, COURSE_CARS_Y
+#: Histories of the same runs from other programs (log_every blocks, the sharpness computed
+#: besides), which XLA may fuse and sum otherwise: a 1-ulp change of the learning rate (a
+#: bias at every step) moves these 200-step Adam histories by up to 14 ulps: within 64.
+ULPS = 64
 
 
 def _optax_sharpness(rate, steps, b1=0.9, b2=0.999, eps=1e-8):
@@ -79,8 +84,8 @@ def test_tracking_changes_nothing_else_and_is_off_by_default():
     tracked = jaxgd.sweep(X, Y, learning_rates=[0.1, 3.0], num_steps=200, optimizer="adam",
                           track_sharpness=True, log_every=7)
     assert plain.observed is None
-    np.testing.assert_array_equal(np.asarray(tracked.losses),
-                                  np.asarray(plain.losses)[:, ::7])
+    # The same steps, in another program: within ULPS.
+    assert_close_ulps(np.asarray(tracked.losses), np.asarray(plain.losses)[:, ::7], ULPS)
     assert tracked.observed.shape == tracked.losses.shape
     assert tracked.run(1).observed.shape == tracked.losses.shape[1:]
 

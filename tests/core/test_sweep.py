@@ -5,6 +5,7 @@ import pytest
 
 from jaxgd import fit, stability, sweep
 from tests.conftest import COMPILE_EVENT, compiles, well_conditioned
+from tests.ulps import assert_close_ulps
 
 
 def test_grid_axes_come_first_and_steps_last(problem):
@@ -61,7 +62,11 @@ def test_a_diverging_member_does_not_disturb_the_others(problem):
     X, y = problem
     calm = sweep(X, y, learning_rates=[0.05, 0.1], num_steps=50)
     mixed = sweep(X, y, learning_rates=[0.05, 0.1, 50.0], num_steps=50)
-    np.testing.assert_array_equal(mixed.losses[:2], calm.losses)
+    # A NaN or inf in one member would spread to the others through a shared sum; what
+    # remains is rounding: 3 runs vmapped are a program of another batch size, which XLA
+    # may sum in another order, by what the CPU vectorizes. Even a 1-ulp change of the
+    # learning rate (a bias at every step) moves these histories by only 10 ulps: within 64.
+    assert_close_ulps(mixed.losses[:2], calm.losses, 64)
     assert mixed.diverged.tolist() == [False, False, True]
     assert mixed.best() == (1,)
 
