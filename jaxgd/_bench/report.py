@@ -68,8 +68,8 @@ def method_notes(config: BenchConfig) -> dict[str, str]:
                            "variables and XLA_FLAGS removed): the first call of jaxgd.sweep "
                            "and of a hand-written jit(vmap(scan)), jaxgd run's compile with "
                            "an empty and a warm cache, import jaxgd and import jax; "
-                           f"{config.fixed_cost_repeats} processes each, ratios of the "
-                           "minima."} if config.fixed_cost_repeats else {}),
+                           f"{config.fixed_cost_repeats} processes per measurement, ratios "
+                           "of the minima."} if config.fixed_cost_repeats else {}),
     }
 
 
@@ -346,7 +346,7 @@ def fixed_cost_lines(fc: dict[str, Any] | None) -> list[str]:
     note = (f" Other processes used {100 * busy:.0f}% of the CPUs meanwhile: times are "
             "inflated." if busy is not None and busy > BUSY_WARNING else "")
     return ["## Fixed costs: fresh processes (issue 20)", "",
-            f"Each measurement in a fresh Python process, {fc['repeats']} times, interleaved; "
+            f"Each measurement in fresh Python processes ({fc['repeats']} each, interleaved); "
             f"ratios of the minima. Auto MPG, 7 standardized features (float32), "
             f"{len(fc['rates'])} learning rates × {fc['steps']} steps; trace, lowering, XLA "
             "compile (medians) and programs compiled from JAX's compile events. `jaxgd run` "
