@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.run [--full] [--out DIR] [--write-md]`` from the repository root:
 
-- quick by default (about 3 minutes on 2 cores), ``--full`` for more repeats and longer
+- quick by default (about 5 minutes on 2 cores), ``--full`` for more repeats and longer
   scaling curves (about 20 minutes);
 - ``DIR`` (default ``benchmarks/results``) gets ``bench.json`` (every measurement),
   ``report.md`` and ``scaling.png``, as a results folder of ``jaxgd run`` (``--overwrite``

@@ -19,7 +19,8 @@ A private harness, not library API: only ``jaxgd bench`` (which imports it when 
 ``benchmarks/*.py`` in the source tree load it. Modules: ``work`` (the work model),
 ``machine`` (limits and description), ``baselines``, ``measure`` (timing, memory, CPU
 contention), ``problems`` (``BenchConfig`` and the data), ``workloads`` (running them),
-``targets``, ``report`` (markdown, plot, JSON).
+``targets``, ``report`` (markdown, plot, JSON), ``fixed_costs`` (issue 20: first calls,
+``jaxgd run``'s compile and imports, each in a fresh process).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from jaxgd._bench.baselines import (
     torch_autograd_gd,
     torch_gd,
 )
+from jaxgd._bench.fixed_costs import fixed_cost_targets, fixed_costs
 from jaxgd._bench.machine import (
     bandwidth_gbs,
     cpu_model,
@@ -56,6 +58,7 @@ from jaxgd._bench.problems import (
     synthetic_problem,
 )
 from jaxgd._bench.report import (
+    fixed_cost_lines,
     machine_lines,
     plot_scaling,
     report_text,
@@ -94,6 +97,9 @@ __all__ = [
     "compare_histories",
     "cpu_model",
     "describe_machine",
+    "fixed_cost_lines",
+    "fixed_cost_targets",
+    "fixed_costs",
     "flops_per_step",
     "jaxgd_sweep",
     "limit_seconds",

@@ -47,6 +47,8 @@ class BenchConfig:
       direct: (n, d, K, T) of the direct engine against a hand-written X·W scan, or None.
       early_exit: (K, T, log_every) of the early-exit workload (Auto MPG, rates over
         [0.02, 0.9]×2/λmax, most of which converge early), or None.
+      fixed_cost_repeats: fresh processes per fixed cost of issue 20
+        (``jaxgd._bench.fixed_costs``), or None to leave them out.
     """
 
     mode: str
@@ -74,6 +76,7 @@ class BenchConfig:
     scan_repeats: int = 5
     direct: tuple[int, int, int, int] | None = None
     early_exit: tuple[int, int, int] | None = (4096, 50000, 100)
+    fixed_cost_repeats: int | None = 3
 
 
 QUICK = BenchConfig(mode="quick")
@@ -85,7 +88,8 @@ FULL = BenchConfig(
     repeats=5, min_repeats=3, budget_s=20.0, baseline_budget_s=8.0, compiled_budget_s=60.0,
     sklearn_rates=16, sklearn_rate_budget_s=1.5, sklearn_budget_s=30.0,
     matmul_sizes=(1024, 2048, 4096),
-    machine_reps=5, scan_repeats=9, direct=(200_000, 32, 64, 200))
+    machine_reps=5, scan_repeats=9, direct=(200_000, 32, 64, 200),
+    fixed_cost_repeats=5)
 SMOKE = BenchConfig(  # seconds, for tests: one jaxgd compile per engine, tiny everything
     mode="smoke", auto_mpg_ks=(4,), auto_mpg_steps=20, synthetic=None,
     scaling_base=(500, 4, 4, 10), scaling=(("K", (1, 4)), ("T", (10, 20))),
@@ -93,7 +97,8 @@ SMOKE = BenchConfig(  # seconds, for tests: one jaxgd compile per engine, tiny e
     baseline_budget_s=0.5, compiled_budget_s=1.0, sklearn_rates=2, sklearn_rate_budget_s=0.05,
     sklearn_budget_s=0.2,
     matmul_sizes=(128,), bandwidth_mb=8, machine_reps=1, early_exit=(8, 400, 10),
-    scan_ks=(4,), scan_steps=20, scan_repeats=1, direct=(500, 4, 4, 10))
+    scan_ks=(4,), scan_steps=20, scan_repeats=1, direct=(500, 4, 4, 10),
+    fixed_cost_repeats=None)  # tests/bench times them apart
 PRESETS = {"quick": QUICK, "full": FULL, "smoke": SMOKE}
 
 

@@ -64,6 +64,12 @@ def method_notes(config: BenchConfig) -> dict[str, str]:
                       f"{100 * BUSY_WARNING:.0f}% the report warns. Multi-threaded BLAS and "
                       "OpenMP (NumPy, PyTorch) slow down far more than XLA when a core is "
                       "taken.",
+        **({"fixed_costs": "Issue 20's fixed costs, each in a fresh Python process (JAX_* "
+                           "variables and XLA_FLAGS removed): the first call of jaxgd.sweep "
+                           "and of a hand-written jit(vmap(scan)), jaxgd run's compile with "
+                           "an empty and a warm cache, import jaxgd and import jax; "
+                           f"{config.fixed_cost_repeats} processes per measurement, ratios "
+                           "of the minima."} if config.fixed_cost_repeats else {}),
     }
 
 
@@ -168,6 +174,7 @@ def report_text(results: dict[str, Any], plot_name: str | None = None) -> str:
     if results.get("early_exit"):
         out += early_exit_lines(results["early_exit"])
     out += scan_lines(results)
+    out += fixed_cost_lines(results.get("fixed_costs"))
     out += ["## Scaling", ""]
     busy = results.get("scaling_background_cpu")
     if busy is not None and busy > BUSY_WARNING:
@@ -310,6 +317,46 @@ def scan_lines(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def fixed_cost_lines(fc: dict[str, Any] | None) -> list[str]:
+    """Issue 20's fixed costs (``jaxgd._bench.fixed_costs``): its targets, then each
+    measurement's min and median over fresh processes, the first calls split by JAX's
+    compile events."""
+    if not fc:
+        return []
+    rows = []
+    for key, what in (("scan", "first call: hand-written jit(vmap(scan))"),
+                      ("sweep", "first call: jaxgd.sweep"),
+                      ("sweep_stop", "first call: jaxgd.sweep(stop_at_convergence=True)")):
+        m = fc[key]
+        rows.append((what, _fmt(m["s_min"]), _fmt(m["s_median"]), _fmt(m["trace_s_median"]),
+                     _fmt(m["lower_s_median"]), _fmt(m["compile_s_median"]),
+                     f"{m['programs_median']:.0f}"))
+    for key, what in (("cli_cold", "jaxgd run, empty cache: compile"),
+                      ("cli_warm", "jaxgd run, second run: compile")):
+        m = fc[key]
+        if m:
+            programs = m.get("programs_cached_median")
+            rows.append((what, _fmt(m["compile_min"]), _fmt(m["compile_median"]), "—", "—",
+                         "—", "—" if programs is None else f"{programs:.0f} cached"))
+    for module in ("jax", "jaxgd"):
+        m = fc[f"import_{module}"]
+        rows.append((f"import {module}", _fmt(m["s_min"]), _fmt(m["s_median"]), "—", "—", "—",
+                     "—"))
+    busy = fc.get("background_cpu")
+    note = (f" Other processes used {100 * busy:.0f}% of the CPUs meanwhile: times are "
+            "inflated." if busy is not None and busy > BUSY_WARNING else "")
+    return ["## Fixed costs: fresh processes (issue 20)", "",
+            f"Each measurement in fresh Python processes ({fc['repeats']} each, interleaved); "
+            f"ratios of the minima. Auto MPG, 7 standardized features (float32), "
+            f"{len(fc['rates'])} learning rates × {fc['steps']} steps; trace, lowering, XLA "
+            "compile (medians) and programs compiled from JAX's compile events. `jaxgd run` "
+            "is the shipped default config with figures off, on a new JAXGD_CACHE_DIR; "
+            "its compile seconds come from its summary.json." + note, "",
+            targets_table(fc), "",
+            markdown_table(("measurement", "min (s)", "median (s)", "trace (s)",
+                            "lowering (s)", "XLA compile (s)", "programs"), rows), ""]
+
+
 def summary_text(results: dict[str, Any]) -> str:
     """What ``jaxgd bench`` prints: a table per workload and the targets."""
     out = []
@@ -317,5 +364,6 @@ def summary_text(results: dict[str, Any]) -> str:
         out += [f"## {w['name']}, T={w['T']} (n={w['n']}, d={w['d']}){_busy_note(w)}",
                 workload_table(w), ""]
     out += scan_lines(results)
+    out += fixed_cost_lines(results.get("fixed_costs"))
     out += ["## Targets", targets_table(results)]
     return "\n".join(out)

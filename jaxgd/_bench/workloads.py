@@ -26,6 +26,7 @@ from jaxgd._bench.baselines import (
     torch_autograd_gd,
     torch_gd,
 )
+from jaxgd._bench.fixed_costs import fixed_costs
 from jaxgd._bench.machine import measure_machine
 from jaxgd._bench.measure import BackgroundCPU, Measured, PeakRSS, measure
 from jaxgd._bench.problems import (
@@ -359,6 +360,10 @@ def run_benchmarks(config: BenchConfig = QUICK, log: Callable[[str], None] | Non
             with BackgroundCPU() as busy:
                 early_exit = run_early_exit(mpg, *config.early_exit, log)
             early_exit["background_cpu"] = busy.fraction
+        fixed = None
+        if config.fixed_cost_repeats:
+            log(f"fixed costs: {config.fixed_cost_repeats} fresh processes each ...")
+            fixed = fixed_costs(config.fixed_cost_repeats, log=log)
     results = {
         "schema": 1,
         "mode": config.mode,
@@ -371,6 +376,7 @@ def run_benchmarks(config: BenchConfig = QUICK, log: Callable[[str], None] | Non
         "direct_vs_hand": direct,
         "scaling": scaling,
         "early_exit": early_exit,
+        "fixed_costs": fixed,
         "background_cpu": background.fraction,
         "scaling_background_cpu": scaling_busy.fraction,
         "loadavg_before": load_before,

@@ -503,7 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="time jaxgd against NumPy, PyTorch, plain JAX and scikit-learn",
         description="Benchmark jaxgd's sweeps against the same gradient descent written in "
                     "NumPy, PyTorch, plain JAX and scikit-learn, and against this machine's "
-                    "measured limits. Quick (~3 min on 2 cores) unless --full (~20 min).")
+                    "measured limits, and the fixed costs around the compute (first calls, "
+                    "compiles, imports) in fresh processes. Quick (~5 min on 2 cores) unless "
+                    "--full (~20 min).")
     bench.add_argument("--full", action="store_true",
                        help="more repeats, larger scaling curves, fewer extrapolations")
     bench.add_argument("--out", metavar="DIR",

@@ -213,3 +213,39 @@ def test_the_captured_program_is_the_one_the_sweep_ran(problem):
     call = user_sweep(problem, 4, 30)
     program = captured_program(call)
     np.testing.assert_array_equal(np.asarray(program().losses), np.asarray(call().losses))
+
+
+def test_fixed_costs_harness_runs_in_fresh_processes():
+    # One fresh process per measurement, a tiny sweep; jaxgd run is left out here (two CLI
+    # processes take longer than this test may). No number is held to a target.
+    from jaxgd._bench.report import fixed_cost_lines
+
+    fc = bench.fixed_costs(repeats=1, rates=(0.01, 0.1), steps=20, cli=False)
+    for key in ("scan", "sweep", "sweep_stop"):
+        m = fc[key]
+        for field in ("s", "trace_s", "lower_s", "compile_s", "programs"):
+            assert m[f"{field}_min"] > 0 and m[f"{field}_median"] > 0, (key, field)
+        assert m["s_min"] >= m["compile_s_min"]
+        assert len(m["runs"]) == 1
+    assert fc["scan"]["programs_min"] == 1  # the hand-written scan is one program
+    for module in ("jax", "jaxgd"):
+        assert fc[f"import_{module}"]["s_min"] > 0
+    assert fc["cli_cold"] is None and fc["cli_warm"] is None
+    assert set(fc["ratios"]) == {"sweep_vs_scan", "stop_vs_scan", "import"}
+    assert all(r > 0 for r in fc["ratios"].values())
+    assert [t["name"] for t in fc["targets"]] == ["20.1", "20.2", "20.3", "20.4"]
+    assert [t["met"] is None for t in fc["targets"]] == [False, False, True, False]
+    json.dumps(fc)  # JSON-ready, for bench.json
+    text = "\n".join(fixed_cost_lines(fc))
+    assert "## Fixed costs" in text and "first call: jaxgd.sweep" in text
+
+
+def test_fixed_cost_children_get_jax_defaults_and_this_jaxgd(monkeypatch):
+    from jaxgd._bench.fixed_costs import child_env
+
+    monkeypatch.setenv("JAX_ENABLE_X64", "1")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    env = child_env(JAXGD_CACHE_DIR="/somewhere")
+    assert not any(k.startswith("JAX_") for k in env) and "XLA_FLAGS" not in env
+    assert env["JAXGD_CACHE_DIR"] == "/somewhere"
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
