@@ -69,6 +69,7 @@ def trial(config: Path, folder: Path, delay: float | None, signum: int) -> dict:
     process = subprocess.Popen([sys.executable, "-m", "jaxgd", "run", str(config), "--out",
                                 str(out)], cwd=folder, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
+    _wait_for_exec(process.pid)
     sent = None
     if delay is not None:
         try:
@@ -80,6 +81,21 @@ def trial(config: Path, folder: Path, delay: float | None, signum: int) -> dict:
     return dict(delay=delay, signum=signum, status=process.returncode, stdout=stdout,
                 stderr=stderr, sent=sent, out=out, temp=temp,
                 seconds=time.perf_counter() - started)
+
+
+def _wait_for_exec(pid: int) -> None:
+    """Until the child runs ``python -m jaxgd``: a signal sent between fork and exec goes to
+    a copy of pytest, whose Python handler only notes it, and exec then forgets it (seen on
+    a loaded machine: the run went on to finish). Without /proc, no wait."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if b"\0-m\0jaxgd\0run\0" in cmdline.read_bytes():
+                return
+        except OSError:  # no /proc, or the child has ended already
+            return
+        time.sleep(0.001)
 
 
 def check(result: dict) -> None:

@@ -197,7 +197,32 @@ def test_plain_runs_report_every_step_scheduled():
     assert result.run(1).num_steps == 20
 
 
-def test_fit_stops_computing_once_converged():
+def test_early_exit_runs_the_plain_scan_where_segments_would_not_pay(monkeypatch):
+    # 640 steps of 2 runs on 3 features: ~10⁵ multiply-adds, far below PAYS_FROM. The plain
+    # scan freezes the converged runs all the same, in one program (no segment programs).
+    X, y = _data(np.float32)
+    assert segments.work("eigen", len(y), 3, 2, 640) < segments.PAYS_FROM
+    segmented = segments.run_segments
+
+    def refused(*args, **kwargs):
+        raise AssertionError("ran in segments")
+
+    monkeypatch.setattr(segments, "run_segments", refused)
+    run = jaxgd.sweep(X, y, learning_rates=[0.2, 0.3], num_steps=640,
+                      stop_at_convergence=True, engine="eigen")
+    assert run.converged.all() and (np.asarray(run.steps_run) == 640).all()
+    assert int(jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
+                         engine="eigen").steps_run) == 640
+    # Asked for, segments run whatever the work.
+    monkeypatch.setattr(segments, "run_segments", segmented)
+    asked = jaxgd.sweep(X, y, learning_rates=[0.2, 0.3], num_steps=640,
+                        stop_at_convergence=True, engine="eigen", segment_steps=20)
+    assert (np.asarray(asked.steps_run) < 640).all()
+    np.testing.assert_array_equal(asked.converged_step, run.converged_step)
+
+
+def test_fit_stops_computing_once_converged(monkeypatch):
+    monkeypatch.setattr(segments, "PAYS_FROM", 0.0)  # segments whatever the work
     X, y = _data(np.float32)
     run = jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
                     engine="eigen")
@@ -214,10 +239,12 @@ def test_fit_stops_computing_once_converged():
 
 
 @pytest.mark.parametrize("log_every, segment", [(1, 20), (30, 30)])
-def test_fit_runs_in_segments_of_the_default_length_only(log_every, segment):
+def test_fit_runs_in_segments_of_the_default_length_only(log_every, segment, monkeypatch):
     # As the README says: fit has no segment_steps; its segments are 1/32 of num_steps
     # (640 / 32 = 20), rounded up to a whole number of logged steps, and a converged run
-    # stops at the end of the segment in which it converged.
+    # stops at the end of the segment in which it converged (where segments pay: here
+    # forced, the run being too small for them to).
+    monkeypatch.setattr(segments, "PAYS_FROM", 0.0)
     X, y = _data(np.float32)
     run = jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
                     engine="eigen", log_every=log_every)
