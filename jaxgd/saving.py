@@ -48,7 +48,15 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxgd.files import ResultsError, _umask, load_npz, to_json, write_atomic, write_npz
+from jaxgd.files import (
+    ResultsError,
+    _umask,
+    load_npz,
+    parse_json,
+    to_json,
+    write_atomic,
+    write_npz,
+)
 from jaxgd.params import LinearParams
 from jaxgd.refinement import Refinement
 from jaxgd.result import PER_RUN, FitResult, GridResult, SweepResult, freeze, thaw
@@ -125,7 +133,11 @@ def load(path) -> FitResult | SweepResult | GridResult:
             raise FileNotFoundError(f"{path} is not a saved jaxgd result: no {name}")
     summary = _read_summary(path / SUMMARY)
     arrays = load_npz(path / HISTORY)
-    return _build(summary, arrays, path)
+    try:
+        return _build(summary, arrays, path)
+    except RecursionError:  # JSON nested within the parser's reach, not within ours
+        raise ResultsError(f"{path / SUMMARY} is nested too deeply to read (past Python's "
+                           "recursion limit)") from None
 
 
 def _build(stored: dict[str, Any], arrays: dict[str, np.ndarray], path: Path,
@@ -521,7 +533,7 @@ def _tuples(value):
 
 def _read_summary(path: Path) -> dict[str, Any]:
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ResultsError(f"{path} is damaged or not JSON: {error}") from None
     if not isinstance(summary, dict) or summary.get("format") != FORMAT:

@@ -286,3 +286,23 @@ def test_load_refuses_disagreeing_shapes_of_grids_fits_and_refinements(tmp_path)
     with pytest.raises(ResultsError, match=r"history\.npz: grid_values_learning_rate has "
                                            r"shape \(3,\), not \(4,\)"):
         jaxgd.load(damaged(refined, "grid_values_learning_rate", (3,), "sampled"))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[" * 100_000 + "]" * 100_000, "is damaged or not JSON: too deeply nested"),
+    ('{"format": "jaxgd.result", "meta": ' + '{"a": ' * 100_000 + "}" * 100_000 + "}",
+     "is damaged or not JSON: too deeply nested"),
+    # Within the parser's reach, beyond what reading the entries may recurse.
+    ('{"format": "jaxgd.result", "kind": "FitResult", "meta": {"feature_names": '
+     + "[" * 600 + "]" * 600 + "}}", "is nested too deeply to read"),
+], ids=["arrays", "a-value", "within-the-parser"])
+def test_load_refuses_json_nested_too_deeply_naming_the_file(tmp_path, text, match):
+    # Python's JSON parser recurses once a level: past its limit a RecursionError, which
+    # must be a damaged file like any other.
+    folder = jaxgd.fit(X, Y, learning_rate=0.1, num_steps=5).save(tmp_path / "run")
+    (folder / "summary.json").write_text(text)
+    with pytest.raises(ResultsError, match=r"summary\.json " + match):
+        jaxgd.load(folder)
+    if "not JSON" in match:  # nor taken for a saved result that overwrite may replace
+        with pytest.raises(FileExistsError, match="not a saved jaxgd result"):
+            jaxgd.fit(X, Y, learning_rate=0.1, num_steps=5).save(folder, overwrite=True)
