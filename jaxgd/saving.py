@@ -209,8 +209,8 @@ def _decode_fields(cls, stored: dict[str, Any], arrays, path: Path, prefix: str)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(stored) - fields)
     if unknown:
-        raise ResultsError(f"{path}: fields {unknown} are not fields of {cls.__name__}: saved "
-                           "by another version of jaxgd?")
+        raise ResultsError(f"{path / SUMMARY}: fields {unknown} are not fields of "
+                           f"{cls.__name__}: saved by another version of jaxgd?")
     values = {name: _decode(name, how, arrays, path, prefix) for name, how in stored.items()}
     for name, value in values.items():
         _check_stored_as(name, value, path)
@@ -243,7 +243,8 @@ def _construct(cls, values: dict[str, Any], path: Path):
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise ResultsError(f"{path}: {cls.__name__} needs {missing}, which were not saved")
+        raise ResultsError(f"{path / SUMMARY}: {cls.__name__} needs {missing}, which were not "
+                           "saved")
     return cls(**values)
 
 
