@@ -2,7 +2,8 @@
 
 Every file is written under a temporary name beside its destination and renamed into place,
 so a reader never sees half of one; .npz files are read with ``allow_pickle=False`` and JSON
-is plain JSON. ``jaxgd.saving`` (``result.save``) and the command line's results folder
+is plain JSON, read by ``parse_json`` (nesting too deep to parse is invalid JSON).
+``jaxgd.saving`` (``result.save``) and the command line's results folder
 (``jaxgd.cli.results``) both write through these.
 
 Example:
@@ -66,6 +67,32 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+class NestedTooDeeply(json.JSONDecodeError):
+    """JSON nested deeper than Python's parser can follow: refused as invalid JSON."""
+
+    def __str__(self) -> str:
+        return self.msg  # the nesting has no one position to point at
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads(text)``, where JSON nested past Python's recursion limit (about 1,000
+    levels) is a ``json.JSONDecodeError`` like any other invalid JSON, not a RecursionError
+    from deep inside the parser: callers that name a damaged file name this one too.
+
+    Example:
+      >>> parse_json('{"a": [1, 2]}')
+      {'a': [1, 2]}
+      >>> parse_json("[" * 100_000 + "]" * 100_000)
+      Traceback (most recent call last):
+      jaxgd.files.NestedTooDeeply: too deeply nested (past Python's recursion limit)
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise NestedTooDeeply("too deeply nested (past Python's recursion limit)", text,
+                              0) from None
+
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of an .npz file, never unpickling anything.

@@ -173,19 +173,19 @@ def _fit(X, y, options: Options) -> FitResult:
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
                                      options.batch_size, options.batch_seed)
     feature_names, target_name = frames.names_of(X, y)
-    X, y, plan = holdout.resolve(X, y, options)
+    X, y, held_plan = holdout.resolve(X, y, options)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     fixed = fixed_values(options, config.optimizer)
     reference = start_references(X, y, fixed["l2"]) if options.reference else lambda: None
     chosen, data = device_data(X, y, options.engine, config, 1, fixed["l2"])
-    chosen = holdout.engine_for(chosen, options.engine, plan)
+    chosen = holdout.engine_for(chosen, options.engine, held_plan)
     found = reference()
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures)
     hyper = {name: on_device(value, input_dtype(name)) for name, value in fixed.items()}
-    held = None if plan is None else holdout.held_out(*plan, chosen)
+    held = None if held_plan is None else holdout.held_out(*held_plan, chosen)
     engine = engines.BY_NAME[chosen]
     segmented = segments.make_plan(options, config, work=lambda: segments.work(
         chosen, n_rows, engine.n_features(data), 1, config.num_steps))
@@ -194,4 +194,4 @@ def _fit(X, y, options: Options) -> FitResult:
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
                      reference=freeze(optimal), feature_names=feature_names,
                      target_name=target_name, num_steps=config.num_steps,
-                     errors=holdout.result_errors(run.params, X, y, plan))
+                     errors=holdout.result_errors(run.params, X, y, held_plan))

@@ -358,11 +358,37 @@ def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None
 
 
 def _frozen(array):
-    """A read-only view of ``array``, copied first if it is a NumPy array one can write."""
-    if isinstance(array, np.ndarray) and array.flags.writeable:
-        array = array.copy()
-        array.flags.writeable = False
+    """``array`` as it is now, for good: kept if no one can change it (a JAX array, a
+    read-only NumPy array over read-only memory of its own), else a read-only copy.
+
+    A read-only view is not enough: pandas hands out read-only views of a DataFrame's
+    memory, which changes when the frame is written to.
+
+    Example:
+      >>> a = np.arange(3.0)
+      >>> view = a[:]
+      >>> view.flags.writeable = False
+      >>> kept = _frozen(view)
+      >>> a[0] = 9.0
+      >>> kept.tolist(), _frozen(kept) is kept
+      ([0.0, 1.0, 2.0], True)
+    """
+    if isinstance(array, jax.Array) or _owns_read_only(array):
+        return array
+    array = np.array(array, copy=True)
+    array.flags.writeable = False
     return array
+
+
+def _owns_read_only(array) -> bool:
+    """Whether ``array`` is a read-only NumPy array whose memory is a read-only NumPy
+    array's own (its own, or that of the arrays it views); a writable owner, or memory
+    of another kind (a buffer, a file), may change under it."""
+    if not isinstance(array, np.ndarray) or array.flags.writeable:
+        return False
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array.base is None and not array.flags.writeable
 
 
 def _result_errors(params: LinearParams, X, y, plan, fold_axis):

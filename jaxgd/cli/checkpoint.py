@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from jaxgd.cli.config import ConfigError
-from jaxgd.cli.results import PARTIAL, SUMMARY, ResultsError, load_npz, to_json
+from jaxgd.cli.results import PARTIAL, SUMMARY, ResultsError, load_npz, parse_json, to_json
 
 MANIFEST = "manifest.json"
 FORMAT = 2  # 2: chunk checksums (``sha256``)
@@ -133,7 +133,7 @@ class Checkpoint:
             raise ResumeError(f"nothing to resume in {out_dir}: {why} (drop --resume to "
                               "start a new run)")
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest = parse_json(manifest_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ResumeError(f"{manifest_path} is damaged ({error}): pass --overwrite "
                               "instead of --resume to start again") from None

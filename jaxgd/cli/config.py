@@ -226,7 +226,7 @@ def parse(
       (0.1, 0.2)
     """
     try:
-        raw = tomllib.loads(text)
+        raw = _toml(text, source)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source} is not valid TOML: {error}") from None
     for override in overrides:
@@ -273,11 +273,12 @@ def _apply_override(raw: dict, override: str) -> None:
     text = text.strip()
     if "\n" in text or "\r" in text:
         raise ConfigError(f"--set {key}: the value spans several lines: give one value")
+    where = f"--set {key}: the value {text[:20]}{'...' if len(text) > 20 else ''}"
     try:
-        parsed = tomllib.loads(f"v = {text}")
+        parsed = _toml(f"v = {text}", where)
     except tomllib.TOMLDecodeError:
         parsed = {"v": text}  # a bare word such as mlcc_cars is meant as a string
-    if "#" in text and _parses_as(text.split("#", 1)[0], parsed["v"]):
+    if "#" in text and _parses_as(text.split("#", 1)[0], parsed["v"], where):
         raise ConfigError(f"--set {key}: trailing content after the value: "
                           f"{text[text.index('#'):]!r} (TOML would ignore it as a comment)")
     value = parsed["v"]
@@ -290,12 +291,30 @@ def _apply_override(raw: dict, override: str) -> None:
     table[name] = value
 
 
-def _parses_as(text: str, value: Any) -> bool:
+def _parses_as(text: str, value: Any, where: str) -> bool:
     """Whether ``text`` alone is TOML for ``value`` (so what followed it was cut off)."""
     try:
-        return tomllib.loads(f"v = {text.strip()}")["v"] == value
+        return _toml(f"v = {text.strip()}", where)["v"] == value
     except tomllib.TOMLDecodeError:
         return False
+
+
+def _toml(text: str, where: str) -> dict[str, Any]:
+    """``tomllib.loads(text)``, where nesting past Python's recursion limit (a few hundred
+    levels: the parser recurses once a level) is a ConfigError naming ``where`` (the file,
+    or the --set), like any other invalid TOML, not a RecursionError.
+
+    Example:
+      >>> _toml("v = " + "[" * 5000 + "]" * 5000, "deep.toml")
+      Traceback (most recent call last):
+      jaxgd.cli.config.ConfigError: deep.toml is not valid TOML: too deeply nested (past \
+Python's recursion limit)
+    """
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{where} is not valid TOML: too deeply nested (past Python's "
+                          "recursion limit)") from None
 
 
 def _build(cls, raw: Any, where: str):

@@ -39,6 +39,7 @@ from jaxgd.files import (  # the library's, re-exported: the CLI's modules impor
     ResultsError,
     _umask,
     load_npz,
+    parse_json,
     to_json,
     write_atomic,
     write_npz,
@@ -242,7 +243,7 @@ def known_names(folder: Path) -> frozenset[str]:
     """
     marker = Path(folder) / MARKER
     try:  # a marker that is a link, damaged or of an older jaxgd lists nothing
-        listed = [] if marker.is_symlink() else json.loads(marker.read_text("utf-8"))["files"]
+        listed = [] if marker.is_symlink() else parse_json(marker.read_text("utf-8"))["files"]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         return RESULT_FILES
     if not isinstance(listed, list):
@@ -573,7 +574,7 @@ def read(run_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             raise FileNotFoundError(f"{run_dir} is not a jaxgd results folder: no {name}")
     history = load_npz(run_dir / HISTORY)
     try:
-        summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+        summary = parse_json((run_dir / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ResultsError(f"{run_dir / SUMMARY} is damaged or not JSON: {error}") from None
     if not isinstance(summary, dict):

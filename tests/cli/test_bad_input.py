@@ -429,6 +429,40 @@ def test_crafted_figure_names_never_become_paths(tmp_path, jaxgd_cli):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def nested(depth, open_="[", close="]"):
+    return open_ * depth + close * depth
+
+
+@pytest.mark.parametrize("value", [nested(5000), nested(5000, "{a = ", "}")],
+                         ids=["arrays", "tables"])
+def test_deeply_nested_toml_is_not_valid_toml(tmp_path, jaxgd_cli, value):
+    # Python's TOML parser recurses once a level: past its limit a RecursionError, which
+    # must be a config error like any other invalid TOML, naming the file or the --set.
+    config, out = tmp_path / "deep.toml", tmp_path / "out"
+    config.write_text(f"title = {value}\n[optimizer]\nlearning_rate = 0.1\n")
+    assert_refused(*jaxgd_cli("run", config, "--out", out, *QUICK),
+                   f"{config} is not valid TOML: too deeply nested", out)
+    assert_refused(*jaxgd_cli("run", "mlcc_cars", "--out", out, *QUICK, "--set",
+                              f"title={value}"),
+                   f"--set title: the value {value[:20]}... is not valid TOML: too deeply "
+                   "nested", out)
+    with pytest.raises(ConfigError, match="config is not valid TOML: too deeply nested"):
+        parse(f"title = {value}\n")
+
+
+def test_deeply_nested_json_in_a_manifest_or_marker_is_a_damaged_file(tmp_path, jaxgd_cli):
+    out = tmp_path / "out"
+    (out / results.PARTIAL).mkdir(parents=True)
+    (out / results.PARTIAL / "manifest.json").write_text(nested(100_000))
+    assert_refused(*jaxgd_cli("run", "mlcc_cars", "--out", out, *QUICK, "--resume"),
+                   "manifest.json is damaged (too deeply nested")
+    done = tmp_path / "done"
+    assert jaxgd_cli("run", "mlcc_cars", "--out", done, *QUICK)[0] == 0
+    (done / results.MARKER).write_text(nested(100_000))  # lists nothing, as when damaged
+    status, err = jaxgd_cli("run", "mlcc_cars", "--out", done, *QUICK, "--overwrite")
+    assert status == 0 and "Traceback" not in err, err
+
+
 # ------------------------------------------------------------------ saved results
 
 @pytest.fixture
@@ -456,9 +490,14 @@ def test_history_is_plain_arrays_that_load_without_pickle(finished):
         (lambda out: (out / "summary.json").write_text(
             '{"config": {"optimizer": {"learning_rate": 0.1}}}'), "has no 'data'"),
         (lambda out: (out / "summary.json").unlink(), "not a jaxgd results folder"),
+        (lambda out: (out / "summary.json").write_text(nested(100_000)),
+         "summary.json is damaged or not JSON: too deeply nested"),
+        (lambda out: (out / "summary.json").write_text(
+            '{"config": {"output": {"title": ' + nested(100_000, '{"a": ', "}") + "}}}"),
+         "summary.json is damaged or not JSON: too deeply nested"),
     ],
     ids=["history-garbage", "history-pickle", "summary-garbage", "summary-list",
-         "summary-keys", "summary-missing"],
+         "summary-keys", "summary-missing", "summary-deep", "summary-deep-value"],
 )
 def test_plot_names_a_damaged_results_folder(finished, jaxgd_cli, damage, message):
     damage(finished)

@@ -286,6 +286,30 @@ def test_errors_are_computed_when_first_read_from_the_data_as_given(monkeypatch)
     np.testing.assert_array_equal(back["validation"]["mae"], expected[1])
 
 
+@pytest.mark.parametrize("run", [
+    lambda X, y, held: fit(X, y, learning_rate=0.1, num_steps=30, validation=held),
+    lambda X, y, held: sweep(X, y, learning_rates=[0.05, 0.1], num_steps=30, validation=held),
+], ids=["fit", "sweep"])
+def test_errors_do_not_follow_later_changes_to_the_caller_s_dataframes(run):
+    # pandas hands out read-only views of a frame's own memory: a view is not a copy, and
+    # the errors, read later (or saved), must be those of the data at the call.
+    X, y = well_conditioned(28, n=30)
+    X_val, y_val = well_conditioned(29, n=12)
+    df, dv = _table(X), _table(X_val)
+    ys, yv = pd.Series(y, name="t"), pd.Series(y_val, name="t")
+    r = run(df, ys, (dv, yv))
+    expected = {"training": errors(r.params, X, y), "validation": errors(r.params, X_val, y_val)}
+    for frame in (df, dv):
+        frame.iloc[:, :] = 0.0
+    for series in (ys, yv):
+        series.iloc[:] = 0.0
+    assert float(np.abs(df.to_numpy()).max()) == float(np.abs(yv.to_numpy()).max()) == 0.0
+    for side, metrics in expected.items():
+        for metric, value in metrics.items():
+            np.testing.assert_allclose(r.errors[side][metric], value, rtol=1e-12,
+                                       err_msg=side)  # a frame's columns: X in F order
+
+
 def test_errors_of_large_data_are_computed_in_the_call_without_a_copy(monkeypatch):
     # Past memo.MAX_BYTES a copy of X kept in every unread result would grow memory by the
     # data's size per result; there the errors are computed at once instead.

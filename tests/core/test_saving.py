@@ -177,3 +177,132 @@ def test_save_refuses_what_it_cannot_write_back(tmp_path):
         jax.jit(lambda a: jaxgd.fit(a, Y, learning_rate=0.1, num_steps=2).save(
             tmp_path / "b"))(X)
     assert list(tmp_path.iterdir()) == []
+
+
+def _saved_sweep(tmp_path):
+    """A sweep with seeds and held-out data, saved: every kind of field is in its files."""
+    result = jaxgd.sweep(X, Y, learning_rates=[0.05, 0.1], seeds=[0, 1], num_steps=5,
+                         validation=(X[:2], Y[:2]))
+    return result.save(tmp_path / "run")
+
+
+def _errors_entry(summary):
+    return summary["fields"]["errors"]["dict"]["training"]["field"]["dict"]
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda s: s.update(format_version="2"), r'"format_version" must be a whole number, '
+                                             r"got '2'"),
+    (lambda s: s.update(format_version=True), '"format_version" must be a whole number'),
+    (lambda s: s.update(kind=["SweepResult"]), r"unknown kind of result \['SweepResult'\]"),
+    (lambda s: s.update(meta=3), r'"meta" must be a JSON object, got 3'),
+    (lambda s: s.update(fields=["losses"]), r'"fields" must be a JSON object'),
+    (lambda s: s["meta"].update(engine=5), r'"meta": engine must be a string, got 5'),
+    (lambda s: s["meta"].update(feature_names=[1, 2]), r'"meta": feature_names must be a '
+                                                       r"list of strings or null, got \[1, 2\]"),
+    (lambda s: s["meta"].update(num_steps="5"), '"meta": num_steps must be a whole number or '
+                                                "null, got '5'"),
+    (lambda s: s.update(reference="sometimes"), r'"reference" must be "scalar", "array" or '
+                                                r"null, got 'sometimes'"),
+    (lambda s: _errors_entry(s).update(mse={}), r"field errors\['training'\]: entry 'mse' "
+                                                'needs one of "json", "field", "array"'),
+    (lambda s: _errors_entry(s).update(mse={"array": 3}), r"field errors\['training'\]: entry "
+                                                          "'mse': \"array\" must name an array"),
+    (lambda s: _errors_entry(s).update(mse=[1]), r"field errors\['training'\]: entry 'mse' "
+                                                 r"must be a JSON object, got \[1\]"),
+    (lambda s: s["fields"].update(params={"params": 3}), "field params: \"params\" must be a "
+                                                         "prefix"),
+    (lambda s: s["fields"].update(errors={"dict": 3}), "field errors: \"dict\" must be a "
+                                                       "JSON object"),
+    (lambda s: s["fields"].update(losses={"params": ""}), r'field losses must be stored as '
+                                                          r'"array", not as \{"params": '),
+])
+def test_load_refuses_a_damaged_summary_naming_the_file(tmp_path, damage, match):
+    folder = _saved_sweep(tmp_path)
+    path = folder / "summary.json"
+    summary = json.loads(path.read_text())
+    damage(summary)
+    path.write_text(json.dumps(summary))
+    with pytest.raises(ResultsError, match=r"summary\.json: " + match):
+        jaxgd.load(folder)
+
+
+@pytest.mark.parametrize("name, shape, match", [
+    ("losses", (2, 2, 4), r"losses has shape \(2, 2, 4\), not \(2, 2, 5\)"),
+    ("validation_losses", (2, 5), r"validation_losses has shape \(2, 5\), not \(2, 2, 5\)"),
+    ("final_loss", (3, 2), r"final_loss has shape \(3, 2\), not \(2, 2\)"),
+    ("diverged", (), r"diverged has shape \(\), not \(2, 2\)"),
+    ("weight", (2, 2, 3), r"params.weight has shape \(2, 2, 3\), not \(2, 2, 2\)"),
+    ("snapshot_bias", (2, 2, 4), r"snapshots.bias has shape \(2, 2, 4\), not \(2, 2, 3\)"),
+    ("errors_validation_mae", (2,), r"errors\['validation'\]\['mae'\] has shape \(2,\), "
+                                    r"not \(2, 2\)"),
+    ("learning_rates", (2, 1), r"learning_rates has shape \(2, 1\): a grid axis's values "
+                               "must be 1-D"),
+    ("loss_steps", (5, 1), r"loss_steps has shape \(5, 1\): the steps must be 1-D"),
+    ("optimal_loss", (3,), r"optimal_loss has shape \(3,\), which does not broadcast "
+                           r"against the grid's \(2, 2\)"),
+])
+def test_load_refuses_arrays_whose_shapes_disagree(tmp_path, name, shape, match):
+    folder = _saved_sweep(tmp_path)
+    history = folder / "history.npz"
+    arrays = dict(np.load(history))
+    summary = json.loads((folder / "summary.json").read_text())
+    if name == "optimal_loss":  # stored as an array, not as a scalar
+        summary["reference"] = "array"
+        (folder / "summary.json").write_text(json.dumps(summary))
+    np.savez(history, **{**arrays, name: np.zeros(shape, arrays[name].dtype)})
+    with pytest.raises(ResultsError, match=r"history\.npz: " + match):
+        jaxgd.load(folder)
+
+
+def test_load_refuses_disagreeing_shapes_of_grids_fits_and_refinements(tmp_path):
+    def damaged(result, name, shape, where):
+        folder = result.save(tmp_path / where)
+        arrays = dict(np.load(folder / "history.npz"))
+        np.savez(folder / "history.npz", **{**arrays, name: np.zeros(shape)})
+        return folder
+
+    fit = jaxgd.fit(pd.DataFrame(X, columns=["a", "b"]), Y, learning_rate=0.1, num_steps=5)
+    with pytest.raises(ResultsError, match=r"history\.npz: learning_rate has shape \(2,\), "
+                                           r"not \(\)"):
+        jaxgd.load(damaged(fit, "learning_rate", (2,), "fit"))
+    with pytest.raises(ResultsError, match=r"history\.npz: params.weight has shape \(3,\), "
+                                           r"not \(2,\): .* and 2 features"):
+        jaxgd.load(damaged(fit, "weight", (3,), "width"))
+    grid = jaxgd.grid_sweep(X, Y, grid={"l2": [0.0, 0.1], "momentum": [0.0, 0.5, 0.9]},
+                            learning_rate=0.05, optimizer="momentum", num_steps=5)
+    with pytest.raises(ResultsError, match=r"history\.npz: final_loss has shape \(2, 2\), "
+                                           r"not \(2, 3\)"):
+        jaxgd.load(damaged(grid, "final_loss", (2, 2), "grid"))
+    refined = jaxgd.grid_sweep(
+        X, Y, num_steps=20, num_samples=4, refine={"top": 2, "steps": 1, "backtracks": 1},
+        sample={"learning_rate": ("log", 1e-3, 0.3)})
+    with pytest.raises(ResultsError, match=r"history\.npz: refined_runs_losses has shape "
+                                           r"\(3, 20\), not \(2, 20\)"):
+        jaxgd.load(damaged(refined, "refined_runs_losses", (3, 20), "runs"))
+    with pytest.raises(ResultsError, match=r"history\.npz: refined.start has shape \(2, 2\), "
+                                           r"not \(2, 1\)"):
+        jaxgd.load(damaged(refined, "refined_start", (2, 2), "start"))
+    with pytest.raises(ResultsError, match=r"history\.npz: grid_values_learning_rate has "
+                                           r"shape \(3,\), not \(4,\)"):
+        jaxgd.load(damaged(refined, "grid_values_learning_rate", (3,), "sampled"))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[" * 100_000 + "]" * 100_000, "is damaged or not JSON: too deeply nested"),
+    ('{"format": "jaxgd.result", "meta": ' + '{"a": ' * 100_000 + "}" * 100_000 + "}",
+     "is damaged or not JSON: too deeply nested"),
+    # Within the parser's reach, beyond what reading the entries may recurse.
+    ('{"format": "jaxgd.result", "kind": "FitResult", "meta": {"feature_names": '
+     + "[" * 600 + "]" * 600 + "}}", "is nested too deeply to read"),
+], ids=["arrays", "a-value", "within-the-parser"])
+def test_load_refuses_json_nested_too_deeply_naming_the_file(tmp_path, text, match):
+    # Python's JSON parser recurses once a level: past its limit a RecursionError, which
+    # must be a damaged file like any other.
+    folder = jaxgd.fit(X, Y, learning_rate=0.1, num_steps=5).save(tmp_path / "run")
+    (folder / "summary.json").write_text(text)
+    with pytest.raises(ResultsError, match=r"summary\.json " + match):
+        jaxgd.load(folder)
+    if "not JSON" in match:  # nor taken for a saved result that overwrite may replace
+        with pytest.raises(FileExistsError, match="not a saved jaxgd result"):
+            jaxgd.fit(X, Y, learning_rate=0.1, num_steps=5).save(folder, overwrite=True)
