@@ -187,9 +187,10 @@ def _fit(X, y, options: Options) -> FitResult:
     hyper = {name: on_device(value, input_dtype(name)) for name, value in fixed.items()}
     held = None if plan is None else holdout.held_out(*plan, chosen)
     engine = engines.BY_NAME[chosen]
-    plan = segments.make_plan(options, config, work=lambda: segments.work(
+    # (its own name: ``plan`` is the held-out plan, which the errors below need)
+    segment_plan = segments.make_plan(options, config, work=lambda: segments.work(
         chosen, n_rows, engine.n_features(data), 1, config.num_steps))
-    run = _run(engine, data, hyper, config, plan, held)
+    run = _run(engine, data, hyper, config, segment_plan, held)
     optimal = optima[0] if options.reference and optima is not None else None
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
                      reference=freeze(optimal), feature_names=feature_names,
