@@ -367,7 +367,8 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     else:
         run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape, plan,
                           held)
-    errors = holdout.result_errors(run.params, X, y, held_plan, len(axes) - 1)
+    errors = holdout.result_errors(run.params, X, y, held_plan, len(axes) - 1,
+                                   run.diverged)
     result = _result(run, axes, values, fixed, chosen, optimal, names,
                      config.num_steps)._replace(errors=errors)
     if refine is not None:
