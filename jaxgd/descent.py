@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence, progress
+from jaxgd import convergence, holdout, progress
 from jaxgd.convergence import Monitor, init_monitor, update_monitor
 from jaxgd.result import Descent
 from jaxgd.validation import (
@@ -190,8 +190,8 @@ def descend(
       validation: maps parameters to a held-out loss (see ``jaxgd.holdout``), evaluated
         only at the logged steps, on the same parameters as ``losses`` (NaN after a
         divergence), and at the end: the result's ``validation_losses`` and
-        ``final_validation_loss`` (else None). It is not differentiated by the loop and
-        does not steer the descent.
+        ``final_validation_loss`` (NaN if the run diverged); without it both are None.
+        It is not differentiated by the loop and does not steer the descent.
       unroll: steps per iteration of the compiled loop (``lax.scan``'s ``unroll``; static).
         None: the backend's default (``default_unroll``). A speed setting: the same steps
         in the same order, in another compiled program (XLA may fuse an unrolled body
@@ -434,7 +434,10 @@ def descent_loop(
             pruned_step=jnp.asarray(-1, jnp.int32),
             observed=logged.observed,
             validation_losses=logged.validation,
-            final_validation_loss=None if validation is None else validation(params),
+            # NaN where the run diverged: its frozen parameters' held-out loss measures
+            # nothing (jaxgd.holdout.diverged_as_nan, the rule errors follow too).
+            final_validation_loss=None if validation is None else holdout.diverged_as_nan(
+                validation(params), monitor.diverged),
         )
 
     return Loop(init, run, finish)

@@ -126,7 +126,8 @@ def fit(
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
       validation: held-out rows ``(X_val, y_val)``: their MSE is recorded at every logged
         step (``validation_losses``) and at the end (``final_validation_loss``); see
-        ``jaxgd.holdout``.
+        ``jaxgd.holdout``. A diverged run's are NaN from its divergence on, the final one
+        too: its parameters are frozen where it blew up and estimate nothing.
       validation_fraction: hold out this fraction of the rows instead, in (0, 1), drawn by
         a shuffle seeded by ``validation_seed`` (not by ``seed``).
       validation_seed: the seed of that shuffle (and of ``k_folds``' in the sweeps); None
@@ -141,7 +142,8 @@ def fit(
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
       Its ``errors`` hold the final parameters' MSE, RMSE and MAE on the training and
-      held-out rows, in float64 (None when the rows are not concrete arrays).
+      held-out rows, in float64 (None when the rows are not concrete arrays; the held-out
+      side NaN when the run diverged).
 
     Example:
       >>> import numpy as np
@@ -194,4 +196,5 @@ def _fit(X, y, options: Options) -> FitResult:
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
                      reference=freeze(optimal), feature_names=feature_names,
                      target_name=target_name, num_steps=config.num_steps,
-                     errors=holdout.result_errors(run.params, X, y, held_plan))
+                     errors=holdout.result_errors(run.params, X, y, held_plan,
+                                                  diverged=run.diverged))

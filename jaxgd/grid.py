@@ -43,6 +43,7 @@ from jaxgd.result import GridResult, freeze
 from jaxgd.training import OptimizerFactory, Options, RunConfig, input_dtype, make_config, train
 from jaxgd.validation import (
     check_learning_rates,
+    check_memory,
     check_non_negative,
     check_positive_int,
     check_seed,
@@ -178,7 +179,10 @@ def grid_sweep(
         the grid takes but seeds. They form the result's first axis, "sample", crossed
         with the grid's axes; ``values[name]`` holds each drawn value along it and
         ``point`` names them.
-      num_samples: how many points to draw (a power of two keeps Sobol' points balanced).
+      num_samples: how many points to draw (a power of two keeps Sobol' points balanced;
+        at most 2**32 for Sobol'). Checked before any is drawn: points whose draw, or
+        whose runs' loss histories alone, would not fit in this machine's memory are a
+        ``MemoryError`` naming num_samples.
       sampler: "sobol" (scrambled Sobol', even coverage) or "random" (independent).
       sample_seed: the draw's seed.
       refine: gradient steps from the best drawn points, e.g. ``{"top": 4, "steps": 20,
@@ -237,7 +241,8 @@ def grid_sweep(
         # The names and rules of the hyperparameters depend on the optimizer and schedule
         # alone: the ranges are checked before anything is drawn or run.
         points = _drawn(sample, num_samples, sampler, sample_seed, grid,
-                        make_spec(optimizer, schedule))
+                        make_spec(optimizer, schedule), k_folds,
+                        _history_bytes(num_steps, epochs, log_every))
     if grid is None and points is None:
         raise ValueError("give grid= (lists of values), sample= (ranges to draw from), or "
                          "both")
@@ -248,10 +253,11 @@ def grid_sweep(
     return run_grid(X, y, grid or {}, Options.of(locals()), points, plan)
 
 
-def _drawn(sample, num_samples, sampler, sample_seed, grid,
-           spec: OptimizerSpec) -> dict[str, np.ndarray]:
+def _drawn(sample, num_samples, sampler, sample_seed, grid, spec: OptimizerSpec,
+           k_folds=None, history_bytes: int = 0) -> dict[str, np.ndarray]:
     """The search space's points (``jaxgd.search``), checked against the optimizer's
-    hyperparameters (names and both ends of each range) and the grid's axes."""
+    hyperparameters (names and both ends of each range) and the grid's axes, and their
+    runs' size against this machine's memory before any is drawn (``_check_runs``)."""
     if sample is None:
         raise ValueError("num_samples needs sample= (the ranges to draw from)")
     if num_samples is None:
@@ -260,8 +266,38 @@ def _drawn(sample, num_samples, sampler, sample_seed, grid,
     if both:
         raise ValueError(f"{', '.join(map(repr, both))} both sampled and a grid axis: put "
                          "each hyperparameter in sample= or grid=, not both")
-    search.check_ends(search.check_space(sample, (*spec.hyperparameter_names(), "l2")), spec)
+    space = search.check_space(sample, (*spec.hyperparameter_names(), "l2"))
+    search.check_ends(space, spec)
+    num_samples = search.check_size(num_samples, len(space), sampler)
+    _check_runs(num_samples, grid, k_folds, history_bytes)
     return search.draw(sample, num_samples, sampler, sample_seed)
+
+
+def _check_runs(num_samples: int, grid, k_folds, history_bytes: int) -> None:
+    """Refuses drawn points whose runs' loss histories alone (``history_bytes`` each) would
+    not fit in this machine's memory, where every run's results are gathered, before a
+    point is drawn or a run compiled. The grid is counted as given (its own checks come
+    later); anything that cannot be counted yet counts once."""
+    grid_points = math.prod(np.size(values) for values in (grid or {}).values())
+    folds = k_folds if isinstance(k_folds, int) and not isinstance(k_folds, bool) and (
+        k_folds > 1) else 1
+    runs = num_samples * grid_points * folds
+    check_memory(runs * history_bytes,
+                 f"num_samples = {num_samples}: {num_samples} points × {grid_points} grid "
+                 f"points{f' × {folds} folds' if folds > 1 else ''} make {runs} runs, whose "
+                 "loss histories alone",
+                 "draw fewer points, or keep fewer losses (log_every)")
+
+
+def _history_bytes(num_steps, epochs, log_every) -> int:
+    """At least what one run's loss history takes: its logged losses as the run's floats
+    (a mini-batch run takes at least a step per epoch). Settings that are not whole
+    numbers count as 1 here; their own checks come later."""
+    def count(value) -> int:
+        whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        return int(value) if whole and value >= 1 else 1
+    steps = count(num_steps if num_steps is not None else epochs)
+    return -(-steps // count(log_every)) * jnp.dtype(jnp.result_type(float)).itemsize
 
 
 def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
@@ -331,7 +367,8 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     else:
         run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape, plan,
                           held)
-    errors = holdout.result_errors(run.params, X, y, held_plan, len(axes) - 1)
+    errors = holdout.result_errors(run.params, X, y, held_plan, len(axes) - 1,
+                                   run.diverged)
     result = _result(run, axes, values, fixed, chosen, optimal, names,
                      config.num_steps)._replace(errors=errors)
     if refine is not None:

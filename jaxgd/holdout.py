@@ -24,6 +24,11 @@ The fused engines (``jaxgd.fused``) keep only the training losses in their kerne
 held-out data "auto" takes the same engine unfused, and an explicit "gram-fused" or
 "eigen-fused" is refused (``engine_for``).
 
+A diverged run's held-out numbers are NaN (``diverged_as_nan``): ``final_validation_loss``
+and the validation side of ``errors`` (its held-out history already is NaN after the
+blow-up). Its parameters are frozen where it blew up, so their held-out error is finite but
+measures nothing: averaged over k folds it made a diverged fold look like a valid estimate.
+
 RMSE and MAE (``errors``) are computed on the host in float64 from the final parameters,
 at the edge: MAE needs the predictions, which the moment engines never form. They are
 computed when first read (``LazyErrors``), from a copy of the data taken at the call, so a
@@ -339,22 +344,38 @@ def errors(params: LinearParams, X, y, rows: np.ndarray | None = None) -> dict[s
     return {"mse": mse, "rmse": np.asarray(np.sqrt(mse)), "mae": mae}
 
 
-def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None):
+def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None,
+                  diverged=False):
     """``{"training": errors, "validation": errors}`` of final ``params`` (``validation``
-    None without held-out data) as a ``LazyErrors``, computed the first time it is read; or
-    None when the rows or parameters are not concrete."""
-    if not _rows(X, y) or is_traced(params):
+    None without held-out data; NaN for the runs that ``diverged``, ``diverged_as_nan``) as
+    a ``LazyErrors``, computed the first time it is read; or None when the rows or
+    parameters are not concrete."""
+    if not _rows(X, y) or is_traced((params, diverged)):
         return None
     arrays = (X, y, *(plan if isinstance(plan, Split) else ()))
     if sum(8 * np.size(a) for a in arrays) > memo.MAX_BYTES:  # as float64, as computed
         # Large data: a copy kept in every result would cost the data's size per result,
         # and at this size the program and the float64 reference cost as much anyway.
-        return LazyErrors(value=_result_errors(params, X, y, plan, fold_axis))
+        return LazyErrors(value=_result_errors(params, X, y, plan, fold_axis, diverged))
     # Kept as they are now: the caller may change its arrays before the errors are read.
-    X, y = _frozen(X), _frozen(y)
+    X, y, diverged = _frozen(X), _frozen(y), _frozen(diverged)
     plan = plan._replace(X_val=_frozen(plan.X_val), y_val=_frozen(plan.y_val)) \
         if isinstance(plan, Split) else plan
-    return LazyErrors(lambda: _result_errors(params, X, y, plan, fold_axis))
+    return LazyErrors(lambda: _result_errors(params, X, y, plan, fold_axis, diverged))
+
+
+def diverged_as_nan(values, diverged):
+    """A run's held-out numbers as reported: NaN where the run diverged. The one rule for
+    ``final_validation_loss`` (in the descent's finish, inside the compiled program) and the
+    validation side of ``errors`` (on the host): a diverged run's parameters are frozen
+    where it blew up, so their held-out error is finite but estimates nothing.
+
+    Example:
+      >>> diverged_as_nan(np.array([0.5, 2.0]), np.array([False, True])).tolist()
+      [0.5, nan]
+    """
+    xp = jnp if isinstance(values, jax.Array) or is_traced((values, diverged)) else np
+    return xp.where(diverged, xp.nan, values)
 
 
 def _frozen(array):
@@ -391,7 +412,7 @@ def _owns_read_only(array) -> bool:
     return array.base is None and not array.flags.writeable
 
 
-def _result_errors(params: LinearParams, X, y, plan, fold_axis):
+def _result_errors(params: LinearParams, X, y, plan, fold_axis, diverged=False):
     if isinstance(plan, Folds):  # each fold's runs on that fold's rows
         out = {side: {m: np.empty(np.shape(params.bias)) for m in ("mse", "rmse", "mae")}
                for side in ("training", "validation")}
@@ -401,11 +422,16 @@ def _result_errors(params: LinearParams, X, y, plan, fold_axis):
             for side, rows in (("training", plan.ids != f), ("validation", plan.ids == f)):
                 for metric, value in errors(runs, X, y, rows).items():
                     out[side][metric][at] = value
-        return out
-    validation = None
-    if isinstance(plan, Split) and _rows(*plan):
-        validation = errors(params, *plan)
-    return {"training": errors(params, X, y), "validation": validation}
+        validation = out["validation"]
+    else:
+        out = {"training": errors(params, X, y), "validation": None}
+        validation = errors(params, *plan) if isinstance(plan, Split) and _rows(*plan) \
+            else None
+    if validation is not None:  # as 0-d arrays for one run, like the training side
+        diverged = np.asarray(diverged, bool)
+        out["validation"] = {metric: np.asarray(diverged_as_nan(value, diverged))
+                             for metric, value in validation.items()}
+    return out
 
 
 class LazyErrors(Mapping):
@@ -470,6 +496,6 @@ jax.tree_util.register_pytree_node(
     lambda _, children: LazyErrors(value=children[0]))
 
 
-__all__ = ["Folds", "LazyErrors", "Split", "check_fraction", "engine_for", "errors", "fold_data",
-           "fold_ids", "held_out", "pick", "resolve", "split", "training_mask",
-           "validation_loss"]
+__all__ = ["Folds", "LazyErrors", "Split", "check_fraction", "diverged_as_nan", "engine_for",
+           "errors", "fold_data", "fold_ids", "held_out", "pick", "resolve", "split",
+           "training_mask", "validation_loss"]

@@ -20,16 +20,22 @@ top and the fastest rate come from the theory, the sweep confirming them. The de
 
 Mini-batch runs: the theory is that of the full-batch loss, so its limit is reported as
 ``limit`` but ``max_stable`` and ``fastest`` are empirical (gradient noise lowers the edge).
+
+Held-out rows: with ``validation_fraction`` the runs train on the split's training rows
+only, so the theory is theirs (drawn as the sweep draws them, ``jaxgd.holdout.resolve``):
+the held-out rows' curvature is not the runs'. ``validation=`` rows are apart from X already.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxgd import holdout
 from jaxgd.datasets.stream import RowSource
 from jaxgd.optimizers import OPTIMIZERS
 from jaxgd.result import SweepResult
@@ -93,7 +99,8 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
 
     Args:
       X, y: the data, as in ``sweep`` (arrays, ``SufficientStats`` with y None, or a
-        ``RowSource``, for which there is no theory).
+        ``RowSource``, for which there is no theory). With ``validation_fraction`` the
+        limit is that of the split's training rows, the rows the runs train on.
       optimizer: a name from ``jaxgd.optimizers.OPTIMIZERS``.
       num_steps: updates per run (leave out with ``batch_size`` and ``epochs``).
       learning_rates: the candidates (default: ``num_rates`` log-spaced around the theory's
@@ -132,7 +139,7 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
         if name in options:
             raise ValueError(f"lr_range takes no {name}: {why}")
     hyperparameters = dict(hyperparameters or {})
-    limits = _theory(X, l2, optimizer, hyperparameters)
+    limits = _theory(_training_rows(X, y, options), l2, optimizer, hyperparameters)
     exact = limits is not None and _exact(options)
     rates = _candidates(learning_rates, limits, num_rates)
     result = sweep(X, y, learning_rates=rates, num_steps=num_steps, optimizer=optimizer,
@@ -172,6 +179,18 @@ def _theory(X, l2, optimizer: str, hyperparameters: dict) -> Stability | None:
         kind = {"optimizer": optimizer, "momentum": hyperparameters.get("momentum")}
     found = stability(X, l2, **kind)
     return found if optimizer in LIMITED else None
+
+
+def _training_rows(X, y, options: dict):
+    """The rows the sweep's runs train on: with ``validation_fraction``, the split's
+    training rows, drawn by the sweep's own split (``holdout.resolve``, same seed, same
+    checks); else X as given (``validation=`` rows are apart from X already)."""
+    if isinstance(X, RowSource) or options.get("validation_fraction") is None:
+        return X  # a file has no theory here; without a fraction every row trains
+    held = SimpleNamespace(validation=options.get("validation"), k_folds=None,
+                           validation_fraction=options["validation_fraction"],
+                           validation_seed=options.get("validation_seed"))
+    return holdout.resolve(X, y, held)[0]
 
 
 def _exact(options: dict) -> bool:

@@ -88,7 +88,9 @@ class Descent(_Record):
         pytree at each logged step, stacked like ``losses``; else None.
       validation_losses: with held-out data (``jaxgd.holdout``), the held-out MSE at each
         logged step (same ``loss_steps`` as ``losses``, NaN after a divergence); else None.
-      final_validation_loss: the held-out MSE of ``params``; None without held-out data.
+      final_validation_loss: the held-out MSE of ``params``, NaN where the run diverged
+        (its frozen parameters estimate nothing; ``jaxgd.holdout.diverged_as_nan``); None
+        without held-out data.
       steps_run: the steps computed for the run: ``num_steps``, or fewer where it left a
         segmented sweep early (converged, diverged or pruned; see ``jaxgd.segments``).
       pruned_step: the step at which successive halving stopped the run, -1 if it did not.
@@ -127,7 +129,8 @@ class Described(Descent):
     or from the header of a CSV file streamed as a ``RowSource``; None for plain arrays and
     ``.npy`` files.
 
-    ``errors`` (final MSE, RMSE and MAE per side, ``jaxgd.holdout``) is a ``LazyErrors``,
+    ``errors`` (final MSE, RMSE and MAE per side, ``jaxgd.holdout``; the validation side NaN
+    for diverged runs, like ``final_validation_loss``) is a ``LazyErrors``,
     computed the first time it is read; a plain dict given here is wrapped in one, so every
     result has the same pytree structure however it was made (run, loaded or by hand).
     """

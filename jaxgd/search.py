@@ -14,6 +14,11 @@ rate, ``l2``, and the optimizer's and schedule's hyperparameters (``jaxgd.optimi
 Seeds are not sampled (they name draws, they are not a range: put them in ``grid=``), and
 there are no integer ranges: every integer setting (step counts, batch size) fixes the
 compiled program's shapes, so it cannot vary inside one program.
+
+The points are drawn as NumPy arrays, and their size is checked from ``num_samples`` alone
+before anything is drawn (``check_size``): 2**32 Sobol' points of two hyperparameters would
+take 224 GiB, which is refused by name rather than met as a ``MemoryError`` deep in
+the draw.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.optimizers import OptimizerSpec, check_hyperparameter
-from jaxgd.sobol import MAX_DIMENSIONS, sobol
-from jaxgd.validation import check_learning_rate, check_non_negative, check_seed
+from jaxgd.sobol import BITS, MAX_DIMENSIONS, sobol
+from jaxgd.validation import check_learning_rate, check_memory, check_non_negative, check_seed
 
 #: The ways to spread points over a range.
 KINDS = ("log", "uniform")
@@ -35,6 +40,13 @@ KINDS = ("log", "uniform")
 SAMPLERS = ("sobol", "random")
 #: The result axis that holds the drawn points.
 SAMPLE_AXIS = "sample"
+#: The most points a sampler can draw: Sobol' coordinates have ``sobol.BITS`` bits.
+MAX_POINTS = {"sobol": 2**BITS, "random": None}
+#: Peak bytes of a draw (measured with tracemalloc: 17 + 16 per hyperparameter for Sobol',
+#: 16 per hyperparameter at random): per point (Sobol's point index, its Gray code, a bit
+#: mask) and per point and hyperparameter (the coordinates, then the values).
+DRAW_BYTES = 24
+DRAW_BYTES_PER_NAME = 16
 
 
 class Range(NamedTuple):
@@ -162,24 +174,59 @@ def draw(sample: Mapping, num_samples: int, sampler: str = "sobol",
     Returns:
       name -> ``(num_samples,)`` values, each within its range.
 
+    Raises:
+      ValueError: a bad space, count or sampler (see ``check_space``, ``check_size``).
+      MemoryError: when the draw would not fit in memory, before anything is drawn.
+
     Example:
       >>> points = draw({"learning_rate": ("log", 1e-4, 1.0)}, 8, seed=0)
       >>> sorted(int(np.floor(np.log10(v))) for v in points["learning_rate"])
       [-4, -4, -3, -3, -2, -2, -1, -1]
     """
     space = check_space(sample)
+    num_samples = check_size(num_samples, len(space), sampler)  # before anything is drawn
     unit = unit_points(len(space), num_samples, sampler, seed)
     return {name: np.asarray(r.from_unit(unit[:, j]), np.float64)
             for j, (name, r) in enumerate(space.items())}
 
 
-def unit_points(dimensions: int, num_samples: int, sampler: str, seed: int) -> np.ndarray:
-    """``(num_samples, dimensions)`` points of [0, 1)^dimensions from ``sampler``."""
+def check_size(num_samples, dimensions: int, sampler: str = "sobol") -> int:
+    """``num_samples`` checked, refused before anything is drawn when ``sampler`` cannot draw
+    that many points or this machine could not hold the draw (``DRAW_BYTES``).
+
+    Raises:
+      ValueError: not a positive integer; more points than the sampler draws; an unknown
+        sampler.
+      MemoryError: naming num_samples, when the draw would not fit in memory.
+
+    Example:
+      >>> check_size(64, 2)
+      64
+    """
+    num_samples = _check_count(num_samples, sampler)
+    names = "hyperparameter" if dimensions == 1 else "hyperparameters"
+    check_memory(num_samples * (DRAW_BYTES + DRAW_BYTES_PER_NAME * dimensions),
+                 f"num_samples = {num_samples}: drawing {num_samples} points of {dimensions} "
+                 f"{names}", "draw fewer points")
+    return num_samples
+
+
+def _check_count(num_samples, sampler: str) -> int:
     if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer) or (
             num_samples < 1):
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    most = MAX_POINTS[sampler]
+    if most is not None and num_samples > most:
+        raise ValueError(f"num_samples must be at most 2**{BITS} for the {sampler} sampler "
+                         f"(its points have {BITS} bits), got {num_samples}")
+    return int(num_samples)
+
+
+def unit_points(dimensions: int, num_samples: int, sampler: str, seed: int) -> np.ndarray:
+    """``(num_samples, dimensions)`` points of [0, 1)^dimensions from ``sampler``."""
+    num_samples = _check_count(num_samples, sampler)
     seed = check_seed(seed, "sample_seed")
     if sampler == "sobol":
         return sobol(int(num_samples), dimensions, scramble=True, seed=seed)

@@ -218,12 +218,14 @@ def memory_bytes() -> int | None:
         return None
 
 
-def check_memory(needed: float, what: str) -> None:
-    """Raises ``MemoryError`` when ``what`` would take more than this machine's memory."""
+def check_memory(needed: float, what: str, advice: str = "") -> None:
+    """Raises ``MemoryError`` when ``what`` would take more than this machine's memory
+    (``advice``, if given, says what to do instead)."""
     available = memory_bytes()
     if available is not None and needed > available:
         raise MemoryError(f"{what} would take {needed / 2**30:,.1f} GiB, more than this "
-                          f"machine's {available / 2**30:,.1f} GiB of memory")
+                          f"machine's {available / 2**30:,.1f} GiB of memory"
+                          + (f": {advice}" if advice else ""))
 
 
 #: How messages say why a value that must be concrete is not (see ``is_traced``).

@@ -63,7 +63,7 @@ def _saved_run(args: argparse.Namespace, config: Config, out_dir: Path,
             "ranked apart cannot be finished; pass --overwrite instead of --resume to start "
             "again")
     if args.chunk_size is not None:
-        asked = min(args.chunk_size, len(config.learning_rates))  # as plan.prepare does
+        asked = min(args.chunk_size, config.num_rates)  # as plan.prepare does
         if asked != saved.chunk_size:
             raise checkpoint.ResumeError(
                 f"{out_dir} was started with --chunk-size {saved.chunk_size}, not {asked}: "

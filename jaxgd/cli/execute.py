@@ -73,7 +73,7 @@ def run_chunk(plan: Plan, index: int,
       per-run array has one more axis, the fold, after the seeds.
     """
     rates = plan.chunk_rates(index)
-    padded = rates + (rates[-1],) * (plan.chunk_size - len(rates))
+    padded = _padded(rates, plan.chunk_size)
     grid = {"learning_rate": padded, **plan.grid, "seed": plan.seeds}
     options = {**library_options(plan.config, plan.num_steps),
                **segment_options(plan.config), **holdout_options(plan.config),
@@ -117,9 +117,11 @@ def run_chunk(plan: Plan, index: int,
     return chunk
 
 
-def _padded(values: Sequence[float], size: int) -> tuple[float, ...]:
-    """``values`` padded to ``size`` with copies of the last (as the last chunk's rates)."""
-    return tuple(values) + (values[-1],) * (size - len(values))
+def _padded(values: Sequence[float], size: int) -> np.ndarray:
+    """``values`` (a list, or drawn values' array) padded to ``size`` with copies of the
+    last, as float64 (the last chunk's, so every chunk is the same program)."""
+    values = np.asarray(values, np.float64)
+    return np.concatenate([values, np.full(size - values.size, values[-1])])
 
 
 def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],

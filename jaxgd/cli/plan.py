@@ -160,7 +160,7 @@ class Plan:
 
     def grid_shape(self, num_rates: int | None = None) -> tuple[int, ...]:
         """The grid's shape, with ``num_rates`` learning rates (default: all of them)."""
-        rates = len(self.config.learning_rates) if num_rates is None else num_rates
+        rates = self.config.num_rates if num_rates is None else num_rates
         return (rates, *(len(v) for v in self.axis_values[1:]))
 
     @property
@@ -176,7 +176,7 @@ class Plan:
 
     @property
     def num_chunks(self) -> int:
-        return math.ceil(len(self.config.learning_rates) / self.chunk_size)
+        return math.ceil(self.config.num_rates / self.chunk_size)
 
     def chunk_rates(self, index: int) -> tuple[float, ...]:
         """The learning rates of chunk ``index``."""
@@ -315,15 +315,15 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
     num_steps = _num_steps(config, n_rows)
     _check_run_options(config, num_steps, n_rows)
     seeds = tuple(config.model.seeds or (config.model.seed,))
-    rates = config.learning_rates
+    num_rates = config.num_rates  # counted, not drawn: the checks below come first
     per_rate = math.prod(len(v) for v in grid.values()) * len(seeds) * (
         getattr(config.data, "k_folds", None) or 1)
-    chunk_size = chunking.chunk_size(config, chunk_size, len(rates), per_rate)
+    chunk_size = chunking.chunk_size(config, chunk_size, num_rates, per_rate)
     d = len(dataset.feature_names)
     others = "".join(f" × {len(v)} {name}" for name, v in grid.items())
-    check_stages(memory_stages(config, n_rows, d, num_steps, len(rates) * per_rate,
+    check_stages(memory_stages(config, n_rows, d, num_steps, num_rates * per_rate,
                                chunk_size * per_rate, stats is not None,
-                               f"{len(rates)} learning rates{others} × {len(seeds)} seeds × "
+                               f"{num_rates} learning rates{others} × {len(seeds)} seeds × "
                                f"{num_steps} steps"))
     l2_values = tuple(grid["l2"]) if "l2" in grid else (config.train.l2,)
     limits = fold_limits(X, config, max(l2_values), limit_kind(config, grid))

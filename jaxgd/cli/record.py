@@ -272,7 +272,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             "sampler": config.optimizer.sampler,
             "seed": config.optimizer.sample_seed,
             "along": axes[0],
-            "values": {k: list(v) for k, v in config.drawn().items()},
+            "values": {k: v.tolist() for k, v in config.drawn().items()},
         }} if config.optimizer.sample else {}),
         "training": {
             "num_steps": plan.num_steps,

@@ -383,6 +383,46 @@ def test_the_memory_check_counts_the_write_stage(tmp_path, jaxgd_cli, monkeypatc
                    "(assembled, written and drawn) would take", out)
 
 
+SAMPLED_RUN = ["--set", "optimizer.name='adam'", "--set", "optimizer.learning_rates=none",
+               "--set", "optimizer.sample={learning_rate=['log', 1e-4, 1.0], "
+               "b1=['uniform', 0.5, 0.9]}"]
+
+
+def test_a_sample_too_large_to_draw_is_refused_before_drawing(tmp_path, jaxgd_cli,
+                                                              monkeypatch):
+    """2**32 points (Sobol's most) of 2 hyperparameters: ~300 GiB to draw; it used to be a
+    32 GiB MemoryError traceback, drawn while the config was read."""
+    from jaxgd import search, validation
+
+    monkeypatch.setattr(validation, "memory_bytes", lambda: 8 * 2**30)  # an 8 GiB machine
+    monkeypatch.setattr(search, "unit_points", lambda *_: pytest.fail("points were drawn"))
+    out = tmp_path / "out"
+    status, err = jaxgd_cli("run", "synthetic", "--out", out, *SAMPLED_RUN, "--set",
+                            "optimizer.num_samples=4294967296")
+    assert_refused(status, err, "optimizer.num_samples = 4294967296: drawing 4294967296 "
+                   "points of 2 hyperparameters would take", out)
+    assert "more than this machine's 8.0 GiB of memory" in err
+
+
+def test_a_sample_whose_runs_do_not_fit_is_refused_before_drawing(tmp_path, jaxgd_cli,
+                                                                  monkeypatch):
+    """2**24 points draw in ~1 GiB, but their runs' history does not fit: refused by the
+    memory check of the run's stages, before a point is drawn (it used to draw them all,
+    as Python floats, first: 134,217,728 points took 70 s and 5.7 GB)."""
+    from jaxgd import search, validation
+    from jaxgd.cli import data, execute
+
+    monkeypatch.setattr(validation, "memory_bytes", lambda: 8 * 2**30)
+    monkeypatch.setattr(data, "_memory_bytes", lambda: 8 * 2**30)
+    monkeypatch.setattr(search, "unit_points", lambda *_: pytest.fail("points were drawn"))
+    monkeypatch.setattr(execute, "run_chunk", lambda *_: pytest.fail("a chunk ran"))
+    out = tmp_path / "out"
+    status, err = jaxgd_cli("run", "synthetic", "--out", out, *SAMPLED_RUN, "--set",
+                            "optimizer.num_samples=16777216")
+    assert_refused(status, err, "the history of 16777216 learning rates", out)
+    assert "would take" in err and "more than this machine's 8.0 GiB" in err
+
+
 def test_unreadable_config_files(tmp_path, jaxgd_cli):
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe\x00")

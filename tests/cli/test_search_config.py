@@ -43,6 +43,16 @@ def test_a_sample_draws_the_learning_rates_and_their_companions():
     assert "random_search" in shipped_configs()
 
 
+def test_drawn_values_are_float64_arrays_not_python_floats():
+    # A tuple of Python floats costs 4 times the memory and a Python loop per point (2**27
+    # points: 70 s and 5.7 GB); the drawn values stay NumPy arrays, read-only (cached).
+    config = parse(SAMPLED)
+    for values in (config.learning_rates, *config.drawn().values()):
+        assert isinstance(values, np.ndarray) and values.dtype == np.float64
+        assert values.shape == (5,) and not values.flags.writeable
+    assert config.num_rates == 5
+
+
 def test_runs_record_their_drawn_values_whatever_the_chunks(tmp_path):
     config = parse(SAMPLED)
     whole = execute.run(config)

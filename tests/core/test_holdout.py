@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxgd import LinearParams, fit, grid_sweep, sweep
+from jaxgd import LinearParams, fit, grid_sweep, stability, sweep
 from jaxgd.holdout import (
     errors,
     fold_ids,
@@ -202,6 +202,73 @@ def test_each_fold_equals_a_fit_on_its_explicit_split(engine):
                                    rtol=1e-4)
         assert np.isclose(r.optimal_loss[0, fold],
                           _mse64(theta[:-1], theta[-1], X[train], y[train]), rtol=1e-9)
+
+
+def _fold_zero_holds_the_small_rows(n=30, k=3, l2=0.3):
+    """One feature whose small values are dealt to fold 0: fold 0's training rows (all but
+    those) have the largest curvature, so its limit lies below the full data's and the other
+    folds'. Returns X, y, the fold ids, and the limits (full data, each fold's)."""
+    ids = fold_ids(n, k)
+    rng = np.random.default_rng(0)
+    x = np.where(ids == 0, 0.2, 2.0) * rng.choice([-1.0, 1.0], n) \
+        + 0.05 * rng.standard_normal(n)
+    X, y = x[:, None], 3.0 * x + 1.0 + 0.1 * rng.standard_normal(n)
+    limits = [stability(X[ids != f], l2=l2).max_learning_rate for f in range(k)]
+    return X, y, ids, stability(X, l2=l2).max_learning_rate, limits
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_diverged_fold_s_held_out_numbers_are_nan(engine):
+    # A rate below the full data's limit but above fold 0's (as on the diabetes data, issue
+    # #22: 0.223 between 0.221 and 0.231): fold 0's run diverges. Its held-out numbers,
+    # from parameters frozen at the blow-up, used to look valid and to average with the
+    # other folds' into a plausible mean (7,249 against scikit-learn's 3,015).
+    X, y, ids, full, limits = _fold_zero_holds_the_small_rows()
+    assert limits[0] < full and limits[0] < min(limits[1:])
+    rate = 1.01 * limits[0]
+    assert rate < full
+    r = sweep(X, y, learning_rates=[0.5 * rate, rate], num_steps=100, k_folds=3, l2=0.3,
+              engine=engine)
+    # Above fold 0's own limit, its run is flagged as a fit on those rows is (the verdict
+    # the full data would give a rate above theirs), the other folds not.
+    train = ids != 0
+    alone = fit(X[train], y[train], learning_rate=rate, num_steps=100, l2=0.3,
+                engine=engine, validation=(X[~train], y[~train]))
+    assert bool(alone.diverged)
+    assert r.diverged.tolist() == [[False] * 3, [True, False, False]]
+    assert int(r.diverged_step[1, 0]) == int(alone.diverged_step)
+    # Its held-out numbers say diverged: NaN, as its held-out history is after the blow-up.
+    held = np.asarray(r.final_validation_loss)
+    assert np.isnan(held[1, 0]) and np.isfinite(held[0]).all() and np.isfinite(held[1, 1:]).all()
+    for metric in ("mse", "rmse", "mae"):
+        value = r.errors["validation"][metric]
+        assert np.isnan(value[1, 0]) and np.isfinite(np.delete(value.ravel(), 3)).all(), metric
+        assert np.isnan(alone.errors["validation"][metric]), metric
+        assert np.isnan(r.run((1, 0)).errors["validation"][metric]), metric
+    np.testing.assert_allclose(r.errors["validation"]["mse"][0], held[0], rtol=1e-5)
+    assert np.isnan(alone.final_validation_loss)
+    assert np.isnan(held.mean(axis=1)[1])  # the mean over folds says so too
+    assert r.best() == (0,)  # and the point stays out of the running
+
+
+@pytest.mark.parametrize("early_exit", [{}, {"stop_at_convergence": True,
+                                             "segment_steps": 10}])
+def test_a_diverged_run_s_held_out_numbers_are_nan_with_a_split(early_exit):
+    X, y = well_conditioned(5, n=30)
+    r = sweep(X, y, learning_rates=[0.1, 5.0], num_steps=40, validation_fraction=0.3,
+              **early_exit)
+    assert r.diverged.tolist() == [False, True]
+    held = np.asarray(r.final_validation_loss)
+    assert np.isfinite(held[0]) and np.isnan(held[1])
+    for metric in ("mse", "rmse", "mae"):
+        value = r.errors["validation"][metric]
+        assert np.isfinite(value[0]) and np.isnan(value[1]), metric
+        assert np.isfinite(r.errors["training"][metric]).all(), metric  # its own rows: kept
+    one = fit(X, y, learning_rate=5.0, num_steps=40, validation_fraction=0.3,
+              stop_at_convergence=bool(early_exit))
+    assert bool(one.diverged) and np.isnan(one.final_validation_loss)
+    assert np.isnan(one.errors["validation"]["rmse"])
+    assert r.best() == (0,)
 
 
 def _few_rows_many_features():

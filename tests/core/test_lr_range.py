@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import jaxgd
+from jaxgd.holdout import split
 from jaxgd.lr_range import describe, lr_range
 from jaxgd.params import LinearParams
-from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y
+from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y, well_conditioned
 
 X, Y = COURSE_CARS_X, COURSE_CARS_Y
 
@@ -84,6 +85,23 @@ def test_minibatch_ranges_are_empirical_with_the_full_batch_limit_for_reference(
     below = found.learning_rates <= found.max_stable
     assert diverged.any() and not diverged[below].any()  # 3·limit diverges with batches too
     assert found.first_diverged == found.learning_rates[diverged][0]
+
+
+def test_a_validation_fraction_gives_the_limit_of_the_split_s_training_rows():
+    # The runs train on the split's training rows only: the limit, the fastest rate and the
+    # candidates around them are those rows' (the held-out rows' curvature is not theirs).
+    X_all, y_all = well_conditioned(3, n=40, d=2)
+    X_all = X_all * np.linspace(0.5, 3.0, 40)[:, None]  # rows of unequal curvature
+    X_train = split(X_all, y_all, 0.3, seed=5)[0]
+    found = lr_range(X_all, y_all, num_steps=2000, num_rates=6, init_scale=0.0,
+                     validation_fraction=0.3, validation_seed=5)
+    theory = jaxgd.stability(X_train)
+    assert theory.max_learning_rate != jaxgd.stability(X_all).max_learning_rate
+    assert found.exact and found.limit == theory.max_learning_rate
+    assert found.max_stable == theory.max_learning_rate
+    assert found.fastest == theory.fastest_learning_rate
+    survived, fell = found.bracket()  # the sweep, on those rows, confirms it
+    assert survived < found.max_stable < fell
 
 
 def test_describe_names_the_exact_limit_and_says_when_no_rate_reached_the_target():

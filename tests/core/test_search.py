@@ -125,6 +125,32 @@ def test_bad_search_spaces_are_named(keywords, message):
         grid_sweep(X, Y, optimizer="adam", num_steps=5, **keywords)
 
 
+def test_a_sample_too_large_for_memory_is_refused_before_drawing(monkeypatch):
+    """The size is checked from num_samples alone: the draw (``unit_points``) never runs."""
+    from jaxgd import search, validation
+
+    monkeypatch.setattr(validation, "memory_bytes", lambda: 8 * 2**30)  # an 8 GiB machine
+    monkeypatch.setattr(search, "unit_points", lambda *_: pytest.fail("points were drawn"))
+    with pytest.raises(MemoryError, match=r"num_samples = 4294967296: drawing 4294967296 "
+                       r"points of 2 hyperparameters would take .* GiB, more than this "
+                       r"machine's 8.0 GiB of memory"):
+        draw(SPACE, 2**32)
+    with pytest.raises(MemoryError, match=r"num_samples = 4294967296: drawing"):
+        grid_sweep(X, Y, sample=SPACE, num_samples=2**32, optimizer="adam", num_steps=5)
+    # Points that draw in ~1 GiB, but whose runs' loss histories alone would take 125 GiB.
+    with pytest.raises(MemoryError, match=r"num_samples = 16777216: 16777216 points × 2 "
+                       r"grid points make 33554432 runs, whose loss histories alone would "
+                       r"take 125.0 GiB, more than this machine's 8.0 GiB"):
+        grid_sweep(X, Y, sample=SPACE, num_samples=2**24, grid={"seed": [0, 1]},
+                   optimizer="adam", num_steps=1000)
+
+
+def test_sobol_s_most_points_are_named_as_num_samples():
+    with pytest.raises(ValueError, match=r"num_samples must be at most 2\*\*32 for the "
+                       r"sobol sampler \(its points have 32 bits\), got 4294967297"):
+        draw(SPACE, 2**32 + 1)
+
+
 def test_check_space_names_the_entry():
     with pytest.raises(ValueError, match=r"sample\['eps'\].*unknown hyperparameter"):
         check_space({"eps": ("log", 1e-9, 1e-6)}, valid=("learning_rate",))
