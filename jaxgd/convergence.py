@@ -45,6 +45,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 DEFAULT_TOL = 1e-6
 DEFAULT_PATIENCE = 10
@@ -162,3 +163,18 @@ def update_monitor(
     converged_step = jnp.where(newly_converged, step - patience, monitor.converged_step)
     return Monitor(loss, initial_loss, flat_steps, converged_step, diverged_step,
                    settled_steps, rising_steps)
+
+
+def diverged_as_nan(values, diverged):
+    """A run's held-out numbers as reported: NaN where the run diverged. The one rule for
+    ``final_validation_loss`` (in the descent's finish, inside the compiled program) and the
+    validation side of ``errors`` (on the host): a diverged run's parameters are frozen
+    where it blew up, so their held-out error is finite but estimates nothing.
+
+    Example:
+      >>> diverged_as_nan(np.array([0.5, 2.0]), np.array([False, True])).tolist()
+      [0.5, nan]
+    """
+    # On the host (float64 errors) in NumPy; in JAX for device values or a traced verdict.
+    xp = jnp if isinstance(values, jax.Array) or isinstance(diverged, jax.core.Tracer) else np
+    return xp.where(diverged, xp.nan, values)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgd import convergence, holdout, progress
+from jaxgd import convergence, progress
 from jaxgd.convergence import Monitor, init_monitor, update_monitor
 from jaxgd.result import Descent
 from jaxgd.validation import (
@@ -435,8 +435,8 @@ def descent_loop(
             observed=logged.observed,
             validation_losses=logged.validation,
             # NaN where the run diverged: its frozen parameters' held-out loss measures
-            # nothing (jaxgd.holdout.diverged_as_nan, the rule errors follow too).
-            final_validation_loss=None if validation is None else holdout.diverged_as_nan(
+            # nothing (convergence.diverged_as_nan, the rule errors follow too).
+            final_validation_loss=None if validation is None else convergence.diverged_as_nan(
                 validation(params), monitor.diverged),
         )
 

@@ -24,10 +24,11 @@ The fused engines (``jaxgd.fused``) keep only the training losses in their kerne
 held-out data "auto" takes the same engine unfused, and an explicit "gram-fused" or
 "eigen-fused" is refused (``engine_for``).
 
-A diverged run's held-out numbers are NaN (``diverged_as_nan``): ``final_validation_loss``
-and the validation side of ``errors`` (its held-out history already is NaN after the
-blow-up). Its parameters are frozen where it blew up, so their held-out error is finite but
-measures nothing: averaged over k folds it made a diverged fold look like a valid estimate.
+A diverged run's held-out numbers are NaN (``jaxgd.convergence.diverged_as_nan``):
+``final_validation_loss`` and the validation side of ``errors`` (its held-out history
+already is NaN after the blow-up). Its parameters are frozen where it blew up, so their
+held-out error is finite but measures nothing: averaged over k folds it made a diverged
+fold look like a valid estimate.
 
 RMSE and MAE (``errors``) are computed on the host in float64 from the final parameters,
 at the edge: MAE needs the predictions, which the moment engines never form. They are
@@ -46,8 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd import convergence, frames, gram, memo
 from jaxgd import engine as engines
-from jaxgd import frames, gram, memo
 from jaxgd.engine import Rows, rows_mse
 from jaxgd.params import LinearParams
 from jaxgd.statistics import SufficientStats, on_device, remove, sufficient_statistics
@@ -347,9 +348,9 @@ def errors(params: LinearParams, X, y, rows: np.ndarray | None = None) -> dict[s
 def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None,
                   diverged=False):
     """``{"training": errors, "validation": errors}`` of final ``params`` (``validation``
-    None without held-out data; NaN for the runs that ``diverged``, ``diverged_as_nan``) as
-    a ``LazyErrors``, computed the first time it is read; or None when the rows or
-    parameters are not concrete."""
+    None without held-out data; NaN for the runs that ``diverged``: see
+    ``convergence.diverged_as_nan``) as a ``LazyErrors``, computed the first time it is
+    read; or None when the rows or parameters are not concrete."""
     if not _rows(X, y) or is_traced((params, diverged)):
         return None
     arrays = (X, y, *(plan if isinstance(plan, Split) else ()))
@@ -362,20 +363,6 @@ def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None
     plan = plan._replace(X_val=_frozen(plan.X_val), y_val=_frozen(plan.y_val)) \
         if isinstance(plan, Split) else plan
     return LazyErrors(lambda: _result_errors(params, X, y, plan, fold_axis, diverged))
-
-
-def diverged_as_nan(values, diverged):
-    """A run's held-out numbers as reported: NaN where the run diverged. The one rule for
-    ``final_validation_loss`` (in the descent's finish, inside the compiled program) and the
-    validation side of ``errors`` (on the host): a diverged run's parameters are frozen
-    where it blew up, so their held-out error is finite but estimates nothing.
-
-    Example:
-      >>> diverged_as_nan(np.array([0.5, 2.0]), np.array([False, True])).tolist()
-      [0.5, nan]
-    """
-    xp = jnp if isinstance(values, jax.Array) or is_traced((values, diverged)) else np
-    return xp.where(diverged, xp.nan, values)
 
 
 def _frozen(array):
@@ -429,7 +416,7 @@ def _result_errors(params: LinearParams, X, y, plan, fold_axis, diverged=False):
             else None
     if validation is not None:  # as 0-d arrays for one run, like the training side
         diverged = np.asarray(diverged, bool)
-        out["validation"] = {metric: np.asarray(diverged_as_nan(value, diverged))
+        out["validation"] = {metric: np.asarray(convergence.diverged_as_nan(value, diverged))
                              for metric, value in validation.items()}
     return out
 
@@ -496,6 +483,6 @@ jax.tree_util.register_pytree_node(
     lambda _, children: LazyErrors(value=children[0]))
 
 
-__all__ = ["Folds", "LazyErrors", "Split", "check_fraction", "diverged_as_nan", "engine_for",
+__all__ = ["Folds", "LazyErrors", "Split", "check_fraction", "engine_for",
            "errors", "fold_data", "fold_ids", "held_out", "pick", "resolve", "split",
            "training_mask", "validation_loss"]

@@ -89,7 +89,7 @@ class Descent(_Record):
       validation_losses: with held-out data (``jaxgd.holdout``), the held-out MSE at each
         logged step (same ``loss_steps`` as ``losses``, NaN after a divergence); else None.
       final_validation_loss: the held-out MSE of ``params``, NaN where the run diverged
-        (its frozen parameters estimate nothing; ``jaxgd.holdout.diverged_as_nan``); None
+        (its frozen parameters estimate nothing; ``jaxgd.convergence.diverged_as_nan``); None
         without held-out data.
       steps_run: the steps computed for the run: ``num_steps``, or fewer where it left a
         segmented sweep early (converged, diverged or pruned; see ``jaxgd.segments``).
