@@ -524,7 +524,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.handler in (command_run, lr_range.command):  # not bench: it times compiles
         compile_cache.enable()
     try:
-        with stop_signals(polled=args.handler is command_run):
+        # Polled where the work runs in a helper thread (interruptible): a signal handler
+        # that raised could not reach a main thread held by a compiled loop.
+        with stop_signals(polled=args.handler in (command_run, lr_range.command)):
             return args.handler(args)
     except (ConfigError, results.ResultsExistError, results.DestinationError) as error:
         print(f"jaxgd: error: {error}", file=sys.stderr)
