@@ -159,6 +159,26 @@ def test_resuming_with_another_config_is_refused(config_file, tmp_path, capsys):
     assert "was started with --chunk-size 4, not 2" in capsys.readouterr().err
 
 
+def test_resume_takes_output_changes_and_writes_with_them(config_file, tmp_path, capsys):
+    """[output] changes no number of the runs (issue #22): a resume takes its new values
+    and writes with them; any other change is still refused, named without [output]'s."""
+    out = tmp_path / "out"
+    partial_run(config_file, out)
+    status = main(config_file, "--out", out, "--resume", "--set", "train.num_steps=60",
+                  "--set", "output.dpi=150", "--chunk-size", "4")
+    err = capsys.readouterr().err
+    assert status == 2 and "train.num_steps: 50 → 60" in err and "output.dpi" not in err, err
+    status = main(config_file, "--out", out, "--resume", "--quiet", "--set",
+                  "train.num_steps=50", "--set", "output.dpi=150", "--set",
+                  "output.figures=['loss_curve']", "--set", "output.log_scale=false")
+    err = capsys.readouterr().err
+    assert status == 0, err
+    output = json.loads((out / "summary.json").read_text())["config"]["output"]
+    assert output["dpi"] == 150 and output["figures"] == ["loss_curve"], output
+    assert output["log_scale"] is False
+    assert (out / "loss_curve.png").is_file()
+
+
 def test_resume_needs_an_unfinished_run(config_file, tmp_path, capsys):
     assert main(config_file, "--out", tmp_path / "none", "--resume") == 2
     assert "nothing to resume" in capsys.readouterr().err
