@@ -131,14 +131,15 @@ def main(*args):
     return cli.main(["run", *map(str, args)])
 
 
-def partial_run(config_file, out):
-    """A stopped run, made in-process: the first chunk of the config, saved."""
+def partial_run(config_file, out, replaces=False):
+    """A stopped run, made in-process: the first chunk of the config, saved (``replaces``:
+    as by --overwrite over the results in ``out``)."""
     from jaxgd.cli import execute
     from jaxgd.cli import plan as plans
 
     config, _ = cli.load_config(str(config_file), ["train.num_steps=50"])
     plan = plans.prepare(config, chunk_size=4)
-    saved = checkpoint.Checkpoint.start(out, plan.fingerprint())
+    saved = checkpoint.Checkpoint.start(out, plan.fingerprint(), replaces=replaces)
     saved.save(0, execute.run_chunk(plan, 0))
     return saved
 
@@ -200,6 +201,22 @@ def test_a_stopped_run_is_not_overwritten_by_accident(config_file, tmp_path, cap
     assert history["losses"].shape == (1, 2, 50) and not (out / results.PARTIAL).exists()
     assert main(config_file, "--out", out, "--resume") == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_an_interrupted_overwrite_is_refused_naming_resume(config_file, tmp_path, capsys):
+    """An --overwrite stopped mid-run leaves the old results and its .partial: the next
+    plain run's refusal used to say only --overwrite (issue #22); --resume finishes it."""
+    out = tmp_path / "out"
+    assert main(config_file, "--out", out, "--quiet", "--set", "train.num_steps=50",
+                "--set", "optimizer.learning_rates=[0.1]") == 0
+    partial_run(config_file, out, replaces=True)
+    assert main(config_file, "--out", out, "--set", "train.num_steps=50") == 2
+    err = capsys.readouterr().err
+    assert "holds an unfinished run" in err and "pass --resume to finish it" in err, err
+    assert "--overwrite to start again" in err, err
+    assert main(config_file, "--out", out, "--resume", "--quiet",
+                "--set", "train.num_steps=50") == 0, capsys.readouterr().err
+    assert results.read(out)[0]["losses"].shape == (8, 2, 50)
 
 
 def test_resume_finishes_in_process_and_cleans_half_written_files(config_file, tmp_path,
