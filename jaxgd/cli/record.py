@@ -251,7 +251,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
     least_squares = [_least_squares(names, l2, optimum) for l2, optimum in optima]
     train = config.train
     return {
-        "config": config.to_dict(),
+        "config": config.recorded(),
         "versions": versions(),
         "device": device_info(),
         "data": {
