@@ -274,6 +274,8 @@ def command_bench(args: argparse.Namespace) -> int:
 
 
 def _meta(summary: dict) -> dict:
+    from jaxgd.cli.plan import drawn_limit_label
+
     data = summary["data"]
     config = summary["config"]
     return {
@@ -284,7 +286,9 @@ def _meta(summary: dict) -> dict:
         "max_learning_rate": summary["stability"]["max_learning_rate"]
         if config["optimizer"]["name"] == summary["stability"].get("optimizer", "sgd")
         else None,
-        "limit_label": summary["stability"].get("limit", "2/λmax"),
+        # per_fold: a k-fold run's limits, of which the smallest is the one drawn
+        "limit_label": drawn_limit_label(summary["stability"].get("limit", "2/λmax"),
+                                         len(summary["stability"].get("per_fold") or ())),
         "optimizer": config["optimizer"]["name"],
     }
 
