@@ -274,6 +274,8 @@ def command_bench(args: argparse.Namespace) -> int:
 
 
 def _meta(summary: dict) -> dict:
+    from jaxgd.cli.plan import drawn_limit_label
+
     data = summary["data"]
     config = summary["config"]
     return {
@@ -284,7 +286,9 @@ def _meta(summary: dict) -> dict:
         "max_learning_rate": summary["stability"]["max_learning_rate"]
         if config["optimizer"]["name"] == summary["stability"].get("optimizer", "sgd")
         else None,
-        "limit_label": summary["stability"].get("limit", "2/λmax"),
+        # per_fold: a k-fold run's limits, of which the smallest is the one drawn
+        "limit_label": drawn_limit_label(summary["stability"].get("limit", "2/λmax"),
+                                         len(summary["stability"].get("per_fold") or ())),
         "optimizer": config["optimizer"]["name"],
     }
 
@@ -524,7 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.handler in (command_run, lr_range.command):  # not bench: it times compiles
         compile_cache.enable()
     try:
-        with stop_signals(polled=args.handler is command_run):
+        # Polled where the work runs in a helper thread (interruptible): a signal handler
+        # that raised could not reach a main thread held by a compiled loop.
+        with stop_signals(polled=args.handler in (command_run, lr_range.command)):
             return args.handler(args)
     except (ConfigError, results.ResultsExistError, results.DestinationError) as error:
         print(f"jaxgd: error: {error}", file=sys.stderr)

@@ -15,7 +15,9 @@ and its ``sha256`` map holds each chunk file's SHA-256, recorded before the file
 into place.
 
 ``--resume`` refuses a run whose fingerprint differs from the saved one (another config,
-other data, another jaxgd, JAX or backend): its chunks would not be the chunks of this run;
+other data, another jaxgd, JAX or backend): its chunks would not be the chunks of this run
+(a change to the config's ``[output]`` alone is taken: it changes no number, and the results
+are written with the new values);
 and a chunk file whose SHA-256 is not the one recorded (changed or damaged since it was
 written). When every chunk is done, the final results folder replaces ``OUT`` in one step.
 """
@@ -160,9 +162,11 @@ class Checkpoint:
         saved = self.manifest
         problems = []
         if saved.get("config_sha256") != fingerprint.get("config_sha256"):
-            changed = _differences(saved.get("config", {}), fingerprint.get("config", {}))
-            problems.append("the config differs: " + ("; ".join(changed) if changed else
-                                                      "its resolved form has changed"))
+            old, new = saved.get("config", {}), fingerprint.get("config", {})
+            changed = _differences(_numbers(old), _numbers(new))
+            if changed or not _differences(old, new):  # [output] alone may change
+                problems.append("the config differs: " + ("; ".join(changed) if changed else
+                                                          "its resolved form has changed"))
         if saved.get("data_sha256") != fingerprint.get("data_sha256"):
             problems.append("the data differ (the file or data set changed since)")
         environment = _differences(saved.get("environment", {}),
@@ -269,6 +273,18 @@ class Checkpoint:
     def _write_manifest(self) -> None:
         data = to_json(self.manifest).encode()
         _write_synced(self.folder / MANIFEST, lambda handle: handle.write(data))
+
+
+#: Config tables that change no number of the runs, only how the results are written (the
+#: figures, their dpi, scale and rows): a resume takes their new values and writes with them.
+OUTPUT_TABLES = ("output",)
+
+
+def _numbers(config: Any) -> Any:
+    """The config without ``OUTPUT_TABLES``: what the saved chunks depend on."""
+    if not isinstance(config, dict):
+        return config
+    return {key: value for key, value in config.items() if key not in OUTPUT_TABLES}
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:

@@ -38,6 +38,8 @@ from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
 from jaxgd.validation import check_seed
 
 DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
+#: The [data] keys that shape ``synthetic`` only (``jaxgd.datasets.synthetic``).
+SYNTHETIC_KEYS = ("n_samples", "n_features", "noise", "seed")
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 FIGURES = ("loss_curve", "snapshots", "loss_surface", "sweep_curves", "sweep_summary")
 
@@ -204,6 +206,22 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain JSON-ready data."""
         return dataclasses.asdict(self)
+
+    def recorded(self) -> dict[str, Any]:
+        """``to_dict`` as summary.json records it: the data keys that shape only another
+        dataset (``SYNTHETIC_KEYS``, but for synthetic data) are left out, since listed
+        they read as if they had shaped these data. ``from_dict`` gives them their defaults
+        again, and still reads older summaries that list them.
+
+        Example:
+          >>> "n_samples" in parse("[optimizer]\\nlearning_rate = 0.1").recorded()["data"]
+          False
+        """
+        raw = self.to_dict()
+        if self.data.dataset != "synthetic":
+            raw["data"] = {key: value for key, value in raw["data"].items()
+                           if key not in SYNTHETIC_KEYS}
+        return raw
 
 
 def load(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:

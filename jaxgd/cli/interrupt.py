@@ -29,7 +29,8 @@ POLL_SECONDS = 0.05
 def stop_signals(polled: bool = True) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP while the block runs (main thread only).
 
-    ``polled``: they are noted for ``check`` and ``interruptible`` (``jaxgd run``); else they
+    ``polled``: they are noted for ``check`` and ``interruptible`` (``jaxgd run``,
+    ``jaxgd lr-range``); else they
     raise ``Stopped`` where the main thread is (the other commands, which write nothing that
     could be left half-done). A signal noted before the block (the ``jaxgd`` command notes
     them from its first imports) is raised on entering it.

@@ -23,6 +23,7 @@ from typing import Any
 
 from jaxgd.cli import results
 from jaxgd.cli.config import Config, ConfigError
+from jaxgd.cli.interrupt import check, interruptible
 from jaxgd.cli.shipped import load_config
 
 JSON = "lr_range.json"
@@ -42,7 +43,11 @@ def command(args: argparse.Namespace) -> int:
         results.check_path(out_dir)
         results.check_destination(out_dir, args.overwrite, _inputs(args, config))
         results.check_writable(out_dir)
-    found, fixed, rows, warnings = _run(config, args.num_rates, args.target)
+    # The sweep is one compiled loop, which holds its thread until it ends: in a helper
+    # thread, as jaxgd run's chunks, so that Ctrl-C or SIGTERM ends the command at once.
+    found, fixed, rows, warnings = interruptible(
+        lambda: _run(config, args.num_rates, args.target))
+    check()
     if not args.quiet:  # as jaxgd run says them, in the config's words
         for warning in warnings:
             print(f"jaxgd: warning: {warning}", file=sys.stderr)
@@ -50,8 +55,11 @@ def command(args: argparse.Namespace) -> int:
     if out_dir is not None:
         with lock.locked(out_dir), results.staging(out_dir, args.overwrite,
                                                    inputs=_inputs(args, config)) as folder:
+            check()  # between the files, as jaxgd run: nothing is kept after a signal
             results.write_atomic(folder / JSON, results.to_json(record).encode())
+            check()
             _figure(folder, record, config)
+            check()  # the last moment: after the commit, the folder is written
     if not args.quiet:
         _print(record, found)
         if out_dir is not None:
@@ -76,6 +84,7 @@ def _run(config: Config, num_rates: int, target: float):
                           "data.k_folds out, or give data.validation_fraction to test on a "
                           "split's training rows")
     plan = prepare(config)
+    _check_memory(config, plan, num_rates)
     options = library_options(config, plan.num_steps)
     for name in ("reference", "progress_every"):  # lr_range always asks for the reference
         options.pop(name)
@@ -97,6 +106,27 @@ def _run(config: Config, num_rates: int, target: float):
         raise ConfigError(f"lr-range: {error}") from None
     rows = {"training_rows": int(X.shape[0]), "rows": plan.n_rows} if plan.held_out else {}
     return found, {**fixed, "seed": plan.seeds[0]}, rows, plan.warnings
+
+
+def _check_memory(config: Config, plan, num_rates: int) -> None:
+    """Refuses candidates whose runs would not fit in this machine's memory, before one is
+    built: ``prepare`` counts the config's own learning rates, and the test runs
+    ``--num-rates`` others (10⁹ of them used to die in np.geomspace, 2000 × 10⁶ steps
+    allocating 7.46 GiB). The same stages as ``jaxgd run``'s, one run per candidate (the
+    grid's first point, the first seed) and all of them one sweep."""
+    import dataclasses
+
+    from jaxgd.cli.data import check_stages
+    from jaxgd.cli.plan import memory_stages
+    from jaxgd.lr_range import BRACKET
+
+    runs = num_rates + len(BRACKET) + 1  # and the limit's neighbours and the fastest rate
+    # Its one figure draws a point per candidate, not every run's curve as jaxgd run's do.
+    drawn = dataclasses.replace(config, output=dataclasses.replace(config.output, figures=()))
+    check_stages(memory_stages(drawn, plan.n_rows, len(plan.dataset.feature_names),
+                               plan.num_steps, runs, runs, plan.streamed,
+                               f"--num-rates {num_rates} learning rates (and up to "
+                               f"{runs - num_rates} near the limit) × {plan.num_steps} steps"))
 
 
 def _record(found, fixed: dict[str, Any], config: Config, stem: str) -> dict[str, Any]:

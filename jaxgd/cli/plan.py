@@ -358,6 +358,17 @@ def limit_label(limits) -> str:
             "nesterov": "2(1+β)/((1+2β)λmax)" + beta}.get(limits.optimizer, "2/λmax")
 
 
+def drawn_limit_label(label: str, k_folds: int | None) -> str:
+    """The figures' label of the limit they draw: with k folds it is the smallest fold's
+    (``Plan.fold_limits[Plan.limits_fold]``), not a limit of all the rows, and says so.
+
+    Example:
+      >>> drawn_limit_label("2/λmax", 3)
+      '2/λmax (smallest of 3 folds)'
+    """
+    return f"{label} (smallest of {k_folds} folds)" if k_folds else label
+
+
 #: Copies of the whole history alive at once after the last chunk (measured, issue #14):
 #: the chunks read back, their concatenation, the record written from it.
 HISTORY_COPIES = 3

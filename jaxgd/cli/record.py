@@ -20,7 +20,14 @@ from jaxgd import minibatch
 from jaxgd.cli import sharpness
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.explain import explainer
-from jaxgd.cli.plan import INTEGER_AXES, Plan, grid_point, holdout_options, limit_label
+from jaxgd.cli.plan import (
+    INTEGER_AXES,
+    Plan,
+    drawn_limit_label,
+    grid_point,
+    holdout_options,
+    limit_label,
+)
 from jaxgd.cli.training_rows import training_mask
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.params import LinearParams
@@ -158,7 +165,7 @@ def make_record(plan: Plan, grid, best, best_path, timing,
         "target_name": dataset.target_name,
         "max_learning_rate": (limits.max_learning_rate
                               if config.optimizer.name == limits.optimizer else None),
-        "limit_label": limit_label(limits),
+        "limit_label": drawn_limit_label(limit_label(limits), plan.k_folds),
         "optimizer": config.optimizer.name,
     }
     summary = _summary(plan, history, best, optima, timing, meta, grid.get("engine"))
@@ -251,7 +258,7 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
     least_squares = [_least_squares(names, l2, optimum) for l2, optimum in optima]
     train = config.train
     return {
-        "config": config.to_dict(),
+        "config": config.recorded(),
         "versions": versions(),
         "device": device_info(),
         "data": {

@@ -137,6 +137,11 @@ def check_destination(out_dir: Path, overwrite: bool, inputs: Sequence[Path] = (
             f"{out_dir} holds an unfinished run: pass --resume to finish it, or --overwrite "
             "to start again"
         )
+    if (out_dir / PARTIAL).is_dir():  # an --overwrite stopped mid-run, beside the old results
+        raise ResultsExistError(
+            f"{out_dir} holds an unfinished run (an --overwrite of its results, stopped): pass "
+            "--resume to finish it, or --overwrite to start again"
+        )
     raise ResultsExistError(
         f"{out_dir} exists already: pass --overwrite to replace it, or --out elsewhere"
     )

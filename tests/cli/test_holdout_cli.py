@@ -151,6 +151,22 @@ def test_the_figures_draw_the_held_out_loss_beside_the_training_loss():
     assert "best run (by held-out loss)" in labels["sweep_summary"]
 
 
+def test_with_folds_the_limit_drawn_is_labelled_the_smallest_folds():
+    """With k folds the line drawn is the smallest fold's limit, not one of all the rows:
+    its label said only "2/λmax" (issue #22); also as jaxgd plot reads it back."""
+    from jaxgd import figures
+    from jaxgd.cli import results
+
+    record = execute.run(parse(SMALL.format(holdout="k_folds = 3")))
+    summary = json.loads(results.to_json(record.summary))
+    for meta in (record.meta, cli._meta(summary)):
+        fig = figures.draw("sweep_summary", record.history, meta)
+        labels = " | ".join(t.get_text() for legend in fig.legends for t in legend.get_texts())
+        assert "2/λmax (smallest of 3 folds) = " in labels, labels
+    record = execute.run(parse(SMALL.format(holdout="validation_fraction = 0.3")))
+    assert record.meta["limit_label"] == "2/λmax"  # one set of training rows: its own
+
+
 def test_drawn_points_and_halving_with_held_out_data(tmp_path, capsys):
     """The merged features together: optimizer.sample, train.pruning and a held-out split.
     Halving ranks by the held-out loss, and the record keeps both sides' fields."""

@@ -61,3 +61,25 @@ def test_an_empirical_range_reports_the_full_batch_limit_for_reference(capsys):
 def test_bad_arguments_are_config_errors(args, message, capsys):
     assert main(["lr-range", "mlcc_cars", "--set", "train.num_steps=10", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,runs", [
+    (["--num-rates", "2000", "--set", "train.num_steps=1000000"], "2000"),
+    (["--num-rates", "1000000000"], "1000000000"),
+])
+def test_candidates_too_many_for_memory_are_refused_before_they_are_built(
+        args, runs, capsys, monkeypatch):
+    """The memory check used to count the config's own learning rates: 2000 candidates ×
+    10⁶ steps died allocating 7.46 GiB, 10⁹ candidates in np.geomspace (issue #22)."""
+    import sys
+
+    from jaxgd.cli import data
+
+    monkeypatch.setattr(data, "_memory_bytes", lambda: 8 * 2**30)  # an 8 GiB machine
+    monkeypatch.setattr(sys.modules["jaxgd.lr_range"], "_candidates",
+                        lambda *_: pytest.fail("the candidates were built"))
+    assert main(["lr-range", "mlcc_cars", *args]) == 2
+    err = capsys.readouterr().err
+    assert f"--num-rates {runs} learning rates" in err and " steps" in err, err
+    assert "would take" in err and "more than this machine's 8.0 GiB" in err, err
+    assert "Traceback" not in err

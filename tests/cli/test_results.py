@@ -202,3 +202,25 @@ def test_stale_temporary_folders_of_the_out_are_swept(tmp_path, capsys):
         ".other.tmp-abcd1234", ".out.tmp-abcd1234-mine", ".out.tmp-linklink",
         ".out.tmp-zzzzzzzz", "out"]
     assert (tmp_path / ".out.tmp-zzzzzzzz" / "notes.txt").read_text() == "mine"
+
+
+SYNTHETIC_KEYS = ("n_samples", "n_features", "noise", "seed")
+
+
+def test_summary_records_only_the_data_keys_of_its_dataset(tmp_path, capsys):
+    """n_samples, n_features, noise and seed shape synthetic data only: summary.json listed
+    them for every dataset (issue #22). Folders written before, which have them, still
+    plot."""
+    out, synthetic = tmp_path / "cars", tmp_path / "synthetic"
+    assert run("--out", out) == 0 and run("--out", synthetic, config="synthetic") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert not set(SYNTHETIC_KEYS) & set(summary["config"]["data"]), summary["config"]["data"]
+    data = json.loads((synthetic / "summary.json").read_text())["config"]["data"]
+    assert all(key in data for key in SYNTHETIC_KEYS), data
+    older = dict(zip(SYNTHETIC_KEYS, (200, 1, 0.5, 0), strict=True))
+    summary["config"]["data"].update(older)  # as written before
+    summary["config"]["output"]["figures"] = ["loss_curve"]
+    (out / "summary.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert cli.main(["plot", str(out)]) == 0, capsys.readouterr().err
+    assert (out / "loss_curve.png").is_file()

@@ -131,14 +131,15 @@ def main(*args):
     return cli.main(["run", *map(str, args)])
 
 
-def partial_run(config_file, out):
-    """A stopped run, made in-process: the first chunk of the config, saved."""
+def partial_run(config_file, out, replaces=False):
+    """A stopped run, made in-process: the first chunk of the config, saved (``replaces``:
+    as by --overwrite over the results in ``out``)."""
     from jaxgd.cli import execute
     from jaxgd.cli import plan as plans
 
     config, _ = cli.load_config(str(config_file), ["train.num_steps=50"])
     plan = plans.prepare(config, chunk_size=4)
-    saved = checkpoint.Checkpoint.start(out, plan.fingerprint())
+    saved = checkpoint.Checkpoint.start(out, plan.fingerprint(), replaces=replaces)
     saved.save(0, execute.run_chunk(plan, 0))
     return saved
 
@@ -157,6 +158,26 @@ def test_resuming_with_another_config_is_refused(config_file, tmp_path, capsys):
     assert main(config_file, "--out", out, "--resume", "--set", "train.num_steps=50",
                 "--chunk-size", "2") == 2
     assert "was started with --chunk-size 4, not 2" in capsys.readouterr().err
+
+
+def test_resume_takes_output_changes_and_writes_with_them(config_file, tmp_path, capsys):
+    """[output] changes no number of the runs (issue #22): a resume takes its new values
+    and writes with them; any other change is still refused, named without [output]'s."""
+    out = tmp_path / "out"
+    partial_run(config_file, out)
+    status = main(config_file, "--out", out, "--resume", "--set", "train.num_steps=60",
+                  "--set", "output.dpi=150", "--chunk-size", "4")
+    err = capsys.readouterr().err
+    assert status == 2 and "train.num_steps: 50 → 60" in err and "output.dpi" not in err, err
+    status = main(config_file, "--out", out, "--resume", "--quiet", "--set",
+                  "train.num_steps=50", "--set", "output.dpi=150", "--set",
+                  "output.figures=['loss_curve']", "--set", "output.log_scale=false")
+    err = capsys.readouterr().err
+    assert status == 0, err
+    output = json.loads((out / "summary.json").read_text())["config"]["output"]
+    assert output["dpi"] == 150 and output["figures"] == ["loss_curve"], output
+    assert output["log_scale"] is False
+    assert (out / "loss_curve.png").is_file()
 
 
 def test_resume_needs_an_unfinished_run(config_file, tmp_path, capsys):
@@ -180,6 +201,22 @@ def test_a_stopped_run_is_not_overwritten_by_accident(config_file, tmp_path, cap
     assert history["losses"].shape == (1, 2, 50) and not (out / results.PARTIAL).exists()
     assert main(config_file, "--out", out, "--resume") == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_an_interrupted_overwrite_is_refused_naming_resume(config_file, tmp_path, capsys):
+    """An --overwrite stopped mid-run leaves the old results and its .partial: the next
+    plain run's refusal used to say only --overwrite (issue #22); --resume finishes it."""
+    out = tmp_path / "out"
+    assert main(config_file, "--out", out, "--quiet", "--set", "train.num_steps=50",
+                "--set", "optimizer.learning_rates=[0.1]") == 0
+    partial_run(config_file, out, replaces=True)
+    assert main(config_file, "--out", out, "--set", "train.num_steps=50") == 2
+    err = capsys.readouterr().err
+    assert "holds an unfinished run" in err and "pass --resume to finish it" in err, err
+    assert "--overwrite to start again" in err, err
+    assert main(config_file, "--out", out, "--resume", "--quiet",
+                "--set", "train.num_steps=50") == 0, capsys.readouterr().err
+    assert results.read(out)[0]["losses"].shape == (8, 2, 50)
 
 
 def test_resume_finishes_in_process_and_cleans_half_written_files(config_file, tmp_path,

@@ -83,7 +83,7 @@ def trial(config: Path, folder: Path, delay: float | None, signum: int) -> dict:
                 seconds=time.perf_counter() - started)
 
 
-def _wait_for_exec(pid: int) -> None:
+def _wait_for_exec(pid: int, command: str = "run") -> None:
     """Until the child runs ``python -m jaxgd``: a signal sent between fork and exec goes to
     a copy of pytest, whose Python handler only notes it, and exec then forgets it (seen on
     a loaded machine: the run went on to finish). Without /proc, no wait."""
@@ -91,7 +91,7 @@ def _wait_for_exec(pid: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if b"\0-m\0jaxgd\0run\0" in cmdline.read_bytes():
+            if f"\0-m\0jaxgd\0{command}\0".encode() in cmdline.read_bytes():
                 return
         except OSError:  # no /proc, or the child has ended already
             return
@@ -142,3 +142,28 @@ def test_signals_at_any_moment_stop_the_run_and_leave_nothing(config, tmp_path):
     print([(round(r["delay"], 2), r["signum"], r["status"]) for r in results])
     stopped = [r for r in results if r["status"] != 0]
     assert len(stopped) >= len(results) // 2, [r["status"] for r in results]
+
+
+def test_sigterm_ends_lr_range_while_its_sweep_runs(tmp_path):
+    """lr-range ran its sweep on the main thread, which a compiled loop holds until it ends:
+    SIGTERM waited for 2·10⁹ steps (issue #22). Its work now runs as jaxgd run's does, in a
+    helper thread while the main thread polls for the signal."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jaxgd", "lr-range", "mlcc_cars", "--num-rates", "4", "--set",
+         "train.num_steps=2000000000", "--set", "train.log_every=100000000"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_exec(process.pid, "lr-range")
+        time.sleep(5)  # started, compiled, its loop running (about 1 s per 10⁶ steps)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        _, stderr = process.communicate(timeout=10)
+        assert time.monotonic() - sent < 5, stderr
+        assert process.returncode == 128 + signal.SIGTERM, stderr
+        assert "jaxgd: stopped; nothing was written" in stderr and "Traceback" not in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
