@@ -172,6 +172,8 @@ def _run(engine: engines.Engine, data, hyper, config: RunConfig,
 
 def _fit(X, y, options: Options) -> FitResult:
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
+        if options.validation is not None:  # by the file's names: its rows have none
+            holdout.check_validation_names(options.validation, X)
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
                                      options.batch_size, options.batch_seed)
     feature_names, target_name = frames.names_of(X, y)

@@ -44,12 +44,18 @@ def is_column(value) -> bool:
 
 def names_of(X, y) -> tuple[tuple[str, ...] | None, str | None]:
     """``(feature names, target name)`` of a table ``X`` and a column ``y``; None for what
-    has no names (arrays, a Series whose name is None).
+    has no names (arrays, a Series whose name is None). A file's rows
+    (``jaxgd.datasets.RowSource``) are named by the file: a CSV file's chosen columns,
+    nothing for a ``.npy`` file.
 
     Example:
       >>> names_of(np.ones((2, 1)), np.ones(2))
       (None, None)
     """
+    from jaxgd.datasets.stream import RowSource  # here: jaxgd.datasets imports this module
+
+    if isinstance(X, RowSource):  # the file holds the targets too (y is None)
+        return X.feature_names, X.target_name
     features = tuple(str(c) for c in X.columns) if is_table(X) else None
     target = str(y.name) if is_column(y) and y.name is not None else None
     return features, target
