@@ -178,3 +178,32 @@ def diverged_as_nan(values, diverged):
     # On the host (float64 errors) in NumPy; in JAX for device values or a traced verdict.
     xp = jnp if isinstance(values, jax.Array) or isinstance(diverged, jax.core.Tracer) else np
     return xp.where(diverged, xp.nan, values)
+
+
+def gap_to_optimum(final_loss, optimal_loss) -> np.ndarray:
+    """``final_loss - optimal_loss`` in float64, with a gap below 0 by rounding reported as 0.
+
+    No run can end below the optimum's loss L*, but a loss computed in float32 can round
+    below the float64 L* by a few ulps of L*. A gap below 0 by at most
+    ``RESOLUTION_ULPS``·eps·|L*| (eps of ``final_loss``'s dtype: what it resolves at L*) is
+    such a rounding and is 0; one further below is a bug and stays negative, to be seen.
+    NaN stays NaN. One rule for ``Result.gap`` and the command line's ``gap_to_optimum``.
+
+    Args:
+      final_loss: the runs' final losses, in the dtype they were computed in.
+      optimal_loss: L*, the float64 optimum's loss (broadcasts against ``final_loss``).
+
+    Returns:
+      The gaps, float64 (a NumPy scalar for one run).
+
+    Example:
+      >>> below = np.float32(0.5) - np.float32(0.5) * np.finfo(np.float32).eps  # 1 ulp
+      >>> float(gap_to_optimum(below, 0.5)), float(gap_to_optimum(np.float64(0.4), 0.5))
+      (0.0, -0.09999999999999998)
+    """
+    loss = np.asarray(final_loss)
+    dtype = loss.dtype if jnp.issubdtype(loss.dtype, jnp.floating) else np.float64
+    optimum = np.asarray(optimal_loss, np.float64)
+    gap = loss.astype(np.float64) - optimum
+    margin = RESOLUTION_ULPS * float(jnp.finfo(dtype).eps) * np.abs(optimum)
+    return np.where((gap < 0) & (gap >= -margin), 0.0, gap)[()]

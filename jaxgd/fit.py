@@ -86,7 +86,9 @@ def fit(
         column names to the result's ``feature_names`` (see ``jaxgd.frames``), and so does
         a ``RowSource`` of a CSV file, with its target column's as ``target_name``.
       y: targets, shape ``(n_samples,)``; a pandas Series gives its name to
-        ``target_name``.
+        ``target_name``. y's rows are matched to X's by position, never by index label:
+        a Series whose index differs from a DataFrame X's (another row order, another
+        frame's rows) gets a UserWarning saying so; align it first (``y.loc[X.index]``).
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
       seed: picks the random starting point.
@@ -172,9 +174,12 @@ def _run(engine: engines.Engine, data, hyper, config: RunConfig,
 
 def _fit(X, y, options: Options) -> FitResult:
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
+        if options.validation is not None:  # by the file's names: its rows have none
+            holdout.check_validation_names(options.validation, X)
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
                                      options.batch_size, options.batch_seed)
     feature_names, target_name = frames.names_of(X, y)
+    frames.warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
     X, y, held_plan = holdout.resolve(X, y, options)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)

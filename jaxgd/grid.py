@@ -310,10 +310,13 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     (``jaxgd.refinement``).
     """
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
+        if options.validation is not None:  # by the file's names: its rows have none
+            holdout.check_validation_names(options.validation, X)
         return streaming.run_on_rows(
             lambda data: run_grid(data, None, grid, options, points, refine), X, y,
             options.batch_size, options.batch_seed, grid)
     names = frames.names_of(X, y)
+    frames.warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
     X, y, held_plan = holdout.resolve(X, y, options)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)

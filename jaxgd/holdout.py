@@ -209,13 +209,26 @@ def _rows(X, y) -> bool:
         and hasattr(X, "shape")
 
 
-def _check_validation(validation, X):
+def check_validation_names(validation, X) -> None:
+    """Refuses a ``validation`` table whose columns are not X's names in X's order.
+
+    Matched to X's columns by position: a table with X's names in another order (or other
+    names) would mean other features. A named X with an unnamed X_val is fine. ``fit`` and
+    ``grid_sweep`` call it on a ``RowSource`` itself too, whose names its opened rows and
+    moments no longer carry.
+
+    Raises:
+      TypeError: ``validation`` is not a pair.
+      ValueError: naming both column lists.
+    """
     if not isinstance(validation, tuple | list) or len(validation) != 2:
         raise TypeError("validation must be a pair (X_val, y_val)")
-    # Matched to X's columns by position: a table with X's names in another order (or
-    # other names) would mean other features. A named X with an unnamed X_val is fine.
     frames.check_columns(validation[0], frames.names_of(X, None)[0], "validation: X_val",
                          "X has")
+
+
+def _check_validation(validation, X):
+    check_validation_names(validation, X)
     try:
         X_val, y_val = check_data(*validation, names=("X_val", "y_val"))
     except (TypeError, ValueError) as error:

@@ -24,6 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxgd.convergence import gap_to_optimum
 from jaxgd.holdout import LazyErrors
 from jaxgd.params import LinearParams
 from jaxgd.scaling import Standardizer, unstandardize_params
@@ -163,12 +164,19 @@ class Described(Descent):
 
     @property
     def gap(self) -> np.ndarray:
-        """Per run: ``final_loss - optimal_loss``, how far above the optimum it ended."""
+        """Per run: ``final_loss - optimal_loss``, how far above the optimum it ended
+        (float64).
+
+        Never negative by rounding: a float32 loss can round below the float64 optimum's
+        loss L* by a few ulps of L*, and a gap below 0 by no more than 16 ulps of L* in the
+        loss's dtype (``jaxgd.convergence.RESOLUTION_ULPS``) is reported as 0. A gap further
+        below 0 would be a bug and stays negative (``jaxgd.convergence.gap_to_optimum``).
+        """
         if self.reference is None:
             raise ValueError("no reference loss: run with reference=True on concrete data "
                              "(the float64 reference is computed on the host, so not under "
                              "tracing)")
-        return np.asarray(self.final_loss, np.float64) - self.optimal_loss
+        return gap_to_optimum(self.final_loss, self.optimal_loss)
 
     def named_params(self, standardizer=None) -> dict[str, Any]:
         """The parameters by name: ``{"weight": {feature: weight}, "bias": bias}``, as in

@@ -83,7 +83,11 @@ def stability(X, l2: float = 0.0, optimizer: str = "sgd",
         the targets do not matter.
       l2: ridge strength (the Hessian of MSE + l2·‖weight‖²).
       optimizer: "sgd" (plain gradient descent), "momentum" or "nesterov" (optax's).
-      momentum: β for momentum and Nesterov (default 0.9, as ``jaxgd.optimizers``).
+      momentum: β for momentum and Nesterov (default 0.9, as ``jaxgd.optimizers``); with
+        "sgd" only None or 0.
+
+    Raises:
+      ValueError: momentum outside [0, 1), or a non-zero momentum with optimizer "sgd".
 
     Returns:
       A ``Stability``.
@@ -109,6 +113,12 @@ def stability(X, l2: float = 0.0, optimizer: str = "sgd",
     positive = eigenvalues[eigenvalues > tiny]
     smallest = float(positive[0]) if positive.size else largest
     condition = largest / float(eigenvalues[0]) if eigenvalues[0] > tiny else float("inf")
+    if optimizer == "sgd" and momentum is not None and momentum != 0:
+        # Plain gradient descent has no β: dropping it would answer another question than
+        # the one asked (β = 0, sgd's own, is what Stability.momentum holds for it).
+        raise ValueError(f"momentum={momentum!r} does not apply to optimizer 'sgd' (plain "
+                         "gradient descent has none): momentum is for optimizer "
+                         "'momentum' or 'nesterov'")
     beta = 0.0 if optimizer == "sgd" else float(0.9 if momentum is None else momentum)
     if not 0.0 <= beta < 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")

@@ -66,7 +66,7 @@ def sweep(
     Args:
       X: features, shape ``(n_samples, n_features)``; or the data's ``SufficientStats``,
         or a file's rows as a ``jaxgd.datasets.RowSource``, with y None (as in ``fit``).
-      y: targets, shape ``(n_samples,)``.
+      y: targets, shape ``(n_samples,)``, matched to X's rows by position (as in ``fit``).
       learning_rates: K finite positive learning rates.
       num_steps: number of updates per run.
       seeds: S seeds for the starting points; the grid is then (K, S). Without it every

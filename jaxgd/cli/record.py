@@ -29,6 +29,7 @@ from jaxgd.cli.plan import (
     limit_label,
 )
 from jaxgd.cli.training_rows import training_mask
+from jaxgd.convergence import gap_to_optimum
 from jaxgd.least_squares import LeastSquares, solve
 from jaxgd.params import LinearParams
 from jaxgd.scaling import Standardizer, unstandardize_params
@@ -247,7 +248,9 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
             **runs[int(np.ravel_multi_index(best, shape))],
             "weight": dict(zip(names, map(float, final[0]), strict=True)),
             "bias": final[1],
-            "gap_to_optimum": float(history["final_loss"][best]) - optima[l2_index][1].loss,
+            # As Result.gap: a float32 loss rounded below the optimum's is a gap of 0.
+            "gap_to_optimum": float(gap_to_optimum(history["final_loss"][best],
+                                                   optima[l2_index][1].loss)),
             "selected_by": "validation" if plan.held_out else "training",
         }
         if plan.k_folds:  # judged by the mean over its folds

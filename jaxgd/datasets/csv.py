@@ -16,7 +16,8 @@ import numpy as np
 
 from jaxgd.datasets.dataset import Dataset
 
-DEFAULT_MISSING = ("?", "", "NA", "nan", "NaN")
+#: Cell texts that mean "no value", matched in any case (NA, na, N/A, NaN, NAN, ...).
+DEFAULT_MISSING = ("?", "", "NA", "N/A", "nan")
 
 
 def load_csv(
@@ -30,15 +31,16 @@ def load_csv(
     """Reads chosen numeric columns of a CSV file with a header row.
 
     Cells are stripped of surrounding spaces. A row whose selected cells include a missing
-    marker is dropped (and counted in ``n_dropped``); other columns are never parsed, so
-    they may hold text. Blank lines are skipped.
+    marker (in any case: "N/A", "n/a", "NAN") is dropped (and counted in ``n_dropped``);
+    other columns are never parsed, so they may hold text. Blank lines, and lines of only
+    spaces or tabs, are skipped.
 
     Args:
       path: the CSV file (UTF-8; a leading byte-order mark is ignored).
       features: one column name or a sequence of names, in the order ``X`` should have.
       target: the column to predict; it must not also be a feature.
       delimiter: the field separator, e.g. ``";"`` or ``"\\t"``.
-      missing: cell texts that mean "no value".
+      missing: cell texts that mean "no value", matched in any case.
 
     Returns:
       A ``Dataset`` with float64 ``X`` ``(n_rows, len(features))`` and ``y`` ``(n_rows,)``.
@@ -147,7 +149,7 @@ def _read_blocks(
 ) -> Iterator:
     """Yields the feature names, then (X, y, rows dropped) blocks of up to block_rows rows."""
     reader = csv.reader(lines, delimiter=delimiter)
-    header = next((row for row in reader if row), None)  # the first non-blank row
+    header = next((row for row in reader if not _blank(row)), None)  # the first non-blank row
     if header is None:
         raise ValueError(f"{where} is empty: expected a header row naming the columns")
     header = [name.strip() for name in header]
@@ -157,12 +159,13 @@ def _read_blocks(
         if header.count(name) > 1:
             raise ValueError(f"column {name!r} appears more than once in the header of {where}")
     columns = [header.index(name) for name in selected]
-    missing = frozenset(missing)
+    # Any case: writers differ (R's NA, pandas' NaN, spreadsheets' N/A, NAN, n/a).
+    missing = frozenset(marker.strip().casefold() for marker in missing)
     yield feature_names
 
     rows, n_dropped = [], 0
     for fields in _guarded(reader, where):
-        if not fields:
+        if _blank(fields):
             continue
         line = reader.line_num  # 1-based line of the file where this row ends
         if len(fields) != len(header):
@@ -170,7 +173,7 @@ def _read_blocks(
                 f"{where}, line {line}: {len(fields)} fields but the header has {len(header)}"
             )
         texts = [fields[i].strip() for i in columns]
-        if any(text in missing for text in texts):
+        if any(text.casefold() in missing for text in texts):
             n_dropped += 1
             continue
         rows.append(
@@ -183,6 +186,12 @@ def _read_blocks(
     if rows or n_dropped:
         table = np.array(rows, dtype=np.float64).reshape(len(rows), len(selected))
         yield table[:, :-1], table[:, -1], n_dropped
+
+
+def _blank(fields: list[str]) -> bool:
+    """Whether a row is a blank line: no field, or one of only spaces and tabs (a line of
+    spaces is no row of missing values: it has no delimiter, so not the header's width)."""
+    return not fields or (len(fields) == 1 and not fields[0].strip())
 
 
 def _guarded(reader, where: str) -> Iterator[list[str]]:

@@ -53,6 +53,7 @@ def test_without_an_exact_limit_the_sentence_says_so(tmp_path, capsys):
 @pytest.mark.parametrize("optimizer,label", [("sgd", "2/λmax"), ("momentum", "2(1+β)/λmax"),
                                              ("nesterov", "2(1+β)/((1+2β)λmax)")])
 def test_the_sentence_names_each_optimizers_limit(optimizer, label):
-    limits = stability(np.array([[-1.0], [1.0]]), optimizer=optimizer, momentum=0.5)
+    hyper = {} if optimizer == "sgd" else {"momentum": 0.5}  # sgd has no β
+    limits = stability(np.array([[-1.0], [1.0]]), optimizer=optimizer, **hyper)
     above = sentence(2 * limits.max_learning_rate, limits)
     assert f"> {label} = {limits.max_learning_rate:.4g}" in above and above.endswith("diverged")

@@ -14,6 +14,7 @@ from jaxgd.datasets import (
     Dataset,
     SyntheticDataset,
     auto_mpg,
+    csv_blocks,
     from_arrays,
     load_csv,
     mlcc_cars,
@@ -183,6 +184,26 @@ def test_load_csv_selects_columns_and_drops_missing_rows(tmp_path):
     assert data.n_dropped == 3
     assert data.feature_names == ("b", "a") and data.target_name == "c"
     assert data.X.dtype == np.float64 and str(path) in data.source
+
+
+def test_load_csv_reads_the_usual_missing_markers_in_any_case(tmp_path):
+    # Spreadsheets and R write N/A, #N/A-less "n/a", NAN, Na: all mean "no value".
+    markers = ["N/A", "n/a", "NAN", "nan", "NaN", "na", "Na", "?"]
+    path = write(tmp_path, "a,b\n1,2\n" + "".join(f"{m},5\n" for m in markers) + "3,4\n")
+    data = load_csv(path, "a", "b")
+    assert data.X.tolist() == [[1.0], [3.0]] and data.n_dropped == len(markers)
+    assert [y.tolist() for _, y in csv_blocks(path, "a", "b")] == [[2.0, 4.0]]
+    # A marker of the caller's is read in any case too.
+    other = write(tmp_path, "a,b\n1,2\nNone,5\nnone,6\n", name="other.csv")
+    assert load_csv(other, "a", "b", missing=("none",)).n_dropped == 2
+
+
+def test_load_csv_skips_lines_of_only_whitespace_as_blank(tmp_path):
+    path = write(tmp_path, "   \na,b\n1,2\n   \n \t \n3,4\n  \n")
+    data = load_csv(path, "a", "b")
+    assert data.X.tolist() == [[1.0], [3.0]] and data.y.tolist() == [2.0, 4.0]
+    assert data.n_dropped == 0 and data.feature_names == ("a",)
+    assert [y.tolist() for _, y in csv_blocks(path, "a", "b")] == [[2.0, 4.0]]
 
 
 def test_load_csv_only_drops_rows_missing_a_selected_column(tmp_path):

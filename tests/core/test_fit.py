@@ -1,9 +1,12 @@
+import dataclasses
+
 import jax
 import numpy as np
 import optax
 import pytest
 
 from jaxgd import Standardizer, datasets, fit, solve, unstandardize_params
+from tests.conftest import well_conditioned
 
 
 def test_auto_mpg_all_features_reach_least_squares_in_original_units():
@@ -69,3 +72,24 @@ def test_badly_conditioned_features_get_a_warning_that_suggests_standardizing():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         fit(scaled, data.y, learning_rate=0.1, num_steps=3)  # condition number ~137: quiet
+
+
+def test_a_gap_below_the_optimum_by_float32_rounding_is_zero():
+    # float32 rounds this run's final loss 8e-11 below the float64 optimum L* = 0.0126: a
+    # rounding, not a loss below the least-squares minimum, so the gap is 0.
+    result = fit(*well_conditioned(2), learning_rate=0.3, num_steps=3000)
+    assert float(result.final_loss) - result.optimal_loss < 0  # the rounding is there
+    assert result.gap.dtype == np.float64 and float(result.gap) == 0.0
+    eps = np.finfo(np.float32).eps
+    just_below = dataclasses.replace(
+        result, final_loss=np.float32(result.optimal_loss * (1 - 8 * eps)))
+    assert float(just_below.gap) == 0.0
+
+
+def test_a_gap_below_the_optimum_by_more_than_rounding_stays_negative():
+    # A loss further below L* than float32 resolves there is a bug: it must stay visible.
+    result = fit(*well_conditioned(2), learning_rate=0.3, num_steps=3000)
+    wrong = dataclasses.replace(result, final_loss=np.float32(result.optimal_loss * (1 - 1e-4)))
+    assert float(wrong.gap) == pytest.approx(-1e-4 * result.optimal_loss, rel=1e-2)
+    above = dataclasses.replace(result, final_loss=np.float32(result.optimal_loss * 1.01))
+    assert float(above.gap) == pytest.approx(0.01 * result.optimal_loss, rel=1e-4)

@@ -6,6 +6,7 @@ also a table that is not pandas, to check that tables are recognised by duck typ
 
 import subprocess
 import sys
+import warnings
 
 import jax
 import numpy as np
@@ -67,6 +68,37 @@ def test_fit_sweep_and_grid_keep_the_names(cars):
     for result in (fitted, swept, grid, swept.run((1, 0)), swept.as_grid(), grid.run((0, 1))):
         assert result.feature_names == tuple(FEATURES)
         assert result.target_name == "mpg"
+
+
+def test_a_y_whose_index_differs_from_x_s_is_matched_by_position_with_a_warning(cars):
+    # jaxgd reads numbers, not labels: a y in another row order (or of another frame)
+    # pairs its rows with X's by position, which pandas itself would align by index.
+    X = cars[FEATURES].astype({"horsepower": float})
+    shuffled = cars["mpg"].sample(frac=1.0, random_state=0)
+    calls = {
+        "fit": lambda y: jaxgd.fit(X, y, learning_rate=1e-5, num_steps=3, reference=False),
+        "sweep": lambda y: jaxgd.sweep(X, y, learning_rates=[1e-5], num_steps=3,
+                                       reference=False),
+        "grid_sweep": lambda y: jaxgd.grid_sweep(X, y, grid={"learning_rate": [1e-5]},
+                                                 num_steps=3, reference=False),
+        "from_arrays": lambda y: datasets.from_arrays(X, y),
+    }
+    for name, call in calls.items():
+        with pytest.warns(UserWarning, match=r"y's index differs from X's.*matched to X's "
+                          r"rows by position") as caught:
+            call(shuffled)
+        assert caught[0].filename == __file__, name  # the caller's line, not jaxgd's
+        with warnings.catch_warnings():  # the same index, or y without one: no word
+            warnings.simplefilter("error")
+            call(cars["mpg"])
+            call(shuffled.to_numpy())
+    # Position it is: the same numbers as y's values in their order.
+    with pytest.warns(UserWarning):
+        by_position = jaxgd.fit(X, shuffled, learning_rate=1e-5, num_steps=3,
+                                reference=False)
+    plain = jaxgd.fit(X, shuffled.to_numpy(), learning_rate=1e-5, num_steps=3,
+                      reference=False)
+    np.testing.assert_array_equal(by_position.losses, plain.losses)
 
 
 def test_names_are_static_so_results_stay_pytrees(cars):

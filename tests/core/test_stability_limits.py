@@ -37,11 +37,11 @@ def test_the_first_diverging_rate_of_a_fine_sweep_is_within_1_percent(optimizer,
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov"])
 def test_the_fastest_rate_converges_sooner_than_its_neighbours(optimizer):
-    limits = jaxgd.stability(COURSE_CARS_X, optimizer=optimizer, momentum=0.5)
+    hyper = {} if optimizer == "sgd" else {"momentum": 0.5}
+    limits = jaxgd.stability(COURSE_CARS_X, optimizer=optimizer, **hyper)
     steps = {}
     for factor in (0.6, 1.0, 1.4):
         rate = min(factor * limits.fastest_learning_rate, 0.999 * limits.max_learning_rate)
-        hyper = {} if optimizer == "sgd" else {"momentum": 0.5}
         run = jaxgd.fit(COURSE_CARS_X, COURSE_CARS_Y, learning_rate=rate, num_steps=4000,
                         optimizer=optimizer, hyperparameters=hyper, init_scale=0.0)
         assert bool(run.converged), (optimizer, factor)
@@ -58,3 +58,18 @@ def test_predicted_rates_match_the_measured_contraction():
     gaps = np.asarray(run.losses, np.float64) - optimum
     measured = (gaps[300] / gaps[200]) ** (1 / 100)  # the loss's gap shrinks by ρ² a step
     np.testing.assert_allclose(measured, slowest ** 2, rtol=1e-3)
+
+
+@pytest.mark.parametrize("momentum", [0.9, 0.5, 1e-3])
+def test_momentum_with_plain_gradient_descent_is_refused_by_name(momentum):
+    # sgd has no β: a momentum given with it would be silently dropped, and the limit
+    # returned would not be the one the caller asked about.
+    with pytest.raises(ValueError, match=r"momentum.*'sgd'.*'momentum' or 'nesterov'"):
+        jaxgd.stability(COURSE_CARS_X, optimizer="sgd", momentum=momentum)
+
+
+def test_a_zero_momentum_with_plain_gradient_descent_is_what_sgd_has():
+    # β = 0 is sgd's own (Stability.momentum), so a Stability's fields given back are fine.
+    plain = jaxgd.stability(COURSE_CARS_X)
+    again = jaxgd.stability(COURSE_CARS_X, optimizer=plain.optimizer, momentum=plain.momentum)
+    assert again.max_learning_rate == plain.max_learning_rate and again.momentum == 0.0

@@ -3,6 +3,7 @@ with full-batch descent, determinism, one order per sweep, CSV handling and bad 
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import jaxgd
-from jaxgd import fit, grid_sweep, streaming, sweep
+from jaxgd import fit, frames, grid_sweep, streaming, sweep
 from jaxgd.datasets import csv_blocks, csv_rows, npy_rows
 from jaxgd.statistics import accumulate
 from tests.ulps import assert_close_ulps
@@ -371,6 +372,27 @@ def test_a_csv_header_names_a_shuffled_minibatch_run(data, named_csv):
     for i, name in enumerate(NAMED):  # the tolerances of the NumPy SGD test above
         assert named["weight"][name] == pytest.approx(w[i], rel=2e-5, abs=1e-6)
     assert named["bias"] == pytest.approx(b, rel=2e-5)
+
+
+@pytest.mark.parametrize("entry", ["fit", "sweep", "grid_sweep"])
+@pytest.mark.parametrize("path", ["moments", "batches"])
+def test_validation_tables_are_checked_against_a_csv_header_as_against_a_dataframe(
+        named_csv, entry, path):
+    # The file's chosen columns are X's names, as a DataFrame's are: a validation table
+    # with them in another order would be matched by position to the wrong weights.
+    csv, frame = named_csv
+    source = csv_rows(csv, NAMED, "target", block_rows=BLOCK)
+    assert frames.names_of(source, None) == (("c", "a"), "target")
+    options = ({"num_steps": 3} if path == "moments"
+               else {"batch_size": 100, "epochs": 1, "engine": "direct"})
+    swapped = (frame[["a", "c"]], frame["target"])
+    for X, y in ((frame[NAMED], frame["target"]), (source, None)):
+        with pytest.raises(ValueError, match=re.escape(
+                "validation: X_val has columns ('a', 'c'), X has ('c', 'a')")):
+            _named_runs(entry, X, y, validation=swapped, **options)
+    kept = _named_runs(entry, source, None, validation=(frame[NAMED], frame["target"]),
+                       **options)
+    assert kept.feature_names == ("c", "a")
 
 
 def test_a_npy_file_has_no_names_and_rescaling_keeps_them(data, named_csv):
