@@ -5,6 +5,7 @@ import contextlib
 import gc
 import os
 import shutil
+import signal
 import tempfile
 
 import jax
@@ -94,3 +95,12 @@ def compiles():
     finally:
         listening = False
         jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def as_in_a_terminal() -> None:
+    """In the child before exec: Ctrl-C's default action, as a command typed in a terminal
+    has it. A suite started in the background (``cmd &`` in a script, as CI may be) ignores
+    SIGINT, every process it starts inherits that, and Python then leaves SIGINT ignored
+    until jaxgd installs its own handler: a Ctrl-C in the first instants was lost (the run
+    went on to exit 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import as_in_a_terminal
+
 ROOT = Path(__file__).parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -123,7 +125,7 @@ def test_ctrl_c_stops_cleanly_and_writes_nothing(tmp_path):
     args = [sys.executable, "-m", "jaxgd", "run", "--out", tmp_path / "out", "--progress",
             "--set", "train.num_steps=10000000", "--set", "output.figures=[]"]
     process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, preexec_fn=as_in_a_terminal)
     seen = b""
     while b"steps/s" not in seen:  # wait until the compiled loop is running and reporting
         chunk = os.read(process.stderr.fileno(), 4096)

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import as_in_a_terminal
+
 ROOT = Path(__file__).parents[2]
 CONFIG = """\
 [data]
@@ -68,7 +70,7 @@ def trial(config: Path, folder: Path, delay: float | None, signum: int) -> dict:
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "jaxgd", "run", str(config), "--out",
                                 str(out)], cwd=folder, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=as_in_a_terminal)
     _wait_for_exec(process.pid)
     sent = None
     if delay is not None:
@@ -100,7 +102,8 @@ def _wait_for_exec(pid: int, command: str = "run") -> None:
 
 def check(result: dict) -> None:
     signum, out, status = result["signum"], result["out"], result["status"]
-    where = f"{signal.Signals(signum).name} after {result['delay']} s: {result['stderr']}"
+    where = (f"{signal.Signals(signum).name} after {result['delay']} s, status {status}: "
+             f"{result['stderr']}{result['stdout'][-300:]}")
     assert "Exception ignored" not in result["stderr"], where
     assert list(result["temp"].iterdir()) == [], where  # no jaxgd-rows-* copy left
     written = [out / name for name in RESULTS if (out / name).exists()]
