@@ -29,7 +29,7 @@ from jaxgd.training import (
     make_config,
     train,
 )
-from jaxgd.validation import is_traced
+from jaxgd.validation import is_traced, warn_unaligned
 
 
 @partial(jax.jit, static_argnames=("engine", "config"))
@@ -179,7 +179,7 @@ def _fit(X, y, options: Options) -> FitResult:
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
                                      options.batch_size, options.batch_seed)
     feature_names, target_name = frames.names_of(X, y)
-    frames.warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
+    warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
     X, y, held_plan = holdout.resolve(X, y, options)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)

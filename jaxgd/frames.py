@@ -52,49 +52,11 @@ def names_of(X, y) -> tuple[tuple[str, ...] | None, str | None]:
       >>> names_of(np.ones((2, 1)), np.ones(2))
       (None, None)
     """
-    from jaxgd.datasets.stream import RowSource  # here: jaxgd.datasets imports this module
-
-    if isinstance(X, RowSource):  # the file holds the targets too (y is None)
+    if _names_itself(X):  # a file's rows: the file holds the targets too (y is None)
         return X.feature_names, X.target_name
     features = tuple(str(c) for c in X.columns) if is_table(X) else None
     target = str(y.name) if is_column(y) and y.name is not None else None
     return features, target
-
-
-def warn_unaligned(X, y) -> None:
-    """Warns where a table ``X`` and a column ``y`` both have an index (pandas) and the
-    indexes differ: jaxgd reads their numbers, so y's rows are matched to X's by position,
-    where pandas would align them by label. A length mismatch is left to the data checks,
-    which refuse it.
-
-    Example:
-      >>> class Indexed:
-      ...     def __init__(self, labels, **names):
-      ...         self.index = Labels(labels)
-      ...         self.__dict__.update(names)
-      ...     def __array__(self, dtype=None, copy=None):
-      ...         return np.zeros((len(self.index), 1))
-      >>> class Labels(list):
-      ...     def equals(self, other):
-      ...         return list(self) == list(other)
-      >>> import warnings
-      >>> with warnings.catch_warnings(record=True) as caught:
-      ...     warnings.simplefilter("always")
-      ...     warn_unaligned(Indexed([0, 1], columns=["a"]), Indexed([1, 0], name="b"))
-      >>> str(caught[0].message)[:35]
-      "y's index differs from X's: y's row"
-    """
-    index_x, index_y = getattr(X, "index", None), getattr(y, "index", None)
-    if not (is_table(X) and is_column(y) and hasattr(index_x, "equals")
-            and hasattr(index_y, "equals")):
-        return  # arrays (and anything without labels) have only positions
-    if len(index_x) != len(index_y) or index_x.equals(index_y):
-        return
-    from jaxgd.validation import warn  # here: jaxgd.validation imports this module
-
-    warn("y's index differs from X's: y's rows are matched to X's rows by position, not "
-         "by index label (pandas would align them by label); align them first if that is "
-         "not what you mean, e.g. y.loc[X.index], or give y.to_numpy()", UserWarning)
 
 
 def check_columns(value, expected: tuple[str, ...] | None, name: str, against: str) -> None:
@@ -222,3 +184,9 @@ def _refuse(bad: list, name: str) -> None:
     others = f" (also {', '.join(repr(str(b[0])) for b in bad[1:6])})" if len(bad) > 1 else ""
     raise TypeError(f"{name} column {str(label)!r} {what}{others}: encode it as numbers "
                     "(e.g. one indicator column per level, pandas.get_dummies) or leave it out")
+
+
+def _names_itself(X) -> bool:
+    """Rows that carry their own column names (``jaxgd.datasets.RowSource``), asked of the
+    value rather than its type: this module sits below the datasets that define it."""
+    return not is_table(X) and hasattr(X, "feature_names") and hasattr(X, "target_name")

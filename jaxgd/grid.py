@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -48,15 +47,8 @@ from jaxgd.validation import (
     check_positive_int,
     check_seed,
     is_traced,
+    warn_unaligned,
 )
-
-#: A chunk's outputs take about this much memory when no chunk_size is given, on a CPU (or a
-#: device that does not say how much memory it has free).
-CHUNK_BYTES = 256 * 2**20
-#: On a GPU or TPU, the share of each device's free memory a chunk's outputs may take: the
-#: loop writes the history once and the program lays it out once more for the result, and
-#: XLA needs room for the loop's state and its own scratch.
-FREE_MEMORY_SHARE = 0.25
 
 
 @partial(jax.jit, static_argnames=("engine", "config", "wanted", "grid_shape"))
@@ -71,48 +63,6 @@ def _members_compiled(engine: engines.Engine, data, hyper, config: RunConfig, wa
     run = jax.tree_util.tree_map(lambda leaf: leaf[:wanted].reshape(*grid_shape,
                                                                     *leaf.shape[1:]), run)
     return run._replace(**steps)
-
-
-def auto_chunk_size(num_logs: int, n_features: int, n_snapshots: int,
-                    devices: Sequence[Any] | None = None) -> int:
-    """Runs per chunk so that one chunk's outputs fit the devices that run it.
-
-    On a CPU, about ``CHUNK_BYTES`` of outputs. On a GPU or TPU, ``FREE_MEMORY_SHARE`` of the
-    free memory each device reports (``memory_stats()``: bytes_limit − bytes_in_use), times
-    the number of devices (the runs are spread over them): a sized-for-CPU chunk would cut a
-    65,536-run sweep into pieces on an 80 GB GPU and run it 23× slower (issue 11).
-
-    Args:
-      num_logs, n_features, n_snapshots: the history's length, the model's width and the
-        snapshots kept: what one run outputs.
-      devices: the devices the chunk runs on (None: JAX's devices).
-
-    Example:
-      >>> auto_chunk_size(num_logs=1000, n_features=7, n_snapshots=3, devices=[])
-      64527
-    """
-    per_run = 4 * (num_logs + (n_snapshots + 1) * (n_features + 1) + 8)
-    return max(1, chunk_bytes(jax.devices() if devices is None else devices) // per_run)
-
-
-def chunk_bytes(devices: Sequence[Any]) -> int:
-    """Bytes of outputs one chunk may take on ``devices`` (see ``auto_chunk_size``)."""
-    free = [_free_bytes(device) for device in devices]
-    if not free or None in free:  # a CPU, or a device that does not report its memory
-        return CHUNK_BYTES
-    return max(CHUNK_BYTES, int(FREE_MEMORY_SHARE * min(free)) * len(free))
-
-
-def _free_bytes(device) -> int | None:
-    if getattr(device, "platform", "cpu") == "cpu":
-        return None
-    try:
-        stats = device.memory_stats()
-    except (RuntimeError, NotImplementedError, AttributeError):  # a backend without them
-        return None
-    if not stats or "bytes_limit" not in stats:
-        return None
-    return max(0, int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
 
 
 def grid_sweep(
@@ -316,7 +266,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
             lambda data: run_grid(data, None, grid, options, points, refine), X, y,
             options.batch_size, options.batch_seed, grid)
     names = frames.names_of(X, y)
-    frames.warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
+    warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
     X, y, held_plan = holdout.resolve(X, y, options)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
@@ -467,7 +417,7 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
         logs = -(-config.num_steps // config.log_every) * (1 if held is None else 2)
         # Only "runs" spreads the outputs over the devices; otherwise each holds them all.
         devices = jax.devices() if mode == "runs" else jax.devices()[:1]
-        chunk_size = auto_chunk_size(logs, width, len(config.snapshot_steps), devices)
+        chunk_size = sharding.auto_chunk_size(logs, width, len(config.snapshot_steps), devices)
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     if plan is not None:
         # With k folds ("fold", the last axis) a point's folds are consecutive runs, ranked

@@ -363,3 +363,37 @@ def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def warn_unaligned(X, y) -> None:
+    """Warns where a table ``X`` and a column ``y`` both have an index (pandas) and the
+    indexes differ: jaxgd reads their numbers, so y's rows are matched to X's by position,
+    where pandas would align them by label. A length mismatch is left to the data checks,
+    which refuse it.
+
+    Example:
+      >>> class Indexed:
+      ...     def __init__(self, labels, **names):
+      ...         self.index = Labels(labels)
+      ...         self.__dict__.update(names)
+      ...     def __array__(self, dtype=None, copy=None):
+      ...         return np.zeros((len(self.index), 1))
+      >>> class Labels(list):
+      ...     def equals(self, other):
+      ...         return list(self) == list(other)
+      >>> import warnings
+      >>> with warnings.catch_warnings(record=True) as caught:
+      ...     warnings.simplefilter("always")
+      ...     warn_unaligned(Indexed([0, 1], columns=["a"]), Indexed([1, 0], name="b"))
+      >>> str(caught[0].message)[:35]
+      "y's index differs from X's: y's row"
+    """
+    index_x, index_y = getattr(X, "index", None), getattr(y, "index", None)
+    if not (frames.is_table(X) and frames.is_column(y) and hasattr(index_x, "equals")
+            and hasattr(index_y, "equals")):
+        return  # arrays (and anything without labels) have only positions
+    if len(index_x) != len(index_y) or index_x.equals(index_y):
+        return
+    warn("y's index differs from X's: y's rows are matched to X's rows by position, not "
+         "by index label (pandas would align them by label); align them first if that is "
+         "not what you mean, e.g. y.loc[X.index], or give y.to_numpy()", UserWarning)

@@ -34,6 +34,7 @@ import numpy as np
 
 from jaxgd import convergence, engine, optimizers, refinement, search
 from jaxgd.cli import sharpness
+from jaxgd.cli.toml_text import ConfigError, apply_override, toml
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
 from jaxgd.validation import check_seed
 
@@ -42,10 +43,6 @@ DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
 SYNTHETIC_KEYS = ("n_samples", "n_features", "noise", "seed")
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
 FIGURES = ("loss_curve", "snapshots", "loss_surface", "sweep_curves", "sweep_summary")
-
-
-class ConfigError(ValueError):
-    """A config that cannot run: the message names the key and what is wrong with it."""
 
 
 @dataclass(frozen=True)
@@ -257,11 +254,11 @@ def parse(
       (0.1, 0.2)
     """
     try:
-        raw = _toml(text, source)
+        raw = toml(text, source)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source} is not valid TOML: {error}") from None
     for override in overrides:
-        _apply_override(raw, override)
+        apply_override(raw, override)
     config = _build(Config, raw, "")
     # A data.path typed in --set is read from the folder it was typed in, like any path on
     # a command line; one written in the config, from the config file's folder.
@@ -294,58 +291,6 @@ def _upgraded(raw: dict[str, Any]) -> dict[str, Any]:
         data = {key: value for key, value in data.items() if key != "validation_seed"}
         return {**raw, "data": data}
     return raw
-
-
-def _apply_override(raw: dict, override: str) -> None:
-    key, sep, text = override.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"--set needs key=value, got {override!r}")
-    text = text.strip()
-    if "\n" in text or "\r" in text:
-        raise ConfigError(f"--set {key}: the value spans several lines: give one value")
-    where = f"--set {key}: the value {text[:20]}{'...' if len(text) > 20 else ''}"
-    try:
-        parsed = _toml(f"v = {text}", where)
-    except tomllib.TOMLDecodeError:
-        parsed = {"v": text}  # a bare word such as mlcc_cars is meant as a string
-    if "#" in text and _parses_as(text.split("#", 1)[0], parsed["v"], where):
-        raise ConfigError(f"--set {key}: trailing content after the value: "
-                          f"{text[text.index('#'):]!r} (TOML would ignore it as a comment)")
-    value = parsed["v"]
-    *sections, name = key.split(".")
-    table = raw
-    for section in sections:
-        table = table.setdefault(section, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"--set {key}: {section} is not a section")
-    table[name] = value
-
-
-def _parses_as(text: str, value: Any, where: str) -> bool:
-    """Whether ``text`` alone is TOML for ``value`` (so what followed it was cut off)."""
-    try:
-        return _toml(f"v = {text.strip()}", where)["v"] == value
-    except tomllib.TOMLDecodeError:
-        return False
-
-
-def _toml(text: str, where: str) -> dict[str, Any]:
-    """``tomllib.loads(text)``, where nesting past Python's recursion limit (a few hundred
-    levels: the parser recurses once a level) is a ConfigError naming ``where`` (the file,
-    or the --set), like any other invalid TOML, not a RecursionError.
-
-    Example:
-      >>> _toml("v = " + "[" * 5000 + "]" * 5000, "deep.toml")
-      Traceback (most recent call last):
-      jaxgd.cli.config.ConfigError: deep.toml is not valid TOML: too deeply nested (past \
-Python's recursion limit)
-    """
-    try:
-        return tomllib.loads(text)
-    except RecursionError:
-        raise ConfigError(f"{where} is not valid TOML: too deeply nested (past Python's "
-                          "recursion limit)") from None
 
 
 def _build(cls, raw: Any, where: str):

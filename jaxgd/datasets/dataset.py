@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxgd import frames
-from jaxgd.validation import check_data
+from jaxgd.validation import check_data, warn_unaligned
 
 
 class Dataset(NamedTuple):
@@ -69,7 +69,7 @@ def from_arrays(
       ((2, 2), ('x0', 'x1'), 'y')
     """
     found, found_target = frames.names_of(X, y)
-    frames.warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
+    warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
     feature_names = found if feature_names is None else feature_names
     target_name = target_name or found_target or "y"
     X, y = check_data(X, y)
