@@ -1,4 +1,4 @@
-"""The fused path (``jaxgd.fused``) against the scan path, timed through ``jaxgd.sweep``.
+"""The fused path (``jaxgd.engines.fused``) against the scan path, timed through ``jaxgd.sweep``.
 
 ``python -m benchmarks.fused [--smoke] [--out FILE.json]`` (from the repository root).
 
@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 import jaxgd
-from jaxgd import fused
+from jaxgd.engines import fused
 
 #: (optimizer, K, fused engine, scan engine) per workload.
 WORKLOADS = [("sgd", 1024, "eigen-fused", "eigen"), ("sgd", 8192, "eigen-fused", "eigen"),

@@ -45,7 +45,7 @@ if [ "$SMOKE" = 1 ]; then
 else
     KS=(1024 8192 65536); DIRECT=(1000000 32 64 200); FUSED=()
 fi
-# 1. The fused path (jaxgd.fused) against the scan path through jaxgd.sweep, with their
+# 1. The fused path (jaxgd.engines.fused) against the scan path through jaxgd.sweep, with their
 #    agreement: sgd K = 1,024, 8,192, 65,536 and adam K = 8,192 (the H100 targets).
 stage "fused vs scan" 150 fused.log python3 -m benchmarks.fused "${FUSED[@]}" \
     --out "$OUT/fused.json"
@@ -68,7 +68,7 @@ stage "scan path, no command buffers" 70 scan_path_no_cb.log env \
     -p no:cacheprovider tests/core/test_model.py tests/core/test_engine.py \
     tests/core/test_eigen.py tests/core/test_layout.py tests/core/test_references.py \
     tests/core/test_sweep.py
-# 6. Scalar layout against arrays, per engine (the choice behind jaxgd.layout.MAX_SCALARS).
+# 6. Scalar layout against arrays, per engine (the choice behind jaxgd.engines.layout.MAX_SCALARS).
 stage "layouts" 60 layouts.log python3 -m benchmarks.layouts "${KS[@]:0:2}"
 # 7. The main job of the README's quick start (its results folder stays behind).
 stage "quick start job" 60 run.log python3 -m jaxgd run --out "$OUT/run" --overwrite

@@ -1,4 +1,4 @@
-"""Sweep time with and without the scalar layout (``jaxgd.layout``), per engine, on this
+"""Sweep time with and without the scalar layout (``jaxgd.engines.layout``), per engine, on this
 machine's default backend: the measurement behind ``layout.MAX_SCALARS``.
 
 ``python -m benchmarks.layouts [K ...]`` prints one line per (engine, layout, K): the median
@@ -15,10 +15,10 @@ import jax
 import numpy as np
 
 import jaxgd
-from jaxgd import layout
 from jaxgd._bench import auto_mpg_problem
 from jaxgd.cli.timing import timed
-from jaxgd.sharding import use_every_core
+from jaxgd.engines import layout
+from jaxgd.pipeline.sharding import use_every_core
 
 
 def measure(engine: str, K: int, scalars: bool, steps: int = 1000, repeats: int = 5):

@@ -14,7 +14,7 @@ import numpy as np
 
 import jaxgd
 from jaxgd._bench import auto_mpg_problem
-from jaxgd.sharding import use_every_core
+from jaxgd.pipeline.sharding import use_every_core
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ from jaxgd._bench import (
     write_outputs,
 )
 from jaxgd.cli.results import DestinationError, ResultsExistError, check_out, write_atomic
-from jaxgd.sharding import use_every_core
+from jaxgd.pipeline.sharding import use_every_core
 
 ROOT = Path(__file__).resolve().parent.parent
 

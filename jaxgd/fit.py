@@ -8,20 +8,22 @@ from functools import partial
 import jax
 import numpy as np
 
-from jaxgd import convergence, frames, holdout, segments, streaming
-from jaxgd import engine as engines
+from jaxgd.core import convergence
+from jaxgd.core.descent import Descent
+from jaxgd.data import streaming
+from jaxgd.data.statistics import on_device
 from jaxgd.datasets.stream import RowSource
-from jaxgd.descent import Descent
-from jaxgd.preparation import (
+from jaxgd.engines import engine as engines
+from jaxgd.inputs import frames
+from jaxgd.inputs.validation import is_traced, warn_unaligned
+from jaxgd.pipeline.preparation import (
     check_inputs,
     device_data,
     fixed_values,
     start_references,
     unstable_runs,
 )
-from jaxgd.result import FitResult, freeze
-from jaxgd.statistics import on_device
-from jaxgd.training import (
+from jaxgd.pipeline.training import (
     OptimizerFactory,
     Options,
     RunConfig,
@@ -29,7 +31,8 @@ from jaxgd.training import (
     make_config,
     train,
 )
-from jaxgd.validation import is_traced, warn_unaligned
+from jaxgd.results.result import FitResult, freeze
+from jaxgd.tuning import holdout, segments
 
 
 @partial(jax.jit, static_argnames=("engine", "config"))
@@ -77,13 +80,13 @@ def fit(
 
     Args:
       X: features, shape ``(n_samples, n_features)``; or, for data larger than memory, its
-        ``jaxgd.statistics.SufficientStats`` (e.g. ``accumulate(npy_blocks(path))``), with
+        ``jaxgd.data.statistics.SufficientStats`` (e.g. ``accumulate(npy_blocks(path))``), with
         y None: the moment engines (eigen, gram) need nothing else; or a file's rows as a
         ``jaxgd.datasets.RowSource`` (``npy_rows``, ``csv_rows``), with y None: mini-batch
-        SGD then streams its batches from the file (see ``jaxgd.streaming``), and
+        SGD then streams its batches from the file (see ``jaxgd.data.streaming``), and
         full-batch descent trains on its sufficient statistics.
         A pandas DataFrame (or any table with ``__array__`` and ``columns``) gives its
-        column names to the result's ``feature_names`` (see ``jaxgd.frames``), and so does
+        column names to the result's ``feature_names`` (see ``jaxgd.inputs.frames``), and so does
         a ``RowSource`` of a CSV file, with its target column's as ``target_name``.
       y: targets, shape ``(n_samples,)``; a pandas Series gives its name to
         ``target_name``. y's rows are matched to X's by position, never by index label:
@@ -92,43 +95,43 @@ def fit(
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
       seed: picks the random starting point.
-      batch_size: mini-batch SGD: rows per step, in [1, n] (see ``jaxgd.minibatch``); the
+      batch_size: mini-batch SGD: rows per step, in [1, n] (see ``jaxgd.core.minibatch``); the
         run then takes epochs × ceil(n / batch_size) steps, and ``batch_size = n`` is
         full-batch gradient descent exactly.
       epochs: mini-batch SGD: passes over the data.
       batch_seed: picks the batch order (reshuffled every epoch); ``seed`` if None (0 for
         a ``RowSource``, whose one order serves every run of a sweep).
-      optimizer: a name from ``jaxgd.optimizers.OPTIMIZERS`` ("sgd", "momentum",
+      optimizer: a name from ``jaxgd.core.optimizers.OPTIMIZERS`` ("sgd", "momentum",
         "nesterov", "adam", "adamw", "rmsprop", "adagrad"), or a function that builds an
         optax optimizer from a learning rate (``optax.adam``, ``lambda lr: ...``: pass the
         same object each time to avoid recompiling); plain gradient descent if None.
       schedule: "constant", "exponential_decay", "cosine_decay" or "warmup_cosine".
-      schedule_steps: the schedule's step counts (see ``jaxgd.optimizers``).
+      schedule_steps: the schedule's step counts (see ``jaxgd.core.optimizers``).
       hyperparameters: values for the optimizer's and schedule's other hyperparameters,
-        e.g. ``{"momentum": 0.8}``; the defaults are in ``jaxgd.optimizers``.
+        e.g. ``{"momentum": 0.8}``; the defaults are in ``jaxgd.core.optimizers``.
       l2: ridge strength: the loss becomes MSE + l2·‖weight‖² (the bias is not penalized).
       init_scale: standard deviation of the starting weight and bias; 0 means zeros.
       tol, patience, divergence_factor: convergence and divergence criteria, see
-        ``jaxgd.convergence``.
+        ``jaxgd.core.convergence``.
       stop_at_convergence: stop updating once converged (the history keeps its length).
       snapshot_steps: steps whose parameters to keep; if None, the beginning, the middle on a
         log scale (√num_steps) and the end.
       reference: also compute the least-squares optimum's loss (float64), for ``gap``, and
         warn (RuntimeWarning) when the features' condition number is 1e4 or more. The same
         host pass (O(n·d²)) gives the convergence monitor the optimum and the stability
-        limit by which it calls a run stalled or diverging (``jaxgd.convergence``); with
+        limit by which it calls a run stalled or diverging (``jaxgd.core.convergence``); with
         False, runs are judged by their losses alone.
-      progress_every: report progress every this many steps (see ``jaxgd.progress``).
+      progress_every: report progress every this many steps (see ``jaxgd.core.progress``).
       engine: "direct" computes the loss from X at every step; "gram" from the data's
         float64 moments, O(d²) per step; "eigen" from the same moments in the eigenbasis of
         the loss, O(d) per step (sgd, momentum, nesterov only); "gram-fused" and
-        "eigen-fused" run the same in one Pallas kernel (``jaxgd.fused``; up to 15
+        "eigen-fused" run the same in one Pallas kernel (``jaxgd.engines.fused``; up to 15
         features); "auto" picks by cost and exactness, fused on a GPU or TPU (see
-        ``jaxgd.engine``).
+        ``jaxgd.engines.engine``).
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
       validation: held-out rows ``(X_val, y_val)``: their MSE is recorded at every logged
         step (``validation_losses``) and at the end (``final_validation_loss``); see
-        ``jaxgd.holdout``. A diverged run's are NaN from its divergence on, the final one
+        ``jaxgd.tuning.holdout``. A diverged run's are NaN from its divergence on, the final one
         too: its parameters are frozen where it blew up and estimate nothing.
       validation_fraction: hold out this fraction of the rows instead, in (0, 1), drawn by
         a shuffle seeded by ``validation_seed`` (not by ``seed``).
@@ -137,9 +140,9 @@ def fit(
         nothing.
       track_sharpness: Adam only: record its preconditioned sharpness η·λmax(P⁻¹H) at
         every logged step in ``observed``; stable below 2(1 + b1)/(1 − b1) (see
-        ``jaxgd.sharpness``). Off, the run computes nothing more.
+        ``jaxgd.theory.sharpness``). Off, the run computes nothing more.
       unroll: steps per iteration of the compiled loop (None: the backend's default,
-        ``jaxgd.descent.default_unroll``); a speed setting (see ``jaxgd.descend``).
+        ``jaxgd.core.descent.default_unroll``); a speed setting (see ``jaxgd.descend``).
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
@@ -162,7 +165,7 @@ def fit(
 def _run(engine: engines.Engine, data, hyper, config: RunConfig,
          plan: segments.Plan | None, held=None) -> Descent:
     """The run as one compiled scan, or with ``stop_at_convergence`` in segments, so that a
-    run that converged early stops costing steps (``jaxgd.segments``)."""
+    run that converged early stops costing steps (``jaxgd.tuning.segments``)."""
     if plan is None or is_traced((data, hyper, held)):
         return _fit_compiled(engine, data, hyper, config, held)
     one = {name: np.asarray(value)[None] for name, value in hyper.items()}
@@ -173,7 +176,7 @@ def _run(engine: engines.Engine, data, hyper, config: RunConfig,
 
 
 def _fit(X, y, options: Options) -> FitResult:
-    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
+    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.data.streaming)
         if options.validation is not None:  # by the file's names: its rows have none
             holdout.check_validation_names(options.validation, X)
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,

@@ -15,32 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import (
-    convergence,
-    frames,
-    holdout,
-    progress,
-    refinement,
-    search,
-    segments,
-    sharding,
-    streaming,
-)
-from jaxgd import engine as engines
+from jaxgd.core import convergence, progress
+from jaxgd.core.descent import Descent
+from jaxgd.core.optimizers import OptimizerSpec, check_hyperparameter, make_spec
+from jaxgd.data import streaming
 from jaxgd.datasets.stream import RowSource
-from jaxgd.descent import Descent
-from jaxgd.optimizers import OptimizerSpec, check_hyperparameter, make_spec
-from jaxgd.preparation import (
-    check_inputs,
-    device_data,
-    fixed_values,
-    references,
-    start_references,
-    unstable_runs,
-)
-from jaxgd.result import GridResult, freeze
-from jaxgd.training import OptimizerFactory, Options, RunConfig, input_dtype, make_config, train
-from jaxgd.validation import (
+from jaxgd.engines import engine as engines
+from jaxgd.inputs import frames
+from jaxgd.inputs.validation import (
     check_learning_rates,
     check_memory,
     check_non_negative,
@@ -49,6 +31,25 @@ from jaxgd.validation import (
     is_traced,
     warn_unaligned,
 )
+from jaxgd.pipeline import sharding
+from jaxgd.pipeline.preparation import (
+    check_inputs,
+    device_data,
+    fixed_values,
+    references,
+    start_references,
+    unstable_runs,
+)
+from jaxgd.pipeline.training import (
+    OptimizerFactory,
+    Options,
+    RunConfig,
+    input_dtype,
+    make_config,
+    train,
+)
+from jaxgd.results.result import GridResult, freeze
+from jaxgd.tuning import holdout, refinement, search, segments
 
 
 @partial(jax.jit, static_argnames=("engine", "config", "wanted", "grid_shape"))
@@ -113,7 +114,7 @@ def grid_sweep(
 
     ``grid`` maps names to values (and ``sample`` to ranges to draw from); the names are
     "learning_rate", "seed", "batch_seed" (mini-batch order), "l2", or any of the optimizer's
-    and schedule's hyperparameters (see ``jaxgd.optimizers``). Result axes follow the
+    and schedule's hyperparameters (see ``jaxgd.core.optimizers``). Result axes follow the
     grid's order ("sample" first when drawn), steps last. Values are traced: another grid
     of the same shape reuses the compiled program. Names not in the
     grid take the fixed values given here (``learning_rate``, ``seed``, ``l2``,
@@ -125,7 +126,7 @@ def grid_sweep(
         axis may then hold one value only.
       grid: axis name -> values, in the result's axis order.
       sample: a search space, name -> (kind, low, high) with kind "log" or "uniform"
-        (``jaxgd.search``): ``num_samples`` points drawn over any numeric hyperparameter
+        (``jaxgd.tuning.search``): ``num_samples`` points drawn over any numeric hyperparameter
         the grid takes but seeds. They form the result's first axis, "sample", crossed
         with the grid's axes; ``values[name]`` holds each drawn value along it and
         ``point`` names them.
@@ -136,7 +137,7 @@ def grid_sweep(
       sampler: "sobol" (scrambled Sobol', even coverage) or "random" (independent).
       sample_seed: the draw's seed.
       refine: gradient steps from the best drawn points, e.g. ``{"top": 4, "steps": 20,
-        "learning_rate": 0.1, "backtracks": 6}`` (``jaxgd.refinement``); the result's
+        "learning_rate": 0.1, "backtracks": 6}`` (``jaxgd.tuning.refinement``); the result's
         ``refined`` holds their paths and refined runs.
       num_steps: updates per run (leave out for mini-batch SGD).
       learning_rate, seed, batch_seed, l2, hyperparameters: fixed values for names not in
@@ -153,7 +154,7 @@ def grid_sweep(
         "none" keeps one device.
       segment_steps: with ``stop_at_convergence`` or ``pruning``, run the sweep in
         segments of this many steps, between which converged, diverged and pruned runs
-        leave the batch and stop costing compute (see ``jaxgd.segments``); None: 1/32 of
+        leave the batch and stop costing compute (see ``jaxgd.tuning.segments``); None: 1/32 of
         num_steps (``min_steps`` with pruning); ``>= num_steps``: one plain scan. Under
         the caller's jit or vmap the sweep is always one plain scan.
       pruning: None, or "halving": successive halving; at steps ``min_steps·η^k`` only
@@ -166,7 +167,7 @@ def grid_sweep(
       validation, validation_fraction, validation_seed: held-out data, as in ``fit``.
       k_folds: k-fold cross-validation: the rows are dealt to k folds (seeded by
         ``validation_seed``) and every grid point runs once per fold, on one more axis,
-        "fold", last; each run's validation loss is its fold's (see ``jaxgd.holdout``).
+        "fold", last; each run's validation loss is its fold's (see ``jaxgd.tuning.holdout``).
         Full-batch runs on in-memory rows only; not with ``refine=``.
 
     Returns:
@@ -205,7 +206,7 @@ def grid_sweep(
 
 def _drawn(sample, num_samples, sampler, sample_seed, grid, spec: OptimizerSpec,
            k_folds=None, history_bytes: int = 0) -> dict[str, np.ndarray]:
-    """The search space's points (``jaxgd.search``), checked against the optimizer's
+    """The search space's points (``jaxgd.tuning.search``), checked against the optimizer's
     hyperparameters (names and both ends of each range) and the grid's axes, and their
     runs' size against this machine's memory before any is drawn (``_check_runs``)."""
     if sample is None:
@@ -257,9 +258,9 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
 
     ``points`` are drawn hyperparameter values (name -> ``(num_samples,)``), run as a
     first axis "sample" crossed with the grid's axes; ``refine`` a checked ``refine=``
-    (``jaxgd.refinement``).
+    (``jaxgd.tuning.refinement``).
     """
-    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.streaming)
+    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.data.streaming)
         if options.validation is not None:  # by the file's names: its rows have none
             holdout.check_validation_names(options.validation, X)
         return streaming.run_on_rows(
@@ -402,8 +403,8 @@ def _per_run_optimum(optima, l2_position: int | None, shape, hyper):
 def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, mode: str,
                 shape: tuple[int, ...], plan: segments.Plan | None = None,
                 held=None) -> Descent:
-    """The runs spread over the devices (``jaxgd.sharding``), chunk by chunk, or segment by
-    segment with a ``plan`` (``jaxgd.segments``)."""
+    """The runs spread over the devices (``jaxgd.pipeline.sharding``), chunk by chunk, or segment by
+    segment with a ``plan`` (``jaxgd.tuning.segments``)."""
     if mode == "rows" and (not isinstance(data, engines.Rows) or held is not None):
         mode = "runs"  # moments, rows read by the host, held-out data: share out the runs
     if mode == "rows":

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from jaxgd import convergence
+from jaxgd.core import convergence
 from jaxgd.grid import run_grid
-from jaxgd.result import PER_RUN, SHARED, SweepResult
-from jaxgd.training import OptimizerFactory, Options
-from jaxgd.validation import check_learning_rates, default_float
+from jaxgd.inputs.validation import check_learning_rates, default_float
+from jaxgd.pipeline.training import OptimizerFactory, Options
+from jaxgd.results.result import PER_RUN, SHARED, SweepResult
 
 
 def sweep(
@@ -60,7 +60,7 @@ def sweep(
     is flagged and does not disturb the others. Runs are spread over every local device,
     and a sweep larger than ``chunk_size`` runs chunk by chunk (see ``grid_sweep``, of which
     this is the learning-rate × seed case). For learning rates drawn at random, pass
-    ``jaxgd.search.draw({"learning_rate": ("log", 1e-4, 1.0)}, 64)["learning_rate"]`` as
+    ``jaxgd.tuning.search.draw({"learning_rate": ("log", 1e-4, 1.0)}, 64)["learning_rate"]`` as
     ``learning_rates``, or use ``grid_sweep(sample=...)`` for more hyperparameters.
 
     Args:

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 import jaxgd
-from jaxgd.convergence import DEFAULT_DIVERGENCE_FACTOR
+from jaxgd.core.convergence import DEFAULT_DIVERGENCE_FACTOR
 
 SKLEARN_TARGET = 0.01  # within 1% of the least-squares loss
 

@@ -43,7 +43,7 @@ from jaxgd._bench.report import method_notes
 from jaxgd._bench.scanpath import direct_row, scan_path
 from jaxgd._bench.targets import targets
 from jaxgd._bench.work import flops_per_step, limit_seconds, work
-from jaxgd.engine import choose_engine
+from jaxgd.engines.engine import choose_engine
 
 IMPL_LABELS = {
     "jaxgd": "jaxgd",
@@ -403,7 +403,7 @@ EARLY_EXIT_RATES = (0.02, 0.9)
 
 def run_early_exit(problem: Problem, K: int, T: int, log_every: int,
                    log: Callable[[str], None]) -> dict[str, Any]:
-    """``stop_at_convergence`` sweeps with segments (``jaxgd.segments``, the default) and as
+    """``stop_at_convergence`` sweeps with segments (``jaxgd.tuning.segments``, the default) and as
     one plain scan (``segment_steps=T``): run-steps executed, wall time of the first call
     (compiles included) and of a second one, and whether the results agree."""
     rates = problem.max_learning_rate * np.geomspace(*EARLY_EXIT_RATES, K)

@@ -29,13 +29,14 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-from jaxgd import progress, sharding
 from jaxgd.cli import compile_cache, lr_range, results
 from jaxgd.cli import config as config_module
 from jaxgd.cli.chunking import CHUNK_RUNS
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.interrupt import Stopped, check, interruptible, stop_signals
 from jaxgd.cli.shipped import DEFAULT_CONFIG, load_config, shipped_configs
+from jaxgd.core import progress
+from jaxgd.pipeline import sharding
 
 __all__ = ["build_parser", "load_config", "main", "shipped_configs"]
 

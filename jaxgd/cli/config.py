@@ -32,11 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from jaxgd import convergence, engine, optimizers, refinement, search
 from jaxgd.cli import sharpness
 from jaxgd.cli.toml_text import ConfigError, apply_override, toml
+from jaxgd.core import convergence, optimizers
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
-from jaxgd.validation import check_seed
+from jaxgd.engines import engine
+from jaxgd.inputs.validation import check_seed
+from jaxgd.tuning import refinement, search
 
 DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
 #: The [data] keys that shape ``synthetic`` only (``jaxgd.datasets.synthetic``).
@@ -57,9 +59,9 @@ class DataConfig:
     into sufficient statistics (a .npy file always streams): data larger than memory, eigen
     or gram engine, no per-point figures; with ``train.batch_size`` mini-batch SGD reads its
     batches from the file. ``block_rows``: rows per block of a streamed file, the unit of
-    reading and of the block-wise shuffle (``jaxgd.streaming``). ``n_samples``,
+    reading and of the block-wise shuffle (``jaxgd.data.streaming``). ``n_samples``,
     ``n_features``, ``noise`` and ``seed`` shape ``synthetic``. Held-out data
-    (``jaxgd.holdout``): ``validation_fraction`` holds out that fraction of the rows, or
+    (``jaxgd.tuning.holdout``): ``validation_fraction`` holds out that fraction of the rows, or
     ``k_folds`` runs k-fold cross-validation (one more grid axis, "fold"); the split or
     folds are drawn by a shuffle seeded by ``validation_seed`` (left out: 0). The best run
     is then the one with the lowest held-out loss (with k folds, the mean over the folds)."""
@@ -96,19 +98,19 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """The optimizer (``jaxgd.optimizers``) and its learning rate, or a list of learning
+    """The optimizer (``jaxgd.core.optimizers``) and its learning rate, or a list of learning
     rates to sweep; a schedule and its step counts; fixed values for other hyperparameters;
     and ``grid``, a table of hyperparameter name -> values to sweep as a full grid (with the
     learning rates first, then the grid's names in order, then seeds).
 
     ``sample`` draws the learning rates instead of listing them: a table of name ->
-    [kind, low, high] (``jaxgd.search``), e.g. ``{learning_rate = ["log", 1e-4, 1.0], b1 =
+    [kind, low, high] (``jaxgd.tuning.search``), e.g. ``{learning_rate = ["log", 1e-4, 1.0], b1 =
     ["uniform", 0.5, 0.99]}``, ``num_samples`` points from ``sampler`` ("sobol" or
     "random") and ``sample_seed``. It must range over learning_rate (the run's first axis;
     the other drawn names vary along it, point by point); l2 is gridded, not drawn.
 
     ``refine`` (with ``sample``) moves the best drawn points of the whole sweep downhill by
-    hypergradients after it has run: a table of ``jaxgd.refinement``'s settings, e.g.
+    hypergradients after it has run: a table of ``jaxgd.tuning.refinement``'s settings, e.g.
     ``{top = 4, steps = 20, learning_rate = 0.1, backtracks = 6}`` (``grid_sweep``'s
     ``refine=``); summary.json's ``refined`` block records the start and end points.
 
@@ -368,7 +370,7 @@ def _draw(sample, num_samples, sampler, seed) -> dict[str, np.ndarray]:
 
 
 def _check_refine(config: Config) -> None:
-    """``optimizer.refine``: settings ``jaxgd.refinement`` takes, on drawn points whose runs
+    """``optimizer.refine``: settings ``jaxgd.tuning.refinement`` takes, on drawn points whose runs
     it can differentiate (rows in memory, one run per point)."""
     refine, data = config.optimizer.refine, config.data
     if not refine:
@@ -386,7 +388,7 @@ def _check_refine(config: Config) -> None:
 
 
 def _check_sample(optimizer: OptimizerConfig, spec) -> None:
-    """``optimizer.sample`` and its companions (``jaxgd.search``), named in the config's
+    """``optimizer.sample`` and its companions (``jaxgd.tuning.search``), named in the config's
     words."""
     if not optimizer.sample:
         _require(optimizer.num_samples is None, "optimizer.num_samples needs "
@@ -561,8 +563,8 @@ def _check_holdout(data: DataConfig, train: TrainConfig) -> None:
 
 
 def is_seed(value) -> bool:
-    """Whether ``value`` is a seed the library takes (``jaxgd.validation.check_seed``: an integer in
-    [0, 2**32)); a whole number written as a float, as TOML lists may hold, counts.
+    """Whether ``value`` is a seed the library takes (``jaxgd.inputs.validation.check_seed``:
+    an integer in [0, 2**32)); a whole number written as a float, as TOML lists may hold, counts.
 
     Example:
       >>> is_seed(7), is_seed(7.0), is_seed(7.5), is_seed(-1), is_seed(2**32)

@@ -18,9 +18,9 @@ import numpy as np
 
 from jaxgd import datasets
 from jaxgd.cli.config import Config, ConfigError
-from jaxgd.preparation import check_range
-from jaxgd.statistics import SufficientStats, accumulate, host_array
-from jaxgd.validation import default_float, memory_bytes
+from jaxgd.data.statistics import SufficientStats, accumulate, host_array
+from jaxgd.inputs.validation import default_float, memory_bytes
+from jaxgd.pipeline.preparation import check_range
 
 
 def is_streamed(config: Config) -> bool:

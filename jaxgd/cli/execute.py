@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Sequence
 import jax
 import numpy as np
 
-from jaxgd import progress
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.plan import (
     Plan,
@@ -35,10 +34,11 @@ from jaxgd.cli.record import HELD_OUT_FIELDS, RunRecord, make_record
 from jaxgd.cli.refine import refine_sweep
 from jaxgd.cli.sharpness import tracking
 from jaxgd.cli.timing import Timing, timed
+from jaxgd.core import progress
 from jaxgd.fit import fit
 from jaxgd.grid import grid_sweep, run_grid
-from jaxgd.result import best_index
-from jaxgd.training import Options
+from jaxgd.pipeline.training import Options
+from jaxgd.results.result import best_index
 
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
 #: Per-run fields of a chunk: the grid's axes first (learning rates, grid names, seeds).

@@ -17,7 +17,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from jaxgd.cli.plan import Plan, limit_kind
-from jaxgd.stability import Stability
+from jaxgd.theory.stability import Stability
 
 LABELS = {"sgd": "2/λmax", "momentum": "2(1+β)/λmax", "nesterov": "2(1+β)/((1+2β)λmax)"}
 
@@ -59,7 +59,7 @@ def sentence(rate: float, limits: Stability, not_exact: str | None = None,
 
     Example:
       >>> import numpy as np
-      >>> from jaxgd.stability import stability
+      >>> from jaxgd.theory.stability import stability
       >>> limits = stability(np.array([[-1.0], [1.0]]))       # 2/λmax = 1
       >>> sentence(1.5, limits)
       'η = 1.5 > 2/λmax = 1: diverged'

@@ -26,7 +26,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd import datasets, eigen, minibatch, segments
+from jaxgd import datasets
 from jaxgd.cli import chunking
 from jaxgd.cli.config import Config, ConfigError, is_seed
 from jaxgd.cli.data import (
@@ -48,12 +48,15 @@ from jaxgd.cli.training_rows import (
     training_rows,
 )
 from jaxgd.cli.training_rows import holdout_options as holdout_options  # re-exported
-from jaxgd.optimizers import OPTIMIZERS
-from jaxgd.preparation import CONDITION_WARNING
-from jaxgd.scaling import Standardizer
-from jaxgd.stability import Stability, stability
-from jaxgd.statistics import SufficientStats
-from jaxgd.training import Options, make_config
+from jaxgd.core import minibatch
+from jaxgd.core.optimizers import OPTIMIZERS
+from jaxgd.data.scaling import Standardizer
+from jaxgd.data.statistics import SufficientStats
+from jaxgd.engines import eigen
+from jaxgd.pipeline.preparation import CONDITION_WARNING
+from jaxgd.pipeline.training import Options, make_config
+from jaxgd.theory.stability import Stability, stability
+from jaxgd.tuning import segments
 
 #: Grid names whose values are integers (the others are numbers).
 INTEGER_AXES = ("seed", "batch_seed", "fold")
@@ -440,7 +443,7 @@ def check_supported(config: Config) -> None:
 
     Streamed data (``data.dataset = "npy"``, or ``"csv"`` with ``data.stream = true``) are
     read into their moments, and mini-batch SGD reads its batches from the file, one batch
-    order for every run (``jaxgd.streaming``); whatever needs all the rows in memory is
+    order for every run (``jaxgd.data.streaming``); whatever needs all the rows in memory is
     refused with them: standardizing, full-batch descent with the direct engine, and several
     batch orders. A .npy file's columns are numbered, not named.
 

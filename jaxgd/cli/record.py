@@ -16,7 +16,6 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxgd import minibatch
 from jaxgd.cli import sharpness
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.explain import explainer
@@ -29,11 +28,12 @@ from jaxgd.cli.plan import (
     limit_label,
 )
 from jaxgd.cli.training_rows import training_mask
-from jaxgd.convergence import gap_to_optimum
-from jaxgd.least_squares import LeastSquares, solve
-from jaxgd.params import LinearParams
-from jaxgd.scaling import Standardizer, unstandardize_params
-from jaxgd.statistics import SufficientStats
+from jaxgd.core import minibatch
+from jaxgd.core.convergence import gap_to_optimum
+from jaxgd.core.params import LinearParams
+from jaxgd.data.scaling import Standardizer, unstandardize_params
+from jaxgd.data.statistics import SufficientStats
+from jaxgd.theory.least_squares import LeastSquares, solve
 
 #: The per-run fields a run with held-out data adds (``jaxgd.cli.execute.run_chunk``).
 HELD_OUT_FIELDS = ("validation_losses", "final_validation_loss", "training_rmse",
@@ -330,7 +330,7 @@ def _limit_rows(plan: Plan) -> dict[str, Any]:
 
 
 def _validation(plan: Plan) -> dict[str, Any] | None:
-    """How the held-out rows were drawn (``jaxgd.holdout``), or None without any."""
+    """How the held-out rows were drawn (``jaxgd.tuning.holdout``), or None without any."""
     if not plan.held_out:
         return None
     options = holdout_options(plan.config)

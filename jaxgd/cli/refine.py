@@ -4,7 +4,7 @@ The command line runs its sweep in chunks of learning rates (and may resume them
 library's ``grid_sweep(refine=...)``, which refines the best runs of one call, would refine
 each chunk's best. Instead, once every chunk is recorded, ``refine_sweep`` ranks all the
 recorded runs by the objective (held-out loss with held-out data, else training loss; see
-``jaxgd.refinement.objective``), takes the drawn points of the ``top`` best, and runs those
+``jaxgd.tuning.refinement.objective``), takes the drawn points of the ``top`` best, and runs those
 points again, crossed with the grid's other axes and the seeds, as one ``run_grid`` call with
 ``refine``: the same runs on the same inputs, so its ``top`` best are the sweep's ``top`` best
 (the runs at the stability limit excepted: the library never starts from those).
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from jaxgd import refinement, search
 from jaxgd.cli.plan import Plan, grid_point, holdout_options, library_options
 from jaxgd.grid import run_grid
-from jaxgd.training import Options
+from jaxgd.pipeline.training import Options
+from jaxgd.tuning import refinement, search
 
 #: A refined point beats the sweep's best when its objective is lower by more than this,
 #: relatively: float32 losses of separate programs agree to about 1e-6.

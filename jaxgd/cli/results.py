@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from jaxgd.cli.config import FIGURES
-from jaxgd.files import (  # the library's, re-exported: the CLI's modules import them here
+from jaxgd.results.files import (  # the library's, re-exported: the CLI's modules import them here
     ResultsError,
     _umask,
     load_npz,

@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxgd import frames
-from jaxgd.validation import check_data, warn_unaligned
+from jaxgd.inputs import frames
+from jaxgd.inputs.validation import check_data, warn_unaligned
 
 
 class Dataset(NamedTuple):
@@ -51,7 +51,7 @@ def from_arrays(
     Args:
       X: features, shape ``(n_samples, n_features)``; any real dtype, stored as float64;
         or a pandas DataFrame (any table with ``__array__`` and ``columns``, see
-        ``jaxgd.frames``), whose column names are the default feature names.
+        ``jaxgd.inputs.frames``), whose column names are the default feature names.
       y: targets, shape ``(n_samples,)``; or a pandas Series, whose name is the default
         target name.
       feature_names: one name per column; X's columns, or ``x0, x1, ...``, if None.

@@ -1,13 +1,13 @@
 """Data larger than memory: blocks of rows from a ``.npy`` file or a CSV file, one pass.
 
 Each source yields ``(X, y)`` blocks of at most ``block_rows`` rows; feed them to
-``jaxgd.statistics.accumulate`` to get the data's sufficient statistics, which the gram
+``jaxgd.data.statistics.accumulate`` to get the data's sufficient statistics, which the gram
 engine trains on (``jaxgd.fit(stats, None, ...)``) whatever the number of rows. A ``.npy``
 file is memory-mapped, so only one block is in memory at a time.
 
 For mini-batch SGD, which needs the rows themselves, ``npy_rows`` and ``csv_rows`` describe a
 file as a ``RowSource`` that ``fit``, ``sweep`` and ``grid_sweep`` take in place of X (see
-``jaxgd.streaming``). ``RowSource.open`` gives random access to its rows: a ``.npy`` file is
+``jaxgd.data.streaming``). ``RowSource.open`` gives random access to its rows: a ``.npy`` file is
 memory-mapped as it is; a CSV file, which can only be read from its start, is parsed once
 into a temporary float64 file (n × (d + 1) × 8 bytes) that is memory-mapped; the file has
 no name, so it goes with the process however that ends.
@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxgd.data.statistics import SufficientStats, merge, sufficient_statistics
 from jaxgd.datasets.csv import DEFAULT_MISSING, _read_blocks
-from jaxgd.statistics import SufficientStats, merge, sufficient_statistics
-from jaxgd.validation import check_positive_int
+from jaxgd.inputs.validation import check_positive_int
 
 DEFAULT_BLOCK_ROWS = 65536
 
@@ -205,7 +205,7 @@ class OpenRows(NamedTuple):
 class RowSource(NamedTuple):
     """The rows of a ``.npy`` or CSV file, described but not read (see ``npy_rows``,
     ``csv_rows``). ``fit``, ``sweep`` and ``grid_sweep`` take one in place of X, with
-    ``y=None``: mini-batch SGD then streams its batches from the file (``jaxgd.streaming``),
+    ``y=None``: mini-batch SGD then streams its batches from the file (``jaxgd.data.streaming``),
     and full-batch descent trains on the file's sufficient statistics.
 
     Attributes:
@@ -253,7 +253,7 @@ class RowSource(NamedTuple):
 
         Example:
           >>> import pathlib, tempfile
-          >>> from jaxgd.statistics import accumulate
+          >>> from jaxgd.data.statistics import accumulate
           >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.npy"
           >>> np.save(path, np.arange(12.0).reshape(4, 3))
           >>> int(accumulate(npy_rows(path, block_rows=3).blocks()).n)
@@ -370,7 +370,7 @@ def npy_rows(
     """The rows of a 2-D numeric ``.npy`` file, for mini-batch SGD larger than memory.
 
     The arguments are those of ``npy_blocks``, checked now (the file's header is read, not
-    its rows). ``block_rows`` is also the unit of shuffling (see ``jaxgd.streaming``).
+    its rows). ``block_rows`` is also the unit of shuffling (see ``jaxgd.data.streaming``).
 
     Raises:
       FileNotFoundError, ValueError, TypeError: as ``npy_blocks``.

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd.params import LinearParams
-from jaxgd.validation import (
+from jaxgd.core.params import LinearParams
+from jaxgd.inputs.validation import (
     MAX_INT32,
     _as_float_array,
     check_memory,

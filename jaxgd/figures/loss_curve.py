@@ -4,7 +4,7 @@ The loss falls steeply, then flattens: the step where it stops changing is marke
 convergence step, and the least-squares optimum's loss is the floor it approaches. With
 held-out data the held-out loss is drawn beside it (dashed), at the same steps. With Adam's
 sharpness recorded (``track_sharpness``), a panel below shows it at the same steps with its
-stability threshold 2(1 + b1)/(1 − b1) (``jaxgd.sharpness``).
+stability threshold 2(1 + b1)/(1 − b1) (``jaxgd.theory.sharpness``).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import pytest
 
 from jaxgd import _bench as bench
 from jaxgd._bench.scanpath import SETTINGS
-from jaxgd.model import mse
-from jaxgd.params import LinearParams
+from jaxgd.core.model import mse
+from jaxgd.core.params import LinearParams
 from tests.conftest import well_conditioned
 
 STEPS = 60

@@ -140,7 +140,7 @@ def test_values_beyond_float32_are_refused_naming_the_column():
     # Moments made in float64 (streamed data, or statistics given as the data) are checked
     # where an engine brings them to float32: a streamed .npy of such values trained every
     # run on infinities (found by the hostile review).
-    stats = jaxgd.statistics.sufficient_statistics(X, Y_OK)
+    stats = jaxgd.data.statistics.sufficient_statistics(X, Y_OK)
     for engine in ("gram", "eigen"):
         with pytest.raises(ValueError, match="sums of squares and products exceed float32"):
             jaxgd.fit(stats, None, learning_rate=0.1, num_steps=5, engine=engine)
@@ -392,7 +392,8 @@ def test_a_sample_too_large_to_draw_is_refused_before_drawing(tmp_path, jaxgd_cl
                                                               monkeypatch):
     """2**32 points (Sobol's most) of 2 hyperparameters: ~300 GiB to draw; it used to be a
     32 GiB MemoryError traceback, drawn while the config was read."""
-    from jaxgd import search, validation
+    from jaxgd.inputs import validation
+    from jaxgd.tuning import search
 
     monkeypatch.setattr(validation, "memory_bytes", lambda: 8 * 2**30)  # an 8 GiB machine
     monkeypatch.setattr(search, "unit_points", lambda *_: pytest.fail("points were drawn"))
@@ -409,8 +410,9 @@ def test_a_sample_whose_runs_do_not_fit_is_refused_before_drawing(tmp_path, jaxg
     """2**24 points draw in ~1 GiB, but their runs' history does not fit: refused by the
     memory check of the run's stages, before a point is drawn (it used to draw them all,
     as Python floats, first: 134,217,728 points took 70 s and 5.7 GB)."""
-    from jaxgd import search, validation
     from jaxgd.cli import data, execute
+    from jaxgd.inputs import validation
+    from jaxgd.tuning import search
 
     monkeypatch.setattr(validation, "memory_bytes", lambda: 8 * 2**30)
     monkeypatch.setattr(data, "_memory_bytes", lambda: 8 * 2**30)

@@ -8,7 +8,7 @@ import pytest
 
 from jaxgd.cli import main
 from jaxgd.cli.explain import sentence
-from jaxgd.stability import stability
+from jaxgd.theory.stability import stability
 
 
 def _run(tmp_path, capsys, name, *overrides):

@@ -9,7 +9,7 @@ from jaxgd import fit
 from jaxgd.cli import execute, results
 from jaxgd.cli.config import ConfigError, parse
 from jaxgd.cli.shipped import shipped_configs
-from jaxgd.search import draw
+from jaxgd.tuning.search import draw
 
 SAMPLED = """\
 [data]

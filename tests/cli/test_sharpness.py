@@ -12,7 +12,7 @@ from jaxgd.cli import checkpoint, execute, results
 from jaxgd.cli import plan as plans
 from jaxgd.cli.config import ConfigError, parse
 from jaxgd.grid import grid_sweep
-from jaxgd.sharpness import adam_threshold
+from jaxgd.theory.sharpness import adam_threshold
 
 # The course's cars: at η = 0.1 Adam stays far below its threshold; at η = 300 its first
 # step's sharpness is far above it (Adam's first step is about η per coordinate), and then

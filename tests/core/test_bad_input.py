@@ -8,7 +8,7 @@ import optax
 import pytest
 
 from jaxgd import descend, fit, grid_sweep, sweep
-from jaxgd.descent import check_snapshot_steps
+from jaxgd.core.descent import check_snapshot_steps
 
 X, Y = np.array([[-1.0], [0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0, 7.1])
 FIT = {"learning_rate": 0.1, "num_steps": 5}

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from jaxgd import fit
-from jaxgd.convergence import init_monitor, update_monitor
+from jaxgd.core.convergence import init_monitor, update_monitor
 
 
 def run_monitor(losses, **kwargs):

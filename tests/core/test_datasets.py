@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgd.core.params import LinearParams
 from jaxgd.datasets import (
     AUTO_MPG_COLUMNS,
     Dataset,
@@ -20,7 +21,6 @@ from jaxgd.datasets import (
     mlcc_cars,
     synthetic,
 )
-from jaxgd.params import LinearParams
 
 # ---------------------------------------------------------------- auto_mpg
 
@@ -157,7 +157,7 @@ def test_synthetic_refuses_sizes_jax_or_memory_cannot_hold(monkeypatch):
     with pytest.raises(ValueError, match=r"n_samples × n_features must be <= 2147483647.*"
                                          r"got 1000000000 × 10"):
         synthetic(jax.random.PRNGKey(0), 10**9, 10)
-    monkeypatch.setattr("jaxgd.validation.memory_bytes", lambda: 2**30)  # a 1 GiB machine
+    monkeypatch.setattr("jaxgd.inputs.validation.memory_bytes", lambda: 2**30)  # a 1 GiB machine
     with pytest.raises(MemoryError, match=r"n_samples × n_features = 10000000 × 10 synthetic "
                                           r"data would take 2\.0 GiB, more than this machine's "
                                           r"1\.0 GiB"):

@@ -5,7 +5,7 @@ import optax
 import pytest
 
 from jaxgd import LinearParams, descend, exact_trajectory, mse
-from jaxgd.descent import default_snapshot_steps
+from jaxgd.core.descent import default_snapshot_steps
 from tests.ulps import assert_close_ulps
 
 #: Cut scans, unrolled bodies and segments are other compiled programs than one plain scan,
@@ -150,7 +150,7 @@ def test_unroll_is_a_speed_setting_only():
 
 
 def test_default_unroll_by_backend():
-    from jaxgd.descent import default_unroll
+    from jaxgd.core.descent import default_unroll
 
     assert default_unroll("cpu") == 1 and default_unroll("gpu") == default_unroll("tpu") > 1
 
@@ -158,11 +158,11 @@ def test_default_unroll_by_backend():
 @pytest.mark.parametrize("log_every", [1, 3])
 def test_segments_cut_or_not_give_the_snapshots_of_one_run(log_every):
     # A segmented loop run from concrete steps cuts its scans at the snapshots; from a traced
-    # step counter (jaxgd.segments) it takes them from a cond. Both equal one descend: the
+    # step counter (jaxgd.tuning.segments) it takes them from a cond. Both equal one descend: the
     # snapshots are copies of the same parameters, from other programs (within ULPS).
     # Steps 0, 6 and 12 are on segment or block boundaries, 7 inside a block for
     # log_every=3, 20 at the end.
-    from jaxgd.descent import descent_loop
+    from jaxgd.core.descent import descent_loop
 
     opt, steps, num_steps, length = optax.sgd(0.1), (0, 6, 7, 12, 20), 20, 6 * log_every
     whole = descend(quadratic, start(), opt, num_steps, snapshot_steps=steps,

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxgd import LinearParams, exact_trajectory, fit, grid_sweep, mse, sweep
-from jaxgd.eigen import eigen_basis, eigen_mse, from_eigen, to_device, to_eigen
-from jaxgd.statistics import sufficient_statistics
+from jaxgd.data.statistics import sufficient_statistics
+from jaxgd.engines.eigen import eigen_basis, eigen_mse, from_eigen, to_device, to_eigen
 from tests.conftest import well_conditioned
 
 
@@ -52,8 +52,8 @@ def test_eigen_loss_is_the_ridge_mse(seed, d, l2):
 @pytest.mark.parametrize("l2", [0.0, 0.2])
 def test_eigen_descent_follows_the_closed_form_trajectory(l2):
     # float64: the compiled loop in the eigenbasis against the closed-form history of plain
-    # gradient descent (jaxgd.trajectory, its own eigendecomposition of AᵀA): both exact up to
-    # rounding of O(num_steps) float64 operations, so rtol 1e-10.
+    # gradient descent (jaxgd.theory.trajectory, its own eigendecomposition of AᵀA): both exact
+    # up to rounding of O(num_steps) float64 operations, so rtol 1e-10.
     X, y = well_conditioned(1, n=50, d=3)
     with jax.enable_x64(True):
         run = fit(X, y, learning_rate=0.1, num_steps=400, init_scale=0.3, seed=4, l2=l2,

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from jaxgd import Standardizer, datasets, fit, progress, sweep
-from jaxgd.engine import choose_engine
+from jaxgd import Standardizer, datasets, fit, sweep
+from jaxgd.core import progress
+from jaxgd.engines.engine import choose_engine
 
 
 def standardized_auto_mpg():

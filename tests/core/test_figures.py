@@ -18,7 +18,7 @@ from jaxgd import (
     sweep,
     unstandardize_params,
 )
-from jaxgd.params import LinearParams
+from jaxgd.core.params import LinearParams
 from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y, well_conditioned
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

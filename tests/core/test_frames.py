@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 import jaxgd
-from jaxgd import Standardizer, datasets, frames, unstandardize_params
+from jaxgd import Standardizer, datasets, unstandardize_params
+from jaxgd.inputs import frames
 
 FEATURES = ["weight", "horsepower", "automatic"]
 

@@ -1,4 +1,4 @@
-"""The fused path (jaxgd.fused) against the scan path and the closed-form trajectory.
+"""The fused path (jaxgd.engines.fused) against the scan path and the closed-form trajectory.
 
 On this CPU the kernel runs in Pallas's interpreter, which evaluates the very kernel body a
 GPU would compile (same jaxpr: loss, gradient, optax update, monitor), so these tests cover
@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgd import LinearParams, exact_trajectory, fit, fused, grid_sweep, sweep
-from jaxgd import engine as engines
+from jaxgd import LinearParams, exact_trajectory, fit, grid_sweep, sweep
+from jaxgd.engines import engine as engines
+from jaxgd.engines import fused
 from tests.conftest import well_conditioned
 
 FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step", "stalled",
@@ -71,7 +72,7 @@ def test_several_blocks_and_stop_at_convergence(monkeypatch):
 
 @pytest.mark.parametrize("x64", [False, True], ids=["float32", "float64"])
 def test_fused_sgd_follows_the_closed_form(x64):
-    # The float64 closed form (jaxgd.trajectory) from a zero start. float64: the eigenbasis
+    # The float64 closed form (jaxgd.theory.trajectory) from a zero start. float64: the eigenbasis
     # is exact to ~1e-15, 30 steps compound it: 1e-10. float32: the loss's own rounding,
     # about 1e-7 of the loss each step, compounding over 30 stable steps: 1e-5.
     X, y = well_conditioned(3, n=50, d=4)

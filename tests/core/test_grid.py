@@ -84,7 +84,7 @@ class _FakeDevice:
 
 
 def test_auto_chunk_size_follows_the_free_memory_of_an_accelerator():
-    from jaxgd.sharding import CHUNK_BYTES, FREE_MEMORY_SHARE, auto_chunk_size
+    from jaxgd.pipeline.sharding import CHUNK_BYTES, FREE_MEMORY_SHARE, auto_chunk_size
 
     per_run = 4 * (1000 + 4 * 8 + 8)  # history, snapshots + params, verdicts
     cpu = auto_chunk_size(1000, 7, 3, devices=[_FakeDevice("cpu", None)])

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 
 from jaxgd import LinearParams, fit, grid_sweep, stability, sweep
-from jaxgd.holdout import (
+from jaxgd.data.statistics import remove, sufficient_statistics
+from jaxgd.tuning.holdout import (
     errors,
     fold_ids,
     held_out,
     split,
     validation_loss,
 )
-from jaxgd.statistics import remove, sufficient_statistics
 from tests.conftest import well_conditioned
 from tests.ulps import assert_close_ulps
 
@@ -329,7 +329,7 @@ def test_errors_report_rmse_and_mae_in_float64():
 def test_errors_are_computed_when_first_read_from_the_data_as_given(monkeypatch):
     # A sweep must not wait for its program to compute errors nobody reads; reading them
     # later must still see the data of the call, not what the caller changed since.
-    from jaxgd import holdout
+    from jaxgd.tuning import holdout
 
     calls = []
     real = holdout.errors
@@ -380,7 +380,8 @@ def test_errors_do_not_follow_later_changes_to_the_caller_s_dataframes(run):
 def test_errors_of_large_data_are_computed_in_the_call_without_a_copy(monkeypatch):
     # Past memo.MAX_BYTES a copy of X kept in every unread result would grow memory by the
     # data's size per result; there the errors are computed at once instead.
-    from jaxgd import holdout, memo
+    from jaxgd.data import memo
+    from jaxgd.tuning import holdout
 
     calls = []
     real = holdout.errors
@@ -511,7 +512,7 @@ def _metric_types(errors):
 
 
 def test_every_error_metric_of_one_run_is_a_0d_float64_array(monkeypatch):
-    from jaxgd import holdout
+    from jaxgd.tuning import holdout
 
     X, y = well_conditioned(27, n=30)
     held = (X[:6], y[:6])

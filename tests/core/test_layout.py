@@ -5,10 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxgd import LinearParams, sweep
-from jaxgd import engine as engines
-from jaxgd.gram import gram_loss, quadratic
-from jaxgd.layout import flatten, from_scalars, to_scalars, unflatten, use_scalars
-from jaxgd.statistics import sufficient_statistics
+from jaxgd.data.statistics import sufficient_statistics
+from jaxgd.engines import engine as engines
+from jaxgd.engines.gram import gram_loss, quadratic
+from jaxgd.engines.layout import flatten, from_scalars, to_scalars, unflatten, use_scalars
 from tests.conftest import well_conditioned
 
 

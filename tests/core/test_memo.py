@@ -1,11 +1,12 @@
-"""The per-data memo of host work (jaxgd.memo): reused for the same content, never stale."""
+"""The per-data memo of host work (jaxgd.data.memo): reused for the same content, never stale."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgd import memo, solve, sweep
+from jaxgd import solve, sweep
+from jaxgd.data import memo
 from tests.conftest import well_conditioned
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from jaxgd import fit, grid_sweep, sweep
-from jaxgd.minibatch import epoch_order, steps_per_epoch
+from jaxgd.core.minibatch import epoch_order, steps_per_epoch
 from tests.ulps import assert_close_ulps
 
 

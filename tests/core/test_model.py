@@ -40,9 +40,9 @@ def test_every_loss_product_asks_for_full_precision():
     # JAX's default lets a GPU compute float32 products in TF32 (and a TPU in bfloat16), which
     # moves loss histories in the fourth digit. The loss functions must ask for HIGHEST; this is
     # checked on the program itself, since a CPU computes full float32 either way.
-    from jaxgd.gram import gram_loss, prepare
-    from jaxgd.minibatch import Batch, batch_mse
-    from jaxgd.statistics import sufficient_statistics
+    from jaxgd.core.minibatch import Batch, batch_mse
+    from jaxgd.data.statistics import sufficient_statistics
+    from jaxgd.engines.gram import gram_loss, prepare
 
     p = LinearParams(jnp.ones(3), jnp.array(0.0))
     X, y = jnp.ones((4, 3)), jnp.arange(4.0)

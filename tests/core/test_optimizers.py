@@ -5,7 +5,7 @@ import optax
 import pytest
 
 from jaxgd import LinearParams, descend, fit, mse
-from jaxgd.optimizers import OPTIMIZERS, make_spec
+from jaxgd.core.optimizers import OPTIMIZERS, make_spec
 
 X = np.array([[-1.0, 0.5], [0.0, -1.0], [1.0, 2.0], [2.0, 0.0]])
 Y = np.array([1.0, 3.0, 5.0, 6.0])

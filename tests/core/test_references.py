@@ -96,15 +96,15 @@ def test_large_data_reference_from_moments_matches_the_svd_oracle():
 def test_references_begun_on_a_worker_thread_equal_the_direct_ones(monkeypatch):
     # Data past memo.MAX_BYTES have their float64 pass overlapped with the device copy; the
     # numbers and the conditioning warning are those of the plain call.
-    import jaxgd.memo
-    from jaxgd.preparation import references, start_references
+    import jaxgd.data.memo
+    from jaxgd.pipeline.preparation import references, start_references
     from tests.conftest import well_conditioned
 
     X, y = well_conditioned(3, n=200, d=3)
     X = np.column_stack([X, 2.0 * X[:, 1]])  # dependent: a warning to carry over
     with pytest.warns(RuntimeWarning, match="linearly dependent"):
         expected = references(X, y, np.array([0.0, 0.5]))
-    monkeypatch.setattr(jaxgd.memo, "MAX_BYTES", 64)
+    monkeypatch.setattr(jaxgd.data.memo, "MAX_BYTES", 64)
     collect = start_references(X, y, np.array([0.0, 0.5]))
     with pytest.warns(RuntimeWarning, match="linearly dependent"):
         found = collect()

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from jaxgd import fit, grid_sweep, stability, sweep
-from jaxgd.search import Range
-from jaxgd.stability import limit_factor
+from jaxgd.theory.stability import limit_factor
+from jaxgd.tuning.search import Range
 
 RNG = np.random.default_rng(0)
 # Two features on scales 1 and 3: after 10 steps the best constant learning rate lies

@@ -1,4 +1,4 @@
-"""Tests for jaxgd.saving: result.save(path) and jaxgd.load(path), no pickle."""
+"""Tests for jaxgd.results.saving: result.save(path) and jaxgd.load(path), no pickle."""
 
 import dataclasses
 import json
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import jaxgd
-from jaxgd import saving
-from jaxgd.files import ResultsError
+from jaxgd.results import saving
+from jaxgd.results.files import ResultsError
 
 X = np.array([[-1.0, 0.5], [0.0, -0.5], [1.0, 1.0], [2.0, 0.0]])
 Y = np.array([1.0, 3.0, 5.5, 7.0])
@@ -110,7 +110,7 @@ def test_the_files_use_the_results_folders_names(tmp_path):
             "diverged_step", "snapshot_steps", "snapshot_weight", "snapshot_bias",
             "learning_rates", "seeds", "optimal_loss", "weight", "bias"} <= names
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["format"] == "jaxgd.result" and summary["kind"] == "SweepResult"
+    assert summary["format"] == "jaxgd.results.result" and summary["kind"] == "SweepResult"
 
 
 def test_an_existing_path_is_replaced_only_when_asked_and_only_if_saved(tmp_path):
@@ -290,10 +290,10 @@ def test_load_refuses_disagreeing_shapes_of_grids_fits_and_refinements(tmp_path)
 
 @pytest.mark.parametrize("text, match", [
     ("[" * 100_000 + "]" * 100_000, "is damaged or not JSON: too deeply nested"),
-    ('{"format": "jaxgd.result", "meta": ' + '{"a": ' * 100_000 + "}" * 100_000 + "}",
+    ('{"format": "jaxgd.results.result", "meta": ' + '{"a": ' * 100_000 + "}" * 100_000 + "}",
      "is damaged or not JSON: too deeply nested"),
     # Within the parser's reach, beyond what reading the entries may recurse.
-    ('{"format": "jaxgd.result", "kind": "FitResult", "meta": {"feature_names": '
+    ('{"format": "jaxgd.results.result", "kind": "FitResult", "meta": {"feature_names": '
      + "[" * 600 + "]" * 600 + "}}", "is nested too deeply to read"),
 ], ids=["arrays", "a-value", "within-the-parser"])
 def test_load_refuses_json_nested_too_deeply_naming_the_file(tmp_path, text, match):

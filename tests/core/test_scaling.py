@@ -1,4 +1,5 @@
-"""Tests for jaxgd.scaling: Standardizer and the maps between standardized and original units."""
+"""Tests for jaxgd.data.scaling: Standardizer and the maps between standardized and original
+units."""
 
 import doctest
 
@@ -11,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import jaxgd.scaling
-from jaxgd.model import predict
-from jaxgd.params import LinearParams
-from jaxgd.scaling import Standardizer, standardize_params, unstandardize_params
+import jaxgd.data.scaling
+from jaxgd.core.model import predict
+from jaxgd.core.params import LinearParams
+from jaxgd.data.scaling import Standardizer, standardize_params, unstandardize_params
 
 EPS = np.finfo(np.float64).eps
 
@@ -157,5 +158,5 @@ def test_unstandardized_params_predict_the_same(case):
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(jaxgd.scaling)
+    result = doctest.testmod(jaxgd.data.scaling)
     assert result.attempted > 0 and result.failed == 0

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from jaxgd import fit, grid_sweep, solve
-from jaxgd.optimizers import make_spec
-from jaxgd.search import Range, check_ends, check_space, draw
+from jaxgd.core.optimizers import make_spec
+from jaxgd.tuning.search import Range, check_ends, check_space, draw
 from tests.conftest import COMPILE_EVENT, compiles, well_conditioned
 
 X, Y = well_conditioned(2, n=40, d=3)
@@ -94,7 +94,7 @@ def test_a_new_sample_of_the_same_size_reuses_the_program():
     ({"sample": {"b1": ("uniform", 0.5, 1.5)}},
      r"sample\['b1'\]: high=1.5 is not a value b1 may take: b1 must be in \[0, 1\)"),
     # An open end of the hyperparameter's range is refused as an end: refinement reaches
-    # a range's ends exactly (jaxgd.search.check_ends).
+    # a range's ends exactly (jaxgd.tuning.search.check_ends).
     ({"sample": {"b1": ("uniform", 0.5, 1.0)}}, r"sample\['b1'\]: high=1.0 "),
     ({"sample": {"learning_rate": ("uniform", -1e-3, 0.5)}},
      r"sample\['learning_rate'\]: low=-0.001 is not a value learning_rate may take: "
@@ -127,7 +127,8 @@ def test_bad_search_spaces_are_named(keywords, message):
 
 def test_a_sample_too_large_for_memory_is_refused_before_drawing(monkeypatch):
     """The size is checked from num_samples alone: the draw (``unit_points``) never runs."""
-    from jaxgd import search, validation
+    from jaxgd.inputs import validation
+    from jaxgd.tuning import search
 
     monkeypatch.setattr(validation, "memory_bytes", lambda: 8 * 2**30)  # an 8 GiB machine
     monkeypatch.setattr(search, "unit_points", lambda *_: pytest.fail("points were drawn"))

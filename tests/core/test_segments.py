@@ -1,4 +1,4 @@
-"""Early exit (jaxgd.segments): a sweep run in segments, finished runs leaving the batch,
+"""Early exit (jaxgd.tuning.segments): a sweep run in segments, finished runs leaving the batch,
 gives every run the values of the plain scan (to rounding: ``ULPS``) and its very verdicts;
 successive halving prunes."""
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import jaxgd
-from jaxgd import segments
-from jaxgd.training import Options, make_config
+from jaxgd.pipeline.training import Options, make_config
+from jaxgd.tuning import segments
 from tests.conftest import compiles
 from tests.ulps import assert_close_ulps
 

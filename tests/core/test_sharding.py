@@ -68,7 +68,7 @@ def test_sweeps_sharded_over_four_devices_equal_one_device(tmp_path):
 
 
 def test_use_every_core_sets_the_host_device_count_once(monkeypatch):
-    from jaxgd.sharding import use_every_core
+    from jaxgd.pipeline.sharding import use_every_core
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2}, raising=False)
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")

@@ -9,8 +9,8 @@ import optax
 import pytest
 
 import jaxgd
-from jaxgd.sharpness import adam_threshold
-from jaxgd.stability import hessian
+from jaxgd.theory.sharpness import adam_threshold
+from jaxgd.theory.stability import hessian
 from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y
 from tests.ulps import assert_close_ulps
 
@@ -23,7 +23,7 @@ ULPS = 64
 
 def _optax_sharpness(rate, steps, b1=0.9, b2=0.999, eps=1e-8):
     """Plain optax Adam from zeros; per step η·λmax(D^{-1/2} H D^{-1/2}) in float64 NumPy
-    from its state after the update, H from ``jaxgd.stability.hessian`` (float64)."""
+    from its state after the update, H from ``jaxgd.theory.stability.hessian`` (float64)."""
     H = hessian(X)
     Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
     loss = lambda p: jnp.mean((Xj[:, 0] * p[0] + p[1] - Yj) ** 2)  # noqa: E731

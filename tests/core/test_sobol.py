@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from jaxgd.sobol import BITS, MAX_DIMENSIONS, direction_numbers, sobol
+from jaxgd.tuning.sobol import BITS, MAX_DIMENSIONS, direction_numbers, sobol
 
 # scipy.stats.qmc.Sobol(d=3, scramble=False).random(8), written out: the Gray-code order of
 # Joe and Kuo's generator. Checked by hand: dimension 1 has v = 1/2, 1/4, 1/8; dimension 2

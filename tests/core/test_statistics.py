@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxgd import LinearParams, mse
-from jaxgd.gram import gram_loss, quadratic
-from jaxgd.statistics import accumulate, merge, sufficient_statistics
+from jaxgd.data.statistics import accumulate, merge, sufficient_statistics
+from jaxgd.engines.gram import gram_loss, quadratic
 
 
 @settings(max_examples=30, deadline=None)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from jaxgd import fit, solve, stability, sweep
+from jaxgd.data.statistics import accumulate
 from jaxgd.datasets import csv_blocks, npy_blocks
-from jaxgd.statistics import accumulate
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for jaxgd.tables: result.to_dataframe(), one row per run and logged step."""
+"""Tests for jaxgd.results.tables: result.to_dataframe(), one row per run and logged step."""
 
 import sys
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import jaxgd
-from jaxgd import tables
+from jaxgd.results import tables
 
 X = np.array([[-1.0, 0.5], [0.0, -0.5], [1.0, 1.0], [2.0, 0.0]])
 Y = np.array([1.0, 3.0, 5.5, 7.0])

@@ -116,7 +116,7 @@ def test_missing_targets_and_bad_optimizer_factories_are_named():
 
 
 def test_accumulate_names_the_block_and_rows_of_bad_data():
-    from jaxgd.statistics import accumulate
+    from jaxgd.data.statistics import accumulate
 
     good = (np.ones((3, 2)), np.zeros(3))
     bad_value = (np.array([[1.0, 2.0], [np.nan, 1.0]]), np.zeros(2))

@@ -136,7 +136,7 @@ def test_the_best_of_equal_final_losses_is_the_one_that_converged_first():
                                                 ("momentum", 0.9), ("nesterov", 0.9)])
 def test_the_exact_stability_limits_hold_and_runs_above_them_are_diverging(optimizer,
                                                                            momentum):
-    from jaxgd.stability import limit_factor
+    from jaxgd.theory.stability import limit_factor
 
     curvature = float(jaxgd.stability(COURSE_CARS_X).eigenvalues[-1])
     limit = limit_factor(optimizer, momentum) / curvature

@@ -1,0 +1,209 @@
+"""When a run has converged (the loss stopped falling) or diverged (the loss blew up).
+
+The monitor is a small pytree updated once per step inside the compiled loop, so every run of
+a vmapped sweep carries its own verdict and no run can disturb another.
+
+Converged: the loss changed by at most ``tol`` relative to its previous value, up or down,
+for ``patience`` steps in a row; ``converged_step`` is the first step of that flat stretch.
+Two small absolute allowances keep exact fits (whose loss sits at rounding noise near 0,
+where every relative change is huge) converging: 16·eps²·loss₀, the size of a loss made of
+rounding errors of the data, and the ``noise`` of the engine's loss formula (the gram and
+eigen engines add shrinking squares to the optimum's loss L*: 16·eps·L*).
+A crawling run is not converged: with the course's tiny learning rate 1.1e-5 on its seven
+cars the loss still falls about 5e-4 of itself per step, hundreds of times ``tol``'s default
+of 1e-6, so the run keeps going.
+Lower ``tol`` for runs that crawl more slowly still. A loss rising by more than ``tol`` of
+itself per step is not flat either.
+
+Stalled: flat is not enough where the optimum's loss L* is known (``optimum``; jaxgd passes
+the float64 least-squares or ridge optimum whenever the data are concrete). A run whose loss
+is flat but still more than ``STALL_RATIO``·tol of itself above L* (10⁻³ at the default tol)
+has stopped falling because its steps are too small (a tiny learning rate, or a crawl along
+a flat direction of badly conditioned features), not because more steps could not lower
+it: it is not converged. ``converged_step`` is then the first step of a stretch of
+``patience`` steps that are flat *and* near L*; a run that ends flat but far from L* is
+``stalled``.
+
+Diverged: the loss is NaN or infinite, or exceeds ``divergence_factor`` (default 1e4) times
+the loss at step 0. Gradient descent on a quadratic below the stable learning rate never
+rises above its starting loss, so crossing that multiple means the run is blowing up. It
+never rises at all, in fact: each step shrinks the error along every eigendirection. So for
+plain gradient descent (``monotone``) a loss that rises by more than ``tol`` of itself for
+``patience`` steps in a row, to above its starting loss, means a learning rate above the
+stability limit 2/λmax: the run is diverging, however slowly it grows, and is flagged at
+the end of that stretch. (Rising above the start keeps float32 rounding wobbles near the
+optimum, which can rise a few steps in a row by chance, from counting.) Momentum, Nesterov
+and Adam may rise for a while and recover. But where jaxgd knows a run's constant learning
+rate lies above its optimizer's exact stability limit on the data (``unstable``: sgd,
+momentum and Nesterov, ``jaxgd.theory.stability.limit_factor``), a loss grown past its start
+means the unstable direction has taken over: diverging, whatever the optimizer.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+DEFAULT_TOL = 1e-6
+DEFAULT_PATIENCE = 10
+DEFAULT_DIVERGENCE_FACTOR = 1e4
+RESOLUTION_ULPS = 16
+#: A flat run more than this many ``tol`` of its loss above the optimum is stalled.
+STALL_RATIO = 1e3
+
+
+class Monitor(NamedTuple):
+    """Per-run convergence bookkeeping carried through the descent loop.
+
+    Attributes:
+      previous_loss: the loss at the previous step (inf before step 0).
+      initial_loss: the loss at step 0 (inf before step 0).
+      flat_steps: how many steps in a row the loss has been flat.
+      converged_step: first step of the flat stretch that proved convergence, -1 if none yet.
+      diverged_step: step at which the loss blew up, -1 if it has not.
+      settled_steps: how many steps in a row the loss has been flat and near the optimum.
+      rising_steps: how many steps in a row the loss has risen.
+    """
+
+    previous_loss: jax.Array
+    initial_loss: jax.Array
+    flat_steps: jax.Array
+    converged_step: jax.Array
+    diverged_step: jax.Array
+    settled_steps: jax.Array
+    rising_steps: jax.Array
+
+    @property
+    def converged(self) -> jax.Array:
+        return self.converged_step >= 0
+
+    @property
+    def diverged(self) -> jax.Array:
+        return self.diverged_step >= 0
+
+    def stalled(self, patience: int) -> jax.Array:
+        """Flat for ``patience`` steps but not converged: too far above the optimum."""
+        return (self.flat_steps >= patience) & ~self.converged & ~self.diverged
+
+
+def init_monitor(dtype=jnp.float32, initial_loss=None) -> Monitor:
+    """A monitor before step 0.
+
+    Args:
+      dtype: the loss's float dtype.
+      initial_loss: the loss that divergence is measured against; the loss at step 0 if
+        None. Mini-batch SGD passes the full-data loss here, since its first batch's loss
+        may be near 0 by chance.
+
+    Example:
+      >>> int(init_monitor().converged_step)
+      -1
+    """
+    inf = jnp.asarray(jnp.inf, dtype)
+    start = inf if initial_loss is None else jnp.asarray(initial_loss, dtype)
+    minus_one, zero = jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32)
+    return Monitor(inf, start, zero, minus_one, minus_one, zero, zero)
+
+
+def update_monitor(
+    monitor: Monitor,
+    loss: jax.Array,
+    step: jax.Array,
+    tol: float = DEFAULT_TOL,
+    patience: int = DEFAULT_PATIENCE,
+    divergence_factor: float = DEFAULT_DIVERGENCE_FACTOR,
+    noise=0.0,
+    optimum=jnp.nan,
+    monotone: bool = False,
+    unstable=False,
+) -> Monitor:
+    """Folds the loss of step ``step`` into the monitor; ``noise`` is the loss's absolute
+    rounding noise (changes within it are flat), ``optimum`` the lowest loss there is (NaN if
+    unknown), ``monotone`` whether a stable run's loss can never rise (plain gradient descent),
+    ``unstable`` whether the run is known to be above its optimizer's stability limit.
+
+    Example:
+      >>> m = init_monitor()
+      >>> for t, loss in enumerate([4.0, 2.0, 2.0, 2.0]):
+      ...     m = update_monitor(m, jnp.float32(loss), t, patience=2)
+      >>> int(m.converged_step), bool(m.diverged)
+      (1, False)
+    """
+    step = jnp.asarray(step, jnp.int32)
+    given = jnp.isfinite(monitor.initial_loss)
+    initial_loss = jnp.where((step == 0) & ~given, loss, monitor.initial_loss)
+    eps = jnp.finfo(loss.dtype).eps
+    # Absolute allowances for exact fits, whose loss is rounding noise near 0 (see above).
+    floor = RESOLUTION_ULPS * eps * eps * jnp.abs(initial_loss) + noise
+    allowed = tol * jnp.abs(monitor.previous_loss) + floor
+    rising = (step > 0) & (loss - monitor.previous_loss > allowed)
+    rising_steps = jnp.where(rising, monitor.rising_steps + 1, 0)
+    blew_up = ~jnp.isfinite(loss) | (loss > divergence_factor * jnp.abs(initial_loss))
+    above_start = loss > jnp.abs(initial_loss) * (1 + tol) + floor
+    if monotone:  # plain gradient descent rises only above its stability limit
+        blew_up |= (rising_steps >= patience) & above_start
+    # Above the limit, some error component grows without bound: once the loss has grown
+    # past its start, the run is diverging, however slowly.
+    blew_up |= unstable & above_start
+    diverged_step = jnp.where(
+        (monitor.diverged_step < 0) & blew_up, step, monitor.diverged_step
+    )
+    change = jnp.abs(monitor.previous_loss - loss)
+    flat = (step > 0) & (change <= allowed)
+    flat_steps = jnp.where(flat, monitor.flat_steps + 1, 0)
+    # Far from a known optimum, a flat loss means steps too small to matter (NaN: unknown).
+    far = loss - optimum > STALL_RATIO * tol * jnp.abs(loss) + floor
+    settled_steps = jnp.where(flat & ~far, monitor.settled_steps + 1, 0)
+    newly_converged = (
+        (settled_steps >= patience) & (monitor.converged_step < 0) & (diverged_step < 0)
+    )
+    converged_step = jnp.where(newly_converged, step - patience, monitor.converged_step)
+    return Monitor(loss, initial_loss, flat_steps, converged_step, diverged_step,
+                   settled_steps, rising_steps)
+
+
+def diverged_as_nan(values, diverged):
+    """A run's held-out numbers as reported: NaN where the run diverged. The one rule for
+    ``final_validation_loss`` (in the descent's finish, inside the compiled program) and the
+    validation side of ``errors`` (on the host): a diverged run's parameters are frozen
+    where it blew up, so their held-out error is finite but estimates nothing.
+
+    Example:
+      >>> diverged_as_nan(np.array([0.5, 2.0]), np.array([False, True])).tolist()
+      [0.5, nan]
+    """
+    # On the host (float64 errors) in NumPy; in JAX for device values or a traced verdict.
+    xp = jnp if isinstance(values, jax.Array) or isinstance(diverged, jax.core.Tracer) else np
+    return xp.where(diverged, xp.nan, values)
+
+
+def gap_to_optimum(final_loss, optimal_loss) -> np.ndarray:
+    """``final_loss - optimal_loss`` in float64, with a gap below 0 by rounding reported as 0.
+
+    No run can end below the optimum's loss L*, but a loss computed in float32 can round
+    below the float64 L* by a few ulps of L*. A gap below 0 by at most
+    ``RESOLUTION_ULPS``·eps·|L*| (eps of ``final_loss``'s dtype: what it resolves at L*) is
+    such a rounding and is 0; one further below is a bug and stays negative, to be seen.
+    NaN stays NaN. One rule for ``Result.gap`` and the command line's ``gap_to_optimum``.
+
+    Args:
+      final_loss: the runs' final losses, in the dtype they were computed in.
+      optimal_loss: L*, the float64 optimum's loss (broadcasts against ``final_loss``).
+
+    Returns:
+      The gaps, float64 (a NumPy scalar for one run).
+
+    Example:
+      >>> below = np.float32(0.5) - np.float32(0.5) * np.finfo(np.float32).eps  # 1 ulp
+      >>> float(gap_to_optimum(below, 0.5)), float(gap_to_optimum(np.float64(0.4), 0.5))
+      (0.0, -0.09999999999999998)
+    """
+    loss = np.asarray(final_loss)
+    dtype = loss.dtype if jnp.issubdtype(loss.dtype, jnp.floating) else np.float64
+    optimum = np.asarray(optimal_loss, np.float64)
+    gap = loss.astype(np.float64) - optimum
+    margin = RESOLUTION_ULPS * float(jnp.finfo(dtype).eps) * np.abs(optimum)
+    return np.where((gap < 0) & (gap >= -margin), 0.0, gap)[()]

@@ -1,0 +1,446 @@
+"""The run core shared by ``fit``, ``sweep`` and ``grid_sweep``: settings and one pure program.
+
+``Options`` holds every setting of a run but the data and the grid, built once from the
+public functions' keywords; ``make_config`` resolves its compile-time part into a hashable
+``RunConfig``. ``train`` is the one traced program: it draws the start, builds the optimizer
+from (possibly traced) hyperparameters and runs ``descend`` on the engine's loss. ``fit``
+jits it; the sweeps vmap it over their grid; the caller's own ``jit``, ``vmap`` and ``grad``
+wrap either. Host-side checks and references live in ``jaxgd.pipeline.preparation``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgd.core import convergence, minibatch
+from jaxgd.core.convergence import init_monitor, update_monitor
+from jaxgd.core.descent import (
+    Descent,
+    Loop,
+    check_snapshot_steps,
+    default_snapshot_steps,
+    descend,
+    descent_loop,
+)
+from jaxgd.core.optimizers import OptimizerSpec, make_spec
+from jaxgd.core.params import init_params
+from jaxgd.data import streaming
+from jaxgd.engines import engine as engines
+from jaxgd.engines import fused
+from jaxgd.inputs.validation import (
+    MAX_INT32,
+    check_bool,
+    check_choice,
+    check_non_negative,
+    check_positive_int,
+    default_float,
+    is_traced,
+)
+from jaxgd.pipeline import sharding
+from jaxgd.theory import sharpness
+from jaxgd.theory.sharpness import TRACKED
+from jaxgd.tuning import holdout
+
+#: Builds an optax optimizer from a learning rate, e.g. ``optax.sgd`` or ``optax.adam``.
+OptimizerFactory = Callable[[jax.Array], optax.GradientTransformation]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Options:
+    """Every setting of a run but the data and the grid (see ``jaxgd.fit`` for each).
+
+    ``fit``, ``sweep`` and ``grid_sweep`` build one from their keywords (``Options.of``) and
+    hand it on whole: no setting is forwarded by name from one to the next.
+    """
+
+    num_steps: int | None = None
+    learning_rate: Any = None
+    seed: int = 0
+    batch_size: int | None = None
+    epochs: int | None = None
+    batch_seed: int | None = None
+    optimizer: str | OptimizerFactory | None = None
+    schedule: str = "constant"
+    schedule_steps: Mapping[str, int] | None = None
+    hyperparameters: Mapping[str, Any] | None = None
+    l2: Any = 0.0
+    init_scale: float = 0.01
+    tol: Any = convergence.DEFAULT_TOL
+    patience: int = convergence.DEFAULT_PATIENCE
+    divergence_factor: Any = convergence.DEFAULT_DIVERGENCE_FACTOR
+    stop_at_convergence: bool = False
+    snapshot_steps: Sequence[int] | None = None
+    reference: bool = True
+    progress_every: int = 0
+    engine: str = "auto"
+    log_every: int = 1
+    unroll: int | None = None
+    chunk_size: int | None = None
+    sharding_mode: str = "runs"
+    segment_steps: int | None = None
+    pruning: str | None = None
+    halving_rate: int = 3
+    min_steps: int | None = None
+    track_sharpness: bool = False
+    validation: tuple[Any, Any] | None = None
+    validation_fraction: float | None = None
+    validation_seed: int | None = None
+    k_folds: int | None = None
+
+    @classmethod
+    def of(cls, keywords: Mapping[str, Any]) -> Options:
+        """The options among ``keywords`` (a public function's ``locals()``).
+
+        Example:
+          >>> Options.of({"X": None, "num_steps": 10, "tol": 1e-3}).tol
+          0.001
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in keywords.items() if k in names})
+
+
+class RunConfig(NamedTuple):
+    """Everything about a run that is fixed at compile time (hashable, so jit can key on it).
+
+    Numbers that may vary between runs or be traced by the caller (learning rate, seed, l2,
+    the optimizer's hyperparameters, ``tol``, ``divergence_factor``) are not here: they are
+    traced inputs of ``train`` (see ``criteria``).
+    """
+
+    num_steps: int
+    optimizer: OptimizerSpec
+    init_scale: float
+    patience: int
+    stop_at_convergence: bool
+    snapshot_steps: tuple[int, ...]
+    progress_every: int = 0
+    log_every: int = 1
+    batch_size: int | None = None  # mini-batch SGD (None: full batch)
+    epochs: int | None = None
+    track_sharpness: bool = False  # record Adam's preconditioned sharpness (jaxgd.theory.sharpness)
+    unroll: int | None = None  # steps per loop iteration (None: the backend's default)
+
+
+def make_config(options: Options, n_rows: int = 0) -> RunConfig:
+    """Checks the run's settings and resolves their compile-time part.
+
+    Raises:
+      TypeError, ValueError: naming the setting that is wrong.
+    """
+    flags = _flags(options)
+    num_steps, batch_size, epochs = _steps(options.num_steps, options.batch_size,
+                                           options.epochs, n_rows)
+    if batch_size is not None and flags["stop_at_convergence"]:
+        raise ValueError("stop_at_convergence is for full-batch runs; mini-batch runs judge "
+                         "convergence on the epoch losses after the fact")
+    snapshot_steps = options.snapshot_steps
+    if snapshot_steps is None:
+        snapshot_steps = default_snapshot_steps(num_steps)
+    criteria(options.tol, options.divergence_factor)  # checked here; traced inputs of train
+    spec = make_spec(options.optimizer, options.schedule, options.schedule_steps, num_steps)
+    _check_tracking(options, spec, batch_size)
+    return RunConfig(
+        num_steps=num_steps,
+        optimizer=spec,
+        init_scale=check_non_negative(options.init_scale, "init_scale"),
+        patience=check_positive_int(options.patience, "patience"),
+        stop_at_convergence=flags["stop_at_convergence"],
+        snapshot_steps=check_snapshot_steps(snapshot_steps, num_steps),
+        progress_every=check_positive_int(options.progress_every, "progress_every",
+                                          minimum=0),
+        log_every=check_positive_int(options.log_every, "log_every"),
+        batch_size=batch_size,
+        epochs=epochs,
+        track_sharpness=flags["track_sharpness"],
+        unroll=None if options.unroll is None else check_positive_int(options.unroll, "unroll"),
+    )
+
+
+#: The options that are switches: True or False, never a string or number taken by its truth.
+FLAGS = ("stop_at_convergence", "reference", "track_sharpness")
+
+
+def _flags(options: Options) -> dict[str, bool]:
+    """The switches, checked (``"false"`` would be true), and the names engine and
+    sharding_mode, before anything reads them."""
+    check_choice(options.engine, "engine", engines.ENGINES)
+    check_choice(options.sharding_mode, "sharding_mode", sharding.MODES)
+    return {name: check_bool(getattr(options, name), name) for name in FLAGS}
+
+
+def _check_tracking(options: Options, spec: OptimizerSpec, batch_size: int | None) -> None:
+    """The preconditioned sharpness is defined for Adam at a constant rate on the full-batch
+    loss (see ``jaxgd.theory.sharpness``), and recorded at every logged step of every run."""
+    if not options.track_sharpness:
+        return
+    if spec.name not in TRACKED:
+        raise ValueError(f"track_sharpness is for optimizer {' or '.join(TRACKED)!s} (its "
+                         f"preconditioned curvature), not {spec.name!r}: for sgd, momentum "
+                         "and nesterov the curvature is constant, see jaxgd.theory.stability")
+    if spec.schedule != "constant" or batch_size is not None:
+        raise ValueError("track_sharpness needs a constant learning rate on the full-batch "
+                         "loss: leave schedule and batch_size out")
+    if options.stop_at_convergence or options.pruning is not None:
+        raise ValueError("track_sharpness records every logged step of every run, and the "
+                         "early exit (stop_at_convergence, pruning) stops runs between "
+                         "segments: leave those out")
+
+
+def criteria(tol, divergence_factor) -> dict[str, Any]:
+    """The convergence and divergence thresholds, checked (when concrete), as traced inputs
+    of ``train``: a new ``tol`` never recompiles, and both may be the caller's tracers."""
+    tol = check_non_negative(tol, "tol")
+    divergence_factor = check_non_negative(divergence_factor, "divergence_factor")
+    if not is_traced(divergence_factor) and divergence_factor <= 1:
+        raise ValueError(f"divergence_factor must be > 1, got {divergence_factor}")
+    return {"tol": tol, "divergence_factor": divergence_factor}
+
+
+def _steps(num_steps, batch_size, epochs, n_rows: int):
+    """num_steps for full batch; or batch_size and epochs, which set num_steps."""
+    if batch_size is None and epochs is None:
+        if num_steps is None:
+            raise ValueError("give num_steps (or batch_size and epochs for mini-batch SGD)")
+        return _at_most_int32(check_positive_int(num_steps, "num_steps"), "num_steps"), \
+            None, None
+    if batch_size is None or epochs is None:
+        counted = ": it counts epochs, not num_steps, so give epochs instead of num_steps" \
+            if num_steps is not None and epochs is None else ""
+        raise ValueError(f"mini-batch SGD needs both batch_size and epochs{counted} (a run "
+                         "takes epochs × ceil(n / batch_size) steps)")
+    if num_steps is not None:
+        raise ValueError("with batch_size and epochs, leave num_steps out: it is "
+                         "epochs × ceil(n / batch_size)")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if batch_size > n_rows:
+        raise ValueError(f"batch_size must be <= the number of rows ({n_rows}), "
+                         f"got {batch_size}")
+    epochs = check_positive_int(epochs, "epochs")
+    num_steps = epochs * minibatch.steps_per_epoch(n_rows, batch_size)
+    return _at_most_int32(num_steps, "epochs × ceil(n / batch_size)"), batch_size, epochs
+
+
+def _at_most_int32(num_steps: int, name: str) -> int:
+    """The loop counts its steps in int32."""
+    if num_steps > MAX_INT32:
+        raise ValueError(f"{name} must be <= {MAX_INT32} (the loop counts its steps in "
+                         f"int32), got {num_steps}")
+    return num_steps
+
+
+def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
+          config: RunConfig, held=None) -> Descent:
+    """One run, traceable: draw the start from ``hyper["seed"]``, then descend on the loss.
+
+    ``engine`` is the engine value and ``data`` what it prepared (``jaxgd.engines.engine``);
+    ``hyper`` holds this run's learning rate, seed, l2, optimizer hyperparameters, ``tol``
+    and ``divergence_factor`` as (possibly traced) scalars. ``fit`` jits this; the sweeps
+    vmap it over their grid, so a sweep member and the matching fit run the very same
+    computation (in other compiled programs: equal to float rounding). ``held`` is the
+    held-out data (``jaxgd.tuning.holdout``), or None; with k folds, ``data`` and ``held`` hold
+    every fold and ``hyper["fold"]`` picks this run's.
+    """
+    data, held, hyper = _fold(data, held, hyper)
+    if config.batch_size is not None:
+        return _train_minibatch(engine, data, hyper, config, held)
+    # The whole descent in one kernel (the same loss, optimizer, verdicts); it keeps only the
+    # losses, so a run that records its sharpness or a held-out loss takes the scan loop.
+    if engine.fused and not config.track_sharpness and held is None:
+        params = _setup(engine, data, hyper, config)[0]
+        return fused.descend_fused(descend_scan, engine, data, hyper, config, params,
+                                   tuple(sorted(_numeric(hyper))))
+    return descend_scan(engine, data, hyper, config, held=held)
+
+
+def descend_scan(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
+                 config: RunConfig, params=None, held=None) -> Descent:
+    """A full-batch run (from ``params``, else the seed's draw) in the scan loop
+    (``jaxgd.core.descent``): the reference path, which the fused path
+    (``jaxgd.engines.fused``) matches and falls back on for ``grad``."""
+    loop, engine, data = run_loop(engine, data, hyper, config, params=params, held=held)
+    steps_scanned = -(-config.num_steps // config.log_every) * config.log_every
+    state, (losses, logged) = loop.run(loop.init(), 0, steps_scanned)
+    return in_weights(engine, data, loop.finish(state, losses, logged))
+
+
+def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], config: RunConfig,
+             segmented: bool = False, params=None,
+             held=None) -> tuple[Loop, engines.Engine, Any]:
+    """A full-batch run's ``Loop`` (``jaxgd.core.descent.descent_loop``) in the engine's
+    coordinates, with the engine and data it runs on (``in_weights`` maps its results back).
+
+    ``train`` runs it whole; ``jaxgd.tuning.segments`` runs it in segments (``segmented=True``).
+    ``held``: held-out data, as in ``train`` (k folds picked here too).
+    """
+    data, held, hyper = _fold(data, held, hyper)
+    engine, data = _full_data(engine, data)
+    params, loss, optimizer, options = _setup(engine, data, hyper, config, params, held)
+    # The moment engines descend in their own coordinates (``jaxgd.engines.engine``).
+    # Plain gradient descent never raises the loss below its stability limit (see
+    # jaxgd.core.convergence); other optimizers and mini-batches may.
+    start = engine.to_coordinates(data, params)
+    observe = sharpness.tracker(loss, start, {**config.optimizer.defaults(), **hyper}) if (
+        config.track_sharpness) else None
+    loop = descent_loop(loss, start, optimizer, config.num_steps,
+                        monotone=config.optimizer.monotone, segmented=segmented,
+                        observe=observe, **options)
+    return loop, engine, data
+
+
+def in_weights(engine: engines.Engine, data, run: Descent) -> Descent:
+    """A run's parameters and snapshots mapped back from the engine's coordinates to weight
+    and bias (inside the same program)."""
+    return run._replace(params=engine.from_coordinates(data, run.params),
+                        snapshots=engine.from_coordinates(data, run.snapshots))
+
+
+def _fold(data, held, hyper):
+    """With k folds (``hyper["fold"]``), this run's fold of the stacked data and held-out
+    data (``jaxgd.tuning.holdout.fold_data``), and ``hyper`` without the fold: picked once."""
+    if "fold" not in hyper:
+        return data, held, hyper
+    fold = hyper["fold"]
+    hyper = {name: value for name, value in hyper.items() if name != "fold"}
+    return holdout.pick(data, fold), holdout.pick(held, fold), hyper
+
+
+def _full_data(engine, data):
+    """Rows in a file: the loss on all of them comes from the moments."""
+    if isinstance(data, streaming.StreamedRows):
+        return engines.GRAM, data.stats
+    return engine, data
+
+
+def _setup(engine, data, hyper, config, params=None, held=None):
+    """The start (drawn from ``hyper["seed"]`` unless given), the loss, the optimizer and
+    descend's options (with ``held``, the held-out loss of the engine's coordinates)."""
+    dtype = engines.dtype_of(data)
+    if params is None:
+        params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
+                             config.init_scale, dtype)
+    l2 = jnp.asarray(hyper["l2"], dtype)
+    return params, engine.loss(data, l2), config.optimizer.build(_numeric(hyper)), dict(
+        tol=hyper["tol"],
+        patience=config.patience,
+        divergence_factor=hyper["divergence_factor"],
+        stop_at_convergence=config.stop_at_convergence,
+        snapshot_steps=config.snapshot_steps,
+        progress_every=config.progress_every,
+        log_every=config.log_every,
+        noise=engine.noise(data),
+        optimum=hyper.get("optimum"),
+        unstable=hyper.get("unstable", False),
+        validation=None if held is None else partial(_held_loss, engine, data, held),
+        unroll=config.unroll,
+    )
+
+
+def _held_loss(engine, data, held, coordinates):
+    """The held-out MSE of parameters in ``engine``'s coordinates (mapped back to weight and
+    bias first: O(d²) for the eigen engine, at the logged steps only)."""
+    return holdout.validation_loss(engine.from_coordinates(data, coordinates), held)
+
+
+def _numeric(hyper: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """The optimizer's hyperparameters among ``train``'s traced inputs."""
+    return {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
+
+
+#: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
+NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor", "optimum",
+                 "unstable", "fold")
+#: Traced inputs that are seeds (unsigned integers); the rest are floats.
+SEEDS = ("seed", "batch_seed")
+
+
+def input_dtype(name: str):
+    """The dtype of ``train``'s traced input ``name``: uint32 seeds, a bool for whether the
+    run is above its stability limit, else JAX's float."""
+    if name == "unstable":
+        return jnp.bool_
+    if name == "fold":
+        return jnp.int32
+    return jnp.uint32 if name in SEEDS else default_float()
+
+
+def _train_minibatch(engine, data, hyper, config, held=None):
+    """Mini-batch SGD: batch losses per step, and the full-data loss at each epoch start."""
+    streamed = data if isinstance(data, streaming.StreamedRows) else None
+    engine, moments = _full_data(engine, data)
+    params, loss, optimizer, options = _setup(engine, moments, hyper, config)
+    if held is not None:  # the mini-batch loop descends in weight and bias
+        options["validation"] = partial(holdout.validation_loss, held=held)
+    l2 = jnp.asarray(hyper["l2"], engines.dtype_of(moments))
+    # In LinearParams, whatever the engine's coordinates.
+    full_loss = lambda p: loss(engine.to_coordinates(moments, p))  # noqa: E731
+    data = moments if streamed is None else streamed
+    if isinstance(data, streaming.StreamedRows):  # batches read from a file by the host
+        n_rows = data.n_rows
+        batches, data_loss = streaming.batches(data, config.batch_size)
+    else:
+        n_rows = data.X.shape[0]
+        batches, data_loss = _batches_in_memory(data, hyper, config)
+    per_epoch = minibatch.steps_per_epoch(n_rows, config.batch_size)
+    epoch_starts = tuple(range(0, config.num_steps + 1, per_epoch))
+    wanted = config.snapshot_steps
+    options["snapshot_steps"] = tuple(sorted(set(wanted) | set(epoch_starts)))
+    # The batch losses hover above the optimum by SGD's noise, so no stall test on them,
+    # and the full-batch stability limit does not bound a mini-batch run.
+    options["optimum"], options["unstable"] = None, False
+
+    def batch_loss(params, batch):
+        penalty = l2 * jnp.sum(params.weight * params.weight)  # ridge: the bias is free
+        return data_loss(params, batch) + penalty
+
+    # Divergence is measured against the loss on all the data: the first batch's loss can be
+    # near 0 by chance, and a multiple of it would flag a healthy run.
+    run = descend(batch_loss, params, optimizer, config.num_steps, batches=batches,
+                  initial_loss=full_loss(params), **options)
+    slots = options["snapshot_steps"]
+    pick = lambda steps: jax.tree_util.tree_map(  # noqa: E731
+        lambda leaf: leaf[jnp.asarray([slots.index(s) for s in steps], jnp.int32)],
+        run.snapshots)
+    epoch_losses = jax.vmap(full_loss)(pick(epoch_starts))
+    converged_epoch = _converged_index(epoch_losses, config, hyper)
+    return run._replace(
+        final_loss=full_loss(run.params),
+        converged_step=jnp.where(converged_epoch >= 0, converged_epoch * per_epoch, -1),
+        stalled=jnp.zeros((), bool),  # judged on the epoch losses, which have no stall test
+        snapshots=pick(wanted),
+        snapshot_steps=jnp.asarray(wanted, jnp.int32),
+        epoch_losses=epoch_losses,
+    )
+
+
+def _batches_in_memory(data, hyper, config):
+    """Batches of rows in memory, reshuffled every epoch from the run's batch seed."""
+    n_rows = data.X.shape[0]
+    padded = n_rows % config.batch_size != 0
+    key = jax.random.fold_in(jax.random.key(hyper.get("batch_seed", hyper["seed"])), 1)
+
+    def loss(params, batch):
+        return minibatch.batch_mse(params, batch, data.X, data.y, padded)
+
+    return minibatch.shuffled_batches(key, n_rows, config.batch_size), loss
+
+
+def _converged_index(losses: jax.Array, config: RunConfig, hyper) -> jax.Array:
+    """The convergence criterion of ``jaxgd.core.convergence`` applied to a loss sequence."""
+    def step(monitor, indexed):
+        index, loss = indexed
+        monitor = update_monitor(monitor, loss, index, hyper["tol"], config.patience,
+                                 hyper["divergence_factor"])
+        return monitor, None
+
+    indices = jnp.arange(losses.shape[0], dtype=jnp.int32)
+    monitor, _ = jax.lax.scan(step, init_monitor(losses.dtype), (indices, losses))
+    return monitor.converged_step
+
+
