@@ -10,6 +10,7 @@ import numpy as np
 
 from jaxgd.core import convergence
 from jaxgd.core.descent import Descent
+from jaxgd.core.record import freeze
 from jaxgd.data import streaming
 from jaxgd.data.statistics import on_device
 from jaxgd.datasets.stream import RowSource
@@ -31,7 +32,7 @@ from jaxgd.pipeline.training import (
     make_config,
     train,
 )
-from jaxgd.results.result import FitResult, freeze
+from jaxgd.results.result import FitResult
 from jaxgd.tuning import holdout, segments
 
 

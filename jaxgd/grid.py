@@ -18,6 +18,7 @@ import numpy as np
 from jaxgd.core import convergence, progress
 from jaxgd.core.descent import Descent
 from jaxgd.core.optimizers import OptimizerSpec, check_hyperparameter, make_spec
+from jaxgd.core.record import freeze
 from jaxgd.data import streaming
 from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
@@ -48,7 +49,7 @@ from jaxgd.pipeline.training import (
     make_config,
     train,
 )
-from jaxgd.results.result import GridResult, freeze
+from jaxgd.results.result import GridResult
 from jaxgd.tuning import holdout, refinement, search, segments
 
 

@@ -23,6 +23,7 @@ import optax
 
 from jaxgd.core import convergence, progress
 from jaxgd.core.convergence import Monitor, init_monitor, update_monitor
+from jaxgd.core.record import Descent
 from jaxgd.inputs.validation import (
     check_bool,
     check_integer,
@@ -31,7 +32,6 @@ from jaxgd.inputs.validation import (
     check_static,
     is_traced,
 )
-from jaxgd.results.result import Descent
 
 PyTree = Any
 

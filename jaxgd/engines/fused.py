@@ -60,8 +60,8 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pl_triton
 
 from jaxgd.core.convergence import init_monitor, update_monitor
+from jaxgd.core.record import Descent
 from jaxgd.engines import layout
-from jaxgd.results.result import Descent
 
 #: Runs per kernel program (a power of 2, as Triton's tensors must be).
 BLOCK_RUNS = 128

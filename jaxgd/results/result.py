@@ -26,97 +26,10 @@ import numpy as np
 
 from jaxgd.core.convergence import gap_to_optimum
 from jaxgd.core.params import LinearParams
+from jaxgd.core.record import PER_RUN, SHARED, Descent, freeze, pytree_record, thaw
 from jaxgd.data.scaling import Standardizer, unstandardize_params
 from jaxgd.inputs.validation import check_index
-from jaxgd.tuning.holdout import LazyErrors
-
-PyTree = Any
-
-
-def _pytree(*meta: str):
-    """Registers a dataclass as a pytree: ``meta`` fields are static, the rest are leaves."""
-
-    def register(cls):
-        names = [f.name for f in dataclasses.fields(cls)]
-        data = [name for name in names if name not in meta]
-        cls._meta_fields = tuple(meta)  # read by jaxgd.results.saving
-        return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=list(meta))
-
-    return register
-
-
-class _Record:
-    """NamedTuple-style helpers shared by every result type."""
-
-    def _replace(self, **changes):
-        if "optimal_loss" in changes:  # stored in its hashable form
-            changes["reference"] = freeze(changes.pop("optimal_loss"))
-        return dataclasses.replace(self, **changes)
-
-    def _asdict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @property
-    def converged(self):
-        """Per run: whether it converged (``converged_step >= 0``)."""
-        return self.converged_step >= 0
-
-
-@_pytree()
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Descent(_Record):
-    """What one descent run returns (under ``vmap`` every field gains the grid's axes).
-
-    Attributes:
-      params: parameters after the last update (frozen where the run stopped).
-      losses: ``(num_logs,)``; entry i is the loss of the parameters before update
-        ``loss_steps[i]``, so entry 0 is the loss at initialization. NaN after the step at
-        which the run diverged.
-      final_loss: the loss of ``params``, i.e. after the last update.
-      converged_step: first step of the flat stretch that proved convergence, -1 if never.
-      diverged: whether the loss became non-finite or grew past the divergence multiple.
-      diverged_step: the step at which it did, -1 if never.
-      stalled: the run ended flat but not converged: its loss stopped falling while still
-        far above the known optimum, because its steps are too small to matter (see
-        ``jaxgd.core.convergence``); more steps, or a larger learning rate, would lower it.
-      snapshots: ``params`` with a leading axis, one entry per snapshot step.
-      snapshot_steps: the steps of the snapshots; step t means the parameters before update t
-        (step ``num_steps`` means the final parameters).
-      loss_steps: the step of each history entry: 0, k, 2k, ... with ``log_every=k``.
-      epoch_losses: mini-batch runs only: ``(epochs + 1,)``, the loss on all the data at the
-        start of each epoch and at the end; None for full-batch runs.
-      aux: with a loss that returns ``(loss, aux)`` (``descend(..., has_aux=True)``), the aux
-        pytree at each logged step, stacked like ``losses``; else None.
-      validation_losses: with held-out data (``jaxgd.tuning.holdout``), the held-out MSE at each
-        logged step (same ``loss_steps`` as ``losses``, NaN after a divergence); else None.
-      final_validation_loss: the held-out MSE of ``params``, NaN where the run diverged
-        (its frozen parameters estimate nothing; ``jaxgd.core.convergence.diverged_as_nan``); None
-        without held-out data.
-      steps_run: the steps computed for the run: ``num_steps``, or fewer where it left a
-        segmented sweep early (converged, diverged or pruned; see ``jaxgd.tuning.segments``).
-      pruned_step: the step at which successive halving stopped the run, -1 if it did not.
-      observed: what ``descend``'s ``observe`` returned at each logged step, stacked like
-        ``losses``: with ``track_sharpness=True``, Adam's preconditioned sharpness
-        (``jaxgd.theory.sharpness``); else None.
-    """
-
-    params: PyTree
-    losses: jax.Array
-    final_loss: jax.Array
-    converged_step: jax.Array
-    diverged: jax.Array
-    diverged_step: jax.Array
-    snapshots: PyTree
-    snapshot_steps: jax.Array
-    stalled: jax.Array | None = None
-    loss_steps: jax.Array
-    epoch_losses: jax.Array | None = None
-    aux: PyTree = None
-    validation_losses: jax.Array | None = None
-    final_validation_loss: jax.Array | None = None
-    steps_run: jax.Array | None = None
-    pruned_step: jax.Array | None = None
-    observed: PyTree = None
+from jaxgd.results.errors import LazyErrors
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -250,7 +163,7 @@ class Described(Descent):
 DESCRIBED_META = ("engine", "reference", "feature_names", "target_name", "num_steps")
 
 
-@_pytree(*DESCRIBED_META)
+@pytree_record(*DESCRIBED_META)
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FitResult(Described):
     """The outcome of ``fit``: a ``Descent`` of ``LinearParams``, plus what describes the run.
@@ -271,7 +184,7 @@ class FitResult(Described):
         return {"learning_rate": np.asarray(self.learning_rate)}
 
 
-@_pytree("axes", *DESCRIBED_META)
+@pytree_record("axes", *DESCRIBED_META)
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GridResult(Described):
     """The outcome of ``grid_sweep``: every per-run field has the grid's axes first.
@@ -291,7 +204,7 @@ class GridResult(Described):
       engine: the engine that ran.
       optimal_loss: the least-squares (ridge) optimum's loss: a float, or an array that
         broadcasts against the grid when l2 is one of its axes; None without reference.
-      refined: with ``grid_sweep(refine=...)``, the ``jaxgd.tuning.refinement.Refinement`` of the
+      refined: with ``grid_sweep(refine=...)``, the ``jaxgd.results.refined.Refinement`` of the
         best points (their paths and the refined runs); else None.
     """
 
@@ -404,7 +317,7 @@ class GridResult(Described):
         )
 
 
-@_pytree(*DESCRIBED_META)
+@pytree_record(*DESCRIBED_META)
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepResult(Described):
     """The outcome of ``sweep``: every per-run field has the grid's axes first, steps last.
@@ -472,13 +385,6 @@ def _selection(result: Described, by: str | None) -> str:
     return by
 
 
-#: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
-PER_RUN = ("params", "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-           "stalled", "snapshots", "epoch_losses", "aux", "steps_run", "pruned_step",
-           "observed", "validation_losses", "final_validation_loss", "errors")
-SHARED = ("snapshot_steps", "loss_steps")
-
-
 def best_index(final_loss, diverged, converged_step=None) -> tuple[int, ...] | None:
     """Index of the lowest final loss among runs that did not diverge; None if all did.
 
@@ -531,22 +437,3 @@ def named_params(params, feature_names: Sequence[str] | None,
     value = lambda a: a.item() if a.ndim == 0 else a  # noqa: E731  (floats for one run)
     return {"weight": {str(n): value(weight[..., i]) for i, n in enumerate(names)},
             "bias": value(np.asarray(params.bias))}
-
-
-def freeze(optimal_loss):
-    """A reference loss in hashable form (static pytree metadata): a float, None, or
-    ``(shape, values)`` for an array."""
-    if optimal_loss is None:
-        return None
-    if np.ndim(optimal_loss) == 0:
-        return float(optimal_loss)
-    array = np.asarray(optimal_loss, np.float64)
-    return (array.shape, tuple(array.reshape(-1).tolist()))
-
-
-def thaw(reference):
-    """The inverse of ``freeze``."""
-    if reference is None or isinstance(reference, float):
-        return reference
-    shape, values = reference
-    return np.asarray(values, np.float64).reshape(shape)

@@ -30,17 +30,14 @@ already is NaN after the blow-up). Its parameters are frozen where it blew up, s
 held-out error is finite but measures nothing: averaged over k folds it made a diverged
 fold look like a valid estimate.
 
-RMSE and MAE (``errors``) are computed on the host in float64 from the final parameters,
-at the edge: MAE needs the predictions, which the moment engines never form. They are
-computed when first read (``LazyErrors``), from a copy of the data taken at the call, so a
+RMSE and MAE (``jaxgd.results.errors``) are computed on the host in float64 from the final
+parameters, when first read (``LazyErrors``), from a copy of the data taken at the call, so a
 sweep returns without waiting for its program; data past ``memo.MAX_BYTES`` (4 MiB) are not
 copied into every result: their errors are computed in the call.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -56,6 +53,7 @@ from jaxgd.engines import gram
 from jaxgd.engines.engine import Rows, rows_mse
 from jaxgd.inputs import frames
 from jaxgd.inputs.validation import check_data, check_positive_int, check_seed, is_traced
+from jaxgd.results.errors import LazyErrors, errors, frozen
 
 Held = Rows | gram.Quadratic
 
@@ -331,36 +329,6 @@ def pick(data, fold):
     return jax.tree_util.tree_map(lambda leaf: leaf[fold], data)
 
 
-def errors(params: LinearParams, X, y, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """MSE, RMSE (its square root, the course's unit of y) and MAE of ``params`` on ``(X,
-    y)`` (or its ``rows``), in float64 on the host; ``params`` may have leading run axes.
-
-    Example:
-      >>> p = LinearParams(np.array([[2.0], [1.0]]), np.array([0.0, 0.0]))   # two runs
-      >>> e = errors(p, np.array([[1.0], [2.0]]), np.array([2.0, 5.0]))
-      >>> e["mse"].tolist(), e["mae"].tolist()
-      ([0.5, 5.0], [0.5, 2.0])
-    """
-    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
-    if rows is not None:
-        X, y = X[rows], y[rows]
-    weight = np.asarray(params.weight, np.float64)
-    runs = weight.shape[:-1]
-    weight = weight.reshape(-1, weight.shape[-1])
-    bias = np.asarray(params.bias, np.float64).reshape(-1)
-    mse, mae = np.empty(bias.size), np.empty(bias.size)
-    chunk = max(1, 2**24 // max(1, y.size))  # predictions of a chunk of runs at a time
-    for start in range(0, bias.size, chunk):
-        stop = start + chunk
-        residual = weight[start:stop] @ X.T + bias[start:stop, None] - y
-        mse[start:stop] = np.mean(residual * residual, axis=1)
-        mae[start:stop] = np.mean(np.abs(residual), axis=1)
-    mse, mae = mse.reshape(runs), mae.reshape(runs)
-    # np.asarray: NumPy's ufuncs give a 0-d array's result as a scalar (np.float64); every
-    # metric is an ndarray alike, 0-d for one run.
-    return {"mse": mse, "rmse": np.asarray(np.sqrt(mse)), "mae": mae}
-
-
 def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None,
                   diverged=False):
     """``{"training": errors, "validation": errors}`` of final ``params`` (``validation``
@@ -375,44 +343,10 @@ def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None
         # and at this size the program and the float64 reference cost as much anyway.
         return LazyErrors(value=_result_errors(params, X, y, plan, fold_axis, diverged))
     # Kept as they are now: the caller may change its arrays before the errors are read.
-    X, y, diverged = _frozen(X), _frozen(y), _frozen(diverged)
-    plan = plan._replace(X_val=_frozen(plan.X_val), y_val=_frozen(plan.y_val)) \
+    X, y, diverged = frozen(X), frozen(y), frozen(diverged)
+    plan = plan._replace(X_val=frozen(plan.X_val), y_val=frozen(plan.y_val)) \
         if isinstance(plan, Split) else plan
     return LazyErrors(lambda: _result_errors(params, X, y, plan, fold_axis, diverged))
-
-
-def _frozen(array):
-    """``array`` as it is now, for good: kept if no one can change it (a JAX array, a
-    read-only NumPy array over read-only memory of its own), else a read-only copy.
-
-    A read-only view is not enough: pandas hands out read-only views of a DataFrame's
-    memory, which changes when the frame is written to.
-
-    Example:
-      >>> a = np.arange(3.0)
-      >>> view = a[:]
-      >>> view.flags.writeable = False
-      >>> kept = _frozen(view)
-      >>> a[0] = 9.0
-      >>> kept.tolist(), _frozen(kept) is kept
-      ([0.0, 1.0, 2.0], True)
-    """
-    if isinstance(array, jax.Array) or _owns_read_only(array):
-        return array
-    array = np.array(array, copy=True)
-    array.flags.writeable = False
-    return array
-
-
-def _owns_read_only(array) -> bool:
-    """Whether ``array`` is a read-only NumPy array whose memory is a read-only NumPy
-    array's own (its own, or that of the arrays it views); a writable owner, or memory
-    of another kind (a buffer, a file), may change under it."""
-    if not isinstance(array, np.ndarray) or array.flags.writeable:
-        return False
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array.base is None and not array.flags.writeable
 
 
 def _result_errors(params: LinearParams, X, y, plan, fold_axis, diverged=False):
@@ -435,68 +369,6 @@ def _result_errors(params: LinearParams, X, y, plan, fold_axis, diverged=False):
         out["validation"] = {metric: np.asarray(convergence.diverged_as_nan(value, diverged))
                              for metric, value in validation.items()}
     return out
-
-
-class LazyErrors(Mapping):
-    """A result's ``errors``, computed on the host the first time they are read.
-
-    Computing them needs the final parameters on the host, so it waits for the run's
-    program and then does O(runs·n·d) float64 work (25 ms for 8,192 runs on Auto MPG):
-    done in the call, every sweep would block on its program and pay it, read or not. The
-    data are copied for it at the call (up to ``memo.MAX_BYTES``; past that the errors
-    are computed in the call instead of keeping a copy per result). It is a pytree whose
-    one child is the computed dict, so a result still flattens to arrays (flattening
-    computes it) and ``tree_map`` over results keeps working.
-
-    Example:
-      >>> import numpy as np, jaxgd
-      >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
-      >>> r = jaxgd.fit(X, y, learning_rate=0.3, num_steps=200)
-      >>> sorted(r.errors), round(float(r.errors["training"]["rmse"]), 6)
-      (['training', 'validation'], 0.0)
-    """
-
-    def __init__(self, compute: Callable[[], dict] | None = None, value: dict | None = None):
-        self._compute, self._value = compute, value
-        self._lock = threading.Lock()
-
-    def _get(self) -> dict:
-        with self._lock:  # computed once, whichever thread reads first
-            if self._compute is not None:
-                self._value, self._compute = self._compute(), None
-        return self._value
-
-    def at(self, index) -> LazyErrors:
-        """The errors of the runs at ``index`` of the run axes (one run's: 0-d float64
-        arrays, as ``fit``'s), computed when first read.
-
-        Example:
-          >>> e = LazyErrors(value={"training": {"mse": np.array([1.0, 4.0])}})
-          >>> e.at((1,))["training"]["mse"]
-          array(4.)
-        """
-        return LazyErrors(lambda: jax.tree_util.tree_map(
-            lambda leaf: np.asarray(np.asarray(leaf)[index]), self._get()))
-
-    def __getitem__(self, key):
-        return self._get()[key]
-
-    def __iter__(self):
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-    def __repr__(self) -> str:
-        return f"LazyErrors({self._get()!r})"
-
-    def __reduce__(self):  # pickled and copied as the computed values (a lock is neither)
-        return LazyErrors, (None, self._get())
-
-
-jax.tree_util.register_pytree_node(
-    LazyErrors, lambda e: ((e._get(),), None),
-    lambda _, children: LazyErrors(value=children[0]))
 
 
 __all__ = ["Folds", "LazyErrors", "Split", "check_fraction", "engine_for",

@@ -20,7 +20,6 @@ The start points, every step and the refined runs come back in ``result.refined`
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from functools import partial
 from typing import Any, NamedTuple
@@ -29,11 +28,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd.core.record import freeze
 from jaxgd.data import streaming
 from jaxgd.engines import engine as engines
 from jaxgd.inputs.validation import check_positive_int, is_traced
 from jaxgd.pipeline.training import RunConfig, input_dtype, train
-from jaxgd.results.result import GridResult, freeze
+from jaxgd.results.refined import Refinement
+from jaxgd.results.result import GridResult
 from jaxgd.theory.stability import LIMITED, limit_factor
 from jaxgd.tuning.search import SAMPLE_AXIS, Range
 
@@ -69,34 +70,6 @@ class Plan(NamedTuple):
     steps: int
     learning_rate: float
     backtracks: int
-
-
-@partial(jax.tree_util.register_dataclass,
-         data_fields=["start", "path", "objective", "step_size", "gradient", "runs"],
-         meta_fields=[])
-@dataclasses.dataclass(frozen=True)
-class Refinement:
-    """What refinement did, point by point (``top`` points; best start first).
-
-    Attributes:
-      start: ``(top, grid ndim)`` grid indices of the start points in the search's result.
-      path: name -> ``(top, steps + 1)`` values of each refined hyperparameter, from the start
-        point (column 0) through every step.
-      objective: ``(top, steps + 1)`` the objective along the path; it never rises.
-      step_size: ``(top, steps)`` the accepted step's length in unit coordinates (0: every
-        trial was rejected: worse, diverged or above the stability limit).
-      gradient: name -> ``(top, steps)`` the hypergradient at each step's start point: the
-        objective's derivative with respect to the name's unit coordinate.
-      runs: the refined end points run in full, a ``GridResult`` over one "sample" axis
-        (``runs.point(i)`` names every hyperparameter of run i, ``runs.best()`` the best).
-    """
-
-    start: np.ndarray
-    path: dict[str, Any]
-    objective: Any
-    step_size: Any
-    gradient: dict[str, Any]
-    runs: GridResult
 
 
 def make_plan(refine: Mapping[str, Any], ranges: Mapping[str, Range] | None) -> Plan:
