@@ -8,54 +8,93 @@ Example:
   (1.47, True)
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 # First, before JAX loads: in the jaxgd command itself, Ctrl-C and SIGTERM become a request
 # to stop that is never lost (see jaxgd._signals); elsewhere this changes nothing.
-from jaxgd import _signals, datasets  # noqa: F401  (_signals: imported for its effect)
+from jaxgd import _signals  # noqa: F401  (imported for its effect)
 from jaxgd._version import __version__ as __version__
-from jaxgd.core.convergence import Monitor
-from jaxgd.core.descent import descend
-from jaxgd.core.model import mse, predict
-from jaxgd.core.params import LinearParams, init_params
-from jaxgd.core.record import Descent
-from jaxgd.data.scaling import Standardizer, standardize_params, unstandardize_params
-from jaxgd.fit import fit
-from jaxgd.grid import grid_sweep
-from jaxgd.results.loading import load
-from jaxgd.results.result import FitResult, GridResult, SweepResult
-from jaxgd.sweep import sweep
-from jaxgd.theory.least_squares import LeastSquares, solve
-from jaxgd.theory.stability import Stability, stability
-from jaxgd.theory.trajectory import Trajectory, exact_trajectory
-from jaxgd.tuning.holdout import held_out, validation_loss
-from jaxgd.tuning.lr_range import LrRange, lr_range
 
-__all__ = [
-    "Descent",
-    "FitResult",
-    "GridResult",
-    "LeastSquares",
-    "LinearParams",
-    "LrRange",
-    "Monitor",
-    "Stability",
-    "Standardizer",
-    "SweepResult",
-    "Trajectory",
-    "datasets",
-    "descend",
-    "exact_trajectory",
-    "fit",
-    "grid_sweep",
-    "held_out",
-    "init_params",
-    "load",
-    "lr_range",
-    "mse",
-    "predict",
-    "solve",
-    "stability",
-    "standardize_params",
-    "sweep",
-    "unstandardize_params",
-    "validation_loss",
-]
+#: Where each public name lives ("module:name", or a module), loaded when first used (PEP 562):
+#: ``import jaxgd`` loads no JAX, and ``import jaxgd.core`` loads no engine, tuning or data
+#: module, because the package's own import runs nothing above what is asked for.
+_PUBLIC = {
+    "Descent": "jaxgd.core.record:Descent",
+    "FitResult": "jaxgd.results.result:FitResult",
+    "GridResult": "jaxgd.results.result:GridResult",
+    "LeastSquares": "jaxgd.theory.least_squares:LeastSquares",
+    "LinearParams": "jaxgd.core.params:LinearParams",
+    "LrRange": "jaxgd.tuning.lr_range:LrRange",
+    "Monitor": "jaxgd.core.convergence:Monitor",
+    "Stability": "jaxgd.theory.stability:Stability",
+    "Standardizer": "jaxgd.data.scaling:Standardizer",
+    "SweepResult": "jaxgd.results.result:SweepResult",
+    "Trajectory": "jaxgd.theory.trajectory:Trajectory",
+    "datasets": "jaxgd.datasets",
+    "descend": "jaxgd.core.descent:descend",
+    "exact_trajectory": "jaxgd.theory.trajectory:exact_trajectory",
+    "fit": "jaxgd.api.fit:fit",
+    "grid_sweep": "jaxgd.api.grid:grid_sweep",
+    "held_out": "jaxgd.tuning.holdout:held_out",
+    "init_params": "jaxgd.core.params:init_params",
+    "load": "jaxgd.results.loading:load",
+    "lr_range": "jaxgd.tuning.lr_range:lr_range",
+    "mse": "jaxgd.core.model:mse",
+    "predict": "jaxgd.core.model:predict",
+    "solve": "jaxgd.theory.least_squares:solve",
+    "stability": "jaxgd.theory.stability:stability",
+    "standardize_params": "jaxgd.data.scaling:standardize_params",
+    "sweep": "jaxgd.api.sweep:sweep",
+    "unstandardize_params": "jaxgd.data.scaling:unstandardize_params",
+    "validation_loss": "jaxgd.tuning.holdout:validation_loss",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    where = _PUBLIC.get(name)
+    if where is None:
+        raise AttributeError(f"module 'jaxgd' has no attribute {name!r}")
+    module, _, attribute = where.partition(":")
+    value = importlib.import_module(module)
+    if attribute:
+        value = getattr(value, attribute)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # the same names for type checkers and editors (tests/core/test_layers.py)
+    from jaxgd import datasets as datasets
+    from jaxgd.api.fit import fit as fit
+    from jaxgd.api.grid import grid_sweep as grid_sweep
+    from jaxgd.api.sweep import sweep as sweep
+    from jaxgd.core.convergence import Monitor as Monitor
+    from jaxgd.core.descent import descend as descend
+    from jaxgd.core.model import mse as mse
+    from jaxgd.core.model import predict as predict
+    from jaxgd.core.params import LinearParams as LinearParams
+    from jaxgd.core.params import init_params as init_params
+    from jaxgd.core.record import Descent as Descent
+    from jaxgd.data.scaling import Standardizer as Standardizer
+    from jaxgd.data.scaling import standardize_params as standardize_params
+    from jaxgd.data.scaling import unstandardize_params as unstandardize_params
+    from jaxgd.results.loading import load as load
+    from jaxgd.results.result import FitResult as FitResult
+    from jaxgd.results.result import GridResult as GridResult
+    from jaxgd.results.result import SweepResult as SweepResult
+    from jaxgd.theory.least_squares import LeastSquares as LeastSquares
+    from jaxgd.theory.least_squares import solve as solve
+    from jaxgd.theory.stability import Stability as Stability
+    from jaxgd.theory.stability import stability as stability
+    from jaxgd.theory.trajectory import Trajectory as Trajectory
+    from jaxgd.theory.trajectory import exact_trajectory as exact_trajectory
+    from jaxgd.tuning.holdout import held_out as held_out
+    from jaxgd.tuning.holdout import validation_loss as validation_loss
+    from jaxgd.tuning.lr_range import LrRange as LrRange
+    from jaxgd.tuning.lr_range import lr_range as lr_range

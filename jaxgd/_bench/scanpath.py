@@ -5,7 +5,7 @@ Every time here is of ``jaxgd.sweep`` called with its defaults (the float64 refe
 one process, JAX's default devices), blocked until the result is ready, in steady state
 (the first call, which compiles, is left out). The compiled program alone is timed by
 calling again the very program the sweep dispatched (captured from
-``jaxgd.grid._members_compiled``) with the same inputs: the call's time minus the
+``jaxgd.api.grid._members_compiled``) with the same inputs: the call's time minus the
 program's is the host's share (checks, reference, engine data, dispatch, result). Settings
 are timed interleaved, one call of each in turn, so that a busy machine slows them alike.
 """
@@ -21,9 +21,9 @@ import jax
 import numpy as np
 
 import jaxgd
-from jaxgd import grid
 from jaxgd._bench.baselines import _plain_jax
 from jaxgd._bench.problems import Problem
+from jaxgd.api import grid
 
 #: The A/B of the scan path's settings: name -> keywords of ``jaxgd.sweep``.
 SETTINGS: dict[str, dict[str, Any]] = {

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 import jax
 import numpy as np
 
+from jaxgd.api.fit import fit
+from jaxgd.api.grid import grid_sweep, run_grid
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.plan import (
     Plan,
@@ -35,8 +37,6 @@ from jaxgd.cli.refine import refine_sweep
 from jaxgd.cli.sharpness import tracking
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.core import progress
-from jaxgd.fit import fit
-from jaxgd.grid import grid_sweep, run_grid
 from jaxgd.pipeline.training import Options
 from jaxgd.results.result import best_index
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxgd.api.grid import run_grid
 from jaxgd.cli.plan import Plan, grid_point, holdout_options, library_options
-from jaxgd.grid import run_grid
 from jaxgd.pipeline.training import Options
 from jaxgd.tuning import refinement, search
 

@@ -6,7 +6,7 @@ command line reports about training must then come from the same training rows, 
 same way (``training_mask``, by ``jaxgd.tuning.holdout.training_mask`` and ``fold_ids`` with the
 runs' ``validation_seed``): the ``Standardizer``'s mean and scale, and the stability limits
 (``fold_limits``), as the library's own per-run stability verdicts do
-(``jaxgd.grid``: the split's training rows, or each fold's).
+(``jaxgd.api.grid``: the split's training rows, or each fold's).
 
 With k folds every fold trains on other rows, so every fold has its own limit: the plan
 reports the smallest (``reported``: every rate below it is stable on every fold) and each

@@ -219,7 +219,7 @@ class StreamedRows:
 
 
 def device_data(data: Streamed, engine_name: str, config) -> tuple[str, Any]:
-    """The engine and device data of a streamed mini-batch run (``jaxgd.fit.device_data``'s
+    """The engine and device data of a streamed mini-batch run (``jaxgd.api.fit.device_data``'s
     case; full-batch runs on a file train on its moments like any ``SufficientStats``)."""
     if engine_name not in engines.ENGINES:
         raise ValueError(f"engine must be one of {', '.join(engines.ENGINES)}, "

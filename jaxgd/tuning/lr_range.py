@@ -35,11 +35,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxgd.api.sweep import sweep
 from jaxgd.core.optimizers import OPTIMIZERS
 from jaxgd.datasets.stream import RowSource
 from jaxgd.inputs.validation import check_positive_int
 from jaxgd.results.result import SweepResult
-from jaxgd.sweep import sweep
 from jaxgd.theory.stability import LIMITED, Stability, stability
 from jaxgd.tuning import holdout
 

@@ -6,7 +6,7 @@ l2, eps: what matters is the order of magnitude), "uniform" evenly in the value.
 draws ``num_samples`` points of the unit cube — "sobol" (scrambled Sobol', ``jaxgd.tuning.sobol``:
 even coverage, the default) or "random" (independent uniform draws) — from a seed, and each
 coordinate is mapped onto its range. ``grid_sweep(sample=...)`` runs the points as one axis
-of its grid (``jaxgd.grid``); the unit-cube coordinates are also where ``refine=`` moves
+of its grid (``jaxgd.api.grid``); the unit-cube coordinates are also where ``refine=`` moves
 (``jaxgd.refine``).
 
 Any numeric hyperparameter ``grid_sweep`` takes in its grid may be sampled: the learning

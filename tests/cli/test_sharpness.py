@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from jaxgd import cli
+from jaxgd.api.grid import grid_sweep
 from jaxgd.cli import checkpoint, execute, results
 from jaxgd.cli import plan as plans
 from jaxgd.cli.config import ConfigError, parse
-from jaxgd.grid import grid_sweep
 from jaxgd.theory.sharpness import adam_threshold
 
 # The course's cars: at η = 0.1 Adam stays far below its threshold; at η = 300 its first

@@ -71,3 +71,78 @@ def test_the_command_line_loads_the_harness_only_inside_the_bench_command():
 def test_the_moved_modules_are_gone_from_the_library_namespace():
     for name in ("bench", "runner", "cli", "config", "checkpoint", "results", "timing"):
         assert not (PACKAGE / f"{name}.py").exists(), name
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Every module of the package and the package modules it imports (at its top or inside
+    a function; imports under ``TYPE_CHECKING`` load nothing and do not count)."""
+    names = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in names.items():
+        tree = ast.parse(path.read_text())
+        skipped = {id(node) for branch in ast.walk(tree) if isinstance(branch, ast.If)
+                   and "TYPE_CHECKING" in ast.dump(branch.test)
+                   for statement in branch.body for node in ast.walk(statement)}
+        found = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped or not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            found |= {m for m in imported_modules_of(node, path) if m in names}
+        # A package importing its own submodules re-exports them; not a dependency.
+        graph[name] = {m for m in found if m != name and not m.startswith(f"{name}.")}
+    return graph
+
+
+def imported_modules_of(node, path: Path) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    base = node.module or ""
+    if node.level:
+        package = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        base = ".".join(package[:len(package) - node.level] + (base,) * bool(base))
+    return {f"{base}.{alias.name}" for alias in node.names} | {base}
+
+
+def test_no_module_imports_itself_back_through_others():
+    graph, cycles = module_graph(), []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name, path):
+        state[name] = 1
+        for other in sorted(graph[name]):
+            if state.get(other) == 1:
+                cycles.append(" -> ".join([*path[path.index(other):], other]))
+            elif other not in state:
+                visit(other, [*path, other])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+def test_the_core_loads_no_engine_data_tuning_or_results_module():
+    # descend and its types stand on their own: importing the core (and the package's lazy
+    # top, which loads a public name only when it is used) pulls in nothing above them.
+    script = ("import sys, jaxgd.core.descent, jaxgd.core.record; "
+              "print(sorted(m for m in sys.modules if m.startswith('jaxgd.') and "
+              "m.split('.')[1] not in ('core', 'inputs', '_signals', '_version')))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_public_names_are_the_same_for_type_checkers_and_at_run_time():
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    checked = {alias.asname or alias.name for branch in tree.body
+               if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.dump(branch.test)
+               for node in branch.body for alias in node.names}
+    assert checked == set(jaxgd.__all__)
+    for name in jaxgd.__all__:  # each resolves, to what the type checkers are told
+        module, _, attribute = jaxgd._PUBLIC[name].partition(":")
+        assert getattr(jaxgd, name) is (getattr(sys.modules[module], attribute)
+                                         if attribute else sys.modules[module])

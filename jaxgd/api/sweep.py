@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from jaxgd.api.grid import run_grid
 from jaxgd.core import convergence
 from jaxgd.core.record import PER_RUN, SHARED
-from jaxgd.grid import run_grid
 from jaxgd.inputs.validation import check_learning_rates, default_float
 from jaxgd.pipeline.training import OptimizerFactory, Options
 from jaxgd.results.result import SweepResult
