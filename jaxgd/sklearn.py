@@ -79,7 +79,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         stalled or diverging (and ``result_.gap``).
 
     Attributes:
-      coef_: the weights, ``(n_features_in_,)``, in the units of the features given.
+      coef_: the weights, ``(n_features_in_,)``, in the units of the features given, in
+        JAX's default float (float32, float64 under ``jax_enable_x64``) as ``fit`` runs.
       intercept_: the bias, a float.
       n_features_in_: the number of features seen by ``fit``.
       feature_names_in_: the column names, when ``fit`` was given a DataFrame.
