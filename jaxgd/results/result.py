@@ -30,6 +30,7 @@ from jaxgd.core.record import PER_RUN, SHARED, Descent, freeze, pytree_record, t
 from jaxgd.data.scaling import Standardizer, unstandardize_params
 from jaxgd.inputs.validation import check_index
 from jaxgd.results.errors import LazyErrors
+from jaxgd.results.prediction import predict_runs
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -116,6 +117,28 @@ class Described(Descent):
           {'x0': 2.0}
         """
         return named_params(self.params, self.feature_names, standardizer)
+
+    def predict(self, X, standardizer: Standardizer | None = None) -> jax.Array:
+        """Each run's predictions ``X @ weight + bias``: ``(n_samples,)`` for ``fit``,
+        ``(*grid_shape, n_samples)`` for the sweeps (one row per run, a diverged run's from
+        its frozen parameters). ``X`` is in the units the runs were fitted on, or, with the
+        ``standardizer`` that made their features, in the original units. Works under
+        ``jit``; see ``jaxgd.prediction.predict_runs``.
+
+        Raises:
+          ValueError: if ``X`` is not 2-D, has other features than the runs (a table:
+            other columns), or holds NaN or infinite values; TypeError if not numbers.
+
+        Example:
+          >>> import numpy as np, jaxgd
+          >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+          >>> r = jaxgd.sweep(X, y, learning_rates=[0.1, 0.3], num_steps=200)
+          >>> predictions = r.predict(np.array([[2.0], [3.0]]))
+          >>> predictions.shape, bool(np.allclose(predictions, [7.0, 9.0], atol=1e-3))
+          ((2, 2), True)
+        """
+        return predict_runs(self.params, X, feature_names=self.feature_names,
+                            standardizer=standardizer)
 
     def to_dataframe(self):
         """The loss histories as a tidy pandas DataFrame: one row per run and logged step.
