@@ -272,8 +272,9 @@ def _descent(engine, source, per_run: bool, hyper, config, losses, final, verdic
     def held_mse(source, coords):  # the scan path's final held-out loss (jaxgd.holdout)
         return gram.gram_loss(engine.from_coordinates(source[0], coords), source[1])
 
-    def weights(data, coords):
-        return engine.from_coordinates(data, coords)
+    # Weight and bias of every run's coordinates (leading axes kept): at once from shared
+    # data, run by run from per-run data.
+    weights = each(engine.from_coordinates) if per_run else engine.from_coordinates
 
     l2 = jnp.broadcast_to(jnp.asarray(hyper["l2"], losses.dtype), (num_runs,))
     converged_step, diverged_step, flat_steps = verdicts
@@ -286,14 +287,14 @@ def _descent(engine, source, per_run: bool, hyper, config, losses, final, verdic
                     "final_validation_loss": convergence.diverged_as_nan(
                         each(held_mse)(source, coordinates), diverged)}
     return Descent(
-        params=each(weights)(data, coordinates) if per_run else weights(data, coordinates),
+        params=weights(data, coordinates),
         losses=losses.T,
         final_loss=each(final_loss)(data, (coordinates, l2)),
         converged_step=converged_step,
         diverged=diverged,
         diverged_step=diverged_step,
         stalled=(flat_steps >= config.patience) & ~converged & ~diverged,
-        snapshots=(each(weights) if per_run else weights)(
+        snapshots=weights(
             data, tuple(snapshots[:, i, :].T for i in range(snapshots.shape[1]))),
         snapshot_steps=jnp.broadcast_to(steps, (num_runs, steps.size)),
         loss_steps=jnp.broadcast_to(loss_steps, (num_runs, loss_steps.size)),
