@@ -190,7 +190,6 @@ def _fit(X, y, options: Options) -> FitResult:
     fixed = fixed_values(options, config.optimizer)
     reference = start_references(X, y, fixed["l2"]) if options.reference else lambda: None
     chosen, data = device_data(X, y, options.engine, config, 1, fixed["l2"])
-    chosen = holdout.engine_for(chosen, options.engine, held_plan)
     found = reference()
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]

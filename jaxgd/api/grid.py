@@ -298,7 +298,6 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     # folds compute theirs from each fold's moments).
     pending = start_references(X, y, l2) if options.reference and not folds else None
     chosen, data = device_data(X, y, options.engine, config, num_runs, fixed_l2)
-    chosen = holdout.engine_for(chosen, options.engine, held_plan)
     engine = engines.BY_NAME[chosen]
     held = None
     if folds:  # every fold's data on a leading axis; train picks its run's

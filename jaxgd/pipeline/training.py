@@ -247,15 +247,18 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
     held-out data (``jaxgd.tuning.holdout``), or None; with k folds, ``data`` and ``held`` hold
     every fold and ``hyper["fold"]`` picks this run's.
     """
+    # The whole descent in one kernel (the same loss, optimizer, verdicts and held-out
+    # loss, every fold's data given to it whole); a run that records its sharpness, or whose
+    # held-out rows are traced (kept as rows, not moments), takes the scan loop.
+    if engine.fused and config.batch_size is None and not config.track_sharpness \
+            and not isinstance(held, engines.Rows):
+        one_fold = holdout.pick(data, 0) if "fold" in hyper else data  # for the shapes
+        params = _setup(engine, one_fold, hyper, config)[0]
+        return fused.descend_fused(descend_scan, engine, data, hyper, config, params,
+                                   tuple(sorted(_numeric(hyper))), held)
     data, held, hyper = _fold(data, held, hyper)
     if config.batch_size is not None:
         return _train_minibatch(engine, data, hyper, config, held)
-    # The whole descent in one kernel (the same loss, optimizer, verdicts); it keeps only the
-    # losses, so a run that records its sharpness or a held-out loss takes the scan loop.
-    if engine.fused and not config.track_sharpness and held is None:
-        params = _setup(engine, data, hyper, config)[0]
-        return fused.descend_fused(descend_scan, engine, data, hyper, config, params,
-                                   tuple(sorted(_numeric(hyper))))
     return descend_scan(engine, data, hyper, config, held=held)
 
 

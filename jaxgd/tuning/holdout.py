@@ -20,9 +20,11 @@ n_val is. The eigen engine's coordinates are mapped back to weight and bias firs
 per logged step, not per step). The validation loss is the plain MSE, never with the ridge
 penalty: it is what selection compares across l2 values.
 
-The fused engines (``jaxgd.engines.fused``) keep only the training losses in their kernel: with
-held-out data "auto" takes the same engine unfused, and an explicit "gram-fused" or
-"eigen-fused" is refused (``engine_for``).
+The fused engines (``jaxgd.engines.fused``) compute the same held-out loss in their kernel, from
+the held-out moments as scalars (the eigen coordinates mapped back term by term), k folds
+included (each run's fold's constants gathered once, outside the kernel). Held-out rows
+traced by the caller's transformation are kept as rows (``held_out``), which the kernel
+cannot read: those runs take the scan path, with the same numbers.
 
 A diverged run's held-out numbers are NaN (``jaxgd.core.convergence.diverged_as_nan``):
 ``final_validation_loss`` and the validation side of ``errors`` (its held-out history
@@ -180,29 +182,6 @@ def _check_drawable(X, y, name: str) -> None:
                          "grad: its values are not known yet): draw them before the "
                          "transformation (jaxgd.tuning.holdout.split or fold_ids) and give "
                          "validation=(X_val, y_val)")
-
-
-def engine_for(chosen: str, requested: str, plan) -> str:
-    """The engine to run with held-out data: ``chosen`` unless it is fused (its kernel keeps
-    only the training losses), then its unfused twin when "auto" picked it.
-
-    Raises:
-      ValueError: a fused engine asked for by name with held-out data.
-
-    Example:
-      >>> engine_for("gram-fused", "auto", Split(None, None))
-      'gram'
-      >>> engine_for("gram-fused", "auto", None)
-      'gram-fused'
-    """
-    if plan is None or not chosen.endswith("-fused"):
-        return chosen
-    base = chosen.removesuffix("-fused")
-    if requested != "auto":
-        raise ValueError(f"engine={requested!r} keeps only the training losses in its kernel, "
-                         "not the held-out loss: with validation, validation_fraction or "
-                         f"k_folds use engine={base!r} (or 'auto')")
-    return base
 
 
 def _rows(X, y) -> bool:
@@ -371,6 +350,6 @@ def _result_errors(params: LinearParams, X, y, plan, fold_axis, diverged=False):
     return out
 
 
-__all__ = ["Folds", "LazyErrors", "Split", "check_fraction", "engine_for",
+__all__ = ["Folds", "LazyErrors", "Split", "check_fraction",
            "errors", "fold_data", "fold_ids", "held_out", "pick", "resolve", "split",
            "training_mask", "validation_loss"]

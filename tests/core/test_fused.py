@@ -9,7 +9,19 @@ different XLA programs (a fori_loop in a kernel against a scan), whose fusions m
 step's loss differently by an ulp or two. Descent below the stability limit forgets such
 noise, so float32 histories agree to 1e-6 relative (plus 1e-7 absolute for terms near 0),
 float64 to 1e-12; verdict steps must be equal.
+
+The held-out loss at each logged step is computed in the kernel from the held-out moments
+term by term (the eigen coordinates mapped back as θ = Qz one product at a time), where
+the scan path maps back with one matrix product and sums the quadratic form in XLA's own
+order: each rounds differently. That rounding is of the parameters' and the data's scale
+(about 1 here), not of the held-out loss, which falls toward 0.01 as the runs approach the
+held-out optimum: compared in ulps (tests/ulps.py) with a floor of 1.0, within 8 ulps
+(seen: 3 in float32 and float64, where the same losses are up to 79 ulps apart at their
+own magnitude). The final held-out loss is the scan path's own function of the final
+parameters, computed outside the kernel: compared like the parameters.
 """
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +31,10 @@ import pytest
 from jaxgd import LinearParams, exact_trajectory, fit, grid_sweep, sweep
 from jaxgd.engines import engine as engines
 from jaxgd.engines import fused
+from jaxgd.pipeline import training
+from jaxgd.tuning import holdout
 from tests.conftest import well_conditioned
+from tests.ulps import assert_close_ulps
 
 FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step", "stalled",
           "snapshot_steps", "loss_steps")
@@ -172,3 +187,139 @@ def test_the_kernel_lowers_to_triton(engine, optimizer):
     lowered = jax.jit(losses).trace(jnp.asarray([0.1, 0.2, 0.3]))
     text = lowered.lower(lowering_platforms=("cuda",)).as_text()
     assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
+
+
+def assert_same_held_out(a, b, rtol, atol):
+    assert a.validation_losses.shape == b.validation_losses.shape
+    assert a.validation_losses.dtype == b.validation_losses.dtype
+    assert_close_ulps(a.validation_losses, b.validation_losses, 8, floor=1.0,
+                      err_msg="validation_losses")
+    np.testing.assert_allclose(a.final_validation_loss, b.final_validation_loss, rtol=rtol,
+                               atol=atol, err_msg="final_validation_loss")
+    for side in ("training", "validation"):  # float64 on the host, from the parameters
+        for metric, value in a.errors[side].items():
+            np.testing.assert_allclose(value, b.errors[side][metric], rtol=rtol, atol=atol,
+                                       err_msg=f"errors {side} {metric}")
+
+
+def _validation_rows(n=12, d=3):
+    X, y = well_conditioned(11, n=n, d=d)
+    return X, y
+
+
+# The three ways of holding rows out, each engine and dtype at least once.
+@pytest.mark.parametrize("engine, optimizer, x64, held", [
+    ("eigen", "sgd", False, "validation_fraction"), ("eigen", "momentum", True, "k_folds"),
+    ("gram", "adam", False, "k_folds"), ("gram", "adam", True, "validation")])
+def test_held_out_losses_match_the_scan_path(engine, optimizer, x64, held):
+    X, y = well_conditioned(1, n=40, d=3)
+    held_out = {"validation_fraction": {"validation_fraction": 0.25},
+                "k_folds": {"k_folds": 3},
+                "validation": {"validation": _validation_rows()}}[held]
+    rtol, atol = (1e-12, 1e-14) if x64 else (1e-6, 1e-7)
+    # The last rate diverges (NaN held-out losses after the blow-up, a NaN final one); 20
+    # steps logged every 3, the last block padded.
+    options = dict(learning_rates=[0.05, 0.5, 3.0], num_steps=20, optimizer=optimizer,
+                   log_every=3, tol=1e-4, patience=3, **held_out)
+    with jax.enable_x64(x64):
+        scan = sweep(X, y, engine=engine, **options)
+        one = sweep(X, y, engine=f"{engine}-fused", **options)
+    assert one.engine == f"{engine}-fused"
+    folds = (3,) if held == "k_folds" else ()
+    assert one.validation_losses.shape == (3, *folds, 7)  # a history per run (and fold)
+    assert_same_runs(one, scan, rtol, atol)
+    assert_same_held_out(one, scan, rtol, atol)
+    assert np.isfinite(one.validation_losses[:2]).all()
+    if optimizer != "adam":
+        assert np.isnan(one.final_validation_loss[-1]).all()
+    assert one.best() == scan.best() and one.best("training") == scan.best("training")
+
+
+def test_fit_with_held_out_rows_in_the_kernel():
+    # One run, not under vmap: the kernel's single-run path, with the caller's own rows.
+    X, y = well_conditioned(2, n=30, d=2)
+    options = dict(learning_rate=0.3, num_steps=9, validation=_validation_rows(d=2))
+    runs = {e: fit(X, y, engine=e, **options) for e in ("gram", "gram-fused")}
+    assert runs["gram-fused"].engine == "gram-fused"
+    assert runs["gram-fused"].validation_losses.shape == (9,)
+    assert_same_held_out(runs["gram-fused"], runs["gram"], 1e-6, 1e-7)
+    np.testing.assert_allclose(runs["gram-fused"].losses, runs["gram"].losses, rtol=1e-6)
+
+
+def test_several_blocks_of_folds_and_nested_vmap(monkeypatch):
+    # 7 rates x 3 folds = 21 runs in blocks of 8, each run's fold gathered for it: three
+    # kernel programs, folds mixed within a block; and a vmap over sweeps around it.
+    monkeypatch.setattr(fused, "BLOCK_RUNS", 8)
+    X, y = well_conditioned(3, n=30, d=2)
+    options = dict(learning_rates=np.geomspace(0.02, 1.0, 7), num_steps=8, k_folds=3)
+    scan = sweep(X, y, engine="eigen", **options)
+    one = sweep(X, y, engine="eigen-fused", **options)
+    assert_same_runs(one, scan, 1e-6, 1e-7)
+    assert_same_held_out(one, scan, 1e-6, 1e-7)
+    # Held-out rows given, rates batched by the caller's vmap: a second run axis.
+    rates = jnp.asarray([[0.05, 0.2], [0.1, 0.4]])
+    held = _validation_rows(d=2)
+
+    def held_losses(rates, engine):
+        return sweep(X, y, learning_rates=rates, num_steps=8, engine=engine,
+                     validation=held, reference=False).validation_losses
+
+    nested = {e: jax.vmap(lambda r, e=e: held_losses(r, e))(rates)
+              for e in ("eigen", "eigen-fused")}
+    assert_close_ulps(nested["eigen-fused"], nested["eigen"], 8, floor=1.0)
+
+
+def test_traced_held_out_rows_take_the_scan_path():
+    # Rows traced by the caller's jit stay rows (no host moments), which the kernel cannot
+    # read: the run takes the scan path, with the scan engine's numbers.
+    X, y = well_conditioned(4, n=30, d=2)
+    X_val, y_val = _validation_rows(d=2)
+
+    def held_losses(X_val, engine):
+        return fit(X, y, learning_rate=0.3, num_steps=6, engine=engine, reference=False,
+                   validation=(X_val, y_val)).validation_losses
+
+    both = {e: jax.jit(lambda v, e=e: held_losses(v, e))(X_val) for e in ("gram", "gram-fused")}
+    np.testing.assert_array_equal(both["gram-fused"], both["gram"])
+
+
+def test_the_kernel_lowers_to_triton_with_held_out_data():
+    # As above, with the held-out loss in the kernel: a validation split, and k folds with
+    # per-run constants (train under vmap, as grid_sweep runs it: a sweep with k_folds needs
+    # concrete hyperparameters, so it cannot be traced whole).
+    X, y = well_conditioned(8, n=30, d=3)
+
+    def held_losses(rates):
+        return sweep(X, y, learning_rates=rates, num_steps=20, optimizer="momentum",
+                     engine="eigen-fused", log_every=3, validation_fraction=0.3).losses
+
+    text = jax.jit(held_losses).trace(jnp.asarray([0.1, 0.2, 0.3])).lower(
+        lowering_platforms=("cuda",)).as_text()
+    assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
+    data, held, _ = holdout.fold_data("gram-fused", X, y,
+                                      holdout.Folds(holdout.fold_ids(30, 3), 3), 0.0)
+    config = training.make_config(training.Options(num_steps=20, optimizer="adam",
+                                                   log_every=3))
+    hyper = {"learning_rate": jnp.asarray([0.1, 0.2, 0.3]), "seed": jnp.zeros(3, jnp.uint32),
+             "l2": jnp.zeros(3), "tol": jnp.full(3, 1e-4),
+             "divergence_factor": jnp.full(3, 10.0), "fold": jnp.arange(3, dtype=jnp.int32)}
+    run = jax.jit(jax.vmap(partial(training.train, engines.GRAM_FUSED, data, config=config,
+                                   held=held)))
+    text = run.trace(hyper).lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
+
+
+def test_grad_of_the_held_out_loss_differentiates_the_scan_path():
+    # Tuning on held-out loss: jax.grad of a fused sweep's final held-out loss is the scan
+    # engine's derivative (custom_jvp), the held-out data carried with it.
+    X, y = well_conditioned(5, n=30, d=2)
+    held = _validation_rows(d=2)
+
+    def total(rates, engine):
+        return sweep(X, y, learning_rates=rates, num_steps=10, engine=engine, validation=held,
+                     reference=False).final_validation_loss.sum()
+
+    rates = jnp.asarray([0.05, 0.2, 0.4])
+    grads = {e: jax.grad(total)(rates, e) for e in ("gram", "gram-fused")}
+    np.testing.assert_allclose(grads["gram-fused"], grads["gram"], rtol=1e-6)
+    assert np.all(np.isfinite(grads["gram"])) and np.any(grads["gram"] != 0)
