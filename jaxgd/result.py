@@ -300,15 +300,6 @@ class GridResult(Described):
     fixed: dict[str, Any]
     refined: Any = None
 
-    def __post_init__(self):
-        super().__post_init__()
-        # Numbers and lists become arrays, so every leaf is one (``tree_map`` over a result
-        # calls array methods); arrays, tracers and JAX's own placeholders pass unchanged.
-        for name in ("values", "fixed"):
-            given = getattr(self, name)
-            if isinstance(given, Mapping):
-                object.__setattr__(self, name, {k: _array(v) for k, v in given.items()})
-
     @property
     def sampled(self) -> tuple[str, ...]:
         """The hyperparameters that vary along the "sample" axis (drawn, not gridded)."""
@@ -505,18 +496,9 @@ class Grid(Protocol):
     values: dict[str, Any]
 
     def point(self, index) -> dict[str, Any]: ...
-
     def run(self, index) -> FitResult: ...
-
     def best(self, by: str | None = None) -> tuple[int, ...]: ...
-
     def axis_grid(self) -> dict[str, np.ndarray]: ...
-
-
-def _array(value):
-    """A number, or a list or tuple of them, as a NumPy array; anything else unchanged."""
-    return np.asarray(value) if isinstance(value, int | float | complex | np.generic | list
-                                           | tuple) else value
 
 
 def _selection(result: Described, by: str | None) -> str:

@@ -72,6 +72,11 @@ def test_static_metadata_stays_out_of_the_leaves():
     assert set(grid.fixed) == {"seed", "l2"}
     assert grid.fixed["seed"].dtype.kind == "i" and int(grid.fixed["seed"]) == 3
     assert grid.run((1,)).learning_rate == np.float32(0.1)  # fixed and values still read
+    # Unflattening rebuilds what it is given, unconverted (JAX unflattens with placeholders
+    # and vmap's in_axes specs): a spec of ints stays ints.
+    spec = jax.tree_util.tree_map(lambda _: 0, grid)
+    assert type(spec.fixed["seed"]) is int and type(spec.values["learning_rate"]) is int
+    assert all(type(a) is int for a in jax.tree_util.tree_leaves(spec))
 
 
 def test_a_result_made_inside_jit_and_vmap_comes_out_whole():
