@@ -287,7 +287,7 @@ class GridResult(Described):
         hyperparameter's values along it (``values["learning_rate"][i]`` is sample i's),
         and ``values["sample"]`` holds the point numbers 0, 1, ...
       fixed: the values every run shares (learning rate, seed, l2, hyperparameters not in
-        the grid), by name.
+        the grid), by name, as 0-d arrays (leaves like every other).
       engine: the engine that ran.
       optimal_loss: the least-squares (ridge) optimum's loss: a float, or an array that
         broadcasts against the grid when l2 is one of its axes; None without reference.
@@ -417,6 +417,7 @@ class SweepResult(Described):
       learning_rates: ``(K,)``.
       seeds: ``(S,)``, or None when the sweep had no seed axis.
       folds: ``(k,)`` with ``k_folds=k`` (a last grid axis, "fold"), else None.
+      axes, values: the grid's axis names and their values, as ``GridResult``'s (``Grid``).
       engine: the engine that ran, "direct", "gram", "eigen" or a fused one.
       optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
     """
