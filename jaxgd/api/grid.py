@@ -438,6 +438,9 @@ def _result(run: Descent, axes, values, fixed, engine: str, optimal, names,
             num_steps: int) -> GridResult:
     shown = {k: v for k, v in fixed.items()
              if k not in axes and k not in values and k not in NOT_SHOWN}
+    # Numbers become 0-d arrays here, where the result is made (never when one is
+    # unflattened: JAX unflattens with placeholders and in_axes specs), so every leaf is one.
+    shown = {k: v if is_traced(v) else np.asarray(v) for k, v in shown.items()}
     return GridResult(**run._asdict(), axes=axes, values=values, fixed=shown, engine=engine,
                       reference=freeze(optimal), feature_names=names[0], target_name=names[1],
                       num_steps=num_steps)

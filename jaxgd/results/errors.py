@@ -138,8 +138,19 @@ class LazyErrors(Mapping):
     def __len__(self) -> int:
         return len(self._get())
 
+    # Read like the dict they hold: ``errors.keys()`` prints ``dict_keys(['training', ...])``
+    # (Mapping's own views would print ``KeysView(LazyErrors(...))``), ``repr`` the dict.
+    def keys(self):
+        return self._get().keys()
+
+    def values(self):
+        return self._get().values()
+
+    def items(self):
+        return self._get().items()
+
     def __repr__(self) -> str:
-        return f"LazyErrors({self._get()!r})"
+        return repr(self._get())
 
     def __reduce__(self):  # pickled and copied as the computed values (a lock is neither)
         return LazyErrors, (None, self._get())

@@ -62,8 +62,8 @@ def _clean(value: Any) -> Any:
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        value = value.item()  # a result's single numbers are 0-d arrays
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

@@ -197,7 +197,7 @@ def _entry(name: str, key: str, entry, arrays, path: Path, take):
     if "json" in entry:
         if not isinstance(entry["json"], bool | int | float):
             raise ResultsError(f'{where}: "json" must be a number, got {brief(entry["json"])}')
-        return entry["json"]
+        return np.asarray(entry["json"])  # every leaf an array (older folders wrote numbers)
     if "field" in entry:
         return _decode(f"{name}[{key!r}]", entry["field"], arrays, path)
     if not isinstance(entry["array"], str):

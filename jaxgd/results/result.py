@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import numpy as np
@@ -223,7 +223,7 @@ class GridResult(Described):
         hyperparameter's values along it (``values["learning_rate"][i]`` is sample i's),
         and ``values["sample"]`` holds the point numbers 0, 1, ...
       fixed: the values every run shares (learning rate, seed, l2, hyperparameters not in
-        the grid), by name.
+        the grid), by name, as 0-d arrays (leaves like every other).
       engine: the engine that ran.
       optimal_loss: the least-squares (ridge) optimum's loss: a float, or an array that
         broadcasts against the grid when l2 is one of its axes; None without reference.
@@ -353,6 +353,7 @@ class SweepResult(Described):
       learning_rates: ``(K,)``.
       seeds: ``(S,)``, or None when the sweep had no seed axis.
       folds: ``(k,)`` with ``k_folds=k`` (a last grid axis, "fold"), else None.
+      axes, values: the grid's axis names and their values, as ``GridResult``'s (``Grid``).
       engine: the engine that ran, "direct", "gram", "eigen" or a fused one.
       optimal_loss: least-squares MSE (float64) when ``reference=True``, else None.
     """
@@ -360,6 +361,30 @@ class SweepResult(Described):
     learning_rates: jax.Array
     seeds: jax.Array | None = None
     folds: jax.Array | None = None
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        """The grid's axis names, as ``GridResult.axes``: ``("learning_rate",)``, then
+        "seed" with seeds and "fold" with k folds."""
+        return tuple(self.values)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Each axis's values, by name, as ``GridResult.values``."""
+        given = {"learning_rate": self.learning_rates, "seed": self.seeds, "fold": self.folds}
+        return {name: value for name, value in given.items() if value is not None}
+
+    def point(self, index: int | Sequence[int]) -> dict[str, Any]:
+        """The learning rate (and seed) at a grid index, by name, as ``GridResult.point``.
+
+        Example:
+          >>> import numpy as np, jaxgd
+          >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+          >>> r = jaxgd.sweep(X, y, learning_rates=[0.1, 0.3], seeds=[4, 5], num_steps=5)
+          >>> r.axes, r.point((1, 0))["seed"], round(r.point((1, 0))["learning_rate"], 6)
+          (('learning_rate', 'seed'), 4, 0.3)
+        """
+        return self.as_grid().point(index)
 
     def best(self, by: str | None = None) -> tuple[int, ...]:
         """Grid index of the lowest final loss among runs that did not diverge, by held-out
@@ -382,17 +407,35 @@ class SweepResult(Described):
 
     def as_grid(self) -> GridResult:
         """The same runs as a ``GridResult`` over (learning_rate[, seed])."""
-        values = {"learning_rate": self.learning_rates}
-        if self.seeds is not None:
-            values["seed"] = self.seeds
-        if self.folds is not None:
-            values["fold"] = self.folds
-        axes = tuple(values)
         shared = {name: getattr(self, name) for name in (*PER_RUN, *SHARED)}
-        return GridResult(**shared, axes=axes, values=values, fixed={}, engine=self.engine,
+        return GridResult(**shared, axes=self.axes, values=self.values, fixed={},
+                          engine=self.engine,
                           reference=self.reference, feature_names=self.feature_names,
                           target_name=self.target_name,
                           num_steps=self.num_steps)
+
+
+@runtime_checkable
+class Grid(Protocol):
+    """What ``SweepResult`` and ``GridResult`` both answer, with the same meaning: the grid's
+    ``axes`` and their ``values``, the hyperparameters at an index (``point``), one run
+    (``run``), the best index (``best``) and each axis's value at every run (``axis_grid``).
+
+    Example:
+      >>> import numpy as np, jaxgd
+      >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+      >>> r = jaxgd.sweep(X, y, learning_rates=[0.1, 0.3], num_steps=20)
+      >>> isinstance(r, Grid), r.point(r.best()) == r.as_grid().point(r.best())
+      (True, True)
+    """
+
+    axes: tuple[str, ...]
+    values: dict[str, Any]
+
+    def point(self, index) -> dict[str, Any]: ...
+    def run(self, index) -> FitResult: ...
+    def best(self, by: str | None = None) -> tuple[int, ...]: ...
+    def axis_grid(self) -> dict[str, np.ndarray]: ...
 
 
 def _selection(result: Described, by: str | None) -> str:

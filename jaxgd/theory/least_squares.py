@@ -17,11 +17,12 @@ class LeastSquares(NamedTuple):
     Attributes:
       params: ``LinearParams`` of float64 NumPy arrays (the minimum-norm optimum when the
         features are linearly dependent).
-      loss: the MSE of ``params`` on the data, a Python float.
+      loss: the MSE of ``params`` on the data, a 0-d float64 array (every leaf is an
+        array, so the result passes through ``jit`` and ``tree_map``).
     """
 
     params: LinearParams
-    loss: float
+    loss: np.ndarray
 
 
 def design_matrix(X: np.ndarray) -> np.ndarray:
@@ -65,7 +66,8 @@ def solve(X, y=None, l2: float = 0.0) -> LeastSquares:
     residual = A @ theta - y
     weight = theta[:-1]
     loss = np.mean(residual * residual) + l2 * np.sum(weight * weight)
-    return LeastSquares(params=LinearParams(weight=weight, bias=theta[-1]), loss=float(loss))
+    return LeastSquares(params=LinearParams(weight=weight, bias=np.asarray(theta[-1])),
+                        loss=np.asarray(loss, np.float64))
 
 
 def _solve_moments(stats: SufficientStats, l2: float) -> LeastSquares:
@@ -75,4 +77,5 @@ def _solve_moments(stats: SufficientStats, l2: float) -> LeastSquares:
     weight, *_ = np.linalg.lstsq(cov + l2 * np.eye(cov.shape[0]), s, rcond=None)
     bias = float(stats.mean_y) - float(np.asarray(stats.mean_x) @ weight)
     loss = float(stats.var_y) - 2 * s @ weight + weight @ cov @ weight + l2 * weight @ weight
-    return LeastSquares(LinearParams(weight=weight, bias=np.float64(bias)), float(loss))
+    return LeastSquares(LinearParams(weight=weight, bias=np.asarray(bias, np.float64)),
+                        np.asarray(loss, np.float64))

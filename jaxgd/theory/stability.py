@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from jaxgd.data.statistics import SufficientStats
@@ -35,16 +36,24 @@ class Stability(NamedTuple):
         eigenvalue), found numerically for momentum and Nesterov (where every rate of an
         interval may do equally well, each direction shrinking by √β: then its middle).
       condition_number: λmax/λmin (inf when the features are linearly dependent).
-      optimizer: "sgd", "momentum" or "nesterov".
+      optimizer: "sgd", "momentum" or "nesterov" (static pytree metadata, not a leaf).
       momentum: β (0 for plain gradient descent).
+
+    The numbers are 0-d float64 arrays, so every leaf is an array and a ``Stability``
+    passes through ``jit`` and ``jax.tree_util.tree_map``:
+
+      >>> import jax, numpy as np
+      >>> s = stability(np.array([[-1.0], [1.0]]))
+      >>> jax.tree_util.tree_map(lambda a: a * 2, s).max_learning_rate.item(), s.optimizer
+      (2.0, 'sgd')
     """
 
     eigenvalues: np.ndarray
-    max_learning_rate: float
-    fastest_learning_rate: float
-    condition_number: float
+    max_learning_rate: np.ndarray
+    fastest_learning_rate: np.ndarray
+    condition_number: np.ndarray
     optimizer: str = "sgd"
-    momentum: float = 0.0
+    momentum: np.ndarray = np.asarray(0.0)
 
     def rates(self, learning_rate: float) -> np.ndarray:
         """Per eigendirection, the factor by which its error shrinks per step at this
@@ -58,6 +67,18 @@ class Stability(NamedTuple):
         """
         return spectral_radius(learning_rate * self.eigenvalues, self.optimizer,
                                self.momentum)
+
+
+# A NamedTuple's every field would be a leaf: the optimizer's name is static metadata instead
+# (a string is no array, and jit would refuse it).
+_LEAVES = tuple(name for name in Stability._fields if name != "optimizer")
+jax.tree_util.register_pytree_with_keys(
+    Stability,
+    lambda s: (tuple((jax.tree_util.GetAttrKey(n), getattr(s, n)) for n in _LEAVES),
+               s.optimizer),
+    lambda optimizer, leaves: Stability(**dict(zip(_LEAVES, leaves, strict=True)),
+                                        optimizer=optimizer),
+    flatten_func=lambda s: (tuple(getattr(s, n) for n in _LEAVES), s.optimizer))
 
 
 def hessian(X, l2: float = 0.0) -> np.ndarray:
@@ -95,9 +116,10 @@ def stability(X, l2: float = 0.0, optimizer: str = "sgd",
     Example:
       >>> import numpy as np
       >>> s = stability(np.array([[-1.0], [1.0]]))   # H = 2·I
-      >>> s.max_learning_rate, s.fastest_learning_rate, s.condition_number
+      >>> float(s.max_learning_rate), float(s.fastest_learning_rate), float(s.condition_number)
       (1.0, 0.5, 1.0)
-      >>> round(stability(np.array([[-1.0], [1.0]]), optimizer="momentum").max_learning_rate, 6)
+      >>> momentum = stability(np.array([[-1.0], [1.0]]), optimizer="momentum")
+      >>> round(float(momentum.max_learning_rate), 6)
       1.9
     """
     if not isinstance(X, SufficientStats):
@@ -125,9 +147,10 @@ def stability(X, l2: float = 0.0, optimizer: str = "sgd",
     limit = limit_factor(optimizer, beta) / largest
     fastest = (2.0 / (largest + smallest) if optimizer == "sgd"
                else _fastest(smallest, largest, optimizer, beta, limit))
-    return Stability(eigenvalues=eigenvalues, max_learning_rate=limit,
-                     fastest_learning_rate=fastest, condition_number=condition,
-                     optimizer=optimizer, momentum=beta)
+    number = lambda value: np.asarray(value, np.float64)  # noqa: E731  (leaves are arrays)
+    return Stability(eigenvalues=eigenvalues, max_learning_rate=number(limit),
+                     fastest_learning_rate=number(fastest), condition_number=number(condition),
+                     optimizer=optimizer, momentum=number(beta))
 
 
 def spectral_radius(h, optimizer: str = "sgd", momentum: float = 0.0) -> np.ndarray:

@@ -26,12 +26,12 @@ class Trajectory(NamedTuple):
 
     Attributes:
       losses: ``(num_steps,)``; entry t is the loss before update t (entry 0 at the start).
-      final_loss: the loss after the last update.
+      final_loss: the loss after the last update (0-d: every leaf is an array).
       params: the parameters after the last update.
     """
 
     losses: np.ndarray
-    final_loss: float
+    final_loss: np.ndarray
     params: LinearParams
 
 
@@ -74,5 +74,5 @@ def exact_trajectory(X, y, params0: LinearParams, learning_rate: float, num_step
         terms = np.where(energy == 0, 0.0, energy * contraction ** (2 * steps))
         losses = best.loss + terms.sum(axis=1)
         theta = theta_star + Q @ (contraction**num_steps * c)
-    params = LinearParams(weight=theta[:-1], bias=theta[-1])
-    return Trajectory(losses=losses[:-1], final_loss=float(losses[-1]), params=params)
+    params = LinearParams(weight=theta[:-1], bias=np.asarray(theta[-1]))
+    return Trajectory(losses=losses[:-1], final_loss=np.asarray(losses[-1]), params=params)

@@ -69,18 +69,21 @@ class LrRange(NamedTuple):
       target: the relative gap ``suggested`` aims for.
       sweep: the sweep behind them (one run per candidate).
       limits: the ``Stability`` of the data, or None (optimizers without theory, files).
+
+    Every leaf is an array (the single numbers 0-d float64, ``exact`` a 0-d bool), so an
+    ``LrRange`` passes through ``jit`` and ``jax.tree_util.tree_map`` like any pytree.
     """
 
     learning_rates: np.ndarray
-    max_stable: float
-    fastest: float
-    suggested: float
-    exact: bool
-    limit: float
-    first_diverged: float
+    max_stable: np.ndarray
+    fastest: np.ndarray
+    suggested: np.ndarray
+    exact: np.ndarray
+    limit: np.ndarray
+    first_diverged: np.ndarray
     steps_to_target: np.ndarray
     relative_gap: np.ndarray
-    target: float
+    target: np.ndarray
     sweep: SweepResult
     limits: Stability | None = None
 
@@ -88,7 +91,7 @@ class LrRange(NamedTuple):
         """The sweep's own bracket of the edge: (largest candidate that survived with every
         smaller one, smallest candidate that diverged)."""
         return _empirical_max(self.learning_rates, np.asarray(self.sweep.diverged)), \
-            self.first_diverged
+            float(self.first_diverged)
 
 
 def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
@@ -120,7 +123,7 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
       >>> import numpy as np
       >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
       >>> r = lr_range(X, y, num_steps=200)        # H = diag(4/3, 2): 2/λmax = 1
-      >>> r.exact, r.max_stable, round(r.fastest, 4), r.bracket()[1] > 1.0
+      >>> bool(r.exact), float(r.max_stable), round(float(r.fastest), 4), r.bracket()[1] > 1.0
       (True, 1.0, 0.6, True)
     """
     if optimizer not in OPTIMIZERS:
@@ -152,17 +155,18 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
     limit = float("nan") if limits is None else limits.max_learning_rate
     fastest = limits.fastest_learning_rate if exact else (
         float(rates[result.best()[0]]) if best.size else float("nan"))
+    number = lambda value: np.asarray(value, np.float64)  # noqa: E731  (leaves are arrays)
     return LrRange(
         learning_rates=rates,
-        max_stable=limit if exact else _empirical_max(rates, diverged),
-        fastest=fastest,
-        suggested=_soonest(rates, reached),
-        exact=exact,
-        limit=limit,
-        first_diverged=float(rates[fell[0]]) if fell.size else float("nan"),
+        max_stable=number(limit if exact else _empirical_max(rates, diverged)),
+        fastest=number(fastest),
+        suggested=number(_soonest(rates, reached)),
+        exact=np.asarray(exact, bool),
+        limit=number(limit),
+        first_diverged=number(float(rates[fell[0]]) if fell.size else float("nan")),
         steps_to_target=reached,
         relative_gap=gap,
-        target=float(target),
+        target=number(target),
         sweep=result,
         limits=limits,
     )
@@ -289,7 +293,7 @@ def summary(found: LrRange) -> dict[str, Any]:
         "max_stable": _number(found.max_stable), "fastest": _number(found.fastest),
         "suggested": _number(found.suggested), "exact": bool(found.exact),
         "limit": _number(found.limit), "limit_name": _limit_name(found.limits),
-        "first_diverged": _number(found.first_diverged), "target": found.target,
+        "first_diverged": _number(found.first_diverged), "target": float(found.target),
         "optimal_loss": _number(found.sweep.optimal_loss),
         "candidates": candidates,
     }

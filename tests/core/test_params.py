@@ -1,7 +1,9 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+import jaxgd
 from jaxgd import LinearParams, init_params, mse
 
 
@@ -39,3 +41,59 @@ def test_scale_zero_starts_from_positive_zeros():
 def test_init_in_float64_under_x64():
     with jax.enable_x64(True):
         assert init_params(jax.random.key(0), 2).weight.dtype == jnp.float64
+
+
+def test_a_seed_gives_the_float32_start_under_x64():
+    # The start is drawn (and scaled) in float32 and cast: float64 holds every float32
+    # exactly, so the float64 start must equal the float32 one bit for bit; before, x64
+    # drew float64 normals from the key and started elsewhere.
+    starts = {(seed, d, scale): init_params(jax.random.key(seed), d, scale)
+              for seed in (0, 1, 2**32 - 1) for d in (1, 7) for scale in (0.01, 0.3)}
+    with jax.enable_x64(True):
+        for (seed, d, scale), single in starts.items():
+            double = init_params(jax.random.key(seed), d, scale)
+            assert double.weight.dtype == jnp.float64
+            np.testing.assert_array_equal(double.weight, np.asarray(single.weight, np.float64))
+            np.testing.assert_array_equal(double.bias, np.asarray(single.bias, np.float64))
+
+
+def test_fit_starts_where_it_starts_in_float32_under_x64():
+    # Where a run turns its seed into a start (jaxgd.pipeline.training): the snapshot before update
+    # 0 is the start, in the run's dtype.
+    X, y = np.linspace(-1.0, 1.0, 8)[:, None], np.linspace(0.0, 3.0, 8)
+
+    def start():
+        r = jaxgd.fit(X, y, learning_rate=0.1, num_steps=2, seed=5, engine="direct",
+                      snapshot_steps=[0], reference=False)
+        return jax.tree_util.tree_map(lambda a: np.asarray(a)[0], r.snapshots)
+
+    single = start()
+    with jax.enable_x64(True):
+        double = start()
+    assert double.weight.dtype == np.float64 and single.weight.dtype == np.float32
+    np.testing.assert_array_equal(double.weight, single.weight.astype(np.float64))
+    np.testing.assert_array_equal(double.bias, single.bias.astype(np.float64))
+
+
+def test_an_integer_seed_is_the_key_it_names():
+    expected = init_params(jax.random.key(3), 4)
+    for seed in (3, np.int64(3), np.uint32(3), jnp.array(3), jax.random.PRNGKey(3)):
+        got = init_params(seed, 4)
+        np.testing.assert_array_equal(got.weight, expected.weight)
+        np.testing.assert_array_equal(got.bias, expected.bias)
+    # A traced seed under the caller's vmap draws each seed's own start.
+    batched = jax.vmap(lambda s: init_params(s, 4).weight)(jnp.arange(3))
+    np.testing.assert_array_equal(batched[2], init_params(2, 4).weight)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (0.5, TypeError, "integer seed, got float"),
+    (True, TypeError, "integer seed, got bool"),
+    ("0", TypeError, "integer seed, got str"),
+    (jnp.zeros(3, jnp.int32), TypeError, "array of int32 with shape"),
+    (-1, ValueError, "seed must be >= 0"),
+    (2**32, ValueError, "seed must be < 2\\*\\*32"),
+])
+def test_anything_else_is_refused_by_name(bad, error, match):
+    with pytest.raises(error, match=match):
+        init_params(bad, 3)

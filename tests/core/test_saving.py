@@ -67,7 +67,14 @@ def test_grid_round_trip_with_an_l2_axis_and_fixed_values(tmp_path):
     loaded = round_trip(result, tmp_path)
     assert_same(result, loaded)
     assert loaded.axes == ("l2", "momentum") and loaded.fixed == result.fixed
-    assert type(loaded.fixed["learning_rate"]) is float
+    # The fixed values are leaves like any other, so arrays (issue #23): they come back as
+    # 0-d arrays of their dtype (assert_same compared them leaf by leaf).
+    assert set(loaded.fixed) == {"learning_rate", "seed"}
+    for name, value in loaded.fixed.items():
+        assert isinstance(value, np.ndarray) and value.shape == (), name
+        assert value.dtype == result.fixed[name].dtype
+    assert float(loaded.fixed["learning_rate"]) == 0.05 and int(loaded.fixed["seed"]) == 0
+    jax.tree_util.tree_map(lambda a: a.mean(), loaded)  # every leaf an array
 
 
 def test_none_fields_and_mini_batch_fields_round_trip(tmp_path):
