@@ -1,0 +1,33 @@
+"""Two griffe adjustments for the API reference (loaded by mkdocs.yml, not part of jaxgd).
+
+1. ``jaxgd.fit`` is the function ``fit``, re-exported from the package top, but a module of
+   the same name sits beside it and griffe, reading the files, resolves the name to the
+   module. Here each such name of ``jaxgd.__all__`` points at what ``__init__`` imports.
+2. jaxgd's docstrings head their doctests "Example:", which griffe's Google parser reads as
+   an admonition (rendered as Markdown, the doctest lines mangled), not as the examples
+   section it makes of "Examples:". Here the heading is read as "Examples:".
+"""
+
+from __future__ import annotations
+
+import re
+
+import griffe
+
+_EXAMPLE = re.compile(r"^(\s*)Example:\s*$", re.MULTILINE)
+
+
+class JaxgdDocs(griffe.Extension):
+    def on_package(self, *, pkg: griffe.Module, **kwargs) -> None:
+        for name, target in pkg.imports.items():
+            member = pkg.members.get(name)
+            if member is None or not member.is_module:
+                continue
+            module_path, _, attribute = target.rpartition(".")
+            if module_path != member.path or attribute not in member.members:
+                continue
+            pkg.members[name] = griffe.Alias(name, member.members[attribute], parent=pkg)
+
+    def on_instance(self, *, obj: griffe.Object, **kwargs) -> None:
+        if obj.docstring is not None:
+            obj.docstring.value = _EXAMPLE.sub(r"\1Examples:", obj.docstring.value)
