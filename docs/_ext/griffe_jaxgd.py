@@ -2,7 +2,7 @@
 
 1. ``jaxgd.fit`` is the function ``fit``, re-exported from the package top, but a module of
    the same name sits beside it and griffe, reading the files, resolves the name to the
-   module. Here each such name of ``jaxgd.__all__`` points at what ``__init__`` imports.
+   module. Here each such name points at what ``__init__`` imports.
 2. jaxgd's docstrings head their doctests "Example:", which griffe's Google parser reads as
    an admonition (rendered as Markdown, the doctest lines mangled), not as the examples
    section it makes of "Examples:". Here the heading is read as "Examples:".
@@ -21,12 +21,13 @@ class JaxgdDocs(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs) -> None:
         for name, target in pkg.imports.items():
             member = pkg.members.get(name)
-            if member is None or not member.is_module:
+            if member is None or not member.is_module or not target.startswith(member.path + "."):
                 continue
-            module_path, _, attribute = target.rpartition(".")
-            if module_path != member.path or attribute not in member.members:
-                continue
-            pkg.members[name] = griffe.Alias(name, member.members[attribute], parent=pkg)
+            found = member  # walk from the shadowing module down to what was imported
+            for part in target[len(member.path) + 1:].split("."):
+                found = found.members.get(part) if found is not None else None
+            if found is not None:
+                pkg.members[name] = griffe.Alias(name, found, parent=pkg)
 
     def on_instance(self, *, obj: griffe.Object, **kwargs) -> None:
         if obj.docstring is not None:
