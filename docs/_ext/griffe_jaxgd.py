@@ -2,7 +2,8 @@
 
 1. ``jaxgd.fit`` is the function ``fit``, re-exported from the package top, but a module of
    the same name sits beside it and griffe, reading the files, resolves the name to the
-   module. Here each such name points at what ``__init__`` imports.
+   module (``jaxgd.datasets.auto_mpg`` likewise). Here each such name of a package points
+   at what its ``__init__`` imports.
 2. jaxgd's docstrings head their doctests "Example:", which griffe's Google parser reads as
    an admonition (rendered as Markdown, the doctest lines mangled), not as the examples
    section it makes of "Examples:". Here the heading is read as "Examples:".
@@ -19,15 +20,22 @@ _EXAMPLE = re.compile(r"^(\s*)Example:\s*$", re.MULTILINE)
 
 class JaxgdDocs(griffe.Extension):
     def on_package(self, *, pkg: griffe.Module, **kwargs) -> None:
-        for name, target in pkg.imports.items():
-            member = pkg.members.get(name)
-            if member is None or not member.is_module or not target.startswith(member.path + "."):
+        self._unshadow(pkg)
+
+    def _unshadow(self, module: griffe.Module) -> None:
+        for sub in list(module.members.values()):  # jaxgd.datasets.auto_mpg likewise
+            if not sub.is_alias and sub.is_module:
+                self._unshadow(sub)
+        for name, target in module.imports.items():
+            member = module.members.get(name)
+            if (member is None or member.is_alias or not member.is_module
+                    or not target.startswith(member.path + ".")):
                 continue
             found = member  # walk from the shadowing module down to what was imported
             for part in target[len(member.path) + 1:].split("."):
                 found = found.members.get(part) if found is not None else None
             if found is not None:
-                pkg.members[name] = griffe.Alias(name, found, parent=pkg)
+                module.members[name] = griffe.Alias(name, found, parent=module)
 
     def on_instance(self, *, obj: griffe.Object, **kwargs) -> None:
         if obj.docstring is not None:
