@@ -40,8 +40,8 @@ def test_public_functions_have_examples(name):
 
 # ------------------------------------------------------------------ README and docs/ pages
 
-# A fenced block: its opening line (language and attributes), its code.
-FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# A fenced block: its fence (3 or more backticks), opening line (language, attributes), code.
+FENCE = re.compile(r"^(`{3,})([^\n]*)\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 # The one way to leave a python block out, shown above it on the site as its title:
 # ```python title="Not run by the tests: it needs a cluster of GPUs"
 SKIP = re.compile(r'title="Not run by the tests: [^"]{10,}"')
@@ -53,9 +53,9 @@ def python_blocks(page: str) -> list[tuple[int, str, str]]:
     text = (ROOT / page).read_text()
     blocks = []
     for match in FENCE.finditer(text):
-        opening, code = match.group(1).strip(), match.group(2)
+        opening, code = match.group(2).strip(), match.group(3)
         if opening.split(" ", 1)[0] in ("python", "py"):
-            blocks.append((text.count("\n", 0, match.start(2)) + 1, opening, code))
+            blocks.append((text.count("\n", 0, match.start(3)) + 1, opening, code))
     return blocks
 
 
