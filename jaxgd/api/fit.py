@@ -112,8 +112,10 @@ def fit(
         e.g. ``{"momentum": 0.8}``; the defaults are in ``jaxgd.core.optimizers``.
       l2: ridge strength: the loss becomes MSE + l2·‖weight‖² (the bias is not penalized).
       init_scale: standard deviation of the starting weight and bias; 0 means zeros.
-      tol, patience, divergence_factor: convergence and divergence criteria, see
-        ``jaxgd.core.convergence``.
+      tol: the convergence criterion: the largest relative change of the loss per step
+        that counts as flat (see ``jaxgd.core.convergence``).
+      patience: how many flat steps in a row make a run converged.
+      divergence_factor: a loss above this multiple of the initial loss is diverged.
       stop_at_convergence: stop updating once converged (the history keeps its length).
       snapshot_steps: steps whose parameters to keep; if None, the beginning, the middle on a
         log scale (√num_steps) and the end.

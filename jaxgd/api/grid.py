@@ -121,10 +121,17 @@ def grid_sweep(
     grid take the fixed values given here (``learning_rate``, ``seed``, ``l2``,
     ``hyperparameters``) or the defaults.
 
+    The keyword arguments not listed below mean what they mean in ``fit``: optimizer,
+    schedule, schedule_steps, init_scale, tol, patience, divergence_factor,
+    stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every,
+    track_sharpness, unroll, and the held-out data validation, validation_fraction and
+    validation_seed.
+
     Args:
-      X, y: the data (or its ``SufficientStats``, or a ``RowSource``, and None, as in
-        ``fit``). A ``RowSource`` streams one batch order for every run: a ``batch_seed``
-        axis may then hold one value only.
+      X: the features (or their ``SufficientStats``, or a ``RowSource``, with y None, as
+        in ``fit``). A ``RowSource`` streams one batch order for every run: a
+        ``batch_seed`` axis may then hold one value only.
+      y: the targets (None with ``SufficientStats`` or a ``RowSource``).
       grid: axis name -> values, in the result's axis order.
       sample: a search space, name -> (kind, low, high) with kind "log" or "uniform"
         (``jaxgd.tuning.search``): ``num_samples`` points drawn over any numeric hyperparameter
@@ -141,12 +148,14 @@ def grid_sweep(
         "learning_rate": 0.1, "backtracks": 6}`` (``jaxgd.tuning.refinement``); the result's
         ``refined`` holds their paths and refined runs.
       num_steps: updates per run (leave out for mini-batch SGD).
-      learning_rate, seed, batch_seed, l2, hyperparameters: fixed values for names not in
-        the grid.
-      batch_size, epochs: mini-batch SGD, as in ``fit``.
-      optimizer, schedule, schedule_steps, init_scale, tol, patience, divergence_factor,
-      stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every,
-      track_sharpness, unroll: as in ``fit``.
+      learning_rate: the fixed learning rate, unless the grid or the sample has one.
+      seed: the fixed seed of the starting point, unless the grid has one.
+      batch_seed: the fixed batch order of mini-batch SGD, unless the grid has one.
+      l2: the fixed ridge strength, unless the grid or the sample has one.
+      hyperparameters: fixed values of the optimizer's and schedule's other
+        hyperparameters, for the names not in the grid or the sample.
+      batch_size: mini-batch SGD: rows per step, as in ``fit``.
+      epochs: mini-batch SGD: passes over the data.
       chunk_size: most runs per compiled call (None: sized from the device's free memory,
         see ``auto_chunk_size``).
         A chunked grid's results are NumPy arrays gathered on the host.
@@ -165,7 +174,6 @@ def grid_sweep(
         their mean over the folds, and a point's folds are pruned together.
       halving_rate: η, at least 2.
       min_steps: the first rung (None: ``num_steps // η³``).
-      validation, validation_fraction, validation_seed: held-out data, as in ``fit``.
       k_folds: k-fold cross-validation: the rows are dealt to k folds (seeded by
         ``validation_seed``) and every grid point runs once per fold, on one more axis,
         "fold", last; each run's validation loss is its fold's (see ``jaxgd.tuning.holdout``).

@@ -64,6 +64,13 @@ def sweep(
     ``jaxgd.tuning.search.draw({"learning_rate": ("log", 1e-4, 1.0)}, 64)["learning_rate"]`` as
     ``learning_rates``, or use ``grid_sweep(sample=...)`` for more hyperparameters.
 
+    The keyword arguments not listed below mean what they mean in ``fit``: optimizer,
+    schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
+    divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
+    engine, log_every, track_sharpness, unroll; and in ``grid_sweep``: chunk_size,
+    sharding_mode, segment_steps, pruning, halving_rate, min_steps, validation,
+    validation_fraction, validation_seed and k_folds (k folds add a last axis, "fold").
+
     Args:
       X: features, shape ``(n_samples, n_features)``; or the data's ``SufficientStats``,
         or a file's rows as a ``jaxgd.datasets.RowSource``, with y None (as in ``fit``).
@@ -73,16 +80,10 @@ def sweep(
       seeds: S seeds for the starting points; the grid is then (K, S). Without it every
         run starts from ``seed``'s draw and the grid is (K,).
       seed: the shared seed when ``seeds`` is None.
-      batch_size, epochs: mini-batch SGD, as in ``fit`` (then leave num_steps out).
+      batch_size: mini-batch SGD: rows per step, as in ``fit`` (then leave num_steps out).
+      epochs: mini-batch SGD: passes over the data.
       batch_seed: one batch order for every run (None: each run's seed picks its own; for
         a ``RowSource``, 0).
-      optimizer, schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
-      divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
-      engine, log_every, track_sharpness, unroll: as in ``fit``.
-      chunk_size, sharding_mode, segment_steps, pruning, halving_rate, min_steps: as in
-        ``grid_sweep``.
-      validation, validation_fraction, validation_seed, k_folds: held-out data, as in
-        ``grid_sweep`` (k folds add a last axis, "fold").
 
     Returns:
       A ``SweepResult``, grid axes first and steps last; ``best()`` picks by held-out

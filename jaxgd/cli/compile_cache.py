@@ -4,8 +4,8 @@ Every ``jaxgd`` command compiles its programs again in each new process, and on 
 compile is most of a small run's time. JAX can keep compiled programs on disk
 (``jax_compilation_cache_dir``); the command line turns that on for itself, in a per-user
 folder, so a second run of the same config loads its programs instead of compiling them.
-The library never does this on its own: research code keeps JAX's own setting (the README
-says how to turn it on).
+The library never does this on its own: research code keeps JAX's own setting (the docs'
+command-line page, docs/guide/cli.md, says how to turn it on).
 
 Where the programs go, first match wins:
 

@@ -101,9 +101,10 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
     """Sweeps candidate learning rates at once and reads off the usable range.
 
     Args:
-      X, y: the data, as in ``sweep`` (arrays, ``SufficientStats`` with y None, or a
+      X: the features, as in ``sweep`` (an array, ``SufficientStats`` with y None, or a
         ``RowSource``, for which there is no theory). With ``validation_fraction`` the
         limit is that of the split's training rows, the rows the runs train on.
+      y: the targets (None with ``SufficientStats`` or a ``RowSource``).
       optimizer: a name from ``jaxgd.core.optimizers.OPTIMIZERS``.
       num_steps: updates per run (leave out with ``batch_size`` and ``epochs``).
       learning_rates: the candidates (default: ``num_rates`` log-spaced around the theory's

@@ -1,4 +1,4 @@
-"""The rows of README's "Bad input" table that no other test file covers.
+"""The rows of the "Bad input" table (docs/guide/bad-input.md) that no other test file covers.
 
 Library calls get a TypeError or ValueError that says what is wrong; the command line exits
 with status 2 and a one-line message, no traceback and no results folder. The command line
@@ -614,11 +614,11 @@ def test_linearly_dependent_standardized_features_get_a_warning(tmp_path):
     assert "linearly dependent" in plan.warnings[0]
 
 
-# ------------------------------------------------------------------ the README table itself
+# ------------------------------------------------------------------ the docs' table itself
 
 def table_rows():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("## Bad input", 1)[1].split("\n#", 1)[0]
+    page = (Path(__file__).parents[2] / "docs" / "guide" / "bad-input.md").read_text()
+    section = page.split("# Bad input", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ")]
     return [row for row in rows[2:] if not row.startswith("| **")]  # skip header, groups
 
