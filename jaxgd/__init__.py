@@ -25,7 +25,7 @@ _PUBLIC = {
     "GridResult": "jaxgd.results.result:GridResult",
     "LeastSquares": "jaxgd.theory.least_squares:LeastSquares",
     "LinearParams": "jaxgd.core.params:LinearParams",
-    "LrRange": "jaxgd.tuning.lr_range:LrRange",
+    "LrRange": "jaxgd.api.lr_range:LrRange",
     "Monitor": "jaxgd.core.convergence:Monitor",
     "Stability": "jaxgd.theory.stability:Stability",
     "Standardizer": "jaxgd.data.scaling:Standardizer",
@@ -39,7 +39,7 @@ _PUBLIC = {
     "held_out": "jaxgd.tuning.holdout:held_out",
     "init_params": "jaxgd.core.params:init_params",
     "load": "jaxgd.results.loading:load",
-    "lr_range": "jaxgd.tuning.lr_range:lr_range",
+    "lr_range": "jaxgd.api.lr_range:lr_range",
     "mse": "jaxgd.core.model:mse",
     "predict": "jaxgd.core.model:predict",
     "solve": "jaxgd.theory.least_squares:solve",
@@ -73,6 +73,8 @@ if TYPE_CHECKING:  # the same names for type checkers and editors (tests/core/te
     from jaxgd import datasets as datasets
     from jaxgd.api.fit import fit as fit
     from jaxgd.api.grid import grid_sweep as grid_sweep
+    from jaxgd.api.lr_range import LrRange as LrRange
+    from jaxgd.api.lr_range import lr_range as lr_range
     from jaxgd.api.sweep import sweep as sweep
     from jaxgd.core.convergence import Monitor as Monitor
     from jaxgd.core.descent import descend as descend
@@ -96,5 +98,3 @@ if TYPE_CHECKING:  # the same names for type checkers and editors (tests/core/te
     from jaxgd.theory.trajectory import exact_trajectory as exact_trajectory
     from jaxgd.tuning.holdout import held_out as held_out
     from jaxgd.tuning.holdout import validation_loss as validation_loss
-    from jaxgd.tuning.lr_range import LrRange as LrRange
-    from jaxgd.tuning.lr_range import lr_range as lr_range

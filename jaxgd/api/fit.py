@@ -11,12 +11,12 @@ import numpy as np
 from jaxgd.core import convergence
 from jaxgd.core.descent import Descent
 from jaxgd.core.record import freeze
-from jaxgd.data import streaming
 from jaxgd.data.statistics import on_device
 from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
 from jaxgd.inputs import frames
 from jaxgd.inputs.validation import is_traced, warn_unaligned
+from jaxgd.pipeline import streaming
 from jaxgd.pipeline.preparation import (
     check_inputs,
     device_data,
@@ -84,7 +84,7 @@ def fit(
         ``jaxgd.data.statistics.SufficientStats`` (e.g. ``accumulate(npy_blocks(path))``), with
         y None: the moment engines (eigen, gram) need nothing else; or a file's rows as a
         ``jaxgd.datasets.RowSource`` (``npy_rows``, ``csv_rows``), with y None: mini-batch
-        SGD then streams its batches from the file (see ``jaxgd.data.streaming``), and
+        SGD then streams its batches from the file (see ``jaxgd.pipeline.streaming``), and
         full-batch descent trains on its sufficient statistics.
         A pandas DataFrame (or any table with ``__array__`` and ``columns``) gives its
         column names to the result's ``feature_names`` (see ``jaxgd.inputs.frames``), and so does
@@ -179,7 +179,7 @@ def _run(engine: engines.Engine, data, hyper, config: RunConfig,
 
 
 def _fit(X, y, options: Options) -> FitResult:
-    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.data.streaming)
+    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.pipeline.streaming)
         if options.validation is not None:  # by the file's names: its rows have none
             holdout.check_validation_names(options.validation, X)
         return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,

@@ -19,7 +19,6 @@ from jaxgd.core import convergence, progress
 from jaxgd.core.descent import Descent
 from jaxgd.core.optimizers import OptimizerSpec, check_hyperparameter, make_spec
 from jaxgd.core.record import freeze
-from jaxgd.data import streaming
 from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
 from jaxgd.inputs import frames
@@ -32,7 +31,7 @@ from jaxgd.inputs.validation import (
     is_traced,
     warn_unaligned,
 )
-from jaxgd.pipeline import sharding
+from jaxgd.pipeline import sharding, streaming
 from jaxgd.pipeline.preparation import (
     check_inputs,
     device_data,
@@ -269,7 +268,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     first axis "sample" crossed with the grid's axes; ``refine`` a checked ``refine=``
     (``jaxgd.tuning.refinement``).
     """
-    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.data.streaming)
+    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.pipeline.streaming)
         if options.validation is not None:  # by the file's names: its rows have none
             holdout.check_validation_names(options.validation, X)
         return streaming.run_on_rows(

@@ -59,7 +59,7 @@ class DataConfig:
     into sufficient statistics (a .npy file always streams): data larger than memory, eigen
     or gram engine, no per-point figures; with ``train.batch_size`` mini-batch SGD reads its
     batches from the file. ``block_rows``: rows per block of a streamed file, the unit of
-    reading and of the block-wise shuffle (``jaxgd.data.streaming``). ``n_samples``,
+    reading and of the block-wise shuffle (``jaxgd.pipeline.streaming``). ``n_samples``,
     ``n_features``, ``noise`` and ``seed`` shape ``synthetic``. Held-out data
     (``jaxgd.tuning.holdout``): ``validation_fraction`` holds out that fraction of the rows, or
     ``k_folds`` runs k-fold cross-validation (one more grid axis, "fold"); the split or

@@ -74,9 +74,9 @@ def _inputs(args: argparse.Namespace, config: Config) -> list[Path]:
 
 def _run(config: Config, num_rates: int, target: float):
     """The config's data and settings, its grid at the first point, through lr_range."""
+    from jaxgd.api.lr_range import lr_range
     from jaxgd.cli.execute import conditioning_said
     from jaxgd.cli.plan import library_options, prepare
-    from jaxgd.tuning.lr_range import lr_range
 
     if config.data.k_folds is not None:
         raise ConfigError("lr-range: data.k_folds trains each fold on other rows, each with "
@@ -116,9 +116,9 @@ def _check_memory(config: Config, plan, num_rates: int) -> None:
     grid's first point, the first seed) and all of them one sweep."""
     import dataclasses
 
+    from jaxgd.api.lr_range import BRACKET
     from jaxgd.cli.data import check_stages
     from jaxgd.cli.plan import memory_stages
-    from jaxgd.tuning.lr_range import BRACKET
 
     runs = num_rates + len(BRACKET) + 1  # and the limit's neighbours and the fastest rate
     # Its one figure draws a point per candidate, not every run's curve as jaxgd run's do.
@@ -130,7 +130,7 @@ def _check_memory(config: Config, plan, num_rates: int) -> None:
 
 
 def _record(found, fixed: dict[str, Any], config: Config, stem: str) -> dict[str, Any]:
-    from jaxgd.tuning.lr_range import summary
+    from jaxgd.api.lr_range import summary
 
     return {"config": stem, "title": config.title, "optimizer": config.optimizer.name,
             "fixed": fixed, **summary(found)}
@@ -151,7 +151,7 @@ def _figure(folder: Path, record: dict[str, Any], config: Config) -> None:
 
 
 def _print(record: dict[str, Any], found) -> None:
-    from jaxgd.tuning.lr_range import describe
+    from jaxgd.api.lr_range import describe
 
     marks = {"max_stable": "max stable", "fastest": "fastest", "suggested": "suggested"}
     print(f"{'learning rate':>14}{'final loss':>14}{'gap/initial':>13}{'steps to target':>17}"

@@ -443,7 +443,7 @@ def check_supported(config: Config) -> None:
 
     Streamed data (``data.dataset = "npy"``, or ``"csv"`` with ``data.stream = true``) are
     read into their moments, and mini-batch SGD reads its batches from the file, one batch
-    order for every run (``jaxgd.data.streaming``); whatever needs all the rows in memory is
+    order for every run (``jaxgd.pipeline.streaming``); whatever needs all the rows in memory is
     refused with them: standardizing, full-batch descent with the direct engine, and several
     batch orders. A .npy file's columns are numbered, not named.
 

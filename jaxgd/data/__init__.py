@@ -1,3 +1,3 @@
-"""Data as the loop sees it: sufficient statistics, standardizing, host-side memos and rows
-streamed from files.
+"""Data as the loop sees it: sufficient statistics, standardizing, and host-side memos of
+work on the data.
 """

@@ -7,8 +7,8 @@ file is memory-mapped, so only one block is in memory at a time.
 
 For mini-batch SGD, which needs the rows themselves, ``npy_rows`` and ``csv_rows`` describe a
 file as a ``RowSource`` that ``fit``, ``sweep`` and ``grid_sweep`` take in place of X (see
-``jaxgd.data.streaming``). ``RowSource.open`` gives random access to its rows: a ``.npy`` file is
-memory-mapped as it is; a CSV file, which can only be read from its start, is parsed once
+``jaxgd.pipeline.streaming``). ``RowSource.open`` gives random access to its rows: a ``.npy``
+file is memory-mapped as it is; a CSV file, which can only be read from its start, is parsed once
 into a temporary float64 file (n × (d + 1) × 8 bytes) that is memory-mapped; the file has
 no name, so it goes with the process however that ends.
 """
@@ -205,8 +205,9 @@ class OpenRows(NamedTuple):
 class RowSource(NamedTuple):
     """The rows of a ``.npy`` or CSV file, described but not read (see ``npy_rows``,
     ``csv_rows``). ``fit``, ``sweep`` and ``grid_sweep`` take one in place of X, with
-    ``y=None``: mini-batch SGD then streams its batches from the file (``jaxgd.data.streaming``),
-    and full-batch descent trains on the file's sufficient statistics.
+    ``y=None``: mini-batch SGD then streams its batches from the file
+    (``jaxgd.pipeline.streaming``), and full-batch descent trains on the file's sufficient
+    statistics.
 
     Attributes:
       kind: "npy" or "csv".
@@ -370,7 +371,7 @@ def npy_rows(
     """The rows of a 2-D numeric ``.npy`` file, for mini-batch SGD larger than memory.
 
     The arguments are those of ``npy_blocks``, checked now (the file's header is read, not
-    its rows). ``block_rows`` is also the unit of shuffling (see ``jaxgd.data.streaming``).
+    its rows). ``block_rows`` is also the unit of shuffling (see ``jaxgd.pipeline.streaming``).
 
     Raises:
       FileNotFoundError, ValueError, TypeError: as ``npy_blocks``.

@@ -25,7 +25,7 @@ LINES = (("max_stable", "max stable", "0.2", "-."), ("fastest", "fastest", "#2ca
 
 
 def draw(found: Mapping[str, Any], *, title: str = "") -> Figure:
-    """Draws ``jaxgd.tuning.lr_range.summary(...)`` (or lr_range.json as read back).
+    """Draws ``jaxgd.api.lr_range.summary(...)`` (or lr_range.json as read back).
 
     Args:
       found: the summary: ``candidates`` (each ``learning_rate``, ``relative_gap``,
@@ -38,7 +38,7 @@ def draw(found: Mapping[str, Any], *, title: str = "") -> Figure:
 
     Example:
       >>> import numpy as np
-      >>> from jaxgd.tuning.lr_range import lr_range, summary
+      >>> from jaxgd.api.lr_range import lr_range, summary
       >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
       >>> fig = draw(summary(lr_range(X, y, num_steps=100, num_rates=6)), title="toy")
       >>> [ax.get_xscale() for ax in fig.axes]

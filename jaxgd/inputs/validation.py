@@ -354,7 +354,7 @@ def check_non_negative(value, name: str):
     return value
 
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jaxgd/, not inputs/
 
 
 def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core.optimizers import OptimizerSpec, check_hyperparameter
-from jaxgd.data import memo, streaming
+from jaxgd.data import memo
 from jaxgd.data.statistics import SufficientStats, sufficient_statistics
 from jaxgd.engines import engine as engines
 from jaxgd.inputs.validation import (
@@ -30,6 +30,7 @@ from jaxgd.inputs.validation import (
     is_traced,
     warn,
 )
+from jaxgd.pipeline import streaming
 from jaxgd.pipeline.training import Options, RunConfig, criteria
 from jaxgd.theory.least_squares import solve
 from jaxgd.theory.stability import LIMITED, limit_factor, stability
@@ -76,7 +77,7 @@ def fixed_values(options: Options, spec: OptimizerSpec,
 
 def check_inputs(X, y) -> tuple[Any, Any, int]:
     """Checks arrays (X, y), or sufficient statistics with y None; returns them and n."""
-    if isinstance(X, streaming.Streamed):  # an opened RowSource (see jaxgd.data.streaming)
+    if isinstance(X, streaming.Streamed):  # an opened RowSource (see jaxgd.pipeline.streaming)
         return X, None, X.n
     if isinstance(X, SufficientStats):
         if y is not None:

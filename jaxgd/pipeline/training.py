@@ -31,7 +31,6 @@ from jaxgd.core.descent import (
 )
 from jaxgd.core.optimizers import OptimizerSpec, make_spec
 from jaxgd.core.params import init_params
-from jaxgd.data import streaming
 from jaxgd.engines import engine as engines
 from jaxgd.engines import fused
 from jaxgd.inputs.validation import (
@@ -43,7 +42,7 @@ from jaxgd.inputs.validation import (
     default_float,
     is_traced,
 )
-from jaxgd.pipeline import sharding
+from jaxgd.pipeline import sharding, streaming
 from jaxgd.theory import sharpness
 from jaxgd.theory.sharpness import TRACKED
 from jaxgd.tuning import holdout

@@ -1,3 +1,3 @@
-"""Choosing hyperparameters: held-out data and k folds, search spaces and Sobol' points, early exit
-in segments, refinement by hypergradients and the learning-rate range test.
+"""Choosing hyperparameters: held-out data and k folds, search spaces and Sobol' points, early
+exit in segments, and refinement by hypergradients.
 """

@@ -29,9 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core.record import freeze
-from jaxgd.data import streaming
 from jaxgd.engines import engine as engines
 from jaxgd.inputs.validation import check_positive_int, is_traced
+from jaxgd.pipeline import streaming
 from jaxgd.pipeline.training import RunConfig, input_dtype, train
 from jaxgd.results.refined import Refinement
 from jaxgd.results.result import GridResult

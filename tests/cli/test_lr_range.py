@@ -76,7 +76,7 @@ def test_candidates_too_many_for_memory_are_refused_before_they_are_built(
     from jaxgd.cli import data
 
     monkeypatch.setattr(data, "_memory_bytes", lambda: 8 * 2**30)  # an 8 GiB machine
-    monkeypatch.setattr(sys.modules["jaxgd.tuning.lr_range"], "_candidates",
+    monkeypatch.setattr(sys.modules["jaxgd.api.lr_range"], "_candidates",
                         lambda *_: pytest.fail("the candidates were built"))
     assert main(["lr-range", "mlcc_cars", *args]) == 2
     err = capsys.readouterr().err

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import jaxgd
+from jaxgd.api.lr_range import describe, lr_range
 from jaxgd.core.params import LinearParams
 from jaxgd.tuning.holdout import split
-from jaxgd.tuning.lr_range import describe, lr_range
 from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y, well_conditioned
 
 X, Y = COURSE_CARS_X, COURSE_CARS_Y
@@ -139,8 +139,8 @@ def test_num_rates_that_are_not_integers_are_refused_by_name(num_rates):
 
 
 def test_the_figure_marks_the_three_rates_and_the_diverged_candidates():
+    from jaxgd.api.lr_range import summary
     from jaxgd.figures import lr_range as figure
-    from jaxgd.tuning.lr_range import summary
 
     record = summary(lr_range(X, Y, num_steps=1000, num_rates=6, init_scale=0.0))
     fig = figure.draw(record, title="cars")

@@ -14,10 +14,10 @@ import pytest
 
 import jaxgd
 from jaxgd import fit, grid_sweep, sweep
-from jaxgd.data import streaming
 from jaxgd.data.statistics import accumulate
 from jaxgd.datasets import csv_blocks, csv_rows, npy_rows
 from jaxgd.inputs import frames
+from jaxgd.pipeline import streaming
 from tests.ulps import assert_close_ulps
 
 N, BLOCK, D = 1000, 128, 3  # the file is ~8 blocks: every batch order crosses blocks
@@ -278,7 +278,7 @@ def test_a_bad_csv_file_is_named_and_leaves_no_temporary_copy(tmp_path, text, ma
 SHARDED = textwrap.dedent("""
     import json, sys
     import jax, numpy as np, jaxgd
-    from jaxgd.data import streaming
+    from jaxgd.pipeline import streaming
     reads = []
     batch = streaming.BatchReader.batch
     streaming.BatchReader.batch = lambda self, s, b: reads.append(int(s)) or batch(self, s, b)
