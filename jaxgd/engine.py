@@ -184,9 +184,10 @@ class Engine(NamedTuple):
       to_coordinates: ``(data, LinearParams) -> coordinates`` the loop descends in.
       from_coordinates: its inverse (leading axes kept).
       loss: ``(data, l2) -> (coordinates -> loss)``: the ridge objective MSE + l2·‖weight‖².
-      noise: ``data -> ``the loss's absolute rounding floor near the optimum,
-        (eps/2)²·mean(y²) in the data's dtype: the same number from every engine's data (see
-        ``jaxgd.convergence``).
+      noise: ``data -> ``the loss's absolute rounding floor near the optimum: h² =
+        (eps/2)²·mean(y²) in the data's dtype, the same number from every engine's data;
+        the direct engine's is the pair ``(h², 2h/√n)``, for its rounding of each residual
+        (see ``jaxgd.convergence``).
       n_features: ``data -> d``.
       fused: run the whole descent of a block of runs in one kernel (``jaxgd.fused``)
         instead of the scan loop (``jaxgd.descent``).
