@@ -27,16 +27,16 @@ resolution):
 - a change of ``STEP_ULPS`` ulps of the loss is flat whatever ``tol`` (in float32 a ``tol``
   below ~2.4e-7 acts as that): the loss is rounded to ulps, and the direct engine's sum of
   n squares wobbles by a couple more;
-- the engine's ``noise`` (``jaxgd.engine``): h² = (eps/2)²·mean(y²), the loss of residuals
-  each off by half an ulp of its target: how much rounding the parameters to the dtype
-  (bias ≈ ȳ), and for the direct engine the targets themselves, can add to L*. Targets of
-  10⁷ in float32: h² = 0.36, a third of the L* of 1.05 a noise of std 1 gives; so that run
-  converges in float32 within 0.36 + 10⁻³·L* of L*, and a float32 run that freezes 24·L*
-  above (a learning rate whose steps on the bias fall under half its ulp of 1) is stalled.
-  The direct engine also rounds each residual as it goes, which moves its loss L by
-  ±2h·√(L/n) from step to step: that much more is allowed it (``noise`` a pair
-  ``(h², 2h/√n)``), as ``RESOLUTION_ULPS`` ulps of L* are to every engine in the near-L*
-  test (the float32 loss of float64 data's optimum).
+- the engine's ``noise`` (``jaxgd.engine``): h² = (d+1)·(eps/2)²·mean(y²), the loss of
+  residuals each off by d + 1 roundings of half an ulp of a target (a prediction sums d + 1
+  terms, and each parameter is held to its dtype): how far above L* a run as close as the
+  dtype allows can read. Targets of 10⁷ with noise of std 1 in float32: h² = 0.71, against
+  an L* of 1.05; such a run converges within 0.71 + 10⁻³·L* of L*, and one that freezes
+  16-24·L* above (a learning rate whose steps on the bias fall under half its ulp of 1) is
+  stalled. Each step the direct engine rounds each residual anew, by up to u = (eps/2)·|y|
+  at its last sum, which moves its loss L by ±2u·√(L/n): that much more is allowed it
+  (``noise`` a pair ``(h², 2u/√n)``), as ``RESOLUTION_ULPS`` ulps of L* are to every engine
+  in the near-L* test (the float32 loss of float64 data's optimum).
 
 An exact fit (L* = 0) is flat once its loss is at the h² of its data. Where the caller gives
 no ``noise`` (0, as ``descend`` does by default), 16·eps²·loss₀ stands in for h²: the data

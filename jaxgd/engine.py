@@ -185,8 +185,8 @@ class Engine(NamedTuple):
       from_coordinates: its inverse (leading axes kept).
       loss: ``(data, l2) -> (coordinates -> loss)``: the ridge objective MSE + l2·‖weight‖².
       noise: ``data -> ``the loss's absolute rounding floor near the optimum: h² =
-        (eps/2)²·mean(y²) in the data's dtype, the same number from every engine's data;
-        the direct engine's is the pair ``(h², 2h/√n)``, for its rounding of each residual
+        (d+1)·(eps/2)²·mean(y²) in the data's dtype, the same from every engine's data;
+        the direct engine's is the pair ``(h², 2u/√n)``, for its rounding of each residual
         (see ``jaxgd.convergence``).
       n_features: ``data -> d``.
       fused: run the whole descent of a block of runs in one kernel (``jaxgd.fused``)
@@ -255,35 +255,38 @@ def _scaled(values, dtype):
 
 
 def _rows_floor(data: Rows):
-    """``(h², 2h/√n)`` from the rows, h² = (eps/2)²·mean(y²) (weighted like the loss when
-    the rows are weighted, n then their effective number 1/Σwᵢ²): the direct loss rounds
-    each residual by up to h, which moves a loss L by 2·mean(r·δ) ≈ ±2h·√(L/n), its
-    residuals' roundings being unrelated to the residuals."""
+    """``(h², 2u/√n)`` from the rows: u² = (eps/2)²·mean(y²) (weighted like the loss when
+    the rows are weighted, n then their effective number 1/Σwᵢ²) and h² = (d+1)·u², as a
+    prediction sums d + 1 terms, each rounded (and each parameter held) to half an ulp of a
+    number the size of a target, at most. Each step the direct loss rounds each residual
+    anew, by up to u at its last sum (of the size of its target), which moves a loss L by
+    2·mean(r·δ) ≈ ±2u·√(L/n), its residuals' roundings being unrelated to the residuals."""
     scaled = _scaled(data.y, data.y.dtype)
     if data.weight is None:
         square, count = jnp.mean(scaled * scaled, axis=-1), data.y.shape[-1]
     else:
         square = jnp.sum(data.weight * (scaled * scaled), axis=-1)
         count = 1 / jnp.sum(data.weight * data.weight, axis=-1)
-    return square, 2 * jnp.sqrt(square / count)
+    return square * (data.X.shape[-1] + 1), 2 * jnp.sqrt(square / count)
 
 
 def _gram_floor(q: gram.Quadratic):
-    """(eps/2)²·mean(y²) from the moments: mean(y²) = L* + ȳ² + ‖R w*‖² at the optimum."""
+    """h² = (d+1)·(eps/2)²·mean(y²) from the moments: mean(y²) = L* + ȳ² + ‖R w*‖² at the
+    optimum."""
     dtype = q.optimal_loss.dtype
     mean_y = _scaled(q.bias + jnp.sum(q.mean_x * q.weight, axis=-1), dtype)
     spread = _scaled(jnp.einsum("...ij,...j->...i", q.root, q.weight), dtype)
-    return (_scaled(_scaled(q.optimal_loss, dtype), dtype) + mean_y * mean_y
-            + jnp.sum(spread * spread, axis=-1))
+    return (q.mean_x.shape[-1] + 1) * (_scaled(_scaled(q.optimal_loss, dtype), dtype)
+                                       + mean_y * mean_y + jnp.sum(spread * spread, axis=-1))
 
 
 def _eigen_floor(e: eigen.EigenBasis):
-    """(eps/2)²·mean(y²) from the eigenbasis: mean(y²) = L* + Σᵢ λᵢ z*ᵢ² (plus the ridge
-    penalty's share when l2 > 0)."""
+    """h² = (d+1)·(eps/2)²·mean(y²) from the eigenbasis: mean(y²) = L* + Σᵢ λᵢ z*ᵢ² (plus
+    the ridge penalty's share when l2 > 0)."""
     dtype = e.optimal_loss.dtype
     z = _scaled(e.optimum, dtype)
-    return (_scaled(_scaled(e.optimal_loss, dtype), dtype)
-            + jnp.sum(e.curvature * (z * z), axis=-1))
+    return e.optimum.shape[-1] * (_scaled(_scaled(e.optimal_loss, dtype), dtype)
+                                  + jnp.sum(e.curvature * (z * z), axis=-1))
 
 
 def _as(array, dtype):
