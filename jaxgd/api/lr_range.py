@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxgd.api.sweep import sweep
+from jaxgd.core.convergence import gap_to_optimum
 from jaxgd.core.optimizers import OPTIMIZERS
 from jaxgd.datasets.stream import RowSource
 from jaxgd.inputs.validation import check_positive_int
@@ -65,7 +66,9 @@ class LrRange(NamedTuple):
       first_diverged: the smallest candidate that diverged (NaN if none did).
       steps_to_target: per candidate, the first logged step at which its gap was within
         ``target``, -1 if never (or diverged).
-      relative_gap: per candidate, ``(final_loss − L*)/(L(0) − L*)``; inf if diverged.
+      relative_gap: per candidate, ``(final_loss − L*)/(L(0) − L*)``; inf if diverged, and 0
+        where a float32 final loss rounded a few ulps below the float64 L* (within
+        ``RESOLUTION_ULPS`` ulps of L*: ``jaxgd.core.convergence.gap_to_optimum``, as ``gap``).
       target: the relative gap ``suggested`` aims for.
       sweep: the sweep behind them (one run per candidate).
       limits: the ``Stability`` of the data, or None (optimizers without theory, files).
@@ -229,7 +232,7 @@ def _progress(result: SweepResult, target: float, diverged: np.ndarray):
     within = (losses - optimum) <= target * span[:, None]  # NaN (diverged) compares False
     steps = np.asarray(result.loss_steps)
     reached = np.where(within.any(axis=1) & ~diverged, steps[np.argmax(within, axis=1)], -1)
-    gap = (np.asarray(result.final_loss, np.float64) - optimum) / span
+    gap = gap_to_optimum(np.asarray(result.final_loss), optimum) / span
     return reached.astype(np.int64), np.where(diverged, np.inf, gap)
 
 

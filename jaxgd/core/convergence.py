@@ -5,10 +5,6 @@ a vmapped sweep carries its own verdict and no run can disturb another.
 
 Converged: the loss changed by at most ``tol`` relative to its previous value, up or down,
 for ``patience`` steps in a row; ``converged_step`` is the first step of that flat stretch.
-Two small absolute allowances keep exact fits (whose loss sits at rounding noise near 0,
-where every relative change is huge) converging: 16·eps²·loss₀, the size of a loss made of
-rounding errors of the data, and the ``noise`` of the engine's loss formula (the gram and
-eigen engines add shrinking squares to the optimum's loss L*: 16·eps·L*).
 A crawling run is not converged: with the course's tiny learning rate 1.1e-5 on its seven
 cars the loss still falls about 5e-4 of itself per step, hundreds of times ``tol``'s default
 of 1e-6, so the run keeps going.
@@ -19,10 +15,32 @@ Stalled: flat is not enough where the optimum's loss L* is known (``optimum``; j
 the float64 least-squares or ridge optimum whenever the data are concrete). A run whose loss
 is flat but still more than ``STALL_RATIO``·tol of itself above L* (10⁻³ at the default tol)
 has stopped falling because its steps are too small (a tiny learning rate, or a crawl along
-a flat direction of badly conditioned features), not because more steps could not lower
-it: it is not converged. ``converged_step`` is then the first step of a stretch of
-``patience`` steps that are flat *and* near L*; a run that ends flat but far from L* is
-``stalled``.
+a flat direction of badly conditioned features, or steps below an ulp of parameters as large
+as float32 targets of 10⁷), not because more steps could not lower it: it is not
+converged. ``converged_step`` is then the first step of a stretch of ``patience`` steps that
+are flat *and* near L*; a run that ends flat but far from L* is ``stalled``.
+
+What the dtype resolves of the loss near L*, and nothing sized from the start, widens both
+tests (so that each engine judges the same run alike, float32 as float64 would, down to its
+resolution):
+
+- a change of ``STEP_ULPS`` ulps of the loss is flat whatever ``tol`` (in float32 a ``tol``
+  below ~2.4e-7 acts as that): the loss is rounded to ulps, and the direct engine's sum of
+  n squares wobbles by a couple more;
+- the engine's ``noise`` (``jaxgd.engines.engine``): h² = (d+1)·(eps/2)²·mean(y²), the loss of
+  residuals each off by d + 1 roundings of half an ulp of a target (a prediction sums d + 1
+  terms, and each parameter is held to its dtype): how far above L* a run as close as the
+  dtype allows can read. Targets of 10⁷ with noise of std 1 in float32: h² = 0.71, against
+  an L* of 1.05; such a run converges within 0.71 + 10⁻³·L* of L*, and one that freezes
+  16-24·L* above (a learning rate whose steps on the bias fall under half its ulp of 1) is
+  stalled. Each step the direct engine rounds each residual anew, by up to u = (eps/2)·|y|
+  at its last sum, which moves its loss L by ±2u·√(L/n): that much more is allowed it
+  (``noise`` a pair ``(h², 2u/√n)``), as ``RESOLUTION_ULPS`` ulps of L* are to every engine
+  in the near-L* test (the float32 loss of float64 data's optimum).
+
+An exact fit (L* = 0) is flat once its loss is at the h² of its data. Where the caller gives
+no ``noise`` (0, as ``descend`` does by default), 16·eps²·loss₀ stands in for h²: the data
+behind a bare loss function are unknown.
 
 Diverged: the loss is NaN or infinite, or exceeds ``divergence_factor`` (default 1e4) times
 the loss at step 0. Gradient descent on a quadratic below the stable learning rate never
@@ -50,7 +68,12 @@ import numpy as np
 DEFAULT_TOL = 1e-6
 DEFAULT_PATIENCE = 10
 DEFAULT_DIVERGENCE_FACTOR = 1e4
+#: Ulps of L* by which a loss computed in the run's dtype may lie off the float64 L*.
 RESOLUTION_ULPS = 16
+#: Ulps of the loss by which a step's change may be off: the loss is rounded to ulps, and
+#: the direct engine's sum of n squares wobbles by up to ~2 of them (2.15 measured on the
+#: diabetes data, 442 rows).
+STEP_ULPS = 2
 #: A flat run more than this many ``tol`` of its loss above the optimum is stalled.
 STALL_RATIO = 1e3
 
@@ -121,9 +144,11 @@ def update_monitor(
     unstable=False,
 ) -> Monitor:
     """Folds the loss of step ``step`` into the monitor; ``noise`` is the loss's absolute
-    rounding noise (changes within it are flat), ``optimum`` the lowest loss there is (NaN if
-    unknown), ``monotone`` whether a stable run's loss can never rise (plain gradient descent),
-    ``unstable`` whether the run is known to be above its optimizer's stability limit.
+    rounding floor near the optimum (changes within it are flat, and a loss within it of
+    ``optimum`` is near), or a pair ``(floor, spread)`` whose floor grows by spread·√loss
+    (see above); ``optimum`` is the lowest loss there is (NaN if unknown), ``monotone``
+    whether a stable run's loss can never rise (plain gradient descent), ``unstable``
+    whether the run is known to be above its optimizer's stability limit.
 
     Example:
       >>> m = init_monitor()
@@ -136,9 +161,13 @@ def update_monitor(
     given = jnp.isfinite(monitor.initial_loss)
     initial_loss = jnp.where((step == 0) & ~given, loss, monitor.initial_loss)
     eps = jnp.finfo(loss.dtype).eps
-    # Absolute allowances for exact fits, whose loss is rounding noise near 0 (see above).
-    floor = RESOLUTION_ULPS * eps * eps * jnp.abs(initial_loss) + noise
-    allowed = tol * jnp.abs(monitor.previous_loss) + floor
+    # What the dtype resolves of the loss near the optimum (see above): the data's rounding
+    # floor, and a change of STEP_ULPS ulps of the loss.
+    noise, spread = noise if isinstance(noise, tuple) else (noise, 0.0)
+    noise = jnp.asarray(noise, loss.dtype)
+    floor = jnp.where(noise > 0, noise, RESOLUTION_ULPS * eps * eps * jnp.abs(initial_loss))
+    previous = jnp.abs(monitor.previous_loss)
+    allowed = (tol + STEP_ULPS * eps) * previous + floor + spread * jnp.sqrt(previous)
     rising = (step > 0) & (loss - monitor.previous_loss > allowed)
     rising_steps = jnp.where(rising, monitor.rising_steps + 1, 0)
     blew_up = ~jnp.isfinite(loss) | (loss > divergence_factor * jnp.abs(initial_loss))
@@ -155,7 +184,8 @@ def update_monitor(
     flat = (step > 0) & (change <= allowed)
     flat_steps = jnp.where(flat, monitor.flat_steps + 1, 0)
     # Far from a known optimum, a flat loss means steps too small to matter (NaN: unknown).
-    far = loss - optimum > STALL_RATIO * tol * jnp.abs(loss) + floor
+    far = loss - optimum > (STALL_RATIO * tol * jnp.abs(loss) + RESOLUTION_ULPS * eps
+                            * jnp.abs(optimum) + floor + spread * jnp.sqrt(jnp.abs(loss)))
     settled_steps = jnp.where(flat & ~far, monitor.settled_steps + 1, 0)
     newly_converged = (
         (settled_steps >= patience) & (monitor.converged_step < 0) & (diverged_step < 0)

@@ -173,7 +173,10 @@ def descend(
         num_steps/k entries. Convergence is still judged at every step.
       batches: a stream of mini-batches (see ``jaxgd.core.minibatch``); then ``loss_fn`` takes
         ``(params, batch)`` and each step's loss is that of its batch.
-      noise: the loss's absolute rounding noise: changes within it count as flat.
+      noise: the loss's absolute rounding floor near the optimum, or a pair ``(floor,
+        spread)`` (the floor plus spread·√loss): changes within it count as flat, and a loss
+        within it of ``optimum`` as near (see ``jaxgd.core.convergence``). 0: unknown, and
+        16·eps²·(the loss at step 0) stands in.
       initial_loss: the loss divergence is measured against (the loss at step 0 if None).
       has_aux: ``loss_fn`` returns ``(loss, aux)``; the result's ``aux`` then holds aux at
         each logged step.

@@ -40,7 +40,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgd.core.convergence import RESOLUTION_ULPS
 from jaxgd.core.model import dot, mse
 from jaxgd.core.params import LinearParams
 from jaxgd.data.statistics import SufficientStats, on_device, sufficient_statistics
@@ -185,7 +184,10 @@ class Engine(NamedTuple):
       to_coordinates: ``(data, LinearParams) -> coordinates`` the loop descends in.
       from_coordinates: its inverse (leading axes kept).
       loss: ``(data, l2) -> (coordinates -> loss)``: the ridge objective MSE + l2·‖weight‖².
-      noise: ``data -> ``the loss's absolute rounding noise (see ``jaxgd.core.convergence``).
+      noise: ``data -> ``the loss's absolute rounding floor near the optimum: h² =
+        (d+1)·(eps/2)²·mean(y²) in the data's dtype, the same from every engine's data;
+        the direct engine's is the pair ``(h², 2u/√n)``, for its rounding of each residual
+        (see ``jaxgd.core.convergence``).
       n_features: ``data -> d``.
       fused: run the whole descent of a block of runs in one kernel (``jaxgd.engines.fused``)
         instead of the scan loop (``jaxgd.core.descent``).
@@ -245,9 +247,46 @@ def _eigen_prepare(X, y, l2, dtype):
     return eigen.to_device(eigen.eigen_basis(stats, l2), dtype)
 
 
-def _relative_noise(data):
-    """The moment engines add shrinking terms to L*, so their loss wobbles by ulps of L*."""
-    return RESOLUTION_ULPS * jnp.finfo(data.optimal_loss.dtype).eps * data.optimal_loss
+def _scaled(values, dtype):
+    """``values`` times eps/2 of ``dtype`` (half an ulp at most: a number's largest rounding),
+    before any squaring: targets of 1e20 square to 1e40, past float32's range, where
+    eps·1e20 squares to 1.4e26."""
+    return values * (jnp.finfo(dtype).eps / 2)
+
+
+def _rows_floor(data: Rows):
+    """``(h², 2u/√n)`` from the rows: u² = (eps/2)²·mean(y²) (weighted like the loss when
+    the rows are weighted, n then their effective number 1/Σwᵢ²) and h² = (d+1)·u², as a
+    prediction sums d + 1 terms, each rounded (and each parameter held) to half an ulp of a
+    number the size of a target, at most. Each step the direct loss rounds each residual
+    anew, by up to u at its last sum (of the size of its target), which moves a loss L by
+    2·mean(r·δ) ≈ ±2u·√(L/n), its residuals' roundings being unrelated to the residuals."""
+    scaled = _scaled(data.y, data.y.dtype)
+    if data.weight is None:
+        square, count = jnp.mean(scaled * scaled, axis=-1), data.y.shape[-1]
+    else:
+        square = jnp.sum(data.weight * (scaled * scaled), axis=-1)
+        count = 1 / jnp.sum(data.weight * data.weight, axis=-1)
+    return square * (data.X.shape[-1] + 1), 2 * jnp.sqrt(square / count)
+
+
+def _gram_floor(q: gram.Quadratic):
+    """h² = (d+1)·(eps/2)²·mean(y²) from the moments: mean(y²) = L* + ȳ² + ‖R w*‖² at the
+    optimum."""
+    dtype = q.optimal_loss.dtype
+    mean_y = _scaled(q.bias + jnp.sum(q.mean_x * q.weight, axis=-1), dtype)
+    spread = _scaled(jnp.einsum("...ij,...j->...i", q.root, q.weight), dtype)
+    return (q.mean_x.shape[-1] + 1) * (_scaled(_scaled(q.optimal_loss, dtype), dtype)
+                                       + mean_y * mean_y + jnp.sum(spread * spread, axis=-1))
+
+
+def _eigen_floor(e: eigen.EigenBasis):
+    """h² = (d+1)·(eps/2)²·mean(y²) from the eigenbasis: mean(y²) = L* + Σᵢ λᵢ z*ᵢ² (plus
+    the ridge penalty's share when l2 > 0)."""
+    dtype = e.optimal_loss.dtype
+    z = _scaled(e.optimum, dtype)
+    return e.optimum.shape[-1] * (_scaled(_scaled(e.optimal_loss, dtype), dtype)
+                                  + jnp.sum(e.curvature * (z * z), axis=-1))
 
 
 def _as(array, dtype):
@@ -260,7 +299,7 @@ DIRECT = Engine(
     to_coordinates=lambda data, params: params,
     from_coordinates=lambda data, coordinates: coordinates,
     loss=_direct_loss,
-    noise=lambda data: 0.0,
+    noise=_rows_floor,
     n_features=lambda data: data.X.shape[1],
 )
 GRAM = Engine(
@@ -269,7 +308,7 @@ GRAM = Engine(
     to_coordinates=gram.to_coordinates,
     from_coordinates=gram.from_coordinates,
     loss=_gram_loss,
-    noise=_relative_noise,
+    noise=_gram_floor,
     n_features=lambda data: data.mean_x.shape[0],
 )
 EIGEN = Engine(
@@ -279,7 +318,7 @@ EIGEN = Engine(
     from_coordinates=lambda data, z: eigen.from_eigen(z, data),
     # The penalty is part of the basis (made for one l2 by ``prepare``).
     loss=lambda data, l2: lambda z: eigen.eigen_mse(z, data),
-    noise=_relative_noise,
+    noise=_eigen_floor,
     n_features=lambda data: data.basis.shape[0] - 1,
 )
 GRAM_FUSED = GRAM._replace(name="gram-fused", fused=True)

@@ -75,13 +75,16 @@ def float64_oracle_converged_step(X, y, learning_rate, num_steps, tol=1e-6, pati
     return -1
 
 
-@pytest.mark.parametrize(("engine", "slack"), [("direct", 0.05), ("gram", 0.25)])
-def test_converged_step_agrees_with_a_float64_oracle_when_the_mean_is_large(engine, slack):
+@pytest.mark.parametrize("engine", ["direct", "gram"])
+def test_converged_step_agrees_with_a_float64_oracle_when_the_mean_is_large(engine):
     # y ~ 1000: the starting loss is ~1e6 times the optimum's. The verdict must come from
-    # the run's own relative progress, not from a floor scaled by the starting loss. The
-    # gram formula sums terms of size var(y) ~ 4 to get a loss of 0.009: in float32 it cannot
-    # see changes under a few ulps of 4 (~1e-4 of this loss), so it may stop seeing progress
-    # up to a quarter earlier than float64 does.
+    # the run's own relative progress, not from a floor scaled by the starting loss. Float32
+    # cannot follow that progress to the oracle's last step, where the loss of 0.009 falls
+    # by tol's 1e-8 a step: the gram formula sums terms of size var(y) ~ 4 (it cannot see
+    # changes under a few ulps of 4, ~1e-4 of this loss), and the direct engine rounds each
+    # residual at ulps of 1000 (6e-5), which moves its loss by ~3e-7 from step to step. So
+    # either may stop seeing progress up to a quarter earlier than float64 does.
+    slack = 0.25
     rng = np.random.default_rng(0)
     X = rng.standard_normal((100, 1))
     y = 1000 + 2 * X[:, 0] + 0.1 * rng.standard_normal(100)

@@ -149,3 +149,15 @@ def test_the_figure_marks_the_three_rates_and_the_diverged_candidates():
     assert [label.split()[0] for label in labels] == ["max", "fastest", "suggested", "diverged"]
     fell = sum(c["diverged"] for c in record["candidates"])
     assert fell > 0 and len(gap_panel.collections[0].get_offsets()) == fell
+
+
+def test_a_float32_final_loss_rounded_below_the_optimum_is_a_relative_gap_of_0():
+    # Float32 rounds the converged runs' loss a few ulps below the float64 L* = 1.47 (by
+    # ~1e-10 of the way from the start): a rounding, within 16 ulps of L*, so a gap of 0,
+    # as Result.gap reports it, not a few ulps negative.
+    found = lr_range(X, Y, num_steps=3000, init_scale=0.0)
+    final = np.asarray(found.sweep.final_loss)
+    below = final.astype(np.float64) < found.sweep.optimal_loss
+    assert final.dtype == np.float32 and below.any()
+    assert np.all(found.relative_gap[below] == 0.0)
+    assert np.all(found.relative_gap >= 0.0)

@@ -1,5 +1,6 @@
 """Verdicts that tell the truth: converged, crawling, stalled, diverged (issue: honest verdicts)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -158,3 +159,102 @@ def test_the_exact_stability_limits_hold_and_runs_above_them_are_diverging(optim
     below = _cars(0.98 * limit, num_steps=3000, optimizer=optimizer, hyperparameters=hyper)
     assert bool(above.diverged) and int(above.diverged_step) < 50
     assert not bool(below.diverged) and bool(below.converged)
+
+
+# Issue #22 item 1: float32 verdicts on large targets. Float32 rounds a target of 1e7 to an
+# ulp of 1 and 1.7e9 (a Unix timestamp) to 128: the loss near L* is resolved to about
+# h² = (d+1)·(eps/2)²·mean(y²) (0.71 and 2.1e4 here), which jaxgd allows above L*; a run that
+# freezes further up is stalled, in every engine.
+ENGINES = ("direct", "gram", "eigen")
+LARGE_STEPS = 400  # one compiled program per engine and dtype for both data sets
+
+
+def _targets_of_1e7():
+    """200 rows, x ~ N(0, 1), y = 1e7 + 3x + N(0, 1): L* = 1.05, h² = 0.71."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 1))
+    return X, 1e7 + 3 * X[:, 0] + rng.standard_normal(200)
+
+
+def _timestamp_targets():
+    """When each of 200 deliveries arrived, in Unix seconds (~1.7e9), against its distance
+    (uniform in [0, 2]): 3600 s per unit and noise of 60 s, so L* = 3.6e3 and h² = 2.1e4."""
+    rng = np.random.default_rng(0)
+    distance = rng.uniform(0, 2, 200)
+    return distance[:, None], 1.7e9 + 3600 * distance + 60 * rng.standard_normal(200)
+
+
+def _both_dtypes(X, y, learning_rate, engine):
+    """The float32 and float64 runs of the same problem from the same (zero) start."""
+    runs = []
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            runs.append(jaxgd.fit(X, y, learning_rate=learning_rate, num_steps=LARGE_STEPS,
+                                  init_scale=0.0, engine=engine))
+    return runs
+
+
+def _resolution(y):
+    """h² = (d+1)·(eps/2)²·mean(y²) of float32 (d = 1), the allowance above L*
+    (jaxgd.core.convergence)."""
+    return 2 * float(np.mean((np.finfo(np.float32).eps / 2 * y) ** 2))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_float32_on_targets_of_1e7_converges_only_within_its_resolution_of_the_optimum(
+        engine):
+    X, y = _targets_of_1e7()
+    fast32, fast64 = _both_dtypes(X, y, 0.3, engine)
+    slow32, slow64 = _both_dtypes(X, y, 0.05, engine)
+    optimum, allowed = fast64.optimal_loss, _resolution(y)
+    assert 0.9 < optimum < 1.2 and 0.6 < allowed < 0.8
+    for run in (fast64, slow64):  # float64 resolves L* to 1e-9 of itself
+        assert bool(run.converged) and float(run.final_loss) < optimum * (1 + 1e-6), engine
+    # lr 0.3: float32 converges, but only once its flat stretch lies within h² + 10⁻³·L* of
+    # L* (before: at step 17, the loss 8·L* and falling 65% a step), and so within
+    # `patience` steps of float64, whose per-step fall shrinks 3x a step (19 against 27).
+    start = int(fast32.converged_step)
+    assert bool(fast32.converged) and not bool(fast32.stalled), engine
+    stretch = np.asarray(fast32.losses[start + 1:start + 11], np.float64)
+    assert np.all(stretch - optimum <= allowed + 1e-3 * stretch), (engine, stretch)
+    assert abs(start - int(fast64.converged_step)) <= 10, engine
+    # lr 0.05: float32's steps on the bias (0.05·2·|bias error|) fall under half its ulp of 1
+    # with the bias still ~5 off: the run freezes at 16-24·L* (before: eigen said converged
+    # at step 139, direct and gram stalled). Stalled in every engine, as more steps in float32
+    # could not lower it but a float64 run does.
+    assert not bool(slow32.converged) and bool(slow32.stalled), engine
+    assert float(slow32.final_loss) > 10 * optimum
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_float32_on_raw_timestamp_targets_is_stalled_not_converged(engine):
+    # Float32 holds the times to 128 s and freezes 10-18·L* above L*, beyond h² = 2.1e4
+    # (~6·L*). Before: converged at step ~139, at 185·L*. Float64 converges at L*.
+    X, y = _timestamp_targets()
+    run32, run64 = _both_dtypes(X, y, 0.3, engine)
+    optimum = run64.optimal_loss
+    assert bool(run64.converged) and float(run64.final_loss) < optimum * (1 + 1e-6), engine
+    assert float(run32.final_loss) > optimum + _resolution(y)  # what float32 reached
+    assert not bool(run32.converged) and bool(run32.stalled), engine
+
+
+def test_every_engine_and_a_vmapped_fit_converge_at_the_same_step_in_float32():
+    # Auto MPG's seven features, standardized, default tol. Gram and eigen allowed each step
+    # 16 ulps of L* (1.9e-6 of it, above tol's 1e-6) and converged at 671-674; direct at 832,
+    # vmap(fit) (direct, on traced targets) at 835, float64 at 824. Now every engine allows
+    # 2 ulps of the loss a step: 794 (gram, eigen), 801 (direct), 809 (vmap). The direct
+    # engine's own rounding (~2 ulps of its loss, a fifth of tol's 1e-6) can break its flat
+    # stretch for a few steps more: within 2·patience. Float64 converges later by what the
+    # 2 ulps (2.4e-7) add to tol: the per-step fall must shrink a fifth less, ~30 steps of
+    # the ~340 in which it shrinks tenfold here; within 5%.
+    data = jaxgd.datasets.auto_mpg()
+    X = np.asarray(data.X, np.float64)
+    X, y = (X - X.mean(0)) / X.std(0), np.asarray(data.y, np.float64)
+    fit = lambda X, y, **kw: jaxgd.fit(X, y, learning_rate=0.05, num_steps=1000, **kw)  # noqa: E731
+    steps = {engine: int(fit(X, y, engine=engine).converged_step) for engine in ENGINES}
+    traced = jax.vmap(lambda targets: fit(X, targets).converged_step)(y[None])
+    steps["vmap"] = int(traced[0])
+    with jax.enable_x64(True):
+        exact = int(fit(X, y, engine="eigen").converged_step)
+    assert min(steps.values()) > 0 and max(steps.values()) - min(steps.values()) <= 20, steps
+    assert all(0 <= exact - step <= 0.05 * exact for step in steps.values()), (steps, exact)
