@@ -36,7 +36,7 @@ _PUBLIC = {
     "exact_trajectory": "jaxgd.theory.trajectory:exact_trajectory",
     "fit": "jaxgd.api.fit:fit",
     "grid_sweep": "jaxgd.api.grid:grid_sweep",
-    "held_out": "jaxgd.tuning.holdout:held_out",
+    "held_out": "jaxgd.pipeline.holdout:held_out",
     "init_params": "jaxgd.core.params:init_params",
     "load": "jaxgd.results.loading:load",
     "lr_range": "jaxgd.api.lr_range:lr_range",
@@ -47,7 +47,7 @@ _PUBLIC = {
     "standardize_params": "jaxgd.data.scaling:standardize_params",
     "sweep": "jaxgd.api.sweep:sweep",
     "unstandardize_params": "jaxgd.data.scaling:unstandardize_params",
-    "validation_loss": "jaxgd.tuning.holdout:validation_loss",
+    "validation_loss": "jaxgd.pipeline.holdout:validation_loss",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -86,6 +86,8 @@ if TYPE_CHECKING:  # the same names for type checkers and editors (tests/core/te
     from jaxgd.data.scaling import Standardizer as Standardizer
     from jaxgd.data.scaling import standardize_params as standardize_params
     from jaxgd.data.scaling import unstandardize_params as unstandardize_params
+    from jaxgd.pipeline.holdout import held_out as held_out
+    from jaxgd.pipeline.holdout import validation_loss as validation_loss
     from jaxgd.results.loading import load as load
     from jaxgd.results.result import FitResult as FitResult
     from jaxgd.results.result import GridResult as GridResult
@@ -96,5 +98,3 @@ if TYPE_CHECKING:  # the same names for type checkers and editors (tests/core/te
     from jaxgd.theory.stability import stability as stability
     from jaxgd.theory.trajectory import Trajectory as Trajectory
     from jaxgd.theory.trajectory import exact_trajectory as exact_trajectory
-    from jaxgd.tuning.holdout import held_out as held_out
-    from jaxgd.tuning.holdout import validation_loss as validation_loss

@@ -16,7 +16,7 @@ from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
 from jaxgd.inputs import frames
 from jaxgd.inputs.validation import is_traced, warn_unaligned
-from jaxgd.pipeline import streaming
+from jaxgd.pipeline import holdout, streaming
 from jaxgd.pipeline.preparation import (
     check_inputs,
     device_data,
@@ -33,7 +33,7 @@ from jaxgd.pipeline.training import (
     train,
 )
 from jaxgd.results.result import FitResult
-from jaxgd.tuning import holdout, segments
+from jaxgd.tuning import segments
 
 
 @partial(jax.jit, static_argnames=("engine", "config"))
@@ -134,7 +134,7 @@ def fit(
       log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
       validation: held-out rows ``(X_val, y_val)``: their MSE is recorded at every logged
         step (``validation_losses``) and at the end (``final_validation_loss``); see
-        ``jaxgd.tuning.holdout``. A diverged run's are NaN from its divergence on, the final one
+        ``jaxgd.pipeline.holdout``. A diverged run's are NaN from its divergence on, the final one
         too: its parameters are frozen where it blew up and estimate nothing.
       validation_fraction: hold out this fraction of the rows instead, in (0, 1), drawn by
         a shuffle seeded by ``validation_seed`` (not by ``seed``).

@@ -31,7 +31,7 @@ from jaxgd.inputs.validation import (
     is_traced,
     warn_unaligned,
 )
-from jaxgd.pipeline import sharding, streaming
+from jaxgd.pipeline import holdout, sharding, streaming
 from jaxgd.pipeline.preparation import (
     check_inputs,
     device_data,
@@ -49,7 +49,7 @@ from jaxgd.pipeline.training import (
     train,
 )
 from jaxgd.results.result import GridResult
-from jaxgd.tuning import holdout, refinement, search, segments
+from jaxgd.tuning import refinement, search, segments
 
 
 @partial(jax.jit, static_argnames=("engine", "config", "wanted", "grid_shape"))
@@ -175,7 +175,7 @@ def grid_sweep(
       min_steps: the first rung (None: ``num_steps // η³``).
       k_folds: k-fold cross-validation: the rows are dealt to k folds (seeded by
         ``validation_seed``) and every grid point runs once per fold, on one more axis,
-        "fold", last; each run's validation loss is its fold's (see ``jaxgd.tuning.holdout``).
+        "fold", last; each run's validation loss is its fold's (see ``jaxgd.pipeline.holdout``).
         Full-batch runs on in-memory rows only; not with ``refine=``.
 
     Returns:

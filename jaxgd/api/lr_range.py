@@ -22,7 +22,7 @@ Mini-batch runs: the theory is that of the full-batch loss, so its limit is repo
 ``limit`` but ``max_stable`` and ``fastest`` are empirical (gradient noise lowers the edge).
 
 Held-out rows: with ``validation_fraction`` the runs train on the split's training rows
-only, so the theory is theirs (drawn as the sweep draws them, ``jaxgd.tuning.holdout.resolve``):
+only, so the theory is theirs (drawn as the sweep draws them, ``jaxgd.pipeline.holdout.resolve``):
 the held-out rows' curvature is not the runs'. ``validation=`` rows are apart from X already.
 """
 
@@ -40,9 +40,9 @@ from jaxgd.core.convergence import gap_to_optimum
 from jaxgd.core.optimizers import OPTIMIZERS
 from jaxgd.datasets.stream import RowSource
 from jaxgd.inputs.validation import check_positive_int
+from jaxgd.pipeline import holdout
 from jaxgd.results.result import SweepResult
 from jaxgd.theory.stability import LIMITED, Stability, stability
-from jaxgd.tuning import holdout
 
 #: Default candidates around a known limit: from SPAN[0]·limit to SPAN[1]·limit, log-spaced,
 #: plus the limit's near neighbours (``BRACKET``) so the sweep confirms it closely.

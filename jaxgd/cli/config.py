@@ -61,7 +61,7 @@ class DataConfig:
     batches from the file. ``block_rows``: rows per block of a streamed file, the unit of
     reading and of the block-wise shuffle (``jaxgd.pipeline.streaming``). ``n_samples``,
     ``n_features``, ``noise`` and ``seed`` shape ``synthetic``. Held-out data
-    (``jaxgd.tuning.holdout``): ``validation_fraction`` holds out that fraction of the rows, or
+    (``jaxgd.pipeline.holdout``): ``validation_fraction`` holds out that fraction of the rows, or
     ``k_folds`` runs k-fold cross-validation (one more grid axis, "fold"); the split or
     folds are drawn by a shuffle seeded by ``validation_seed`` (left out: 0). The best run
     is then the one with the lowest held-out loss (with k folds, the mean over the folds)."""

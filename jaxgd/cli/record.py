@@ -330,7 +330,7 @@ def _limit_rows(plan: Plan) -> dict[str, Any]:
 
 
 def _validation(plan: Plan) -> dict[str, Any] | None:
-    """How the held-out rows were drawn (``jaxgd.tuning.holdout``), or None without any."""
+    """How the held-out rows were drawn (``jaxgd.pipeline.holdout``), or None without any."""
     if not plan.held_out:
         return None
     options = holdout_options(plan.config)

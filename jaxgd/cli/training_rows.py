@@ -1,9 +1,9 @@
 """The rows a ``jaxgd run`` trains on when it holds rows out, and the numbers that follow.
 
 With ``data.validation_fraction`` or ``data.k_folds`` the library draws the held-out rows
-inside ``grid_sweep`` (``jaxgd.tuning.holdout``); the runs never train on them. Everything the
+inside ``grid_sweep`` (``jaxgd.pipeline.holdout``); the runs never train on them. Everything the
 command line reports about training must then come from the same training rows, drawn the
-same way (``training_mask``, by ``jaxgd.tuning.holdout.training_mask`` and ``fold_ids`` with the
+same way (``training_mask``, by ``jaxgd.pipeline.holdout.training_mask`` and ``fold_ids`` with the
 runs' ``validation_seed``): the ``Standardizer``'s mean and scale, and the stability limits
 (``fold_limits``), as the library's own per-run stability verdicts do
 (``jaxgd.api.grid``: the split's training rows, or each fold's).
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from jaxgd.cli.config import Config, ConfigError
+from jaxgd.pipeline import holdout
 from jaxgd.theory.stability import Stability, stability
-from jaxgd.tuning import holdout
 
 
 def holdout_options(config: Config) -> dict[str, Any]:

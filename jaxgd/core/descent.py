@@ -190,7 +190,7 @@ def descend(
         every logged step in the result's ``observed`` (NaN after a divergence, like the
         losses); ``opt_state`` is the state after that step's update, the one it was
         computed with (e.g. ``jaxgd.theory.sharpness.tracker``). None records nothing.
-      validation: maps parameters to a held-out loss (see ``jaxgd.tuning.holdout``), evaluated
+      validation: maps parameters to a held-out loss (see ``jaxgd.pipeline.holdout``), evaluated
         only at the logged steps, on the same parameters as ``losses`` (NaN after a
         divergence), and at the end: the result's ``validation_losses`` and
         ``final_validation_loss`` (NaN if the run diverged); without it both are None.

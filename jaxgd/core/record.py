@@ -80,7 +80,7 @@ class Descent(Record):
         start of each epoch and at the end; None for full-batch runs.
       aux: with a loss that returns ``(loss, aux)`` (``descend(..., has_aux=True)``), the aux
         pytree at each logged step, stacked like ``losses``; else None.
-      validation_losses: with held-out data (``jaxgd.tuning.holdout``), the held-out MSE at each
+      validation_losses: with held-out data (``jaxgd.pipeline.holdout``), the held-out MSE at each
         logged step (same ``loss_steps`` as ``losses``, NaN after a divergence); else None.
       final_validation_loss: the held-out MSE of ``params``, NaN where the run diverged
         (its frozen parameters estimate nothing; ``jaxgd.core.convergence.diverged_as_nan``); None

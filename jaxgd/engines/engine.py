@@ -55,7 +55,7 @@ class Rows(NamedTuple):
     """The data itself, for the direct engine.
 
     ``weight`` (None: every row counts alike) weighs each row's squared error, summing to
-    1: a k-fold keeps all rows and weighs out the held-out ones (``jaxgd.tuning.holdout``).
+    1: a k-fold keeps all rows and weighs out the held-out ones (``jaxgd.pipeline.holdout``).
     """
 
     X: jax.Array

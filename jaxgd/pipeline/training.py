@@ -42,10 +42,9 @@ from jaxgd.inputs.validation import (
     default_float,
     is_traced,
 )
-from jaxgd.pipeline import sharding, streaming
+from jaxgd.pipeline import holdout, sharding, streaming
 from jaxgd.theory import sharpness
 from jaxgd.theory.sharpness import TRACKED
-from jaxgd.tuning import holdout
 
 #: Builds an optax optimizer from a learning rate, e.g. ``optax.sgd`` or ``optax.adam``.
 OptimizerFactory = Callable[[jax.Array], optax.GradientTransformation]
@@ -243,7 +242,7 @@ def train(engine: engines.Engine, data, hyper: Mapping[str, jax.Array],
     and ``divergence_factor`` as (possibly traced) scalars. ``fit`` jits this; the sweeps
     vmap it over their grid, so a sweep member and the matching fit run the very same
     computation (in other compiled programs: equal to float rounding). ``held`` is the
-    held-out data (``jaxgd.tuning.holdout``), or None; with k folds, ``data`` and ``held`` hold
+    held-out data (``jaxgd.pipeline.holdout``), or None; with k folds, ``data`` and ``held`` hold
     every fold and ``hyper["fold"]`` picks this run's.
     """
     # The whole descent in one kernel (the same loss, optimizer, verdicts and held-out
@@ -305,7 +304,7 @@ def in_weights(engine: engines.Engine, data, run: Descent) -> Descent:
 
 def _fold(data, held, hyper):
     """With k folds (``hyper["fold"]``), this run's fold of the stacked data and held-out
-    data (``jaxgd.tuning.holdout.fold_data``), and ``hyper`` without the fold: picked once."""
+    data (``jaxgd.pipeline.holdout.fold_data``), and ``hyper`` without the fold: picked once."""
     if "fold" not in hyper:
         return data, held, hyper
     fold = hyper["fold"]

@@ -44,8 +44,8 @@ class Described(Descent):
     or from the header of a CSV file streamed as a ``RowSource``; None for plain arrays and
     ``.npy`` files.
 
-    ``errors`` (final MSE, RMSE and MAE per side, ``jaxgd.tuning.holdout``; the validation side NaN
-    for diverged runs, like ``final_validation_loss``) is a ``LazyErrors``,
+    ``errors`` (final MSE, RMSE and MAE per side, ``jaxgd.results.errors``; the validation side
+    NaN for diverged runs, like ``final_validation_loss``) is a ``LazyErrors``,
     computed the first time it is read; a plain dict given here is wrapped in one, so every
     result has the same pytree structure however it was made (run, loaded or by hand).
     """

@@ -31,7 +31,7 @@ def tidy_columns(result) -> dict[str, np.ndarray]:
 
     Returns:
       The grid's axes (``result.axis_grid()``), ``step``, ``loss``, with held-out data
-      ``validation_loss`` (``jaxgd.tuning.holdout``), and ``VERDICTS`` (but ``stalled`` where the
+      ``validation_loss`` (``jaxgd.pipeline.holdout``), and ``VERDICTS`` (but ``stalled`` where the
       result has none; ``final_validation_loss`` with held-out data), each with runs ×
       logged steps entries, runs in the grid's row-major order and steps in order within a
       run.

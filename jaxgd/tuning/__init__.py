@@ -1,3 +1,3 @@
-"""Choosing hyperparameters: held-out data and k folds, search spaces and Sobol' points, early
-exit in segments, and refinement by hypergradients.
+"""Choosing hyperparameters: search spaces and Sobol' points, early exit in segments, and
+refinement by hypergradients (held-out data and k folds: ``jaxgd.pipeline.holdout``).
 """

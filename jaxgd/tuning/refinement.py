@@ -45,7 +45,7 @@ DEFAULTS = {"top": 4, "steps": 20, "learning_rate": 0.1, "backtracks": 6}
 def objective(run) -> jax.Array:
     """What refinement lowers and ranks the start points by (per run; a traced ``Descent``
     or a result): the final held-out loss when the runs have held-out data
-    (``jaxgd.tuning.holdout``), else the final training loss.
+    (``jaxgd.pipeline.holdout``), else the final training loss.
 
     Example:
       >>> import numpy as np, jaxgd
@@ -106,7 +106,7 @@ def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
 
     ``hyper`` holds every run's traced inputs (flat, in grid order); ``l2_values`` and
     ``curvatures`` pair each l2 with its Hessian's largest eigenvalue (None if unknown);
-    ``held`` the held-out data (``jaxgd.tuning.holdout``), whose loss is then the objective.
+    ``held`` the held-out data (``jaxgd.pipeline.holdout``), whose loss is then the objective.
     """
     if is_traced((data, hyper)):
         raise ValueError("refine= picks its start points on the host: not inside the "

@@ -16,7 +16,7 @@ once (and cached for the next sweep):
   there (``pruned_step``), its later losses repeat its ``final_loss``. The ranking reads
   the loop state at the rung, not the logged history (with ``log_every`` > 1 its last entry
   may be a whole segment old): the training loss of the last step run (the monitor's), or
-  with held-out data (``jaxgd.tuning.holdout``) the held-out loss of the parameters there. With
+  with held-out data (``jaxgd.pipeline.holdout``) the held-out loss of the parameters there. With
   k folds a grid point's folds are ranked by their mean and pruned together (``points``).
 
 Histories keep their shape, padded as an unsegmented run pads them (the held-out history,

@@ -10,7 +10,7 @@ from jaxgd import cli, grid_sweep
 from jaxgd.cli import execute
 from jaxgd.cli.config import ConfigError, parse
 from jaxgd.cli.shipped import load_config
-from jaxgd.tuning.holdout import split
+from jaxgd.pipeline.holdout import split
 
 SMALL = """
 [data]
@@ -86,7 +86,7 @@ def test_run_picks_the_best_by_validation_loss_and_reports_rmse(tmp_path, capsys
                       rtol=1e-5)
     assert f"RMSE {run['validation_rmse']:.6g}" in printed
     assert "selected by validation loss" in printed and "val RMSE" in printed
-    # The split is jaxgd.tuning.holdout.split's, with validation_seed: the same numbers as the API.
+    # The split is jaxgd.pipeline.holdout.split's, with validation_seed: the API's numbers.
     plan = execute.prepare(parse(text))
     X_tr, y_tr, X_val, y_val = split(plan.X, plan.y, 0.3, seed=4)
     api = grid_sweep(X_tr, y_tr, grid={"learning_rate": [0.01, 0.1], "l2": [0.0, 0.5],
@@ -265,8 +265,7 @@ def _mse(history, X, y, fold=None):
 def test_k_folds_explain_each_run_by_its_own_folds_limit_and_report_the_smallest(
         tmp_path, capsys):
     from jaxgd import stability
-    from jaxgd.tuning import holdout
-
+    from jaxgd.pipeline import holdout
     X, y = _cars()
     ids = holdout.fold_ids(len(y), 3, seed=0)
     limits = [stability(X[ids != fold]).max_learning_rate for fold in range(3)]

@@ -31,8 +31,7 @@ import pytest
 from jaxgd import LinearParams, exact_trajectory, fit, grid_sweep, sweep
 from jaxgd.engines import engine as engines
 from jaxgd.engines import fused
-from jaxgd.pipeline import training
-from jaxgd.tuning import holdout
+from jaxgd.pipeline import holdout, training
 from tests.conftest import well_conditioned
 from tests.ulps import assert_close_ulps
 

@@ -10,7 +10,7 @@ import pytest
 
 from jaxgd import LinearParams, fit, grid_sweep, stability, sweep
 from jaxgd.data.statistics import remove, sufficient_statistics
-from jaxgd.tuning.holdout import (
+from jaxgd.pipeline.holdout import (
     errors,
     fold_ids,
     held_out,
@@ -329,8 +329,7 @@ def test_errors_report_rmse_and_mae_in_float64():
 def test_errors_are_computed_when_first_read_from_the_data_as_given(monkeypatch):
     # A sweep must not wait for its program to compute errors nobody reads; reading them
     # later must still see the data of the call, not what the caller changed since.
-    from jaxgd.tuning import holdout
-
+    from jaxgd.pipeline import holdout
     calls = []
     real = holdout.errors
     monkeypatch.setattr(holdout, "errors", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -381,8 +380,7 @@ def test_errors_of_large_data_are_computed_in_the_call_without_a_copy(monkeypatc
     # Past memo.MAX_BYTES a copy of X kept in every unread result would grow memory by the
     # data's size per result; there the errors are computed at once instead.
     from jaxgd.data import memo
-    from jaxgd.tuning import holdout
-
+    from jaxgd.pipeline import holdout
     calls = []
     real = holdout.errors
     monkeypatch.setattr(holdout, "errors", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -512,8 +510,7 @@ def _metric_types(errors):
 
 
 def test_every_error_metric_of_one_run_is_a_0d_float64_array(monkeypatch):
-    from jaxgd.tuning import holdout
-
+    from jaxgd.pipeline import holdout
     X, y = well_conditioned(27, n=30)
     held = (X[:6], y[:6])
     one = (np.ndarray, 0, np.dtype(np.float64))

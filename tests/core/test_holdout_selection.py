@@ -7,9 +7,9 @@ import pytest
 
 import jaxgd
 from jaxgd.engines import engine as engines
+from jaxgd.pipeline.holdout import split
 from jaxgd.results.tables import tidy_columns
 from jaxgd.tuning import refinement
-from jaxgd.tuning.holdout import split
 from tests.ulps import assert_close_ulps
 
 pytestmark = pytest.mark.filterwarnings("ignore:the features are linearly dependent")
@@ -168,7 +168,7 @@ def test_drawn_points_with_k_folds():
     assert r.best() == (int(np.argmin(mean)),)
     assert set(r.point(r.best())) == {"learning_rate"}
     # One (point, fold) run is the fit on that fold's explicit split.
-    ids = jaxgd.tuning.holdout.fold_ids(30, 3)
+    ids = jaxgd.pipeline.holdout.fold_ids(30, 3)
     rate = float(r.values["learning_rate"][2])
     one = jaxgd.fit(X[ids != 1], y[ids != 1], learning_rate=rate, num_steps=50,
                     validation=(X[ids == 1], y[ids == 1]), engine="direct")

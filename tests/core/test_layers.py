@@ -146,3 +146,24 @@ def test_the_public_names_are_the_same_for_type_checkers_and_at_run_time():
         module, _, attribute = jaxgd._PUBLIC[name].partition(":")
         assert getattr(jaxgd, name) is (getattr(sys.modules[module], attribute)
                                          if attribute else sys.modules[module])
+
+
+#: The library's folders, lowest first: a module imports only from its own folder and those
+#: before it (the README's "Architecture" table). Top-level helpers: ``_signals`` and
+#: ``_version`` are below everything; ``sklearn`` sits on the entry points.
+FOLDERS = ("_signals", "_version", "inputs", "core", "data", "datasets", "theory", "engines",
+           "results", "pipeline", "tuning", "api", "sklearn")
+
+
+def test_each_library_folder_imports_only_the_folders_below_it():
+    graph, upward = module_graph(), []
+    folder = lambda name: name.split(".")[1] if "." in name else "jaxgd"  # noqa: E731
+    for name, imported in sorted(graph.items()):
+        if folder(name) not in FOLDERS:
+            continue  # the package top (lazy), the command line, figures and the harness
+        rank = FOLDERS.index(folder(name))
+        upward += [f"{name} -> {other}" for other in sorted(imported)
+                   if folder(other) in FOLDERS and FOLDERS.index(folder(other)) > rank]
+    assert upward == []
+    assert {folder(name) for name in graph} - set(FOLDERS) == {
+        "jaxgd", "__main__", "cli", "figures", "_bench"}  # a new folder gets a place above

@@ -9,7 +9,7 @@ import pytest
 import jaxgd
 from jaxgd.api.lr_range import describe, lr_range
 from jaxgd.core.params import LinearParams
-from jaxgd.tuning.holdout import split
+from jaxgd.pipeline.holdout import split
 from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y, well_conditioned
 
 X, Y = COURSE_CARS_X, COURSE_CARS_Y

@@ -180,7 +180,7 @@ def _check_drawable(X, y, name: str) -> None:
         raise ValueError(f"{name} draws its held-out rows on the host, so it needs concrete "
                          "rows, but X or y is traced here (inside the caller's jit, vmap or "
                          "grad: its values are not known yet): draw them before the "
-                         "transformation (jaxgd.tuning.holdout.split or fold_ids) and give "
+                         "transformation (jaxgd.pipeline.holdout.split or fold_ids) and give "
                          "validation=(X_val, y_val)")
 
 
