@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend import random as jex_random
 
 from jaxgd.validation import default_float
 
@@ -95,21 +95,29 @@ def _threefry(k1, k2, x1, x2):
 
 
 def _random_bits(key, bit_width: int, shape):
-    threefry = jex_random.threefry_prng_impl
     if bit_width != 32 or not jax.config.jax_threefry_partitionable or math.prod(
             shape) >= 2**32:  # another layout of the counters: JAX's own
-        return threefry.random_bits(key, bit_width, shape)
+        return _threefry_impl().random_bits(key, bit_width, shape)
     # The counters are the flat indices as (high, low) words, as JAX's partitionable bits.
     low = jax.lax.iota(np.uint32, math.prod(shape)).reshape(shape)
     bits1, bits2 = _threefry(key[0], key[1], jnp.zeros(shape, np.uint32), low)
     return bits1 ^ bits2
 
 
-_STRAIGHT = jex_random.define_prng_impl(
-    key_shape=(2,), seed=jex_random.threefry_prng_impl.seed,
-    split=jex_random.threefry_prng_impl.split, random_bits=_random_bits,
-    fold_in=jex_random.threefry_prng_impl.fold_in, name="threefry2x32 (straight-line)",
-    tag="fry_straight")
+def _threefry_impl():
+    from jax.extend import random  # on first use: it adds ~0.03 s to importing jaxgd
+
+    return random.threefry_prng_impl
+
+
+@functools.cache
+def _straight_impl():
+    threefry = _threefry_impl()
+    from jax.extend import random
+
+    return random.define_prng_impl(
+        key_shape=(2,), seed=threefry.seed, split=threefry.split, random_bits=_random_bits,
+        fold_in=threefry.fold_in, name="threefry2x32 (straight-line)", tag="fry_straight")
 
 
 def _straight(key: jax.Array) -> jax.Array:
@@ -118,4 +126,4 @@ def _straight(key: jax.Array) -> jax.Array:
     if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or jax.random.key_impl(
             key) != "threefry2x32":
         return key
-    return jax.random.wrap_key_data(jax.random.key_data(key), impl=_STRAIGHT)
+    return jax.random.wrap_key_data(jax.random.key_data(key), impl=_straight_impl())
