@@ -3,7 +3,8 @@ issue-11 CPU target (K = 8,192 through ``jaxgd.sweep`` against NumPy K = 1) and,
 optionally, the direct engine against a hand-written X·W scan.
 
 ``python -m benchmarks.scan_path [--ks 1 64 1024 8192] [--repeats 7] [--direct N D K T]
-[--json FILE]`` from the repository root. One process and JAX's default devices, as a
+[--json FILE]`` from the repository root; ``--eigen K T`` times only issue 24's sweep
+against a bare scan of the same engine. One process and JAX's default devices, as a
 user runs it (unlike ``benchmarks.run``, which spreads XLA:CPU over every core). On a GPU,
 run it once more with ``XLA_FLAGS=--xla_gpu_enable_command_buffer=`` (command buffers off)
 for the command-buffer A/B (``benchmarks/gpu_check.sh`` does).
@@ -23,7 +24,15 @@ import numpy as np
 
 from jaxgd._bench.baselines import numpy_gd
 from jaxgd._bench.problems import auto_mpg_problem, synthetic_problem
-from jaxgd._bench.scanpath import SETTINGS, direct_row, direct_table, scan_path, scan_table
+from jaxgd._bench.scanpath import (
+    SETTINGS,
+    direct_row,
+    direct_table,
+    eigen_row,
+    eigen_table,
+    scan_path,
+    scan_table,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--direct", type=int, nargs=4, metavar=("N", "D", "K", "T"))
+    parser.add_argument("--eigen", type=int, nargs=2, metavar=("K", "T"),
+                        help="only issue 24's sweep against a bare eigen scan (K runs, T steps)")
     parser.add_argument("--settings", nargs="+", choices=sorted(SETTINGS),
                         default=sorted(SETTINGS), help="which settings of the A/B to time")
     parser.add_argument("--json", metavar="FILE", help="write every measurement here")
@@ -41,6 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# {device.platform}: {device.device_kind}; XLA_FLAGS="
           f"{os.environ.get('XLA_FLAGS', '')!r}; load {os.getloadavg()}")
     problem = auto_mpg_problem()
+    if args.eigen:
+        row = eigen_row(problem, *args.eigen, args.repeats)
+        print(eigen_table(row) + f"\n# load after: {os.getloadavg()}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(row, f, indent=1)
+        return 0
     rows = scan_path(problem, args.ks, args.steps, args.repeats,
                      {name: SETTINGS[name] for name in args.settings})
     print(scan_table(rows))

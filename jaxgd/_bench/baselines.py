@@ -130,6 +130,34 @@ def plain_jax_gd(X, y, learning_rates, num_steps: int) -> jax.Array:
     return _plain_jax(X, y, rates, num_steps).block_until_ready()
 
 
+@partial(jax.jit, static_argnames="num_steps")
+def bare_eigen_scan(basis, learning_rates, start, num_steps: int) -> jax.Array:
+    """The eigen engine's descent written bare, as one would by hand for issue 24: ``jit(vmap(
+    scan))`` of ``optax.sgd`` on ``L* + Σᵢ λᵢ (zᵢ − z*ᵢ)²`` in jaxgd's layout (one scalar per
+    coordinate), returning the ``(K, T)`` history; no verdicts, freezing or snapshots.
+    ``basis``: a device ``jaxgd.engines.eigen.EigenBasis``; ``start``: a tuple of ``(K,)``
+    arrays."""
+    def run(lr, z):
+        opt = optax.sgd(lr)
+
+        def loss(z):
+            total = basis.optimal_loss
+            for i, zi in enumerate(z):
+                r = zi - basis.optimum[i]
+                total = total + basis.curvature[i] * (r * r)
+            return total
+
+        def step(carry, _):
+            z, state = carry
+            value, grads = jax.value_and_grad(loss)(z)
+            updates, state = opt.update(grads, state, z)
+            return (optax.apply_updates(z, updates), state), value
+
+        return jax.lax.scan(step, (z, opt.init(z)), length=num_steps)[1]
+
+    return jax.vmap(run)(learning_rates, start)
+
+
 class SGDOutcome(NamedTuple):
     """scikit-learn SGD per learning rate: seconds and epochs spent, until the loss came
     within ``SKLEARN_TARGET`` of the optimum (``reached``) or the run gave up (cap or blow-up);

@@ -18,12 +18,15 @@ from functools import partial
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import jaxgd
-from jaxgd._bench.baselines import _plain_jax
+from jaxgd._bench.baselines import _plain_jax, bare_eigen_scan
 from jaxgd._bench.problems import Problem
 from jaxgd.api import grid
+from jaxgd.data import statistics
+from jaxgd.engines import eigen
 
 #: The A/B of the scan path's settings: name -> keywords of ``jaxgd.sweep``.
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -203,4 +206,51 @@ def direct_table(row: dict[str, Any]) -> str:
     hand = row["median_s"]["hand-written X·W scan"]
     for name, seconds in row["median_s"].items():
         lines.append(f"| {name} | {seconds:.4g} | {seconds / hand:.2f} |")
+    return "\n".join(lines)
+
+
+def eigen_row(problem: Problem, K: int, T: int, repeats: int) -> dict[str, Any]:
+    """Issue 24's overhead of jaxgd around its compiled loop: ``jaxgd.sweep`` as a user calls
+    it (NumPy arrays, defaults: the eigen engine, verdicts, freezing, the three snapshots)
+    and the program it dispatched, against the bare ``jit(vmap(scan))`` of the same engine
+    that returns the same ``(K, T)`` history (``bare_eigen_scan``), float32, interleaved.
+    Medians and minima of wall time, and of the process's CPU time (all threads), which a
+    busy machine's descheduling inflates less."""
+    rates = problem.learning_rates(K)
+    basis = eigen.to_device(eigen.eigen_basis(statistics.sufficient_statistics(
+        problem.X, problem.y)), jnp.float32)
+    start = tuple(jnp.full((K,), 0.01, jnp.float32) for _ in range(problem.d + 1))
+    device_rates = jax.device_put(rates.astype(np.float32))
+    sweep = user_sweep(problem, K, T)
+    calls = {"jaxgd.sweep": sweep, "its program": captured_program(sweep),
+             "bare jit(vmap(scan))": lambda: bare_eigen_scan(
+                 basis, device_rates, start, T).block_until_ready()}
+    wall: dict[str, list[float]] = {name: [] for name in calls}
+    cpu: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        call()
+    for _ in range(repeats):
+        for name, call in calls.items():
+            began, began_cpu = time.perf_counter(), time.process_time()
+            call()
+            wall[name].append(time.perf_counter() - began)
+            cpu[name].append(time.process_time() - began_cpu)
+    stats = {name: {"wall_median_s": float(np.median(wall[name])), "wall_min_s": min(wall[name]),
+                    "cpu_median_s": float(np.median(cpu[name])), "cpu_min_s": min(cpu[name])}
+             for name in calls}
+    bare = stats["bare jit(vmap(scan))"]
+    return {"K": K, "T": T, "repeats": repeats, "stats": stats,
+            "ratios": {name: {key: s[key] / bare[key] for key in s} for name, s in stats.items()}}
+
+
+def eigen_table(row: dict[str, Any]) -> str:
+    """Markdown of ``eigen_row``: ms and the ratio to the bare scan, median and min."""
+    lines = [f"Auto MPG, eigen engine, K={row['K']}, T={row['T']}, {row['repeats']} rounds",
+             "", "| | wall median (ms) | wall min (ms) | CPU median (ms) | CPU min (ms) |",
+             "|---|---|---|---|---|"]
+    for name, s in row["stats"].items():
+        r = row["ratios"][name]
+        lines.append(f"| {name} | " + " | ".join(
+            f"{1e3 * s[key]:.1f} ({r[key]:.2f}×)" for key in
+            ("wall_median_s", "wall_min_s", "cpu_median_s", "cpu_min_s")) + " |")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd.core.threefry import straight
 from jaxgd.inputs.validation import check_seed, default_float, is_traced
 
 
@@ -77,7 +78,8 @@ def init_params(
     # One draw for weight and bias together: half the random-number code of two draws from
     # split keys, which matters for the compile time of a whole sweep (it is vmapped). It is
     # scaled in float32 too, so the float64 start is the float32 start, cast.
-    draw = jax.random.normal(key, (n_features + 1,), DRAW_DTYPE)
+    # Its bits come from a straight-line copy of the hash (jaxgd.core.threefry): the same draw.
+    draw = jax.random.normal(straight(key), (n_features + 1,), DRAW_DTYPE)
     draw = _positive_zero(jnp.asarray(scale, DRAW_DTYPE) * draw).astype(dtype)
     return LinearParams(weight=draw[:-1], bias=draw[-1])
 
