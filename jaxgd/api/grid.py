@@ -292,10 +292,6 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
                                                                       dtype=np.int32)}
     varying = (*axes, *(points or {}))
     fixed = fixed_values(options, config.optimizer, varying)
-    if folds and is_traced((values, fixed)):
-        raise ValueError("k_folds gives each fold's runs that fold's optimum and stability "
-                         "limit, picked on the host: its hyperparameters cannot be traced by "
-                         "the caller's jit/vmap/grad (give validation_fraction= instead)")
     shape = tuple(values[axis].size for axis in axes)
     num_runs = math.prod(shape)
     l2_axis = _axis_of("l2", axes, values)
@@ -309,7 +305,8 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     held = None
     if folds:  # every fold's data on a leading axis; train picks its run's
         rows = data if chosen == "direct" else None  # on device already: not sent again
-        data, held, trains = holdout.fold_data(chosen, X, y, held_plan, fixed_l2 or 0.0,
+        data, held, trains = holdout.fold_data(chosen, X, y, held_plan,
+                                               0.0 if fixed_l2 is None else fixed_l2,
                                                rows=rows)
     elif held_plan is not None:
         held = holdout.held_out(*held_plan, chosen)
@@ -364,28 +361,38 @@ def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis):
 def _fold_references(trains, l2, axes, shape, hyper, config: RunConfig, reference: bool,
                      l2_axis):
     """``_references`` with k folds: each fold's runs get their training rows' optimum and
-    stability limit (from the fold's moments); the reference broadcasts over (l2, fold)."""
-    num_runs = math.prod(shape)
-    optimum, unstable = np.full(num_runs, np.nan), np.zeros(num_runs, bool)
-    per_fold = []
+    stability limit (from the fold's moments, on the host); the reference broadcasts over
+    (l2, fold), the curvatures come back as ``(l2 values, folds)``. A run's fold is its
+    place on the last axis, known on the host, so hyperparameters traced by the caller
+    (``jit``, ``grad``) get traced verdicts, and a traced l2 no reference (as without folds).
+    """
+    xp = jnp if is_traced(hyper) else np
+    fold_of = np.indices(shape)[-1].reshape(-1)  # each run's fold
+    optimum, unstable = np.full(fold_of.size, np.nan), xp.zeros(fold_of.size, bool)
+    per_fold, per_curvature = [], []
     for fold, stats in enumerate(trains):
         found = references(stats, None, l2, warn_conditioning=fold == 0) if reference else None
         optima, curvatures = (None, None) if found is None else found
-        mine = hyper["fold"] == fold
-        optimum[mine] = _per_run_optimum(optima, axes.index(l2_axis) if l2_axis else None,
-                                         shape, hyper)[mine]
+        mine = np.flatnonzero(fold_of == fold)
+        optimum[mine] = np.asarray(_per_run_optimum(
+            optima, axes.index(l2_axis) if l2_axis else None, shape, {}))[mine]
         subset = {name: value[mine] for name, value in hyper.items()}
-        unstable[mine] = unstable_runs(config.optimizer, subset, l2, curvatures)
+        verdict = unstable_runs(config.optimizer, subset, l2, curvatures)
+        if xp is jnp:
+            unstable = unstable.at[mine].set(verdict)
+        else:
+            unstable[mine] = verdict
         per_fold.append(optima)
-    hyper["optimum"] = optimum.astype(input_dtype("optimum"))
+        per_curvature.append(curvatures)
+    hyper["optimum"] = xp.asarray(optimum, input_dtype("optimum"))
     hyper["unstable"] = unstable
-    if not reference:
+    if any(optima is None for optima in per_fold):
         return None, None
     dims = [1] * len(axes)
     dims[-1] = len(trains)
     if l2_axis:
         dims[axes.index(l2_axis)] = per_fold[0].size
-    return np.stack(per_fold, axis=-1).reshape(dims), None
+    return np.stack(per_fold, axis=-1).reshape(dims), np.stack(per_curvature, axis=-1)
 
 
 def _axis_of(name: str, axes: tuple[str, ...], values) -> str | None:

@@ -288,17 +288,25 @@ def fold_data(engine: str, X: np.ndarray, y: np.ndarray, folds: Folds, l2, dtype
         dtype = X_d.dtype
         return (Rows(X_d, y_d, on_device(train_w, dtype)),
                 Rows(X_d, y_d, on_device(held_w, dtype)), trains)
-    per_fold = [engines.prepare(engine, stats, None, dtype, l2) for stats in trains]
+    if engine.startswith("eigen") and is_traced(l2):  # the basis of l2 in the traced program
+        # needs each fold's training rows (a copy per fold, under the caller's transformation)
+        per_fold = [engines.prepare(engine, X[folds.ids != f], y[folds.ids != f], dtype, l2)
+                    for f in range(folds.k)]
+    else:
+        per_fold = [engines.prepare(engine, stats, None, dtype, l2) for stats in trains]
     held = [gram.prepare(block, dtype) for block in blocks]
     return _stack(per_fold), _stack(held), trains
 
 
 def _stack(trees):
     """The folds' data stacked on a leading axis, on the host (a device-side stack would
-    compile a program per leaf)."""
-    return jax.tree_util.tree_map(
-        lambda *leaves: jax.device_put(np.stack([np.asarray(leaf) for leaf in leaves])),
-        *trees)
+    compile a program per leaf); in the traced program where a fold's data are traced (an
+    eigen basis of a traced l2)."""
+    def stack(*leaves):
+        if is_traced(leaves):
+            return jnp.stack(leaves)
+        return jax.device_put(np.stack([np.asarray(leaf) for leaf in leaves]))
+    return jax.tree_util.tree_map(stack, *trees)
 
 
 def pick(data, fold):

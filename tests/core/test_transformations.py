@@ -105,10 +105,12 @@ def test_runs_above_their_stability_limit_get_the_same_verdict_inside_a_transfor
     assert jax.vmap(one)(rates).diverged_step.tolist() == direct
 
 
-def test_k_folds_with_traced_hyperparameters_is_refused_by_name():
-    with pytest.raises(ValueError, match=r"k_folds .* cannot be traced"):
-        jax.jit(lambda lrs: jaxgd.sweep(X, Y, learning_rates=lrs, num_steps=5,
-                                        k_folds=3).final_loss)(jnp.array([0.1, 0.2]))
+def test_k_folds_with_traced_hyperparameters_run_as_untraced():
+    # Once refused; the fold ids are fixed on the host, so traced rates run the same folds
+    # (float32: vmap and jit may reorder sums, a few ulps).
+    run = lambda lrs: jaxgd.sweep(X, Y, learning_rates=lrs, num_steps=5, k_folds=3)  # noqa: E731
+    traced = jax.jit(lambda lrs: run(lrs).final_validation_loss)(jnp.array([0.1, 0.2]))
+    np.testing.assert_allclose(traced, run([0.1, 0.2]).final_validation_loss, rtol=1e-5)
 
 
 def test_value_checks_still_run_on_concrete_values_inside_a_transformation():

@@ -1,0 +1,80 @@
+"""k folds under the caller's transformations: ``jax.grad`` and ``jax.jit`` of the mean
+held-out loss over folds with respect to l2 and the learning rate (issue #23, item 3).
+
+The fold ids are drawn once on the host from ``validation_seed`` and stay fixed, so the
+cross-validated loss is a smooth function of the hyperparameters: its float64 gradient is
+checked against central differences of the same function run untraced.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgd import grid_sweep, stability, sweep
+from jaxgd.pipeline.holdout import fold_ids
+from tests.conftest import well_conditioned
+
+X, Y = well_conditioned(31, n=40)
+
+
+def _cv_loss_of_l2(l2, engine):
+    """The mean held-out loss over 4 folds and two learning rates, as a function of l2."""
+    return grid_sweep(X, Y, grid={"learning_rate": [0.1, 0.2]}, k_folds=4, l2=l2,
+                      num_steps=30, engine=engine, validation_seed=5
+                      ).final_validation_loss.mean()
+
+
+def _cv_loss_of_rate(rate, engine):
+    """The mean held-out loss over 3 folds and two l2 values, as a function of the rate."""
+    return sweep(X, Y, learning_rates=[rate], k_folds=3, l2=0.1, num_steps=30,
+                 engine=engine).final_validation_loss.mean()
+
+
+def _central(f, x, step):
+    return (f(x + step) - f(x - step)) / (2 * step)
+
+
+@pytest.mark.parametrize("engine", ["direct", "gram", "eigen"])
+def test_the_gradient_in_l2_of_the_cross_validated_loss_matches_finite_differences(engine):
+    # float64 throughout. Step 1e-5: the truncation error (~h²·f'''/6, f''' of order 1 here)
+    # is ~1e-11 and the rounding error ~eps·|f|/h ~ 1e-11, both far below rtol 1e-7.
+    with jax.enable_x64(True):
+        loss = lambda l2: _cv_loss_of_l2(l2, engine)  # noqa: E731
+        grad = jax.grad(loss)(0.3)
+        fd = _central(loss, 0.3, 1e-5)
+        assert abs(float(fd)) > 1e-3  # l2 moves the held-out loss: the check is not 0 = 0
+        np.testing.assert_allclose(grad, fd, rtol=1e-7)
+        # jit and grad compose, and the traced objective is the untraced one.
+        np.testing.assert_allclose(jax.jit(jax.grad(loss))(0.3), grad, rtol=1e-12)
+        np.testing.assert_allclose(jax.jit(loss)(0.3), loss(0.3), rtol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["direct", "gram"])
+def test_the_gradient_in_the_learning_rate_matches_finite_differences(engine):
+    # The loss after 30 steps holds (1 - ηλ)^60-like factors, whose third derivative in η is
+    # large (~60³λ³): step 1e-6 keeps the truncation error ~1e-10 relative, the rounding
+    # error ~eps·|f|/h ~ 1e-10; rtol 1e-7.
+    with jax.enable_x64(True):
+        loss = lambda rate: _cv_loss_of_rate(rate, engine)  # noqa: E731
+        grad = jax.grad(loss)(0.1)
+        fd = _central(loss, 0.1, 1e-6)
+        assert abs(float(fd)) > 1e-3
+        np.testing.assert_allclose(grad, fd, rtol=1e-7)
+        np.testing.assert_allclose(jax.jit(jax.grad(loss))(0.1), grad, rtol=1e-12)
+
+
+def test_traced_hyperparameters_see_the_same_folds_and_verdicts():
+    # A traced rate gets each fold's own stability verdict, as an untraced one does: at a
+    # rate between the folds' limits some folds' runs are flagged above it, others not.
+    ids = fold_ids(X.shape[0], 3, seed=2)
+    limits = [stability(X[ids != f], 0.0).max_learning_rate for f in range(3)]
+    rate = 0.5 * (min(limits) + max(limits))
+    assert min(limits) < rate < max(limits)
+    kw = dict(k_folds=3, validation_seed=2, num_steps=20)
+    plain = sweep(X, Y, learning_rates=[rate, 0.1], **kw)
+    traced = jax.jit(lambda r: sweep(X, Y, learning_rates=[r, 0.1], **kw).diverged)(rate)
+    np.testing.assert_array_equal(traced, plain.diverged)
+    assert plain.diverged[0].any() and not plain.diverged[0].all()  # fold by fold
+    losses = jax.jit(lambda r: sweep(X, Y, learning_rates=[r, 0.1],
+                                     **kw).final_validation_loss)(rate)
+    np.testing.assert_allclose(losses, plain.final_validation_loss, rtol=1e-6)
