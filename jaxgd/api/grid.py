@@ -176,7 +176,10 @@ def grid_sweep(
       k_folds: k-fold cross-validation: the rows are dealt to k folds (seeded by
         ``validation_seed``) and every grid point runs once per fold, on one more axis,
         "fold", last; each run's validation loss is its fold's (see ``jaxgd.pipeline.holdout``).
-        Full-batch runs on in-memory rows only; not with ``refine=``.
+        Full-batch runs on in-memory rows only. The fold ids are fixed by
+        ``validation_seed``, so hyperparameters traced by the caller (``jax.grad`` of the
+        mean held-out loss over folds in l2 or the learning rate) see the same folds;
+        ``refine=`` refines each point on its mean over the folds.
 
     Returns:
       A ``GridResult``; ``best()`` picks by validation loss when there are held-out data
@@ -285,9 +288,6 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
         if config.batch_size is not None:
             raise ValueError("k_folds is for full-batch runs (leave out batch_size and "
                              "epochs), or give validation= for mini-batch SGD")
-        if refine is not None:
-            raise ValueError("refine= follows one run per point, k_folds= runs k: give "
-                             "validation= or validation_fraction= to refine on held-out loss")
         axes, values = (*axes, "fold"), {**values, "fold": np.arange(held_plan.k,
                                                                       dtype=np.int32)}
     varying = (*axes, *(points or {}))

@@ -12,6 +12,10 @@
   so no copy of X is made per fold. The direct engine keeps all rows and weighs the held-out
   ones out (``engine.Rows.weight``): each step then reads all n rows, k/(k-1) times the
   work of indexing the fold's training rows, but one X serves every fold and run.
+  The fold ids are drawn once, on the host, from concrete rows; hyperparameters traced by
+  the caller's ``jit`` or ``grad`` then run on those same folds, so the mean held-out loss
+  over folds is a smooth function of l2 or the learning rate (rows traced by the caller are
+  refused: their folds cannot be drawn).
 
 Inside the compiled loop the held-out MSE is computed at each logged step
 (``validation_loss``): from the rows for the direct engine, O(n_val·d); from the held-out

@@ -25,7 +25,8 @@ class Refinement:
     """What refinement did, point by point (``top`` points; best start first).
 
     Attributes:
-      start: ``(top, grid ndim)`` grid indices of the start points in the search's result.
+      start: ``(top, grid ndim)`` grid indices of the start points in the search's result
+        (with k folds the fold axis left out, as in ``best()``).
       path: name -> ``(top, steps + 1)`` values of each refined hyperparameter, from the start
         point (column 0) through every step.
       objective: ``(top, steps + 1)`` the objective along the path; it never rises.
@@ -34,7 +35,8 @@ class Refinement:
       gradient: name -> ``(top, steps)`` the hypergradient at each step's start point: the
         objective's derivative with respect to the name's unit coordinate.
       runs: the refined end points run in full, a ``GridResult`` over one "sample" axis
-        (``runs.point(i)`` names every hyperparameter of run i, ``runs.best()`` the best).
+        (``runs.point(i)`` names every hyperparameter of run i, ``runs.best()`` the best);
+        with k folds over ("sample", "fold").
     """
 
     start: np.ndarray

@@ -16,6 +16,11 @@ momentum, nesterov with a constant rate), without passing it: each step tries
 ``backtracks`` lengths, learning_rate · 2^-j, all in one vmapped call, and takes the
 longest that passes; if none does, the point stays (step size 0).
 The start points, every step and the refined runs come back in ``result.refined``.
+
+With k folds (``k_folds=``) a point is its k runs, one per fold: points are ranked by their
+mean held-out loss over the folds (a fold diverged or above its limit rules the point
+out), and each step lowers that mean, every fold's run vmapped inside the objective, each
+with its own fold's stability limit.
 """
 
 from __future__ import annotations
@@ -114,39 +119,49 @@ def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
     if isinstance(data, streaming.StreamedRows):
         raise ValueError("refine= differentiates through the run: not with rows read from a "
                          "file (a RowSource); load the rows, or use their statistics")
-    order = _best_runs(result, hyper, plan.top)
-    start = {name: np.asarray(v)[order] for name, v in hyper.items()}
-    u0 = np.stack([np.asarray(r.to_unit(start[name])) for name, r in plan.ranges], -1)
+    # With k folds ("fold", the last axis) a point is its k runs: ranked by their mean,
+    # refined on it, each fold's runs with that fold's stability limit.
+    k = np.shape(result.final_loss)[-1] if "fold" in hyper else 1
+    order = _best_runs(result, hyper, plan.top, k)
+    runs = order[:, None] * k + np.arange(k) if k > 1 else order
+    start = {name: np.asarray(v)[runs] for name, v in hyper.items()}
+    first = {name: v[:, 0] if k > 1 else v for name, v in start.items()}  # the point's own
+    u0 = np.stack([np.asarray(r.to_unit(first[name])) for name, r in plan.ranges], -1)
     limited = config.optimizer.name in LIMITED and config.optimizer.schedule == "constant"
-    curvature = np.full(order.size, np.nan)  # NaN: no known limit
-    if limited and curvatures is not None:  # each start's λmax, by its l2
+    curvature = np.full(runs.shape, np.nan)  # NaN: no known limit
+    if limited and curvatures is not None:  # each start's λmax, by its l2 (and fold)
         known = np.atleast_1d(np.asarray(l2_values, np.float64))
-        which = np.argmin(np.abs(np.asarray(start["l2"], np.float64)[:, None] - known), -1)
+        which = np.argmin(np.abs(np.asarray(first["l2"], np.float64)[:, None] - known), -1)
         curvature = np.asarray(curvatures, np.float64)[which]
     dtype = input_dtype("learning_rate")
     path, values, sizes, grads, run = _descend(
         engine, data, start, jnp.asarray(u0, dtype), jnp.asarray(curvature, dtype),
         jnp.asarray(plan.learning_rate, dtype), held, config=config, ranges=plan.ranges,
-        steps=plan.steps, backtracks=plan.backtracks, limited=limited)
+        steps=plan.steps, backtracks=plan.backtracks, limited=limited, folds=k > 1)
     end = {name: np.asarray(r.from_unit(np.asarray(path[-1, :, j], np.float64)))
            for j, (name, r) in enumerate(plan.ranges)}
     return result._replace(refined=Refinement(
-        start=np.stack(np.unravel_index(order, np.shape(result.final_loss)), -1),
+        start=np.stack(np.unravel_index(order, np.shape(result.final_loss)[:-1] if k > 1
+                                        else np.shape(result.final_loss)), -1),
         path={name: np.asarray(r.from_unit(np.asarray(path[..., j], np.float64))).T
               for j, (name, r) in enumerate(plan.ranges)},
         objective=np.asarray(values).T,
         step_size=np.asarray(sizes).T,
         gradient={name: np.asarray(grads[..., j]).T for j, (name, _) in enumerate(plan.ranges)},
-        runs=_runs(result, jax.device_get(run), start, end, order),
+        runs=_runs(result, jax.device_get(run), first, end, order, k),
     ))
 
 
-def _best_runs(result: GridResult, hyper, top: int) -> np.ndarray:
-    """Flat indices of the ``top`` runs with the lowest objective, best first."""
-    score = np.asarray(objective(result), np.float64).reshape(-1)
+def _best_runs(result: GridResult, hyper, top: int, k: int = 1) -> np.ndarray:
+    """Flat indices of the ``top`` points with the lowest objective, best first: runs, or
+    with k folds (the last axis) points judged by their mean over the folds, any fold
+    diverged, unstable or not finite ruling the point out."""
+    score = np.asarray(objective(result), np.float64).reshape(-1, k)
     # Runs above their stability limit may not have blown up yet: never a start point.
-    above = np.asarray(hyper["unstable"], bool).reshape(-1)
-    usable = ~np.asarray(result.diverged, bool).reshape(-1) & ~above & np.isfinite(score)
+    above = np.asarray(hyper["unstable"], bool).reshape(-1, k)
+    usable = (~np.asarray(result.diverged, bool).reshape(-1, k) & ~above
+              & np.isfinite(score)).all(-1)
+    score = score.mean(-1)
     if not usable.any():
         raise ValueError("refine: every run diverged or lies above its stability limit; "
                          "there is no point to start from")
@@ -154,39 +169,50 @@ def _best_runs(result: GridResult, hyper, top: int) -> np.ndarray:
     return order[: min(top, int(usable.sum()))]
 
 
-def _runs(result: GridResult, run, start, end, order) -> GridResult:
-    """The refined end points as a ``GridResult`` over one sample axis."""
-    varying = [name for name in result.values if name != SAMPLE_AXIS]
+def _runs(result: GridResult, run, start, end, order, k: int = 1) -> GridResult:
+    """The refined end points as a ``GridResult`` over one sample axis (and the fold axis
+    with k folds)."""
+    varying = [name for name in result.values if name not in (SAMPLE_AXIS, "fold")]
     values = {SAMPLE_AXIS: np.arange(order.size),
               **{name: np.asarray(start[name]) for name in varying}, **end}
+    if k > 1:
+        values["fold"] = np.asarray(result.values["fold"])
     optimal = result.optimal_loss
-    if optimal is not None and np.ndim(optimal):  # l2 varies: each run keeps its own
-        optimal = np.broadcast_to(optimal, np.shape(result.final_loss)).reshape(-1)[order]
-    return GridResult(**run._asdict(), axes=(SAMPLE_AXIS,), values=values,
+    if optimal is not None and np.ndim(optimal):  # l2 or folds vary: each run keeps its own
+        optimal = np.broadcast_to(optimal, np.shape(result.final_loss)).reshape(-1, k)[order]
+        optimal = optimal if k > 1 else optimal[:, 0]
+    axes = (SAMPLE_AXIS, "fold") if k > 1 else (SAMPLE_AXIS,)
+    return GridResult(**run._asdict(), axes=axes, values=values,
                       fixed=result.fixed, engine=result.engine, reference=freeze(optimal),
                       feature_names=result.feature_names, target_name=result.target_name,
                       num_steps=result.num_steps)
 
 
 @partial(jax.jit, static_argnames=("engine", "config", "ranges", "steps", "backtracks",
-                                   "limited"))
+                                   "limited", "folds"))
 def _descend(engine, data, start, u0, curvature, step0, held, *, config: RunConfig, ranges,
-             steps: int, backtracks: int, limited: bool):
+             steps: int, backtracks: int, limited: bool, folds: bool = False):
     """Every start point's projected, backtracking descent in unit coordinates, then its
-    full run at the end point: one compiled program, vmapped over the points."""
+    full run at the end point: one compiled program, vmapped over the points. With
+    ``folds`` each point's inputs hold its k folds' runs (a leading axis), and the
+    objective is their mean (a point is bad if any fold is)."""
     name = config.optimizer.name
 
     def value(u, base, curv):
         hyper = dict(base)
         for j, (key, r) in enumerate(ranges):
-            hyper[key] = r.from_unit(u[j]).astype(base[key].dtype)
+            hyper[key] = jnp.broadcast_to(r.from_unit(u[j]),
+                                          jnp.shape(base[key])).astype(base[key].dtype)
         if limited:  # NaN curvature (unknown) compares False
             factor = limit_factor(name, hyper.get("momentum", jnp.zeros(())))
             hyper["unstable"] = hyper["learning_rate"] * curv > factor
-        run = train(engine, data, hyper, config, held)
+        if folds:  # every fold's run; hyper["fold"] picks each one's data
+            run = jax.vmap(lambda h: train(engine, data, h, config, held))(hyper)
+        else:
+            run = train(engine, data, hyper, config, held)
         loss = objective(run)
         bad = run.diverged | hyper["unstable"] | ~jnp.isfinite(loss)
-        return loss, (bad, run)
+        return jnp.mean(loss), (jnp.any(bad), run)
 
     def step(u, base, curv):
         (loss, _), grad = jax.value_and_grad(value, has_aux=True)(u, base, curv)
@@ -214,5 +240,6 @@ def _descend(engine, data, start, u0, curvature, step0, held, *, config: RunConf
     path = jnp.concatenate([u0[None], us])
     values = jnp.concatenate([first[None], losses])
     _, (_, run) = jax.vmap(value)(path[-1], start, curvature)
-    steps_of = {"snapshot_steps": run.snapshot_steps[0], "loss_steps": run.loss_steps[0]}
+    one = (0, 0) if folds else 0  # the step lists every run shares
+    steps_of = {"snapshot_steps": run.snapshot_steps[one], "loss_steps": run.loss_steps[one]}
     return path, values, sizes, grads, run._replace(**steps_of)

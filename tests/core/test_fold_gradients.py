@@ -12,6 +12,7 @@ import pytest
 
 from jaxgd import grid_sweep, stability, sweep
 from jaxgd.pipeline.holdout import fold_ids
+from jaxgd.tuning.search import Range
 from tests.conftest import well_conditioned
 
 X, Y = well_conditioned(31, n=40)
@@ -78,3 +79,48 @@ def test_traced_hyperparameters_see_the_same_folds_and_verdicts():
     losses = jax.jit(lambda r: sweep(X, Y, learning_rates=[r, 0.1],
                                      **kw).final_validation_loss)(rate)
     np.testing.assert_allclose(losses, plain.final_validation_loss, rtol=1e-6)
+
+
+# Two features on scales 1 and 3 (as in test_refinement): after 10 steps the best constant
+# rate lies inside the stable range, so refinement has somewhere to go.
+_RNG = np.random.default_rng(4)
+X_ILL = _RNG.normal(size=(60, 2)) * [1.0, 3.0]
+Y_ILL = X_ILL @ [1.0, 2.0] + 1.0 + 0.5 * _RNG.normal(size=60)
+
+
+def test_refine_with_k_folds_descends_the_mean_held_out_loss_over_folds():
+    space = {"learning_rate": ("log", 1e-3, 1.0)}
+    r = Range("log", 1e-3, 1.0)
+    with jax.enable_x64(True):
+        result = grid_sweep(X_ILL, Y_ILL, sample=space, num_samples=8, num_steps=10,
+                            k_folds=3, validation_seed=1, refine={"top": 2, "steps": 4})
+        refined = result.refined
+
+        def cv(rate):  # the oracle: a fresh cross-validated sweep at one rate
+            return float(sweep(X_ILL, Y_ILL, learning_rates=[rate], num_steps=10, k_folds=3,
+                               validation_seed=1).final_validation_loss.mean())
+
+        mean = np.asarray(result.final_validation_loss).mean(-1)
+        # Start points: the best points by their mean over the folds (the index leaves the
+        # fold axis out, as best() does); the objective is that mean (float64: the start
+        # goes to unit coordinates and back, a few ulps, times the loss's sensitivity).
+        np.testing.assert_array_equal(refined.start[:, 0], np.argsort(mean)[:2])
+        assert tuple(refined.start[0]) == result.best()
+        np.testing.assert_allclose(refined.objective[:, 0], mean[refined.start[:, 0]],
+                                   rtol=1e-10)
+        assert np.all(np.diff(refined.objective, axis=1) <= 0)
+        assert refined.objective[0, -1] < refined.objective[0, 0]  # it moved, downhill
+        # The end points, rerun as plain k-fold sweeps, give the objective found.
+        ends = refined.path["learning_rate"][:, -1]
+        np.testing.assert_allclose(refined.objective[:, -1], [cv(rate) for rate in ends],
+                                   rtol=1e-10)
+        assert refined.runs.axes == ("sample", "fold")
+        np.testing.assert_allclose(refined.runs.final_validation_loss.mean(-1),
+                                   refined.objective[:, -1], rtol=1e-12)
+        # The hypergradient of the mean over folds, in the unit coordinate, against central
+        # differences (float64, h = 1e-6: error ~h²·f''' + ulp/h, about 1e-9; rel 1e-6).
+        u0 = float(r.to_unit(refined.path["learning_rate"][0, 0]))
+        h = 1e-6
+        finite = (cv(r.from_unit(u0 + h)) - cv(r.from_unit(u0 - h))) / (2 * h)
+        assert abs(finite) > 1e-3
+        assert refined.gradient["learning_rate"][0, 0] == pytest.approx(finite, rel=1e-6)

@@ -154,9 +154,7 @@ def test_refinement_lowers_the_held_out_loss():
     assert not np.allclose(refined.objective[:, 0], result.final_loss[refined.start[:, 0]])
     assert np.all(np.diff(refined.objective, axis=1) <= 0)
     np.testing.assert_array_equal(refinement.objective(result), result.final_validation_loss)
-    with pytest.raises(ValueError, match="refine= follows one run per point, k_folds= runs k"):
-        jaxgd.grid_sweep(X, y, sample={"learning_rate": ("log", 1e-3, 0.3)}, num_samples=4,
-                         num_steps=5, k_folds=3, refine={"top": 1, "steps": 1})
+    # refine= with k_folds= refines on the mean over folds: tests/core/test_fold_gradients.py
 
 
 def test_drawn_points_with_k_folds():
