@@ -261,7 +261,9 @@ grid's shape is (2,), with 4 loss_steps, 3 snapshot_steps and 1 features
         raise ResultsError(f"{where}optimal_loss has shape {np.shape(optimal)}, which does "
                            f"not broadcast against the grid's {grid}")
     if getattr(result, "refined", None) is not None:
-        _check_refinement(result.refined, grid, path, prefix)
+        # With k folds the start points are grid points: their index leaves the fold out.
+        folds = "fold" in getattr(result, "axes", ())
+        _check_refinement(result.refined, grid[:-1] if folds else grid, path, prefix)
 
 
 def _grid_shape(result, path: Path, prefix: str) -> tuple[int, ...]:

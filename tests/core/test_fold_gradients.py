@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgd import grid_sweep, stability, sweep
+from jaxgd import grid_sweep, load, stability, sweep
 from jaxgd.pipeline.holdout import fold_ids
 from jaxgd.tuning.search import Range
 from tests.conftest import well_conditioned
@@ -124,3 +124,23 @@ def test_refine_with_k_folds_descends_the_mean_held_out_loss_over_folds():
         finite = (cv(r.from_unit(u0 + h)) - cv(r.from_unit(u0 - h))) / (2 * h)
         assert abs(finite) > 1e-3
         assert refined.gradient["learning_rate"][0, 0] == pytest.approx(finite, rel=1e-6)
+
+
+def test_vmap_over_l2_with_k_folds_matches_one_call_per_value():
+    def cv(l2):
+        return grid_sweep(X, Y, grid={"learning_rate": [0.1]}, l2=l2, num_steps=20,
+                          k_folds=4).final_validation_loss.mean()
+    # float32: vmap may reorder the sums of a run (a few ulps of the loss).
+    np.testing.assert_allclose(jax.vmap(cv)(jax.numpy.array([0.0, 0.5])),
+                               [cv(0.0), cv(0.5)], rtol=1e-5)
+
+
+def test_a_refined_k_fold_search_saves_and_loads(tmp_path):
+    result = grid_sweep(X, Y, sample={"learning_rate": ("log", 1e-3, 1.0)}, num_samples=4,
+                        num_steps=10, k_folds=3, refine={"top": 2, "steps": 2})
+    result.save(tmp_path / "cv")
+    loaded = load(tmp_path / "cv").refined
+    assert loaded.runs.axes == ("sample", "fold") and loaded.start.shape == (2, 1)
+    np.testing.assert_array_equal(loaded.objective, result.refined.objective)
+    np.testing.assert_array_equal(loaded.runs.final_validation_loss,
+                                  result.refined.runs.final_validation_loss)
