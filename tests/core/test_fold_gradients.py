@@ -144,3 +144,24 @@ def test_a_refined_k_fold_search_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(loaded.objective, result.refined.objective)
     np.testing.assert_array_equal(loaded.runs.final_validation_loss,
                                   result.refined.runs.final_validation_loss)
+
+
+def test_refined_k_fold_points_stay_below_every_fold_s_stability_limit():
+    # Centred orthogonal features on scales 1 and 4, the target along the first only, runs
+    # started at zero: above a fold's limit 2/λmax its loss still falls for these 5 steps,
+    # so only the verdict keeps refinement out (without the folds' curvatures the paths go
+    # to 0.064 and 0.074, past the folds' limits 0.058 to 0.067). A point is refused if any
+    # fold is above its own.
+    rng = np.random.default_rng(0)
+    q = np.linalg.qr(np.c_[np.ones(40), rng.normal(size=(40, 2))])[0]
+    x_edge = q[:, 1:] * np.sqrt(40) * [1.0, 4.0]
+    y_edge = 3.0 * x_edge[:, 0] + 1.0
+    ids = fold_ids(40, 4, seed=0)
+    limits = [float(stability(x_edge[ids != f]).max_learning_rate) for f in range(4)]
+    result = grid_sweep(x_edge, y_edge, num_steps=5, init_scale=0.0, k_folds=4,
+                        sample={"learning_rate": ("log", 1e-3, 0.3)}, num_samples=8,
+                        refine={"top": 2, "steps": 6, "learning_rate": 0.2})
+    refined = result.refined
+    assert (refined.path["learning_rate"] < min(limits)).all()
+    assert (np.diff(refined.objective, axis=1) <= 0).all()
+    assert (refined.objective[:, -1] < refined.objective[:, 0]).all()
