@@ -183,7 +183,8 @@ def grid_sweep(
         Full-batch runs on in-memory rows only; not with ``refine=``.
       init: the start of every run (a ``LinearParams``, as in ``fit``; ``seed`` then picks
         no start), or one per run: leaves with the result's grid axes in front, weight
-        ``(*shape, n_features)`` and bias ``shape``, e.g. an earlier grid's ``params``.
+        ``(*shape, n_features)`` and bias ``shape`` (an axis of 1 shared along that grid
+        axis), e.g. an earlier grid's ``params``.
 
     Returns:
       A ``GridResult``; ``best()`` picks by validation loss when there are held-out data

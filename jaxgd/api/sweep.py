@@ -85,7 +85,8 @@ def sweep(
       init: the start of every run instead of the seeds' draws (a ``LinearParams``, as in
         ``fit``: every seed then starts there), or one per run, with the result's axes in
         front: weight ``(K, n_features)`` and bias ``(K,)``, or ``(K, S, ...)`` with seeds
-        (and a last axis k with k folds); e.g. ``init=previous.params`` continues a sweep.
+        (and a last axis k with k folds; an axis of 1 is shared: ``(K, 1, n_features)``
+        gives each rate one start for all its seeds); ``init=previous.params`` continues.
       batch_size: mini-batch SGD: rows per step, as in ``fit`` (then leave num_steps out).
       epochs: mini-batch SGD: passes over the data.
       batch_seed: one batch order for every run (None: each run's seed picks its own; for

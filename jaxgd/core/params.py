@@ -129,9 +129,10 @@ def check_init(init, n_features: int, run_shape: tuple[int, ...] = (),
 
     ``init`` is one ``LinearParams`` (weight ``(n_features,)``, bias ``()``) shared by every
     run, or one per run: leaves with the leading axes ``run_shape`` (the runs' grid, named
-    ``axes`` in the errors), as a sweep's result's ``params`` have. Traced leaves (the
-    caller's ``jit``, ``vmap``, ``grad``) are checked by shape and dtype only; concrete ones
-    must be finite too.
+    ``axes`` in the errors), as a sweep's result's ``params`` have; an axis of length 1
+    there is shared along that grid axis (``(K, 1, d)``: one start per learning rate, the
+    same for every seed). Traced leaves (the caller's ``jit``, ``vmap``, ``grad``) are
+    checked by shape and dtype only; concrete ones must be finite too.
 
     Args:
       init: the start.
@@ -151,6 +152,8 @@ def check_init(init, n_features: int, run_shape: tuple[int, ...] = (),
       >>> p = check_init(LinearParams(np.ones(2), np.float32(0.5)), 2, (3,), ("seed",))
       >>> p.weight.shape, p.bias.shape
       ((3, 2), (3,))
+      >>> check_init(LinearParams(np.ones((4, 1, 2)), np.zeros((4, 1))), 2, (4, 3)).bias.shape
+      (4, 3)
       >>> check_init(LinearParams(np.ones(3), 0.0), 2)
       Traceback (most recent call last):
       ...
@@ -177,10 +180,13 @@ def check_init(init, n_features: int, run_shape: tuple[int, ...] = (),
         got = "a scalar" if weight.ndim == 0 else f"{weight.shape[-1]} features"
         raise ValueError(f"init.weight has {got}, the data have {n_features}")
     lead, bias_lead = tuple(weight.shape[:-1]), tuple(bias.shape)
-    if lead != bias_lead or lead not in ((), tuple(run_shape)):
+    fits = lead == () or (len(lead) == len(run_shape) and all(
+        size in (1, runs) for size, runs in zip(lead, run_shape, strict=True)))
+    if lead != bias_lead or not fits:
         named = f" ({', '.join(axes)})" if axes else ""
         per_run = f", or one per run: weight {(*run_shape, n_features)} and bias " \
-            f"{tuple(run_shape)}, the runs' axes{named}" if run_shape else ""
+            f"{tuple(run_shape)}, the runs' axes{named} (an axis of 1 is shared)" \
+            if run_shape else ""
         raise ValueError(f"init has weight shape {tuple(weight.shape)} and bias shape "
                          f"{bias_lead}: expected one start for every run, weight "
                          f"{(n_features,)} and bias (){per_run}")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jaxgd import LinearParams, fit, grid_sweep, solve, sweep
-from tests.conftest import well_conditioned
+from tests.conftest import compiles, well_conditioned
 from tests.ulps import assert_close_ulps
 
 DTYPES = [pytest.param(False, id="float32"), pytest.param(True, id="float64")]
@@ -143,6 +143,8 @@ def test_sweep_takes_one_start_or_one_per_run(x64):
                      init=LinearParams(per_run.weight[1, 2], per_run.bias[1, 2]))
         again = sweep(X, y, learning_rates=rates, seeds=seeds, num_steps=10,
                       init=each.params)  # a warm start from the previous sweep
+        per_rate = sweep(X, y, learning_rates=rates, seeds=seeds, num_steps=10,
+                         init=LinearParams(per_run.weight[:, :1], per_run.bias[:, :1]))
     for rate in range(2):  # one start: the seeds change nothing
         for seed in range(1, 3):
             np.testing.assert_array_equal(shared.losses[rate, seed], shared.losses[rate, 0])
@@ -152,6 +154,9 @@ def test_sweep_takes_one_start_or_one_per_run(x64):
                                atol=rtol)
     np.testing.assert_allclose(again.losses[..., 0], each.final_loss, rtol=rtol)
     assert again.params.weight.shape == (2, 3, 3)
+    # An axis of length 1 is shared: one start per rate, the same for its three seeds.
+    for seed in range(3):
+        np.testing.assert_array_equal(per_rate.losses[:, seed], each.losses[:, 0])
 
 
 def test_grid_sweep_takes_one_start_per_point():
@@ -175,6 +180,16 @@ def test_segmented_runs_start_at_init():
     run = sweep(X, y, learning_rates=[0.05, 0.1, 0.2], num_steps=40, init=per_run,
                 stop_at_convergence=True, segment_steps=10)
     np.testing.assert_allclose(run.losses[:, 0], mse(per_run, X, y), rtol=1e-6)
+
+
+def test_another_start_reuses_the_compiled_run(problem):
+    # The start is a traced input, like the seed: a new one of the same shape compiles
+    # nothing; a run without init (the seed's draw) is another program.
+    X, y = problem
+    fit(X, y, learning_rate=0.1, num_steps=5, init=starts((), 3, seed=1))
+    with compiles() as events:
+        fit(X, y, learning_rate=0.1, num_steps=5, init=starts((), 3, seed=2))
+    assert events == []
 
 
 @pytest.mark.xfail(raises=TypeError, reason="the fused kernel fails on this branch without "
