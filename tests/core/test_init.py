@@ -192,8 +192,6 @@ def test_another_start_reuses_the_compiled_run(problem):
     assert events == []
 
 
-@pytest.mark.xfail(raises=TypeError, reason="the fused kernel fails on this branch without "
-                   "init= too (tests/core/test_fused.py: engine.noise on the kernel's tables)")
 def test_the_fused_kernel_starts_at_init():
     # Pallas's interpreter on this CPU: the kernel's own start. Against the scan path,
     # float32: 1e-6 relative plus 1e-7 absolute (see tests/core/test_fused.py).
