@@ -10,6 +10,7 @@ import numpy as np
 
 from jaxgd.core import convergence
 from jaxgd.core.descent import Descent
+from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze
 from jaxgd.data.statistics import on_device
 from jaxgd.datasets.stream import RowSource
@@ -30,7 +31,9 @@ from jaxgd.pipeline.training import (
     RunConfig,
     input_dtype,
     make_config,
+    start_values,
     train,
+    width,
 )
 from jaxgd.results.result import FitResult
 from jaxgd.tuning import segments
@@ -71,6 +74,7 @@ def fit(
     validation_seed: int | None = None,
     track_sharpness: bool = False,
     unroll: int | None = None,
+    init: LinearParams | None = None,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
@@ -95,7 +99,8 @@ def fit(
         frame's rows) gets a UserWarning saying so; align it first (``y.loc[X.index]``).
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
-      seed: picks the random starting point.
+      seed: picks the random starting point (with ``init``, none: the seed then only picks
+        a mini-batch run's batch order, when ``batch_seed`` is None).
       batch_size: mini-batch SGD: rows per step, in [1, n] (see ``jaxgd.core.minibatch``); the
         run then takes epochs × ceil(n / batch_size) steps, and ``batch_size = n`` is
         full-batch gradient descent exactly.
@@ -146,6 +151,11 @@ def fit(
         ``jaxgd.theory.sharpness``). Off, the run computes nothing more.
       unroll: steps per iteration of the compiled loop (None: the backend's default,
         ``jaxgd.core.descent.default_unroll``); a speed setting (see ``jaxgd.descend``).
+      init: the starting point, a ``LinearParams`` (weight ``(n_features,)``, bias ``()``,
+        float, finite) instead of the seed's draw (``init_scale`` is then unused): e.g. a
+        previous result's ``params``, to continue it. In the units of the data this run
+        trains on (standardized features give standardized parameters). It may be the
+        caller's tracer: ``jax.grad`` of the result with respect to it flows through the run.
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
@@ -196,9 +206,10 @@ def _fit(X, y, options: Options) -> FitResult:
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures)
+    engine = engines.BY_NAME[chosen]
+    fixed.update(start_values(options.init, width(engine, data)))
     hyper = {name: on_device(value, input_dtype(name)) for name, value in fixed.items()}
     held = None if held_plan is None else holdout.held_out(*held_plan, chosen)
-    engine = engines.BY_NAME[chosen]
     segmented = segments.make_plan(options, config, work=lambda: segments.work(
         chosen, n_rows, engine.n_features(data), 1, config.num_steps))
     run = _run(engine, data, hyper, config, segmented, held)

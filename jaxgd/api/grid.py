@@ -18,6 +18,7 @@ import numpy as np
 from jaxgd.core import convergence, progress
 from jaxgd.core.descent import Descent
 from jaxgd.core.optimizers import OptimizerSpec, check_hyperparameter, make_spec
+from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze
 from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
@@ -46,7 +47,9 @@ from jaxgd.pipeline.training import (
     RunConfig,
     input_dtype,
     make_config,
+    start_values,
     train,
+    width,
 )
 from jaxgd.results.result import GridResult
 from jaxgd.tuning import refinement, search, segments
@@ -109,6 +112,7 @@ def grid_sweep(
     validation_fraction: float | None = None,
     validation_seed: int | None = None,
     k_folds: int | None = None,
+    init: LinearParams | None = None,
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
@@ -180,6 +184,10 @@ def grid_sweep(
         ``validation_seed``, so hyperparameters traced by the caller (``jax.grad`` of the
         mean held-out loss over folds in l2 or the learning rate) see the same folds;
         ``refine=`` refines each point on its mean over the folds.
+      init: the start of every run (a ``LinearParams``, as in ``fit``; ``seed`` then picks
+        no start), or one per run: leaves with the result's grid axes in front, weight
+        ``(*shape, n_features)`` and bias ``shape`` (an axis of 1 shared along that grid
+        axis), e.g. an earlier grid's ``params``.
 
     Returns:
       A ``GridResult``; ``best()`` picks by validation loss when there are held-out data
@@ -311,6 +319,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     elif held_plan is not None:
         held = holdout.held_out(*held_plan, chosen)
     hyper = _members(axes, values, fixed, shape)
+    hyper.update(start_values(options.init, _width(engine, data, folds), shape, axes))
     if folds:
         optimal, curvatures = _fold_references(trains, l2, axes, shape, hyper, config,
                                                options.reference, l2_axis)
@@ -338,7 +347,8 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
 def _width(engine: engines.Engine, data, folds: bool) -> int:
     """The model's features, from the prepared data (one fold's shapes with k folds; nothing
     is computed)."""
-    return engine.n_features(jax.eval_shape(holdout.pick, data, 0) if folds else data)
+    return engine.n_features(jax.eval_shape(holdout.pick, data, 0)) if folds else width(
+        engine, data)
 
 
 def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis):
@@ -426,13 +436,11 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
                                         strict=True)))
     data, held = sharding.place_replicated((data, held))
     if chunk_size is None:
-        streamed = isinstance(data, streaming.StreamedRows)
-        width = engines.GRAM.n_features(data.stats) if streamed else _width(
-            engine, data, "fold" in hyper)
+        features = _width(engine, data, "fold" in hyper)
         logs = -(-config.num_steps // config.log_every) * (1 if held is None else 2)
         # Only "runs" spreads the outputs over the devices; otherwise each holds them all.
         devices = jax.devices() if mode == "runs" else jax.devices()[:1]
-        chunk_size = sharding.auto_chunk_size(logs, width, len(config.snapshot_steps), devices)
+        chunk_size = sharding.auto_chunk_size(logs, features, len(config.snapshot_steps), devices)
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     if plan is not None:
         # With k folds ("fold", the last axis) a point's folds are consecutive runs, ranked

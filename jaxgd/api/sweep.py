@@ -8,6 +8,7 @@ import numpy as np
 
 from jaxgd.api.grid import run_grid
 from jaxgd.core import convergence
+from jaxgd.core.params import LinearParams
 from jaxgd.core.record import PER_RUN, SHARED
 from jaxgd.inputs.validation import check_learning_rates, default_float
 from jaxgd.pipeline.training import OptimizerFactory, Options
@@ -52,6 +53,7 @@ def sweep(
     validation_fraction: float | None = None,
     validation_seed: int | None = None,
     k_folds: int | None = None,
+    init: LinearParams | None = None,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
@@ -80,6 +82,11 @@ def sweep(
       seeds: S seeds for the starting points; the grid is then (K, S). Without it every
         run starts from ``seed``'s draw and the grid is (K,).
       seed: the shared seed when ``seeds`` is None.
+      init: the start of every run instead of the seeds' draws (a ``LinearParams``, as in
+        ``fit``: every seed then starts there), or one per run, with the result's axes in
+        front: weight ``(K, n_features)`` and bias ``(K,)``, or ``(K, S, ...)`` with seeds
+        (and a last axis k with k folds; an axis of 1 is shared: ``(K, 1, n_features)``
+        gives each rate one start for all its seeds); ``init=previous.params`` continues.
       batch_size: mini-batch SGD: rows per step, as in ``fit`` (then leave num_steps out).
       epochs: mini-batch SGD: passes over the data.
       batch_seed: one batch order for every run (None: each run's seed picks its own; for

@@ -120,3 +120,80 @@ def as_key(key) -> jax.Array:
 def _positive_zero(x: jax.Array) -> jax.Array:
     # scale=0 times a negative draw is -0.0; users starting "from zeros" expect 0.0.
     return jnp.where(x == 0, jnp.zeros_like(x), x)
+
+
+def check_init(init, n_features: int, run_shape: tuple[int, ...] = (),
+               axes: tuple[str, ...] = ()) -> LinearParams:
+    """A given start (``fit(init=...)``, ``sweep``, ``grid_sweep``), checked and cast to
+    JAX's default float, with the run axes ``run_shape`` in front of its leaves.
+
+    ``init`` is one ``LinearParams`` (weight ``(n_features,)``, bias ``()``) shared by every
+    run, or one per run: leaves with the leading axes ``run_shape`` (the runs' grid, named
+    ``axes`` in the errors), as a sweep's result's ``params`` have; an axis of length 1
+    there is shared along that grid axis (``(K, 1, d)``: one start per learning rate, the
+    same for every seed). Traced leaves (the caller's ``jit``, ``vmap``, ``grad``) are
+    checked by shape and dtype only; concrete ones must be finite too.
+
+    Args:
+      init: the start.
+      n_features: the data's number of features.
+      run_shape: the runs' grid shape (``()`` for one run).
+      axes: the grid's axis names, for the errors.
+
+    Returns:
+      LinearParams with weight ``(*run_shape, n_features)`` and bias ``run_shape`` (a shared
+      start broadcast), NumPy arrays, or JAX arrays where ``init`` is traced.
+
+    Raises:
+      TypeError: ``init`` is not a ``LinearParams``, or a leaf is not a float array.
+      ValueError: a wrong number of features, wrong run axes, or a NaN or infinite value.
+
+    Example:
+      >>> p = check_init(LinearParams(np.ones(2), np.float32(0.5)), 2, (3,), ("seed",))
+      >>> p.weight.shape, p.bias.shape
+      ((3, 2), (3,))
+      >>> check_init(LinearParams(np.ones((4, 1, 2)), np.zeros((4, 1))), 2, (4, 3)).bias.shape
+      (4, 3)
+      >>> check_init(LinearParams(np.ones(3), 0.0), 2)
+      Traceback (most recent call last):
+      ...
+      ValueError: init.weight has 3 features, the data have 2
+    """
+    if not isinstance(init, LinearParams):
+        raise TypeError("init must be a jaxgd.LinearParams(weight, bias), e.g. a result's "
+                        f"params, got {type(init).__name__}")
+    dtype = default_float()
+    leaves = {}
+    for name, value in (("weight", init.weight), ("bias", init.bias)):
+        traced = is_traced(value)
+        if not traced:
+            if isinstance(value, str | bytes) or value is None:
+                raise TypeError(f"init.{name} must be a float array, got "
+                                f"{type(value).__name__}")
+            value = np.asarray(value)
+        if not np.issubdtype(np.dtype(value.dtype), np.floating):
+            raise TypeError(f"init.{name} must be a float array (the start's values), got "
+                            f"dtype {np.dtype(value.dtype)}")
+        leaves[name] = value
+    weight, bias = leaves["weight"], leaves["bias"]
+    if weight.ndim == 0 or weight.shape[-1] != n_features:
+        got = "a scalar" if weight.ndim == 0 else f"{weight.shape[-1]} features"
+        raise ValueError(f"init.weight has {got}, the data have {n_features}")
+    lead, bias_lead = tuple(weight.shape[:-1]), tuple(bias.shape)
+    fits = lead == () or (len(lead) == len(run_shape) and all(
+        size in (1, runs) for size, runs in zip(lead, run_shape, strict=True)))
+    if lead != bias_lead or not fits:
+        named = f" ({', '.join(axes)})" if axes else ""
+        per_run = f", or one per run: weight {(*run_shape, n_features)} and bias " \
+            f"{tuple(run_shape)}, the runs' axes{named} (an axis of 1 is shared)" \
+            if run_shape else ""
+        raise ValueError(f"init has weight shape {tuple(weight.shape)} and bias shape "
+                         f"{bias_lead}: expected one start for every run, weight "
+                         f"{(n_features,)} and bias (){per_run}")
+    for name, value in leaves.items():
+        if not is_traced(value) and not np.isfinite(value).all():
+            raise ValueError(f"init.{name} holds NaN or inf: the start must be finite")
+    xp = jnp if is_traced(leaves) else np
+    weight = xp.broadcast_to(xp.asarray(weight, dtype), (*run_shape, n_features))
+    bias = xp.broadcast_to(xp.asarray(bias, dtype), tuple(run_shape))
+    return LinearParams(weight=weight, bias=bias)

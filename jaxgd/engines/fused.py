@@ -79,7 +79,7 @@ BLOCK_RUNS = 128
 #: Triton's settings for the kernel on a GPU (Triton's defaults).
 TRITON = pl_triton.CompilerParams()
 #: Per-run inputs of the monitor, after the optimizer's hyperparameters.
-MONITOR_INPUTS = ("l2", "tol", "divergence_factor", "optimum", "unstable")
+MONITOR_INPUTS = ("l2", "tol", "divergence_factor", "optimum", "unstable", "noise")
 #: The monitor's fields the result needs, in the kernel's output order.
 _VERDICTS = ("converged_step", "diverged_step", "flat_steps")
 
@@ -189,6 +189,10 @@ def descend_runs(engine, data, hyper: Mapping[str, jax.Array], params, config,
     per_run = "fold" in hyper
     if per_run:  # each run's fold, (K, ...) per leaf
         source = jax.tree_util.tree_map(lambda leaf: leaf[hyper["fold"]], source)
+    # The loss's rounding floor, from the engine's data as arrays: its formula slices and
+    # sums, which the kernel's tables of scalars cannot (one number a run).
+    noise = (jax.vmap(engine.noise) if per_run else engine.noise)(source[0])
+    hyper = {**hyper, "noise": noise}
     consts, rows, coords, treedef, shapes = _inputs(engine, source, hyper, params, names,
                                                     per_run)
     dtype, width = rows.dtype, coords.shape[0]
@@ -436,7 +440,7 @@ def _block_functions(engine, config, optimizer_names, per_run: bool):
 
     def watch(h, d, monitor, loss, step):
         return update_monitor(monitor, loss, step, h["tol"], config.patience,
-                              h["divergence_factor"], engine.noise(d), h["optimum"],
+                              h["divergence_factor"], h["noise"], h["optimum"],
                               monotone, h["unstable"] != 0)
 
     def held_loss(d, q, z):  # the scan path's validation_loss, term by term

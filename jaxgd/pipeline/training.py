@@ -30,7 +30,7 @@ from jaxgd.core.descent import (
     descent_loop,
 )
 from jaxgd.core.optimizers import OptimizerSpec, make_spec
-from jaxgd.core.params import init_params
+from jaxgd.core.params import LinearParams, check_init, init_params
 from jaxgd.engines import engine as engines
 from jaxgd.engines import fused
 from jaxgd.inputs.validation import (
@@ -91,6 +91,7 @@ class Options:
     validation_fraction: float | None = None
     validation_seed: int | None = None
     k_folds: int | None = None
+    init: Any = None  # a LinearParams: the start of every run, or of each (see start_values)
 
     @classmethod
     def of(cls, keywords: Mapping[str, Any]) -> Options:
@@ -312,6 +313,14 @@ def _fold(data, held, hyper):
     return holdout.pick(data, fold), holdout.pick(held, fold), hyper
 
 
+def width(engine: engines.Engine, data) -> int:
+    """The model's number of features, from the prepared data (rows in a file: from their
+    moments)."""
+    if isinstance(data, streaming.StreamedRows):
+        return engines.GRAM.n_features(data.stats)
+    return engine.n_features(data)
+
+
 def _full_data(engine, data):
     """Rows in a file: the loss on all of them comes from the moments."""
     if isinstance(data, streaming.StreamedRows):
@@ -320,9 +329,12 @@ def _full_data(engine, data):
 
 
 def _setup(engine, data, hyper, config, params=None, held=None):
-    """The start (drawn from ``hyper["seed"]`` unless given), the loss, the optimizer and
-    descend's options (with ``held``, the held-out loss of the engine's coordinates)."""
+    """The start (``params``; else the run's ``init``, ``start_values``; else drawn from
+    ``hyper["seed"]``), the loss, the optimizer and descend's options (with ``held``, the
+    held-out loss of the engine's coordinates)."""
     dtype = engines.dtype_of(data)
+    if params is None and INIT[0] in hyper:  # given, in weight and bias (the data's units)
+        params = LinearParams(*(jnp.asarray(hyper[name], dtype) for name in INIT))
     if params is None:
         params = init_params(jax.random.key(hyper["seed"]), engine.n_features(data),
                              config.init_scale, dtype)
@@ -356,7 +368,9 @@ def _numeric(hyper: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
 NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor", "optimum",
-                 "unstable", "fold")
+                 "unstable", "fold", "init_weight", "init_bias")
+#: Traced inputs of ``train`` that hold a given start (``start_values``).
+INIT = ("init_weight", "init_bias")
 #: Traced inputs that are seeds (unsigned integers); the rest are floats.
 SEEDS = ("seed", "batch_seed")
 
@@ -369,6 +383,27 @@ def input_dtype(name: str):
     if name == "fold":
         return jnp.int32
     return jnp.uint32 if name in SEEDS else default_float()
+
+
+def start_values(init, n_features: int, run_shape: tuple[int, ...] = (),
+                 axes: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``train``'s traced inputs for a given start ``init`` (None: none, the seed draws it):
+    ``init_weight`` and ``init_bias``, one per run, the grid ``run_shape`` unrolled in
+    row-major order as the sweeps' other inputs are (none for one run, ``fit``). Checked by
+    ``jaxgd.core.params.check_init``; its errors name ``init``.
+
+    Example:
+      >>> import numpy as np
+      >>> start = start_values(LinearParams(np.zeros(2), np.float32(1.0)), 2, (2, 3))
+      >>> start["init_weight"].shape, start["init_bias"].shape
+      ((6, 2), (6,))
+    """
+    if init is None:
+        return {}
+    params = check_init(init, n_features, run_shape, axes)
+    if run_shape:
+        params = LinearParams(params.weight.reshape(-1, n_features), params.bias.reshape(-1))
+    return dict(zip(INIT, params, strict=True))
 
 
 def _train_minibatch(engine, data, hyper, config, held=None):

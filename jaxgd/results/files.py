@@ -57,6 +57,7 @@ def to_json(value: Any) -> str:
     """JSON with NaN and infinities as null (JSON has neither) and sorted, stable keys."""
     return json.dumps(_clean(value), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
+
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}

@@ -150,7 +150,9 @@ def test_pngs_are_identical_across_processes(cars_record, tmp_path):
     import json
 
     other = tmp_path / "other.png"
-    subprocess.run([sys.executable, "-c", script, json.dumps(meta), str(other)], check=True)
+    # Arrays as lists (a stability limit is a 0-d array), as the results folder stores them.
+    text = json.dumps(meta, default=lambda a: np.asarray(a).tolist())
+    subprocess.run([sys.executable, "-c", script, text, str(other)], check=True)
     assert other.read_bytes() == path.read_bytes()
 
 
