@@ -27,8 +27,8 @@ program is lowered. The kernel keeps to what Triton takes: every load and store 
 The tests lower it for CUDA on a CPU (one Triton call); compiling and running it on a GPU
 or TPU are checked by ``benchmarks/gpu_check.sh`` only where a device is at hand.
 
-Held-out data (``jaxgd.holdout``) run in the kernel too: the held-out moments (a
-``jaxgd.gram.Quadratic``) join the constants, and at each logged step the kernel writes the
+Held-out data (``jaxgd.pipeline.holdout``) run in the kernel too: the held-out moments (a
+``jaxgd.engines.gram.Quadratic``) join the constants, and at each logged step the kernel writes the
 held-out MSE of the parameters the logged loss is of (the eigen coordinates mapped back as
 θ = Qz term by term), as the scan path records it; the final held-out loss is the scan
 path's own function of the final parameters, outside the kernel. With k folds every fold's
@@ -93,7 +93,7 @@ def descend_fused(scan: ScanPath, engine, data, hyper: Mapping[str, jax.Array], 
 
     The signature is the scan path's, ``scan(engine, data, hyper, config, params, held)``,
     plus the names of the optimizer's hyperparameters in ``hyper``. ``held`` is the
-    held-out data as a ``jaxgd.gram.Quadratic`` (or None). With k folds ``data`` and
+    held-out data as a ``jaxgd.engines.gram.Quadratic`` (or None). With k folds ``data`` and
     ``held`` hold every fold on a leading axis and ``hyper["fold"]`` picks the run's, as
     in the scan path. Under ``vmap`` the runs go to the kernel together (``custom_vmap``);
     under ``jax.jvp``/``jax.grad`` the scan path runs instead (``custom_jvp``), values and
@@ -176,7 +176,7 @@ def descend_runs(engine, data, hyper: Mapping[str, jax.Array], params, config,
     Returns the ``Descent`` that ``vmap`` of the scan path returns (every field with a
     leading axis of K). ``block_runs`` (a power of 2; ``BLOCK_RUNS`` if None) caps the runs
     per kernel program; K need not be a multiple of it. ``held``: the held-out data as a
-    ``jaxgd.gram.Quadratic``, whose MSE is recorded at each logged step, or None. With
+    ``jaxgd.engines.gram.Quadratic``, whose MSE is recorded at each logged step, or None. With
     ``hyper["fold"]`` (k folds), ``data`` and ``held`` hold every fold on a leading axis:
     each run's fold is gathered once, outside the kernel, into per-run constants.
     """
@@ -274,7 +274,7 @@ def _descent(engine, source, per_run: bool, hyper, config, losses, final, verdic
         coords, l2 = coords_and_l2
         return engine.loss(data, l2)(coords)
 
-    def held_mse(source, coords):  # the scan path's final held-out loss (jaxgd.holdout)
+    def held_mse(source, coords):  # the scan path's final held-out loss (jaxgd.pipeline.holdout)
         return gram.gram_loss(engine.from_coordinates(source[0], coords), source[1])
 
     # Weight and bias of every run's coordinates (leading axes kept): at once from shared

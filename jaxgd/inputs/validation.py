@@ -354,7 +354,8 @@ def check_non_negative(value, name: str):
     return value
 
 
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jaxgd/, not inputs/
+# jaxgd/ (not inputs/), with its separator: a file jaxgd_demo.py beside it is the caller's.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:

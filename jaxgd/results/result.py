@@ -123,7 +123,7 @@ class Described(Descent):
         ``(*grid_shape, n_samples)`` for the sweeps (one row per run, a diverged run's from
         its frozen parameters). ``X`` is in the units the runs were fitted on, or, with the
         ``standardizer`` that made their features, in the original units. Works under
-        ``jit``; see ``jaxgd.prediction.predict_runs``.
+        ``jit``; see ``jaxgd.results.prediction.predict_runs``.
 
         Raises:
           ValueError: if ``X`` is not 2-D, has other features than the runs (a table:

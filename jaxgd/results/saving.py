@@ -62,8 +62,10 @@ from jaxgd.results.files import (
 )
 from jaxgd.results.refined import Refinement
 
-FORMAT = "jaxgd.results.result"
-FORMAT_VERSION = 1
+#: The format's tag (not a module path: it stays when modules move).
+FORMAT = "jaxgd.result"
+#: 2: a grid's fixed values are stored as arrays (1: JSON numbers; still read).
+FORMAT_VERSION = 2
 SUMMARY = "summary.json"
 HISTORY = "history.npz"
 #: The result types ``save`` writes (``jaxgd.results.result``), by name: this module is below

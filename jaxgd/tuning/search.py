@@ -7,7 +7,7 @@ draws ``num_samples`` points of the unit cube — "sobol" (scrambled Sobol', ``j
 even coverage, the default) or "random" (independent uniform draws) — from a seed, and each
 coordinate is mapped onto its range. ``grid_sweep(sample=...)`` runs the points as one axis
 of its grid (``jaxgd.api.grid``); the unit-cube coordinates are also where ``refine=`` moves
-(``jaxgd.refine``).
+(``jaxgd.tuning.refinement``).
 
 Any numeric hyperparameter ``grid_sweep`` takes in its grid may be sampled: the learning
 rate, ``l2``, and the optimizer's and schedule's hyperparameters (``jaxgd.core.optimizers``).

@@ -50,6 +50,18 @@ def test_the_gradient_in_l2_of_the_cross_validated_loss_matches_finite_differenc
         np.testing.assert_allclose(jax.jit(loss)(0.3), loss(0.3), rtol=1e-12)
 
 
+@pytest.mark.parametrize("engine", ["gram-fused", "eigen-fused"])
+def test_a_fused_engine_differentiates_its_folds_through_the_scan_path(engine):
+    # A fused engine's k folds under jax.grad failed to lower (the kernel's per-run fold
+    # constants); under the caller's transformation they take the same engine's scan path:
+    # its gradient, bit for bit (the same program), in float32 as a GPU run would be.
+    scan = engine.removesuffix("-fused")
+    got = jax.grad(lambda rate: _cv_loss_of_rate(rate, engine))(0.1)
+    want = jax.grad(lambda rate: _cv_loss_of_rate(rate, scan))(0.1)
+    assert np.isfinite(got) and abs(float(got)) > 1e-3
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("engine", ["direct", "gram"])
 def test_the_gradient_in_the_learning_rate_matches_finite_differences(engine):
     # The loss after 30 steps holds (1 - ηλ)^60-like factors, whose third derivative in η is

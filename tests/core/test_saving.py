@@ -117,7 +117,7 @@ def test_the_files_use_the_results_folders_names(tmp_path):
             "diverged_step", "snapshot_steps", "snapshot_weight", "snapshot_bias",
             "learning_rates", "seeds", "optimal_loss", "weight", "bias"} <= names
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["format"] == "jaxgd.results.result" and summary["kind"] == "SweepResult"
+    assert summary["format"] == "jaxgd.result" and summary["kind"] == "SweepResult"
 
 
 def test_an_existing_path_is_replaced_only_when_asked_and_only_if_saved(tmp_path):
@@ -297,10 +297,10 @@ def test_load_refuses_disagreeing_shapes_of_grids_fits_and_refinements(tmp_path)
 
 @pytest.mark.parametrize("text, match", [
     ("[" * 100_000 + "]" * 100_000, "is damaged or not JSON: too deeply nested"),
-    ('{"format": "jaxgd.results.result", "meta": ' + '{"a": ' * 100_000 + "}" * 100_000 + "}",
+    ('{"format": "jaxgd.result", "meta": ' + '{"a": ' * 100_000 + "}" * 100_000 + "}",
      "is damaged or not JSON: too deeply nested"),
     # Within the parser's reach, beyond what reading the entries may recurse.
-    ('{"format": "jaxgd.results.result", "kind": "FitResult", "meta": {"feature_names": '
+    ('{"format": "jaxgd.result", "kind": "FitResult", "meta": {"feature_names": '
      + "[" * 600 + "]" * 600 + "}}", "is nested too deeply to read"),
 ], ids=["arrays", "a-value", "within-the-parser"])
 def test_load_refuses_json_nested_too_deeply_naming_the_file(tmp_path, text, match):
@@ -313,3 +313,22 @@ def test_load_refuses_json_nested_too_deeply_naming_the_file(tmp_path, text, mat
     if "not JSON" in match:  # nor taken for a saved result that overwrite may replace
         with pytest.raises(FileExistsError, match="not a saved jaxgd result"):
             jaxgd.fit(X, Y, learning_rate=0.1, num_steps=5).save(folder, overwrite=True)
+
+
+def test_a_folder_of_format_1_still_loads(tmp_path):
+    # Format 1 (before every leaf was an array) wrote a grid's fixed values as JSON numbers
+    # under the same tag; format 2 writes them as arrays. A format-1 folder reads as before,
+    # its numbers as 0-d arrays.
+    X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+    grid = jaxgd.grid_sweep(X, y, grid={"learning_rate": [0.1, 0.3]}, num_steps=20)
+    folder = grid.save(tmp_path / "grid")
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (summary["format"], summary["format_version"]) == ("jaxgd.result", 2)
+    fixed = summary["fields"]["fixed"]["dict"]
+    assert fixed["seed"] == {"array": "fixed_seed"}
+    summary["format_version"] = 1
+    summary["fields"]["fixed"]["dict"] = {"l2": {"json": 0.0}, "seed": {"json": 0}}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    back = jaxgd.load(folder)
+    assert back.fixed["seed"].shape == () and int(back.fixed["seed"]) == 0
+    np.testing.assert_array_equal(back.losses, grid.losses)
