@@ -65,15 +65,22 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ``batch_size``, epochs × ceil(n / batch_size) (leave it None then).
       optimizer: a name ("sgd", "momentum", "nesterov", "adam", ...), a function that
         builds an optax optimizer from a learning rate, or None for plain gradient descent.
-      schedule, schedule_steps, hyperparameters: the learning-rate schedule and the
-        optimizer's other hyperparameters (e.g. ``{"momentum": 0.9}``).
+      schedule: the learning-rate schedule (``fit``'s).
+      schedule_steps: the schedule's step counts (``fit``'s).
+      hyperparameters: the optimizer's other hyperparameters (e.g. ``{"momentum": 0.9}``).
       l2: ridge strength: the loss is MSE + l2·‖coef‖² (the intercept is not penalized).
         This is scikit-learn's ``Ridge(alpha=n_samples * l2)``: Ridge sums the squared
         errors where jaxgd averages them.
-      init_scale, seed: the random start near zero (``init_scale=0``: zeros).
-      batch_size, epochs, batch_seed: mini-batch SGD (see ``jaxgd.core.minibatch``).
-      tol, patience, divergence_factor, stop_at_convergence: convergence and divergence
-        criteria (``jaxgd.core.convergence``).
+      init_scale: the standard deviation of the random start near zero (0: zeros).
+      seed: the random start's seed.
+      batch_size: rows per mini-batch (None: full-batch; see ``jaxgd.core.minibatch``).
+      epochs: passes over the rows, with ``batch_size``.
+      batch_seed: the order of the mini-batches.
+      tol: the relative change of the loss per step that counts as flat
+        (``jaxgd.core.convergence``).
+      patience: how many flat steps in a row make a run converged.
+      divergence_factor: a loss above this multiple of the initial loss is diverged.
+      stop_at_convergence: end each run early once it converged or diverged.
       engine: "auto", "direct", "gram", "eigen", ... (``jaxgd.engines.engine``).
       reference: compute the float64 least-squares optimum, by which a run is judged
         stalled or diverging (and ``result_.gap``).
