@@ -93,7 +93,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
       feature_names_in_: the column names, when ``fit`` was given a DataFrame.
       n_iter_: the updates computed (fewer than scheduled with ``stop_at_convergence``).
       converged_, diverged_: the run's verdicts (``jaxgd.core.convergence``); ``fit`` warns
-        with a ``ConvergenceWarning`` when the run diverged or did not converge.
+        with a ``ConvergenceWarning`` when the run diverged, stalled (stopped above the
+        optimum at its float precision) or did not converge.
       loss_curve_: the training loss (MSE, plus the ridge term) before each update.
       result_: the ``jaxgd.FitResult`` (without its lazily computed ``errors``, so that
         the fitted estimator pickles).
@@ -203,6 +204,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 f"learning_rate={self.learning_rate}: lower it, or standardize the features "
                 "(e.g. a Pipeline with StandardScaler); its coefficients are where it "
                 "stopped and predict nothing useful", ConvergenceWarning, stacklevel=3)
+        elif result.stalled is not None and bool(result.stalled):
+            warnings.warn(
+                f"GDRegressor stalled after {self.n_iter_} steps "
+                f"(learning_rate={self.learning_rate}): its loss stopped falling above the "
+                "least-squares optimum's by more than float rounding allows, its steps too "
+                "small to move its parameters; centre the targets (subtract their mean), "
+                "standardize the features, or run in float64 (jax_enable_x64)",
+                ConvergenceWarning, stacklevel=3)
         elif not self.converged_:
             warnings.warn(
                 f"GDRegressor did not converge in {self.n_iter_} steps "

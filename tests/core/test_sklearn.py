@@ -137,6 +137,22 @@ def test_not_converging_is_a_convergence_warning(standardized):
     assert not model.converged_ and not model.diverged_
 
 
+def test_a_stalled_run_says_so_and_how_to_fix_it():
+    # Raw Unix timestamps as targets (~1.7e9 s, float32 holds them to 128 s): float32 descent
+    # freezes above the optimum in every engine (tests/core/test_verdicts.py). More steps or a
+    # larger rate would not help, so the warning must not advise them.
+    rng = np.random.default_rng(0)
+    distance = rng.uniform(0, 2, 200)
+    X, y = distance[:, None], 1.7e9 + 3600 * distance + 60 * rng.standard_normal(200)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = GDRegressor(learning_rate=0.3, num_steps=400, init_scale=0.0).fit(X, y)
+    said = " ".join(str(w.message) for w in caught if w.category is ConvergenceWarning)
+    assert bool(model.result_.stalled) and not model.converged_
+    assert "stalled after 400 steps" in said and "centre the targets" in said
+    assert "raise num_steps" not in said
+
+
 def test_dataframes_keep_their_names(standardized):
     pd = pytest.importorskip("pandas")
     X, y = standardized
