@@ -72,6 +72,13 @@ def problem():
     return well_conditioned(0)
 
 
+@pytest.fixture(params=[False, True], ids=["float32", "float64"])
+def x64(request):
+    """Each test that asks for it runs twice: in float32, and with x64 on (float64)."""
+    with jax.enable_x64(request.param):
+        yield request.param
+
+
 #: What JAX reports when it traces a function to a program and when XLA compiles one.
 TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"

@@ -9,12 +9,6 @@ import jaxgd
 from tests.conftest import well_conditioned
 
 
-@pytest.fixture(params=[False, True], ids=["float32", "float64"])
-def x64(request):
-    with jax.enable_x64(request.param):
-        yield request.param
-
-
 @pytest.fixture
 def data():
     X, y = well_conditioned(0, n=64, d=3)

@@ -41,12 +41,6 @@ def test_scikit_learn_estimator_checks(estimator, check):
         check(estimator)
 
 
-@pytest.fixture(params=[False, True], ids=["float32", "float64"])
-def x64(request):
-    with jax.enable_x64(request.param):
-        yield request.param
-
-
 @pytest.fixture
 def standardized():
     X, y = well_conditioned(0, n=64, d=3)
