@@ -22,6 +22,20 @@ def test_too_short_flat_stretch_is_not_converged():
     assert int(run_monitor([8.0, 4.0, 2.0, 2.0, 2.0], patience=3).converged_step) == -1
 
 
+def test_a_flat_stretch_is_judged_by_its_change_since_its_first_step():
+    # A float32 loss of 10 falling 0.8·tol a step (8.4 ulps), rounded 3 ulps up at even
+    # steps and down at odd ones: every other step falls 1.37·tol, beyond tol and the 2
+    # ulps a step may be off, so `patience` per-step tests in a row never pass. Over the
+    # stretch from step 1 the loss falls 0.8·tol a step, give or take 6 ulps once: flat.
+    # A fall of 1.5·tol a step, rounded alike, is flat over no stretch longer than a step.
+    t = np.arange(200)
+    wobble = 3 * float(np.spacing(np.float32(10))) * (-1.0) ** t
+    slow = run_monitor(10 * (1 - 0.8e-6 * t) + wobble, tol=1e-6, patience=10)
+    fast = run_monitor(10 * (1 - 1.5e-6 * t) + wobble, tol=1e-6, patience=10)
+    assert int(slow.converged_step) == 1 and int(fast.converged_step) == -1
+    assert not bool(slow.stalled(10)) and not bool(fast.stalled(10))
+
+
 def test_steadily_falling_loss_is_not_converged():
     losses = 100.0 * (1 - 1e-4) ** np.arange(200)  # falls 1e-4 of itself per step
     assert int(run_monitor(losses, tol=1e-6, patience=10).converged_step) == -1
