@@ -49,7 +49,12 @@ resolution):
   (``noise`` a pair ``(h², 2u/√n)``), as ``RESOLUTION_ULPS`` ulps of L* are to every engine
   in the near-L* test (the float32 loss of float64 data's optimum).
 
-An exact fit (L* = 0) is flat once its loss is at the h² of its data. Where the caller gives
+The engines' noise also counts 4 float64 ulps of var(y) (``MOMENT_ULPS``), to which L*
+itself is known: the moment engines' L* is var(y) − 2sᵀw* + w*ᵀΣw*, whose terms cancel, and
+their loss never reads below it (a float64 exact fit read 4.4e-16, an ulp of its var(y),
+where the rows give 7e-32; it was "stalled" there, and the direct engine, falling on to
+1e-31, converged 26 steps later). So an exact fit (L* = 0) is flat once its loss is within
+that and the h² of its data of L*, in every engine. Where the caller gives
 no ``noise`` (0, as ``descend`` does by default), 16·eps²·loss₀ stands in for h²: the data
 behind a bare loss function are unknown.
 

@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgd.core.model import dot, mse
 from jaxgd.core.params import LinearParams
@@ -260,33 +261,67 @@ def _rows_floor(data: Rows):
     prediction sums d + 1 terms, each rounded (and each parameter held) to half an ulp of a
     number the size of a target, at most. Each step the direct loss rounds each residual
     anew, by up to u at its last sum (of the size of its target), which moves a loss L by
-    2·mean(r·δ) ≈ ±2u·√(L/n), its residuals' roundings being unrelated to the residuals."""
+    2·mean(r·δ) ≈ ±2u·√(L/n), its residuals' roundings being unrelated to the residuals.
+    Plus ``MOMENT_ULPS`` float64 ulps of var(y), to which L* is known (``_moments_rounding``):
+    an exact fit's float64 loss is flat at that, in every engine."""
     scaled = _scaled(data.y, data.y.dtype)
     if data.weight is None:
         square, count = jnp.mean(scaled * scaled, axis=-1), data.y.shape[-1]
+        mean = lambda values: jnp.mean(values, axis=-1, keepdims=True)  # noqa: E731
     else:
         square = jnp.sum(data.weight * (scaled * scaled), axis=-1)
         count = 1 / jnp.sum(data.weight * data.weight, axis=-1)
-    return square * (data.X.shape[-1] + 1), 2 * jnp.sqrt(square / count)
+        mean = lambda values: jnp.sum(data.weight * values, axis=-1, keepdims=True)  # noqa: E731
+    # L* itself is known to MOMENT_ULPS float64 ulps of var(y), as the moment engines' is.
+    centred = _moments_scale(data.y - mean(data.y))
+    variance = mean(centred * centred)[..., 0]
+    return square * (data.X.shape[-1] + 1) + variance, 2 * jnp.sqrt(square / count)
+
+
+#: Float64 ulps of var(y) by which the moment engines' L* may lie above the rows' optimum:
+#: the moments give it as var(y) − 2·sᵀw* + w*ᵀΣw*, three terms up to var(y) that cancel
+#: (an exact fit of 50 rows: 3.6e-15 where the rows give 9e-29, 1.1 ulps of var(y)). The
+#: loss of those engines never reads below it, so float64 exact fits would be "far".
+MOMENT_ULPS = 4
+
+
+def _moments_rounding(optimal_loss, explained):
+    """MOMENT_ULPS float64 ulps of var(y) = L* + var(ŷ*): ``explained`` is var(ŷ*), the
+    variance of the optimum's predictions, already times those ulps (its terms scaled by
+    ``_moments_scale`` before squaring: float32 squares of targets of 1e20 overflow)."""
+    return MOMENT_ULPS * float(np.finfo(np.float64).eps) * optimal_loss + explained
+
+
+def _moments_scale(values):
+    """``values`` times √(MOMENT_ULPS·eps₆₄), so that their squares sum to ``explained``."""
+    return values * float(np.sqrt(MOMENT_ULPS * np.finfo(np.float64).eps))
 
 
 def _gram_floor(q: gram.Quadratic):
     """h² = (d+1)·(eps/2)²·mean(y²) from the moments: mean(y²) = L* + ȳ² + ‖R w*‖² at the
-    optimum."""
+    optimum; plus the rounding of L* from the moments (``MOMENT_ULPS``), var(y) = L* +
+    ‖R w*‖²."""
     dtype = q.optimal_loss.dtype
     mean_y = _scaled(q.bias + jnp.sum(q.mean_x * q.weight, axis=-1), dtype)
-    spread = _scaled(jnp.einsum("...ij,...j->...i", q.root, q.weight), dtype)
-    return (q.mean_x.shape[-1] + 1) * (_scaled(_scaled(q.optimal_loss, dtype), dtype)
-                                       + mean_y * mean_y + jnp.sum(spread * spread, axis=-1))
+    rotated = jnp.einsum("...ij,...j->...i", q.root, q.weight)
+    spread, explained = _scaled(rotated, dtype), _moments_scale(rotated)
+    floor = (q.mean_x.shape[-1] + 1) * (_scaled(_scaled(q.optimal_loss, dtype), dtype)
+                                        + mean_y * mean_y + jnp.sum(spread * spread, axis=-1))
+    return floor + _moments_rounding(q.optimal_loss, jnp.sum(explained * explained, axis=-1))
 
 
 def _eigen_floor(e: eigen.EigenBasis):
     """h² = (d+1)·(eps/2)²·mean(y²) from the eigenbasis: mean(y²) = L* + Σᵢ λᵢ z*ᵢ² (plus
-    the ridge penalty's share when l2 > 0)."""
+    the ridge penalty's share when l2 > 0); plus the rounding of L* from the moments
+    (``MOMENT_ULPS``), var(y) = L* + Σᵢ λᵢ z*ᵢ² − ȳ², where ȳ = (Mθ*)_bias = Σᵢ Q_bias,ᵢ λᵢ z*ᵢ
+    (M's bias row is [x̄, 1])."""
     dtype = e.optimal_loss.dtype
-    z = _scaled(e.optimum, dtype)
-    return e.optimum.shape[-1] * (_scaled(_scaled(e.optimal_loss, dtype), dtype)
-                                  + jnp.sum(e.curvature * (z * z), axis=-1))
+    z, moments = _scaled(e.optimum, dtype), _moments_scale(e.optimum)
+    floor = e.optimum.shape[-1] * (_scaled(_scaled(e.optimal_loss, dtype), dtype)
+                                   + jnp.sum(e.curvature * (z * z), axis=-1))
+    mean_y = jnp.sum(e.basis[..., -1, :] * e.curvature * moments, axis=-1)
+    explained = jnp.sum(e.curvature * (moments * moments), axis=-1) - mean_y * mean_y
+    return floor + _moments_rounding(e.optimal_loss, jnp.maximum(explained, 0.0))
 
 
 def _as(array, dtype):

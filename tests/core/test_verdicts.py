@@ -238,6 +238,26 @@ def test_float32_on_raw_timestamp_targets_is_stalled_not_converged(engine):
     assert not bool(run32.converged) and bool(run32.stalled), engine
 
 
+def test_an_exact_fit_converges_at_the_same_step_in_every_engine_in_float64():
+    # y = 1.7x + 0.3 exactly: L* = 7e-32 on the rows, but the moment engines' L* is
+    # var(y) − 2sᵀw* + w*ᵀΣw* = 4.4e-16 (an ulp of var(y) ≈ 2.9), below which their loss
+    # never reads. Before, gram and eigen were "stalled" there in float64 and the direct
+    # engine, falling on to 6e-32, converged at 53; now every engine counts L* as known to
+    # 4 float64 ulps of var(y): 27 in each (float32: 24 in each, as before).
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 1))
+    y = 1.7 * X[:, 0] + 0.3
+    steps = []
+    for engine in ENGINES:
+        for run in _both_dtypes(X, y, 0.3, engine):
+            assert bool(run.converged) and not bool(run.stalled), engine
+            assert float(run.final_loss) < 1e-13, engine  # float32: 2e-14 at most
+            steps.append(int(run.converged_step))
+    patience = jaxgd.core.convergence.DEFAULT_PATIENCE
+    assert max(steps[1::2]) - min(steps[1::2]) <= patience, steps  # float64
+    assert max(steps[::2]) - min(steps[::2]) <= patience, steps  # float32
+
+
 def test_every_engine_converges_within_patience_of_the_others_in_float32_and_float64():
     # Auto MPG's seven features, standardized, default tol and patience (10): slow runs,
     # whose per-step fall crosses tol over hundreds of steps. A float32 loss of ~10 then
