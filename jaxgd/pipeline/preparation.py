@@ -33,7 +33,7 @@ from jaxgd.inputs.validation import (
 from jaxgd.pipeline import streaming
 from jaxgd.pipeline.training import Options, RunConfig, criteria
 from jaxgd.theory.least_squares import solve
-from jaxgd.theory.stability import LIMITED, limit_factor, stability
+from jaxgd.theory.stability import has_exact_limit, limit_factor, stability
 
 
 def check_hyperparameters(hyperparameters: Mapping[str, Any] | None, l2: float,
@@ -244,7 +244,7 @@ def unstable_runs(spec: OptimizerSpec, hyper: Mapping[str, Any], l2_values, curv
     ``l2_values`` and ``curvatures`` pair each l2 with the largest eigenvalue of its Hessian.
     """
     runs = np.shape(hyper["learning_rate"])
-    if not (spec.name in LIMITED and spec.schedule == "constant" and curvatures is not None):
+    if not (has_exact_limit(spec.name, spec.schedule) and curvatures is not None):
         return np.zeros(runs, bool)
     xp, real = (jnp, None) if is_traced(hyper) else (np, np.float64)
     l2_values = np.atleast_1d(np.asarray(l2_values, np.float64))
