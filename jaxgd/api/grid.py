@@ -24,7 +24,6 @@ from jaxgd.engines import engine as engines
 from jaxgd.inputs.validation import (
     check_memory,
     check_positive_int,
-    is_traced,
 )
 from jaxgd.pipeline import holdout, sharding
 from jaxgd.pipeline.problem import Problem, n_features, solve
@@ -283,8 +282,7 @@ def _finish(problem: Problem, options: Options,
                           p.shape, plan, p.held)
     errors = holdout.result_errors(run.params, p.X, p.y, p.held_plan, len(p.axes) - 1,
                                    run.diverged)
-    result = _result(run, p.axes, p.values, p.fixed, p.chosen, p.optimal, p.names,
-                     config.num_steps)._replace(errors=errors)
+    result = _result(run, p)._replace(errors=errors)
     if refine is not None:
         result = refinement.refine(result, refine, p)
     return result
@@ -322,20 +320,11 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
     return _run_members(engine, data, hyper, config, chunk_size, mode, shape, held)
 
 
-def _result(run: Descent, axes, values, fixed, engine: str, optimal, names,
-            num_steps: int) -> GridResult:
-    shown = {k: v for k, v in fixed.items()
-             if k not in axes and k not in values and k not in NOT_SHOWN}
-    # Numbers become 0-d arrays here, where the result is made (never when one is
-    # unflattened: JAX unflattens with placeholders and in_axes specs), so every leaf is one.
-    shown = {k: v if is_traced(v) else np.asarray(v) for k, v in shown.items()}
-    return GridResult(**run._asdict(), axes=axes, values=values, fixed=shown, engine=engine,
-                      reference=freeze(optimal), feature_names=names[0], target_name=names[1],
-                      num_steps=num_steps)
-
-
-#: Traced inputs that are settings of the convergence monitor, not hyperparameters.
-NOT_SHOWN = ("tol", "divergence_factor", "optimum", "unstable")
+def _result(run: Descent, problem: Problem) -> GridResult:
+    p = problem
+    return GridResult(**run._asdict(), axes=p.axes, values=p.values, fixed=p.shown(),
+                      engine=p.chosen, reference=freeze(p.optimal), feature_names=p.names[0],
+                      target_name=p.names[1], num_steps=p.config.num_steps)
 
 
 def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,

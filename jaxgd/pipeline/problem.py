@@ -63,6 +63,10 @@ from jaxgd.pipeline.training import (
 SAMPLE_AXIS = "sample"
 
 
+#: Traced inputs that are settings of the convergence monitor, not hyperparameters.
+NOT_SHOWN = ("tol", "divergence_factor", "optimum", "unstable")
+
+
 class Problem(NamedTuple):
     """Everything a run or a grid of runs needs, prepared once (see the module).
 
@@ -103,6 +107,15 @@ class Problem(NamedTuple):
         """How many runs (1 for one run)."""
         return math.prod(self.shape)
 
+    def shown(self) -> dict[str, Any]:
+        """The hyperparameters every run shared, for a grid's result (``fixed``): as 0-d
+        arrays (the caller's tracers as they are), made here, where the result is made,
+        never when one is unflattened (JAX unflattens with placeholders and in_axes specs),
+        so that every leaf is one."""
+        return {name: value if is_traced(value) else np.asarray(value)
+                for name, value in self.fixed.items()
+                if name not in self.axes and name not in self.values and name not in NOT_SHOWN}
+
     def n_features(self) -> int:
         """The model's features (nothing is computed)."""
         return n_features(self.engine, self.data, self.folds)
@@ -132,15 +145,12 @@ def prepare(X, y, options: Options, grid: Mapping[str, Sequence[float]] | None =
     X, y, held_plan = holdout.resolve(X, y, options)
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
-    axes, values = ((), {}) if grid is None else _check_grid(grid, config, points)
     folds = isinstance(held_plan, holdout.Folds)
-    if folds:
-        if config.batch_size is not None:
-            raise ValueError("k_folds is for full-batch runs (leave out batch_size and "
-                             "epochs), or give validation= for mini-batch SGD")
-        axes, values = (*axes, "fold"), {**values, "fold": np.arange(held_plan.k,
-                                                                      dtype=np.int32)}
+    axes, values = _axes(grid, points, config, held_plan if folds else None)
     fixed = fixed_values(options, config.optimizer, (*axes, *(points or {})))
+    # Whether the caller traces a hyperparameter (then every run's inputs are JAX arrays)
+    # or anything at all (then the runs are one plain call, without segments or chunks).
+    xp = jnp if is_traced((values, fixed)) else np
     shape = tuple(values[axis].size for axis in axes)
     l2_axis = _axis_of("l2", axes, values)
     fixed_l2 = None if l2_axis else fixed["l2"]
@@ -148,7 +158,9 @@ def prepare(X, y, options: Options, grid: Mapping[str, Sequence[float]] | None =
     # The float64 reference runs on a worker thread while the data go to the device (the
     # folds compute theirs from each fold's moments).
     pending = start_references(X, y, l2) if options.reference and not folds else None
-    chosen, data = device_data(X, y, options.engine, config, math.prod(shape), fixed_l2)
+    chosen, data = device_data(X, y, options.engine, config, math.prod(shape), fixed_l2,
+                               folds and is_traced((X, y, held_plan, values, fixed)))
+    engine = engines.BY_NAME[chosen]
     held, trains = None, None
     if folds:  # every fold's data on a leading axis; train picks its run's
         rows = data if chosen == "direct" else None  # on device already: not sent again
@@ -157,24 +169,31 @@ def prepare(X, y, options: Options, grid: Mapping[str, Sequence[float]] | None =
                                                rows=rows)
     elif held_plan is not None:
         held = holdout.held_out(*held_plan, chosen)
-    hyper = _members(axes, values, fixed, shape)
-    if folds and chosen.endswith("-fused") and is_traced((data, hyper, held)):
-        # Under the caller's transformation the kernel's per-run fold constants do not
-        # lower through jax.grad yet: the folds take the same engine's scan path (the same
-        # numbers; the kernel differentiates through it anyway).
-        chosen = chosen.removesuffix("-fused")
-    engine = engines.BY_NAME[chosen]
+    hyper = _members(axes, values, fixed, shape, xp)
     if folds:
         optimal, curvatures = _fold_references(trains, l2, axes, shape, hyper, config,
-                                               options.reference, l2_axis)
+                                               options.reference, l2_axis, xp)
     else:
-        optimal, curvatures = _references(pending, l2, axes, shape, hyper, config, l2_axis)
+        optimal, curvatures = _references(pending, l2, axes, shape, hyper, config, l2_axis,
+                                          xp)
     hyper.update(start_values(options.init, n_features(engine, data, folds), shape, axes))
     if not shape:  # one run: its inputs on the device as they are, unbatched
         hyper = {name: on_device(value, input_dtype(name)) for name, value in hyper.items()}
     return Problem(X, y, names, held_plan, n_rows, config, axes, values, shape, fixed, l2,
                    chosen, engine, data, held, hyper, optimal, curvatures, folds,
                    is_traced((data, hyper, held)))
+
+
+def _axes(grid, points, config: RunConfig, folds: holdout.Folds | None):
+    """The grid's axes and values (none for one run, ``grid`` None), with k ``folds`` a
+    last axis "fold"."""
+    axes, values = ((), {}) if grid is None else _check_grid(grid, config, points)
+    if folds is None:
+        return axes, values
+    if config.batch_size is not None:
+        raise ValueError("k_folds is for full-batch runs (leave out batch_size and "
+                         "epochs), or give validation= for mini-batch SGD")
+    return (*axes, "fold"), {**values, "fold": np.arange(folds.k, dtype=np.int32)}
 
 
 def n_features(engine: engines.Engine, data, folds: bool) -> int:
@@ -184,17 +203,16 @@ def n_features(engine: engines.Engine, data, folds: bool) -> int:
         engine, data)
 
 
-def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis):
+def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis, xp=np):
     """Sets each run's optimum and stability verdict in ``hyper``; returns the reference
     loss to report (None without one) and the curvatures. ``pending`` collects the
     ``references`` begun by ``start_references`` (None: no reference asked for)."""
     found = None if pending is None else pending()
     optima, curvatures = (None, None) if found is None else found
     hyper["optimum"] = _per_run_optimum(optima, axes.index(l2_axis) if l2_axis else None,
-                                        shape, hyper)
-    unstable = unstable_runs(config.optimizer, hyper, l2, curvatures)
-    hyper["unstable"] = unstable if not shape else (
-        jnp if is_traced(hyper) else np).asarray(unstable)
+                                        shape, xp)
+    unstable = unstable_runs(config.optimizer, hyper, l2, curvatures, xp is jnp)
+    hyper["unstable"] = xp.asarray(unstable) if shape else unstable
     if optima is None:
         return None, curvatures
     if l2_axis:
@@ -203,14 +221,13 @@ def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis):
 
 
 def _fold_references(trains, l2, axes, shape, hyper, config: RunConfig, reference: bool,
-                     l2_axis):
+                     l2_axis, xp=np):
     """``_references`` with k folds: each fold's runs get their training rows' optimum and
     stability limit (from the fold's moments, on the host); the reference broadcasts over
     (l2, fold), the curvatures come back as ``(l2 values, folds)``. A run's fold is its
     place on the last axis, known on the host, so hyperparameters traced by the caller
     (``jit``, ``grad``) get traced verdicts, and a traced l2 no reference (as without folds).
     """
-    xp = jnp if is_traced(hyper) else np
     fold_of = np.indices(shape)[-1].reshape(-1)  # each run's fold
     optimum, unstable = np.full(fold_of.size, np.nan), xp.zeros(fold_of.size, bool)
     per_fold, per_curvature = [], []
@@ -219,9 +236,9 @@ def _fold_references(trains, l2, axes, shape, hyper, config: RunConfig, referenc
         optima, curvatures = (None, None) if found is None else found
         mine = np.flatnonzero(fold_of == fold)
         optimum[mine] = np.asarray(_per_run_optimum(
-            optima, axes.index(l2_axis) if l2_axis else None, shape, {}))[mine]
+            optima, axes.index(l2_axis) if l2_axis else None, shape))[mine]
         subset = {name: value[mine] for name, value in hyper.items()}
-        verdict = unstable_runs(config.optimizer, subset, l2, curvatures)
+        verdict = unstable_runs(config.optimizer, subset, l2, curvatures, xp is jnp)
         if xp is jnp:
             unstable = unstable.at[mine].set(verdict)
         else:
@@ -247,13 +264,12 @@ def _axis_of(name: str, axes: tuple[str, ...], values) -> str | None:
     return SAMPLE_AXIS if name in values else None
 
 
-def _per_run_optimum(optima, l2_position: int | None, shape, hyper):
+def _per_run_optimum(optima, l2_position: int | None, shape, xp=np):
     """Each run's optimum loss (NaN where unknown), for the convergence monitor; one run's
     as a number."""
     if not shape:
         return np.nan if optima is None else optima[0]
     num_runs = math.prod(shape)
-    xp = jnp if is_traced(hyper) else np
     if optima is None:
         return xp.full(num_runs, np.nan, input_dtype("optimum"))
     if l2_position is not None:  # the run's position on the l2 axis picks its optimum
@@ -310,13 +326,12 @@ def _check_values(name: str, raw, config: RunConfig, where: str):
     return np.asarray(raw, np.float64).reshape(-1)
 
 
-def _members(axes, values, fixed, shape) -> dict[str, Any]:
+def _members(axes, values, fixed, shape, xp=np) -> dict[str, Any]:
     """One entry per run for every traced input, the grid unrolled in row-major order (in
     NumPy, or in JAX when some value is traced by the caller); drawn hyperparameters follow
     the sample axis. One run (no axes) takes the shared values as they are."""
     if not shape:
         return dict(fixed)
-    xp = jnp if is_traced((values, fixed)) else np
     position = np.indices(shape).reshape(len(shape), -1)  # each run's index on each axis
     num_runs = math.prod(shape)
     hyper = {}
