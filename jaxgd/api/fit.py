@@ -12,29 +12,10 @@ from jaxgd.core import convergence
 from jaxgd.core.descent import Descent
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze
-from jaxgd.data.statistics import on_device
-from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
-from jaxgd.inputs import frames
-from jaxgd.inputs.validation import is_traced, warn_unaligned
-from jaxgd.pipeline import holdout, streaming
-from jaxgd.pipeline.preparation import (
-    check_inputs,
-    device_data,
-    fixed_values,
-    start_references,
-    unstable_runs,
-)
-from jaxgd.pipeline.training import (
-    OptimizerFactory,
-    Options,
-    RunConfig,
-    input_dtype,
-    make_config,
-    start_values,
-    train,
-    width,
-)
+from jaxgd.pipeline import holdout
+from jaxgd.pipeline.problem import Problem, solve
+from jaxgd.pipeline.training import OptimizerFactory, Options, RunConfig, train
 from jaxgd.results.result import FitResult
 from jaxgd.tuning import segments
 
@@ -175,11 +156,12 @@ def fit(
     return _fit(X, y, Options.of(locals()))
 
 
-def _run(engine: engines.Engine, data, hyper, config: RunConfig,
-         plan: segments.Plan | None, held=None) -> Descent:
+def _run(problem: Problem, plan: segments.Plan | None) -> Descent:
     """The run as one compiled scan, or with ``stop_at_convergence`` in segments, so that a
     run that converged early stops costing steps (``jaxgd.tuning.segments``)."""
-    if plan is None or is_traced((data, hyper, held)):
+    engine, data, hyper, config, held = (problem.engine, problem.data, problem.hyper,
+                                         problem.config, problem.held)
+    if plan is None or problem.traced:
         return _fit_compiled(engine, data, hyper, config, held)
     one = {name: np.asarray(value)[None] for name, value in hyper.items()}
     run = segments.run_segments(engine, data, one, config, plan, 1, "none", held)
@@ -189,33 +171,19 @@ def _run(engine: engines.Engine, data, hyper, config: RunConfig,
 
 
 def _fit(X, y, options: Options) -> FitResult:
-    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.pipeline.streaming)
-        if options.validation is not None:  # by the file's names: its rows have none
-            holdout.check_validation_names(options.validation, X)
-        return streaming.run_on_rows(lambda data: _fit(data, None, options), X, y,
-                                     options.batch_size, options.batch_seed)
-    feature_names, target_name = frames.names_of(X, y)
-    warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
-    X, y, held_plan = holdout.resolve(X, y, options)
-    X, y, n_rows = check_inputs(X, y)
-    config = make_config(options, n_rows)
-    fixed = fixed_values(options, config.optimizer)
-    reference = start_references(X, y, fixed["l2"]) if options.reference else lambda: None
-    chosen, data = device_data(X, y, options.engine, config, 1, fixed["l2"])
-    found = reference()
-    optima, curvatures = (None, None) if found is None else found
-    fixed["optimum"] = np.nan if optima is None else optima[0]
-    fixed["unstable"] = unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures)
-    engine = engines.BY_NAME[chosen]
-    fixed.update(start_values(options.init, width(engine, data)))
-    hyper = {name: on_device(value, input_dtype(name)) for name, value in fixed.items()}
-    held = None if held_plan is None else holdout.held_out(*held_plan, chosen)
+    return solve(X, y, options, partial(_finish, options=options))
+
+
+def _finish(problem: Problem, options: Options) -> FitResult:
+    """The prepared run, run, as a ``FitResult``."""
+    config = problem.config
     segmented = segments.make_plan(options, config, work=lambda: segments.work(
-        chosen, n_rows, engine.n_features(data), 1, config.num_steps))
-    run = _run(engine, data, hyper, config, segmented, held)
-    optimal = optima[0] if options.reference and optima is not None else None
-    return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
-                     reference=freeze(optimal), feature_names=feature_names,
-                     target_name=target_name, num_steps=config.num_steps,
-                     errors=holdout.result_errors(run.params, X, y, held_plan,
-                                                  diverged=run.diverged))
+        problem.chosen, problem.n_rows, problem.n_features(), 1, config.num_steps))
+    run = _run(problem, segmented)
+    feature_names, target_name = problem.names
+    return FitResult(**run._asdict(), learning_rate=problem.hyper["learning_rate"],
+                     engine=problem.chosen, reference=freeze(problem.optimal),
+                     feature_names=feature_names, target_name=target_name,
+                     num_steps=config.num_steps,
+                     errors=holdout.result_errors(run.params, problem.X, problem.y,
+                                                  problem.held_plan, diverged=run.diverged))

@@ -17,39 +17,21 @@ import numpy as np
 
 from jaxgd.core import convergence, progress
 from jaxgd.core.descent import Descent
-from jaxgd.core.optimizers import OptimizerSpec, check_hyperparameter, make_spec
+from jaxgd.core.optimizers import OptimizerSpec, make_spec
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze
-from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
-from jaxgd.inputs import frames
 from jaxgd.inputs.validation import (
-    check_learning_rates,
     check_memory,
-    check_non_negative,
     check_positive_int,
-    check_seed,
-    is_traced,
-    warn_unaligned,
 )
-from jaxgd.pipeline import holdout, sharding, streaming
-from jaxgd.pipeline.preparation import (
-    check_inputs,
-    device_data,
-    fixed_values,
-    references,
-    start_references,
-    unstable_runs,
-)
+from jaxgd.pipeline import holdout, sharding
+from jaxgd.pipeline.problem import Problem, n_features, solve
 from jaxgd.pipeline.training import (
     OptimizerFactory,
     Options,
     RunConfig,
-    input_dtype,
-    make_config,
-    start_values,
     train,
-    width,
 )
 from jaxgd.results.result import GridResult
 from jaxgd.tuning import refinement, search, segments
@@ -279,155 +261,31 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     first axis "sample" crossed with the grid's axes; ``refine`` a checked ``refine=``
     (``jaxgd.tuning.refinement``).
     """
-    if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.pipeline.streaming)
-        if options.validation is not None:  # by the file's names: its rows have none
-            holdout.check_validation_names(options.validation, X)
-        return streaming.run_on_rows(
-            lambda data: run_grid(data, None, grid, options, points, refine), X, y,
-            options.batch_size, options.batch_seed, grid)
-    names = frames.names_of(X, y)
-    warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
-    X, y, held_plan = holdout.resolve(X, y, options)
-    X, y, n_rows = check_inputs(X, y)
-    config = make_config(options, n_rows)
-    axes, values = _check_grid(grid, config, points)
-    folds = isinstance(held_plan, holdout.Folds)
-    if folds:
-        if config.batch_size is not None:
-            raise ValueError("k_folds is for full-batch runs (leave out batch_size and "
-                             "epochs), or give validation= for mini-batch SGD")
-        axes, values = (*axes, "fold"), {**values, "fold": np.arange(held_plan.k,
-                                                                      dtype=np.int32)}
-    varying = (*axes, *(points or {}))
-    fixed = fixed_values(options, config.optimizer, varying)
-    shape = tuple(values[axis].size for axis in axes)
-    num_runs = math.prod(shape)
-    l2_axis = _axis_of("l2", axes, values)
-    fixed_l2 = None if l2_axis else fixed["l2"]
-    l2 = values["l2"] if l2_axis else fixed["l2"]
-    # The float64 reference runs on a worker thread while the data go to the device (the
-    # folds compute theirs from each fold's moments).
-    pending = start_references(X, y, l2) if options.reference and not folds else None
-    chosen, data = device_data(X, y, options.engine, config, num_runs, fixed_l2)
-    engine = engines.BY_NAME[chosen]
-    held = None
-    if folds:  # every fold's data on a leading axis; train picks its run's
-        rows = data if chosen == "direct" else None  # on device already: not sent again
-        data, held, trains = holdout.fold_data(chosen, X, y, held_plan,
-                                               0.0 if fixed_l2 is None else fixed_l2,
-                                               rows=rows)
-    elif held_plan is not None:
-        held = holdout.held_out(*held_plan, chosen)
-    hyper = _members(axes, values, fixed, shape)
-    if folds and chosen.endswith("-fused") and is_traced((data, hyper, held)):
-        # Under the caller's transformation the kernel's per-run fold constants do not
-        # lower through jax.grad yet: the folds take the same engine's scan path (the same
-        # numbers; the kernel differentiates through it anyway).
-        chosen = chosen.removesuffix("-fused")
-        engine = engines.BY_NAME[chosen]
-    hyper.update(start_values(options.init, _width(engine, data, folds), shape, axes))
-    if folds:
-        optimal, curvatures = _fold_references(trains, l2, axes, shape, hyper, config,
-                                               options.reference, l2_axis)
-    else:
-        optimal, curvatures = _references(pending, l2, axes, shape, hyper, config, l2_axis)
-    mode = sharding.check_mode(options.sharding_mode, n_rows)
+    return solve(X, y, options, partial(_finish, options=options, refine=refine), grid,
+                 points)
+
+
+def _finish(problem: Problem, options: Options,
+            refine: refinement.Plan | None) -> GridResult:
+    """The prepared runs, run (placed on the devices, in chunks or segments), as a
+    ``GridResult``, refined with a ``refine`` plan."""
+    p, config = problem, problem.config
+    mode = sharding.check_mode(options.sharding_mode, p.n_rows)
     plan = segments.make_plan(options, config, work=lambda: segments.work(
-        chosen, n_rows, _width(engine, data, folds), num_runs, config.num_steps))
-    if is_traced((data, hyper, held)):  # inside the caller's transformation: one plain call
+        p.chosen, p.n_rows, p.n_features(), p.num_runs, config.num_steps))
+    if p.traced:  # inside the caller's transformation: one plain call
         # (no early exit: only the host can re-pack the runs between segments)
-        run = _members_compiled(engine, data, hyper, config, num_runs, shape, held)
+        run = _members_compiled(p.engine, p.data, p.hyper, config, p.num_runs, p.shape,
+                                p.held)
     else:
-        run = _run_placed(engine, data, hyper, config, options.chunk_size, mode, shape, plan,
-                          held)
-    errors = holdout.result_errors(run.params, X, y, held_plan, len(axes) - 1,
+        run = _run_placed(p.engine, p.data, p.hyper, config, options.chunk_size, mode,
+                          p.shape, plan, p.held)
+    errors = holdout.result_errors(run.params, p.X, p.y, p.held_plan, len(p.axes) - 1,
                                    run.diverged)
-    result = _result(run, axes, values, fixed, chosen, optimal, names,
-                     config.num_steps)._replace(errors=errors)
+    result = _result(run, p)._replace(errors=errors)
     if refine is not None:
-        result = refinement.refine(result, refine, engine, data, hyper, config, l2,
-                                   curvatures, held)
+        result = refinement.refine(result, refine, p)
     return result
-
-
-def _width(engine: engines.Engine, data, folds: bool) -> int:
-    """The model's features, from the prepared data (one fold's shapes with k folds; nothing
-    is computed)."""
-    return engine.n_features(jax.eval_shape(holdout.pick, data, 0)) if folds else width(
-        engine, data)
-
-
-def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis):
-    """Sets each run's optimum and stability verdict in ``hyper``; returns the reference
-    loss to report (None without one) and the curvatures. ``pending`` collects the
-    ``references`` begun by ``start_references`` (None: no reference asked for)."""
-    found = None if pending is None else pending()
-    optima, curvatures = (None, None) if found is None else found
-    hyper["optimum"] = _per_run_optimum(optima, axes.index(l2_axis) if l2_axis else None,
-                                        shape, hyper)
-    unstable = unstable_runs(config.optimizer, hyper, l2, curvatures)
-    hyper["unstable"] = (jnp if is_traced(hyper) else np).asarray(unstable)
-    if optima is None:
-        return None, curvatures
-    if l2_axis:
-        return optima.reshape([optima.size if a == l2_axis else 1 for a in axes]), curvatures
-    return float(optima[0]), curvatures
-
-
-def _fold_references(trains, l2, axes, shape, hyper, config: RunConfig, reference: bool,
-                     l2_axis):
-    """``_references`` with k folds: each fold's runs get their training rows' optimum and
-    stability limit (from the fold's moments, on the host); the reference broadcasts over
-    (l2, fold), the curvatures come back as ``(l2 values, folds)``. A run's fold is its
-    place on the last axis, known on the host, so hyperparameters traced by the caller
-    (``jit``, ``grad``) get traced verdicts, and a traced l2 no reference (as without folds).
-    """
-    xp = jnp if is_traced(hyper) else np
-    fold_of = np.indices(shape)[-1].reshape(-1)  # each run's fold
-    optimum, unstable = np.full(fold_of.size, np.nan), xp.zeros(fold_of.size, bool)
-    per_fold, per_curvature = [], []
-    for fold, stats in enumerate(trains):
-        found = references(stats, None, l2, warn_conditioning=fold == 0) if reference else None
-        optima, curvatures = (None, None) if found is None else found
-        mine = np.flatnonzero(fold_of == fold)
-        optimum[mine] = np.asarray(_per_run_optimum(
-            optima, axes.index(l2_axis) if l2_axis else None, shape, {}))[mine]
-        subset = {name: value[mine] for name, value in hyper.items()}
-        verdict = unstable_runs(config.optimizer, subset, l2, curvatures)
-        if xp is jnp:
-            unstable = unstable.at[mine].set(verdict)
-        else:
-            unstable[mine] = verdict
-        per_fold.append(optima)
-        per_curvature.append(curvatures)
-    hyper["optimum"] = xp.asarray(optimum, input_dtype("optimum"))
-    hyper["unstable"] = unstable
-    if any(optima is None for optima in per_fold):
-        return None, None
-    dims = [1] * len(axes)
-    dims[-1] = len(trains)
-    if l2_axis:
-        dims[axes.index(l2_axis)] = per_fold[0].size
-    return np.stack(per_fold, axis=-1).reshape(dims), np.stack(per_curvature, axis=-1)
-
-
-def _axis_of(name: str, axes: tuple[str, ...], values) -> str | None:
-    """The axis along which hyperparameter ``name`` varies: its own, the sample axis when it
-    was drawn, or None when every run shares it."""
-    if name in axes:
-        return name
-    return search.SAMPLE_AXIS if name in values else None
-
-
-def _per_run_optimum(optima, l2_position: int | None, shape, hyper):
-    """Each run's optimum loss (NaN where unknown), for the convergence monitor."""
-    num_runs = math.prod(shape)
-    xp = jnp if is_traced(hyper) else np
-    if optima is None:
-        return xp.full(num_runs, np.nan, input_dtype("optimum"))
-    if l2_position is not None:  # the run's position on the l2 axis picks its optimum
-        optima = optima[np.indices(shape)[l2_position].reshape(-1)]
-    return xp.asarray(np.broadcast_to(optima, (num_runs,)), input_dtype("optimum"))
 
 
 def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, mode: str,
@@ -442,7 +300,7 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
                                         strict=True)))
     data, held = sharding.place_replicated((data, held))
     if chunk_size is None:
-        features = _width(engine, data, "fold" in hyper)
+        features = n_features(engine, data, "fold" in hyper)
         logs = -(-config.num_steps // config.log_every) * (1 if held is None else 2)
         # Only "runs" spreads the outputs over the devices; otherwise each holds them all.
         devices = jax.devices() if mode == "runs" else jax.devices()[:1]
@@ -462,87 +320,11 @@ def _run_placed(engine, data, hyper, config: RunConfig, chunk_size: int | None, 
     return _run_members(engine, data, hyper, config, chunk_size, mode, shape, held)
 
 
-def _result(run: Descent, axes, values, fixed, engine: str, optimal, names,
-            num_steps: int) -> GridResult:
-    shown = {k: v for k, v in fixed.items()
-             if k not in axes and k not in values and k not in NOT_SHOWN}
-    # Numbers become 0-d arrays here, where the result is made (never when one is
-    # unflattened: JAX unflattens with placeholders and in_axes specs), so every leaf is one.
-    shown = {k: v if is_traced(v) else np.asarray(v) for k, v in shown.items()}
-    return GridResult(**run._asdict(), axes=axes, values=values, fixed=shown, engine=engine,
-                      reference=freeze(optimal), feature_names=names[0], target_name=names[1],
-                      num_steps=num_steps)
-
-
-#: Traced inputs that are settings of the convergence monitor, not hyperparameters.
-NOT_SHOWN = ("tol", "divergence_factor", "optimum", "unstable")
-
-
-def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig,
-                points: Mapping[str, np.ndarray] | None = None):
-    """The axes and their values, checked; drawn ``points`` become the first axis, "sample"
-    (its values the point numbers), and each drawn name's values are kept beside it."""
-    if not isinstance(grid, Mapping) or not (grid or points):
-        raise ValueError("grid must map at least one hyperparameter name to its values")
-    axes, values = tuple(grid), {}
-    if points:
-        valid = (*config.optimizer.hyperparameter_names(), "l2")
-        for name, drawn in points.items():
-            if name not in valid:
-                raise ValueError(f"sample[{name!r}]: unknown hyperparameter {name!r} for "
-                                 f"{config.optimizer.name} with schedule "
-                                 f"{config.optimizer.schedule}; valid: {', '.join(valid)}")
-            values[name] = _check_values(name, drawn, config, f"sample[{name!r}]")
-        size = next(iter(values.values())).size
-        axes = (search.SAMPLE_AXIS, *axes)
-        values = {search.SAMPLE_AXIS: np.arange(size), **values}
-    for axis in grid:
-        raw = grid[axis]
-        if axis == "fold":
-            raise ValueError("grid['fold'] is made by k_folds=: give k_folds instead")
-        if axis == "batch_seed" and config.batch_size is None:
-            raise ValueError("a batch_seed axis needs mini-batch SGD (batch_size and epochs): "
-                             "full-batch runs have no batch order")
-        if np.ndim(raw) == 0:
-            raise ValueError(f"grid[{axis!r}] must be a list of values, got {raw!r}")
-        values[axis] = _check_values(axis, raw, config, f"grid[{axis!r}]")
-        if values[axis].size == 0:
-            raise ValueError(f"grid[{axis!r}] is empty: give at least one value")
-    return axes, values
-
-
-def _check_values(name: str, raw, config: RunConfig, where: str):
-    """One hyperparameter's values (a grid axis or a drawn sample), checked."""
-    if is_traced(raw) and name not in ("seed", "batch_seed"):  # shape and dtype only
-        if name not in ("learning_rate", "l2"):
-            check_hyperparameter(name, None, config.optimizer)
-        return check_learning_rates(raw, where)
-    if name in ("seed", "batch_seed"):
-        return np.asarray([check_seed(s, where) for s in raw], np.uint32)
-    if name == "learning_rate":
-        return check_learning_rates(raw, where)
-    if name == "l2":
-        return np.asarray([check_non_negative(v, where) for v in raw])
-    check_hyperparameter(name, raw, config.optimizer)
-    return np.asarray(raw, np.float64).reshape(-1)
-
-
-def _members(axes, values, fixed, shape) -> dict[str, np.ndarray]:
-    """One entry per run for every traced input, the grid unrolled in row-major order (in
-    NumPy, or in JAX when some value is traced by the caller); drawn hyperparameters follow
-    the sample axis."""
-    xp = jnp if is_traced((values, fixed)) else np
-    position = np.indices(shape).reshape(len(shape), -1)  # each run's index on each axis
-    num_runs = math.prod(shape)
-    hyper = {}
-    for name, value in values.items():
-        if name != search.SAMPLE_AXIS:
-            hyper[name] = xp.asarray(value)[position[axes.index(_axis_of(name, axes,
-                                                                          values))]]
-    for name, value in fixed.items():
-        if name not in hyper:
-            hyper[name] = xp.full(num_runs, value)
-    return {name: v.astype(input_dtype(name)) for name, v in hyper.items()}
+def _result(run: Descent, problem: Problem) -> GridResult:
+    p = problem
+    return GridResult(**run._asdict(), axes=p.axes, values=p.values, fixed=p.shown(),
+                      engine=p.chosen, reference=freeze(p.optimal), feature_names=p.names[0],
+                      target_name=p.names[1], num_steps=p.config.num_steps)
 
 
 def _run_members(engine, data, hyper: dict[str, np.ndarray], config: RunConfig,

@@ -42,7 +42,7 @@ from jaxgd.datasets.stream import RowSource
 from jaxgd.inputs.validation import check_positive_int
 from jaxgd.pipeline import holdout
 from jaxgd.results.result import SweepResult
-from jaxgd.theory.stability import LIMITED, Stability, stability
+from jaxgd.theory.stability import Stability, has_exact_limit, stability
 
 #: Default candidates around a known limit: from SPAN[0]·limit to SPAN[1]·limit, log-spaced,
 #: plus the limit's near neighbours (``BRACKET``) so the sweep confirms it closely.
@@ -147,7 +147,7 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
             raise ValueError(f"lr_range takes no {name}: {why}")
     hyperparameters = dict(hyperparameters or {})
     limits = _theory(_training_rows(X, y, options), l2, optimizer, hyperparameters)
-    exact = limits is not None and _exact(options)
+    exact = limits is not None and _exact(optimizer, options)
     rates = _candidates(learning_rates, limits, num_rates)
     result = sweep(X, y, learning_rates=rates, num_steps=num_steps, optimizer=optimizer,
                    hyperparameters=hyperparameters, l2=l2, reference=True, **options)
@@ -181,12 +181,12 @@ def _theory(X, l2, optimizer: str, hyperparameters: dict) -> Stability | None:
     (other optimizers) or no matrix at hand (a file's rows)."""
     if isinstance(X, RowSource):
         return None
-    if optimizer not in LIMITED:
+    if not has_exact_limit(optimizer):
         kind: dict[str, Any] = {}  # still the plain-GD limit, to centre the candidates
     else:
         kind = {"optimizer": optimizer, "momentum": hyperparameters.get("momentum")}
     found = stability(X, l2, **kind)
-    return found if optimizer in LIMITED else None
+    return found if has_exact_limit(optimizer) else None
 
 
 def _training_rows(X, y, options: dict):
@@ -201,9 +201,9 @@ def _training_rows(X, y, options: dict):
     return holdout.resolve(X, y, held)[0]
 
 
-def _exact(options: dict) -> bool:
+def _exact(optimizer: str, options: dict) -> bool:
     """The theory holds for a constant rate on the full-batch loss only."""
-    return options.get("schedule", "constant") == "constant" and options.get(
+    return has_exact_limit(optimizer, options.get("schedule", "constant")) and options.get(
         "batch_size") is None
 
 

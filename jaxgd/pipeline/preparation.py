@@ -33,7 +33,7 @@ from jaxgd.inputs.validation import (
 from jaxgd.pipeline import streaming
 from jaxgd.pipeline.training import Options, RunConfig, criteria
 from jaxgd.theory.least_squares import solve
-from jaxgd.theory.stability import LIMITED, limit_factor, stability
+from jaxgd.theory.stability import has_exact_limit, limit_factor, stability
 
 
 def check_hyperparameters(hyperparameters: Mapping[str, Any] | None, l2: float,
@@ -115,8 +115,8 @@ def check_range(X, y) -> None:
 
 
 def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
-                l2: float | None = 0.0):
-    """Picks the engine and prepares what it reads on device.
+                l2: float | None = 0.0, folds_traced: bool = False):
+    """Picks the engine (``choose_engine``) and prepares what it reads on device.
 
     ``X`` and ``y`` are as ``check_inputs`` returned them (checked already: a second pass
     over a million rows would cost as much as the run's float64 moments). ``l2`` is the
@@ -125,20 +125,37 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
     Returns:
       (engine that will run, its data in JAX's default float dtype).
     """
+    chosen = choose_engine(X, y, engine_name, config, num_runs, l2, folds_traced)
     if isinstance(X, streaming.Streamed):  # rows in a file
         if config.batch_size is not None:  # read batch by batch
-            return streaming.device_data(X, engine_name, config)
+            return chosen, streaming.device_data(X)
+        X = X.stats  # full batch: the file's moments are all it takes
+    l2 = 0.0 if l2 is None else l2
+    if is_traced((X, y, l2)):
+        return chosen, engines.prepare(chosen, X, y, l2=l2)
+    # The same data again (by content, see jaxgd.data.memo): its moments are on the device already.
+    kind = ("prepare", chosen, float(l2), default_float().name)
+    return chosen, memo.cached(kind, [X, y], lambda: engines.prepare(chosen, X, y, l2=l2))
+
+
+def choose_engine(X, y, engine_name: str, config: RunConfig, num_runs: int,
+                  l2: float | None = 0.0, folds_traced: bool = False) -> str:
+    """The engine that will run: every rule of the choice in one place. Mini-batches are
+    rows (the direct engine); sufficient statistics have none (a moment engine); the rest
+    by cost and exactness (``jaxgd.engines.engine.choose_engine``). ``folds_traced``: k-fold
+    runs under the caller's transformation, which take the scan path of a fused engine.
+    """
+    if isinstance(X, streaming.Streamed):  # rows in a file
+        if config.batch_size is not None:  # read batch by batch
+            _check_minibatch_engine(engine_name)
+            return "direct"
         X = X.stats  # full batch: the file's moments are all it takes
     streamed = isinstance(X, SufficientStats)  # data larger than memory: only the moments
     if streamed and (config.batch_size is not None or engine_name == "direct"):
         raise ValueError("data given as sufficient statistics train with the gram or eigen "
                          "engine only (no rows to compute a direct loss or draw batches from)")
-    traced = is_traced((X, y))
     if config.batch_size is not None:  # batches are rows: only the direct engine has them
-        if engine_name not in ("auto", "direct"):
-            raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
-                             f"{engine_name} engine sees the data only as a whole, through its "
-                             "moments")
+        _check_minibatch_engine(engine_name)
         engine_name = "direct"
     n_rows, n_features = (int(X.n), X.mean_x.shape[0]) if streamed else X.shape
     # The eigen basis depends on l2: one concrete l2 for every run (asked for explicitly, a
@@ -147,13 +164,21 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
     if streamed and engine_name == "auto":  # no rows: the moments, whatever they cost
         engine_name = engines.moment_engine(config.optimizer.name, fixed_l2)
     chosen = engines.choose_engine(engine_name, n_rows, n_features, config.num_steps,
-                                   num_runs, config.optimizer.name, fixed_l2, traced)
-    l2 = 0.0 if l2 is None else l2
-    if traced or is_traced(l2):
-        return chosen, engines.prepare(chosen, X, y, l2=l2)
-    # The same data again (by content, see jaxgd.data.memo): its moments are on the device already.
-    kind = ("prepare", chosen, float(l2), default_float().name)
-    return chosen, memo.cached(kind, [X, y], lambda: engines.prepare(chosen, X, y, l2=l2))
+                                   num_runs, config.optimizer.name, fixed_l2,
+                                   is_traced((X, y)))
+    if folds_traced:
+        # Under the caller's transformation the kernel's per-run fold constants do not
+        # lower through jax.grad yet: the folds take the same engine's scan path (the same
+        # numbers; the kernel differentiates through it anyway).
+        chosen = chosen.removesuffix("-fused")
+    return chosen
+
+
+def _check_minibatch_engine(engine_name: str) -> None:
+    if engine_name not in ("auto", "direct"):  # a moment engine sees no rows
+        raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
+                         f"{engine_name} engine sees the data only as a whole, through its "
+                         "moments")
 
 
 CONDITION_WARNING = 1e4  # condition numbers from here on get a warning
@@ -233,7 +258,8 @@ def _reference_values(X, y, strengths: np.ndarray):
     return optima, curvatures, limits[int(np.argmin(strengths))].condition_number
 
 
-def unstable_runs(spec: OptimizerSpec, hyper: Mapping[str, Any], l2_values, curvatures):
+def unstable_runs(spec: OptimizerSpec, hyper: Mapping[str, Any], l2_values, curvatures,
+                  traced: bool = False):
     """Per run: whether its constant learning rate lies above its optimizer's exact
     stability limit on this data (``jaxgd.theory.stability.limit_factor``), so its loss must blow
     up; False where no limit is known (Adam, schedules, custom optimizers, data traced by the
@@ -241,12 +267,14 @@ def unstable_runs(spec: OptimizerSpec, hyper: Mapping[str, Any], l2_values, curv
     verdict (in their dtype), so a run gives the same verdicts inside a transformation as
     outside it.
 
-    ``l2_values`` and ``curvatures`` pair each l2 with the largest eigenvalue of its Hessian.
+    ``l2_values`` and ``curvatures`` pair each l2 with the largest eigenvalue of its Hessian;
+    ``traced``: some value in ``hyper`` is the caller's tracer (``jaxgd.pipeline.problem``
+    asks that once).
     """
     runs = np.shape(hyper["learning_rate"])
-    if not (spec.name in LIMITED and spec.schedule == "constant" and curvatures is not None):
+    if not (has_exact_limit(spec.name, spec.schedule) and curvatures is not None):
         return np.zeros(runs, bool)
-    xp, real = (jnp, None) if is_traced(hyper) else (np, np.float64)
+    xp, real = (jnp, None) if traced else (np, np.float64)
     l2_values = np.atleast_1d(np.asarray(l2_values, np.float64))
     which = xp.argmin(xp.abs(xp.asarray(hyper["l2"], real)[..., None] - l2_values), -1)
     momentum = xp.asarray(hyper.get("momentum", 0.0), real)

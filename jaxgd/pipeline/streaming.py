@@ -60,7 +60,6 @@ from jaxgd.core import minibatch
 from jaxgd.core.descent import Batches
 from jaxgd.data.statistics import SufficientStats, accumulate
 from jaxgd.datasets.stream import OpenRows, RowSource
-from jaxgd.engines import engine as engines
 from jaxgd.engines import gram
 from jaxgd.inputs.validation import check_seed, default_float
 
@@ -218,18 +217,11 @@ class StreamedRows:
     n_rows: int
 
 
-def device_data(data: Streamed, engine_name: str, config) -> tuple[str, Any]:
-    """The engine and device data of a streamed mini-batch run (``jaxgd.api.fit.device_data``'s
-    case; full-batch runs on a file train on its moments like any ``SufficientStats``)."""
-    if engine_name not in engines.ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(engines.ENGINES)}, "
-                         f"got {engine_name!r}")
-    if engine_name not in ("auto", "direct"):  # a moment engine sees no rows
-        raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
-                         f"{engine_name} engine sees the data only as a whole, through its "
-                         "moments")
-    return "direct", StreamedRows(gram.prepare(data.stats), jnp.asarray(data.handle, jnp.int32),
-                                  data.n)
+def device_data(data: Streamed) -> StreamedRows:
+    """The device data of a streamed mini-batch run, which the direct engine trains on
+    (``jaxgd.pipeline.preparation.device_data``'s case; full-batch runs on a file train on
+    its moments like any ``SufficientStats``)."""
+    return StreamedRows(gram.prepare(data.stats), jnp.asarray(data.handle, jnp.int32), data.n)
 
 
 def batches(data: StreamedRows, batch_size: int) -> tuple[Batches, Callable]:

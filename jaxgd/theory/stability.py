@@ -196,6 +196,20 @@ def _fastest(smallest: float, largest: float, optimizer: str, beta: float,
 LIMITED = ("sgd", "momentum", "nesterov")
 
 
+def has_exact_limit(optimizer: str, schedule: str = "constant") -> bool:
+    """Whether ``optimizer`` with ``schedule`` has an exact stability limit on the MSE (a
+    constant learning rate of plain gradient descent, momentum or Nesterov), the one rule
+    that the unstable-run verdicts, refinement and ``lr_range`` ask.
+
+    Example:
+      >>> has_exact_limit("momentum"), has_exact_limit("adam")
+      (True, False)
+      >>> has_exact_limit("sgd", "cosine_decay")
+      False
+    """
+    return optimizer in LIMITED and schedule == "constant"
+
+
 def limit_factor(optimizer: str, momentum=0.0):
     """The largest stable η·λmax of ``optimizer`` with a constant learning rate η on a
     quadratic whose Hessian's largest eigenvalue is λmax (NumPy arrays broadcast; a traced

@@ -34,13 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core.record import freeze
-from jaxgd.engines import engine as engines
-from jaxgd.inputs.validation import check_positive_int, is_traced
+from jaxgd.inputs.validation import check_positive_int
 from jaxgd.pipeline import streaming
+from jaxgd.pipeline.problem import Problem
 from jaxgd.pipeline.training import RunConfig, input_dtype, train
 from jaxgd.results.refined import Refinement
 from jaxgd.results.result import GridResult
-from jaxgd.theory.stability import LIMITED, limit_factor
+from jaxgd.theory.stability import has_exact_limit, limit_factor
 from jaxgd.tuning.search import SAMPLE_AXIS, Range
 
 #: The settings ``refine=`` takes, and their defaults.
@@ -105,15 +105,18 @@ def make_plan(refine: Mapping[str, Any], ranges: Mapping[str, Range] | None) -> 
                 check_positive_int(settings["backtracks"], "refine['backtracks']"))
 
 
-def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
-           config: RunConfig, l2_values, curvatures, held=None) -> GridResult:
+def refine(result: GridResult, plan: Plan, problem: Problem) -> GridResult:
     """``result`` with ``refined`` set: its ``plan.top`` best runs refined (see the module).
 
-    ``hyper`` holds every run's traced inputs (flat, in grid order); ``l2_values`` and
-    ``curvatures`` pair each l2 with its Hessian's largest eigenvalue (None if unknown);
-    ``held`` the held-out data (``jaxgd.pipeline.holdout``), whose loss is then the objective.
+    ``problem`` is the grid's (``jaxgd.pipeline.problem``): its ``hyper`` holds every run's
+    traced inputs (flat, in grid order); its ``l2`` and ``curvatures`` pair each l2 with its
+    Hessian's largest eigenvalue (None if unknown); its ``held`` the held-out data
+    (``jaxgd.pipeline.holdout``), whose loss is then the objective.
     """
-    if is_traced((data, hyper)):
+    engine, data, hyper, config, held = (problem.engine, problem.data, problem.hyper,
+                                         problem.config, problem.held)
+    l2_values, curvatures = problem.l2, problem.curvatures
+    if problem.traced:
         raise ValueError("refine= picks its start points on the host: not inside the "
                          "caller's jit, vmap or grad")
     if isinstance(data, streaming.StreamedRows):
@@ -127,7 +130,7 @@ def refine(result: GridResult, plan: Plan, engine: engines.Engine, data, hyper,
     start = {name: np.asarray(v)[runs] for name, v in hyper.items()}
     first = {name: v[:, 0] if k > 1 else v for name, v in start.items()}  # the point's own
     u0 = np.stack([np.asarray(r.to_unit(first[name])) for name, r in plan.ranges], -1)
-    limited = config.optimizer.name in LIMITED and config.optimizer.schedule == "constant"
+    limited = has_exact_limit(config.optimizer.name, config.optimizer.schedule)
     curvature = np.full(runs.shape, np.nan)  # NaN: no known limit
     if limited and curvatures is not None:  # each start's λmax, by its l2 (and fold)
         known = np.atleast_1d(np.asarray(l2_values, np.float64))

@@ -37,14 +37,13 @@ from jaxgd.inputs.validation import (
     check_non_negative,
     check_seed,
 )
+from jaxgd.pipeline.problem import SAMPLE_AXIS as SAMPLE_AXIS  # the drawn points' axis
 from jaxgd.tuning.sobol import BITS, MAX_DIMENSIONS, sobol
 
 #: The ways to spread points over a range.
 KINDS = ("log", "uniform")
 #: The ways to draw points of the unit cube.
 SAMPLERS = ("sobol", "random")
-#: The result axis that holds the drawn points.
-SAMPLE_AXIS = "sample"
 #: The most points a sampler can draw: Sobol' coordinates have ``sobol.BITS`` bits.
 MAX_POINTS = {"sobol": 2**BITS, "random": None}
 #: Peak bytes of a draw (measured with tracemalloc: 17 + 16 per hyperparameter for Sobol',
