@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from jaxgd.core import convergence
+from jaxgd.core.custom_model import Model
 from jaxgd.core.descent import Descent
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze
@@ -17,7 +18,7 @@ from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
 from jaxgd.inputs import frames
 from jaxgd.inputs.validation import is_traced, warn_unaligned
-from jaxgd.pipeline import holdout, streaming
+from jaxgd.pipeline import custom, holdout, streaming
 from jaxgd.pipeline.preparation import (
     check_inputs,
     device_data,
@@ -75,6 +76,7 @@ def fit(
     track_sharpness: bool = False,
     unroll: int | None = None,
     init: LinearParams | None = None,
+    model: Model | None = None,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
@@ -156,6 +158,12 @@ def fit(
         previous result's ``params``, to continue it. In the units of the data this run
         trains on (standardized features give standardized parameters). It may be the
         caller's tracer: ``jax.grad`` of the result with respect to it flows through the run.
+      model: a ``jaxgd.Model`` (its loss, start and prediction) to train instead of linear
+        regression, on the direct path (see ``jaxgd.core.custom_model``): every run starts
+        at the model's ``init``; runs are judged without a known optimum (``optimal_loss``
+        None); held-out losses are the model's loss on the held-out rows; ``errors`` is
+        None; ``predict`` uses the model's. l2, init, mini-batches, ``track_sharpness`` and
+        ``refine`` are refused with it.
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
@@ -189,6 +197,7 @@ def _run(engine: engines.Engine, data, hyper, config: RunConfig,
 
 
 def _fit(X, y, options: Options) -> FitResult:
+    options = custom.model_options(options, X)  # a user's model: checked, on the direct path
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.pipeline.streaming)
         if options.validation is not None:  # by the file's names: its rows have none
             holdout.check_validation_names(options.validation, X)
@@ -206,7 +215,7 @@ def _fit(X, y, options: Options) -> FitResult:
     optima, curvatures = (None, None) if found is None else found
     fixed["optimum"] = np.nan if optima is None else optima[0]
     fixed["unstable"] = unstable_runs(config.optimizer, fixed, fixed["l2"], curvatures)
-    engine = engines.BY_NAME[chosen]
+    engine = custom.engine_for(options, chosen)  # the model's engine when there is one
     fixed.update(start_values(options.init, width(engine, data)))
     hyper = {name: on_device(value, input_dtype(name)) for name, value in fixed.items()}
     held = None if held_plan is None else holdout.held_out(*held_plan, chosen)
@@ -217,5 +226,6 @@ def _fit(X, y, options: Options) -> FitResult:
     return FitResult(**run._asdict(), learning_rate=hyper["learning_rate"], engine=chosen,
                      reference=freeze(optimal), feature_names=feature_names,
                      target_name=target_name, num_steps=config.num_steps,
+                     model=options.model,
                      errors=holdout.result_errors(run.params, X, y, held_plan,
                                                   diverged=run.diverged))

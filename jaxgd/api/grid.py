@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core import convergence, progress
+from jaxgd.core.custom_model import Model
 from jaxgd.core.descent import Descent
 from jaxgd.core.optimizers import OptimizerSpec, check_hyperparameter, make_spec
 from jaxgd.core.params import LinearParams
@@ -32,7 +33,7 @@ from jaxgd.inputs.validation import (
     is_traced,
     warn_unaligned,
 )
-from jaxgd.pipeline import holdout, sharding, streaming
+from jaxgd.pipeline import custom, holdout, sharding, streaming
 from jaxgd.pipeline.preparation import (
     check_inputs,
     device_data,
@@ -113,6 +114,7 @@ def grid_sweep(
     validation_seed: int | None = None,
     k_folds: int | None = None,
     init: LinearParams | None = None,
+    model: Model | None = None,
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
@@ -188,6 +190,9 @@ def grid_sweep(
         no start), or one per run: leaves with the result's grid axes in front, weight
         ``(*shape, n_features)`` and bias ``shape`` (an axis of 1 shared along that grid
         axis), e.g. an earlier grid's ``params``.
+      model: a ``jaxgd.Model`` to train instead of linear regression, on the direct path,
+        as in ``fit``: verdicts without a known optimum, held-out losses from the model's
+        loss; search, k folds, early exit and pruning as for linear regression.
 
     Returns:
       A ``GridResult``; ``best()`` picks by validation loss when there are held-out data
@@ -285,6 +290,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
         return streaming.run_on_rows(
             lambda data: run_grid(data, None, grid, options, points, refine), X, y,
             options.batch_size, options.batch_seed, grid)
+    options = custom.model_options(options, X, {**grid, **(points or {})}, refine)  # a model
     names = frames.names_of(X, y)
     warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
     X, y, held_plan = holdout.resolve(X, y, options)
@@ -309,7 +315,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     # folds compute theirs from each fold's moments).
     pending = start_references(X, y, l2) if options.reference and not folds else None
     chosen, data = device_data(X, y, options.engine, config, num_runs, fixed_l2)
-    engine = engines.BY_NAME[chosen]
+    engine = custom.engine_for(options, chosen)  # the model's engine when there is one
     held = None
     if folds:  # every fold's data on a leading axis; train picks its run's
         rows = data if chosen == "direct" else None  # on device already: not sent again
@@ -343,7 +349,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     errors = holdout.result_errors(run.params, X, y, held_plan, len(axes) - 1,
                                    run.diverged)
     result = _result(run, axes, values, fixed, chosen, optimal, names,
-                     config.num_steps)._replace(errors=errors)
+                     config.num_steps)._replace(errors=errors, model=options.model)
     if refine is not None:
         result = refinement.refine(result, refine, engine, data, hyper, config, l2,
                                    curvatures, held)

@@ -92,6 +92,7 @@ class Options:
     validation_seed: int | None = None
     k_folds: int | None = None
     init: Any = None  # a LinearParams: the start of every run, or of each (see start_values)
+    model: Any = None  # a jaxgd.Model: the user's own loss and start (jaxgd.pipeline.custom)
 
     @classmethod
     def of(cls, keywords: Mapping[str, Any]) -> Options:
@@ -357,7 +358,10 @@ def _setup(engine, data, hyper, config, params=None, held=None):
 
 def _held_loss(engine, data, held, coordinates):
     """The held-out MSE of parameters in ``engine``'s coordinates (mapped back to weight and
-    bias first: O(d²) for the eigen engine, at the logged steps only)."""
+    bias first: O(d²) for the eigen engine, at the logged steps only); a user's model's
+    engine gives its own loss (``engine.held_loss``)."""
+    if engine.held_loss is not None:  # a user's model (jaxgd.engines.model)
+        return engine.held_loss(data, held, coordinates)
     return holdout.validation_loss(engine.from_coordinates(data, coordinates), held)
 
 
