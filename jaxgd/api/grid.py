@@ -290,7 +290,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
         return streaming.run_on_rows(
             lambda data: run_grid(data, None, grid, options, points, refine), X, y,
             options.batch_size, options.batch_seed, grid)
-    options = custom.model_options(options, X, {**grid, **(points or {})}, refine)  # a model
+    options = custom.model_options(options, X, (grid, points), refine)  # a user's model
     names = frames.names_of(X, y)
     warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
     X, y, held_plan = holdout.resolve(X, y, options)

@@ -27,11 +27,11 @@ from jaxgd.inputs.validation import is_traced
 from jaxgd.pipeline.training import Options
 
 
-def model_options(options: Options, X=None, varied: Mapping[str, Any] | None = None,
+def model_options(options: Options, X=None, varied: tuple[Any, ...] = (),
                   refine=None) -> Options:
     """``options`` for the runs of ``options.model`` (unchanged without one), checked.
 
-    ``varied``: the grid's (and the drawn points') hyperparameters, by name.
+    ``varied``: the grid and the drawn points (mappings by hyperparameter name, or None).
 
     Raises:
       TypeError: ``model`` is not a ``jaxgd.Model``.
@@ -50,7 +50,8 @@ def model_options(options: Options, X=None, varied: Mapping[str, Any] | None = N
     if isinstance(X, SufficientStats | RowSource):
         raise ValueError("a model trains on the rows X (an array): sufficient statistics "
                          "and files hold a linear model's data only")
-    if is_traced(options.l2) or options.l2 != 0 or "l2" in (varied or {}):
+    if is_traced(options.l2) or options.l2 != 0 or any(
+            isinstance(names, Mapping) and "l2" in names for names in varied):
         raise ValueError("l2 is the linear model's ridge penalty; a model's loss is its own: "
                          "put a penalty in Model's loss instead")
     refused = {"init": options.init is not None, "refine": refine is not None,

@@ -118,6 +118,9 @@ class Described(Descent):
           >>> {k: np.round(v, 3).tolist() for k, v in r.named_params()["weight"].items()}
           {'x0': 2.0}
         """
+        if self.model is not None:
+            raise ValueError("named_params names a linear model's weight and bias; this "
+                             "result's params are its model's own pytree: read result.params")
         return named_params(self.params, self.feature_names, standardizer)
 
     def predict(self, X, standardizer: Standardizer | None = None) -> jax.Array:

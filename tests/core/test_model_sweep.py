@@ -270,3 +270,5 @@ def test_bad_models_are_refused_by_name(tmp_path):
     result = jaxgd.fit(X, y, model=logistic(), learning_rate=0.1, num_steps=5)
     with pytest.raises(TypeError, match="model="):
         result.save(tmp_path / "run")
+    with pytest.raises(ValueError, match="own pytree"):
+        result.named_params()
