@@ -162,8 +162,8 @@ def fit(
         regression, on the direct path (see ``jaxgd.core.custom_model``): every run starts
         at the model's ``init``; runs are judged without a known optimum (``optimal_loss``
         None); held-out losses are the model's loss on the held-out rows; ``errors`` is
-        None; ``predict`` uses the model's. l2, init, mini-batches, ``track_sharpness`` and
-        ``refine`` are refused with it.
+        None; ``predict`` uses the model's. l2, init, ``track_sharpness`` and ``refine`` are
+        refused with it.
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.

@@ -38,8 +38,9 @@ class Model:
     Attributes:
       loss: ``loss(params, (X_rows, y_rows)) -> scalar``: the training loss on some rows of
         the data (X's rows ``(m, n_features)``, y's ``(m,)``). Held-out losses are the same
-        function on the held-out rows. With ``k_folds`` it must be a mean over the rows
-        (each fold's loss is computed as the weighted sum of the one-row losses).
+        function on the held-out rows. With ``k_folds``, and with a ``batch_size`` that does
+        not divide n, it must be a mean over the rows (those losses are weighted sums of
+        the one-row losses).
       init: the starting parameters of every run, a pytree of float arrays (e.g. a dict of
         weights); its floats are cast to the run's float dtype. Must be concrete.
       predict: ``predict(params, X) -> predictions`` (one per row), for the results'

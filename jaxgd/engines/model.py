@@ -63,7 +63,22 @@ def _make(model: Model) -> Engine:
         noise=lambda data: 0.0,
         n_features=lambda data: model.size(),
         held_loss=lambda data, held, params: rows_loss(model, params, held),
+        batch_loss=lambda data, params, batch, padded: batch_loss(model, params, batch,
+                                                                  data, padded),
     )
 
 
-__all__ = ["model_engine", "rows_loss"]
+def batch_loss(model: Model, params, batch, rows: Rows, padded: bool) -> jax.Array:
+    """The model's loss on a mini-batch (``jaxgd.core.minibatch.Batch``: row indices, and
+    which are real): ``loss(params, (X[rows], y[rows]))``; a batch that may carry padding
+    (``padded``: batch_size does not divide n) takes the mean of the one-row losses over
+    its real rows (for a loss that is a mean over rows, the same)."""
+    X, y = rows.X[batch.rows], rows.y[batch.rows]
+    if not padded:
+        return model.loss(params, (X, y))
+    one_row = jax.vmap(lambda x, t: model.loss(params, (x[None], t[None])))(X, y)
+    weights = batch.real.astype(one_row.dtype)
+    return jnp.sum(one_row * weights) / jnp.sum(weights)
+
+
+__all__ = ["batch_loss", "model_engine", "rows_loss"]

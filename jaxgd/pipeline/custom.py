@@ -8,8 +8,8 @@ decisions that differ from linear regression, taken at the edges of the one pipe
 - ``engine_for``: the engine value that runs (``jaxgd.engines.model``).
 
 Refused with a model, each with its reason: ``l2`` (the loss is the model's: put a penalty in
-it), ``init=`` (the model carries its start), mini-batch SGD, ``track_sharpness``, ``refine=``,
-and data given as sufficient statistics or a file (the model needs the rows).
+it), ``init=`` (the model carries its start), ``track_sharpness``, ``refine=``, and data
+given as sufficient statistics or a file (the model needs the rows).
 """
 
 from __future__ import annotations
@@ -55,12 +55,9 @@ def model_options(options: Options, X=None, varied: tuple[Any, ...] = (),
         raise ValueError("l2 is the linear model's ridge penalty; a model's loss is its own: "
                          "put a penalty in Model's loss instead")
     refused = {"init": options.init is not None, "refine": refine is not None,
-               "batch_size": options.batch_size is not None or options.epochs is not None,
                "track_sharpness": options.track_sharpness is True}
     why = {"init": "the model carries its start (Model's init)",
            "refine": "refinement steps a linear model's hyperparameters on its own loss",
-           "batch_size": "mini-batch SGD (batch_size, epochs) is for linear regression "
-                         "for now: a model runs full batch",
            "track_sharpness": "the preconditioned sharpness is tracked for linear "
                               "regression's loss only"}
     for name, given in refused.items():

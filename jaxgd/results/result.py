@@ -88,6 +88,9 @@ class Described(Descent):
         loss's dtype (``jaxgd.core.convergence.RESOLUTION_ULPS``) is reported as 0. A gap further
         below 0 would be a bug and stays negative (``jaxgd.core.convergence.gap_to_optimum``).
         """
+        if self.reference is None and self.model is not None:
+            raise ValueError("no known optimum: a model's runs (model=) are judged by their "
+                             "losses alone, without a reference loss")
         if self.reference is None:
             raise ValueError("no reference loss: run with reference=True on concrete data "
                              "(the float64 reference is computed on the host, so not under "
