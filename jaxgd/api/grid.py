@@ -284,13 +284,13 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     first axis "sample" crossed with the grid's axes; ``refine`` a checked ``refine=``
     (``jaxgd.tuning.refinement``).
     """
+    options = custom.model_options(options, X, (grid, points), refine)  # a user's model
     if isinstance(X, RowSource):  # a file: opened for this run (see jaxgd.pipeline.streaming)
         if options.validation is not None:  # by the file's names: its rows have none
             holdout.check_validation_names(options.validation, X)
         return streaming.run_on_rows(
             lambda data: run_grid(data, None, grid, options, points, refine), X, y,
             options.batch_size, options.batch_seed, grid)
-    options = custom.model_options(options, X, (grid, points), refine)  # a user's model
     names = frames.names_of(X, y)
     warn_unaligned(X, y)  # pandas would align by label; jaxgd goes by position
     X, y, held_plan = holdout.resolve(X, y, options)

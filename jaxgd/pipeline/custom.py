@@ -24,6 +24,7 @@ from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
 from jaxgd.engines.model import model_engine
 from jaxgd.inputs.validation import is_traced
+from jaxgd.pipeline import streaming
 from jaxgd.pipeline.training import Options
 
 
@@ -47,7 +48,7 @@ def model_options(options: Options, X=None, varied: tuple[Any, ...] = (),
         raise ValueError(f"engine={options.engine!r} computes the linear least-squares loss "
                          "from the data's moments; a model's own loss runs on the direct "
                          "path: leave engine out (or give 'direct')")
-    if isinstance(X, SufficientStats | RowSource):
+    if isinstance(X, SufficientStats | RowSource | streaming.Streamed):
         raise ValueError("a model trains on the rows X (an array): sufficient statistics "
                          "and files hold a linear model's data only")
     if is_traced(options.l2) or options.l2 != 0 or any(

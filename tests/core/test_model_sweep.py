@@ -309,3 +309,14 @@ def test_bad_models_are_refused_by_name(tmp_path):
         result.save(tmp_path / "run")
     with pytest.raises(ValueError, match="own pytree"):
         result.named_params()
+
+
+def test_data_without_rows_are_refused(tmp_path):
+    X, y = _data()
+    np.save(tmp_path / "rows.npy", np.column_stack([X, y]))
+    rows = jaxgd.datasets.npy_rows(tmp_path / "rows.npy")
+    for call in (jaxgd.fit, jaxgd.grid_sweep):
+        settings = {"learning_rate": 0.1} if call is jaxgd.fit else {
+            "grid": {"learning_rate": [0.1]}}
+        with pytest.raises(ValueError, match="trains on the rows"):
+            call(rows, None, model=logistic(), num_steps=5, **settings)
