@@ -26,6 +26,7 @@ _PUBLIC = {
     "LeastSquares": "jaxgd.theory.least_squares:LeastSquares",
     "LinearParams": "jaxgd.core.params:LinearParams",
     "LrRange": "jaxgd.api.lr_range:LrRange",
+    "Model": "jaxgd.core.custom_model:Model",
     "Monitor": "jaxgd.core.convergence:Monitor",
     "Stability": "jaxgd.theory.stability:Stability",
     "Standardizer": "jaxgd.data.scaling:Standardizer",
@@ -77,6 +78,7 @@ if TYPE_CHECKING:  # the same names for type checkers and editors (tests/core/te
     from jaxgd.api.lr_range import lr_range as lr_range
     from jaxgd.api.sweep import sweep as sweep
     from jaxgd.core.convergence import Monitor as Monitor
+    from jaxgd.core.custom_model import Model as Model
     from jaxgd.core.descent import descend as descend
     from jaxgd.core.model import mse as mse
     from jaxgd.core.model import predict as predict

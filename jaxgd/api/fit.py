@@ -9,11 +9,12 @@ import jax
 import numpy as np
 
 from jaxgd.core import convergence
+from jaxgd.core.custom_model import Model
 from jaxgd.core.descent import Descent
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze
 from jaxgd.engines import engine as engines
-from jaxgd.pipeline import holdout
+from jaxgd.pipeline import custom, holdout
 from jaxgd.pipeline.problem import Problem, solve
 from jaxgd.pipeline.training import OptimizerFactory, Options, RunConfig, train
 from jaxgd.results.result import FitResult
@@ -56,6 +57,7 @@ def fit(
     track_sharpness: bool = False,
     unroll: int | None = None,
     init: LinearParams | None = None,
+    model: Model | None = None,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
@@ -137,6 +139,12 @@ def fit(
         previous result's ``params``, to continue it. In the units of the data this run
         trains on (standardized features give standardized parameters). It may be the
         caller's tracer: ``jax.grad`` of the result with respect to it flows through the run.
+      model: a ``jaxgd.Model`` (its loss, start and prediction) to train instead of linear
+        regression, on the direct path (see ``jaxgd.core.custom_model``): every run starts
+        at the model's ``init``; runs are judged without a known optimum (``optimal_loss``
+        None); held-out losses are the model's loss on the held-out rows; ``errors`` is
+        None; ``predict`` uses the model's. l2, init, ``track_sharpness`` and ``refine`` are
+        refused with it.
 
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
@@ -171,6 +179,7 @@ def _run(problem: Problem, plan: segments.Plan | None) -> Descent:
 
 
 def _fit(X, y, options: Options) -> FitResult:
+    options = custom.model_options(options, X)  # a user's model: checked, on the direct path
     return solve(X, y, options, partial(_finish, options=options))
 
 
@@ -184,6 +193,6 @@ def _finish(problem: Problem, options: Options) -> FitResult:
     return FitResult(**run._asdict(), learning_rate=problem.hyper["learning_rate"],
                      engine=problem.chosen, reference=freeze(problem.optimal),
                      feature_names=feature_names, target_name=target_name,
-                     num_steps=config.num_steps,
+                     num_steps=config.num_steps, model=options.model,
                      errors=holdout.result_errors(run.params, problem.X, problem.y,
                                                   problem.held_plan, diverged=run.diverged))

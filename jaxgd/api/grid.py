@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core import convergence, progress
+from jaxgd.core.custom_model import Model
 from jaxgd.core.descent import Descent
 from jaxgd.core.optimizers import OptimizerSpec, make_spec
 from jaxgd.core.params import LinearParams
@@ -25,7 +26,7 @@ from jaxgd.inputs.validation import (
     check_memory,
     check_positive_int,
 )
-from jaxgd.pipeline import holdout, sharding
+from jaxgd.pipeline import custom, holdout, sharding
 from jaxgd.pipeline.problem import Problem, n_features, solve
 from jaxgd.pipeline.training import (
     OptimizerFactory,
@@ -95,6 +96,7 @@ def grid_sweep(
     validation_seed: int | None = None,
     k_folds: int | None = None,
     init: LinearParams | None = None,
+    model: Model | None = None,
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
@@ -170,6 +172,9 @@ def grid_sweep(
         no start), or one per run: leaves with the result's grid axes in front, weight
         ``(*shape, n_features)`` and bias ``shape`` (an axis of 1 shared along that grid
         axis), e.g. an earlier grid's ``params``.
+      model: a ``jaxgd.Model`` to train instead of linear regression, on the direct path,
+        as in ``fit``: verdicts without a known optimum, held-out losses from the model's
+        loss; search, k folds, early exit and pruning as for linear regression.
 
     Returns:
       A ``GridResult``; ``best()`` picks by validation loss when there are held-out data
@@ -261,6 +266,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     first axis "sample" crossed with the grid's axes; ``refine`` a checked ``refine=``
     (``jaxgd.tuning.refinement``).
     """
+    options = custom.model_options(options, X, (grid, points), refine)  # a user's model
     return solve(X, y, options, partial(_finish, options=options, refine=refine), grid,
                  points)
 
@@ -282,7 +288,7 @@ def _finish(problem: Problem, options: Options,
                           p.shape, plan, p.held)
     errors = holdout.result_errors(run.params, p.X, p.y, p.held_plan, len(p.axes) - 1,
                                    run.diverged)
-    result = _result(run, p)._replace(errors=errors)
+    result = _result(run, p)._replace(errors=errors, model=options.model)
     if refine is not None:
         result = refinement.refine(result, refine, p)
     return result

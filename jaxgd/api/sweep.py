@@ -8,6 +8,7 @@ import numpy as np
 
 from jaxgd.api.grid import run_grid
 from jaxgd.core import convergence
+from jaxgd.core.custom_model import Model
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import PER_RUN, SHARED
 from jaxgd.inputs.validation import check_learning_rates, default_float
@@ -54,6 +55,7 @@ def sweep(
     validation_seed: int | None = None,
     k_folds: int | None = None,
     init: LinearParams | None = None,
+    model: Model | None = None,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
 
@@ -87,6 +89,8 @@ def sweep(
         front: weight ``(K, n_features)`` and bias ``(K,)``, or ``(K, S, ...)`` with seeds
         (and a last axis k with k folds; an axis of 1 is shared: ``(K, 1, n_features)``
         gives each rate one start for all its seeds); ``init=previous.params`` continues.
+      model: a ``jaxgd.Model`` to train instead of linear regression, as in ``fit`` (every
+        run starts at its ``init``, so seeds change nothing there).
       batch_size: mini-batch SGD: rows per step, as in ``fit`` (then leave num_steps out).
       epochs: mini-batch SGD: passes over the data.
       batch_seed: one batch order for every run (None: each run's seed picks its own; for
@@ -124,4 +128,5 @@ def sweep(
         feature_names=result.feature_names,
         target_name=result.target_name,
         num_steps=result.num_steps,
+        model=result.model,
     )

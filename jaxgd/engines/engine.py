@@ -192,6 +192,12 @@ class Engine(NamedTuple):
       n_features: ``data -> d``.
       fused: run the whole descent of a block of runs in one kernel (``jaxgd.engines.fused``)
         instead of the scan loop (``jaxgd.core.descent``).
+      held_loss: ``(data, held, coordinates) -> loss`` on held-out data; None: the held-out
+        MSE of the linear model (``jaxgd.pipeline.holdout.validation_loss``). A user's model
+        gives its own loss (``jaxgd.engines.model``).
+      batch_loss: ``(data, params, batch, padded) -> loss`` on a mini-batch's rows
+        (``jaxgd.core.minibatch.Batch``), the run descending in ``to_coordinates`` of its
+        drawn start; None: the linear model's MSE in weight and bias.
     """
 
     name: str
@@ -202,6 +208,8 @@ class Engine(NamedTuple):
     noise: Callable[[Any], Any]
     n_features: Callable[[Any], int]
     fused: bool = False
+    held_loss: Callable[..., Any] | None = None
+    batch_loss: Callable[..., Any] | None = None
 
 
 def _direct_prepare(X, y, l2, dtype):

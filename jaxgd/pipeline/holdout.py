@@ -326,8 +326,8 @@ def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None
     None without held-out data; NaN for the runs that ``diverged``: see
     ``convergence.diverged_as_nan``) as a ``LazyErrors``, computed the first time it is
     read; or None when the rows or parameters are not concrete."""
-    if not _rows(X, y) or is_traced((params, diverged)):
-        return None
+    if not _rows(X, y) or is_traced((params, diverged)) or not isinstance(params, LinearParams):
+        return None  # (a user's model's params: no linear errors, see jaxgd.core.custom_model)
     arrays = (X, y, *(plan if isinstance(plan, Split) else ()))
     if sum(8 * np.size(a) for a in arrays) > memo.MAX_BYTES:  # as float64, as computed
         # Large data: a copy kept in every result would cost the data's size per result,

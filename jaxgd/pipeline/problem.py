@@ -41,7 +41,7 @@ from jaxgd.inputs.validation import (
     is_traced,
     warn_unaligned,
 )
-from jaxgd.pipeline import holdout, streaming
+from jaxgd.pipeline import custom, holdout, streaming
 from jaxgd.pipeline.preparation import (
     check_inputs,
     device_data,
@@ -160,7 +160,7 @@ def prepare(X, y, options: Options, grid: Mapping[str, Sequence[float]] | None =
     pending = start_references(X, y, l2) if options.reference and not folds else None
     chosen, data = device_data(X, y, options.engine, config, math.prod(shape), fixed_l2,
                                folds and is_traced((X, y, held_plan, values, fixed)))
-    engine = engines.BY_NAME[chosen]
+    engine = custom.engine_for(options, chosen)  # the model's engine when there is one
     held, trains = None, None
     if folds:  # every fold's data on a leading axis; train picks its run's
         rows = data if chosen == "direct" else None  # on device already: not sent again

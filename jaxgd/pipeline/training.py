@@ -92,6 +92,7 @@ class Options:
     validation_seed: int | None = None
     k_folds: int | None = None
     init: Any = None  # a LinearParams: the start of every run, or of each (see start_values)
+    model: Any = None  # a jaxgd.Model: the user's own loss and start (jaxgd.pipeline.custom)
 
     @classmethod
     def of(cls, keywords: Mapping[str, Any]) -> Options:
@@ -357,7 +358,10 @@ def _setup(engine, data, hyper, config, params=None, held=None):
 
 def _held_loss(engine, data, held, coordinates):
     """The held-out MSE of parameters in ``engine``'s coordinates (mapped back to weight and
-    bias first: O(d²) for the eigen engine, at the logged steps only)."""
+    bias first: O(d²) for the eigen engine, at the logged steps only); a user's model's
+    engine gives its own loss (``engine.held_loss``)."""
+    if engine.held_loss is not None:  # a user's model (jaxgd.engines.model)
+        return engine.held_loss(data, held, coordinates)
     return holdout.validation_loss(engine.from_coordinates(data, coordinates), held)
 
 
@@ -416,6 +420,10 @@ def _train_minibatch(engine, data, hyper, config, held=None):
     l2 = jnp.asarray(hyper["l2"], engines.dtype_of(moments))
     # In LinearParams, whatever the engine's coordinates.
     full_loss = lambda p: loss(engine.to_coordinates(moments, p))  # noqa: E731
+    if engine.batch_loss is not None:  # a user's model (jaxgd.engines.model): in its params
+        params, full_loss = engine.to_coordinates(moments, params), loss
+        if held is not None:
+            options["validation"] = partial(engine.held_loss, moments, held)
     data = moments if streamed is None else streamed
     if isinstance(data, streaming.StreamedRows):  # batches read from a file by the host
         n_rows = data.n_rows
@@ -423,6 +431,7 @@ def _train_minibatch(engine, data, hyper, config, held=None):
     else:
         n_rows = data.X.shape[0]
         batches, data_loss = _batches_in_memory(data, hyper, config)
+    batch_padded = n_rows % config.batch_size != 0
     per_epoch = minibatch.steps_per_epoch(n_rows, config.batch_size)
     epoch_starts = tuple(range(0, config.num_steps + 1, per_epoch))
     wanted = config.snapshot_steps
@@ -432,6 +441,8 @@ def _train_minibatch(engine, data, hyper, config, held=None):
     options["optimum"], options["unstable"] = None, False
 
     def batch_loss(params, batch):
+        if engine.batch_loss is not None:  # a user's model: its own loss on the batch
+            return engine.batch_loss(moments, params, batch, batch_padded)
         penalty = l2 * jnp.sum(params.weight * params.weight)  # ridge: the bias is free
         return data_loss(params, batch) + penalty
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import jax
 import numpy as np
 
+from jaxgd.core import custom_model
 from jaxgd.core.convergence import gap_to_optimum
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import PER_RUN, SHARED, Descent, freeze, pytree_record, thaw
@@ -56,6 +57,7 @@ class Described(Descent):
     feature_names: tuple[str, ...] | None = None
     target_name: str | None = None
     num_steps: int | None = None
+    model: Any = None  # the user's jaxgd.Model that ran (None: linear regression)
 
     def __post_init__(self):
         if isinstance(self.errors, dict):
@@ -86,6 +88,9 @@ class Described(Descent):
         loss's dtype (``jaxgd.core.convergence.RESOLUTION_ULPS``) is reported as 0. A gap further
         below 0 would be a bug and stays negative (``jaxgd.core.convergence.gap_to_optimum``).
         """
+        if self.reference is None and self.model is not None:
+            raise ValueError("no known optimum: a model's runs (model=) are judged by their "
+                             "losses alone, without a reference loss")
         if self.reference is None:
             raise ValueError("no reference loss: run with reference=True on concrete data "
                              "(the float64 reference is computed on the host, so not under "
@@ -116,6 +121,9 @@ class Described(Descent):
           >>> {k: np.round(v, 3).tolist() for k, v in r.named_params()["weight"].items()}
           {'x0': 2.0}
         """
+        if self.model is not None:
+            raise ValueError("named_params names a linear model's weight and bias; this "
+                             "result's params are its model's own pytree: read result.params")
         return named_params(self.params, self.feature_names, standardizer)
 
     def predict(self, X, standardizer: Standardizer | None = None) -> jax.Array:
@@ -137,6 +145,11 @@ class Described(Descent):
           >>> predictions.shape, bool(np.allclose(predictions, [7.0, 9.0], atol=1e-3))
           ((2, 2), True)
         """
+        if self.model is not None:  # a user's model: its own predict, run by run
+            if standardizer is not None:
+                X = standardizer.transform(X)
+            return custom_model.predict_runs(self.model, self.params, X,
+                                             np.ndim(self.final_loss))
         return predict_runs(self.params, X, feature_names=self.feature_names,
                             standardizer=standardizer)
 
@@ -183,7 +196,8 @@ class Described(Descent):
 
 
 #: The static fields of every ``Described`` result.
-DESCRIBED_META = ("engine", "reference", "feature_names", "target_name", "num_steps")
+DESCRIBED_META = ("engine", "reference", "feature_names", "target_name", "num_steps",
+                  "model")
 
 
 @pytree_record(*DESCRIBED_META)
@@ -337,6 +351,7 @@ class GridResult(Described):
             feature_names=self.feature_names,
             target_name=self.target_name,
             num_steps=self.num_steps,
+            model=self.model,
         )
 
 
@@ -412,7 +427,7 @@ class SweepResult(Described):
                           engine=self.engine,
                           reference=self.reference, feature_names=self.feature_names,
                           target_name=self.target_name,
-                          num_steps=self.num_steps)
+                          num_steps=self.num_steps, model=self.model)
 
 
 @runtime_checkable

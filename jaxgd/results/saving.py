@@ -91,6 +91,10 @@ def save(result, path, *, overwrite: bool = False) -> Path:
     kind = type(result).__name__
     if kind not in KINDS or type(result).__module__ != "jaxgd.results.result":
         raise TypeError(f"save takes a FitResult, SweepResult or GridResult, got {kind}")
+    if result.model is not None:  # its functions are code, which this format does not hold
+        raise TypeError("save writes linear regression's results; a result of model= holds "
+                        "the model's own functions and parameters: save its arrays yourself "
+                        "(e.g. numpy.savez of result.losses and the params' leaves)")
     arrays, summary = _encode(result)
     _check_destination(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +152,8 @@ def _describe(result, arrays: dict[str, np.ndarray], prefix: str = "") -> dict[s
         arrays[f"{prefix}grid_axes"] = np.asarray(result.axes, str)
     return {
         "kind": kind_of(result),
-        "meta": {name: getattr(result, name) for name in sorted(meta - {"reference"})},
+        "meta": {name: getattr(result, name)
+                 for name in sorted(meta - {"reference", "model"})},  # model: never saved
         "reference": None if reference is None else (
             "scalar" if isinstance(reference, float) else "array"),
         "fields": fields,

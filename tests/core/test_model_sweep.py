@@ -1,0 +1,322 @@
+"""A user's own model (``jaxgd.Model``) in fit, sweep and grid_sweep, against plain optax loops.
+
+The oracle is the loop anyone would write: ``jax.value_and_grad`` of the model's loss, an optax
+update, ``lax.scan`` under ``jax.jit`` (vmapped over the learning rates for a sweep, as the
+sweep vmaps its runs: the same program shape, so the same bits).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxgd
+from jaxgd.core import minibatch
+from jaxgd.pipeline import holdout
+
+N, D, STEPS = 48, 3, 100
+RATES = [0.1, 0.5, 2.0]
+
+
+def _data(dtype=np.float32):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((N, D))
+    logits = X @ np.array([1.5, -2.0, 0.5]) + 0.3
+    y = (logits + 0.5 * rng.standard_normal(N) > 0).astype(np.float64)
+    return X.astype(dtype), y.astype(dtype)
+
+
+def logistic_loss(params, batch):
+    """Binary cross-entropy of logits X @ w + b, a mean over the rows."""
+    X, y = batch
+    z = X @ params["w"] + params["b"]
+    return jnp.mean(jnp.logaddexp(0.0, z) - y * z)
+
+
+def logistic_predict(params, X):
+    return jax.nn.sigmoid(X @ params["w"] + params["b"])
+
+
+def mlp_predict(params, X):
+    hidden = jnp.tanh(X @ params["W1"] + params["b1"])
+    return hidden @ params["w2"] + params["b2"]
+
+
+def mlp_loss(params, batch):
+    X, y = batch
+    return jnp.mean((mlp_predict(params, X) - y) ** 2)
+
+
+@functools.cache  # one Model per dtype: the tests that share a program's shape share its compile
+def logistic(dtype=jnp.float32):
+    init = {"w": jnp.zeros(D, dtype), "b": jnp.zeros((), dtype)}
+    return jaxgd.Model(logistic_loss, init, predict=logistic_predict)
+
+
+@functools.cache
+def mlp(dtype=jnp.float32):
+    k1, k2 = jax.random.split(jax.random.key(1))
+    init = {"W1": 0.5 * jax.random.normal(k1, (D, 8), dtype), "b1": jnp.zeros(8, dtype),
+            "w2": 0.5 * jax.random.normal(k2, (8,), dtype), "b2": jnp.zeros((), dtype)}
+    return jaxgd.Model(mlp_loss, init, predict=mlp_predict)
+
+
+def plain_loop(loss, params0, X, y, make_optimizer, num_steps=STEPS):
+    """The oracle: ``run(rate) -> (final params, loss history)``, jit + scan + optax."""
+    batch = (jnp.asarray(X), jnp.asarray(y))
+
+    def run(rate):
+        optimizer = make_optimizer(rate)
+
+        def step(carry, _):
+            params, state = carry
+            value, grads = jax.value_and_grad(loss)(params, batch)
+            updates, state = optimizer.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), value
+
+        (params, _), losses = jax.lax.scan(step, (params0, optimizer.init(params0)), None,
+                                           length=num_steps)
+        return params, losses
+
+    return run
+
+
+def _equal(tree_a, tree_b):
+    leaves_a, leaves_b = jax.tree_util.tree_leaves(tree_a), jax.tree_util.tree_leaves(tree_b)
+    assert len(leaves_a) == len(leaves_b)
+    for a, b in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _adam(hyper):
+    """optax.adam with its hyperparameters as arrays, as jaxgd passes them (traced, so that a
+    grid over them compiles once); Python-float constants let XLA fold ``b2**t`` otherwise."""
+    rate, b1, b2, eps = hyper
+    return optax.adam(rate, b1=b1, b2=b2, eps=eps)
+
+
+def _adam_values(rates, dtype):
+    size = np.shape(rates)
+    return tuple(jnp.asarray(np.broadcast_to(v, size), dtype)
+                 for v in (rates, 0.9, 0.999, 1e-8))
+
+
+@pytest.mark.parametrize(("make", "rates"), [(logistic, RATES), (mlp, [0.05, 0.2, 0.5])])
+def test_every_member_of_a_sweep_is_the_plain_optax_loop_bit_for_bit(x64, make, rates):
+    dtype = jnp.float64 if x64 else jnp.float32
+    X, y = _data(dtype)
+    model = make(dtype)
+    result = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS)
+    run = plain_loop(model.loss, model.init, X, y, optax.sgd)
+    params, losses = jax.jit(jax.vmap(run))(jnp.asarray(rates, dtype))
+    assert result.losses.dtype == dtype
+    _equal(result.losses, losses)
+    _equal(result.params, params)
+    assert result.optimal_loss is None and result.errors is None
+    assert result.engine == "direct" and not np.asarray(result.stalled).any()
+
+
+def test_adam_fit_is_the_plain_loop_bit_for_bit_and_its_sweep_within_ulps():
+    dtype = jnp.float32  # (both dtypes: the sgd test above; one here keeps the suite short)
+    X, y = _data(dtype)
+    model, rates = mlp(dtype), [0.01, 0.05, 0.2]
+    run = plain_loop(model.loss, model.init, X, y, _adam)
+    one = jaxgd.fit(X, y, model=model, learning_rate=rates[1], num_steps=STEPS,
+                    optimizer="adam")
+    params, losses = jax.jit(run)(_adam_values(rates[1], dtype))
+    _equal(one.losses, losses)
+    _equal(one.params, params)
+    # Vmapped, XLA may fuse the MLP's batched products otherwise in the two programs: the
+    # same arithmetic to an ulp or so per step (measured: at most 1 ulp in float32).
+    result = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS,
+                         optimizer="adam")
+    params, losses = jax.jit(jax.vmap(run))(_adam_values(rates, dtype))
+    np.testing.assert_allclose(result.losses, losses, rtol=8 * jnp.finfo(dtype).eps)
+
+
+def test_verdicts_without_an_optimum_converged_and_diverged():
+    X, y = _data()
+    # Without an optimum, converged means flat: a relative change under tol for patience steps.
+    result = jaxgd.sweep(X, y, model=mlp(), learning_rates=[0.3, 50.0], num_steps=200,
+                         tol=3e-3)
+    assert result.converged.tolist() == [True, False]
+    assert result.diverged.tolist() == [False, True]
+    assert result.best() == (0,)
+    with pytest.raises(ValueError, match="no known optimum"):
+        result.gap  # noqa: B018
+
+
+def test_held_out_losses_are_the_models_loss_on_the_held_rows():
+    X, y = _data()
+    model = logistic()
+    X_val, y_val = X[:16] + 0.25, y[:16]
+    result = jaxgd.sweep(X, y, model=model, learning_rates=RATES, num_steps=STEPS,
+                         validation=(X_val, y_val))
+    held = (jnp.asarray(X_val), jnp.asarray(y_val))
+    first = logistic_loss(model.init, held)
+    np.testing.assert_allclose(result.validation_losses[:, 0], np.full(3, first), rtol=1e-6)
+    final = jax.vmap(lambda p: logistic_loss(p, held))(result.params)
+    np.testing.assert_allclose(result.final_validation_loss, final, rtol=1e-6)
+    # The held-out history follows the plain loop's parameters at every step.
+    run = plain_loop(model.loss, model.init, X, y, optax.sgd, num_steps=STEPS)
+    params, _ = jax.jit(run)(jnp.float32(RATES[1]))
+    np.testing.assert_allclose(result.final_validation_loss[1], logistic_loss(params, held),
+                               rtol=1e-6)
+
+
+def test_k_folds_train_each_fold_on_its_rows_and_hold_out_the_rest():
+    X, y = _data()
+    model = logistic()
+    result = jaxgd.sweep(X, y, model=model, learning_rates=RATES[:2], num_steps=STEPS,
+                         k_folds=3)
+    assert result.losses.shape == (2, 3, STEPS)
+    ids = holdout.fold_ids(N, 3, 0)
+    for fold in range(3):
+        train, held = ids != fold, ids == fold
+        run = plain_loop(model.loss, model.init, X[train], y[train], optax.sgd)
+        params, losses = jax.jit(jax.vmap(run))(jnp.asarray(RATES[:2], jnp.float32))
+        np.testing.assert_allclose(result.losses[:, fold], losses, rtol=2e-5)
+        rows = (X[held], y[held])
+        held_loss = jax.vmap(logistic_loss, in_axes=(0, None))(params, rows)
+        np.testing.assert_allclose(result.final_validation_loss[:, fold], held_loss,
+                                   rtol=2e-5)
+    assert len(result.best()) == 1
+
+
+def test_early_exit_and_pruning_give_the_full_runs_verdicts():
+    X, y = _data()
+    model = mlp()
+    rates = [0.03, 0.3, 1.0, 50.0]
+    full = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS, tol=3e-3)
+    early = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS, tol=3e-3,
+                        stop_at_convergence=True, segment_steps=20)
+    for name in ("converged_step", "diverged", "diverged_step"):
+        np.testing.assert_array_equal(getattr(early, name), getattr(full, name))
+    done = np.asarray(full.converged_step) >= 0
+    assert done.any() and np.asarray(early.steps_run)[done].min() < STEPS
+    pruned = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS, tol=3e-3,
+                         pruning="halving", halving_rate=2, min_steps=20)
+    assert (np.asarray(pruned.pruned_step) >= 0).any()
+    kept = np.asarray(pruned.pruned_step) < 0
+    np.testing.assert_array_equal(np.asarray(pruned.losses)[kept],
+                                  np.asarray(full.losses)[kept])
+
+
+@pytest.mark.parametrize("batch_size", [16, 20])  # 20: the last batch of an epoch is padded
+def test_mini_batches_are_the_plain_loop_over_the_same_batches_bit_for_bit(batch_size):
+    X, y = _data()
+    model, per_epoch = logistic(), minibatch.steps_per_epoch(N, batch_size)
+    one = jaxgd.fit(X, y, model=model, learning_rate=0.5, batch_size=batch_size, epochs=4,
+                    batch_seed=3)
+    key = jax.random.fold_in(jax.random.key(3), 1)  # the order jaxgd draws (core.minibatch)
+    X, y = jnp.asarray(X), jnp.asarray(y)
+
+    def batch_loss(params, t):
+        order = minibatch.epoch_order(key, t // per_epoch, N, batch_size)
+        rows, real = order.rows[t % per_epoch], order.real[t % per_epoch]
+        if N % batch_size == 0:
+            return logistic_loss(params, (X[rows], y[rows]))
+        one_row = jax.vmap(lambda x, t: logistic_loss(params, (x[None], t[None])))(X[rows],
+                                                                                  y[rows])
+        weights = real.astype(one_row.dtype)
+        return jnp.sum(one_row * weights) / jnp.sum(weights)
+
+    def run(rate):
+        optimizer = optax.sgd(rate)
+
+        def step(carry, t):
+            params, state = carry
+            value, grads = jax.value_and_grad(batch_loss)(params, t)
+            updates, state = optimizer.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), value
+
+        return jax.lax.scan(step, (model.init, optimizer.init(model.init)),
+                            jnp.arange(4 * per_epoch))
+
+    (params, _), losses = jax.jit(run)(jnp.float32(0.5))
+    _equal(one.losses, losses)
+    _equal(one.params, params)
+    np.testing.assert_allclose(one.epoch_losses[-1], logistic_loss(params, (X, y)), rtol=1e-6)
+
+
+def test_grid_and_search_over_optimizer_settings():
+    X, y = _data()
+    model = logistic()
+    grid = jaxgd.grid_sweep(X, y, model=model, optimizer="momentum", num_steps=50,
+                            grid={"learning_rate": [0.1, 0.5], "momentum": [0.0, 0.9]})
+    assert grid.losses.shape == (2, 2, 50)
+    run = plain_loop(model.loss, model.init, X, y,
+                     lambda rate: optax.sgd(rate, momentum=0.9), num_steps=50)
+    _, losses = jax.jit(run)(jnp.float32(0.5))
+    np.testing.assert_allclose(grid.losses[1, 1], losses, rtol=1e-6)
+    drawn = jaxgd.grid_sweep(X, y, model=model, num_steps=50, grid={"seed": [0]},
+                             sample={"learning_rate": ("log", 0.01, 1.0)}, num_samples=4)
+    assert drawn.losses.shape == (4, 1, 50) and drawn.predict(X).shape == (4, 1, N)
+
+
+def test_hypergradient_through_a_sweep_matches_the_plain_loop():
+    X, y = _data()
+    model = logistic()
+    run = plain_loop(model.loss, model.init, X, y, optax.sgd, num_steps=20)
+    ours = jax.grad(lambda rates: jaxgd.sweep(X, y, model=model, learning_rates=rates,
+                                              num_steps=20).final_loss.sum())
+    theirs = jax.grad(lambda rates: jax.vmap(
+        lambda rate: model.loss(run(rate)[0], (X, y)))(rates).sum())
+    rates = jnp.asarray([0.1, 0.5], jnp.float32)
+    np.testing.assert_allclose(ours(rates), theirs(rates), rtol=1e-5)
+
+
+def test_predict_uses_the_models_predict_and_refuses_without_one():
+    X, y = _data()
+    result = jaxgd.sweep(X, y, model=logistic(), learning_rates=RATES, num_steps=STEPS)
+    expected = jax.vmap(lambda p: logistic_predict(p, X))(result.params)
+    np.testing.assert_array_equal(result.predict(X), expected)
+    np.testing.assert_allclose(result.run((1,)).predict(X), expected[1], rtol=1e-6)
+    bare = jaxgd.Model(logistic_loss, logistic().init)
+    with pytest.raises(ValueError, match="no predict function"):
+        jaxgd.fit(X, y, model=bare, learning_rate=0.1, num_steps=5).predict(X)
+
+
+@pytest.mark.parametrize(("keywords", "match"), [
+    ({"engine": "gram"}, "moments"),
+    ({"engine": "eigen-fused"}, "moments"),
+    ({"l2": 0.1}, "penalty"),
+    ({"init": jaxgd.LinearParams(np.zeros(D), np.float32(0.0))}, "carries its start"),
+])
+def test_settings_a_model_does_not_take_are_refused(keywords, match):
+    X, y = _data()
+    settings = {"learning_rate": 0.1, "num_steps": 5, **keywords}
+    with pytest.raises(ValueError, match=match):
+        jaxgd.fit(X, y, model=logistic(), **settings)
+
+
+def test_bad_models_are_refused_by_name(tmp_path):
+    X, y = _data()
+    with pytest.raises(TypeError, match="model must be a jaxgd"):
+        jaxgd.fit(X, y, model=logistic_loss, learning_rate=0.1, num_steps=5)
+    with pytest.raises(TypeError, match="loss must be a function"):
+        jaxgd.Model(None, {"w": jnp.zeros(D)})
+    with pytest.raises(TypeError, match="must be floats"):
+        jaxgd.Model(logistic_loss, {"w": jnp.zeros(D, jnp.int32)})
+    with pytest.raises(ValueError, match="l2"):
+        jaxgd.grid_sweep(X, y, model=logistic(), num_steps=5, learning_rate=0.1,
+                         grid={"l2": [0.0, 0.1]})
+    result = jaxgd.fit(X, y, model=logistic(), learning_rate=0.1, num_steps=5)
+    with pytest.raises(TypeError, match="model="):
+        result.save(tmp_path / "run")
+    with pytest.raises(ValueError, match="own pytree"):
+        result.named_params()
+
+
+def test_data_without_rows_are_refused(tmp_path):
+    X, y = _data()
+    np.save(tmp_path / "rows.npy", np.column_stack([X, y]))
+    rows = jaxgd.datasets.npy_rows(tmp_path / "rows.npy")
+    for call in (jaxgd.fit, jaxgd.grid_sweep):
+        settings = {"learning_rate": 0.1} if call is jaxgd.fit else {
+            "grid": {"learning_rate": [0.1]}}
+        with pytest.raises(ValueError, match="trains on the rows"):
+            call(rows, None, model=logistic(), num_steps=5, **settings)
