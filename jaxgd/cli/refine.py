@@ -13,14 +13,17 @@ points again, crossed with the grid's other axes and the seeds, as one ``run_gri
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jaxgd.api.grid import run_grid
-from jaxgd.cli.plan import Plan, grid_point, holdout_options, library_options
+from jaxgd.cli.settings import grid_point, holdout_options, library_options
 from jaxgd.pipeline.training import Options
 from jaxgd.tuning import refinement, search
+
+if TYPE_CHECKING:
+    from jaxgd.cli.plan import Plan
 
 #: A refined point beats the sweep's best when its objective is lower by more than this,
 #: relatively: float32 losses of separate programs agree to about 1e-6.
