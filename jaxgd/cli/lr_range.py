@@ -76,7 +76,7 @@ def _run(config: Config, num_rates: int, target: float):
     """The config's data and settings, its grid at the first point, through lr_range."""
     from jaxgd import lr_range
     from jaxgd.cli.plan import prepare
-    from jaxgd.cli.settings import api_arguments, conditioning_said
+    from jaxgd.cli.settings import api_arguments, conditioning_said, reworded
 
     if config.data.k_folds is not None:
         raise ConfigError("lr-range: data.k_folds trains each fold on other rows, each with "
@@ -101,7 +101,7 @@ def _run(config: Config, num_rates: int, target: float):
             found = lr_range(X, y, seed=plan.seeds[0], num_rates=num_rates, target=target,
                              **options)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"lr-range: {error}") from None
+        raise ConfigError(f"lr-range: {reworded(error)}") from None
     rows = {"training_rows": int(X.shape[0]), "rows": plan.n_rows} if plan.held_out else {}
     return found, {**fixed, "seed": plan.seeds[0]}, rows, plan.warnings
 

@@ -31,7 +31,8 @@ INTEGER_AXES = ("seed", "batch_seed", "fold")
 
 def api_arguments(config: Config, num_steps: int, call: str = "grid_sweep") -> dict[str, Any]:
     """The keyword arguments of the library's ``call`` for this config: "grid_sweep" (a
-    chunk of ``jaxgd run``), "fit" (the best run's path, given its own point) or "lr_range".
+    chunk of ``jaxgd run``), "refine" (its best drawn points again, run whole: no early
+    exit), "fit" (the best run's path, given its own point) or "lr_range".
 
     Example:
       >>> from jaxgd.cli.config import parse
@@ -43,6 +44,8 @@ def api_arguments(config: Config, num_steps: int, call: str = "grid_sweep") -> d
     arguments = library_options(config, num_steps)
     if call == "lr_range":  # it always computes its reference, and shows no progress
         del arguments["reference"], arguments["progress_every"]
+    elif call == "refine":
+        arguments.update(holdout_options(config))
     elif call == "grid_sweep":
         arguments.update(segment_options(config), **holdout_options(config),
                          snapshot_steps=config.train.snapshot_steps)
