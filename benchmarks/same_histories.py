@@ -4,7 +4,8 @@
 ``REV`` (a commit, branch or tag) into a temporary git worktree, runs ``jaxgd run NAME`` for
 every shipped config with that version and with the working tree's, each in its own process,
 and compares every array of the two ``history.npz`` files bit for bit. It prints one line per
-config and array that differs (with the largest relative difference) and exits 1 if any does.
+config and array that differs (with the largest relative difference) or is missing, and exits 1
+if any does; arrays only the new version writes are listed, and are no difference.
 
 ``--only NAME`` (repeatable) limits the configs; ``--keep DIR`` keeps both results folders.
 A refactoring must leave every array identical; a deliberate change of numbers (a new loss
@@ -39,10 +40,11 @@ def run_config(source: Path, name: str, out: Path) -> None:
 
 
 def differences(old: Path, new: Path) -> list[str]:
-    """One line per array of ``history.npz`` that is not the same, bit for bit."""
+    """One line per array of ``history.npz`` that is not the same, bit for bit, or that the
+    new one lacks (an array only the new one has is no difference: see ``additions``)."""
     with np.load(old / "history.npz", allow_pickle=False) as a, \
             np.load(new / "history.npz", allow_pickle=False) as b:
-        lines = [f"only in one: {key}" for key in sorted(set(a.files) ^ set(b.files))]
+        lines = [f"missing: {key}" for key in sorted(set(a.files) - set(b.files))]
         for key in sorted(set(a.files) & set(b.files)):
             x, z = a[key], b[key]
             if x.shape != z.shape or x.dtype != z.dtype:
@@ -51,6 +53,13 @@ def differences(old: Path, new: Path) -> list[str]:
                 lines.append(f"{key}: differs, largest relative difference "
                              f"{_relative(x, z):.3g}")
     return lines
+
+
+def additions(old: Path, new: Path) -> list[str]:
+    """The arrays only the new ``history.npz`` has: new fields, which change no number."""
+    with np.load(old / "history.npz", allow_pickle=False) as a, \
+            np.load(new / "history.npz", allow_pickle=False) as b:
+        return sorted(set(b.files) - set(a.files))
 
 
 def _relative(x: np.ndarray, z: np.ndarray) -> float:
@@ -85,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             run_config(ROOT, name, new)
             lines = differences(old, new)
             failed |= bool(lines)
-            print(f"{name}: " + ("identical" if not lines else "DIFFERENT"))
+            added = additions(old, new)
+            print(f"{name}: " + ("identical" if not lines else "DIFFERENT")
+                  + (f" (and new arrays: {', '.join(added)})" if added and not lines else ""))
             for line in lines:
                 print(f"  {line}")
     finally:

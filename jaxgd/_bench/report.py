@@ -11,71 +11,14 @@ from typing import Any
 import numpy as np
 
 from jaxgd._bench.baselines import optional
-from jaxgd._bench.problems import ATOL, LR_HIGH, LR_LOW, PLANNING_EFFICIENCY, RTOL, BenchConfig
+from jaxgd._bench.problems import BUSY_WARNING, LR_HIGH
+from jaxgd._bench.problems import method_notes as method_notes  # re-exported
 from jaxgd._bench.scanpath import direct_table, scan_table
 from jaxgd.cli import lock
 from jaxgd.cli.results import staging, write_atomic
 
-BUSY_WARNING = 0.1  # warn when other processes used more than this share of the CPUs
-
-def method_notes(config: BenchConfig) -> dict[str, str]:
-    """How ``config`` measures, in words, for the report and the JSON."""
-    return {
-        "work": "Plain full-batch gradient descent on the MSE, from zeros, constant learning "
-                f"rate, K learning rates log-spaced over [{LR_LOW:g}, {LR_HIGH:g}]×2/λmax, T "
-                "steps, the full (K, T) loss history kept.",
-        "timing": "time.perf_counter around the whole call, blocked until results are ready. "
-                  "The first call is timed apart; its compile time is what JAX reports "
-                  "(jaxgd.cli.timing.timed). The time reported is the median of up to "
-                  f"{config.repeats} steady-state calls after it, at least "
-                  f"{config.min_repeats}, more while they fit {config.budget_s:g} s"
-                  + ("; a run with no repeat is timed as its first call minus its compile "
-                     "time" if config.min_repeats == 0 else "") + ".",
-        "extrapolation": "A NumPy or PyTorch run that would take more than "
-                         f"{config.baseline_budget_s:g} s (judged from a one-step probe), and "
-                         "a compiled X·θ-every-step run (jaxgd direct, plain JAX) that the "
-                         f"work model at {PLANNING_EFFICIENCY:g} of peak says would take more "
-                         f"than {config.compiled_budget_s:g} s, runs fewer steps and its time "
-                         "is scaled linearly to T: marked 'extrapolated from T=…'. Each of "
-                         "these loops does the same work every step (the fixed per-call cost "
-                         "is scaled too, which can only overstate the time).",
-        "memory": "Peak growth of the resident set during the first call (compilation "
-                  "included), sampled from /proc/self/statm every 2 ms; memory an allocator "
-                  "kept from earlier and reused is not counted.",
-        "work_model": "direct: 4·n·(d+1)·K flops and itemsize·(2nd + n + 2nK) bytes per step; "
-                      "gram: 4·(d+1)²·K flops per step plus 2·n·(d+1)² once; eigen: "
-                      "6·(d+1)·K flops per step plus the same moments once. Limit = "
-                      "max(flops / peak matmul GFLOP/s, bytes / peak GB/s), with the float32 "
-                      "peak (float64 for NumPy) measured in the same run; '% peak' is achieved "
-                      "GFLOP/s over that peak.",
-        "check": "Every history is compared with the longest jaxgd history of the same "
-                 "workload (the direct engine's when it ran every step) over the steps both "
-                 f"ran, on converging rates: |a − b| ≤ {RTOL:g}·|b| + {ATOL:g}·loss₀ "
-                 "(float32 resolves the loss to about 1e-7 of its initial size).",
-        "sklearn": "SGDRegressor(learning_rate='constant', eta0=rate, penalty=None, tol=None, "
-                   f"shuffle=False) on {config.sklearn_rates} rates spread over the range, "
-                   "one partial_fit epoch at a time, until the MSE is within 1% of the "
-                   f"least-squares loss, it diverges, or {config.sklearn_rate_budget_s:g} s "
-                   "pass for that rate; its total for K rates is the mean per rate times K. "
-                   "A different algorithm (per-sample updates): a time to target, not to T "
-                   "steps.",
-        "contention": "The share of the CPUs used by other processes is measured over each "
-                      "workload (/proc/stat minus this process's CPU time); above "
-                      f"{100 * BUSY_WARNING:.0f}% the report warns. Multi-threaded BLAS and "
-                      "OpenMP (NumPy, PyTorch) slow down far more than XLA when a core is "
-                      "taken.",
-        **({"fixed_costs": "Issue 20's fixed costs, each in a fresh Python process (JAX_* "
-                           "variables and XLA_FLAGS removed): the first call of jaxgd.sweep "
-                           "and of a hand-written jit(vmap(scan)), jaxgd run's compile with "
-                           "an empty and a warm cache, import jaxgd and import jax; "
-                           f"{config.fixed_cost_repeats} processes per measurement, ratios "
-                           "of the minima."} if config.fixed_cost_repeats else {}),
-    }
-
-
 _TABLE_HEAD = ("implementation", "K×T run", "time (s)", "compile (s)", "peak MB",
                "GFLOP/s", "% peak", "× limit", "history check")
-
 
 def _fmt(value, spec: str = ".3g", none: str = "—") -> str:
     return none if value is None else format(value, spec)

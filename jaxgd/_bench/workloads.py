@@ -37,9 +37,9 @@ from jaxgd._bench.problems import (
     BenchConfig,
     Problem,
     auto_mpg_problem,
+    method_notes,
     synthetic_problem,
 )
-from jaxgd._bench.report import method_notes
 from jaxgd._bench.scanpath import direct_row, scan_path
 from jaxgd._bench.targets import targets
 from jaxgd._bench.work import flops_per_step, limit_seconds, work

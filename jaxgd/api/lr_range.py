@@ -90,6 +90,17 @@ class LrRange(NamedTuple):
     sweep: SweepResult
     limits: Stability | None = None
 
+    #: The limit's near neighbours among the default candidates (``lr_range``'s ``BRACKET``).
+    BRACKET = BRACKET
+
+    def describe(self) -> str:
+        """A few lines for people (``describe``)."""
+        return describe(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The findings as JSON-ready data (``summary``)."""
+        return summary(self)
+
     def bracket(self) -> tuple[float, float]:
         """The sweep's own bracket of the edge: (largest candidate that survived with every
         smaller one, smallest candidate that diverged)."""

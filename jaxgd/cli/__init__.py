@@ -10,11 +10,14 @@ The only path a run writes to is ``--out`` (default ``runs/CONFIG_NAME``); a con
 no output paths, and the figures' file names come from a fixed list.
 
 The command line is built on the library and never the other way round: ``config`` reads and
-checks a TOML config, ``plan`` loads the data and plans the chunks (``data``, ``chunking``),
-``execute`` runs them, ``record`` gathers history.npz and summary.json, ``results`` writes the
-results folder, ``lock`` keeps a second run off the same folder, ``checkpoint`` saves each
-chunk for ``--resume``, ``interrupt`` handles Ctrl-C and SIGTERM, ``timing`` and
-``environment`` say how long and on what. ``jaxgd bench`` loads the benchmark harness
+checks a TOML config, ``settings`` turns it into the library's keyword arguments (and the
+library's refusals back into config keys), ``plan`` loads the data and plans the chunks
+(``data``, ``chunking``), ``execute`` runs them through the public API and rebuilds the
+whole run's ``GridResult``, ``record`` gathers history.npz and summary.json (the library's
+``jaxgd.results.saving.encode`` adds the result, so ``jaxgd.load`` opens the folder),
+``results`` writes the results folder, ``lock`` keeps a second run off the same folder,
+``checkpoint`` saves each chunk for ``--resume``, ``interrupt`` handles Ctrl-C and SIGTERM,
+``timing`` and ``environment`` say how long and on what. ``jaxgd bench`` loads the benchmark harness
 (``jaxgd._bench``) only when it runs.
 """
 

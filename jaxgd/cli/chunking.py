@@ -13,7 +13,12 @@ segments batch the device calls by memory and rank every run at once), and a sma
 
 from __future__ import annotations
 
-from jaxgd.cli.config import Config, ConfigError
+from typing import TYPE_CHECKING
+
+from jaxgd.cli.toml_text import ConfigError
+
+if TYPE_CHECKING:
+    from jaxgd.cli.config import Config
 
 CHUNK_RUNS = 1024  # runs per chunk when the grid is larger than this and no size is given
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from jaxgd.cli import sharpness
+from jaxgd.cli.results import FIGURES
 from jaxgd.cli.toml_text import ConfigError, apply_override, toml
 from jaxgd.core import convergence, optimizers
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
@@ -44,7 +45,6 @@ DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
 #: The [data] keys that shape ``synthetic`` only (``jaxgd.datasets.synthetic``).
 SYNTHETIC_KEYS = ("n_samples", "n_features", "noise", "seed")
 OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
-FIGURES = ("loss_curve", "snapshots", "loss_surface", "sweep_curves", "sweep_summary")
 
 
 @dataclass(frozen=True)

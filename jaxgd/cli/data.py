@@ -12,12 +12,16 @@ from __future__ import annotations
 import contextlib
 import csv
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 
 from jaxgd import datasets
-from jaxgd.cli.config import Config, ConfigError
+from jaxgd.cli.toml_text import ConfigError
+
+if TYPE_CHECKING:
+    from jaxgd.cli.config import Config
 from jaxgd.data.statistics import SufficientStats, accumulate, host_array
 from jaxgd.inputs.validation import default_float, memory_bytes
 from jaxgd.pipeline.preparation import check_range

@@ -15,35 +15,36 @@ inputs, the results are those of an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import jax
 import numpy as np
 
-from jaxgd.api.fit import fit
-from jaxgd.api.grid import grid_sweep, run_grid
+import jaxgd
+from jaxgd.api.grid import run_grid
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.plan import (
     Plan,
     grid_point,
-    holdout_options,
-    library_options,
     prepare,
-    segment_options,
 )
 from jaxgd.cli.record import HELD_OUT_FIELDS, RunRecord, make_record
 from jaxgd.cli.refine import refine_sweep
+from jaxgd.cli.settings import api_arguments, conditioning_said, reworded
 from jaxgd.cli.sharpness import tracking
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.core import progress
+from jaxgd.core.params import LinearParams
+from jaxgd.core.record import freeze, thaw
 from jaxgd.pipeline.training import Options
-from jaxgd.results.result import best_index
+from jaxgd.results.result import GridResult
 
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
 #: Per-run fields of a chunk: the grid's axes first (learning rates, grid names, seeds).
 _CHUNK_FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step",
-                 "stalled", "snapshot_weight", "snapshot_bias", "steps_run", "pruned_step")
+                 "stalled", "snapshot_weight", "snapshot_bias", "steps_run", "pruned_step",
+                 "weight", "bias")
 
 
 def path_steps(num_steps: int, points: int = PATH_POINTS) -> tuple[int, ...]:
@@ -75,14 +76,11 @@ def run_chunk(plan: Plan, index: int,
     rates = plan.chunk_rates(index)
     padded = _padded(rates, plan.chunk_size)
     grid = {"learning_rate": padded, **plan.grid, "seed": plan.seeds}
-    options = {**library_options(plan.config, plan.num_steps),
-               **segment_options(plan.config), **holdout_options(plan.config),
-               "snapshot_steps": plan.config.train.snapshot_steps,
-               **({"track_sharpness": True} if tracking(plan.config) else {})}
+    options = api_arguments(plan.config, plan.num_steps)
     if on_progress is not None:  # a callback in the program: JAX's cache keeps it not
         options["progress_every"] = max(1, plan.num_steps // 100)
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
-        with conditioning_said():
+        with conditioning_said(), _in_config_words():
             if plan.sampled:  # drawn points: the rates and their companions, one axis
                 start = index * plan.chunk_size
                 points = {"learning_rate": padded, **{
@@ -91,7 +89,7 @@ def run_chunk(plan: Plan, index: int,
                 del grid["learning_rate"]
                 result = run_grid(*plan.train_data, grid, Options.of(options), points)
             else:
-                result = grid_sweep(*plan.train_data, grid=grid, **options)
+                result = jaxgd.grid_sweep(*plan.train_data, grid=grid, **options)
         per_run = {name: getattr(result, name) for name in (
             "losses", "final_loss", "converged_step", "diverged", "diverged_step",
             "stalled", "epoch_losses", "steps_run", "pruned_step", "validation_losses",
@@ -101,10 +99,14 @@ def run_chunk(plan: Plan, index: int,
                             for side in ("training", "validation") for metric in ("rmse",
                                                                                    "mae")})
         per_run.update(snapshot_weight=result.snapshots.weight,
-                       snapshot_bias=result.snapshots.bias, sharpness=result.observed)
+                       snapshot_bias=result.snapshots.bias, sharpness=result.observed,
+                       weight=result.params.weight, bias=result.params.bias,
+                       **{f"{ALONG}{name}": result.values[name]
+                          for name in (result.axes[0], *result.sampled)})
         per_run = jax.device_get(per_run)
         shared = jax.device_get({"snapshot_steps": result.snapshot_steps,
                                  "loss_steps": result.loss_steps})
+        library = jax.device_get(_described(result))
     k = len(rates)
     chunk = {"learning_rates": np.asarray(rates, np.float64)}
     for name, value in per_run.items():
@@ -113,8 +115,77 @@ def run_chunk(plan: Plan, index: int,
     chunk.update(snapshot_steps=np.asarray(shared["snapshot_steps"]),
                  loss_steps=np.asarray(shared["loss_steps"]),
                  engine=np.asarray(result.engine),
-                 seconds=np.asarray([timing.total, timing.compile], np.float64))
+                 seconds=np.asarray([timing.total, timing.compile], np.float64),
+                 **{name: np.asarray(value) for name, value in library.items()})
     return chunk
+
+
+@contextlib.contextmanager
+def _in_config_words() -> Iterator[None]:
+    """The library checks the numbers; its refusal reaches the user naming the config key."""
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        raise reworded(error) from None
+
+
+def _best(result: GridResult) -> tuple[int, ...] | None:
+    """The best run's grid index (``GridResult.best``: by held-out loss when there is one;
+    with k folds by the mean over the folds, and then fold 0's run), None if every run
+    diverged."""
+    try:
+        best = result.best()
+    except ValueError:  # every run diverged
+        return None
+    return (*best, 0) if "fold" in result.axes else best
+
+
+#: Chunk entries that rebuild the library's ``GridResult`` of the whole run (``whole``):
+#: values along the first axis (concatenated), the other axes' values, the fixed values.
+ALONG, VALUES, FIXED = "result_along_", "result_values_", "result_fixed_"
+
+
+def _described(result) -> dict[str, Any]:
+    """What a chunk keeps of its ``GridResult`` beside the per-run arrays: its axes, the
+    values of its axes but the first, its fixed values, its optimum and step count."""
+    along = (result.axes[0], *result.sampled)
+    return {"result_axes": np.asarray(result.axes, str),
+            "result_num_steps": np.asarray(result.num_steps, np.int64),
+            **({} if result.reference is None else {
+                "result_optimal_loss": np.asarray(thaw(result.reference), np.float64)}),
+            **{f"{VALUES}{name}": value for name, value in result.values.items()
+               if name not in along},
+            **{f"{FIXED}{name}": value for name, value in result.fixed.items()}}
+
+
+def whole(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
+          grid: dict[str, np.ndarray]) -> GridResult:
+    """The library's ``GridResult`` of the whole run, from its chunks (``run_chunk``) and
+    their assembled per-run arrays ``grid`` (snapshots in the units the runs trained in):
+    what ``jaxgd.load`` gives back from the results folder."""
+    first = chunks[0]
+    axes = tuple(str(axis) for axis in first["result_axes"])
+    values = {name[len(ALONG):]: np.concatenate([chunk[name] for chunk in chunks])
+              for name in first if name.startswith(ALONG)}
+    if "sample" in values:  # each chunk numbers its points from 0
+        values["sample"] = np.arange(values["sample"].size, dtype=first[f"{ALONG}sample"].dtype)
+    values.update({name[len(VALUES):]: first[name] for name in first if name.startswith(VALUES)})
+    reference = first.get("result_optimal_loss")
+    errors = {side: {metric: grid[f"{side}_{metric}"] for metric in ("rmse", "mae")}
+              for side in ("training", "validation")} if plan.held_out else None
+    return GridResult(
+        params=LinearParams(grid["weight"], grid["bias"]),
+        snapshots=LinearParams(grid["snapshot_weight"], grid["snapshot_bias"]),
+        **{name: grid.get(name) for name in (
+            "losses", "final_loss", "converged_step", "diverged", "diverged_step", "stalled",
+            "epoch_losses", "steps_run", "pruned_step", "validation_losses",
+            "final_validation_loss", "snapshot_steps", "loss_steps")},
+        observed=grid.get("sharpness"), errors=errors, engine=grid["engine"],
+        reference=None if reference is None else (
+            float(reference) if reference.ndim == 0 else freeze(reference)),
+        feature_names=tuple(plan.dataset.feature_names), target_name=plan.dataset.target_name,
+        num_steps=int(first["result_num_steps"]), axes=axes, values=values,
+        fixed={name[len(FIXED):]: first[name] for name in first if name.startswith(FIXED)})
 
 
 def _padded(values: Sequence[float], size: int) -> np.ndarray:
@@ -146,11 +217,12 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
     grid["engine"] = None if engine is None else str(engine)
     seconds = np.sum([chunk.get("seconds", np.zeros(2)) for chunk in chunks], axis=0)
     timing = Timing(total=float(seconds[0]), compile=float(seconds[1]))
-    best = select_best(plan, grid)
+    result = whole(plan, chunks, grid)
+    best = _best(result)
     best_path = None
     if best is not None:
         point = grid_point(plan, best)
-        options = library_options(plan.config, plan.num_steps)
+        options = api_arguments(plan.config, plan.num_steps, "fit")
         hyper = {**options.pop("hyperparameters"),
                  **{k: v for k, v in point.items() if (k in plan.grid or k in plan.sampled)
                     and k not in ("l2", "batch_seed")}}
@@ -158,43 +230,14 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
         options["l2"] = point.get("l2", options["l2"])
         data, held = plan.split(point.get("fold", 0)) if plan.held_out else (
             plan.train_data, {})
-        with conditioning_said():
-            best_path = fit(*data, learning_rate=point["learning_rate"],
+        with conditioning_said(), _in_config_words():
+            best_path = jaxgd.fit(*data, learning_rate=point["learning_rate"],
                             seed=point["seed"], hyperparameters=hyper,
                             snapshot_steps=path_steps(plan.num_steps), **extra, **options,
                             **held)
     with conditioning_said():  # from the whole sweep's best points, once every chunk ran
         refined = refine_sweep(plan, grid)
-    return make_record(plan, grid, best, best_path, timing, refined)
-
-
-def select_best(plan: Plan, grid: dict[str, np.ndarray]) -> tuple[int, ...] | None:
-    """The best run's grid index: by held-out loss when there is one, else by final loss.
-
-    With k folds each hyperparameter point is judged by its mean held-out loss over the
-    folds (a fold that diverged rules the point out); the index then names fold 0's run.
-    """
-    if not plan.held_out:
-        return best_index(grid["final_loss"], grid["diverged"], grid["converged_step"])
-    final, diverged = grid["final_validation_loss"], grid["diverged"]
-    converged = grid["converged_step"]
-    if plan.k_folds:
-        final = np.mean(np.asarray(final, np.float64), axis=-1)
-        converged = np.where((converged >= 0).all(axis=-1), converged.max(axis=-1), -1)
-        diverged = diverged.any(axis=-1)
-    best = best_index(final, diverged, converged)
-    if best is None or not plan.k_folds:
-        return best
-    return (*best, 0)
-
-
-@contextlib.contextmanager
-def conditioning_said() -> Iterator[None]:
-    """The plan prints its own warnings about the features' conditioning (``plan.warnings``,
-    in the config's words): the library's copies of them are not repeated."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="the features are", category=RuntimeWarning)
-        yield
+    return make_record(plan, grid, best, best_path, timing, refined, result)
 
 
 def _fields(plan: Plan) -> tuple[str, ...]:
@@ -235,7 +278,7 @@ def _chunk_problem(plan: Plan, index: int, chunk: dict[str, np.ndarray],
     logged = (-(-plan.num_steps // log_every),)
     trailing = {"losses": logged, "validation_losses": logged, "sharpness": logged,
                 "snapshot_weight": (points, int(plan.dataset.X.shape[1])),
-                "snapshot_bias": (points,),
+                "snapshot_bias": (points,), "weight": (int(plan.dataset.X.shape[1]),),
                 "epoch_losses": ((plan.config.train.epochs or 0) + 1,)}
     for name in fields:
         expected = shape + trailing.get(name, ())

@@ -12,12 +12,15 @@ sentence says so, giving plain gradient descent's full-batch limit for scale.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax.numpy as jnp
 
-from jaxgd.cli.plan import Plan, limit_kind
+from jaxgd.cli.settings import limit_kind
 from jaxgd.theory.stability import Stability
+
+if TYPE_CHECKING:
+    from jaxgd.cli.plan import Plan
 
 LABELS = {"sgd": "2/λmax", "momentum": "2(1+β)/λmax", "nesterov": "2(1+β)/((1+2β)λmax)"}
 

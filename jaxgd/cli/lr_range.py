@@ -74,9 +74,9 @@ def _inputs(args: argparse.Namespace, config: Config) -> list[Path]:
 
 def _run(config: Config, num_rates: int, target: float):
     """The config's data and settings, its grid at the first point, through lr_range."""
-    from jaxgd.api.lr_range import lr_range
-    from jaxgd.cli.execute import conditioning_said
-    from jaxgd.cli.plan import library_options, prepare
+    from jaxgd import lr_range
+    from jaxgd.cli.plan import prepare
+    from jaxgd.cli.settings import api_arguments, conditioning_said, reworded
 
     if config.data.k_folds is not None:
         raise ConfigError("lr-range: data.k_folds trains each fold on other rows, each with "
@@ -85,9 +85,7 @@ def _run(config: Config, num_rates: int, target: float):
                           "split's training rows")
     plan = prepare(config)
     _check_memory(config, plan, num_rates)
-    options = library_options(config, plan.num_steps)
-    for name in ("reference", "progress_every"):  # lr_range always asks for the reference
-        options.pop(name)
+    options = api_arguments(config, plan.num_steps, "lr_range")
     fixed = {name: values[0] for name, values in plan.grid.items()}
     options["hyperparameters"].update(
         {k: v for k, v in fixed.items() if k not in ("l2", "batch_seed")})
@@ -103,7 +101,7 @@ def _run(config: Config, num_rates: int, target: float):
             found = lr_range(X, y, seed=plan.seeds[0], num_rates=num_rates, target=target,
                              **options)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"lr-range: {error}") from None
+        raise ConfigError(f"lr-range: {reworded(error)}") from None
     rows = {"training_rows": int(X.shape[0]), "rows": plan.n_rows} if plan.held_out else {}
     return found, {**fixed, "seed": plan.seeds[0]}, rows, plan.warnings
 
@@ -116,11 +114,11 @@ def _check_memory(config: Config, plan, num_rates: int) -> None:
     grid's first point, the first seed) and all of them one sweep."""
     import dataclasses
 
-    from jaxgd.api.lr_range import BRACKET
+    from jaxgd import LrRange
     from jaxgd.cli.data import check_stages
     from jaxgd.cli.plan import memory_stages
 
-    runs = num_rates + len(BRACKET) + 1  # and the limit's neighbours and the fastest rate
+    runs = num_rates + len(LrRange.BRACKET) + 1  # and the limit's neighbours and the fastest rate
     # Its one figure draws a point per candidate, not every run's curve as jaxgd run's do.
     drawn = dataclasses.replace(config, output=dataclasses.replace(config.output, figures=()))
     check_stages(memory_stages(drawn, plan.n_rows, len(plan.dataset.feature_names),
@@ -130,10 +128,8 @@ def _check_memory(config: Config, plan, num_rates: int) -> None:
 
 
 def _record(found, fixed: dict[str, Any], config: Config, stem: str) -> dict[str, Any]:
-    from jaxgd.api.lr_range import summary
-
     return {"config": stem, "title": config.title, "optimizer": config.optimizer.name,
-            "fixed": fixed, **summary(found)}
+            "fixed": fixed, **found.summary()}
 
 
 def _figure(folder: Path, record: dict[str, Any], config: Config) -> None:
@@ -151,8 +147,6 @@ def _figure(folder: Path, record: dict[str, Any], config: Config) -> None:
 
 
 def _print(record: dict[str, Any], found) -> None:
-    from jaxgd.api.lr_range import describe
-
     marks = {"max_stable": "max stable", "fastest": "fastest", "suggested": "suggested"}
     print(f"{'learning rate':>14}{'final loss':>14}{'gap/initial':>13}{'steps to target':>17}"
           f"{'diverged':>10}")
@@ -173,7 +167,7 @@ def _print(record: dict[str, Any], found) -> None:
     if "training_rows" in record:
         print(f"trained on the {record['training_rows']} training rows of {record['rows']} "
               "(data.validation_fraction: the held-out rows are not trained on)")
-    print(describe(found))
+    print(found.describe())
     if not found.exact and record["limit"] is not None:
         print(f"full-batch limit {record['limit_name']} = {record['limit']:.4g} (for "
               "reference: this run's schedule or mini-batches make the range empirical)")

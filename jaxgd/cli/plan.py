@@ -39,7 +39,30 @@ from jaxgd.cli.data import (
     load_stream,
 )
 from jaxgd.cli.environment import device_info, versions
-from jaxgd.cli.results import to_json
+from jaxgd.cli.settings import (  # re-exported: the plan's keywords and labels
+    INTEGER_AXES as INTEGER_AXES,
+)
+from jaxgd.cli.settings import (
+    drawn_limit_label as drawn_limit_label,
+)
+from jaxgd.cli.settings import (
+    grid_point as grid_point,
+)
+from jaxgd.cli.settings import (
+    holdout_options as holdout_options,
+)
+from jaxgd.cli.settings import (
+    library_options as library_options,
+)
+from jaxgd.cli.settings import (
+    limit_kind as limit_kind,
+)
+from jaxgd.cli.settings import (
+    limit_label as limit_label,
+)
+from jaxgd.cli.settings import (
+    segment_options as segment_options,
+)
 from jaxgd.cli.training_rows import (
     check_holdout,
     fold_limits,
@@ -47,19 +70,15 @@ from jaxgd.cli.training_rows import (
     training_mask,
     training_rows,
 )
-from jaxgd.cli.training_rows import holdout_options as holdout_options  # re-exported
 from jaxgd.core import minibatch
-from jaxgd.core.optimizers import OPTIMIZERS
 from jaxgd.data.scaling import Standardizer
 from jaxgd.data.statistics import SufficientStats
 from jaxgd.engines import eigen
 from jaxgd.pipeline.preparation import CONDITION_WARNING
 from jaxgd.pipeline.training import Options, make_config
+from jaxgd.results.files import to_json
 from jaxgd.theory.stability import Stability, stability
 from jaxgd.tuning import segments
-
-#: Grid names whose values are integers (the others are numbers).
-INTEGER_AXES = ("seed", "batch_seed", "fold")
 
 
 @dataclass(frozen=True)
@@ -343,35 +362,6 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
                 limits_fold=fold)
 
 
-def limit_kind(config: Config, grid: dict) -> dict[str, Any]:
-    """The optimizer whose stability limit the run has (``jaxgd.stability``): momentum or
-    Nesterov with a constant rate and one β; plain gradient descent's otherwise."""
-    optimizer = config.optimizer
-    if (optimizer.name in ("momentum", "nesterov") and optimizer.schedule == "constant"
-            and "momentum" not in grid and "momentum" not in optimizer.sample):
-        beta = optimizer.hyperparameters.get("momentum", OPTIMIZERS[optimizer.name]["momentum"])
-        return {"optimizer": optimizer.name, "momentum": float(beta)}
-    return {}
-
-
-def limit_label(limits) -> str:
-    """How the stability limit is written, e.g. "2/λmax" or "2(1+β)/λmax (β = 0.9)"."""
-    beta = f" (β = {limits.momentum:g})"
-    return {"momentum": "2(1+β)/λmax" + beta,
-            "nesterov": "2(1+β)/((1+2β)λmax)" + beta}.get(limits.optimizer, "2/λmax")
-
-
-def drawn_limit_label(label: str, k_folds: int | None) -> str:
-    """The figures' label of the limit they draw: with k folds it is the smallest fold's
-    (``Plan.fold_limits[Plan.limits_fold]``), not a limit of all the rows, and says so.
-
-    Example:
-      >>> drawn_limit_label("2/λmax", 3)
-      '2/λmax (smallest of 3 folds)'
-    """
-    return f"{label} (smallest of {k_folds} folds)" if k_folds else label
-
-
 #: Copies of the whole history alive at once after the last chunk (measured, issue #14):
 #: the chunks read back, their concatenation, the record written from it.
 HISTORY_COPIES = 3
@@ -507,61 +497,3 @@ def _check_engine(config: Config) -> None:
         raise ConfigError(f"train.engine = {engine_name!r} needs one l2 for every run (its basis "
                           "depends on l2), and optimizer.grid.l2 varies it: use engine "
                           "'gram' or 'auto'")
-
-
-def library_options(config: Config, num_steps: int) -> dict[str, Any]:
-    """Keyword arguments shared by ``grid_sweep`` and ``fit`` for this config."""
-    train, optimizer = config.train, config.optimizer
-    minibatched = train.batch_size is not None
-    return dict(
-        num_steps=None if minibatched else train.num_steps,
-        batch_size=train.batch_size,
-        epochs=train.epochs,
-        optimizer=optimizer.name,
-        schedule=optimizer.schedule,
-        schedule_steps=dict(optimizer.schedule_steps),
-        hyperparameters=dict(optimizer.hyperparameters),
-        l2=train.l2,
-        init_scale=0.0 if config.model.zeros else config.model.init_scale,
-        tol=train.tol,
-        patience=train.patience,
-        divergence_factor=train.divergence_factor,
-        stop_at_convergence=train.stop_at_convergence,
-        reference=True,  # for the verdicts; its warnings are the plan's (see execute)
-        progress_every=0,  # run_chunk asks for reports only when a progress bar shows them
-        engine=train.engine,  # what cannot run was refused by check_supported
-        log_every=train.log_every,
-    )
-
-
-def segment_options(config: Config) -> dict[str, Any]:
-    """The sweep's early-exit keywords (``grid_sweep`` only: ``fit`` runs one run whole).
-
-    Example:
-      >>> from jaxgd.cli.config import parse
-      >>> config = parse("[optimizer]\\nlearning_rate = 0.1\\n[train]\\npruning = 'halving'\\n")
-      >>> segment_options(config)["pruning"]
-      'halving'
-    """
-    train = config.train
-    return dict(segment_steps=train.segment_steps, pruning=train.pruning,
-                halving_rate=train.halving_rate, min_steps=train.min_steps)
-
-
-def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
-    """The hyperparameter values of the run at grid ``index``, by axis name.
-
-    Example:
-      >>> from jaxgd.cli.config import parse
-      >>> plan = prepare(parse("[data]\\ndataset = 'mlcc_cars'\\n[optimizer]\\n"
-      ...                      "learning_rates = [0.01, 0.02]\\n"))
-      >>> grid_point(plan, (1, 0))
-      {'learning_rate': 0.02, 'seed': 0}
-    """
-    point = {}
-    for axis, options, i in zip(plan.axes, plan.axis_values, index, strict=True):
-        value = options[int(i)]
-        point[axis] = int(value) if axis in INTEGER_AXES else float(value)
-        if axis == "learning_rate":  # drawn companions vary with it
-            point.update({name: float(v[int(i)]) for name, v in plan.sampled.items()})
-    return point

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -19,9 +19,8 @@ import numpy as np
 from jaxgd.cli import sharpness
 from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.explain import explainer
-from jaxgd.cli.plan import (
+from jaxgd.cli.settings import (
     INTEGER_AXES,
-    Plan,
     drawn_limit_label,
     grid_point,
     holdout_options,
@@ -33,7 +32,11 @@ from jaxgd.core.convergence import gap_to_optimum
 from jaxgd.core.params import LinearParams
 from jaxgd.data.scaling import Standardizer, unstandardize_params
 from jaxgd.data.statistics import SufficientStats
+from jaxgd.results import saving
 from jaxgd.theory.least_squares import LeastSquares, solve
+
+if TYPE_CHECKING:
+    from jaxgd.cli.plan import Plan
 
 #: The per-run fields a run with held-out data adds (``jaxgd.cli.execute.run_chunk``).
 HELD_OUT_FIELDS = ("validation_losses", "final_validation_loss", "training_rmse",
@@ -96,7 +99,7 @@ def optima_of(plan: Plan) -> list[tuple[float, LeastSquares]]:
 
 
 def make_record(plan: Plan, grid, best, best_path, timing,
-                refined: dict[str, Any] | None = None) -> RunRecord:
+                refined: dict[str, Any] | None = None, result=None) -> RunRecord:
     """The record of a run from its assembled ``grid`` of per-run arrays, the ``best`` run's
     grid index (None if every run diverged), its descent path (a ``FitResult`` with
     snapshots, or None), the run's ``Timing`` and the ``refined`` block of summary.json
@@ -174,6 +177,10 @@ def make_record(plan: Plan, grid, best, best_path, timing,
         summary["refined"] = refined
     summary["chunks"] = {"learning_rates_per_chunk": plan.chunk_size, "count": plan.num_chunks}
     summary["warnings"] = list(plan.warnings)
+    if result is not None:  # the library's result, which jaxgd.load reads back
+        arrays, described = saving.encode(result, history)
+        history.update(arrays)
+        summary.update(described)
     return RunRecord(history=history, summary=summary, meta=meta)
 
 

@@ -13,14 +13,17 @@ points again, crossed with the grid's other axes and the seeds, as one ``run_gri
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jaxgd.api.grid import run_grid
-from jaxgd.cli.plan import Plan, grid_point, holdout_options, library_options
+from jaxgd.cli.settings import api_arguments, grid_point
 from jaxgd.pipeline.training import Options
 from jaxgd.tuning import refinement, search
+
+if TYPE_CHECKING:
+    from jaxgd.cli.plan import Plan
 
 #: A refined point beats the sweep's best when its objective is lower by more than this,
 #: relatively: float32 losses of separate programs agree to about 1e-6.
@@ -102,8 +105,7 @@ def _rerun(plan: Plan, points: np.ndarray, settings: refinement.Plan):
     ``run_grid`` (full runs: no early exit, which would judge runs against each other)."""
     drawn = plan.config.drawn()
     sample = {name: np.asarray(values, np.float64)[points] for name, values in drawn.items()}
-    options = {**library_options(plan.config, plan.num_steps),
-               **holdout_options(plan.config)}
+    options = api_arguments(plan.config, plan.num_steps, "refine")
     grid = {**plan.grid, "seed": plan.seeds}
     return run_grid(*plan.train_data, grid, Options.of(options), sample, settings)
 

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 
-from jaxgd.cli.config import FIGURES
 from jaxgd.results.files import (  # the library's, re-exported: the CLI's modules import them here
     ResultsError,
     _umask,
@@ -45,6 +44,8 @@ from jaxgd.results.files import (  # the library's, re-exported: the CLI's modul
     write_npz,
 )
 
+#: The figures a run may draw (``jaxgd.figures.FIGURES``), each written as NAME.png.
+FIGURES = ("loss_curve", "snapshots", "loss_surface", "sweep_curves", "sweep_summary")
 SUMMARY = "summary.json"
 HISTORY = "history.npz"
 LOSSES = "losses.csv"

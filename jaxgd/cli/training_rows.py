@@ -16,32 +16,17 @@ run's explanation uses its own fold's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jaxgd.cli.config import Config, ConfigError
+from jaxgd.cli.settings import holdout_options
+from jaxgd.cli.toml_text import ConfigError
 from jaxgd.pipeline import holdout
 from jaxgd.theory.stability import Stability, stability
 
-
-def holdout_options(config: Config) -> dict[str, Any]:
-    """The held-out keywords of ``grid_sweep`` for this config (``fit`` takes all but
-    ``k_folds``).
-
-    Example:
-      >>> from jaxgd.cli.config import parse
-      >>> holdout_options(parse("[data]\\nvalidation_fraction = 0.5\\n"
-      ...                       "[optimizer]\\nlearning_rate = 0.1\\n"))
-      {'validation_fraction': 0.5, 'validation_seed': 0}
-    """
-    data = config.data
-    options = {name: getattr(data, name) for name in ("validation_fraction", "k_folds")
-               if getattr(data, name, None) is not None}
-    if options:  # the seed of their draw (0 if left out, as in the library)
-        seed = getattr(data, "validation_seed", None)
-        options["validation_seed"] = 0 if seed is None else seed
-    return options
+if TYPE_CHECKING:
+    from jaxgd.cli.config import Config
 
 
 def check_holdout(config: Config, n_rows: int) -> None:

@@ -169,6 +169,8 @@ def _decode(name: str, how, arrays: dict[str, np.ndarray], path: Path, prefix: s
         return None
     if how == "array":
         return take(prefix + name)
+    if isinstance(how, dict) and set(how) == {"array"} and isinstance(how["array"], str):
+        return take(how["array"])  # stored under another name (``saving.encode``)
     if isinstance(how, dict) and "refinement" in how:
         inner = f"{prefix}{name}_"
         stored = _object(how["refinement"], f'field {name}: "refinement"', path)
@@ -209,14 +211,17 @@ def _entry(name: str, key: str, entry, arrays, path: Path, take):
 def _reference(how, arrays: dict[str, np.ndarray], path: Path, prefix: str = ""):
     if how is None:
         return None
+    name = f"{prefix}optimal_loss"
+    if isinstance(how, dict) and len(how) == 1 and isinstance(next(iter(how.values())), str):
+        (how, name), = how.items()  # stored under another name (``saving.encode``)
     if how not in ("scalar", "array"):
         raise ResultsError(f'{path / SUMMARY}: "reference" must be "scalar", "array" or null, '
                            f"got {brief(how)}")
-    if f"{prefix}optimal_loss" not in arrays:
-        raise ResultsError(f"{path / HISTORY} has no array '{prefix}optimal_loss'")
-    optimal = arrays[f"{prefix}optimal_loss"]
+    if name not in arrays:
+        raise ResultsError(f"{path / HISTORY} has no array '{name}'")
+    optimal = arrays[name]
     if how == "scalar" and optimal.ndim:
-        raise ResultsError(f"{path / HISTORY}: {prefix}optimal_loss has shape "
+        raise ResultsError(f"{path / HISTORY}: {name} has shape "
                            f'{optimal.shape}, but summary.json stores it as "scalar"')
     return float(optimal) if how == "scalar" else freeze(optimal)
 

@@ -21,6 +21,11 @@ replaced only with ``overwrite=True``, and only if it is a folder ``save`` wrote
 ``summary.json`` of this format and ``history.npz``, nothing else), so nothing of yours is
 ever deleted.
 
+``jaxgd run`` writes its results folder in this format too: its history.npz holds the
+command line's arrays (in the data's original units) and, beside them, the run's
+``GridResult`` (``encode``: an array equal to one of the command line's is stored once), so
+``jaxgd.load`` opens a ``jaxgd run`` folder.
+
 Example:
   >>> import numpy as np, tempfile, pathlib, jaxgd
   >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
@@ -114,6 +119,61 @@ def save(result, path, *, overwrite: bool = False) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def encode(result, beside: Mapping[str, np.ndarray] | None = None
+           ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """history.npz's arrays and summary.json's entries for ``result``, to be written beside
+    arrays of another writer (``beside``: ``jaxgd run`` writes its own in one folder).
+
+    An array whose name ``beside`` holds is shared when ``beside``'s is the same array (same
+    dtype, shape and bytes) and left out of the returned arrays; else it is stored as
+    ``result_<name>``, under which summary.json names it. ``jaxgd.load`` reads the folder
+    back either way.
+
+    Example:
+      >>> import numpy as np, jaxgd
+      >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+      >>> r = jaxgd.sweep(X, y, learning_rates=[0.1, 0.3], num_steps=5)
+      >>> arrays, summary = encode(r, {"losses": np.asarray(r.losses), "weight": np.zeros(1)})
+      >>> "losses" in arrays, summary["fields"]["params"], "result_weight" in arrays
+      (False, {'params': 'result_'}, True)
+    """
+    arrays, summary = _encode(result)
+    beside = beside or {}
+    clash = {name for name, array in arrays.items()
+             if name in beside and not _same(array, np.asarray(beside[name]))}
+    for how in summary["fields"].values():  # a weight and its bias move together
+        if isinstance(how, dict) and "params" in how:
+            pair = {f"{how['params']}weight", f"{how['params']}bias"}
+            clash |= pair if pair & clash else set()
+    for name in set(arrays) & set(beside):
+        if name not in clash:
+            del arrays[name]
+    if not clash:
+        return arrays, summary
+    renamed = {name: f"result_{name}" for name in clash}
+    for field, how in summary["fields"].items():
+        if how == "array" and field in clash:
+            summary["fields"][field] = {"array": renamed[field]}
+        elif isinstance(how, dict) and "params" in how and f"{how['params']}weight" in clash:
+            how["params"] = f"result_{how['params']}"
+        elif isinstance(how, dict) and "dict" in how:
+            for entry in how["dict"].values():
+                if entry.get("array") in clash:
+                    entry["array"] = renamed[entry["array"]]
+    if "optimal_loss" in clash:
+        summary["reference"] = {summary["reference"]: renamed["optimal_loss"]}
+    if any(name.startswith("refined_") for name in clash):  # named by prefix only
+        raise TypeError("a refined result is encoded only into a folder of its own")
+    for name, new_name in renamed.items():  # grid_axes too: load reads the axes' names
+        arrays[new_name] = arrays.pop(name)  # from summary.json
+    return arrays, summary
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays are the same to the bit (NaN included), dtype and shape too."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def kind_of(result) -> str:
@@ -213,7 +273,8 @@ def read_summary(path: Path) -> dict[str, Any]:
         raise ResultsError(f"{path} is damaged or not JSON: {error}") from None
     if not isinstance(summary, dict) or summary.get("format") != FORMAT:
         raise ResultsError(f"{path} is not a saved jaxgd result (no \"format\": \"{FORMAT}\"); "
-                           "a command line results folder is read with jaxgd.cli.results")
+                           "a jaxgd run folder from before the two shared one format is "
+                           "read with jaxgd.cli.results.read")
     version = summary.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool):
         raise ResultsError(f'{path}: "format_version" must be a whole number, got '

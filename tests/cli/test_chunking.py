@@ -64,7 +64,8 @@ def command_line(plan):
     them (without its descent path of the best run, a ``fit`` slow to compile)."""
     chunks = [execute.run_chunk(plan, index) for index in range(plan.num_chunks)]
     return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]
-            if name not in ("snapshot_steps", "loss_steps", "engine", "seconds")}
+            if name not in ("snapshot_steps", "loss_steps", "engine", "seconds")
+            and not name.startswith("result_")}  # the library result's parts (execute.whole)
 
 
 def assert_same_runs(history, result, fields):

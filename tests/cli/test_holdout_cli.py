@@ -108,6 +108,13 @@ def test_k_folds_add_a_fold_axis_and_pick_by_the_mean(tmp_path, capsys):
     assert np.isclose(summary["best_run"]["mean_final_validation_loss"], mean.min(),
                       rtol=1e-6)
     assert "mean over 3 folds" in printed
+    # jaxgd.load gives the folder back as the library's result, with the same pick.
+    import jaxgd
+
+    loaded = jaxgd.load(tmp_path / "out")
+    assert loaded.axes == ("learning_rate", "l2", "seed", "fold") and loaded.best() == best[:-1]
+    np.testing.assert_array_equal(loaded.errors["validation"]["rmse"],
+                                  history["validation_rmse"])
 
 
 def test_without_held_out_data_nothing_changes(tmp_path):

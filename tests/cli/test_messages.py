@@ -70,3 +70,23 @@ def test_bench_checks_its_out_before_measuring(tmp_path, capsys, monkeypatch, ki
     assert cli.main(["bench", "--out", str(target) if kind == "file" else ""]) == 2
     assert "must be a folder" in capsys.readouterr().err
     assert target.read_text() == "mine"
+
+
+@pytest.mark.parametrize(("keywords", "key"), [
+    ({"num_steps": 0}, "train.num_steps"),
+    ({"num_steps": 5, "log_every": 0}, "train.log_every"),
+    ({"num_steps": 5, "l2": -1.0}, "train.l2"),
+])
+def test_the_librarys_refusal_names_the_config_key(keywords, key):
+    """The library checks the numbers and names its argument; the command line says which
+    config key that is (``settings.reworded``), the rest of the library's message kept."""
+    import numpy as np
+
+    import jaxgd
+    from jaxgd.cli.settings import reworded
+
+    X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+    with pytest.raises(ValueError) as refused:
+        jaxgd.grid_sweep(X, y, grid={"learning_rate": [0.1]}, **keywords)
+    message = str(reworded(refused.value))
+    assert message.startswith(key) and message.endswith(str(refused.value).split(" ", 1)[1])

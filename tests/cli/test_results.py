@@ -101,6 +101,30 @@ def refused(status, err, *messages):
         assert message in err, err
 
 
+def test_jaxgd_load_opens_a_run_folder_with_the_runs_numbers(tmp_path, capsys):
+    """One folder format: the library reads back what ``jaxgd run`` wrote, as the
+    ``GridResult`` of the whole run, with the numbers of its history.npz and summary.json."""
+    import jaxgd
+
+    out = tmp_path / "run"
+    assert run("--out", out, "--chunk-size", 2, "--set", "data.standardize=true",
+               "--set", "optimizer.grid={ l2 = [0.0, 0.5] }") == 0, capsys.readouterr().err
+    history, summary = results.read(out)
+    loaded = jaxgd.load(out)
+    assert type(loaded).__name__ == "GridResult"
+    assert loaded.axes == ("learning_rate", "l2", "seed") and loaded.losses.shape[:3] == (3, 2, 1)
+    for name in ("losses", "final_loss", "converged_step", "diverged", "diverged_step"):
+        assert np.array_equal(getattr(loaded, name), history[name], equal_nan=True), name
+    assert np.array_equal(loaded.values["learning_rate"], history["learning_rates"])
+    assert loaded.best() == tuple(history["best_index"])
+    assert loaded.point(loaded.best())["learning_rate"] == summary["best_run"]["learning_rate"]
+    assert loaded.feature_names == tuple(summary["data"]["features"])
+    # The snapshots come back in the units the runs trained in (standardized here), beside
+    # the command line's own in original units: the two differ, both are kept.
+    assert not np.array_equal(loaded.snapshots.weight, history["snapshot_weight"])
+    assert np.shape(loaded.snapshots.weight) == np.shape(history["snapshot_weight"])
+
+
 def test_overwrite_replaces_only_folders_jaxgd_wrote(tmp_path, capsys):
     project = tmp_path / "p"
     (project / "src").mkdir(parents=True)
