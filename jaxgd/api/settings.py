@@ -42,8 +42,6 @@ from jaxgd.pipeline import sharding
 from jaxgd.pipeline.training import OptimizerFactory, Options
 from jaxgd.tuning import search
 
-frozen = dataclasses.dataclass(frozen=True)
-
 
 def _optional_int(value, name: str, minimum: int = 1) -> int | None:
     return None if value is None else check_positive_int(value, name, minimum)
@@ -53,7 +51,7 @@ def _set(value, name: str, new) -> None:
     object.__setattr__(value, name, new)  # a frozen dataclass normalizing its own field
 
 
-@frozen
+@dataclasses.dataclass(frozen=True)
 class Halving:
     """Successive halving (pruning): at steps ``min_steps·rate^k`` only the best
     ``1/rate`` of the runs still going (by validation loss when there are held-out data,
@@ -76,7 +74,7 @@ class Halving:
         _set(self, "min_steps", _optional_int(self.min_steps, "Halving.min_steps"))
 
 
-@frozen
+@dataclasses.dataclass(frozen=True)
 class Stopping:
     """When a run counts as converged or diverged, and whether it stops early.
 
@@ -127,7 +125,7 @@ class Stopping:
                              f"{self.pruning!r}")
 
 
-@frozen
+@dataclasses.dataclass(frozen=True)
 class MiniBatches:
     """Mini-batch SGD: ``batch_size`` rows per step, ``epochs`` passes over the data (the
     run takes epochs × ceil(n / batch_size) steps; ``batch_size = n`` is full-batch
@@ -155,7 +153,7 @@ class MiniBatches:
             _set(self, "seed", check_seed(self.seed, "MiniBatches.seed"))
 
 
-@frozen
+@dataclasses.dataclass(frozen=True)
 class Record:
     """What a run keeps besides its final state.
 
@@ -188,7 +186,7 @@ class Record:
             self.progress_every, "Record.progress_every", minimum=0))
 
 
-@frozen
+@dataclasses.dataclass(frozen=True)
 class Holdout:
     """Held-out rows drawn from the data: this fraction of them, by a shuffle seeded by
     ``seed`` (not by the runs' seed; see ``jaxgd.pipeline.holdout``).
@@ -213,7 +211,7 @@ class Holdout:
         _set(self, "seed", check_seed(self.seed, "Holdout.seed"))
 
 
-@frozen
+@dataclasses.dataclass(frozen=True)
 class KFolds:
     """k-fold cross-validation (sweeps only): the rows are dealt to k folds by a shuffle
     seeded by ``seed``, and every grid point runs once per fold, on one more axis, "fold",
@@ -237,7 +235,7 @@ class KFolds:
         _set(self, "seed", check_seed(self.seed, "KFolds.seed"))
 
 
-@frozen
+@dataclasses.dataclass(frozen=True)
 class Placement:
     """Where and how the runs execute: speed settings that never change a number.
 
@@ -307,7 +305,7 @@ class Optimizer:
         _set(self, "hyperparameters", tuple(sorted(hyperparameters.items())))
 
 
-@frozen
+@dataclasses.dataclass(frozen=True)
 class Sample:
     """Points drawn from a search space (``grid_sweep``; see ``jaxgd.tuning.search``): they
     form the result's first axis, "sample", crossed with the grid's axes.
