@@ -31,8 +31,8 @@ def measure(engine: str, K: int, scalars: bool, steps: int = 1000, repeats: int 
     try:
         def run():
             result = jaxgd.sweep(problem.X32, problem.y32, learning_rates=rates,
-                                 num_steps=steps, init_scale=0.0, reference=False,
-                                 engine=engine)
+                                 num_steps=steps, stopping=jaxgd.Stopping(reference=False),
+                                 init=0.0, engine=engine)
             jax.block_until_ready(result.losses)
 
         with timed() as first:

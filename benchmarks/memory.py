@@ -23,7 +23,7 @@ def main() -> None:
     rates = problem.learning_rates(1000)
     start = time.perf_counter()
     result = jaxgd.sweep(problem.X32, problem.y32, learning_rates=rates, seeds=range(1000),
-                         num_steps=1000, log_every=10)
+                         num_steps=1000, record=jaxgd.Record(log_every=10))
     seconds = time.perf_counter() - start
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     print(f"{result.losses.shape[0] * result.losses.shape[1]} runs × 1000 steps "

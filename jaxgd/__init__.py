@@ -23,13 +23,22 @@ _PUBLIC = {
     "Descent": "jaxgd.core.record:Descent",
     "FitResult": "jaxgd.results.result:FitResult",
     "GridResult": "jaxgd.results.result:GridResult",
+    "Halving": "jaxgd.api.settings:Halving",
+    "Holdout": "jaxgd.api.settings:Holdout",
+    "KFolds": "jaxgd.api.settings:KFolds",
     "LeastSquares": "jaxgd.theory.least_squares:LeastSquares",
     "LinearParams": "jaxgd.core.params:LinearParams",
     "LrRange": "jaxgd.api.lr_range:LrRange",
     "Model": "jaxgd.core.custom_model:Model",
+    "MiniBatches": "jaxgd.api.settings:MiniBatches",
     "Monitor": "jaxgd.core.convergence:Monitor",
+    "Optimizer": "jaxgd.api.settings:Optimizer",
+    "Placement": "jaxgd.api.settings:Placement",
+    "Record": "jaxgd.api.settings:Record",
+    "Sample": "jaxgd.api.settings:Sample",
     "Stability": "jaxgd.theory.stability:Stability",
     "Standardizer": "jaxgd.data.scaling:Standardizer",
+    "Stopping": "jaxgd.api.settings:Stopping",
     "SweepResult": "jaxgd.results.result:SweepResult",
     "Trajectory": "jaxgd.theory.trajectory:Trajectory",
     "datasets": "jaxgd.datasets",
@@ -76,6 +85,15 @@ if TYPE_CHECKING:  # the same names for type checkers and editors (tests/core/te
     from jaxgd.api.grid import grid_sweep as grid_sweep
     from jaxgd.api.lr_range import LrRange as LrRange
     from jaxgd.api.lr_range import lr_range as lr_range
+    from jaxgd.api.settings import Halving as Halving
+    from jaxgd.api.settings import Holdout as Holdout
+    from jaxgd.api.settings import KFolds as KFolds
+    from jaxgd.api.settings import MiniBatches as MiniBatches
+    from jaxgd.api.settings import Optimizer as Optimizer
+    from jaxgd.api.settings import Placement as Placement
+    from jaxgd.api.settings import Record as Record
+    from jaxgd.api.settings import Sample as Sample
+    from jaxgd.api.settings import Stopping as Stopping
     from jaxgd.api.sweep import sweep as sweep
     from jaxgd.core.convergence import Monitor as Monitor
     from jaxgd.core.custom_model import Model as Model

@@ -38,6 +38,7 @@ except ImportError as error:
                       'pip install "jaxgd[sklearn]" (or pip install scikit-learn)') from error
 
 from jaxgd.api.fit import fit as jaxgd_fit
+from jaxgd.api.settings import group
 from jaxgd.core import convergence
 
 try:  # scikit-learn >= 1.6
@@ -175,15 +176,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         num_steps = self.num_steps
         if num_steps is None and self.batch_size is None:
             num_steps = DEFAULT_NUM_STEPS
-        result = jaxgd_fit(
-            X, y, learning_rate=self.learning_rate, num_steps=num_steps,
-            optimizer=self.optimizer, schedule=self.schedule,
-            schedule_steps=self.schedule_steps, hyperparameters=self.hyperparameters,
-            l2=self.l2, init_scale=self.init_scale, seed=self.seed,
-            batch_size=self.batch_size, epochs=self.epochs, batch_seed=self.batch_seed,
-            tol=self.tol, patience=self.patience, divergence_factor=self.divergence_factor,
-            stop_at_convergence=self.stop_at_convergence, engine=self.engine,
-            reference=self.reference)
+        # scikit-learn's convention is flat parameters; jaxgd.fit's is settings values
+        # (jaxgd.api.settings.group makes them).
+        flat = {name: getattr(self, name) for name in (
+            "optimizer", "schedule", "schedule_steps", "hyperparameters", "init_scale",
+            "batch_size", "epochs", "batch_seed", "tol", "patience", "divergence_factor",
+            "stop_at_convergence", "reference")}
+        result = jaxgd_fit(X, y, learning_rate=self.learning_rate, num_steps=num_steps,
+                           l2=self.l2, seed=self.seed, engine=self.engine, **group(flat))
         names = getattr(self, "feature_names_in_", None)
         self.result_ = result._replace(
             errors=None, feature_names=None if names is None else tuple(map(str, names)))

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 
 import jaxgd
+from jaxgd.api.settings import Record, Stopping
 from jaxgd.core.convergence import DEFAULT_DIVERGENCE_FACTOR
 
 SKLEARN_TARGET = 0.01  # within 1% of the least-squares loss
@@ -230,7 +231,8 @@ def jaxgd_sweep(X, y, learning_rates, num_steps: int, engine: str = "auto"):
       (losses ``(K, T)``, the engine that actually ran).
     """
     result = jaxgd.sweep(X, y, learning_rates=learning_rates, num_steps=num_steps,
-                         init_scale=0.0, reference=False, engine=engine, log_every=1)
+                         stopping=Stopping(reference=False), record=Record(log_every=1), init=0.0,
+                         engine=engine)
     jax.block_until_ready([leaf for leaf in jax.tree_util.tree_leaves(result)
                            if isinstance(leaf, jax.Array)])
     return result.losses, result.engine

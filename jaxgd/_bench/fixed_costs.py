@@ -116,7 +116,7 @@ def _python(script: str) -> dict[str, float]:
 def first_call(kind: str, rates=RATES, steps: int = STEPS, **sweep_kwargs) -> dict:
     """One first call (``kind`` "sweep" or "scan") in a fresh process: its seconds, the
     trace / lowering / XLA compile seconds inside it and the programs compiled."""
-    extra = "".join(f", {k}={v!r}" for k, v in sweep_kwargs.items())
+    extra = "".join(f", {k}={v}" for k, v in sweep_kwargs.items())  # values as code
     return _python(_SETUP.format(rates=tuple(rates), steps=steps, events=_EVENTS)
                    + _CALLS[kind].format(extra=extra) + _REPORT)
 
@@ -198,7 +198,8 @@ def fixed_costs(repeats: int = 3, rates=RATES, steps: int = STEPS,
     for i in range(repeats):
         runs["scan"].append(first_call("scan", rates, steps))
         runs["sweep"].append(first_call("sweep", rates, steps))
-        runs["sweep_stop"].append(first_call("sweep", rates, steps, stop_at_convergence=True))
+        runs["sweep_stop"].append(first_call("sweep", rates, steps,
+                                              stopping="jaxgd.Stopping(early_exit=True)"))
         for module in ("jax", "jaxgd")[:: 1 if i % 2 == 0 else -1]:  # neither always first
             runs[f"import_{module}"].append({"s": import_seconds(module)})
         if cli:

@@ -25,15 +25,16 @@ import jaxgd
 from jaxgd._bench.baselines import _plain_jax, bare_eigen_scan
 from jaxgd._bench.problems import Problem
 from jaxgd.api import grid
+from jaxgd.api.settings import Placement, Record, Stopping
 from jaxgd.data import statistics
 from jaxgd.engines import eigen
 
 #: The A/B of the scan path's settings: name -> keywords of ``jaxgd.sweep``.
 SETTINGS: dict[str, dict[str, Any]] = {
     "default": {},
-    "unroll=8": {"unroll": 8},
-    "unroll=32": {"unroll": 32},
-    "no snapshots": {"snapshot_steps": ()},
+    "unroll=8": {"placement": Placement(unroll=8)},
+    "unroll=32": {"placement": Placement(unroll=32)},
+    "no snapshots": {"record": Record(snapshot_steps=())},
 }
 
 
@@ -168,12 +169,13 @@ def direct_row(problem: Problem, K: int, T: int, repeats: int) -> dict[str, Any]
     def jaxgd_call(data, **kw):
         def call():
             result = jaxgd.sweep(*data, learning_rates=rates, num_steps=T, engine="direct",
-                                 init_scale=0.0, **kw)
+                                 init=0.0, **kw)
             return jax.block_until_ready(result.losses)
         return call
 
+    plain = Stopping(reference=False)
     calls = {"jaxgd (NumPy arrays, reference)": jaxgd_call((problem.X32, problem.y32)),
-             "jaxgd (device arrays, no reference)": jaxgd_call((X, y), reference=False),
+             "jaxgd (device arrays, no reference)": jaxgd_call((X, y), stopping=plain),
              "hand-written X·W scan": lambda: _plain_jax(X, y, device_rates, T)
              .block_until_ready()}
     times = interleaved(calls, repeats)

@@ -43,6 +43,7 @@ from jaxgd._bench.problems import (
 from jaxgd._bench.scanpath import direct_row, scan_path
 from jaxgd._bench.targets import targets
 from jaxgd._bench.work import flops_per_step, limit_seconds, work
+from jaxgd.api.settings import Record, Stopping
 from jaxgd.engines.engine import choose_engine
 
 IMPL_LABELS = {
@@ -411,8 +412,8 @@ def run_early_exit(problem: Problem, K: int, T: int, log_every: int,
     for name, segment_steps in (("segments", None), ("plain scan", T)):
         def call(segment_steps=segment_steps):
             return jaxgd.sweep(problem.X32, problem.y32, learning_rates=rates, num_steps=T,
-                               init_scale=0.0, stop_at_convergence=True, log_every=log_every,
-                               segment_steps=segment_steps)
+                               stopping=Stopping(early_exit=True, segment_steps=segment_steps),
+                               record=Record(log_every=log_every), init=0.0)
 
         times, result = [], None
         for _ in range(2):  # the first call compiles; the second reuses the programs

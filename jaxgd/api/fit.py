@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from functools import partial
 
 import jax
 import numpy as np
 
-from jaxgd.core import convergence
+from jaxgd.api import settings
+from jaxgd.api.settings import (
+    Holdout,
+    MiniBatches,
+    OptimizerLike,
+    Placement,
+    Record,
+    Start,
+    Stopping,
+)
 from jaxgd.core.custom_model import Model
 from jaxgd.core.descent import Descent
-from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze
 from jaxgd.engines import engine as engines
 from jaxgd.pipeline import custom, holdout
 from jaxgd.pipeline.problem import Problem, solve
-from jaxgd.pipeline.training import OptimizerFactory, Options, RunConfig, train
+from jaxgd.pipeline.training import Options, RunConfig, train
 from jaxgd.results.result import FitResult
 from jaxgd.tuning import segments
 
@@ -33,35 +40,14 @@ def fit(
     learning_rate: float,
     num_steps: int | None = None,
     seed: int = 0,
-    batch_size: int | None = None,
-    epochs: int | None = None,
-    batch_seed: int | None = None,
-    optimizer: str | OptimizerFactory | None = None,
-    schedule: str = "constant",
-    schedule_steps: Mapping[str, int] | None = None,
-    hyperparameters: Mapping[str, float] | None = None,
-    l2: float = 0.0,
-    init_scale: float = 0.01,
-    tol: float = convergence.DEFAULT_TOL,
-    patience: int = convergence.DEFAULT_PATIENCE,
-    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR,
-    stop_at_convergence: bool = False,
-    snapshot_steps: Sequence[int] | None = None,
-    reference: bool = True,
-    progress_every: int = 0,
-    engine: str = "auto",
-    log_every: int = 1,
-    validation: tuple | None = None,
-    validation_fraction: float | None = None,
-    validation_seed: int | None = None,
-    track_sharpness: bool = False,
-    unroll: int | None = None,
-    init: LinearParams | None = None,
-    model: Model | None = None,
+    optimizer: OptimizerLike = None, l2: float = 0.0, init: Start = 0.01,
+    batches: MiniBatches | None = None, stopping: Stopping | None = None,
+    record: Record | None = None, validation: tuple | Holdout | None = None,
+    engine: str = "auto", placement: Placement | None = None, model: Model | None = None,
 ) -> FitResult:
     """Fits ``y ≈ X @ weight + bias`` by gradient descent on the MSE.
 
-    The start is drawn near zero from ``seed`` (``init_scale=0`` starts from zeros); each
+    The start is drawn near zero from ``seed`` (``init=0`` starts from zeros); each
     step takes the loss's gradient with ``jax.grad`` and applies the optimizer. The whole
     run is one compiled program; calling ``fit`` again with the same shapes and options
     (any learning rate, seed, l2 or hyperparameter values) reuses it.
@@ -82,70 +68,48 @@ def fit(
         frame's rows) gets a UserWarning saying so; align it first (``y.loc[X.index]``).
       learning_rate: step size, finite and positive.
       num_steps: number of updates, >= 1 (leave out for mini-batch SGD).
-      seed: picks the random starting point (with ``init``, none: the seed then only picks
-        a mini-batch run's batch order, when ``batch_seed`` is None).
-      batch_size: mini-batch SGD: rows per step, in [1, n] (see ``jaxgd.core.minibatch``); the
-        run then takes epochs × ceil(n / batch_size) steps, and ``batch_size = n`` is
-        full-batch gradient descent exactly.
-      epochs: mini-batch SGD: passes over the data.
-      batch_seed: picks the batch order (reshuffled every epoch); ``seed`` if None (0 for
-        a ``RowSource``, whose one order serves every run of a sweep).
+      seed: picks the random starting point (with ``init`` a ``LinearParams``, none: the
+        seed then only picks a mini-batch run's batch order, when ``batches.seed`` is None).
       optimizer: a name from ``jaxgd.core.optimizers.OPTIMIZERS`` ("sgd", "momentum",
         "nesterov", "adam", "adamw", "rmsprop", "adagrad"), or a function that builds an
         optax optimizer from a learning rate (``optax.adam``, ``lambda lr: ...``: pass the
-        same object each time to avoid recompiling); plain gradient descent if None.
-      schedule: "constant", "exponential_decay", "cosine_decay" or "warmup_cosine".
-      schedule_steps: the schedule's step counts (see ``jaxgd.core.optimizers``).
-      hyperparameters: values for the optimizer's and schedule's other hyperparameters,
-        e.g. ``{"momentum": 0.8}``; the defaults are in ``jaxgd.core.optimizers``.
+        same object each time to avoid recompiling), or a ``jaxgd.Optimizer`` with its
+        schedule and hyperparameters (``Optimizer("momentum", momentum=0.8)``); plain
+        gradient descent if None.
       l2: ridge strength: the loss becomes MSE + l2·‖weight‖² (the bias is not penalized).
-      init_scale: standard deviation of the starting weight and bias; 0 means zeros.
-      tol: the convergence criterion: the largest relative change of the loss per step
-        that counts as flat (see ``jaxgd.core.convergence``).
-      patience: how many flat steps in a row make a run converged.
-      divergence_factor: a loss above this multiple of the initial loss is diverged.
-      stop_at_convergence: stop updating once converged (the history keeps its length).
-      snapshot_steps: steps whose parameters to keep; if None, the beginning, the middle on a
-        log scale (√num_steps) and the end.
-      reference: also compute the least-squares optimum's loss (float64), for ``gap``, and
-        warn (RuntimeWarning) when the features' condition number is 1e4 or more. The same
-        host pass (O(n·d²)) gives the convergence monitor the optimum and the stability
-        limit by which it calls a run stalled or diverging (``jaxgd.core.convergence``); with
-        False, runs are judged by their losses alone.
-      progress_every: report progress every this many steps (see ``jaxgd.core.progress``).
+      init: the starting point: a number, the standard deviation of the random start drawn
+        from ``seed`` (0: zeros); or a ``LinearParams`` (weight ``(n_features,)``, bias
+        ``()``, float, finite), e.g. a previous result's ``params``, to continue it. In the
+        units of the data this run trains on (standardized features give standardized
+        parameters). It may be the caller's tracer: ``jax.grad`` of the result with respect
+        to it flows through the run.
+      batches: ``jaxgd.MiniBatches(batch_size, epochs, seed)`` for mini-batch SGD (then
+        leave ``num_steps`` out); None: full-batch gradient descent.
+      stopping: ``jaxgd.Stopping`` (None: its defaults): the convergence and divergence
+        criteria, the early exit (``early_exit``: stop updating once converged) and the
+        float64 ``reference``.
+      record: ``jaxgd.Record`` (None: its defaults): ``log_every``, ``snapshot_steps``,
+        ``track_sharpness`` and ``progress_every``.
+      validation: held-out rows ``(X_val, y_val)``, or ``jaxgd.Holdout(fraction, seed)``
+        to hold out a seeded fraction of the rows: their MSE is recorded at every logged
+        step (``validation_losses``) and at the end (``final_validation_loss``); see
+        ``jaxgd.pipeline.holdout``. A diverged run's are NaN from its divergence on, the
+        final one too: its parameters are frozen where it blew up and estimate nothing.
       engine: "direct" computes the loss from X at every step; "gram" from the data's
         float64 moments, O(d²) per step; "eigen" from the same moments in the eigenbasis of
         the loss, O(d) per step (sgd, momentum, nesterov only); "gram-fused" and
         "eigen-fused" run the same in one Pallas kernel (``jaxgd.engines.fused``; up to 15
         features); "auto" picks by cost and exactness, fused on a GPU or TPU (see
         ``jaxgd.engines.engine``).
-      log_every: keep every k-th loss in the history (steps 0, k, 2k, ...).
-      validation: held-out rows ``(X_val, y_val)``: their MSE is recorded at every logged
-        step (``validation_losses``) and at the end (``final_validation_loss``); see
-        ``jaxgd.pipeline.holdout``. A diverged run's are NaN from its divergence on, the final one
-        too: its parameters are frozen where it blew up and estimate nothing.
-      validation_fraction: hold out this fraction of the rows instead, in (0, 1), drawn by
-        a shuffle seeded by ``validation_seed`` (not by ``seed``).
-      validation_seed: the seed of that shuffle (and of ``k_folds``' in the sweeps); None
-        is 0. Refused without ``validation_fraction`` or ``k_folds``: it would seed
-        nothing.
-      track_sharpness: Adam only: record its preconditioned sharpness η·λmax(P⁻¹H) at
-        every logged step in ``observed``; stable below 2(1 + b1)/(1 − b1) (see
-        ``jaxgd.theory.sharpness``). Off, the run computes nothing more.
-      unroll: steps per iteration of the compiled loop (None: the backend's default,
-        ``jaxgd.core.descent.default_unroll``); a speed setting (see ``jaxgd.descend``).
-      init: the starting point, a ``LinearParams`` (weight ``(n_features,)``, bias ``()``,
-        float, finite) instead of the seed's draw (``init_scale`` is then unused): e.g. a
-        previous result's ``params``, to continue it. In the units of the data this run
-        trains on (standardized features give standardized parameters). It may be the
-        caller's tracer: ``jax.grad`` of the result with respect to it flows through the run.
+      placement: ``jaxgd.Placement(unroll=...)`` (None: the default): steps per iteration
+        of the compiled loop, a speed setting (see ``jaxgd.descend``).
+
       model: a ``jaxgd.Model`` (its loss, start and prediction) to train instead of linear
         regression, on the direct path (see ``jaxgd.core.custom_model``): every run starts
         at the model's ``init``; runs are judged without a known optimum (``optimal_loss``
         None); held-out losses are the model's loss on the held-out rows; ``errors`` is
-        None; ``predict`` uses the model's. l2, init, ``track_sharpness`` and ``refine`` are
-        refused with it.
-
+        None; ``predict`` uses the model's. l2, init, ``Record.track_sharpness`` and
+        ``refine`` are refused with it.
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
       Its ``errors`` hold the final parameters' MSE, RMSE and MAE on the training and
@@ -161,7 +125,7 @@ def fit(
       >>> bool(result.converged), bool(result.diverged)
       (True, False)
     """
-    return _fit(X, y, Options.of(locals()))
+    return _fit(X, y, settings.options(locals(), sweeps=False))
 
 
 def _run(problem: Problem, plan: segments.Plan | None) -> Descent:

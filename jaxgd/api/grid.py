@@ -15,11 +15,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd.core import convergence, progress
+from jaxgd.api import settings
+from jaxgd.api.settings import (
+    HeldOut,
+    MiniBatches,
+    OptimizerLike,
+    Placement,
+    Record,
+    Sample,
+    Start,
+    Stopping,
+)
+from jaxgd.core import progress
 from jaxgd.core.custom_model import Model
 from jaxgd.core.descent import Descent
 from jaxgd.core.optimizers import OptimizerSpec, make_spec
-from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze
 from jaxgd.engines import engine as engines
 from jaxgd.inputs.validation import (
@@ -29,7 +39,6 @@ from jaxgd.inputs.validation import (
 from jaxgd.pipeline import custom, holdout, sharding
 from jaxgd.pipeline.problem import Problem, n_features, solve
 from jaxgd.pipeline.training import (
-    OptimizerFactory,
     Options,
     RunConfig,
     train,
@@ -57,46 +66,15 @@ def grid_sweep(
     y,
     *,
     grid: Mapping[str, Sequence[float]] | None = None,
-    sample: Mapping[str, tuple[str, float, float]] | None = None,
-    num_samples: int | None = None,
-    sampler: str = "sobol",
-    sample_seed: int = 0,
+    sample: Sample | None = None,
     refine: Mapping[str, float] | None = None,
     num_steps: int | None = None,
     learning_rate: float | None = None,
     seed: int = 0,
-    batch_size: int | None = None,
-    epochs: int | None = None,
-    batch_seed: int | None = None,
-    l2: float = 0.0,
-    optimizer: str | OptimizerFactory | None = None,
-    schedule: str = "constant",
-    schedule_steps: Mapping[str, int] | None = None,
-    hyperparameters: Mapping[str, float] | None = None,
-    init_scale: float = 0.01,
-    tol: float = convergence.DEFAULT_TOL,
-    patience: int = convergence.DEFAULT_PATIENCE,
-    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR,
-    stop_at_convergence: bool = False,
-    snapshot_steps: Sequence[int] | None = None,
-    reference: bool = True,
-    progress_every: int = 0,
-    engine: str = "auto",
-    log_every: int = 1,
-    unroll: int | None = None,
-    chunk_size: int | None = None,
-    sharding_mode: str = "runs",
-    segment_steps: int | None = None,
-    pruning: str | None = None,
-    halving_rate: int = 3,
-    min_steps: int | None = None,
-    track_sharpness: bool = False,
-    validation: tuple | None = None,
-    validation_fraction: float | None = None,
-    validation_seed: int | None = None,
-    k_folds: int | None = None,
-    init: LinearParams | None = None,
-    model: Model | None = None,
+    optimizer: OptimizerLike = None, l2: float = 0.0, init: Start = 0.01,
+    batches: MiniBatches | None = None, stopping: Stopping | None = None,
+    record: Record | None = None, validation: HeldOut = None,
+    engine: str = "auto", placement: Placement | None = None, model: Model | None = None,
 ) -> GridResult:
     """Runs every point of a full grid over hyperparameters and seeds in one compiled program.
 
@@ -104,15 +82,9 @@ def grid_sweep(
     "learning_rate", "seed", "batch_seed" (mini-batch order), "l2", or any of the optimizer's
     and schedule's hyperparameters (see ``jaxgd.core.optimizers``). Result axes follow the
     grid's order ("sample" first when drawn), steps last. Values are traced: another grid
-    of the same shape reuses the compiled program. Names not in the
-    grid take the fixed values given here (``learning_rate``, ``seed``, ``l2``,
-    ``hyperparameters``) or the defaults.
-
-    The keyword arguments not listed below mean what they mean in ``fit``: optimizer,
-    schedule, schedule_steps, init_scale, tol, patience, divergence_factor,
-    stop_at_convergence, snapshot_steps, reference, progress_every, engine, log_every,
-    track_sharpness, unroll, and the held-out data validation, validation_fraction and
-    validation_seed.
+    of the same shape reuses the compiled program. Names not in the grid take the fixed
+    values given here (``learning_rate``, ``seed``, ``l2``, the ``Optimizer``'s
+    hyperparameters, ``MiniBatches.seed``) or the defaults.
 
     Args:
       X: the features (or their ``SufficientStats``, or a ``RowSource``, with y None, as
@@ -120,62 +92,52 @@ def grid_sweep(
         ``batch_seed`` axis may then hold one value only.
       y: the targets (None with ``SufficientStats`` or a ``RowSource``).
       grid: axis name -> values, in the result's axis order.
-      sample: a search space, name -> (kind, low, high) with kind "log" or "uniform"
-        (``jaxgd.tuning.search``): ``num_samples`` points drawn over any numeric hyperparameter
-        the grid takes but seeds. They form the result's first axis, "sample", crossed
-        with the grid's axes; ``values[name]`` holds each drawn value along it and
-        ``point`` names them.
-      num_samples: how many points to draw (a power of two keeps Sobol' points balanced;
-        at most 2**32 for Sobol'). Checked before any is drawn: points whose draw, or
-        whose runs' loss histories alone, would not fit in this machine's memory are a
-        ``MemoryError`` naming num_samples.
-      sampler: "sobol" (scrambled Sobol', even coverage) or "random" (independent).
-      sample_seed: the draw's seed.
+      sample: ``jaxgd.Sample(space, num_samples, sampler, seed)``: points drawn from a
+        search space, name -> (kind, low, high) with kind "log" or "uniform"
+        (``jaxgd.tuning.search``), over any numeric hyperparameter the grid takes but
+        seeds. They form the result's first axis, "sample", crossed with the grid's axes;
+        ``values[name]`` holds each drawn value along it and ``point`` names them. Runs
+        whose loss histories alone would not fit in this machine's memory are a
+        ``MemoryError`` naming num_samples, before any point is drawn.
       refine: gradient steps from the best drawn points, e.g. ``{"top": 4, "steps": 20,
         "learning_rate": 0.1, "backtracks": 6}`` (``jaxgd.tuning.refinement``); the result's
         ``refined`` holds their paths and refined runs.
       num_steps: updates per run (leave out for mini-batch SGD).
       learning_rate: the fixed learning rate, unless the grid or the sample has one.
       seed: the fixed seed of the starting point, unless the grid has one.
-      batch_seed: the fixed batch order of mini-batch SGD, unless the grid has one.
+      optimizer: a name, an optax factory or a ``jaxgd.Optimizer`` (schedule and fixed
+        hyperparameters, for the names not in the grid or the sample), as in ``fit``.
       l2: the fixed ridge strength, unless the grid or the sample has one.
-      hyperparameters: fixed values of the optimizer's and schedule's other
-        hyperparameters, for the names not in the grid or the sample.
-      batch_size: mini-batch SGD: rows per step, as in ``fit``.
-      epochs: mini-batch SGD: passes over the data.
-      chunk_size: most runs per compiled call (None: sized from the device's free memory,
-        see ``auto_chunk_size``).
-        A chunked grid's results are NumPy arrays gathered on the host.
-      sharding_mode: "runs" (default) spreads the runs over every device, padding the last
-        device's share; "rows" spreads the rows of X instead (direct engine, large n);
-        "none" keeps one device.
-      segment_steps: with ``stop_at_convergence`` or ``pruning``, run the sweep in
-        segments of this many steps, between which converged, diverged and pruned runs
-        leave the batch and stop costing compute (see ``jaxgd.tuning.segments``); None: 1/32 of
-        num_steps (``min_steps`` with pruning); ``>= num_steps``: one plain scan. Under
-        the caller's jit or vmap the sweep is always one plain scan.
-      pruning: None, or "halving": successive halving; at steps ``min_steps·η^k`` only
-        the best ``1/η`` of the runs still going (by validation loss when there are
-        held-out data, else by training loss, both at that step) go on; the others are
-        frozen and marked in ``pruned_step``. With k folds the grid points are ranked, by
-        their mean over the folds, and a point's folds are pruned together.
-      halving_rate: η, at least 2.
-      min_steps: the first rung (None: ``num_steps // η³``).
-      k_folds: k-fold cross-validation: the rows are dealt to k folds (seeded by
-        ``validation_seed``) and every grid point runs once per fold, on one more axis,
-        "fold", last; each run's validation loss is its fold's (see ``jaxgd.pipeline.holdout``).
-        Full-batch runs on in-memory rows only. The fold ids are fixed by
-        ``validation_seed``, so hyperparameters traced by the caller (``jax.grad`` of the
+      init: the scale of the random starts (0: zeros), or the start of every run (a
+        ``LinearParams``, as in ``fit``; ``seed`` then picks no start), or one per run:
+        leaves with the result's grid axes in front, weight ``(*shape, n_features)`` and
+        bias ``shape`` (an axis of 1 shared along that grid axis), e.g. an earlier grid's
+        ``params``.
+      batches: ``jaxgd.MiniBatches`` for mini-batch SGD, as in ``fit``; its ``seed`` is
+        the fixed batch order, unless the grid has a "batch_seed" axis.
+      stopping: ``jaxgd.Stopping``, as in ``fit``, and for the sweeps: ``segment_steps``,
+        the length of the segments between which finished and pruned runs leave the batch
+        (``jaxgd.tuning.segments``; under the caller's jit or vmap the sweep is always one
+        plain scan), and ``pruning=jaxgd.Halving(rate, min_steps)``: successive halving.
+      record: ``jaxgd.Record``, as in ``fit``.
+      validation: held-out rows ``(X_val, y_val)`` or ``jaxgd.Holdout``, as in ``fit``, or
+        ``jaxgd.KFolds(k, seed)``: k-fold cross-validation, every grid point run once per
+        fold on one more axis, "fold", last; each run's validation loss is its fold's (see
+        ``jaxgd.pipeline.holdout``). Full-batch runs on in-memory rows only. The fold ids
+        are fixed by the seed, so hyperparameters traced by the caller (``jax.grad`` of the
         mean held-out loss over folds in l2 or the learning rate) see the same folds;
         ``refine=`` refines each point on its mean over the folds.
-      init: the start of every run (a ``LinearParams``, as in ``fit``; ``seed`` then picks
-        no start), or one per run: leaves with the result's grid axes in front, weight
-        ``(*shape, n_features)`` and bias ``shape`` (an axis of 1 shared along that grid
-        axis), e.g. an earlier grid's ``params``.
+      engine: the engine, as in ``fit``.
+      placement: ``jaxgd.Placement``: ``chunk_size``, the most runs per compiled call
+        (None: sized from the device's free memory, see ``auto_chunk_size``; a chunked
+        grid's results are NumPy arrays gathered on the host); ``sharding``, "runs"
+        (default) spreads the runs over every device, padding the last device's share,
+        "rows" the rows of X instead (direct engine, large n), "none" keeps one device;
+        and ``unroll``, as in ``fit``.
+
       model: a ``jaxgd.Model`` to train instead of linear regression, on the direct path,
         as in ``fit``: verdicts without a known optimum, held-out losses from the model's
         loss; search, k folds, early exit and pruning as for linear regression.
-
     Returns:
       A ``GridResult``; ``best()`` picks by validation loss when there are held-out data
       (with k folds, by the mean over folds: the index then leaves the fold axis out).
@@ -187,27 +149,28 @@ def grid_sweep(
       ...                optimizer="momentum", num_steps=100)
       >>> r.axes, r.losses.shape, r.point((1, 0))
       (('learning_rate', 'momentum'), (2, 2, 100), {'learning_rate': 0.1, 'momentum': 0.0})
-      >>> s = grid_sweep(X, y, sample={"learning_rate": ("log", 1e-3, 1.0),
-      ...                              "b1": ("uniform", 0.5, 0.99)}, num_samples=16,
-      ...                grid={"seed": [0, 1]}, optimizer="adam", num_steps=100)
+      >>> space = {"learning_rate": ("log", 1e-3, 1.0), "b1": ("uniform", 0.5, 0.99)}
+      >>> s = grid_sweep(X, y, sample=Sample(space, num_samples=16), grid={"seed": [0, 1]},
+      ...                optimizer="adam", num_steps=100)
       >>> s.axes, s.losses.shape, s.values["b1"].shape, sorted(s.point(s.best()))
       (('sample', 'seed'), (16, 2, 100), (16,), ['b1', 'learning_rate', 'seed'])
     """
+    options = settings.options(locals())
     points = None
-    if sample is not None or num_samples is not None:
+    if sample is not None:
         # The names and rules of the hyperparameters depend on the optimizer and schedule
         # alone: the ranges are checked before anything is drawn or run.
-        points = _drawn(sample, num_samples, sampler, sample_seed, grid,
-                        make_spec(optimizer, schedule), k_folds,
-                        _history_bytes(num_steps, epochs, log_every))
+        points = _drawn(dict(sample.space), sample.num_samples, sample.sampler, sample.seed,
+                        grid, make_spec(options.optimizer, options.schedule), options.k_folds,
+                        _history_bytes(options.num_steps, options.epochs, options.log_every))
     if grid is None and points is None:
         raise ValueError("give grid= (lists of values), sample= (ranges to draw from), or "
                          "both")
     plan = None
     if refine is not None:
         plan = refinement.make_plan(refine, None if sample is None else search.check_space(
-            sample))
-    return run_grid(X, y, grid or {}, Options.of(locals()), points, plan)
+            dict(sample.space)))
+    return run_grid(X, y, grid or {}, options, points, plan)
 
 
 def _drawn(sample, num_samples, sampler, sample_seed, grid, spec: OptimizerSpec,
@@ -215,10 +178,6 @@ def _drawn(sample, num_samples, sampler, sample_seed, grid, spec: OptimizerSpec,
     """The search space's points (``jaxgd.tuning.search``), checked against the optimizer's
     hyperparameters (names and both ends of each range) and the grid's axes, and their
     runs' size against this machine's memory before any is drawn (``_check_runs``)."""
-    if sample is None:
-        raise ValueError("num_samples needs sample= (the ranges to draw from)")
-    if num_samples is None:
-        raise ValueError("sample= needs num_samples (how many points to draw)")
     both = sorted(set(sample) & set(grid or {})) if isinstance(sample, Mapping) else []
     if both:
         raise ValueError(f"{', '.join(map(repr, both))} both sampled and a grid axis: put "

@@ -21,7 +21,7 @@ top and the fastest rate come from the theory, the sweep confirming them. The de
 Mini-batch runs: the theory is that of the full-batch loss, so its limit is reported as
 ``limit`` but ``max_stable`` and ``fastest`` are empirical (gradient noise lowers the edge).
 
-Held-out rows: with ``validation_fraction`` the runs train on the split's training rows
+Held-out rows: with ``validation=jaxgd.Holdout(...)`` the runs train on the split's training rows
 only, so the theory is theirs (drawn as the sweep draws them, ``jaxgd.pipeline.holdout.resolve``):
 the held-out rows' curvature is not the runs'. ``validation=`` rows are apart from X already.
 """
@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxgd.api.settings import Holdout, KFolds, Optimizer, Stopping
 from jaxgd.api.sweep import sweep
 from jaxgd.core.convergence import gap_to_optimum
 from jaxgd.core.optimizers import OPTIMIZERS
@@ -108,28 +109,28 @@ class LrRange(NamedTuple):
             float(self.first_diverged)
 
 
-def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
+def lr_range(X, y, *, optimizer: str | Optimizer = "sgd", num_steps: int | None = None,
              learning_rates: Sequence[float] | None = None, num_rates: int = 25,
-             target: float = DEFAULT_TARGET, hyperparameters: dict[str, float] | None = None,
-             l2: float = 0.0, **options: Any) -> LrRange:
+             target: float = DEFAULT_TARGET, l2: float = 0.0, **options: Any) -> LrRange:
     """Sweeps candidate learning rates at once and reads off the usable range.
 
     Args:
       X: the features, as in ``sweep`` (an array, ``SufficientStats`` with y None, or a
-        ``RowSource``, for which there is no theory). With ``validation_fraction`` the
-        limit is that of the split's training rows, the rows the runs train on.
+        ``RowSource``, for which there is no theory). With ``validation=jaxgd.Holdout(...)``
+        the limit is that of the split's training rows, the rows the runs train on.
       y: the targets (None with ``SufficientStats`` or a ``RowSource``).
-      optimizer: a name from ``jaxgd.core.optimizers.OPTIMIZERS``.
-      num_steps: updates per run (leave out with ``batch_size`` and ``epochs``).
+      optimizer: a name from ``jaxgd.core.optimizers.OPTIMIZERS``, or a ``jaxgd.Optimizer``
+        of one, with its schedule and fixed hyperparameters (``Optimizer("momentum",
+        momentum=0.9)``).
+      num_steps: updates per run (leave out with ``batches=jaxgd.MiniBatches(...)``).
       learning_rates: the candidates (default: ``num_rates`` log-spaced around the theory's
         limit, ``SPAN`` of it, plus ``BRACKET`` of it; without theory ``EMPIRICAL_SPAN``).
       num_rates: how many log-spaced candidates by default (an integer >= 2; NumPy
         integers will do).
       target: the relative gap that ``suggested`` must reach, in (0, 1).
-      hyperparameters: the optimizer's fixed hyperparameters (e.g. ``{"momentum": 0.9}``).
       l2: ridge strength.
-      **options: the rest of ``sweep``'s settings (schedule, batch_size, epochs, seed,
-        engine, log_every, tol, ...), passed on as they are.
+      **options: the rest of ``sweep``'s settings (seed, init, batches, stopping, record,
+        validation, engine, placement), passed on as they are.
 
     Returns:
       An ``LrRange``.
@@ -141,27 +142,19 @@ def lr_range(X, y, *, optimizer: str = "sgd", num_steps: int | None = None,
       >>> bool(r.exact), float(r.max_stable), round(float(r.fastest), 4), r.bracket()[1] > 1.0
       (True, 1.0, 0.6, True)
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    spec = optimizer if isinstance(optimizer, Optimizer) else Optimizer(optimizer)
+    if spec.name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {spec.name!r}")
     if not 0.0 < float(target) < 1.0:
         raise ValueError(f"target must be in (0, 1), got {target!r}")
     num_rates = check_positive_int(num_rates, "num_rates", minimum=2)
-    # k folds would give each candidate k runs and k optima (a "fold" axis) where the range
-    # test reads one loss curve per rate against one optimum, and the theory's limit is
-    # that of all the rows, not of a fold's.
-    for name, why in (("seeds", "it tests one start: give seed"),
-                      ("reference", "it always measures against the float64 optimum"),
-                      ("k_folds", "it reads one run per candidate against the optimum of "
-                       "all the rows; give validation= or validation_fraction= for "
-                       "held-out data, or sweep(k_folds=...) for the folds")):
-        if name in options:
-            raise ValueError(f"lr_range takes no {name}: {why}")
-    hyperparameters = dict(hyperparameters or {})
-    limits = _theory(_training_rows(X, y, options), l2, optimizer, hyperparameters)
-    exact = limits is not None and _exact(optimizer, options)
+    _check_options(options)
+    limits = _theory(_training_rows(X, y, options), l2, spec.name, dict(spec.hyperparameters))
+    exact = limits is not None and has_exact_limit(spec.name, spec.schedule) and options.get(
+        "batches") is None  # the theory holds for a constant rate on the full-batch loss only
     rates = _candidates(learning_rates, limits, num_rates)
-    result = sweep(X, y, learning_rates=rates, num_steps=num_steps, optimizer=optimizer,
-                   hyperparameters=hyperparameters, l2=l2, reference=True, **options)
+    result = sweep(X, y, learning_rates=rates, num_steps=num_steps, optimizer=spec, l2=l2,
+                   **options)
     diverged = np.asarray(result.diverged, bool) | ~np.isfinite(
         np.asarray(result.final_loss, np.float64))
     reached, gap = _progress(result, target, diverged)
@@ -200,22 +193,33 @@ def _theory(X, l2, optimizer: str, hyperparameters: dict) -> Stability | None:
     return found if has_exact_limit(optimizer) else None
 
 
+def _check_options(options: dict) -> None:
+    """What the range test refuses: k folds would give each candidate k runs and k optima
+    (a "fold" axis) where it reads one loss curve per rate against one optimum, and the
+    theory's limit is that of all the rows, not of a fold's."""
+    if "seeds" in options:
+        raise ValueError("lr_range takes no seeds: it tests one start: give seed")
+    stopping = options.get("stopping")
+    if isinstance(stopping, Stopping) and not stopping.reference:
+        raise ValueError("lr_range takes no Stopping(reference=False): it always measures "
+                         "against the float64 optimum")
+    if isinstance(options.get("validation"), KFolds):
+        raise ValueError("lr_range takes no KFolds: it reads one run per candidate against "
+                         "the optimum of all the rows; give validation=(X_val, y_val) or "
+                         "jaxgd.Holdout(...) for held-out data, or "
+                         "sweep(validation=jaxgd.KFolds(k)) for the folds")
+
+
 def _training_rows(X, y, options: dict):
-    """The rows the sweep's runs train on: with ``validation_fraction``, the split's
-    training rows, drawn by the sweep's own split (``holdout.resolve``, same seed, same
-    checks); else X as given (``validation=`` rows are apart from X already)."""
-    if isinstance(X, RowSource) or options.get("validation_fraction") is None:
+    """The rows the sweep's runs train on: with a ``Holdout``, the split's training rows,
+    drawn by the sweep's own split (``holdout.resolve``, same seed, same checks); else X
+    as given (``validation=`` rows are apart from X already)."""
+    held = options.get("validation")
+    if isinstance(X, RowSource) or not isinstance(held, Holdout):
         return X  # a file has no theory here; without a fraction every row trains
-    held = SimpleNamespace(validation=options.get("validation"), k_folds=None,
-                           validation_fraction=options["validation_fraction"],
-                           validation_seed=options.get("validation_seed"))
-    return holdout.resolve(X, y, held)[0]
-
-
-def _exact(optimizer: str, options: dict) -> bool:
-    """The theory holds for a constant rate on the full-batch loss only."""
-    return has_exact_limit(optimizer, options.get("schedule", "constant")) and options.get(
-        "batch_size") is None
+    return holdout.resolve(X, y, SimpleNamespace(
+        validation=None, k_folds=None, validation_fraction=held.fraction,
+        validation_seed=held.seed))[0]
 
 
 def _candidates(learning_rates, limits: Stability | None, num_rates: int) -> np.ndarray:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from jaxgd.api import settings
 from jaxgd.api.grid import run_grid
-from jaxgd.core import convergence
 from jaxgd.core.custom_model import Model
-from jaxgd.core.params import LinearParams
 from jaxgd.core.record import PER_RUN, SHARED
 from jaxgd.inputs.validation import check_learning_rates, default_float
-from jaxgd.pipeline.training import OptimizerFactory, Options
 from jaxgd.results.result import SweepResult
 
 
@@ -24,37 +22,10 @@ def sweep(
     num_steps: int | None = None,
     seeds: Sequence[int] | None = None,
     seed: int = 0,
-    batch_size: int | None = None,
-    epochs: int | None = None,
-    batch_seed: int | None = None,
-    optimizer: str | OptimizerFactory | None = None,
-    schedule: str = "constant",
-    schedule_steps: Mapping[str, int] | None = None,
-    hyperparameters: Mapping[str, float] | None = None,
-    l2: float = 0.0,
-    init_scale: float = 0.01,
-    tol: float = convergence.DEFAULT_TOL,
-    patience: int = convergence.DEFAULT_PATIENCE,
-    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR,
-    stop_at_convergence: bool = False,
-    snapshot_steps: Sequence[int] | None = None,
-    reference: bool = True,
-    progress_every: int = 0,
-    engine: str = "auto",
-    log_every: int = 1,
-    unroll: int | None = None,
-    chunk_size: int | None = None,
-    sharding_mode: str = "runs",
-    segment_steps: int | None = None,
-    pruning: str | None = None,
-    halving_rate: int = 3,
-    min_steps: int | None = None,
-    track_sharpness: bool = False,
-    validation: tuple | None = None,
-    validation_fraction: float | None = None,
-    validation_seed: int | None = None,
-    k_folds: int | None = None,
-    init: LinearParams | None = None,
+    optimizer: settings.OptimizerLike = None, l2: float = 0.0, init: settings.Start = 0.01,
+    batches: settings.MiniBatches | None = None, stopping: settings.Stopping | None = None,
+    record: settings.Record | None = None, validation: settings.HeldOut = None,
+    engine: str = "auto", placement: settings.Placement | None = None,
     model: Model | None = None,
 ) -> SweepResult:
     """Runs ``fit`` for every learning rate (and every seed) as ONE compiled, vmapped program.
@@ -63,17 +34,11 @@ def sweep(
     (and the same data shapes and options) reuses the compiled program. Each member equals
     the ``fit`` with the same learning rate and seed, to float rounding. A diverging member
     is flagged and does not disturb the others. Runs are spread over every local device,
-    and a sweep larger than ``chunk_size`` runs chunk by chunk (see ``grid_sweep``, of which
-    this is the learning-rate × seed case). For learning rates drawn at random, pass
+    and a sweep larger than ``Placement.chunk_size`` runs chunk by chunk (see
+    ``grid_sweep``, of which this is the learning-rate × seed case). For learning rates
+    drawn at random, pass
     ``jaxgd.tuning.search.draw({"learning_rate": ("log", 1e-4, 1.0)}, 64)["learning_rate"]`` as
-    ``learning_rates``, or use ``grid_sweep(sample=...)`` for more hyperparameters.
-
-    The keyword arguments not listed below mean what they mean in ``fit``: optimizer,
-    schedule, schedule_steps, hyperparameters, l2, init_scale, tol, patience,
-    divergence_factor, stop_at_convergence, snapshot_steps, reference, progress_every,
-    engine, log_every, track_sharpness, unroll; and in ``grid_sweep``: chunk_size,
-    sharding_mode, segment_steps, pruning, halving_rate, min_steps, validation,
-    validation_fraction, validation_seed and k_folds (k folds add a last axis, "fold").
+    ``learning_rates``, or ``grid_sweep(sample=jaxgd.Sample(...))`` for more hyperparameters.
 
     Args:
       X: features, shape ``(n_samples, n_features)``; or the data's ``SufficientStats``,
@@ -84,18 +49,27 @@ def sweep(
       seeds: S seeds for the starting points; the grid is then (K, S). Without it every
         run starts from ``seed``'s draw and the grid is (K,).
       seed: the shared seed when ``seeds`` is None.
-      init: the start of every run instead of the seeds' draws (a ``LinearParams``, as in
-        ``fit``: every seed then starts there), or one per run, with the result's axes in
-        front: weight ``(K, n_features)`` and bias ``(K,)``, or ``(K, S, ...)`` with seeds
-        (and a last axis k with k folds; an axis of 1 is shared: ``(K, 1, n_features)``
-        gives each rate one start for all its seeds); ``init=previous.params`` continues.
+      init: the scale of the seeds' random starts (0: zeros), or the start of every run
+        instead (a ``LinearParams``, as in ``fit``: every seed then starts there), or one
+        per run, with the result's axes in front: weight ``(K, n_features)`` and bias
+        ``(K,)``, or ``(K, S, ...)`` with seeds (and a last axis k with k folds; an axis of
+        1 is shared: ``(K, 1, n_features)`` gives each rate one start for all its seeds);
+        ``init=previous.params`` continues.
+      optimizer: a name, an optax factory or a ``jaxgd.Optimizer``, as in ``fit``.
+      l2: ridge strength, as in ``fit``.
+      batches: ``jaxgd.MiniBatches`` for mini-batch SGD, as in ``fit`` (then leave
+        num_steps out); its ``seed`` is one batch order for every run (None: each run's
+        seed picks its own; for a ``RowSource``, 0).
+      stopping: ``jaxgd.Stopping``, as in ``fit`` and ``grid_sweep`` (pruning too).
+      record: ``jaxgd.Record``, as in ``fit``.
+      validation: held-out rows or ``jaxgd.Holdout``, as in ``fit``, or
+        ``jaxgd.KFolds(k)``: k-fold cross-validation, a last axis "fold" (see
+        ``grid_sweep``).
+      engine: the engine, as in ``fit``.
+      placement: ``jaxgd.Placement``: chunk_size, sharding and unroll (see ``grid_sweep``).
+
       model: a ``jaxgd.Model`` to train instead of linear regression, as in ``fit`` (every
         run starts at its ``init``, so seeds change nothing there).
-      batch_size: mini-batch SGD: rows per step, as in ``fit`` (then leave num_steps out).
-      epochs: mini-batch SGD: passes over the data.
-      batch_seed: one batch order for every run (None: each run's seed picks its own; for
-        a ``RowSource``, 0).
-
     Returns:
       A ``SweepResult``, grid axes first and steps last; ``best()`` picks by held-out
       loss when there is one.
@@ -107,7 +81,7 @@ def sweep(
       >>> result.losses.shape, result.diverged.tolist(), result.best()
       ((3, 100), [False, False, True], (1,))
     """
-    options = Options.of(locals())
+    options = settings.options(locals())
     rates = check_learning_rates(learning_rates)
     seed_axis = seeds is not None
     if seed_axis and np.ndim(seeds) != 1:

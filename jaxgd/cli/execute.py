@@ -23,6 +23,7 @@ import numpy as np
 
 import jaxgd
 from jaxgd.api.grid import run_grid
+from jaxgd.api.settings import group
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.plan import (
     Plan,
@@ -89,7 +90,7 @@ def run_chunk(plan: Plan, index: int,
                 del grid["learning_rate"]
                 result = run_grid(*plan.train_data, grid, Options.of(options), points)
             else:
-                result = jaxgd.grid_sweep(*plan.train_data, grid=grid, **options)
+                result = jaxgd.grid_sweep(*plan.train_data, grid=grid, **group(options))
         per_run = {name: getattr(result, name) for name in (
             "losses", "final_loss", "converged_step", "diverged", "diverged_step",
             "stalled", "epoch_losses", "steps_run", "pruned_step", "validation_losses",
@@ -232,9 +233,10 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
             plan.train_data, {})
         with conditioning_said(), _in_config_words():
             best_path = jaxgd.fit(*data, learning_rate=point["learning_rate"],
-                            seed=point["seed"], hyperparameters=hyper,
-                            snapshot_steps=path_steps(plan.num_steps), **extra, **options,
-                            **held)
+                                  seed=point["seed"], **group({
+                                      "hyperparameters": hyper, **extra, **options,
+                                      "snapshot_steps": path_steps(plan.num_steps)}),
+                                  **held)
     with conditioning_said():  # from the whole sweep's best points, once every chunk ran
         refined = refine_sweep(plan, grid)
     return make_record(plan, grid, best, best_path, timing, refined, result)

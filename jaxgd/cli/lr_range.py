@@ -75,6 +75,7 @@ def _inputs(args: argparse.Namespace, config: Config) -> list[Path]:
 def _run(config: Config, num_rates: int, target: float):
     """The config's data and settings, its grid at the first point, through lr_range."""
     from jaxgd import lr_range
+    from jaxgd.api.settings import group
     from jaxgd.cli.plan import prepare
     from jaxgd.cli.settings import api_arguments, conditioning_said, reworded
 
@@ -99,7 +100,7 @@ def _run(config: Config, num_rates: int, target: float):
     try:
         with conditioning_said():  # the plan's warnings say it, not the library's copies
             found = lr_range(X, y, seed=plan.seeds[0], num_rates=num_rates, target=target,
-                             **options)
+                             **group(options))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"lr-range: {reworded(error)}") from None
     rows = {"training_rows": int(X.shape[0]), "rows": plan.n_rows} if plan.held_out else {}

@@ -44,7 +44,7 @@ def listening(listener: Callable[[int], None]) -> Iterator[None]:
       >>> seen = []
       >>> with listening(seen.append):
       ...     _ = jaxgd.fit(np.ones((3, 1)), np.ones(3), learning_rate=0.1, num_steps=20,
-      ...                   progress_every=5)
+      ...                   record=jaxgd.Record(progress_every=5))
       >>> seen
       [5, 10, 15, 20]
     """

@@ -382,7 +382,7 @@ def npy_rows(
       >>> x = np.linspace(-1.0, 1.0, 40)
       >>> np.save(path, np.column_stack([x, 2 * x + 3]))
       >>> result = jaxgd.fit(npy_rows(path, block_rows=16), None, learning_rate=0.5,
-      ...                    batch_size=8, epochs=60)
+      ...                    batches=jaxgd.MiniBatches(batch_size=8, epochs=60))
       >>> result.params.weight.round(2).tolist(), round(float(result.params.bias), 2)
       ([2.0], 3.0)
     """
@@ -417,7 +417,8 @@ def csv_rows(
       >>> path = pathlib.Path(tempfile.mkdtemp()) / "line.csv"
       >>> _ = path.write_text("x,y\\n" + "".join(f"{x},{2 * x + 3}\\n" for x in range(-4, 5)))
       >>> result = jaxgd.fit(csv_rows(path, "x", "y", block_rows=4), None,
-      ...                    learning_rate=0.05, batch_size=3, epochs=100)
+      ...                    learning_rate=0.05,
+      ...                    batches=jaxgd.MiniBatches(batch_size=3, epochs=100))
       >>> result.params.weight.round(2).tolist(), round(float(result.params.bias), 2)
       ([2.0], 3.0)
     """

@@ -19,6 +19,7 @@ import pytest
 
 import jaxgd
 from jaxgd import cli
+from jaxgd.api.settings import group
 from jaxgd.cli import plan as plans
 from jaxgd.cli import results
 from jaxgd.cli.config import ConfigError, parse
@@ -83,8 +84,8 @@ def test_references_check_their_data_like_fit(function, X, error, match):
 )
 def test_fit_rejects_bad_arguments(kwargs, error, match):
     arguments = {"X": X_OK, "y": Y_OK, "learning_rate": 0.1, "num_steps": 5, **kwargs}
-    with pytest.raises(error, match=match):
-        jaxgd.fit(**arguments)
+    with pytest.raises(error, match=match):  # old flat spellings, grouped into values here
+        jaxgd.fit(**group(arguments))
 
 
 @pytest.mark.parametrize(
@@ -99,7 +100,7 @@ def test_fit_rejects_bad_arguments(kwargs, error, match):
 def test_sweep_rejects_bad_arguments(kwargs, error, match):
     arguments = {"learning_rates": [0.1], "num_steps": 5, **kwargs}
     with pytest.raises(error, match=match):
-        jaxgd.sweep(X_OK, Y_OK, **arguments)
+        jaxgd.sweep(X_OK, Y_OK, **group(arguments))
 
 
 def test_integer_and_boolean_data_are_numbers():
@@ -110,7 +111,8 @@ def test_integer_and_boolean_data_are_numbers():
 
 
 def test_results_refuse_what_they_cannot_answer():
-    grid = jaxgd.sweep(X_OK, Y_OK, learning_rates=[1e6], num_steps=20, reference=False)
+    grid = jaxgd.sweep(X_OK, Y_OK, learning_rates=[1e6], num_steps=20,
+                       stopping=jaxgd.Stopping(reference=False))
     assert bool(grid.diverged[0])
     with pytest.raises(ValueError, match="every run diverged"):
         grid.best()
@@ -131,7 +133,8 @@ def test_values_beyond_float32_are_refused_naming_the_column():
     with pytest.raises(ValueError, match=r"y has values whose squares \(the loss\) exceed"):
         jaxgd.fit(X_OK, Y_OK * 1e39, learning_rate=0.1, num_steps=5)
     with jax.enable_x64(True):  # in float64 they are ordinary numbers
-        jaxgd.fit(X, Y_OK, learning_rate=1e-80, num_steps=5, reference=False)
+        jaxgd.fit(X, Y_OK, learning_rate=1e-80, num_steps=5,
+                  stopping=jaxgd.Stopping(reference=False))
     # Found by a hostile review: float32 targets past 1.8e19 have an infinite loss from the
     # start (y² overflows), and were reported as a run diverged at step 0.
     with pytest.raises(ValueError, match=r"\|y\| > 1.84e\+19"):

@@ -55,8 +55,10 @@ def library(plan, rates=RATES, **held):
     tests; progress changes no number)."""
     X, y = plan.train_data
     return jaxgd.grid_sweep(X, y, grid={"learning_rate": rates, "seed": plan.seeds},
-                            num_steps=STEPS, pruning="halving", min_steps=RUNG,
-                            segment_steps=RUNG, progress_every=1, **held)
+                            num_steps=STEPS,
+                            stopping=jaxgd.Stopping(pruning=jaxgd.Halving(min_steps=RUNG),
+                                                    segment_steps=RUNG),
+                            record=jaxgd.Record(progress_every=1), **held)
 
 
 def command_line(plan):

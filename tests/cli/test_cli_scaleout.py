@@ -167,7 +167,7 @@ def test_a_npy_file_streams_with_numbered_columns(tmp_path):
     assert summary["data"]["features"] == ["x1 ×0.001", "x2"] and summary["data"]["rows"] == 392
     X = data.X * [0.001, 1.0]
     expected = jaxgd.sweep(X, data.y, learning_rates=[0.01, 0.05], num_steps=40, seeds=[0],
-                           engine="gram", reference=False)
+                           engine="gram", stopping=jaxgd.Stopping(reference=False))
     np.testing.assert_allclose(history["losses"], expected.losses, rtol=1e-5)
     optimum = jaxgd.solve(X, data.y)
     np.testing.assert_allclose(history["optimum_weight"], optimum.params.weight, rtol=1e-9)
@@ -211,8 +211,9 @@ def test_a_streamed_minibatch_run_reads_its_batches_from_the_file(shipped, tmp_p
     source = jaxgd.datasets.csv_rows(ROOT / "jaxgd" / "datasets" / "data" / "auto_mpg.csv",
                                      "weight", "mpg", block_rows=64).rescaled([0.001])
     expected = jaxgd.sweep(source, None, learning_rates=[0.01, 0.03, 0.06, 0.09], seeds=[0],
-                           batch_size=64, epochs=300, schedule="cosine_decay", tol=1e-3,
-                           patience=3, reference=False)
+                           stopping=jaxgd.Stopping(tol=1e-3, patience=3, reference=False),
+                           batches=jaxgd.MiniBatches(batch_size=64, epochs=300),
+                           optimizer=jaxgd.Optimizer(schedule="cosine_decay"))
     np.testing.assert_allclose(history["losses"], expected.losses, rtol=1e-5)
     np.testing.assert_allclose(history["epoch_losses"], expected.epoch_losses, rtol=1e-5)
     np.testing.assert_array_equal(history["converged_step"], expected.converged_step)

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import cli, grid_sweep
 from jaxgd.cli import execute
 from jaxgd.cli.config import ConfigError, parse
@@ -285,7 +286,7 @@ def test_k_folds_explain_each_run_by_its_own_folds_limit_and_report_the_smallest
     assert block["max_learning_rate"] == pytest.approx(min(limits), rel=1e-12)
     assert f"2/λmax = {min(limits):.4g} (the smallest of the 3 folds' training rows" in printed
     api = grid_sweep(X, y, grid={"learning_rate": [0.05, 0.065, 0.072], "seed": [0]},
-                     num_steps=300, k_folds=3)
+                     num_steps=300, validation=jaxgd.KFolds(3))
     np.testing.assert_array_equal(history["diverged"], api.diverged)
     explained = 0
     for run in summary["runs"]:

@@ -4,6 +4,7 @@ results (``jaxgd.cli.refine``)."""
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import cli, fit
 from jaxgd.cli import checkpoint, execute, results
 from jaxgd.cli import plan as plans
@@ -53,7 +54,7 @@ def test_the_sweeps_best_runs_are_refined_downhill(capsys):
         assert end["seed"] == start["seed"] and point["steps"] == 3
         # The end point is a plain run with those values (the library's fit as the oracle).
         single = fit(*train, learning_rate=end["learning_rate"], seed=end["seed"],
-                     optimizer="adam", hyperparameters={"b1": end["b1"]}, num_steps=40)
+                     optimizer=jaxgd.Optimizer("adam", b1=end["b1"]), num_steps=40)
         assert float(single.final_loss) == pytest.approx(end["objective"], rel=1e-4)
     best = record.summary["best_run"]  # the sweep's best stays the best run
     assert block["sweep_best_objective"] == best["final_loss"] == ranked[0]["final_loss"]

@@ -5,6 +5,7 @@ import csv
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import fit
 from jaxgd.cli import execute, results
 from jaxgd.cli.config import ConfigError, parse
@@ -68,7 +69,7 @@ def test_runs_record_their_drawn_values_whatever_the_chunks(tmp_path):
     run = summary["runs"][3 * 2 + 1]  # point 3, seed 1
     assert run["b1"] == config.drawn()["b1"][3] and run["seed"] == 1
     single = fit(*execute.prepare(config).train_data, learning_rate=run["learning_rate"],
-                 seed=1, optimizer="adam", hyperparameters={"b1": run["b1"]}, num_steps=60)
+                 seed=1, optimizer=jaxgd.Optimizer("adam", b1=run["b1"]), num_steps=60)
     assert run["final_loss"] == pytest.approx(float(single.final_loss), rel=1e-5)
     best = summary["best_run"]
     assert "b1" in best and best["final_loss"] == min(

@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import cli
 from jaxgd.api.grid import grid_sweep
 from jaxgd.cli import checkpoint, execute, results
@@ -41,8 +42,8 @@ figures = []
 
 def _library(plan, **grid):
     """The library's own record of the same runs: one ``grid_sweep`` on the plan's data."""
-    return grid_sweep(plan.X, plan.y, optimizer="adam", num_steps=40, log_every=3,
-                      track_sharpness=True,
+    return grid_sweep(plan.X, plan.y, optimizer="adam", num_steps=40,
+                      record=jaxgd.Record(log_every=3, track_sharpness=True),
                       grid={"learning_rate": RATES, **grid, "seed": [0, 1]})
 
 

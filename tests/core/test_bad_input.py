@@ -7,7 +7,9 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgd import descend, fit, grid_sweep, sweep
+import jaxgd
+from jaxgd import descend, fit, sweep
+from jaxgd.api.settings import group
 from jaxgd.core.descent import check_snapshot_steps
 
 X, Y = np.array([[-1.0], [0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0, 7.1])
@@ -53,22 +55,19 @@ def test_engine_and_sharding_mode_must_be_names():
         with pytest.raises(TypeError, match=f"engine must be one of auto, .*, got "
                                             f"{type(engine).__name__} {engine}"):
             fit(X, Y, engine=engine, **FIT)
-    with pytest.raises(ValueError, match="sharding_mode must be one of runs, rows, none, "
-                                         "got 'bad'"):
-        sweep(X, Y, learning_rates=[0.1], num_steps=5, sharding_mode="bad")
-    with pytest.raises(TypeError, match=r"sharding_mode must be one of .*, got NoneType"):
-        sweep(X, Y, learning_rates=[0.1], num_steps=5, sharding_mode=None)
+    with pytest.raises(ValueError, match=r"Placement\.sharding must be one of runs, rows, none, "
+                                         r"got 'bad'"):
+        sweep(X, Y, learning_rates=[0.1], num_steps=5, placement=jaxgd.Placement(sharding="bad"))
+    with pytest.raises(TypeError, match=r"Placement\.sharding must be one of .*, got NoneType"):
+        sweep(X, Y, learning_rates=[0.1], num_steps=5, placement=jaxgd.Placement(sharding=None))
 
 
 def test_hyperparameters_and_schedule_steps_must_be_mappings():
     with pytest.raises(TypeError, match=r"hyperparameters must be a mapping of names to "
                                         r"values \(a dict, e.g. \{'b1': 0.5\}\), got list"):
-        fit(X, Y, optimizer="adam", hyperparameters=[("b1", 0.5)], **FIT)
-    with pytest.raises(TypeError, match="hyperparameters must be a mapping"):
-        grid_sweep(X, Y, grid={"learning_rate": [0.1]}, num_steps=5, optimizer="adam",
-                   hyperparameters=0.5)
+        fit(X, Y, **group({"optimizer": "adam", "hyperparameters": [("b1", 0.5)]}), **FIT)
     with pytest.raises(TypeError, match=r"schedule_steps must be a mapping .*, got int 5"):
-        fit(X, Y, schedule="cosine_decay", schedule_steps=5, **FIT)
+        fit(X, Y, optimizer=jaxgd.Optimizer(schedule="cosine_decay", schedule_steps=5), **FIT)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +83,7 @@ def test_hyperparameters_and_schedule_steps_must_be_mappings():
 )
 def test_snapshot_steps_must_be_a_list_of_whole_steps(steps, match):
     with pytest.raises(TypeError, match=match):
-        fit(X, Y, snapshot_steps=steps, **FIT)
+        fit(X, Y, record=jaxgd.Record(snapshot_steps=steps), **FIT)
     with pytest.raises(TypeError, match=match):
         descend(lambda p: p**2, 1.0, optax.sgd(0.1), 5, snapshot_steps=steps)
 
@@ -94,25 +93,26 @@ def test_snapshot_steps_may_be_numpy_integers_but_not_floats():
         check_snapshot_steps(np.array([2.5]), 5)
     assert check_snapshot_steps(np.array([3, 1]), 5) == (1, 3)
     assert check_snapshot_steps([np.int64(2), jnp.int32(0), 2], 5) == (0, 2)
-    run = fit(X, Y, snapshot_steps=np.array([1, 3]), **FIT)
+    run = fit(X, Y, record=jaxgd.Record(snapshot_steps=np.array([1, 3])), **FIT)
     assert run.snapshot_steps.tolist() == [1, 3]
 
 
 def test_static_arguments_under_tracing_are_named_static():
     static = r"is static \(.*\), but it is traced here \(inside the caller's jit, vmap or grad"
     with pytest.raises(TypeError, match="snapshot_steps " + static):
-        jax.jit(lambda s: fit(X, Y, snapshot_steps=[s], **FIT).final_loss)(2)
+        jax.jit(lambda s: fit(X, Y, record=jaxgd.Record(snapshot_steps=[s]), **FIT).final_loss)(2)
     with pytest.raises(TypeError, match="snapshot_steps " + static):
         jax.jit(lambda s: descend(lambda p: p**2, 1.0, optax.sgd(0.1), 5,
                                   snapshot_steps=s).final_loss)(jnp.array([2]))
     with pytest.raises(TypeError, match="num_steps " + static):
         jax.jit(lambda n: fit(X, Y, learning_rate=0.1, num_steps=n).final_loss)(5)
     with pytest.raises(TypeError, match="batch_size " + static):
-        jax.jit(lambda b: fit(X, Y, learning_rate=0.1, batch_size=b, epochs=2).final_loss)(2)
+        jax.jit(lambda b: fit(X, Y, learning_rate=0.1,
+                              batches=jaxgd.MiniBatches(batch_size=b, epochs=2)).final_loss)(2)
     with pytest.raises(TypeError, match="num_steps " + static):
         jax.jit(lambda n: descend(lambda p: p**2, 1.0, optax.sgd(0.1), n).final_loss)(5)
-    with pytest.raises(TypeError, match="stop_at_convergence " + static):
-        jax.jit(lambda s: fit(X, Y, stop_at_convergence=s, **FIT).final_loss)(True)
+    with pytest.raises(TypeError, match="Stopping.early_exit " + static):
+        jax.jit(lambda s: fit(X, Y, stopping=jaxgd.Stopping(early_exit=s), **FIT).final_loss)(True)
 
 
 def test_traced_seeds_point_to_a_sweep_over_seeds():
@@ -144,14 +144,12 @@ def test_descend_names_an_optimizer_that_is_not_one():
         descend(lambda p: p**2, 1.0, "sgd", 5)
 
 
-@pytest.mark.parametrize("name", ["reference", "stop_at_convergence"])
+@pytest.mark.parametrize("name", ["reference", "early_exit"])
 @pytest.mark.parametrize("value", ["false", 0, None, np.array([True])])
 def test_switches_must_be_true_or_false(name, value):
     # "false" was taken as True.
-    with pytest.raises(TypeError, match=f"{name} must be True or False, got "):
-        fit(X, Y, **{name: value}, **FIT)
-    with pytest.raises(TypeError, match=f"{name} must be True or False"):
-        sweep(X, Y, learning_rates=[0.1], num_steps=5, **{name: value})
+    with pytest.raises(TypeError, match=f"Stopping.{name} must be True or False, got "):
+        jaxgd.Stopping(**{name: value})
 
 
 def test_switches_are_one_check_numpy_bools_included():
@@ -159,13 +157,15 @@ def test_switches_are_one_check_numpy_bools_included():
         with pytest.raises(TypeError, match=f"{name} must be True or False, got str 'no'"):
             descend(lambda p: p**2, 1.0, optax.sgd(0.1), 5, **{name: "no"})
     with pytest.raises(TypeError, match="track_sharpness must be True or False, got str"):
-        fit(X, Y, track_sharpness="yes", **FIT)  # the same check, the same words
-    run = fit(X, Y, reference=np.bool_(False), stop_at_convergence=np.bool_(False), **FIT)
+        # the same check, the same words
+        fit(X, Y, record=jaxgd.Record(track_sharpness="yes"), **FIT)
+    run = fit(X, Y, stopping=jaxgd.Stopping(reference=np.bool_(False), early_exit=np.bool_(False)),
+              **FIT)
     assert run.optimal_loss is None
-    assert fit(X, Y, reference=jnp.bool_(True), **FIT).optimal_loss is not None
+    assert fit(X, Y, stopping=jaxgd.Stopping(reference=jnp.bool_(True)),
+               **FIT).optimal_loss is not None
 
 
 def test_minibatch_runs_count_epochs_not_num_steps():
-    with pytest.raises(ValueError, match="mini-batch SGD needs both batch_size and epochs: it "
-                                         "counts epochs, not num_steps, so give epochs instead"):
-        fit(X, Y, learning_rate=0.1, batch_size=2, num_steps=10)
+    with pytest.raises(ValueError, match="with batch_size and epochs, leave num_steps out"):
+        fit(X, Y, learning_rate=0.1, batches=jaxgd.MiniBatches(2, epochs=3), num_steps=10)

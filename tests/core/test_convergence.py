@@ -103,5 +103,5 @@ def test_converged_step_agrees_with_a_float64_oracle_when_the_mean_is_large(engi
     X = rng.standard_normal((100, 1))
     y = 1000 + 2 * X[:, 0] + 0.1 * rng.standard_normal(100)
     oracle = float64_oracle_converged_step(X, y, 0.01, 3000)
-    result = fit(X, y, learning_rate=0.01, num_steps=3000, init_scale=0.0, engine=engine)
+    result = fit(X, y, learning_rate=0.01, num_steps=3000, init=0.0, engine=engine)
     assert oracle > 0 and abs(int(result.converged_step) - oracle) <= slack * oracle

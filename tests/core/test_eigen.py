@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import jaxgd
 from jaxgd import LinearParams, exact_trajectory, fit, grid_sweep, mse, sweep
 from jaxgd.data.statistics import sufficient_statistics
 from jaxgd.engines.eigen import eigen_basis, eigen_mse, from_eigen, to_device, to_eigen
@@ -56,7 +57,7 @@ def test_eigen_descent_follows_the_closed_form_trajectory(l2):
     # up to rounding of O(num_steps) float64 operations, so rtol 1e-10.
     X, y = well_conditioned(1, n=50, d=3)
     with jax.enable_x64(True):
-        run = fit(X, y, learning_rate=0.1, num_steps=400, init_scale=0.3, seed=4, l2=l2,
+        run = fit(X, y, learning_rate=0.1, num_steps=400, init=0.3, seed=4, l2=l2,
                   engine="eigen")
         start = jax.tree_util.tree_map(np.asarray, run.snapshots)
         start = LinearParams(start.weight[0], start.bias[0])
@@ -72,8 +73,9 @@ def test_linear_optimizers_follow_the_same_path_in_the_eigenbasis(optimizer):
     # step, with a cosine schedule too. Independent paths, float64: rtol 1e-9.
     X, y = well_conditioned(2, n=80, d=4)
     with jax.enable_x64(True):
-        runs = [sweep(X, y, learning_rates=[0.01, 0.1], num_steps=300, optimizer=optimizer,
-                      schedule="cosine_decay", seeds=[0, 1], l2=0.05, engine=engine)
+        runs = [sweep(X, y, learning_rates=[0.01, 0.1], num_steps=300,
+                      optimizer=jaxgd.Optimizer(optimizer, schedule="cosine_decay"),
+                      seeds=[0, 1], l2=0.05, engine=engine)
                 for engine in ("direct", "eigen")]
         np.testing.assert_allclose(runs[1].losses, runs[0].losses, rtol=1e-9)
         np.testing.assert_allclose(runs[1].params.weight, runs[0].params.weight, rtol=1e-8,
@@ -89,7 +91,8 @@ def test_eigen_engine_refuses_what_it_cannot_do_exactly(problem):
         grid_sweep(X, y, grid={"learning_rate": [0.1], "l2": [0.0, 1.0]}, num_steps=3,
                    engine="eigen")
     with pytest.raises(ValueError, match="mini-batch SGD needs engine='direct'"):
-        fit(X, y, learning_rate=0.1, batch_size=8, epochs=1, engine="eigen")
+        fit(X, y, learning_rate=0.1, batches=jaxgd.MiniBatches(batch_size=8, epochs=1),
+            engine="eigen")
     # auto falls back to the gram engine where the eigen engine would not be exact
     assert fit(X, y, learning_rate=0.1, num_steps=3, optimizer="adam").engine == "gram"
     assert grid_sweep(X, y, grid={"learning_rate": [0.1], "l2": [0.0, 1.0]},

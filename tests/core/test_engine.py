@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import Standardizer, datasets, fit, sweep
 from jaxgd.core import progress
 from jaxgd.engines.engine import choose_engine
@@ -51,7 +52,7 @@ def test_log_every_keeps_every_kth_loss_of_the_same_run(problem):
     X, y = problem
     full = fit(X, y, learning_rate=0.05, num_steps=100)
     for k in (10, 7):  # 7 does not divide 100: the last block runs past the end, as no-ops
-        thin = fit(X, y, learning_rate=0.05, num_steps=100, log_every=k)
+        thin = fit(X, y, learning_rate=0.05, num_steps=100, record=jaxgd.Record(log_every=k))
         np.testing.assert_array_equal(thin.loss_steps, np.arange(0, 100, k))
         np.testing.assert_allclose(thin.losses, full.losses[::k], rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(thin.final_loss, full.final_loss, rtol=1e-6, atol=1e-6)
@@ -73,8 +74,10 @@ def test_chunks_give_the_numbers_of_one_big_run(problem, engine):
     whole = sweep(X, y, learning_rates=rates, seeds=[0, 1, 2], num_steps=60, engine=engine)
     seen = []
     with progress.listening(seen.append):
-        parts = sweep(X, y, learning_rates=rates, seeds=[0, 1, 2], num_steps=60, chunk_size=4,
-                      progress_every=30, engine=engine)
+        parts = sweep(X, y, learning_rates=rates, seeds=[0, 1, 2], num_steps=60,
+                      record=jaxgd.Record(progress_every=30),
+                      placement=jaxgd.Placement(chunk_size=4),
+                      engine=engine)
     assert isinstance(parts.losses, np.ndarray) and parts.losses.shape == (7, 3, 60)
     np.testing.assert_allclose(parts.losses, whole.losses, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(parts.params.weight, whole.params.weight, rtol=1e-5, atol=1e-6)

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
+import jaxgd
 from jaxgd import (
     Standardizer,
     figures,
@@ -35,7 +36,7 @@ def make_record(X, y, rates, *, feature_names, target_name, title, seeds=(0, 1))
     scaler = Standardizer.fit(X)
     Xs = scaler.transform(X)
     result = sweep(Xs, y, learning_rates=rates, num_steps=NUM_STEPS, seeds=list(seeds),
-                   snapshot_steps=PATH_STEPS)
+                   record=jaxgd.Record(snapshot_steps=PATH_STEPS))
     params = unstandardize_params(
         LinearParams(np.asarray(result.snapshots.weight, np.float64),
                      np.asarray(result.snapshots.bias, np.float64)), scaler)

@@ -5,6 +5,7 @@ import numpy as np
 import optax
 import pytest
 
+import jaxgd
 from jaxgd import Standardizer, datasets, fit, solve, unstandardize_params
 from tests.conftest import well_conditioned
 
@@ -33,7 +34,8 @@ def test_result_fields_and_shapes(problem):
     np.testing.assert_array_equal(result.snapshot_steps, [0, 7, 50])
     assert result.losses.dtype == np.float32
     assert float(result.gap) >= -1e-5
-    assert fit(X, y, learning_rate=0.1, num_steps=5, reference=False).optimal_loss is None
+    assert fit(X, y, learning_rate=0.1, num_steps=5,
+               stopping=jaxgd.Stopping(reference=False)).optimal_loss is None
 
 
 def test_same_seed_gives_identical_arrays_and_other_seeds_differ(problem):

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import grid_sweep, load, stability, sweep
 from jaxgd.pipeline.holdout import fold_ids
 from jaxgd.tuning.search import Range
@@ -20,14 +21,14 @@ X, Y = well_conditioned(31, n=40)
 
 def _cv_loss_of_l2(l2, engine):
     """The mean held-out loss over 4 folds and two learning rates, as a function of l2."""
-    return grid_sweep(X, Y, grid={"learning_rate": [0.1, 0.2]}, k_folds=4, l2=l2,
-                      num_steps=30, engine=engine, validation_seed=5
-                      ).final_validation_loss.mean()
+    return grid_sweep(X, Y, grid={"learning_rate": [0.1, 0.2]}, validation=jaxgd.KFolds(4, seed=5),
+                      l2=l2,
+                      num_steps=30, engine=engine).final_validation_loss.mean()
 
 
 def _cv_loss_of_rate(rate, engine):
     """The mean held-out loss over 3 folds and two l2 values, as a function of the rate."""
-    return sweep(X, Y, learning_rates=[rate], k_folds=3, l2=0.1, num_steps=30,
+    return sweep(X, Y, learning_rates=[rate], validation=jaxgd.KFolds(3), l2=0.1, num_steps=30,
                  engine=engine).final_validation_loss.mean()
 
 
@@ -83,7 +84,7 @@ def test_traced_hyperparameters_see_the_same_folds_and_verdicts():
     limits = [stability(X[ids != f], 0.0).max_learning_rate for f in range(3)]
     rate = 0.5 * (min(limits) + max(limits))
     assert min(limits) < rate < max(limits)
-    kw = dict(k_folds=3, validation_seed=2, num_steps=20)
+    kw = {"num_steps": 20, "validation": jaxgd.KFolds(3, seed=2)}
     plain = sweep(X, Y, learning_rates=[rate, 0.1], **kw)
     traced = jax.jit(lambda r: sweep(X, Y, learning_rates=[r, 0.1], **kw).diverged)(rate)
     np.testing.assert_array_equal(traced, plain.diverged)
@@ -104,13 +105,14 @@ def test_refine_with_k_folds_descends_the_mean_held_out_loss_over_folds():
     space = {"learning_rate": ("log", 1e-3, 1.0)}
     r = Range("log", 1e-3, 1.0)
     with jax.enable_x64(True):
-        result = grid_sweep(X_ILL, Y_ILL, sample=space, num_samples=8, num_steps=10,
-                            k_folds=3, validation_seed=1, refine={"top": 2, "steps": 4})
+        result = grid_sweep(X_ILL, Y_ILL, sample=jaxgd.Sample(space, 8),
+                            validation=jaxgd.KFolds(3, seed=1), num_steps=10,
+                            refine={"top": 2, "steps": 4})
         refined = result.refined
 
         def cv(rate):  # the oracle: a fresh cross-validated sweep at one rate
-            return float(sweep(X_ILL, Y_ILL, learning_rates=[rate], num_steps=10, k_folds=3,
-                               validation_seed=1).final_validation_loss.mean())
+            return float(sweep(X_ILL, Y_ILL, learning_rates=[rate], num_steps=10,
+                               validation=jaxgd.KFolds(3, seed=1)).final_validation_loss.mean())
 
         mean = np.asarray(result.final_validation_loss).mean(-1)
         # Start points: the best points by their mean over the folds (the index leaves the
@@ -141,15 +143,15 @@ def test_refine_with_k_folds_descends_the_mean_held_out_loss_over_folds():
 def test_vmap_over_l2_with_k_folds_matches_one_call_per_value():
     def cv(l2):
         return grid_sweep(X, Y, grid={"learning_rate": [0.1]}, l2=l2, num_steps=20,
-                          k_folds=4).final_validation_loss.mean()
+                          validation=jaxgd.KFolds(4)).final_validation_loss.mean()
     # float32: vmap may reorder the sums of a run (a few ulps of the loss).
     np.testing.assert_allclose(jax.vmap(cv)(jax.numpy.array([0.0, 0.5])),
                                [cv(0.0), cv(0.5)], rtol=1e-5)
 
 
 def test_a_refined_k_fold_search_saves_and_loads(tmp_path):
-    result = grid_sweep(X, Y, sample={"learning_rate": ("log", 1e-3, 1.0)}, num_samples=4,
-                        num_steps=10, k_folds=3, refine={"top": 2, "steps": 2})
+    result = grid_sweep(X, Y, sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 1.0)}, 4),
+                        validation=jaxgd.KFolds(3), num_steps=10, refine={"top": 2, "steps": 2})
     result.save(tmp_path / "cv")
     loaded = load(tmp_path / "cv").refined
     assert loaded.runs.axes == ("sample", "fold") and loaded.start.shape == (2, 1)
@@ -170,8 +172,9 @@ def test_refined_k_fold_points_stay_below_every_fold_s_stability_limit():
     y_edge = 3.0 * x_edge[:, 0] + 1.0
     ids = fold_ids(40, 4, seed=0)
     limits = [float(stability(x_edge[ids != f]).max_learning_rate) for f in range(4)]
-    result = grid_sweep(x_edge, y_edge, num_steps=5, init_scale=0.0, k_folds=4,
-                        sample={"learning_rate": ("log", 1e-3, 0.3)}, num_samples=8,
+    result = grid_sweep(x_edge, y_edge, num_steps=5,
+                        sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 0.3)}, 8),
+                        validation=jaxgd.KFolds(4), init=0.0,
                         refine={"top": 2, "steps": 6, "learning_rate": 0.2})
     refined = result.refined
     assert (refined.path["learning_rate"] < min(limits)).all()

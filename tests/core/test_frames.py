@@ -61,11 +61,13 @@ class Column:
 
 def test_fit_sweep_and_grid_keep_the_names(cars):
     X, y = cars[FEATURES], cars["mpg"]
-    fitted = jaxgd.fit(X, y, learning_rate=1e-5, num_steps=3, reference=False)
+    fitted = jaxgd.fit(X, y, learning_rate=1e-5, num_steps=3,
+                       stopping=jaxgd.Stopping(reference=False))
     swept = jaxgd.sweep(X, y, learning_rates=[1e-5, 2e-5], seeds=[0, 1], num_steps=3,
-                        reference=False)
+                        stopping=jaxgd.Stopping(reference=False))
     grid = jaxgd.grid_sweep(X, y, grid={"learning_rate": [1e-5], "momentum": [0.0, 0.5]},
-                            optimizer="momentum", num_steps=3, reference=False)
+                            optimizer="momentum", num_steps=3,
+                            stopping=jaxgd.Stopping(reference=False))
     for result in (fitted, swept, grid, swept.run((1, 0)), swept.as_grid(), grid.run((0, 1))):
         assert result.feature_names == tuple(FEATURES)
         assert result.target_name == "mpg"
@@ -77,11 +79,13 @@ def test_a_y_whose_index_differs_from_x_s_is_matched_by_position_with_a_warning(
     X = cars[FEATURES].astype({"horsepower": float})
     shuffled = cars["mpg"].sample(frac=1.0, random_state=0)
     calls = {
-        "fit": lambda y: jaxgd.fit(X, y, learning_rate=1e-5, num_steps=3, reference=False),
+        "fit": lambda y: jaxgd.fit(X, y, learning_rate=1e-5, num_steps=3,
+                                   stopping=jaxgd.Stopping(reference=False)),
         "sweep": lambda y: jaxgd.sweep(X, y, learning_rates=[1e-5], num_steps=3,
-                                       reference=False),
+                                       stopping=jaxgd.Stopping(reference=False)),
         "grid_sweep": lambda y: jaxgd.grid_sweep(X, y, grid={"learning_rate": [1e-5]},
-                                                 num_steps=3, reference=False),
+                                                 num_steps=3,
+                                                 stopping=jaxgd.Stopping(reference=False)),
         "from_arrays": lambda y: datasets.from_arrays(X, y),
     }
     for name, call in calls.items():
@@ -96,15 +100,15 @@ def test_a_y_whose_index_differs_from_x_s_is_matched_by_position_with_a_warning(
     # Position it is: the same numbers as y's values in their order.
     with pytest.warns(UserWarning):
         by_position = jaxgd.fit(X, shuffled, learning_rate=1e-5, num_steps=3,
-                                reference=False)
+                                stopping=jaxgd.Stopping(reference=False))
     plain = jaxgd.fit(X, shuffled.to_numpy(), learning_rate=1e-5, num_steps=3,
-                      reference=False)
+                      stopping=jaxgd.Stopping(reference=False))
     np.testing.assert_array_equal(by_position.losses, plain.losses)
 
 
 def test_names_are_static_so_results_stay_pytrees(cars):
     result = jaxgd.fit(cars[FEATURES], cars["mpg"], learning_rate=1e-5, num_steps=3,
-                       reference=False)
+                       stopping=jaxgd.Stopping(reference=False))
     leaves = jax.tree_util.tree_leaves(result)
     assert not any(isinstance(leaf, str) for leaf in leaves)
     doubled = jax.tree_util.tree_map(lambda a: a * 2, result)
@@ -135,7 +139,8 @@ def test_arrays_and_traced_data_have_no_names(cars):
 def test_a_duck_typed_table_keeps_its_names():
     X = Table([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [4.0, 1.0]], ("size", "flag"))
     y = Column([3.0, 5.0, 7.0, 9.0], "price")
-    result = jaxgd.fit(X, y, learning_rate=0.05, num_steps=5, reference=False)
+    result = jaxgd.fit(X, y, learning_rate=0.05, num_steps=5,
+                       stopping=jaxgd.Stopping(reference=False))
     assert result.feature_names == ("size", "flag") and result.target_name == "price"
     assert Standardizer.fit(X).feature_names == ("size", "flag")
 
@@ -161,14 +166,14 @@ def test_dtypes_of_other_libraries_are_judged_by_their_numbers():
 
 def test_a_series_without_a_name_gives_no_target_name(cars):
     result = jaxgd.fit(cars[FEATURES], cars["mpg"].rename(None), learning_rate=1e-5,
-                       num_steps=2, reference=False)
+                       num_steps=2, stopping=jaxgd.Stopping(reference=False))
     assert result.feature_names == tuple(FEATURES) and result.target_name is None
 
 
 def test_non_string_column_labels_become_strings():
     X = pd.DataFrame(np.eye(3)[:, :2], columns=[10, 20])
     result = jaxgd.fit(X, pd.Series([1.0, 2.0, 3.0], name=0), learning_rate=0.1,
-                       num_steps=2, reference=False)
+                       num_steps=2, stopping=jaxgd.Stopping(reference=False))
     assert result.feature_names == ("10", "20") and result.target_name == "0"
 
 
@@ -186,9 +191,9 @@ def test_nullable_integers_are_read_and_missing_values_name_the_rows(cars):
 
 def test_nullable_integers_without_missing_values_train_like_floats(cars):
     as_int = jaxgd.fit(cars[["horsepower"]], cars["mpg"], learning_rate=1e-5, num_steps=5,
-                       reference=False)
+                       stopping=jaxgd.Stopping(reference=False))
     as_float = jaxgd.fit(cars[["horsepower"]].astype(float), cars["mpg"], learning_rate=1e-5,
-                         num_steps=5, reference=False)
+                         num_steps=5, stopping=jaxgd.Stopping(reference=False))
     np.testing.assert_array_equal(as_int.losses, as_float.losses)
 
 
@@ -278,7 +283,7 @@ def test_named_params_in_original_units_match_the_least_squares_oracle(cars):
 
 def test_named_params_of_a_sweep_have_the_grid_shape(cars):
     swept = jaxgd.sweep(cars[FEATURES], cars["mpg"], learning_rates=[1e-5, 2e-5],
-                        seeds=[0, 1, 2], num_steps=3, reference=False)
+                        seeds=[0, 1, 2], num_steps=3, stopping=jaxgd.Stopping(reference=False))
     named = swept.named_params()
     assert named["weight"]["weight"].shape == (2, 3) and named["bias"].shape == (2, 3)
     np.testing.assert_array_equal(named["weight"]["horsepower"], swept.params.weight[..., 1])
@@ -286,16 +291,17 @@ def test_named_params_of_a_sweep_have_the_grid_shape(cars):
 
 def test_named_params_refuse_mismatched_names_and_duplicates(cars):
     result = jaxgd.fit(cars[FEATURES], cars["mpg"], learning_rate=1e-5, num_steps=2,
-                       reference=False)
+                       stopping=jaxgd.Stopping(reference=False))
     other = Standardizer.fit(cars[FEATURES[::-1]])
     with pytest.raises(ValueError, match="not the standardizer's"):
         result.named_params(other)
     doubled = pd.DataFrame(np.eye(3)[:, :2], columns=["a", "a"])
-    twice = jaxgd.fit(doubled, np.ones(3), learning_rate=0.1, num_steps=2, reference=False)
+    twice = jaxgd.fit(doubled, np.ones(3), learning_rate=0.1, num_steps=2,
+                      stopping=jaxgd.Stopping(reference=False))
     with pytest.raises(ValueError, match=r"\['a'\] appear more than once"):
         twice.named_params()
     plain = jaxgd.fit(np.eye(3)[:, :2], np.ones(3), learning_rate=0.1, num_steps=2,
-                      reference=False)
+                      stopping=jaxgd.Stopping(reference=False))
     assert list(plain.named_params()["weight"]) == ["x0", "x1"]
 
 

@@ -28,7 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import LinearParams, exact_trajectory, fit, grid_sweep, sweep
+from jaxgd.api.settings import group
 from jaxgd.engines import engine as engines
 from jaxgd.engines import fused
 from jaxgd.pipeline import holdout, training
@@ -59,8 +61,10 @@ def assert_same_runs(a, b, rtol, atol):
 def test_fused_runs_match_the_scan_path(engine, optimizer, x64):
     X, y = well_conditioned(1, n=40, d=3)
     rtol, atol = (1e-12, 1e-14) if x64 else (1e-6, 1e-7)
-    options = dict(learning_rates=RATES, seeds=[0, 1], num_steps=40, optimizer=optimizer,
-                   log_every=3, snapshot_steps=(0, 5, 40), tol=1e-4, patience=3)
+    options = {"learning_rates": RATES, "seeds": [0, 1], "num_steps": 40,
+               "stopping": jaxgd.Stopping(tol=1e-4, patience=3),
+               "record": jaxgd.Record(log_every=3, snapshot_steps=(0, 5, 40)),
+               "optimizer": optimizer}
     with jax.enable_x64(x64):  # K = 10 runs: one block of 16, 6 of them padding
         scan = sweep(X, y, engine=engine, **options)
         one = sweep(X, y, engine=f"{engine}-fused", **options)
@@ -76,8 +80,8 @@ def test_several_blocks_and_stop_at_convergence(monkeypatch):
     # 11 runs in blocks of 4: three kernel programs, the last with one padding run.
     monkeypatch.setattr(fused, "BLOCK_RUNS", 4)
     X, y = well_conditioned(2, n=30, d=2)
-    options = dict(learning_rates=np.geomspace(0.02, 2.0, 11), num_steps=37,
-                   stop_at_convergence=True, tol=1e-4, patience=4)
+    options = {"learning_rates": np.geomspace(0.02, 2.0, 11), "num_steps": 37,
+               "stopping": jaxgd.Stopping(early_exit=True, tol=1e-4, patience=4)}
     scan = sweep(X, y, engine="eigen", **options)
     one = sweep(X, y, engine="eigen-fused", **options)
     assert_same_runs(one, scan, 1e-6, 1e-7)
@@ -91,7 +95,7 @@ def test_fused_sgd_follows_the_closed_form(x64):
     # about 1e-7 of the loss each step, compounding over 30 stable steps: 1e-5.
     X, y = well_conditioned(3, n=50, d=4)
     with jax.enable_x64(x64):
-        run = fit(X, y, learning_rate=0.3, num_steps=30, init_scale=0.0, engine="eigen-fused")
+        run = fit(X, y, learning_rate=0.3, num_steps=30, init=0.0, engine="eigen-fused")
     start = LinearParams(np.zeros(4), np.float64(0.0))
     exact = exact_trajectory(X, y, start, 0.3, 30)
     np.testing.assert_allclose(run.losses, exact.losses, rtol=1e-10 if x64 else 1e-5)
@@ -122,7 +126,8 @@ def test_fused_engines_refuse_what_they_cannot_run():
         fit(X[:, :2], y, learning_rate=0.1, num_steps=3, engine="eigen-fused",
             optimizer="adam")
     with pytest.raises(ValueError, match="mini-batch SGD needs engine='direct'"):
-        fit(X[:, :2], y, learning_rate=0.1, engine="eigen-fused", batch_size=8, epochs=1)
+        fit(X[:, :2], y, learning_rate=0.1, engine="eigen-fused",
+            batches=jaxgd.MiniBatches(batch_size=8, epochs=1))
 
 
 def test_fused_path_composes_with_jit_vmap_and_grad():
@@ -140,7 +145,7 @@ def test_fused_path_composes_with_jit_vmap_and_grad():
     # grad differentiates the scan path: the same derivative as the scan engine's.
     def total(rates, engine):
         return sweep(X, y, learning_rates=rates, num_steps=12, engine=engine,
-                     reference=False).final_loss.sum()
+                     stopping=jaxgd.Stopping(reference=False)).final_loss.sum()
 
     grads = {e: jax.grad(total)(rates[0], e) for e in ("eigen", "eigen-fused")}
     np.testing.assert_allclose(grads["eigen-fused"], grads["eigen"], rtol=1e-6)
@@ -164,7 +169,8 @@ def test_data_batched_by_the_caller_take_the_scan_path():
     ys = jnp.stack([y, 2 * y])
 
     def run(y, engine):
-        return fit(X, y, learning_rate=0.2, num_steps=10, engine=engine, reference=False).losses
+        return fit(X, y, learning_rate=0.2, num_steps=10, engine=engine,
+                   stopping=jaxgd.Stopping(reference=False)).losses
 
     both = {e: jax.vmap(lambda y, e=e: run(y, e))(ys) for e in ("gram", "gram-fused")}
     np.testing.assert_allclose(both["gram-fused"], both["gram"], rtol=1e-6)
@@ -181,7 +187,7 @@ def test_the_kernel_lowers_to_triton(engine, optimizer):
 
     def losses(rates):
         return sweep(X, y, learning_rates=rates, num_steps=20, optimizer=optimizer,
-                     engine=engine, log_every=3).losses
+                     engine=engine, record=jaxgd.Record(log_every=3)).losses
 
     lowered = jax.jit(losses).trace(jnp.asarray([0.1, 0.2, 0.3]))
     text = lowered.lower(lowering_platforms=("cuda",)).as_text()
@@ -218,8 +224,8 @@ def test_held_out_losses_match_the_scan_path(engine, optimizer, x64, held):
     rtol, atol = (1e-12, 1e-14) if x64 else (1e-6, 1e-7)
     # The last rate diverges (NaN held-out losses after the blow-up, a NaN final one); 20
     # steps logged every 3, the last block padded.
-    options = dict(learning_rates=[0.05, 0.5, 3.0], num_steps=20, optimizer=optimizer,
-                   log_every=3, tol=1e-4, patience=3, **held_out)
+    options = group(dict(learning_rates=[0.05, 0.5, 3.0], num_steps=20, optimizer=optimizer,
+                         log_every=3, tol=1e-4, patience=3, **held_out))  # grouped here
     with jax.enable_x64(x64):
         scan = sweep(X, y, engine=engine, **options)
         one = sweep(X, y, engine=f"{engine}-fused", **options)
@@ -250,7 +256,8 @@ def test_several_blocks_of_folds_and_nested_vmap(monkeypatch):
     # kernel programs, folds mixed within a block; and a vmap over sweeps around it.
     monkeypatch.setattr(fused, "BLOCK_RUNS", 8)
     X, y = well_conditioned(3, n=30, d=2)
-    options = dict(learning_rates=np.geomspace(0.02, 1.0, 7), num_steps=8, k_folds=3)
+    options = {"learning_rates": np.geomspace(0.02, 1.0, 7), "num_steps": 8,
+               "validation": jaxgd.KFolds(3)}
     scan = sweep(X, y, engine="eigen", **options)
     one = sweep(X, y, engine="eigen-fused", **options)
     assert_same_runs(one, scan, 1e-6, 1e-7)
@@ -261,7 +268,7 @@ def test_several_blocks_of_folds_and_nested_vmap(monkeypatch):
 
     def held_losses(rates, engine):
         return sweep(X, y, learning_rates=rates, num_steps=8, engine=engine,
-                     validation=held, reference=False).validation_losses
+                     validation=held, stopping=jaxgd.Stopping(reference=False)).validation_losses
 
     nested = {e: jax.vmap(lambda r, e=e: held_losses(r, e))(rates)
               for e in ("eigen", "eigen-fused")}
@@ -275,7 +282,8 @@ def test_traced_held_out_rows_take_the_scan_path():
     X_val, y_val = _validation_rows(d=2)
 
     def held_losses(X_val, engine):
-        return fit(X, y, learning_rate=0.3, num_steps=6, engine=engine, reference=False,
+        return fit(X, y, learning_rate=0.3, num_steps=6, engine=engine,
+                   stopping=jaxgd.Stopping(reference=False),
                    validation=(X_val, y_val)).validation_losses
 
     both = {e: jax.jit(lambda v, e=e: held_losses(v, e))(X_val) for e in ("gram", "gram-fused")}
@@ -290,7 +298,8 @@ def test_the_kernel_lowers_to_triton_with_held_out_data():
 
     def held_losses(rates):
         return sweep(X, y, learning_rates=rates, num_steps=20, optimizer="momentum",
-                     engine="eigen-fused", log_every=3, validation_fraction=0.3).losses
+                     engine="eigen-fused", record=jaxgd.Record(log_every=3),
+                     validation=jaxgd.Holdout(0.3)).losses
 
     text = jax.jit(held_losses).trace(jnp.asarray([0.1, 0.2, 0.3])).lower(
         lowering_platforms=("cuda",)).as_text()
@@ -316,7 +325,7 @@ def test_grad_of_the_held_out_loss_differentiates_the_scan_path():
 
     def total(rates, engine):
         return sweep(X, y, learning_rates=rates, num_steps=10, engine=engine, validation=held,
-                     reference=False).final_validation_loss.sum()
+                     stopping=jaxgd.Stopping(reference=False)).final_validation_loss.sum()
 
     rates = jnp.asarray([0.05, 0.2, 0.4])
     grads = {e: jax.grad(total)(rates, e) for e in ("gram", "gram-fused")}

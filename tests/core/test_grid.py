@@ -3,6 +3,7 @@ import jax
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import LinearParams, exact_trajectory, fit, grid_sweep, solve, stability
 from tests.conftest import COMPILE_EVENT, compiles, well_conditioned
 
@@ -16,7 +17,7 @@ def test_axes_follow_the_grid_and_points_equal_single_fits(problem):
     for index in [(0, 0, 0), (1, 2, 1), (0, 1, 1)]:
         point = result.point(index)
         single = fit(X, y, learning_rate=point["learning_rate"], seed=point["seed"],
-                     optimizer="adam", hyperparameters={"b1": point["b1"]}, num_steps=40)
+                     optimizer=jaxgd.Optimizer("adam", b1=point["b1"]), num_steps=40)
         # Same program per run; vmapped sums may differ by ulps (see test_sweep).
         np.testing.assert_allclose(result.losses[index], single.losses, rtol=1e-5, atol=1e-6)
 
@@ -54,7 +55,7 @@ def test_ridge_trajectory_and_stability_in_float64(cars):
     limits = stability(X, l2=0.5)
     assert limits.max_learning_rate < stability(X).max_learning_rate
     with jax.enable_x64(True):
-        run = fit(X, y, learning_rate=0.05, num_steps=300, l2=0.5, init_scale=0.0)
+        run = fit(X, y, learning_rate=0.05, num_steps=300, l2=0.5, init=0.0)
         exact = exact_trajectory(X, y, LinearParams(np.zeros(1), 0.0), 0.05, 300, l2=0.5)
         np.testing.assert_allclose(run.losses, exact.losses, rtol=1e-10)
 

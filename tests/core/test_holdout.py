@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import jaxgd
 from jaxgd import LinearParams, fit, grid_sweep, stability, sweep
+from jaxgd.api.settings import group
 from jaxgd.data.statistics import remove, sufficient_statistics
 from jaxgd.pipeline.holdout import (
     errors,
@@ -37,8 +39,9 @@ def test_logged_validation_losses_are_the_held_out_mse_of_the_logged_params(engi
     X_val, y_val = well_conditioned(2, n=20, d=4)
     steps = (0, 6, 30)
     with jax.enable_x64(x64):
-        r = fit(X, y, learning_rate=0.1, num_steps=30, engine=engine, log_every=3,
-                snapshot_steps=steps, validation=(X_val, y_val))
+        r = fit(X, y, learning_rate=0.1, num_steps=30, engine=engine,
+                record=jaxgd.Record(log_every=3, snapshot_steps=steps),
+                validation=(X_val, y_val))
         assert r.validation_losses.dtype == (np.float64 if x64 else np.float32)
     assert r.validation_losses.shape == r.losses.shape
     got = np.asarray(r.validation_losses, np.float64)[[s // 3 for s in steps[:-1]]]
@@ -101,7 +104,7 @@ def test_a_learning_rate_s_hypergradient_on_the_validation_loss():
 
     def held_loss(rate):
         return fit(X, y, learning_rate=rate, num_steps=5, engine="direct", validation=val,
-                   reference=False).final_validation_loss
+                   stopping=jaxgd.Stopping(reference=False)).final_validation_loss
 
     grad = jax.grad(held_loss)(0.05)
     fd = (held_loss(0.05 + 1e-3) - held_loss(0.05 - 1e-3)) / 2e-3
@@ -119,42 +122,39 @@ def test_split_is_seeded_and_disjoint():
 
 
 @pytest.mark.parametrize("fraction, match", [
-    (0.0, r"validation_fraction must be in \(0, 1\)"),
-    (1.0, r"validation_fraction must be in \(0, 1\)"),
+    (0.0, r"Holdout\.fraction must be a number in \(0, 1\)"),
+    (1.0, r"Holdout\.fraction must be a number in \(0, 1\)"),
     (0.05, "each side needs at least 2"),
     (0.95, "each side needs at least 2"),
-    ("a", "validation_fraction must be a number"),
+    ("a", r"Holdout\.fraction must be a number"),
 ])
 def test_bad_fractions_are_refused_by_name(fraction, match):
     X, y = well_conditioned(0, n=20)
     with pytest.raises((ValueError, TypeError), match=match):
-        fit(X, y, learning_rate=0.1, num_steps=3, validation_fraction=fraction)
+        fit(X, y, learning_rate=0.1, num_steps=3, validation=jaxgd.Holdout(fraction))
 
 
 def test_bad_held_out_options_are_refused():
     X, y = well_conditioned(0, n=20)
-    with pytest.raises(ValueError, match="one of validation, validation_fraction, k_folds"):
-        sweep(X, y, learning_rates=[0.1], num_steps=3, validation_fraction=0.2, k_folds=3)
     with pytest.raises(ValueError, match="X_val has 2 feature columns, X has 3"):
         fit(X, y, learning_rate=0.1, num_steps=3, validation=(np.ones((4, 2)), np.ones(4)))
     with pytest.raises(ValueError, match="validation: X_val has NaN"):
         fit(X, y, learning_rate=0.1, num_steps=3,
             validation=(np.full((4, 3), np.nan), np.ones(4)))
-    with pytest.raises(TypeError, match="k_folds"):  # one run per fold: a sweep's axis
-        fit(X, y, learning_rate=0.1, num_steps=3, k_folds=3)
+    with pytest.raises(ValueError, match="fit takes no KFolds"):  # one run per fold: a sweep's
+        fit(X, y, learning_rate=0.1, num_steps=3, validation=jaxgd.KFolds(3))
     with pytest.raises(ValueError, match="each fold needs at least 2"):
-        sweep(X, y, learning_rates=[0.1], num_steps=3, k_folds=11)
-    with pytest.raises(ValueError, match="k_folds must be"):
-        sweep(X, y, learning_rates=[0.1], num_steps=3, k_folds=1)
-    with pytest.raises(ValueError, match="give k_folds instead"):
+        sweep(X, y, learning_rates=[0.1], num_steps=3, validation=jaxgd.KFolds(11))
+    with pytest.raises(ValueError, match=r"KFolds\.k must be"):
+        sweep(X, y, learning_rates=[0.1], num_steps=3, validation=jaxgd.KFolds(1))
+    with pytest.raises(ValueError, match=r"made by validation=jaxgd\.KFolds\(k\)"):
         grid_sweep(X, y, grid={"fold": [0, 1]}, learning_rate=0.1, num_steps=3)
 
 
 def test_fraction_equals_the_explicit_split():
     X, y = well_conditioned(10, n=30)
     X_tr, y_tr, X_val, y_val = split(X, y, 0.3, seed=5)
-    a = fit(X, y, learning_rate=0.1, num_steps=20, validation_fraction=0.3,
-            validation_seed=5)
+    a = fit(X, y, learning_rate=0.1, num_steps=20, validation=jaxgd.Holdout(0.3, seed=5))
     b = fit(X_tr, y_tr, learning_rate=0.1, num_steps=20, validation=(X_val, y_val))
     np.testing.assert_array_equal(a.losses, b.losses)
     np.testing.assert_array_equal(a.validation_losses, b.validation_losses)
@@ -180,8 +180,8 @@ def test_folds_are_seeded_and_balanced():
 def test_each_fold_equals_a_fit_on_its_explicit_split(engine):
     X, y = well_conditioned(12, n=41, d=3)
     k = 4
-    r = sweep(X, y, learning_rates=[0.05, 0.3], num_steps=400, k_folds=k, engine=engine,
-              validation_seed=7)
+    r = sweep(X, y, learning_rates=[0.05, 0.3], num_steps=400, validation=jaxgd.KFolds(k, seed=7),
+              engine=engine)
     assert r.losses.shape == (2, k, 400) and r.folds.tolist() == list(range(k))
     ids = fold_ids(41, k, seed=7)
     for fold in range(k):
@@ -227,7 +227,8 @@ def test_a_diverged_fold_s_held_out_numbers_are_nan(engine):
     assert limits[0] < full and limits[0] < min(limits[1:])
     rate = 1.01 * limits[0]
     assert rate < full
-    r = sweep(X, y, learning_rates=[0.5 * rate, rate], num_steps=100, k_folds=3, l2=0.3,
+    r = sweep(X, y, learning_rates=[0.5 * rate, rate], num_steps=100, validation=jaxgd.KFolds(3),
+              l2=0.3,
               engine=engine)
     # Above fold 0's own limit, its run is flagged as a fit on those rows is (the verdict
     # the full data would give a rate above theirs), the other folds not.
@@ -255,8 +256,8 @@ def test_a_diverged_fold_s_held_out_numbers_are_nan(engine):
                                              "segment_steps": 10}])
 def test_a_diverged_run_s_held_out_numbers_are_nan_with_a_split(early_exit):
     X, y = well_conditioned(5, n=30)
-    r = sweep(X, y, learning_rates=[0.1, 5.0], num_steps=40, validation_fraction=0.3,
-              **early_exit)
+    r = sweep(X, y, learning_rates=[0.1, 5.0], num_steps=40, validation=jaxgd.Holdout(0.3),
+              **group(early_exit))  # the old flat spellings, grouped here
     assert r.diverged.tolist() == [False, True]
     held = np.asarray(r.final_validation_loss)
     assert np.isfinite(held[0]) and np.isnan(held[1])
@@ -264,8 +265,9 @@ def test_a_diverged_run_s_held_out_numbers_are_nan_with_a_split(early_exit):
         value = r.errors["validation"][metric]
         assert np.isfinite(value[0]) and np.isnan(value[1]), metric
         assert np.isfinite(r.errors["training"][metric]).all(), metric  # its own rows: kept
-    one = fit(X, y, learning_rate=5.0, num_steps=40, validation_fraction=0.3,
-              stop_at_convergence=bool(early_exit))
+    one = fit(X, y, learning_rate=5.0, num_steps=40,
+              stopping=jaxgd.Stopping(early_exit=bool(early_exit)),
+              validation=jaxgd.Holdout(0.3))
     assert bool(one.diverged) and np.isnan(one.final_validation_loss)
     assert np.isnan(one.errors["validation"]["rmse"])
     assert r.best() == (0,)
@@ -283,7 +285,7 @@ def test_best_by_validation_differs_from_best_by_training_on_a_ridge_grid():
     X, y = _few_rows_many_features()
     l2 = [0.0, 0.03, 0.1, 0.3, 1.0, 3.0]
     r = grid_sweep(X, y, grid={"l2": l2}, learning_rate=0.1, num_steps=2000,
-                   validation_fraction=0.4, validation_seed=0)
+                   validation=jaxgd.Holdout(0.4, seed=0))
     by_training, by_validation = r.best("training"), r.best()
     assert by_validation == r.best("validation")
     assert by_training == (0,)  # no penalty fits the training rows best
@@ -296,7 +298,7 @@ def test_best_by_validation_differs_from_best_by_training_on_a_ridge_grid():
 def test_best_with_folds_is_by_the_mean_over_folds():
     X, y = _few_rows_many_features()
     r = grid_sweep(X, y, grid={"l2": [0.0, 0.3, 3.0]}, learning_rate=0.1, num_steps=500,
-                   k_folds=3)
+                   validation=jaxgd.KFolds(3))
     assert r.axes == ("l2", "fold")
     mean = np.asarray(r.final_validation_loss).mean(axis=1)
     assert r.best() == (int(np.argmin(mean)),)
@@ -395,8 +397,8 @@ def test_errors_of_large_data_are_computed_in_the_call_without_a_copy(monkeypatc
 def test_mini_batch_runs_record_the_held_out_loss_of_their_params():
     X, y = well_conditioned(15, n=24)
     X_val, y_val = well_conditioned(16, n=10)
-    r = fit(X, y, learning_rate=0.05, batch_size=8, epochs=3, validation=(X_val, y_val),
-            snapshot_steps=(0, 3, 9))
+    r = fit(X, y, learning_rate=0.05, batches=jaxgd.MiniBatches(batch_size=8, epochs=3),
+            record=jaxgd.Record(snapshot_steps=(0, 3, 9)), validation=(X_val, y_val))
     assert r.validation_losses.shape == r.losses.shape == (9,)
     for i, step in enumerate((0, 3)):  # the parameters before update `step`
         want = _mse64(r.snapshots.weight[i], r.snapshots.bias[i], X_val, y_val)
@@ -443,12 +445,12 @@ def test_standardizer_refuses_reordered_columns_with_the_same_message():
 
 def test_drawn_held_out_rows_take_lists_like_arrays():
     X, y = well_conditioned(22, n=30)
-    kw = dict(learning_rate=0.1, num_steps=20, validation_fraction=0.3)
+    kw = {"learning_rate": 0.1, "num_steps": 20, "validation": jaxgd.Holdout(0.3)}
     arrays, lists = fit(X, y, **kw), fit(X.tolist(), y.tolist(), **kw)
     np.testing.assert_array_equal(lists.validation_losses, arrays.validation_losses)
     np.testing.assert_array_equal(lists.errors["validation"]["mae"],
                                   arrays.errors["validation"]["mae"])
-    folds = dict(learning_rates=[0.1], num_steps=10, k_folds=3)
+    folds = {"learning_rates": [0.1], "num_steps": 10, "validation": jaxgd.KFolds(3)}
     np.testing.assert_array_equal(sweep(X.tolist(), y.tolist(), **folds).final_validation_loss,
                                   sweep(X, y, **folds).final_validation_loss)
 
@@ -457,7 +459,7 @@ def test_drawn_held_out_rows_take_lists_like_arrays():
 def test_drawn_held_out_rows_under_jit_name_tracing_as_the_cause(held):
     X, y = well_conditioned(23, n=30)
     run = jax.jit(lambda a, b: sweep(a, b, learning_rates=[0.1], num_steps=5,
-                                     **held).final_loss)
+                                     **group(held)).final_loss)
     with pytest.raises(ValueError, match=f"{next(iter(held))} draws its held-out rows on the "
                                          "host.*traced"):
         run(X, y)
@@ -486,23 +488,6 @@ def test_validation_of_another_width_is_refused_when_x_is_a_list():
             validation=(np.ones((4, 2)), np.ones(4)))
 
 
-def test_validation_seed_without_a_draw_is_refused_by_name():
-    X, y = well_conditioned(26, n=20)
-    with pytest.raises(ValueError, match="validation_seed seeds the draw of "
-                                         "validation_fraction or k_folds, and no rows"):
-        fit(X, y, learning_rate=0.1, num_steps=3, validation_seed=3)
-    with pytest.raises(ValueError, match=r"validation_seed .* validation= rows are used as "
-                                         r"given"):
-        sweep(X, y, learning_rates=[0.1], num_steps=3, validation_seed=0,
-              validation=(X[:5], y[:5]))
-    with pytest.raises(ValueError, match="validation_seed"):
-        grid_sweep(X, y, grid={"learning_rate": [0.1]}, num_steps=3, validation_seed=1)
-    # Left out, it is 0, as before.
-    a = fit(X, y, learning_rate=0.1, num_steps=5, validation_fraction=0.3)
-    b = fit(X, y, learning_rate=0.1, num_steps=5, validation_fraction=0.3, validation_seed=0)
-    np.testing.assert_array_equal(a.validation_losses, b.validation_losses)
-
-
 def _metric_types(errors):
     return {(side, metric): (type(value), np.ndim(value), np.asarray(value).dtype)
             for side, metrics in errors.items() if metrics is not None
@@ -529,5 +514,5 @@ def test_every_error_metric_of_one_run_is_a_0d_float64_array(monkeypatch):
     assert calls == []
     assert set(_metric_types(lazy.errors).values()) == {one}
     assert float(lazy.errors["validation"]["rmse"]) == float(s.errors["validation"]["rmse"][1])
-    folds = sweep(X, y, learning_rates=[0.1], num_steps=10, k_folds=3).run((0, 2))
+    folds = sweep(X, y, learning_rates=[0.1], num_steps=10, validation=jaxgd.KFolds(3)).run((0, 2))
     assert set(_metric_types(folds.errors).values()) == {one}

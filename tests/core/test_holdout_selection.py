@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import jaxgd
+from jaxgd.api.settings import group
 from jaxgd.engines import engine as engines
 from jaxgd.pipeline.holdout import split
 from jaxgd.results.tables import tidy_columns
@@ -49,8 +50,8 @@ def _same(a, b, name):
 def test_segments_carry_and_pad_the_held_out_history(engine):
     X, y = _data()
     run = lambda steps: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=256,  # noqa: E731
-                                    stop_at_convergence=True, engine=engine,
-                                    validation_fraction=0.25, segment_steps=steps)
+                                    stopping=jaxgd.Stopping(early_exit=True, segment_steps=steps),
+                                    validation=jaxgd.Holdout(0.25), engine=engine)
     segmented, plain = run(32), run(256)
     # As test_segments: within ULPS, the eigen engine's training losses too (bit for bit
     # on some CPUs only). The convergence steps exactly: no run's loss here flattens out
@@ -69,8 +70,8 @@ def test_segments_carry_and_pad_the_held_out_history(engine):
 def test_k_folds_run_in_segments_as_in_the_plain_scan():
     X, y = _data()
     run = lambda steps: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=256,  # noqa: E731
-                                    stop_at_convergence=True, engine="eigen", k_folds=3,
-                                    segment_steps=steps)
+                                    stopping=jaxgd.Stopping(early_exit=True, segment_steps=steps),
+                                    validation=jaxgd.KFolds(3), engine="eigen")
     segmented, plain = run(32), run(256)
     assert segmented.losses.shape == (6, 3, 256)
     for name in ("losses", "validation_losses", "final_validation_loss"):
@@ -82,9 +83,12 @@ def test_k_folds_run_in_segments_as_in_the_plain_scan():
 def test_successive_halving_ranks_by_the_held_out_loss():
     X, y = _few_rows_many_features()
     l2 = [0.0, 0.03, 0.1, 0.3, 1.0, 3.0]
-    options = dict(grid={"l2": l2}, learning_rate=0.1, num_steps=300, validation_fraction=0.4)
+    options = {"grid": {"l2": l2}, "learning_rate": 0.1, "num_steps": 300,
+               "validation": jaxgd.Holdout(0.4)}
     plain = jaxgd.grid_sweep(X, y, **options)
-    halved = jaxgd.grid_sweep(X, y, pruning="halving", min_steps=100, segment_steps=100,
+    halved = jaxgd.grid_sweep(X, y,
+                              stopping=jaxgd.Stopping(pruning=jaxgd.Halving(min_steps=100),
+                                                      segment_steps=100),
                               **options)
     # One rung, at step 100, ranked by the held-out loss of the parameters there (the plain
     # history's entry at step 100, what a run pruned there reports): 6 runs -> the best 2.
@@ -110,9 +114,11 @@ def test_halving_with_k_folds_prunes_whole_points_by_their_fold_mean():
     # the mean over their folds of the held-out loss at the rung, and pruned whole.
     X, y = _data(n=30)
     rates = np.geomspace(1e-3, 0.3, 6)  # slow to fast, all stable
-    options = dict(grid={"learning_rate": rates}, num_steps=90, k_folds=3, engine="gram")
+    options = {"grid": {"learning_rate": rates}, "num_steps": 90, "engine": "gram",
+               "validation": jaxgd.KFolds(3)}
     plain = jaxgd.grid_sweep(X, y, **options)
-    halved = jaxgd.grid_sweep(X, y, pruning="halving", min_steps=10, **options)
+    halved = jaxgd.grid_sweep(X, y, stopping=jaxgd.Stopping(pruning=jaxgd.Halving(min_steps=10)),
+                              **options)
     pruned = np.asarray(halved.pruned_step)
     assert pruned.shape == (6, 3) and (pruned == pruned[:, :1]).all()  # folds together
     mean_at = lambda step: np.asarray(plain.validation_losses)[:, :, step].mean(-1)  # noqa: E731
@@ -128,7 +134,7 @@ def test_halving_with_k_folds_prunes_whole_points_by_their_fold_mean():
 
 def test_run_of_best_with_folds_asks_for_the_fold():
     X, y = _data()
-    result = jaxgd.sweep(X, y, learning_rates=[0.05, 0.2], num_steps=20, k_folds=3)
+    result = jaxgd.sweep(X, y, learning_rates=[0.05, 0.2], num_steps=20, validation=jaxgd.KFolds(3))
     for index in (result.best(), int(result.best()[0])):  # the README idiom, and run(i)
         with pytest.raises(ValueError, match=r"axes \('learning_rate', 'fold'\).*with "
                                              r"k_folds.*add the fold \(0 to 2\)"):
@@ -141,8 +147,9 @@ def test_run_of_best_with_folds_asks_for_the_fold():
 def test_refinement_lowers_the_held_out_loss():
     X, y = _data(n=60)
     X_train, y_train, X_val, y_val = split(X, y, 0.3, seed=1)
-    result = jaxgd.grid_sweep(X_train, y_train, sample={"learning_rate": ("log", 1e-3, 0.3)},
-                              num_samples=8, num_steps=10, validation=(X_val, y_val),
+    result = jaxgd.grid_sweep(X_train, y_train,
+                              sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 0.3)}, 8),
+                              num_steps=10, validation=(X_val, y_val),
                               refine={"top": 2, "steps": 3})
     refined = result.refined
     held = np.asarray(result.final_validation_loss)
@@ -159,8 +166,8 @@ def test_refinement_lowers_the_held_out_loss():
 
 def test_drawn_points_with_k_folds():
     X, y = _data(n=30)
-    r = jaxgd.grid_sweep(X, y, sample={"learning_rate": ("log", 1e-2, 0.3)}, num_samples=4,
-                         num_steps=50, k_folds=3, engine="direct")
+    r = jaxgd.grid_sweep(X, y, sample=jaxgd.Sample({"learning_rate": ("log", 1e-2, 0.3)}, 4),
+                         validation=jaxgd.KFolds(3), num_steps=50, engine="direct")
     assert r.axes == ("sample", "fold") and r.validation_losses.shape == (4, 3, 50)
     mean = np.asarray(r.final_validation_loss).mean(axis=1)
     assert r.best() == (int(np.argmin(mean)),)
@@ -181,7 +188,7 @@ def test_fused_engines_keep_the_held_out_loss_in_their_kernel(monkeypatch):
     # rounds at the parameters' scale, not the falling loss's (tests/core/test_fused.py).
     X, y = _data(n=20, d=2)
     monkeypatch.setattr(engines, "on_accelerator", lambda: True)
-    options = dict(learning_rates=[0.1, 0.5], num_steps=6, validation_fraction=0.3)
+    options = {"learning_rates": [0.1, 0.5], "num_steps": 6, "validation": jaxgd.Holdout(0.3)}
     auto = jaxgd.sweep(X, y, **options)
     assert auto.engine == "eigen-fused"
     assert_close_ulps(auto.validation_losses,
@@ -197,7 +204,7 @@ def test_fused_engines_keep_the_held_out_loss_in_their_kernel(monkeypatch):
 @pytest.mark.parametrize("held", [{"validation_fraction": 0.3}, {"k_folds": 3}])
 def test_held_out_fields_are_saved_loaded_and_tabled(tmp_path, held):
     X, y = _data(n=30)
-    r = jaxgd.sweep(X, y, learning_rates=[0.05, 0.2], num_steps=5, **held)
+    r = jaxgd.sweep(X, y, learning_rates=[0.05, 0.2], num_steps=5, **group(held))
     back = jaxgd.load(r.save(tmp_path / "r"))
     for name in ("validation_losses", "final_validation_loss", "folds"):
         value = getattr(r, name)
@@ -225,8 +232,8 @@ def test_without_held_out_data_nothing_is_added():
     # The held-out loss leaves the training history as it was, also in segments: the same
     # steps, compiled into a program that computes the held-out loss too, whose fusions XLA
     # may arrange otherwise: within ULPS (steps and verdicts exactly).
-    same = dict(learning_rates=RATES, num_steps=64, stop_at_convergence=True,
-                segment_steps=16, engine="eigen")
+    same = {"learning_rates": RATES, "num_steps": 64, "engine": "eigen",
+            "stopping": jaxgd.Stopping(early_exit=True, segment_steps=16)}
     with_held = jaxgd.sweep(X, y, validation=(X[:5], y[:5]), **same)
     without = jaxgd.sweep(X, y, **same)
     for name in ("losses", "final_loss", "converged_step", "steps_run"):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import LinearParams, fit, grid_sweep, solve, sweep
 from tests.conftest import compiles, well_conditioned
 from tests.ulps import assert_close_ulps
@@ -45,7 +46,7 @@ def test_a_start_at_the_optimum_stays_there(engine, x64):
     best = solve(X, y)
     with jax.enable_x64(x64):
         run = fit(X, y, learning_rate=0.1, num_steps=40, engine=engine, init=best.params,
-                  patience=5)
+                  stopping=jaxgd.Stopping(patience=5))
     rtol = 1e-10 if x64 else 1e-4
     np.testing.assert_allclose(run.losses, best.loss, rtol=rtol)
     np.testing.assert_allclose(run.final_loss, best.loss, rtol=rtol)
@@ -67,11 +68,11 @@ def test_continuing_a_run_equals_running_it_longer(engine, x64):
     # the parameters' own scale (floor 1) and of the losses, which another compiled
     # program (another num_steps) may round differently.
     X, y = well_conditioned(1)
-    options = dict(learning_rate=0.2, engine=engine, init_scale=0.0)
+    options = {"learning_rate": 0.2, "engine": engine}
     with jax.enable_x64(x64):
-        first = fit(X, y, num_steps=30, **options)
+        first = fit(X, y, num_steps=30, init=0.0, **options)
         then = fit(X, y, num_steps=20, init=first.params, **options)
-        whole = fit(X, y, num_steps=50, **options)
+        whole = fit(X, y, num_steps=50, init=0.0, **options)
     assert_close_ulps(then.params.weight, whole.params.weight, 4, floor=1.0)
     assert_close_ulps(then.params.bias, whole.params.bias, 4, floor=1.0)
     assert_close_ulps(then.losses, whole.losses[30:], 4, floor=whole.final_loss)
@@ -84,7 +85,7 @@ def test_init_replaces_the_seeds_draw(problem):
     # The direct engine holds weight and bias as given (the moment engines' coordinates
     # would round them on the way back): step 0's snapshot is the start, cast to float32.
     a = fit(X, y, learning_rate=0.1, num_steps=5, seed=0, init=start, engine="direct")
-    b = fit(X, y, learning_rate=0.1, num_steps=5, seed=7, init_scale=1.0, init=start,
+    b = fit(X, y, learning_rate=0.1, num_steps=5, seed=7, init=start,
             engine="direct")
     np.testing.assert_array_equal(a.losses, b.losses)  # one program, the same inputs
     np.testing.assert_array_equal(a.snapshots.weight[0], np.float32(start.weight))
@@ -97,7 +98,8 @@ def test_init_replaces_the_seeds_draw(problem):
 def test_a_minibatch_run_starts_at_init(problem):
     X, y = problem
     start = LinearParams(np.array([1.0, -2.0, 0.5]), np.float64(3.0))
-    run = fit(X, y, learning_rate=0.05, batch_size=16, epochs=2, init=start)
+    run = fit(X, y, learning_rate=0.05, batches=jaxgd.MiniBatches(batch_size=16, epochs=2),
+              init=start)
     # The loss on all rows at the first epoch's start: float32, relative 1e-6.
     np.testing.assert_allclose(run.epoch_losses[0], mse(start, X, y), rtol=1e-6)
 
@@ -166,8 +168,8 @@ def test_grid_sweep_takes_one_start_per_point():
     per_run = starts((2, 3), 3, seed=6)
     run = grid_sweep(X, y, grid=grid, optimizer="momentum", num_steps=10, init=per_run)
     np.testing.assert_allclose(run.losses[..., 0], mse(per_run, X, y), rtol=1e-6)
-    one = fit(X, y, learning_rate=0.1, num_steps=10, optimizer="momentum",
-              hyperparameters={"momentum": 0.5},
+    one = fit(X, y, learning_rate=0.1, num_steps=10,
+              optimizer=jaxgd.Optimizer("momentum", momentum=0.5),
               init=LinearParams(per_run.weight[1, 1], per_run.bias[1, 1]))
     np.testing.assert_allclose(run.losses[1, 1], one.losses, rtol=1e-5)
 
@@ -178,7 +180,7 @@ def test_segmented_runs_start_at_init():
     X, y = well_conditioned(3)
     per_run = starts((3,), 3)
     run = sweep(X, y, learning_rates=[0.05, 0.1, 0.2], num_steps=40, init=per_run,
-                stop_at_convergence=True, segment_steps=10)
+                stopping=jaxgd.Stopping(early_exit=True, segment_steps=10))
     np.testing.assert_allclose(run.losses[:, 0], mse(per_run, X, y), rtol=1e-6)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 import jaxgd
 from jaxgd.api.lr_range import describe, lr_range
+from jaxgd.api.settings import group
 from jaxgd.core.params import LinearParams
 from jaxgd.pipeline.holdout import split
 from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y, well_conditioned
@@ -19,8 +20,9 @@ X, Y = COURSE_CARS_X, COURSE_CARS_Y
 @pytest.mark.parametrize("x64", [False, True])
 def test_exact_range_is_the_theory_and_the_sweep_brackets_it(optimizer, x64):
     with jax.enable_x64(x64):
-        found = lr_range(X, Y, optimizer=optimizer, num_steps=3000, init_scale=0.0,
-                         hyperparameters={} if optimizer == "sgd" else {"momentum": 0.9})
+        momentum = {} if optimizer == "sgd" else {"momentum": 0.9}
+        found = lr_range(X, Y, optimizer=jaxgd.Optimizer(optimizer, **momentum), init=0.0,
+                         num_steps=3000)
     theory = jaxgd.stability(X, optimizer=optimizer,
                              momentum=None if optimizer == "sgd" else 0.9)
     assert found.exact
@@ -35,7 +37,7 @@ def test_exact_range_is_the_theory_and_the_sweep_brackets_it(optimizer, x64):
 
 
 def test_suggested_rate_reaches_the_target_when_the_closed_form_trajectory_does():
-    found = lr_range(X, Y, num_steps=1000, init_scale=0.0)
+    found = lr_range(X, Y, num_steps=1000, init=0.0)
     optimum = jaxgd.solve(X, Y).loss
     start = LinearParams(np.zeros(1), np.float64(0.0))
     exact_first = []
@@ -60,7 +62,7 @@ def test_adam_range_is_empirical_and_matches_separate_runs():
     # make it blow up until η is large against the parameters' scale: candidates up to 1e4.
     rates = np.geomspace(1e-2, 1e4, 13)
     found = lr_range(X, Y, optimizer="adam", num_steps=300, learning_rates=rates,
-                     init_scale=0.0)
+                     init=0.0)
     assert not found.exact and np.isnan(found.limit)
     diverged = np.asarray(found.sweep.diverged)
     assert diverged.any() and not diverged.all()
@@ -69,7 +71,7 @@ def test_adam_range_is_empirical_and_matches_separate_runs():
     assert found.max_stable == rates[first - 1]
     for rate, diverges in ((found.max_stable, False), (found.first_diverged, True)):
         alone = jaxgd.fit(X, Y, learning_rate=rate, num_steps=300, optimizer="adam",
-                          init_scale=0.0)
+                          init=0.0)
         assert bool(alone.diverged) == diverges, rate
     assert found.fastest == rates[found.sweep.best()[0]]
     assert found.fastest <= found.max_stable
@@ -78,7 +80,8 @@ def test_adam_range_is_empirical_and_matches_separate_runs():
 def test_minibatch_ranges_are_empirical_with_the_full_batch_limit_for_reference():
     data = jaxgd.datasets.auto_mpg()
     features = data.X[:, [data.feature_names.index("weight")]] / 1000.0  # 1000s of pounds
-    found = lr_range(features, data.y, batch_size=50, epochs=5, num_rates=6)
+    found = lr_range(features, data.y, batches=jaxgd.MiniBatches(batch_size=50, epochs=5),
+                     num_rates=6)
     assert not found.exact
     assert found.limit == jaxgd.stability(features).max_learning_rate
     diverged = np.asarray(found.sweep.diverged)
@@ -93,8 +96,9 @@ def test_a_validation_fraction_gives_the_limit_of_the_split_s_training_rows():
     X_all, y_all = well_conditioned(3, n=40, d=2)
     X_all = X_all * np.linspace(0.5, 3.0, 40)[:, None]  # rows of unequal curvature
     X_train = split(X_all, y_all, 0.3, seed=5)[0]
-    found = lr_range(X_all, y_all, num_steps=2000, num_rates=6, init_scale=0.0,
-                     validation_fraction=0.3, validation_seed=5)
+    found = lr_range(X_all, y_all, num_steps=2000, num_rates=6,
+                     validation=jaxgd.Holdout(0.3, seed=5),
+                     init=0.0)
     theory = jaxgd.stability(X_train)
     assert theory.max_learning_rate != jaxgd.stability(X_all).max_learning_rate
     assert found.exact and found.limit == theory.max_learning_rate
@@ -105,29 +109,29 @@ def test_a_validation_fraction_gives_the_limit_of_the_split_s_training_rows():
 
 
 def test_describe_names_the_exact_limit_and_says_when_no_rate_reached_the_target():
-    text = describe(lr_range(X, Y, num_steps=1000, num_rates=8, init_scale=0.0))
+    text = describe(lr_range(X, Y, num_steps=1000, num_rates=8, init=0.0))
     assert "exact, 2/λmax" in text and "suggested η = " in text
-    short = lr_range(X, Y, num_steps=5, num_rates=8, init_scale=0.0)
+    short = lr_range(X, Y, num_steps=5, num_rates=8, init=0.0)
     assert np.isnan(short.suggested) and "give more steps" in describe(short)
 
 
 @pytest.mark.parametrize("keywords,message", [
     ({"target": 1.5}, "target must be in (0, 1)"),
     ({"num_rates": 1}, "num_rates must be >= 2, got 1"),
-    ({"k_folds": 3}, "lr_range takes no k_folds: it reads one run per candidate"),
-    ({"optimizer": "adma"}, "optimizer must be one of"),
+    ({"k_folds": 3}, "lr_range takes no KFolds: it reads one run per candidate"),
+    ({"optimizer": "adma"}, "unknown optimizer 'adma'"),
     ({"learning_rates": [0.1, -1.0]}, "learning_rates must be finite positive"),
     ({"seeds": [0, 1]}, "lr_range takes no seeds: it tests one start"),
-    ({"reference": False}, "lr_range takes no reference"),
+    ({"reference": False}, "lr_range takes no Stopping(reference=False)"),
 ])
 def test_bad_arguments_are_named(keywords, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        lr_range(X, Y, num_steps=10, **keywords)
+        lr_range(X, Y, num_steps=10, **group(keywords))  # old flat spellings, grouped
 
 
 @pytest.mark.parametrize("num_rates", [np.int64(5), np.int32(5), np.array(5)])
 def test_numpy_integers_are_counts_of_rates(num_rates):
-    found = lr_range(X, Y, num_steps=10, num_rates=num_rates, init_scale=0.0)
+    found = lr_range(X, Y, num_steps=10, num_rates=num_rates, init=0.0)
     # 5 log-spaced candidates, plus the limit ± 2% and the fastest rate.
     assert found.learning_rates.size == 5 + 3
 
@@ -142,7 +146,7 @@ def test_the_figure_marks_the_three_rates_and_the_diverged_candidates():
     from jaxgd.api.lr_range import summary
     from jaxgd.figures import lr_range as figure
 
-    record = summary(lr_range(X, Y, num_steps=1000, num_rates=6, init_scale=0.0))
+    record = summary(lr_range(X, Y, num_steps=1000, num_rates=6, init=0.0))
     fig = figure.draw(record, title="cars")
     gap_panel = fig.axes[0]
     labels = gap_panel.get_legend_handles_labels()[1]
@@ -155,7 +159,7 @@ def test_a_float32_final_loss_rounded_below_the_optimum_is_a_relative_gap_of_0()
     # Float32 rounds the converged runs' loss a few ulps below the float64 L* = 1.47 (by
     # ~1e-10 of the way from the start): a rounding, within 16 ulps of L*, so a gap of 0,
     # as Result.gap reports it, not a few ulps negative.
-    found = lr_range(X, Y, num_steps=3000, init_scale=0.0)
+    found = lr_range(X, Y, num_steps=3000, init=0.0)
     final = np.asarray(found.sweep.final_loss)
     below = final.astype(np.float64) < found.sweep.optimal_loss
     assert final.dtype == np.float32 and below.any()

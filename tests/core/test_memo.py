@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import solve, sweep
 from jaxgd.data import memo
 from tests.conftest import well_conditioned
@@ -79,7 +80,8 @@ def test_a_preparation_traced_in_a_jit_is_not_kept():
     memo.clear()
 
     def total(rates):
-        return sweep(X, y, learning_rates=rates, num_steps=5, reference=False).final_loss.sum()
+        return sweep(X, y, learning_rates=rates, num_steps=5,
+                     stopping=jaxgd.Stopping(reference=False)).final_loss.sum()
 
     rates = jnp.asarray([0.05, 0.2])
     jitted = jax.jit(total)(rates)

@@ -2,7 +2,9 @@ import jax
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import fit, grid_sweep, sweep
+from jaxgd.api.settings import group
 from jaxgd.core.minibatch import epoch_order, steps_per_epoch
 from tests.ulps import assert_close_ulps
 
@@ -21,7 +23,7 @@ def test_every_row_once_per_epoch_and_a_new_order_each_epoch():
 def test_batch_size_n_is_full_batch_gradient_descent_exactly(problem):
     X, y = problem
     full = fit(X, y, learning_rate=0.1, num_steps=40, engine="direct")
-    mini = fit(X, y, learning_rate=0.1, batch_size=len(y), epochs=40)
+    mini = fit(X, y, learning_rate=0.1, batches=jaxgd.MiniBatches(batch_size=len(y), epochs=40))
     # The same steps in another program (a gathered batch, and the epoch loop): XLA may
     # pick another matrix kernel or summation order for it, by the device and the CPU at
     # hand (seen: 1 ulp on an H100, 4 ulps on a CPU limited to AVX, bit for bit with AVX2).
@@ -37,22 +39,24 @@ def test_batch_size_n_is_full_batch_gradient_descent_exactly(problem):
 
 def test_small_batches_reach_the_neighbourhood_of_the_optimum(problem):
     X, y = problem  # 64 rows: batches of 10 leave a partial batch of 4 each epoch
-    result = fit(X, y, learning_rate=0.05, batch_size=10, epochs=60)
+    result = fit(X, y, learning_rate=0.05, batches=jaxgd.MiniBatches(batch_size=10, epochs=60))
     assert result.losses.shape == (60 * 7,) and result.epoch_losses.shape == (61,)
     assert result.epoch_losses[-1] < 0.02 * result.epoch_losses[0]
     assert float(result.gap) < 0.01  # SGD noise keeps it near, not at, the optimum
-    other = fit(X, y, learning_rate=0.05, batch_size=10, epochs=60, batch_seed=9)
+    other = fit(X, y, learning_rate=0.05,
+                batches=jaxgd.MiniBatches(batch_size=10, epochs=60, seed=9))
     assert not np.array_equal(other.losses, result.losses)  # the batch order matters
 
 
 def test_minibatch_sweeps_and_grids_over_batch_order(problem):
     X, y = problem
-    runs = sweep(X, y, learning_rates=[0.01, 0.05], seeds=[0, 1], batch_size=16, epochs=5)
+    runs = sweep(X, y, learning_rates=[0.01, 0.05], seeds=[0, 1],
+                 batches=jaxgd.MiniBatches(batch_size=16, epochs=5))
     assert runs.losses.shape == (2, 2, 20) and runs.epoch_losses.shape == (2, 2, 6)
-    one = fit(X, y, learning_rate=0.05, seed=1, batch_size=16, epochs=5)
+    one = fit(X, y, learning_rate=0.05, seed=1, batches=jaxgd.MiniBatches(batch_size=16, epochs=5))
     np.testing.assert_allclose(runs.losses[1, 1], one.losses, rtol=1e-5)
     orders = grid_sweep(X, y, grid={"batch_seed": [0, 1, 2]}, learning_rate=0.05,
-                        batch_size=16, epochs=5)
+                        batches=jaxgd.MiniBatches(batch_size=16, epochs=5))
     assert orders.losses.shape == (3, 20)
     assert not np.array_equal(orders.losses[0], orders.losses[1])
 
@@ -63,7 +67,6 @@ def test_minibatch_sweeps_and_grids_over_batch_order(problem):
         ({"batch_size": 0, "epochs": 2}, "batch_size must be >= 1"),
         ({"batch_size": 65, "epochs": 2}, r"batch_size must be <= the number of rows \(64\)"),
         ({"batch_size": 8, "epochs": 0}, "epochs must be >= 1"),
-        ({"batch_size": 8}, "needs both batch_size and epochs"),
         ({"batch_size": 8, "epochs": 2, "num_steps": 10}, "leave num_steps out"),
         ({"batch_size": 8, "epochs": 2, "engine": "gram"}, "mini-batch SGD needs engine"),
         ({"batch_size": 8, "epochs": 2, "stop_at_convergence": True}, "full-batch runs"),
@@ -72,8 +75,8 @@ def test_minibatch_sweeps_and_grids_over_batch_order(problem):
 )
 def test_bad_minibatch_settings(problem, kwargs, message):
     X, y = problem
-    with pytest.raises(ValueError, match=message):
-        fit(X, y, learning_rate=0.1, **kwargs)
+    with pytest.raises(ValueError, match=message):  # the old flat spellings, grouped here
+        fit(X, y, learning_rate=0.1, **group(kwargs))
 
 
 def test_a_first_batch_with_near_zero_loss_does_not_make_a_healthy_run_diverge():
@@ -82,5 +85,6 @@ def test_a_first_batch_with_near_zero_loss_does_not_make_a_healthy_run_diverge()
     rng = np.random.default_rng(1)
     X = rng.standard_normal((200, 1))
     y = np.maximum(0.0, 5 * X[:, 0])
-    runs = sweep(X, y, learning_rates=[0.01], seeds=list(range(8)), batch_size=1, epochs=5)
+    runs = sweep(X, y, learning_rates=[0.01], seeds=list(range(8)),
+                 batches=jaxgd.MiniBatches(batch_size=1, epochs=5))
     assert not np.asarray(runs.diverged).any()

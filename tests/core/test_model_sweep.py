@@ -141,7 +141,7 @@ def test_verdicts_without_an_optimum_converged_and_diverged():
     X, y = _data()
     # Without an optimum, converged means flat: a relative change under tol for patience steps.
     result = jaxgd.sweep(X, y, model=mlp(), learning_rates=[0.3, 50.0], num_steps=200,
-                         tol=3e-3)
+                         stopping=jaxgd.Stopping(tol=3e-3))
     assert result.converged.tolist() == [True, False]
     assert result.diverged.tolist() == [False, True]
     assert result.best() == (0,)
@@ -171,7 +171,7 @@ def test_k_folds_train_each_fold_on_its_rows_and_hold_out_the_rest():
     X, y = _data()
     model = logistic()
     result = jaxgd.sweep(X, y, model=model, learning_rates=RATES[:2], num_steps=STEPS,
-                         k_folds=3)
+                         validation=jaxgd.KFolds(3))
     assert result.losses.shape == (2, 3, STEPS)
     ids = holdout.fold_ids(N, 3, 0)
     for fold in range(3):
@@ -190,15 +190,17 @@ def test_early_exit_and_pruning_give_the_full_runs_verdicts():
     X, y = _data()
     model = mlp()
     rates = [0.03, 0.3, 1.0, 50.0]
-    full = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS, tol=3e-3)
-    early = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS, tol=3e-3,
-                        stop_at_convergence=True, segment_steps=20)
+    full = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS,
+                       stopping=jaxgd.Stopping(tol=3e-3))
+    early = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS,
+                        stopping=jaxgd.Stopping(tol=3e-3, early_exit=True, segment_steps=20))
     for name in ("converged_step", "diverged", "diverged_step"):
         np.testing.assert_array_equal(getattr(early, name), getattr(full, name))
     done = np.asarray(full.converged_step) >= 0
     assert done.any() and np.asarray(early.steps_run)[done].min() < STEPS
-    pruned = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS, tol=3e-3,
-                         pruning="halving", halving_rate=2, min_steps=20)
+    pruned = jaxgd.sweep(X, y, model=model, learning_rates=rates, num_steps=STEPS,
+                         stopping=jaxgd.Stopping(tol=3e-3,
+                                                 pruning=jaxgd.Halving(rate=2, min_steps=20)))
     assert (np.asarray(pruned.pruned_step) >= 0).any()
     kept = np.asarray(pruned.pruned_step) < 0
     np.testing.assert_array_equal(np.asarray(pruned.losses)[kept],
@@ -209,8 +211,8 @@ def test_early_exit_and_pruning_give_the_full_runs_verdicts():
 def test_mini_batches_are_the_plain_loop_over_the_same_batches_bit_for_bit(batch_size):
     X, y = _data()
     model, per_epoch = logistic(), minibatch.steps_per_epoch(N, batch_size)
-    one = jaxgd.fit(X, y, model=model, learning_rate=0.5, batch_size=batch_size, epochs=4,
-                    batch_seed=3)
+    one = jaxgd.fit(X, y, model=model, learning_rate=0.5,
+                    batches=jaxgd.MiniBatches(batch_size=batch_size, epochs=4, seed=3))
     key = jax.random.fold_in(jax.random.key(3), 1)  # the order jaxgd draws (core.minibatch)
     X, y = jnp.asarray(X), jnp.asarray(y)
 
@@ -253,7 +255,7 @@ def test_grid_and_search_over_optimizer_settings():
     _, losses = jax.jit(run)(jnp.float32(0.5))
     np.testing.assert_allclose(grid.losses[1, 1], losses, rtol=1e-6)
     drawn = jaxgd.grid_sweep(X, y, model=model, num_steps=50, grid={"seed": [0]},
-                             sample={"learning_rate": ("log", 0.01, 1.0)}, num_samples=4)
+                             sample=jaxgd.Sample({"learning_rate": ("log", 0.01, 1.0)}, 4))
     assert drawn.losses.shape == (4, 1, 50) and drawn.predict(X).shape == (4, 1, N)
 
 

@@ -55,7 +55,7 @@ def test_two_processes_run_one_sweep_over_the_global_mesh():
     X = rng.standard_normal((64, 3))
     y = X @ [1.0, -2.0, 0.5] + 0.3
     alone = jaxgd.sweep(X, y, learning_rates=[0.01, 0.05, 0.1, 0.2, 0.3, 0.4], seeds=[0, 1],
-                        num_steps=40, sharding_mode="none")
+                        num_steps=40, placement=jaxgd.Placement(sharding="none"))
     # Each process's devices run a share of the runs: float32 rounding apart, rtol 1e-5; the
     # data fit exactly, so near the end the gram loss is rounding noise of var(y) ~ 5 terms.
     np.testing.assert_allclose(np.asarray(out["losses"], np.float32), alone.losses, rtol=1e-5,

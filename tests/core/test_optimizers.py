@@ -4,7 +4,9 @@ import numpy as np
 import optax
 import pytest
 
+import jaxgd
 from jaxgd import LinearParams, descend, fit, mse
+from jaxgd.api.settings import group
 from jaxgd.core.optimizers import OPTIMIZERS, make_spec
 
 X = np.array([[-1.0, 0.5], [0.0, -1.0], [1.0, 2.0], [2.0, 0.0]])
@@ -29,8 +31,8 @@ def test_named_optimizers_are_the_optax_ones(name):
     # but the named one receives its numbers as traced inputs, so XLA cannot fold constants
     # such as Adam's bias corrections 1 - b**t: a few ulps per step, under 5e-5 over 50 steps.
     assert set(REFERENCES) == set(OPTIMIZERS)
-    ours = fit(X, Y, learning_rate=0.05, num_steps=50, optimizer=name, init_scale=0.0,
-               hyperparameters=SETTINGS.get(name), engine="direct")
+    ours = fit(X, Y, learning_rate=0.05, num_steps=50,
+               optimizer=jaxgd.Optimizer(name, **SETTINGS.get(name, {})), init=0.0, engine="direct")
     start = LinearParams(jnp.zeros(2), jnp.float32(0.0))
     theirs = descend(lambda p: mse(p, jnp.asarray(X, jnp.float32), jnp.asarray(Y, jnp.float32)),
                      start, REFERENCES[name](), 50)
@@ -88,14 +90,16 @@ def test_schedule_hyperparameters_can_be_traced():
     ],
 )
 def test_bad_optimizer_settings_are_named(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        fit(X, Y, learning_rate=0.1, num_steps=3, **kwargs)
+    with pytest.raises(ValueError, match=message):  # the old flat spellings, grouped here
+        fit(X, Y, learning_rate=0.1, num_steps=3, **group(kwargs))
 
 
 def test_schedule_steps_take_numpy_integers():
     # Step counts computed with NumPy (np.int64) are integers like any other.
-    a = fit(X, Y, learning_rate=0.1, num_steps=6, schedule="exponential_decay",
-            schedule_steps={"transition_steps": np.int64(3)})
-    b = fit(X, Y, learning_rate=0.1, num_steps=6, schedule="exponential_decay",
-            schedule_steps={"transition_steps": 3})
+    a = fit(X, Y, learning_rate=0.1, num_steps=6,
+            optimizer=jaxgd.Optimizer(schedule="exponential_decay",
+                                      schedule_steps={"transition_steps": np.int64(3)}))
+    b = fit(X, Y, learning_rate=0.1, num_steps=6,
+            optimizer=jaxgd.Optimizer(schedule="exponential_decay",
+                                      schedule_steps={"transition_steps": 3}))
     np.testing.assert_array_equal(a.losses, b.losses)

@@ -64,7 +64,8 @@ def test_fit_starts_where_it_starts_in_float32_under_x64():
 
     def start():
         r = jaxgd.fit(X, y, learning_rate=0.1, num_steps=2, seed=5, engine="direct",
-                      snapshot_steps=[0], reference=False)
+                      stopping=jaxgd.Stopping(reference=False),
+                      record=jaxgd.Record(snapshot_steps=[0]))
         return jax.tree_util.tree_map(lambda a: np.asarray(a)[0], r.snapshots)
 
     single = start()

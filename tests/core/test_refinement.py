@@ -2,7 +2,9 @@ import jax
 import numpy as np
 import pytest
 
+import jaxgd
 from jaxgd import fit, grid_sweep, stability, sweep
+from jaxgd.api.settings import group
 from jaxgd.theory.stability import limit_factor
 from jaxgd.tuning.search import Range
 
@@ -20,8 +22,8 @@ Y_EDGE = 3.0 * X_EDGE[:, 0] + 1.0
 
 
 def test_refinement_moves_toward_the_best_learning_rate_and_never_worsens():
-    result = grid_sweep(X_ILL, Y_ILL, sample={"learning_rate": ("log", 1e-3, 1.0)},
-                        num_samples=8, num_steps=10, refine={"top": 2, "steps": 6})
+    result = grid_sweep(X_ILL, Y_ILL, sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 1.0)}, 8),
+                        num_steps=10, refine={"top": 2, "steps": 6})
     refined = result.refined
     # The oracle: the final loss after 10 steps on a dense grid of learning rates.
     rates = np.geomspace(0.05, 0.115, 400)
@@ -45,13 +47,14 @@ def test_refinement_moves_toward_the_best_learning_rate_and_never_worsens():
 
 def test_refinement_stops_below_the_stability_limit():
     limit = stability(X_EDGE).max_learning_rate
-    above = fit(X_EDGE, Y_EDGE, learning_rate=1.5 * limit, num_steps=5, init_scale=0.0)
-    below = fit(X_EDGE, Y_EDGE, learning_rate=0.99 * limit, num_steps=5, init_scale=0.0)
+    above = fit(X_EDGE, Y_EDGE, learning_rate=1.5 * limit, num_steps=5, init=0.0)
+    below = fit(X_EDGE, Y_EDGE, learning_rate=0.99 * limit, num_steps=5, init=0.0)
     # The trap: above the limit the loss is lower still, and the run is not flagged.
     assert above.final_loss < below.final_loss and not above.diverged
-    result = grid_sweep(X_EDGE, Y_EDGE, sample={"learning_rate": ("log", 1e-3, 0.2)},
-                        num_samples=8, num_steps=5, init_scale=0.0,
-                        refine={"top": 2, "steps": 8, "learning_rate": 0.2})
+    result = grid_sweep(X_EDGE, Y_EDGE,
+                        sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 0.2)}, 8),
+                        init=0.0,
+                        num_steps=5, refine={"top": 2, "steps": 8, "learning_rate": 0.2})
     refined = result.refined
     rates = np.asarray(result.values["learning_rate"])
     for index in refined.start[:, 0]:  # start points lie below the limit too
@@ -66,7 +69,7 @@ def test_the_hypergradient_matches_finite_differences():
     with jax.enable_x64(True):
         space = {"learning_rate": ("log", 1e-3, 1.0)}
         step = 1e-3
-        result = grid_sweep(X_ILL, Y_ILL, sample=space, num_samples=4, num_steps=10,
+        result = grid_sweep(X_ILL, Y_ILL, sample=jaxgd.Sample(space, 4), num_steps=10,
                             refine={"top": 1, "steps": 1, "learning_rate": step,
                                     "backtracks": 1})
         refined = result.refined
@@ -100,8 +103,8 @@ def test_the_hypergradient_matches_finite_differences():
 def test_bad_refine_settings_are_named(keywords, message):
     keywords = {"sample": {"learning_rate": ("log", 1e-3, 1.0)}, "num_samples": 4,
                 **keywords}
-    with pytest.raises(ValueError, match=message):
-        grid_sweep(X_ILL, Y_ILL, num_steps=5, **keywords)
+    with pytest.raises(ValueError, match=message):  # the old flat spellings, grouped here
+        grid_sweep(X_ILL, Y_ILL, num_steps=5, **group(keywords))
 
 
 def test_a_traced_momentum_gets_the_same_stability_limit():
@@ -112,10 +115,11 @@ def test_a_traced_momentum_gets_the_same_stability_limit():
 
 def test_refined_momentum_runs_stay_below_their_own_limit():
     # Both the rate and β move; the limit 2(1 + β)/λmax moves with β (traced in the program).
-    result = grid_sweep(X_EDGE, Y_EDGE, optimizer="momentum", num_steps=5, init_scale=0.0,
-                        sample={"learning_rate": ("log", 1e-3, 0.3),
-                                "momentum": ("uniform", 0.0, 0.9)},
-                        num_samples=8, refine={"top": 2, "steps": 6, "learning_rate": 0.2})
+    result = grid_sweep(X_EDGE, Y_EDGE, optimizer="momentum", num_steps=5,
+                        sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 0.3),
+                                "momentum": ("uniform", 0.0, 0.9)}, 8),
+                        init=0.0,
+                        refine={"top": 2, "steps": 6, "learning_rate": 0.2})
     refined = result.refined
     curvature = 2.0 / stability(X_EDGE).max_learning_rate  # λmax
     rates, betas = refined.path["learning_rate"], refined.path["momentum"]

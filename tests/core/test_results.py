@@ -25,14 +25,14 @@ def _results():
         "descent": lambda: jaxgd.descend(lambda p: (p - 3.0) ** 2, jnp.float32(0.0),
                                          optax.sgd(0.25), 20),
         "fit": lambda: jaxgd.fit(X, Y, learning_rate=0.1, num_steps=20,
-                                 validation_fraction=0.25),
+                                 validation=jaxgd.Holdout(0.25)),
         "sweep": lambda: jaxgd.sweep(X, Y, learning_rates=[0.05, 0.1], seeds=[0, 1],
                                      num_steps=20),
         "grid": lambda: jaxgd.grid_sweep(X, Y, grid={"l2": [0.0, 0.1]}, learning_rate=0.1,
                                          optimizer="momentum", num_steps=20),
         "refined": lambda: jaxgd.grid_sweep(
-            X, Y, num_steps=20, num_samples=4, refine={"top": 1, "steps": 1, "backtracks": 1},
-            sample={"learning_rate": ("log", 1e-3, 0.3)}),
+            X, Y, num_steps=20, sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 0.3)}, 4),
+                                            refine={"top": 1, "steps": 1, "backtracks": 1}),
         "stability": lambda: jaxgd.stability(X64, optimizer="momentum", momentum=0.5),
         "lr_range": lambda: jaxgd.lr_range(X, Y, num_steps=30, num_rates=3),
         "solve": lambda: jaxgd.solve(X64, Y64),
@@ -82,7 +82,7 @@ def test_static_metadata_stays_out_of_the_leaves():
 def test_a_result_made_inside_jit_and_vmap_comes_out_whole():
     def search(rate):
         return jaxgd.grid_sweep(X, Y, grid={"l2": [0.0, 0.1]}, learning_rate=rate,
-                                num_steps=30, reference=False)
+                                num_steps=30, stopping=jaxgd.Stopping(reference=False))
 
     rates = jnp.asarray([0.05, 0.1])
     out = jax.jit(jax.vmap(search))(rates)
@@ -105,7 +105,7 @@ def test_a_sweep_answers_axes_and_point_as_a_grid_does():
     assert sweep.point(sweep.best()) == grid.point(grid.best())
     plain = jaxgd.sweep(X, Y, learning_rates=[0.05, 0.1], num_steps=20)
     assert plain.axes == ("learning_rate",) and plain.point(1) == plain.as_grid().point(1)
-    folds = jaxgd.sweep(X, Y, learning_rates=[0.05, 0.1], k_folds=2, num_steps=20)
+    folds = jaxgd.sweep(X, Y, learning_rates=[0.05, 0.1], validation=jaxgd.KFolds(2), num_steps=20)
     assert folds.axes == ("learning_rate", "fold")
     # best() leaves the fold out (a point is judged over its folds): point names the rate.
     assert folds.point(folds.best()) == folds.as_grid().point(folds.best())
@@ -113,7 +113,7 @@ def test_a_sweep_answers_axes_and_point_as_a_grid_does():
 
 
 def test_errors_read_like_the_dict_they_hold():
-    errors = jaxgd.fit(X, Y, learning_rate=0.1, num_steps=20, validation_fraction=0.25).errors
+    errors = jaxgd.fit(X, Y, learning_rate=0.1, num_steps=20, validation=jaxgd.Holdout(0.25)).errors
     assert repr(errors.keys()) == "dict_keys(['training', 'validation'])"
     assert list(errors.values()) == [errors["training"], errors["validation"]]
     assert dict(errors.items()) == {"training": errors["training"],

@@ -78,10 +78,12 @@ def test_grid_round_trip_with_an_l2_axis_and_fixed_values(tmp_path):
 
 
 def test_none_fields_and_mini_batch_fields_round_trip(tmp_path):
-    plain = jaxgd.fit(X, Y, learning_rate=0.1, num_steps=5, reference=False)
+    plain = jaxgd.fit(X, Y, learning_rate=0.1, num_steps=5,
+                      stopping=jaxgd.Stopping(reference=False))
     assert plain.reference is None and plain.epoch_losses is None and plain.aux is None
     assert_same(plain, round_trip(plain, tmp_path / "a"))
-    batches = jaxgd.sweep(X, Y, learning_rates=[0.05, 0.1], batch_size=2, epochs=3)
+    batches = jaxgd.sweep(X, Y, learning_rates=[0.05, 0.1],
+                          batches=jaxgd.MiniBatches(batch_size=2, epochs=3))
     assert batches.epoch_losses is not None
     assert_same(batches, round_trip(batches, tmp_path / "b"))
 
@@ -90,8 +92,10 @@ def test_a_refined_search_round_trips_with_its_refinement(tmp_path):
     # A drawn l2 gives the refined runs a reference per run (an array, not a float); held-out
     # data add the validation fields to both the search and its refined runs.
     result = jaxgd.grid_sweep(
-        X, Y, num_steps=20, num_samples=4, refine={"top": 2, "steps": 1, "backtracks": 1},
-        sample={"learning_rate": ("log", 1e-3, 0.3), "l2": ("uniform", 0.0, 0.1)},
+        X, Y, num_steps=20,
+        sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 0.3), "l2": ("uniform", 0.0, 0.1)},
+                            4),
+        refine={"top": 2, "steps": 1, "backtracks": 1},
         validation=(X[:2] + 0.5, Y[:2]))
     assert result.refined.runs.final_validation_loss is not None
     loaded = round_trip(result, tmp_path)
@@ -282,8 +286,8 @@ def test_load_refuses_disagreeing_shapes_of_grids_fits_and_refinements(tmp_path)
                                            r"not \(2, 3\)"):
         jaxgd.load(damaged(grid, "final_loss", (2, 2), "grid"))
     refined = jaxgd.grid_sweep(
-        X, Y, num_steps=20, num_samples=4, refine={"top": 2, "steps": 1, "backtracks": 1},
-        sample={"learning_rate": ("log", 1e-3, 0.3)})
+        X, Y, num_steps=20, sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 0.3)}, 4),
+                               refine={"top": 2, "steps": 1, "backtracks": 1})
     with pytest.raises(ResultsError, match=r"history\.npz: refined_runs_losses has shape "
                                            r"\(3, 20\), not \(2, 20\)"):
         jaxgd.load(damaged(refined, "refined_runs_losses", (3, 20), "runs"))

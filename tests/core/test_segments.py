@@ -66,8 +66,9 @@ def _assert_same(segmented, plain):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sgd_segments_equal_the_plain_scan(engine, dtype):
     X, y = _data(dtype)
-    run = lambda **k: jaxgd.sweep(X, y, learning_rates=RATES, stop_at_convergence=True,  # noqa: E731
-                                  engine=engine, **k)
+    run = lambda segment_steps, **k: jaxgd.sweep(  # noqa: E731
+        X, y, learning_rates=RATES, engine=engine, **k,
+        stopping=jaxgd.Stopping(early_exit=True, segment_steps=segment_steps))
     with jax.enable_x64(dtype == np.float64):
         segmented, plain = _pair(run, num_steps=256)
     # Within ULPS for every engine: even the eigen engine's elementwise step and d-term
@@ -87,10 +88,11 @@ def test_sgd_segments_equal_the_plain_scan(engine, dtype):
 
 def test_adam_grid_with_seeds_log_every_snapshots_and_chunks():
     X, y = _data(np.float32)
-    run = lambda **k: jaxgd.grid_sweep(  # noqa: E731
+    run = lambda segment_steps, **k: jaxgd.grid_sweep(  # noqa: E731
         X, y, grid={"learning_rate": [0.01, 0.1, 0.5, 3.0], "seed": [0, 1, 2]},
-        optimizer="adam", stop_at_convergence=True, engine="gram", log_every=4,
-        snapshot_steps=[0, 10, 50, 150, 203], chunk_size=5, **k)
+        optimizer="adam", stopping=jaxgd.Stopping(early_exit=True, segment_steps=segment_steps),
+        record=jaxgd.Record(log_every=4, snapshot_steps=[0, 10, 50, 150, 203]),
+        placement=jaxgd.Placement(chunk_size=5), engine="gram", **k)
     segmented, plain = _pair(run, num_steps=203, segment_steps=24)  # 203: not a multiple
     _assert_same(segmented, plain)
     assert segmented.losses.shape == (4, 3, 51) and segmented.converged.any()
@@ -105,7 +107,8 @@ def test_under_jit_falls_back_to_the_plain_scan():
         @jax.jit
         def run(rates):
             result = jaxgd.grid_sweep(X, y, grid={"learning_rate": rates}, num_steps=64,
-                                      stop_at_convergence=True, segment_steps=segment_steps)
+                                      stopping=jaxgd.Stopping(early_exit=True,
+                                                              segment_steps=segment_steps))
             return result.losses, result.steps_run
 
         return run(np.asarray([0.05, 0.3, 1.5], np.float32))
@@ -118,8 +121,10 @@ def test_under_jit_falls_back_to_the_plain_scan():
 def test_successive_halving_keeps_the_best_third_at_each_rung():
     X, y = _data(np.float64)
     rates = np.geomspace(1e-4, 0.3, 9)  # slow to fast, all stable, none converges by 30
-    result = jaxgd.sweep(X, y, learning_rates=rates, num_steps=200, pruning="halving",
-                         min_steps=10, halving_rate=3, segment_steps=10, engine="gram")
+    result = jaxgd.sweep(X, y, learning_rates=rates, num_steps=200,
+                         stopping=jaxgd.Stopping(pruning=jaxgd.Halving(rate=3, min_steps=10),
+                                                 segment_steps=10),
+                         engine="gram")
     pruned = np.asarray(result.pruned_step)
     # Rungs at 10, 30, 90: 9 -> 3 -> 1 runs go on; the losers are the slow rates.
     assert sorted(pruned.tolist()) == [-1, 10, 10, 10, 10, 10, 10, 30, 30]
@@ -163,8 +168,11 @@ def test_halving_ranks_by_the_loss_at_the_rung_whatever_log_every(held):
     # exactly as log_every=1 does, and its histories are log_every=1's, every 10th entry.
     X, y = _data(np.float64)
     rates = np.geomspace(1e-4, 0.1, 9)  # slow to fast, all stable, none converges by 270
-    run = {k: jaxgd.sweep(X, y, learning_rates=rates, num_steps=270, log_every=k,
-                          pruning="halving", engine="gram", validation_fraction=held)
+    run = {k: jaxgd.sweep(X, y, learning_rates=rates, num_steps=270,
+                          stopping=jaxgd.Stopping(pruning=jaxgd.Halving()),
+                          record=jaxgd.Record(log_every=k),
+                          validation=None if held is None else jaxgd.Holdout(held),
+                          engine="gram")
            for k in (1, 10)}
     pruned = np.asarray(run[10].pruned_step)
     np.testing.assert_array_equal(pruned, run[1].pruned_step)
@@ -209,14 +217,15 @@ def test_early_exit_runs_the_plain_scan_where_segments_would_not_pay(monkeypatch
 
     monkeypatch.setattr(segments, "run_segments", refused)
     run = jaxgd.sweep(X, y, learning_rates=[0.2, 0.3], num_steps=640,
-                      stop_at_convergence=True, engine="eigen")
+                      stopping=jaxgd.Stopping(early_exit=True), engine="eigen")
     assert run.converged.all() and (np.asarray(run.steps_run) == 640).all()
-    assert int(jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
+    assert int(jaxgd.fit(X, y, learning_rate=0.2, num_steps=640,
+                         stopping=jaxgd.Stopping(early_exit=True),
                          engine="eigen").steps_run) == 640
     # Asked for, segments run whatever the work.
     monkeypatch.setattr(segments, "run_segments", segmented)
     asked = jaxgd.sweep(X, y, learning_rates=[0.2, 0.3], num_steps=640,
-                        stop_at_convergence=True, engine="eigen", segment_steps=20)
+                        stopping=jaxgd.Stopping(early_exit=True, segment_steps=20), engine="eigen")
     assert (np.asarray(asked.steps_run) < 640).all()
     np.testing.assert_array_equal(asked.converged_step, run.converged_step)
 
@@ -224,10 +233,12 @@ def test_early_exit_runs_the_plain_scan_where_segments_would_not_pay(monkeypatch
 def test_fit_stops_computing_once_converged(monkeypatch):
     monkeypatch.setattr(segments, "PAYS_FROM", 0.0)  # segments whatever the work
     X, y = _data(np.float32)
-    run = jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
+    run = jaxgd.fit(X, y, learning_rate=0.2, num_steps=640,
+                    stopping=jaxgd.Stopping(early_exit=True),
                     engine="eigen")
-    plain = jaxgd.sweep(X, y, learning_rates=[0.2], num_steps=640, stop_at_convergence=True,
-                        engine="eigen", segment_steps=640).run(0)
+    plain = jaxgd.sweep(X, y, learning_rates=[0.2], num_steps=640,
+                        stopping=jaxgd.Stopping(early_exit=True, segment_steps=640),
+                        engine="eigen").run(0)
     assert bool(run.converged) and int(run.steps_run) < 640
     for name in ("losses", "final_loss", "converged_step", "params"):
         for a, b in zip(jax.tree_util.tree_leaves(getattr(run, name)),
@@ -246,23 +257,28 @@ def test_fit_runs_in_segments_of_the_default_length_only(log_every, segment, mon
     # forced, the run being too small for them to).
     monkeypatch.setattr(segments, "PAYS_FROM", 0.0)
     X, y = _data(np.float32)
-    run = jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
-                    engine="eigen", log_every=log_every)
+    run = jaxgd.fit(X, y, learning_rate=0.2, num_steps=640,
+                    stopping=jaxgd.Stopping(early_exit=True),
+                    record=jaxgd.Record(log_every=log_every),
+                    engine="eigen")
     steps = int(run.steps_run)
     assert bool(run.converged) and steps < 640 and steps % segment == 0
-    same = jaxgd.sweep(X, y, learning_rates=[0.2], num_steps=640, stop_at_convergence=True,
-                       engine="eigen", log_every=log_every, segment_steps=segment).run(0)
+    same = jaxgd.sweep(X, y, learning_rates=[0.2], num_steps=640,
+                       stopping=jaxgd.Stopping(early_exit=True, segment_steps=segment),
+                       record=jaxgd.Record(log_every=log_every),
+                       engine="eigen").run(0)
     assert int(same.steps_run) == steps
-    with pytest.raises(TypeError, match="segment_steps"):
-        jaxgd.fit(X, y, learning_rate=0.2, num_steps=640, stop_at_convergence=True,
-                  segment_steps=64)
+    with pytest.raises(ValueError, match=r"fit takes no Stopping\.segment_steps"):
+        jaxgd.fit(X, y, learning_rate=0.2, num_steps=640,
+                  stopping=jaxgd.Stopping(early_exit=True, segment_steps=64))
 
 
 def test_a_second_segmented_sweep_compiles_nothing(monkeypatch):
     monkeypatch.setattr(segments, "MIN_BATCH", 2)  # re-pack 8 runs down to 4 and 2 too
     X, y = _data(np.float32)
     run = lambda: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=256,  # noqa: E731
-                              stop_at_convergence=True, engine="eigen", segment_steps=32)
+                              stopping=jaxgd.Stopping(early_exit=True, segment_steps=32),
+                              engine="eigen")
     first = run()
     assert len(set(np.asarray(first.steps_run).tolist())) >= 3  # left in several segments
     with compiles() as later:
@@ -277,8 +293,10 @@ def test_unroll_reaches_the_segments_and_changes_no_number():
     # (floats within ULPS: an unrolled body is another program, which XLA may fuse
     # otherwise; steps and verdicts exactly).
     X, y = _data()
-    runs = {u: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=60, stop_at_convergence=True,
-                           segment_steps=8, snapshot_steps=(0, 7, 16, 60), unroll=u)
+    runs = {u: jaxgd.sweep(X, y, learning_rates=RATES, num_steps=60,
+                           stopping=jaxgd.Stopping(early_exit=True, segment_steps=8),
+                           record=jaxgd.Record(snapshot_steps=(0, 7, 16, 60)),
+                           placement=jaxgd.Placement(unroll=u))
             for u in (1, 4)}
     for field in (*FIELDS, "snapshots", "steps_run"):
         for a, b in zip(jax.tree_util.tree_leaves(getattr(runs[4], field)),

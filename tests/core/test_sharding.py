@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent("""
     for rates in ([0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.01, 0.1, 0.2, 0.3, 0.5, 0.7]):
         for engine in ("eigen", "gram", "direct"):
             one = jaxgd.sweep(X, y, learning_rates=rates, num_steps=50, engine=engine,
-                              sharding_mode="none")
+                              placement=jaxgd.Placement(sharding="none"))
             four = jaxgd.sweep(X, y, learning_rates=rates, num_steps=50, engine=engine)
             key = f"{len(rates)}-{engine}"
             if engine == "eigen":
@@ -30,9 +30,9 @@ SCRIPT = textwrap.dedent("""
                                                    atol=1e-5))
             out[key + "-spans"] = len(four.losses.sharding.device_set)
     rows = jaxgd.sweep(X, y, learning_rates=[0.1, 0.2], num_steps=50, engine="direct",
-                       sharding_mode="rows")
+                       placement=jaxgd.Placement(sharding="rows"))
     one = jaxgd.sweep(X, y, learning_rates=[0.1, 0.2], num_steps=50, engine="direct",
-                      sharding_mode="none")
+                      placement=jaxgd.Placement(sharding="none"))
     out["rows-close"] = bool(np.allclose(rows.losses, one.losses, rtol=1e-5, atol=1e-5))
     np.savez(sys.argv[1], **eigen)
     print(json.dumps(out))

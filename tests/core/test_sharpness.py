@@ -9,6 +9,7 @@ import optax
 import pytest
 
 import jaxgd
+from jaxgd.api.settings import group
 from jaxgd.theory.sharpness import adam_threshold
 from jaxgd.theory.stability import hessian
 from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y
@@ -47,7 +48,7 @@ def test_tracked_sharpness_equals_a_float64_computation_from_optax_state(x64, rt
     # round differently, and Adam's v̂ carries that along; 40 steps stay within 2e-4.
     with jax.enable_x64(x64):
         run = jaxgd.fit(X, Y, learning_rate=0.5, num_steps=40, optimizer="adam",
-                        track_sharpness=True, init_scale=0.0, engine="direct")
+                        record=jaxgd.Record(track_sharpness=True), init=0.0, engine="direct")
         expected = _optax_sharpness(0.5, 40)
     assert run.observed.dtype == (np.float64 if x64 else np.float32)
     np.testing.assert_allclose(np.asarray(run.observed, np.float64), expected, rtol=rtol)
@@ -56,7 +57,7 @@ def test_tracked_sharpness_equals_a_float64_computation_from_optax_state(x64, rt
 def test_adam_hovers_at_its_edge_of_stability_on_the_course_cars():
     rates = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
     r = jaxgd.sweep(X, Y, learning_rates=rates, num_steps=3000, optimizer="adam",
-                    track_sharpness=True, init_scale=0.0, engine="direct")
+                    record=jaxgd.Record(track_sharpness=True), init=0.0, engine="direct")
     s = np.asarray(r.observed, np.float64)
     edge = adam_threshold(0.9)
     assert edge == pytest.approx(38.0)
@@ -82,7 +83,7 @@ def test_adam_hovers_at_its_edge_of_stability_on_the_course_cars():
 def test_tracking_changes_nothing_else_and_is_off_by_default():
     plain = jaxgd.sweep(X, Y, learning_rates=[0.1, 3.0], num_steps=200, optimizer="adam")
     tracked = jaxgd.sweep(X, Y, learning_rates=[0.1, 3.0], num_steps=200, optimizer="adam",
-                          track_sharpness=True, log_every=7)
+                          record=jaxgd.Record(track_sharpness=True, log_every=7))
     assert plain.observed is None
     # The same steps, in another program: within ULPS.
     assert_close_ulps(np.asarray(tracked.losses), np.asarray(plain.losses)[:, ::7], ULPS)
@@ -99,7 +100,7 @@ def test_tracking_changes_nothing_else_and_is_off_by_default():
 def test_bad_tracking_requests_are_refused_by_name(keywords, message):
     keywords = {"track_sharpness": True, **keywords}
     with pytest.raises((ValueError, TypeError), match=message):
-        jaxgd.fit(X, Y, learning_rate=0.1, num_steps=10, **keywords)
+        jaxgd.fit(X, Y, learning_rate=0.1, num_steps=10, **group(keywords))
 
 
 def test_adam_runs_that_diverge_were_above_the_threshold_but_not_the_other_way_round():
@@ -110,7 +111,7 @@ def test_adam_runs_that_diverge_were_above_the_threshold_but_not_the_other_way_r
     # sharpness is 88 and the loss jumps, then Adam's v̂ grows and the run recovers.
     rates = np.geomspace(1e-2, 1e4, 13)
     r = jaxgd.sweep(X, Y, learning_rates=rates, num_steps=300, optimizer="adam",
-                    track_sharpness=True, init_scale=0.0, engine="direct")
+                    record=jaxgd.Record(track_sharpness=True), init=0.0, engine="direct")
     s = np.asarray(r.observed, np.float64)
     edge = adam_threshold(0.9)
     diverged = np.asarray(r.diverged)
@@ -125,7 +126,7 @@ def test_adam_runs_that_diverge_were_above_the_threshold_but_not_the_other_way_r
 
 def test_the_tracked_sharpness_survives_save_and_load(tmp_path):
     r = jaxgd.sweep(X, Y, learning_rates=[0.1, 3.0], num_steps=30, optimizer="adam",
-                    track_sharpness=True)
+                    record=jaxgd.Record(track_sharpness=True))
     back = jaxgd.load(r.save(tmp_path / "run"))
     np.testing.assert_array_equal(np.asarray(back.observed), np.asarray(r.observed))
 
@@ -133,7 +134,8 @@ def test_the_tracked_sharpness_survives_save_and_load(tmp_path):
 def test_a_fused_engine_tracks_in_the_scan_loop_with_the_same_numbers():
     # The fused kernel keeps only the losses: a tracked run takes the scan loop instead.
     runs = [jaxgd.fit(X, Y, learning_rate=0.5, num_steps=40, optimizer="adam", engine=engine,
-                      track_sharpness=True, init_scale=0.0) for engine in ("gram-fused", "gram")]
+                      record=jaxgd.Record(track_sharpness=True),
+                      init=0.0) for engine in ("gram-fused", "gram")]
     assert runs[0].engine == "gram-fused"
     np.testing.assert_allclose(np.asarray(runs[0].observed), np.asarray(runs[1].observed),
                                rtol=1e-6)

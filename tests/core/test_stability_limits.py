@@ -43,7 +43,7 @@ def test_the_fastest_rate_converges_sooner_than_its_neighbours(optimizer):
     for factor in (0.6, 1.0, 1.4):
         rate = min(factor * limits.fastest_learning_rate, 0.999 * limits.max_learning_rate)
         run = jaxgd.fit(COURSE_CARS_X, COURSE_CARS_Y, learning_rate=rate, num_steps=4000,
-                        optimizer=optimizer, hyperparameters=hyper, init_scale=0.0)
+                        optimizer=jaxgd.Optimizer(optimizer, **hyper), init=0.0)
         assert bool(run.converged), (optimizer, factor)
         steps[factor] = int(run.converged_step)
     assert steps[1.0] < steps[0.6] and steps[1.0] < steps[1.4], steps

@@ -14,6 +14,7 @@ import pytest
 
 import jaxgd
 from jaxgd import fit, grid_sweep, sweep
+from jaxgd.api.settings import group
 from jaxgd.data.statistics import accumulate
 from jaxgd.datasets import csv_blocks, csv_rows, npy_rows
 from jaxgd.inputs import frames
@@ -99,8 +100,9 @@ def test_every_row_once_per_epoch_in_a_block_wise_shuffle(data, reads):
 
 def test_streamed_sgd_equals_an_independent_numpy_sgd(data, reads):
     path, X, y = data
-    result = fit(npy_rows(path, block_rows=BLOCK), None, learning_rate=0.05, batch_size=96,
-                 epochs=4, init_scale=0.0)
+    result = fit(npy_rows(path, block_rows=BLOCK), None, learning_rate=0.05,
+                 batches=jaxgd.MiniBatches(batch_size=96, epochs=4),
+                 init=0.0)
     w, b, losses, epoch_losses = numpy_sgd(X, y, 0.05, 96, 4)
     assert result.losses.shape == (44,) and result.engine == "direct"
     assert reads == [(step, 96) for step in range(44)]  # one read per step, in order
@@ -123,8 +125,8 @@ def test_streamed_sgd_equals_an_independent_numpy_sgd(data, reads):
 def test_batch_size_n_is_full_batch_descent(data):
     path, X, y = data
     full = fit(X, y, learning_rate=0.1, num_steps=30, engine="direct")
-    streamed = fit(npy_rows(path, block_rows=BLOCK), None, learning_rate=0.1, batch_size=N,
-                   epochs=30)
+    streamed = fit(npy_rows(path, block_rows=BLOCK), None, learning_rate=0.1,
+                   batches=jaxgd.MiniBatches(batch_size=N, epochs=30))
     # One batch of every row, in file order: the direct engine's steps, in another program
     # (a step per call, fed from the host, against one scan), which XLA may sum in another
     # order by what the CPU vectorizes (bit for bit on some CPUs): within 64 ulps, as
@@ -143,36 +145,38 @@ def test_batch_size_n_is_full_batch_descent(data):
 def test_same_seed_same_run_and_batch_seed_picks_the_order(data, reads):
     path, _, _ = data
     source = npy_rows(path, block_rows=BLOCK)
-    options = dict(learning_rate=0.05, batch_size=100, epochs=2)
+    options = {"learning_rate": 0.05, "batches": jaxgd.MiniBatches(batch_size=100, epochs=2)}
     first, again = fit(source, None, **options), fit(source, None, **options)
     np.testing.assert_array_equal(first.losses, again.losses)
     np.testing.assert_array_equal(first.params.weight, again.params.weight)
-    assert not np.array_equal(first.losses, fit(source, None, batch_seed=1, **options).losses)
+    other = {**options, "batches": jaxgd.MiniBatches(batch_size=100, epochs=2, seed=1)}
+    assert not np.array_equal(first.losses, fit(source, None, **other).losses)
     # The default order is batch_seed 0 whatever the seed (one order serves every run).
     other_start = fit(source, None, seed=5, **options)
-    np.testing.assert_array_equal(other_start.losses, fit(source, None, seed=5, batch_seed=0,
-                                                          **options).losses)
+    zero = {**options, "batches": jaxgd.MiniBatches(batch_size=100, epochs=2, seed=0)}
+    np.testing.assert_array_equal(other_start.losses, fit(source, None, seed=5,
+                                                          **zero).losses)
 
 
 def test_a_sweep_streams_one_order_for_every_run(data, reads):
     path, _, _ = data
     source = npy_rows(path, block_rows=BLOCK)
     rates = [0.01, 0.05, 0.1]
-    result = sweep(source, None, learning_rates=rates, seeds=[0, 1], batch_size=100, epochs=2,
-                   batch_seed=3)
+    result = sweep(source, None, learning_rates=rates, seeds=[0, 1],
+                   batches=jaxgd.MiniBatches(batch_size=100, epochs=2, seed=3))
     assert reads == [(step, 100) for step in range(20)]  # once per step, not per run
     assert result.losses.shape == (3, 2, 20) and result.epoch_losses.shape == (3, 2, 3)
     for i, rate in enumerate(rates):
         for j, seed in enumerate([0, 1]):
-            one = fit(source, None, learning_rate=rate, seed=seed, batch_size=100, epochs=2,
-                      batch_seed=3)
+            one = fit(source, None, learning_rate=rate, seed=seed,
+                      batches=jaxgd.MiniBatches(batch_size=100, epochs=2, seed=3))
             np.testing.assert_allclose(result.losses[i, j], one.losses, rtol=1e-5)
     grid = grid_sweep(source, None, grid={"learning_rate": [0.05], "batch_seed": [3]},
-                      batch_size=100, epochs=2)
+                      batches=jaxgd.MiniBatches(batch_size=100, epochs=2))
     np.testing.assert_allclose(grid.losses[0, 0], result.losses[1, 0], rtol=1e-5)
     with pytest.raises(ValueError, match="a batch_seed axis may hold one value only"):
         grid_sweep(source, None, grid={"learning_rate": [0.05], "batch_seed": [3, 4]},
-                   batch_size=100, epochs=2)
+                   batches=jaxgd.MiniBatches(batch_size=100, epochs=2))
 
 
 def test_a_csv_file_streams_like_the_same_rows_in_a_npy_file(data, tmp_path):
@@ -183,7 +187,7 @@ def test_a_csv_file_streams_like_the_same_rows_in_a_npy_file(data, tmp_path):
     temp = tmp_path / "temp"
     temp.mkdir()
     source = csv_rows(csv, ["a", "b", "c"], "target", block_rows=BLOCK, temp_dir=temp)
-    options = dict(learning_rate=0.05, batch_size=96, epochs=2)
+    options = {"learning_rate": 0.05, "batches": jaxgd.MiniBatches(batch_size=96, epochs=2)}
     from_csv = fit(source, None, **options)
     from_npy = fit(npy_rows(path, block_rows=BLOCK), None, **options)
     np.testing.assert_array_equal(from_csv.losses, from_npy.losses)  # the same float64 rows
@@ -200,7 +204,8 @@ def test_a_csv_file_streams_like_the_same_rows_in_a_npy_file(data, tmp_path):
 def test_rescaled_rows_train_like_rescaled_arrays(data):
     path, X, y = data
     source = npy_rows(path, block_rows=BLOCK).rescaled([10.0, 1.0, 1.0], 2.0)
-    streamed = fit(source, None, learning_rate=0.002, batch_size=N, epochs=5)
+    streamed = fit(source, None, learning_rate=0.002,
+                   batches=jaxgd.MiniBatches(batch_size=N, epochs=5))
     memory = fit(X * [10.0, 1.0, 1.0], 2.0 * y, learning_rate=0.002, num_steps=5,
                  engine="direct")
     # The same steps in another program (as test_batch_size_n_is_full_batch_descent): a
@@ -212,11 +217,13 @@ def test_streamed_minibatch_bad_input(data, tmp_path):
     path, _, _ = data
     source = npy_rows(path, block_rows=BLOCK)
     with pytest.raises(ValueError, match=r"batch_size must be <= the number of rows \(1000\)"):
-        fit(source, None, learning_rate=0.1, batch_size=1001, epochs=1)
+        fit(source, None, learning_rate=0.1, batches=jaxgd.MiniBatches(batch_size=1001, epochs=1))
     with pytest.raises(ValueError, match="y must be None"):
-        fit(source, np.ones(N), learning_rate=0.1, batch_size=10, epochs=1)
+        fit(source, np.ones(N), learning_rate=0.1,
+            batches=jaxgd.MiniBatches(batch_size=10, epochs=1))
     with pytest.raises(ValueError, match="mini-batch SGD needs engine='direct'"):
-        fit(source, None, learning_rate=0.1, batch_size=10, epochs=1, engine="gram")
+        fit(source, None, learning_rate=0.1, batches=jaxgd.MiniBatches(batch_size=10, epochs=1),
+            engine="gram")
     with pytest.raises(ValueError, match="gram or eigen engine only"):
         fit(source, None, learning_rate=0.1, num_steps=3, engine="direct")
     with pytest.raises(FileNotFoundError, match=r"no \.npy file at"):
@@ -233,7 +240,7 @@ def test_streamed_minibatch_bad_input(data, tmp_path):
     np.save(tmp_path / "nan.npy", bad)
     with pytest.raises(ValueError, match="NaN or infinite value in row 250"):
         fit(npy_rows(tmp_path / "nan.npy", block_rows=100), None, learning_rate=0.1,
-            batch_size=10, epochs=1)
+            batches=jaxgd.MiniBatches(batch_size=10, epochs=1))
 
 
 GOOD_ROWS = "".join(f"{i},{2 * i}\n" for i in range(50))  # blocks copied before the error
@@ -271,7 +278,7 @@ def test_a_bad_csv_file_is_named_and_leaves_no_temporary_copy(tmp_path, text, ma
     temp.mkdir()
     with pytest.raises(ValueError, match=match):
         fit(csv_rows(path, "a", "b", block_rows=8, temp_dir=temp), None, learning_rate=0.1,
-            batch_size=100, epochs=1)
+            batches=jaxgd.MiniBatches(batch_size=100, epochs=1))
     assert list(temp.iterdir()) == []
 
 
@@ -284,10 +291,11 @@ SHARDED = textwrap.dedent("""
     streaming.BatchReader.batch = lambda self, s, b: reads.append(int(s)) or batch(self, s, b)
     source = jaxgd.datasets.npy_rows(sys.argv[1], block_rows=128)
     rates = [0.01, 0.02, 0.05, 0.1]
-    four = jaxgd.sweep(source, None, learning_rates=rates, batch_size=100, epochs=2)
+    batches = jaxgd.MiniBatches(batch_size=100, epochs=2)
+    four = jaxgd.sweep(source, None, learning_rates=rates, batches=batches)
     spans = len(four.losses.sharding.device_set)
-    one = jaxgd.sweep(source, None, learning_rates=rates, batch_size=100, epochs=2,
-                      sharding_mode="none")
+    one = jaxgd.sweep(source, None, learning_rates=rates, batches=batches,
+                      placement=jaxgd.Placement(sharding="none"))
     print(json.dumps({"devices": jax.device_count(), "spans": spans, "reads": reads,
                       "close": bool(np.allclose(four.losses, one.losses, rtol=1e-5))}))
 """)
@@ -326,6 +334,7 @@ def named_csv(data, tmp_path_factory):
 
 
 def _named_runs(entry, X, y, **options):
+    options = group(options)  # the old flat spellings, grouped here
     if entry == "fit":
         return fit(X, y, learning_rate=0.05, **options)
     if entry == "sweep":
@@ -367,7 +376,8 @@ def test_a_csv_header_names_a_shuffled_minibatch_run(data, named_csv):
     # reference is the independent NumPy SGD in that order, on the DataFrame's columns.
     _, frame = named_csv
     source = csv_rows(named_csv[0], NAMED, "target", block_rows=BLOCK)
-    result = fit(source, None, learning_rate=0.05, batch_size=96, epochs=4, init_scale=0.0)
+    result = fit(source, None, learning_rate=0.05,
+                 batches=jaxgd.MiniBatches(batch_size=96, epochs=4), init=0.0)
     w, b, _, _ = numpy_sgd(frame[NAMED].to_numpy(), frame["target"].to_numpy(), 0.05, 96, 4)
     assert (result.feature_names, result.target_name) == (("c", "a"), "target")
     named = result.named_params()
@@ -385,8 +395,8 @@ def test_validation_tables_are_checked_against_a_csv_header_as_against_a_datafra
     csv, frame = named_csv
     source = csv_rows(csv, NAMED, "target", block_rows=BLOCK)
     assert frames.names_of(source, None) == (("c", "a"), "target")
-    options = ({"num_steps": 3} if path == "moments"
-               else {"batch_size": 100, "epochs": 1, "engine": "direct"})
+    options = ({"num_steps": 3} if path == "moments" else {
+        "batches": jaxgd.MiniBatches(batch_size=100, epochs=1), "engine": "direct"})
     swapped = (frame[["a", "c"]], frame["target"])
     for X, y in ((frame[NAMED], frame["target"]), (source, None)):
         with pytest.raises(ValueError, match=re.escape(
@@ -401,7 +411,7 @@ def test_a_npy_file_has_no_names_and_rescaling_keeps_them(data, named_csv):
     path, _, _ = data
     npy = npy_rows(path, block_rows=BLOCK)
     assert npy.feature_names is None and npy.target_name is None
-    for options in ({"num_steps": 3}, {"batch_size": 500, "epochs": 1}):
+    for options in ({"num_steps": 3}, {"batches": jaxgd.MiniBatches(500, epochs=1)}):
         result = fit(npy, None, learning_rate=0.05, **options)
         assert result.feature_names is None and result.target_name is None
         assert list(result.named_params()["weight"]) == ["x0", "x1", "x2"]
@@ -418,7 +428,7 @@ FLOAT64_NAMES = textwrap.dedent("""
     out = {}
     for route, streamed, memory in [
         ("moments", {"num_steps": 40}, {"num_steps": 40}),
-        ("batches", {"batch_size": len(frame), "epochs": 40},
+        ("batches", {"batches": jaxgd.MiniBatches(len(frame), epochs=40)},
          {"num_steps": 40, "engine": "direct"}),
     ]:
         a = jaxgd.fit(source, None, learning_rate=0.05, **streamed)
@@ -463,8 +473,8 @@ def test_streamed_minibatch_under_a_thread_local_x64_context_is_refused(tmp_path
     for n in (40, 200):
         source = csv_rows(path, "x", "y", block_rows=128)
         with jax.enable_x64(True), pytest.raises(ValueError, match="JAX_ENABLE_X64=1"):
-            fit(source, None, learning_rate=0.1, batch_size=n, epochs=1)
+            fit(source, None, learning_rate=0.1, batches=jaxgd.MiniBatches(batch_size=n, epochs=1))
     # Without the context (float32 here) the same run goes through.
-    r = fit(csv_rows(path, "x", "y", block_rows=128), None, learning_rate=0.1, batch_size=40,
-            epochs=1)
+    r = fit(csv_rows(path, "x", "y", block_rows=128), None, learning_rate=0.1,
+            batches=jaxgd.MiniBatches(batch_size=40, epochs=1))
     assert r.losses.shape == (5,)

@@ -14,7 +14,7 @@ Y = np.array([1.0, 3.0, 5.5, 7.0])
 
 
 def test_fit_gives_one_row_per_logged_step():
-    result = jaxgd.fit(X, Y, learning_rate=0.1, num_steps=10, log_every=3)
+    result = jaxgd.fit(X, Y, learning_rate=0.1, num_steps=10, record=jaxgd.Record(log_every=3))
     table = result.to_dataframe()
     assert list(table.columns) == ["learning_rate", "step", "loss", *tables.VERDICTS]
     assert table["step"].tolist() == [0, 3, 6, 9]

@@ -81,8 +81,8 @@ def test_a_sweep_with_traced_learning_rates_is_one_program():
 
 def test_traced_tolerances_give_the_eager_verdicts():
     def steps(tol, factor):
-        return jaxgd.fit(X, Y, learning_rate=0.1, num_steps=400, tol=tol,
-                         divergence_factor=factor).converged_step
+        return jaxgd.fit(X, Y, learning_rate=0.1, num_steps=400,
+                         stopping=jaxgd.Stopping(tol=tol, divergence_factor=factor)).converged_step
 
     for tol in (1e-4, 1e-6):
         assert int(jax.jit(steps)(tol, 1e4)) == int(steps(tol, 1e4))
@@ -97,8 +97,8 @@ def test_runs_above_their_stability_limit_get_the_same_verdict_inside_a_transfor
     factor = 2.0 if optimizer == "sgd" else 3.0  # momentum 0.5: 2(1 + 0.5)
     rates = np.array([0.5, 1.05, 1.5]) * factor / 2 * jaxgd.stability(X).max_learning_rate
     one = lambda lr: jaxgd.fit(X, Y, learning_rate=lr, num_steps=200,  # noqa: E731
-                               optimizer=optimizer, hyperparameters={"momentum": 0.5}
-                               if optimizer == "momentum" else None)
+                               optimizer=jaxgd.Optimizer(optimizer, **{"momentum": 0.5}
+                               if optimizer == "momentum" else {}))
     direct = [int(one(float(lr)).diverged_step) for lr in rates]
     assert direct[0] == -1 and direct[1] >= 0 and direct[2] >= 0
     assert [int(jax.jit(one)(lr).diverged_step) for lr in rates] == direct
@@ -108,7 +108,8 @@ def test_runs_above_their_stability_limit_get_the_same_verdict_inside_a_transfor
 def test_k_folds_with_traced_hyperparameters_run_as_untraced():
     # Once refused; the fold ids are fixed on the host, so traced rates run the same folds
     # (float32: vmap and jit may reorder sums, a few ulps).
-    run = lambda lrs: jaxgd.sweep(X, Y, learning_rates=lrs, num_steps=5, k_folds=3)  # noqa: E731
+    run = lambda lrs: jaxgd.sweep(X, Y, learning_rates=lrs, num_steps=5,  # noqa: E731
+                                  validation=jaxgd.KFolds(3))
     traced = jax.jit(lambda lrs: run(lrs).final_validation_loss)(jnp.array([0.1, 0.2]))
     np.testing.assert_allclose(traced, run([0.1, 0.2]).final_validation_loss, rtol=1e-5)
 
@@ -138,7 +139,7 @@ def test_hypergradient_of_plain_descent_matches_the_closed_form_trajectory():
         start = LinearParams(np.zeros(3), np.float64(0.0))
 
         def final(lr):
-            return jaxgd.fit(X64, Y64, learning_rate=lr, num_steps=40, init_scale=0.0,
+            return jaxgd.fit(X64, Y64, learning_rate=lr, num_steps=40, init=0.0,
                              engine="direct").final_loss
 
         def exact(lr):
@@ -171,8 +172,9 @@ def test_hypergradients_of_l2_and_optimizer_hyperparameters(name, optimizer):
             l2 = value if name == "l2" else 0.0
             hyper = {} if name == "l2" else {name: value}
             # Few steps, small rate: the run is still on its way, so the loss depends on it.
-            return jaxgd.fit(X64, Y64, learning_rate=0.02, num_steps=12, optimizer=optimizer,
-                             l2=l2, hyperparameters=hyper).final_loss
+            return jaxgd.fit(X64, Y64, learning_rate=0.02, num_steps=12,
+                             optimizer=jaxgd.Optimizer(optimizer, **hyper),
+                             l2=l2).final_loss
 
         point = {"l2": 0.1, "momentum": 0.5, "b1": 0.8, "eps": 1e-3}[name]
         numeric = _central(lambda v: float(final(v)), point, 1e-6 * max(point, 1e-2))

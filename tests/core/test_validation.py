@@ -52,7 +52,7 @@ def test_num_steps_beyond_int32_is_refused_naming_it():
     with pytest.raises(ValueError, match="num_steps must be <= 2147483647"):
         sweep(X_OK, Y_OK, learning_rates=[0.1], num_steps=2**31)
     with pytest.raises(ValueError, match=r"epochs × ceil\(n / batch_size\) must be <= "):
-        fit(X_OK, Y_OK, learning_rate=0.1, batch_size=1, epochs=2**30)
+        fit(X_OK, Y_OK, learning_rate=0.1, batches=jaxgd.MiniBatches(batch_size=1, epochs=2**30))
 
 
 def test_other_bad_arguments():
@@ -72,11 +72,12 @@ def test_other_bad_arguments():
     with pytest.raises(ValueError, match="seeds is empty"):
         sweep(X_OK, Y_OK, learning_rates=[0.1], num_steps=5, seeds=[])
     with pytest.raises(ValueError, match="init_scale must be finite and >= 0"):
-        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5, init_scale=-1.0)
+        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5, init=-1.0)
     with pytest.raises(ValueError, match="divergence_factor must be > 1"):
-        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5, divergence_factor=0.5)
+        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5,
+            stopping=jaxgd.Stopping(divergence_factor=0.5))
     with pytest.raises(ValueError, match="patience must be >= 1"):
-        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5, patience=0)
+        fit(X_OK, Y_OK, learning_rate=0.1, num_steps=5, stopping=jaxgd.Stopping(patience=0))
 
 
 def test_diverging_learning_rate_is_a_result_not_an_error():

@@ -7,12 +7,13 @@ import optax
 import pytest
 
 import jaxgd
+from jaxgd.api.settings import group
 from tests.conftest import COURSE_CARS_X, COURSE_CARS_Y
 
 
 def _cars(learning_rate, num_steps=5000, **kwargs):
     return jaxgd.fit(COURSE_CARS_X, COURSE_CARS_Y, learning_rate=learning_rate,
-                     num_steps=num_steps, **kwargs)
+                     num_steps=num_steps, **group(kwargs))  # old flat spellings, grouped
 
 
 def test_the_course_exercise_keeps_its_verdicts():
@@ -89,8 +90,10 @@ def test_a_decaying_learning_rate_that_starts_above_the_limit_is_judged_by_the_m
     x = np.linspace(-1.7, 1.7, 50)
     X, y = x[:, None], 3 * x + 2
     assert jaxgd.stability(X).max_learning_rate < 1.1
-    run = jaxgd.fit(X, y, learning_rate=1.1, num_steps=400, init_scale=0.0,
-                    schedule="exponential_decay", schedule_steps={"transition_steps": 200})
+    run = jaxgd.fit(X, y, learning_rate=1.1, num_steps=400,
+                    optimizer=jaxgd.Optimizer(schedule="exponential_decay",
+                                              schedule_steps={"transition_steps": 200}),
+                    init=0.0)
     A = np.hstack([X, np.ones((50, 1))])
     theta, losses = np.zeros(2), []
     for t in range(400):  # exponential decay, decay_rate 0.5 (jaxgd's default)
@@ -190,7 +193,7 @@ def _both_dtypes(X, y, learning_rate, engine):
     for x64 in (False, True):
         with jax.enable_x64(x64):
             runs.append(jaxgd.fit(X, y, learning_rate=learning_rate, num_steps=LARGE_STEPS,
-                                  init_scale=0.0, engine=engine))
+                                  init=0.0, engine=engine))
     return runs
 
 
