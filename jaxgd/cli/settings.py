@@ -75,6 +75,26 @@ CONFIG_KEYS = {
 }
 
 
+#: The library's keyword that holds each settings value (``jaxgd.api.settings``).
+_KEYWORD_OF = {"Stopping": "stopping", "Halving": "stopping", "Record": "record",
+               "MiniBatches": "batches", "Placement": "placement", "Holdout": "validation",
+               "KFolds": "validation", "Sample": "sample", "Optimizer": "optimizer"}
+
+
+def _flat_name(kind: str | None, field: str) -> str:
+    """The flat argument a settings value's field stands for ("Record", "log_every" ->
+    "log_every"; "MiniBatches", "seed" -> "batch_seed"), as ``jaxgd.api.settings.MOVED``
+    maps them; a plain argument name as it is."""
+    if kind is None:
+        return field
+    from jaxgd.api.settings import MOVED  # the library's one table of the spellings
+
+    keyword = _KEYWORD_OF.get(kind)
+    field = f"pruning.{field}" if kind == "Halving" else field
+    return next((old for old, (to, part) in MOVED.items() if (to, part) == (keyword, field)),
+                field)
+
+
 def reworded(error: Exception) -> ConfigError:
     """A library error in the config's words: the library names the argument first
     ("num_steps must be ..."), the config key replaces it ("train.num_steps must be ...").
@@ -84,8 +104,8 @@ def reworded(error: Exception) -> ConfigError:
       train.log_every must be >= 1, got 0
     """
     message = str(error)
-    name = re.match(r"[a-z_0-9]+", message)
-    key = CONFIG_KEYS.get(name.group()) if name else None
+    name = re.match(r"(?:([A-Z][A-Za-z]*)\.)?([a-z_0-9]+)", message)
+    key = CONFIG_KEYS.get(_flat_name(*name.groups())) if name else None
     return ConfigError(f"{key}{message[name.end():]}" if key else (
         f"the library refused this config: {message}"))
 

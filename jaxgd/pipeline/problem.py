@@ -298,7 +298,8 @@ def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig,
     for axis in grid:
         raw = grid[axis]
         if axis == "fold":
-            raise ValueError("grid['fold'] is made by k_folds=: give k_folds instead")
+            raise ValueError("grid['fold'] is made by validation=jaxgd.KFolds(k): give that "
+                             "instead")
         if axis == "batch_seed" and config.batch_size is None:
             raise ValueError("a batch_seed axis needs mini-batch SGD (batch_size and epochs): "
                              "full-batch runs have no batch order")

@@ -12,6 +12,7 @@ import pytest
 
 import jaxgd
 from jaxgd import cli
+from jaxgd.api.settings import group
 from jaxgd.cli import checkpoint, chunking, execute, results
 from jaxgd.cli import plan as plans
 from jaxgd.cli.config import ConfigError, parse
@@ -58,7 +59,8 @@ def library(plan, rates=RATES, **held):
                             num_steps=STEPS,
                             stopping=jaxgd.Stopping(pruning=jaxgd.Halving(min_steps=RUNG),
                                                     segment_steps=RUNG),
-                            record=jaxgd.Record(progress_every=1), **held)
+                            record=jaxgd.Record(progress_every=1),
+                            **group(held))  # the config's held-out rows, as the CLI gives them
 
 
 def command_line(plan):

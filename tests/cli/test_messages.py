@@ -83,10 +83,11 @@ def test_the_librarys_refusal_names_the_config_key(keywords, key):
     import numpy as np
 
     import jaxgd
+    from jaxgd.api.settings import group
     from jaxgd.cli.settings import reworded
 
     X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
     with pytest.raises(ValueError) as refused:
-        jaxgd.grid_sweep(X, y, grid={"learning_rate": [0.1]}, **keywords)
+        jaxgd.grid_sweep(X, y, grid={"learning_rate": [0.1]}, **group(keywords))
     message = str(reworded(refused.value))
     assert message.startswith(key) and message.endswith(str(refused.value).split(" ", 1)[1])
