@@ -22,8 +22,9 @@ from jaxgd.core.descent import Descent
 from jaxgd.core.record import freeze
 from jaxgd.engines import engine as engines
 from jaxgd.pipeline import custom, holdout
+from jaxgd.pipeline.options import Options, RunConfig
 from jaxgd.pipeline.problem import Problem, solve
-from jaxgd.pipeline.training import Options, RunConfig, train
+from jaxgd.pipeline.training import train
 from jaxgd.results.result import FitResult
 from jaxgd.tuning import segments
 

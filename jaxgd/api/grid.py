@@ -37,12 +37,9 @@ from jaxgd.inputs.validation import (
     check_positive_int,
 )
 from jaxgd.pipeline import custom, holdout, sharding
+from jaxgd.pipeline.options import Options, RunConfig
 from jaxgd.pipeline.problem import Problem, n_features, solve
-from jaxgd.pipeline.training import (
-    Options,
-    RunConfig,
-    train,
-)
+from jaxgd.pipeline.training import train
 from jaxgd.results.result import GridResult
 from jaxgd.tuning import refinement, search, segments
 

@@ -39,7 +39,7 @@ from jaxgd.inputs.validation import (
     is_traced,
 )
 from jaxgd.pipeline import sharding
-from jaxgd.pipeline.training import OptimizerFactory, Options
+from jaxgd.pipeline.options import OptimizerFactory, Options
 from jaxgd.tuning import search
 
 

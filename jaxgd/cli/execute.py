@@ -38,7 +38,7 @@ from jaxgd.cli.timing import Timing, timed
 from jaxgd.core import progress
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze, thaw
-from jaxgd.pipeline.training import Options
+from jaxgd.pipeline.options import Options
 from jaxgd.results.result import GridResult
 
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure

@@ -74,8 +74,8 @@ from jaxgd.core import minibatch
 from jaxgd.data.scaling import Standardizer
 from jaxgd.data.statistics import SufficientStats
 from jaxgd.engines import eigen
+from jaxgd.pipeline.options import Options, make_config
 from jaxgd.pipeline.preparation import CONDITION_WARNING
-from jaxgd.pipeline.training import Options, make_config
 from jaxgd.results.files import to_json
 from jaxgd.theory.stability import Stability, stability
 from jaxgd.tuning import segments

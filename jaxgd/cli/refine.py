@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxgd.api.grid import run_grid
 from jaxgd.cli.settings import api_arguments, grid_point
-from jaxgd.pipeline.training import Options
+from jaxgd.pipeline.options import Options
 from jaxgd.tuning import refinement, search
 
 if TYPE_CHECKING:

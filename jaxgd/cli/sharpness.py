@@ -4,7 +4,7 @@ The library records η·λmax(D^-1/2 H D^-1/2), D = diag(√v̂ + ε), at every 
 every run (``jaxgd.theory.sharpness``), stable below 2(1 + b1)/(1 − b1). Here:
 
 - ``problem`` refuses the key where the library would, by the library's own rule
-  (``jaxgd.pipeline.training.make_config``), in the config's words, when the config is read;
+  (``jaxgd.pipeline.options.make_config``), in the config's words, when the config is read;
 - ``history_fields`` are what history.npz keeps: ``sharpness``, shaped like ``losses``
   (NaN after a divergence, as the library records it), and ``sharpness_threshold`` per run
   (the threshold of each run's b1, which a grid or a sample may vary);
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jaxgd.core.optimizers import OPTIMIZERS
-from jaxgd.pipeline.training import Options, make_config
+from jaxgd.pipeline.options import Options, make_config
 from jaxgd.theory.sharpness import adam_threshold
 
 if TYPE_CHECKING:  # the config and the plan import this module

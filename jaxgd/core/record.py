@@ -112,6 +112,9 @@ class Descent(Record):
     observed: PyTree = None
 
 
+#: The result axis of the points drawn from a search space (``jaxgd.tuning.search``).
+SAMPLE_AXIS = "sample"
+
 #: The fields that hold one entry per run; the rest of a ``Descent`` is shared by all runs.
 PER_RUN = ("params", "losses", "final_loss", "converged_step", "diverged", "diverged_step",
            "stalled", "snapshots", "epoch_losses", "aux", "steps_run", "pruned_step",

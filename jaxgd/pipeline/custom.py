@@ -25,7 +25,7 @@ from jaxgd.engines import engine as engines
 from jaxgd.engines.model import model_engine
 from jaxgd.inputs.validation import is_traced
 from jaxgd.pipeline import streaming
-from jaxgd.pipeline.training import Options
+from jaxgd.pipeline.options import Options
 
 
 def model_options(options: Options, X=None, varied: tuple[Any, ...] = (),

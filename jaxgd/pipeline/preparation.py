@@ -31,7 +31,7 @@ from jaxgd.inputs.validation import (
     warn,
 )
 from jaxgd.pipeline import streaming
-from jaxgd.pipeline.training import Options, RunConfig, criteria
+from jaxgd.pipeline.options import Options, RunConfig, criteria
 from jaxgd.theory.least_squares import solve
 from jaxgd.theory.stability import has_exact_limit, limit_factor, stability
 

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core.optimizers import check_hyperparameter
+from jaxgd.core.record import SAMPLE_AXIS
 from jaxgd.data.statistics import on_device
 from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
@@ -42,6 +43,7 @@ from jaxgd.inputs.validation import (
     warn_unaligned,
 )
 from jaxgd.pipeline import custom, holdout, streaming
+from jaxgd.pipeline.options import Options, RunConfig, make_config
 from jaxgd.pipeline.preparation import (
     check_inputs,
     device_data,
@@ -50,18 +52,7 @@ from jaxgd.pipeline.preparation import (
     start_references,
     unstable_runs,
 )
-from jaxgd.pipeline.training import (
-    Options,
-    RunConfig,
-    input_dtype,
-    make_config,
-    start_values,
-    width,
-)
-
-#: The result axis that holds the drawn points (``jaxgd.tuning.search``).
-SAMPLE_AXIS = "sample"
-
+from jaxgd.pipeline.training import input_dtype, start_values, width
 
 #: Traced inputs that are settings of the convergence monitor, not hyperparameters.
 NOT_SHOWN = ("tol", "divergence_factor", "optimum", "unstable")

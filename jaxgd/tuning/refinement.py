@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,12 +36,15 @@ import numpy as np
 from jaxgd.core.record import freeze
 from jaxgd.inputs.validation import check_positive_int
 from jaxgd.pipeline import streaming
-from jaxgd.pipeline.problem import Problem
-from jaxgd.pipeline.training import RunConfig, input_dtype, train
+from jaxgd.pipeline.options import RunConfig
+from jaxgd.pipeline.training import input_dtype, train
 from jaxgd.results.refined import Refinement
 from jaxgd.results.result import GridResult
 from jaxgd.theory.stability import has_exact_limit, limit_factor
 from jaxgd.tuning.search import SAMPLE_AXIS, Range
+
+if TYPE_CHECKING:  # the prepared problem is read, never made here
+    from jaxgd.pipeline.problem import Problem
 
 #: The settings ``refine=`` takes, and their defaults.
 DEFAULTS = {"top": 4, "steps": 20, "learning_rate": 0.1, "backtracks": 6}

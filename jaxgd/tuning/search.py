@@ -31,13 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.core.optimizers import OptimizerSpec, check_hyperparameter
+from jaxgd.core.record import SAMPLE_AXIS as SAMPLE_AXIS  # the drawn points' axis
 from jaxgd.inputs.validation import (
     check_learning_rate,
     check_memory,
     check_non_negative,
     check_seed,
 )
-from jaxgd.pipeline.problem import SAMPLE_AXIS as SAMPLE_AXIS  # the drawn points' axis
 from jaxgd.tuning.sobol import BITS, MAX_DIMENSIONS, sobol
 
 #: The ways to spread points over a range.

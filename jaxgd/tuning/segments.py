@@ -45,7 +45,8 @@ from jaxgd.core.descent import Descent, LoopState
 from jaxgd.engines import engine as engines
 from jaxgd.inputs.validation import check_positive_int
 from jaxgd.pipeline import sharding
-from jaxgd.pipeline.training import Options, RunConfig, in_weights, run_loop
+from jaxgd.pipeline.options import Options, RunConfig
+from jaxgd.pipeline.training import in_weights, run_loop
 
 #: Pruning rules: None (only finished runs leave) or "halving" (successive halving).
 PRUNING = (None, "halving")
@@ -118,7 +119,7 @@ def make_plan(options: Options, config: RunConfig,
       ValueError: naming the bad option (pruning, halving_rate, min_steps, segment_steps).
 
     Example:
-      >>> from jaxgd.pipeline.training import make_config
+      >>> from jaxgd.pipeline.options import make_config
       >>> options = Options(num_steps=6400, stop_at_convergence=True)
       >>> make_plan(options, make_config(options))
       Plan(segment_steps=200, pruning=None, halving_rate=3, min_steps=0)

@@ -34,6 +34,7 @@ from jaxgd.api.settings import group
 from jaxgd.engines import engine as engines
 from jaxgd.engines import fused
 from jaxgd.pipeline import holdout, training
+from jaxgd.pipeline.options import Options, make_config
 from tests.conftest import well_conditioned
 from tests.ulps import assert_close_ulps
 
@@ -306,8 +307,7 @@ def test_the_kernel_lowers_to_triton_with_held_out_data():
     assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
     data, held, _ = holdout.fold_data("gram-fused", X, y,
                                       holdout.Folds(holdout.fold_ids(30, 3), 3), 0.0)
-    config = training.make_config(training.Options(num_steps=20, optimizer="adam",
-                                                   log_every=3))
+    config = make_config(Options(num_steps=20, optimizer="adam", log_every=3))
     hyper = {"learning_rate": jnp.asarray([0.1, 0.2, 0.3]), "seed": jnp.zeros(3, jnp.uint32),
              "l2": jnp.zeros(3), "tol": jnp.full(3, 1e-4),
              "divergence_factor": jnp.full(3, 10.0), "fold": jnp.arange(3, dtype=jnp.int32)}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import jaxgd
-from jaxgd.pipeline.training import Options, make_config
+from jaxgd.pipeline.options import Options, make_config
 from jaxgd.tuning import segments
 from tests.conftest import compiles
 from tests.ulps import assert_close_ulps

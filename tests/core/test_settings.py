@@ -9,7 +9,7 @@ import pytest
 
 import jaxgd
 from jaxgd.api.settings import flatten, group
-from jaxgd.pipeline.training import Options
+from jaxgd.pipeline.options import Options
 
 X = np.array([[-1.0], [0.0], [1.0]])
 Y = np.array([1.0, 3.0, 5.0])
