@@ -79,7 +79,7 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-if TYPE_CHECKING:  # the same names for type checkers and editors (tests/core/test_layers.py)
+if TYPE_CHECKING:  # the same names for type checkers and editors (tests/package/test_layers.py)
     from jaxgd import datasets as datasets
     from jaxgd.api.fit import fit as fit
     from jaxgd.api.grid import grid_sweep as grid_sweep

@@ -24,7 +24,7 @@
   the reference and the CPU default.
 
 Every engine differentiates its loss with ``jax.grad``, and all three losses are the same
-function of the parameters: histories agree to float rounding (see tests/core/test_engine.py).
+function of the parameters: histories agree to float rounding (see tests/engines/test_engine.py).
 The moment engines hold narrow models as one scalar per coordinate (``jaxgd.engines.layout``).
 Each engine is a value, an ``Engine`` of pure functions (``BY_NAME``), that the compiled
 loop calls without asking which one it is. Data traced by the caller's ``jit``/``vmap``

@@ -17,7 +17,7 @@ vector. The engine's data enter as one flat vector of constants and are read bac
 scalars with static indices (``_Table``): no slicing of values inside the kernel, which
 Triton cannot do. Divergence freezing, ``stop_at_convergence``, ``log_every`` (with a last
 block padded past ``num_steps``) and snapshots follow ``descend`` step for step, so the
-histories agree with the scan path to float rounding (tests/core/test_fused.py).
+histories agree with the scan path to float rounding (tests/engines/test_fused.py).
 
 Where it compiles: on a GPU through Pallas's Triton lowering (Mosaic GPU, JAX 0.10's
 default, cannot lower ``jax.grad``'s ``add_any`` yet), on a TPU through Mosaic, and on a

@@ -21,7 +21,7 @@ once (and cached for the next sweep):
 
 Histories keep their shape, padded as an unsegmented run pads them (the held-out history,
 ``validation_losses``, exactly like ``losses``), so every value a run computed, and every
-verdict, equals the plain scan's (``tests/core/test_segments.py`` checks this): to float
+verdict, equals the plain scan's (``tests/tuning/test_segments.py`` checks this): to float
 rounding, since segments and re-packed batches are other compiled programs, which XLA may
 sum in another order by the batch size and the CPU at hand (a few ulps; bit for bit only
 where it compiles them to the same arithmetic).

@@ -176,7 +176,7 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_runs(tmp_path, 
 
 def test_a_gap_below_the_optimum_by_float32_rounding_is_reported_as_zero(tmp_path):
     # float32 ends this run 8e-11 below the float64 optimum 0.0126 (as jaxgd.fit does,
-    # tests/core/test_fit.py): summary.json and the table say 0, not a negative gap.
+    # tests/api/test_fit.py): summary.json and the table say 0, not a negative gap.
     from tests.conftest import well_conditioned
     X, y = well_conditioned(2)
     (tmp_path / "d.csv").write_text("a,b,c,t\n" + "".join(

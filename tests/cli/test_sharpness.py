@@ -17,7 +17,7 @@ from jaxgd.theory.sharpness import adam_threshold
 
 # The course's cars: at η = 0.1 Adam stays far below its threshold; at η = 300 its first
 # step's sharpness is far above it (Adam's first step is about η per coordinate), and then
-# v̂ grows and the run recovers (see tests/core/test_sharpness.py).
+# v̂ grows and the run recovers (see tests/theory/test_sharpness.py).
 RATES = [0.1, 300.0]
 CONFIG = """\
 [data]

@@ -81,7 +81,7 @@ def test_predictions_are_in_the_units_of_the_data(data):
     design = np.column_stack([raw, np.ones(len(raw))])
     optimum = np.linalg.lstsq(design, y, rcond=None)[0]
     # 100 steps at 0.3 leave no optimization error on these standardized features (see
-    # tests/core/test_sklearn.py): what is left is float32 rounding, here of inputs that
+    # tests/package/test_sklearn.py): what is left is float32 rounding, here of inputs that
     # reach |x|·|w| ≈ 10 after standardizing: 64 ulps of 10.
     atol = 64 * np.finfo(np.float32).eps * 10.0
     np.testing.assert_allclose(predictions, raw_new @ optimum[:-1] + optimum[-1], rtol=0,

@@ -161,7 +161,7 @@ def test_refinement_lowers_the_held_out_loss():
     assert not np.allclose(refined.objective[:, 0], result.final_loss[refined.start[:, 0]])
     assert np.all(np.diff(refined.objective, axis=1) <= 0)
     np.testing.assert_array_equal(refinement.objective(result), result.final_validation_loss)
-    # refine= with k_folds= refines on the mean over folds: tests/core/test_fold_gradients.py
+    # refine= with k_folds= refines on the mean over folds: tests/api/test_fold_gradients.py
 
 
 def test_drawn_points_with_k_folds():
@@ -185,7 +185,7 @@ def test_fused_engines_keep_the_held_out_loss_in_their_kernel(monkeypatch):
     # no longer send it back to the scan path, and a fused engine asked for by name takes
     # them (they were refused): the same held-out history as the scan engine's. Within
     # ULPS at a floor of 1.0: the kernel sums the held-out quadratic term by term, which
-    # rounds at the parameters' scale, not the falling loss's (tests/core/test_fused.py).
+    # rounds at the parameters' scale, not the falling loss's (tests/engines/test_fused.py).
     X, y = _data(n=20, d=2)
     monkeypatch.setattr(engines, "on_accelerator", lambda: True)
     options = {"learning_rates": [0.1, 0.5], "num_steps": 6, "validation": jaxgd.Holdout(0.3)}

@@ -132,7 +132,7 @@ def test_gradient_with_respect_to_init_matches_finite_differences():
 @pytest.mark.parametrize("x64", DTYPES)
 def test_sweep_takes_one_start_or_one_per_run(x64):
     # Members against fit from the same start: other compiled programs (vmapped), to
-    # rounding: 1e-5 float32, 1e-12 float64 (as tests/core/test_sweep.py).
+    # rounding: 1e-5 float32, 1e-12 float64 (as tests/api/test_sweep.py).
     X, y = well_conditioned(3)
     rates, seeds = [0.05, 0.2], [0, 1, 2]
     rtol = 1e-12 if x64 else 1e-5
@@ -196,7 +196,7 @@ def test_another_start_reuses_the_compiled_run(problem):
 
 def test_the_fused_kernel_starts_at_init():
     # Pallas's interpreter on this CPU: the kernel's own start. Against the scan path,
-    # float32: 1e-6 relative plus 1e-7 absolute (see tests/core/test_fused.py).
+    # float32: 1e-6 relative plus 1e-7 absolute (see tests/engines/test_fused.py).
     X, y = well_conditioned(1, n=40, d=3)
     per_run = starts((2,), 3)
     options = dict(learning_rates=[0.05, 0.3], num_steps=6, init=per_run)
