@@ -7,11 +7,14 @@ from hypothesis import strategies as st
 from jaxgd import fit, solve, stability
 
 
-@settings(max_examples=20, deadline=None)
+# Seeded draws (derandomize), so that a run of the suite is repeatable: noise 0 (an exact fit)
+# is still "stalled" in float32 for some draws (issue 22, test_verdicts' strict xfail), and a
+# random draw of one made CI red by chance. Noise from 1e-3 keeps L* above float32's floor.
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**31 - 1),
     shape=st.sampled_from([(16, 1), (64, 3), (200, 5)]),
-    noise=st.floats(0.0, 1.0),
+    noise=st.floats(1e-3, 1.0),
 )
 def test_gradient_descent_reaches_least_squares(seed, shape, noise):
     # Well conditioned: standard-normal features (and at least 16 rows for d <= 5) give a
