@@ -179,13 +179,20 @@ def test_a_sweep_streams_one_order_for_every_run(data, reads):
                    batches=jaxgd.MiniBatches(batch_size=100, epochs=2))
 
 
-def test_a_csv_file_streams_like_the_same_rows_in_a_npy_file(data, tmp_path):
-    path, X, y = data
+def _csv_of(X, y, tmp_path):
+    """The rows as a CSV file (columns a, b, c, target, every digit of each float64) and an
+    empty folder for its temporary copy."""
     csv = tmp_path / "rows.csv"
     lines = ["a,b,c,target"] + [",".join(map(repr, row)) for row in np.c_[X, y].tolist()]
     csv.write_text("\n".join(lines) + "\n")
     temp = tmp_path / "temp"
     temp.mkdir()
+    return csv, temp
+
+
+def test_a_csv_file_streams_like_the_same_rows_in_a_npy_file(data, tmp_path):
+    path, X, y = data
+    csv, temp = _csv_of(X, y, tmp_path)
     source = csv_rows(csv, ["a", "b", "c"], "target", block_rows=BLOCK, temp_dir=temp)
     options = {"learning_rate": 0.05, "batches": jaxgd.MiniBatches(batch_size=96, epochs=2)}
     from_csv = fit(source, None, **options)
@@ -249,11 +256,7 @@ GOOD_ROWS = "".join(f"{i},{2 * i}\n" for i in range(50))  # blocks copied before
 def test_the_temporary_copy_of_a_csv_file_never_has_a_name(data, tmp_path):
     """Nothing to leave behind even when the process is killed while the copy is in use."""
     _, X, y = data
-    csv = tmp_path / "rows.csv"
-    lines = ["a,b,c,target"] + [",".join(map(repr, row)) for row in np.c_[X, y].tolist()]
-    csv.write_text("\n".join(lines) + "\n")
-    temp = tmp_path / "temp"
-    temp.mkdir()
+    csv, temp = _csv_of(X, y, tmp_path)
     with csv_rows(csv, ["a", "b", "c"], "target", block_rows=BLOCK,
                   temp_dir=temp).open() as rows:
         assert list(temp.iterdir()) == []  # in use, and already nameless
