@@ -36,6 +36,33 @@ def _share_compiled_programs() -> None:
 
 _share_compiled_programs()
 
+#: The test files that take longest, longest first (per-file sums of a full run on the
+#: 2-core VM; see ``python -m pytest --junitxml``). pytest-xdist hands whole files to its two
+#: workers in collection order (``--no-loadscope-reorder`` in pyproject.toml), each worker
+#: taking the next file when it is free: the longest go first, so that the last files to
+#: start are short and both workers end together (a long file started last kept one worker
+#: busy alone). Files not named keep their collection order, after these.
+LONGEST_FIRST = (
+    "tests/cli/test_cli_scaleout.py",
+    "tests/package/test_docs.py",
+    "tests/cli/test_signals.py",
+    "tests/pipeline/test_sharding.py",
+    "tests/bench/test_bench.py",
+    "tests/cli/test_cli.py",
+    "tests/cli/test_resume.py",
+    "tests/package/test_robustness.py",
+    "tests/api/test_fold_gradients.py",
+    "tests/engines/test_layout.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Puts the files of ``LONGEST_FIRST`` first, in its order (a stable sort: each file's
+    tests keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 COURSE_CARS_X = np.array([[3.5], [3.69], [3.44], [3.43], [4.34], [4.42], [2.37]])
 COURSE_CARS_Y = np.array([18.0, 15.0, 18.0, 16.0, 15.0, 14.0, 24.0])
 
