@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd.api import settings
+from jaxgd.api.checks import check_settings
 from jaxgd.api.settings import (
     HeldOut,
     MiniBatches,
@@ -31,6 +32,7 @@ from jaxgd.core.custom_model import Model
 from jaxgd.core.descent import Descent
 from jaxgd.core.optimizers import OptimizerSpec, make_spec
 from jaxgd.core.record import freeze
+from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
 from jaxgd.inputs.validation import (
     check_memory,
@@ -223,6 +225,8 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     (``jaxgd.tuning.refinement``).
     """
     options = custom.model_options(options, X, (grid, points), refine)  # a user's model
+    if isinstance(X, RowSource):  # refused before the file is read
+        check_settings(X, options, grid, points, refine)
     return solve(X, y, options, partial(_finish, options=options, refine=refine), grid,
                  points)
 

@@ -19,15 +19,34 @@ import numpy as np
 
 from jaxgd.api.grid import run_grid
 from jaxgd.cli.settings import api_arguments, grid_point
+from jaxgd.cli.toml_text import ConfigError
 from jaxgd.pipeline.options import Options
 from jaxgd.tuning import refinement, search
 
 if TYPE_CHECKING:
+    from jaxgd.cli.config import Config
     from jaxgd.cli.plan import Plan
 
 #: A refined point beats the sweep's best when its objective is lower by more than this,
 #: relatively: float32 losses of separate programs agree to about 1e-6.
 BEATS_RTOL = 1e-5
+
+
+def refine_plan(config: Config) -> refinement.Plan | None:
+    """``optimizer.refine`` checked by the library against the drawn ranges (None without
+    it).
+
+    Raises:
+      ConfigError: with k folds (summary.json's ``refined`` rows are one run each).
+      TypeError, ValueError: the library's refusal, naming the setting.
+    """
+    refine, sample = config.optimizer.refine, config.optimizer.sample
+    if not refine:
+        return None
+    if config.data.k_folds is not None:  # the refined block's rows: one run per start point
+        raise ConfigError("optimizer.refine follows one run per point, data.k_folds runs k: "
+                          "use data.validation_fraction to refine on held-out loss")
+    return refinement.make_plan(refine, search.check_space(sample) if sample else None)
 
 
 def objective(plan: Plan, grid: dict[str, np.ndarray]) -> np.ndarray:
@@ -55,8 +74,7 @@ def refine_sweep(plan: Plan, grid: dict[str, np.ndarray]) -> dict[str, Any] | No
     config = plan.config
     if not config.optimizer.refine:
         return None
-    settings = refinement.make_plan(config.optimizer.refine,
-                                    search.check_space(config.optimizer.sample))
+    settings = refine_plan(config)
     score = objective(plan, grid)
     usable = np.flatnonzero(np.isfinite(score.reshape(-1)))
     base = {"settings": {**refinement.DEFAULTS, **config.optimizer.refine},
