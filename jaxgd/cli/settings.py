@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from jaxgd.cli.toml_text import ConfigError
 from jaxgd.core.optimizers import OPTIMIZERS
+from jaxgd.theory.stability import has_exact_limit
 
 if TYPE_CHECKING:
     from jaxgd.cli.config import Config
@@ -215,9 +216,10 @@ def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
 
 def limit_kind(config: Config, grid: dict) -> dict[str, Any]:
     """The optimizer whose stability limit the run has (``jaxgd.stability``): momentum or
-    Nesterov with a constant rate and one β; plain gradient descent's otherwise."""
+    Nesterov where it has an exact one (``has_exact_limit``) with one β; plain gradient
+    descent's otherwise."""
     optimizer = config.optimizer
-    if (optimizer.name in ("momentum", "nesterov") and optimizer.schedule == "constant"
+    if (optimizer.name != "sgd" and has_exact_limit(optimizer.name, optimizer.schedule)
             and "momentum" not in grid and "momentum" not in optimizer.sample):
         beta = optimizer.hyperparameters.get("momentum", OPTIMIZERS[optimizer.name]["momentum"])
         return {"optimizer": optimizer.name, "momentum": float(beta)}
