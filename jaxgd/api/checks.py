@@ -11,6 +11,7 @@ line asks it before it writes anything (``jaxgd.cli.plan``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,7 +40,8 @@ def check_settings(X, options: Options, grid: Mapping[str, Sequence[float]] | No
       grid, points: a grid's axes and drawn points, as ``grid_sweep`` takes them; None for
         one run.
       refine: a checked ``refine=`` plan (``jaxgd.tuning.refinement.make_plan``).
-      n_rows: a ``RowSource``'s rows, when known (else any number from ``batch_size`` on).
+      n_rows: a ``RowSource``'s rows, when known (else ``batch_size`` stands in, and what
+        needs the true count, the snapshot steps' range, waits until the file is read).
 
     Returns:
       The run's checked ``RunConfig``.
@@ -59,6 +61,10 @@ def check_settings(X, options: Options, grid: Mapping[str, Sequence[float]] | No
       engine='eigen' is exact only for sgd, mo
     """
     kind, rows, width = _extent(X, options, n_rows)
+    if isinstance(X, RowSource) and n_rows is None:
+        # Rows not counted yet: a stand-in count, so no rule that needs the true one (the
+        # snapshot steps against the steps an epoch takes); those come once it is read.
+        options = dataclasses.replace(options, snapshot_steps=None)
     config = make_config(options, _training_rows(rows, options))
     axes, values = ((), {}) if grid is None and points is None else grid_axes(
         grid or {}, points, config, holdout.Folds(None, options.k_folds)
