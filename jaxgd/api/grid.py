@@ -161,7 +161,8 @@ def grid_sweep(
         # alone: the ranges are checked before anything is drawn or run.
         points = _drawn(dict(sample.space), sample.num_samples, sample.sampler, sample.seed,
                         grid, make_spec(options.optimizer, options.schedule), options.k_folds,
-                        _history_bytes(options.num_steps, options.epochs, options.log_every))
+                        _history_bytes(options.num_steps, options.epochs, options.log_every),
+                        sample.points)
     if grid is None and points is None:
         raise ValueError("give grid= (lists of values), sample= (ranges to draw from), or "
                          "both")
@@ -173,10 +174,11 @@ def grid_sweep(
 
 
 def _drawn(sample, num_samples, sampler, sample_seed, grid, spec: OptimizerSpec,
-           k_folds=None, history_bytes: int = 0) -> dict[str, np.ndarray]:
+           k_folds=None, history_bytes: int = 0, given=None) -> dict[str, np.ndarray]:
     """The search space's points (``jaxgd.tuning.search``), checked against the optimizer's
     hyperparameters (names and both ends of each range) and the grid's axes, and their
-    runs' size against this machine's memory before any is drawn (``_check_runs``)."""
+    runs' size against this machine's memory before any is drawn (``_check_runs``); the
+    ``given`` points (``Sample.points``) instead of a draw."""
     both = sorted(set(sample) & set(grid or {})) if isinstance(sample, Mapping) else []
     if both:
         raise ValueError(f"{', '.join(map(repr, both))} both sampled and a grid axis: put "
@@ -185,6 +187,8 @@ def _drawn(sample, num_samples, sampler, sample_seed, grid, spec: OptimizerSpec,
     search.check_ends(space, spec)
     num_samples = search.check_size(num_samples, len(space), sampler)
     _check_runs(num_samples, grid, k_folds, history_bytes)
+    if given is not None:
+        return dict(given)
     return search.draw(sample, num_samples, sampler, sample_seed)
 
 
