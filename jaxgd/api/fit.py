@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from jaxgd.api import settings
-from jaxgd.api.checks import check_settings
+from jaxgd.api.grid import check_settings
 from jaxgd.api.settings import (
     Holdout,
     MiniBatches,

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import datasets
-from jaxgd.api.checks import check_settings
+from jaxgd.api.grid import check_settings
 from jaxgd.cli import chunking
 from jaxgd.cli.config import Config, ConfigError, is_seed
 from jaxgd.cli.data import (
@@ -40,7 +40,6 @@ from jaxgd.cli.data import (
     load_stream,
 )
 from jaxgd.cli.environment import device_info, versions
-from jaxgd.cli.refine import refine_plan
 from jaxgd.cli.settings import (  # re-exported: the plan's keywords and labels
     INTEGER_AXES as INTEGER_AXES,
 )
@@ -80,6 +79,7 @@ from jaxgd.pipeline.options import Options
 from jaxgd.pipeline.preparation import CONDITION_WARNING
 from jaxgd.results.files import to_json
 from jaxgd.theory.stability import Stability, stability
+from jaxgd.tuning import refinement, search
 
 
 @dataclass(frozen=True)
@@ -364,7 +364,7 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
 def check_library(config: Config, data: Any, grid: dict[str, tuple], seeds: tuple[int, ...],
                   num_steps: int, n_rows: int) -> None:
     """The library's own refusals of the run's settings on its data (their kind and size:
-    ``jaxgd.api.checks.check_settings``), in the config's words, before anything is written
+    ``jaxgd.api.grid.check_settings``), in the config's words, before anything is written
     or drawn: a sample's ends stand for its points, which lie between them."""
     options = Options.of(api_arguments(config, num_steps))
     sample = config.optimizer.sample
@@ -375,6 +375,23 @@ def check_library(config: Config, data: Any, grid: dict[str, tuple], seeds: tupl
         check_settings(data, options, axes, ends or None, refine_plan(config), n_rows)
     except (TypeError, ValueError) as error:
         raise reworded(error) from None
+
+
+def refine_plan(config: Config) -> refinement.Plan | None:
+    """``optimizer.refine`` checked by the library against the drawn ranges (None without
+    it).
+
+    Raises:
+      ConfigError: with k folds (summary.json's ``refined`` rows are one run each).
+      TypeError, ValueError: the library's refusal, naming the setting.
+    """
+    refine, sample = config.optimizer.refine, config.optimizer.sample
+    if not refine:
+        return None
+    if config.data.k_folds is not None:  # the refined block's rows: one run per start point
+        raise ConfigError("optimizer.refine follows one run per point, data.k_folds runs k: "
+                          "use data.validation_fraction to refine on held-out loss")
+    return refinement.make_plan(refine, search.check_space(sample) if sample else None)
 
 
 #: Copies of the whole history alive at once after the last chunk (measured, issue #14):

@@ -21,7 +21,6 @@ import numpy as np
 from jaxgd.api.grid import grid_sweep
 from jaxgd.api.settings import Sample, group
 from jaxgd.cli.settings import api_arguments, grid_point
-from jaxgd.cli.toml_text import ConfigError
 from jaxgd.tuning import refinement, search
 
 if TYPE_CHECKING:
@@ -32,23 +31,6 @@ if TYPE_CHECKING:
 #: A refined point beats the sweep's best when its objective is lower by more than this,
 #: relatively: float32 losses of separate programs agree to about 1e-6.
 BEATS_RTOL = 1e-5
-
-
-def refine_plan(config: Config) -> refinement.Plan | None:
-    """``optimizer.refine`` checked by the library against the drawn ranges (None without
-    it).
-
-    Raises:
-      ConfigError: with k folds (summary.json's ``refined`` rows are one run each).
-      TypeError, ValueError: the library's refusal, naming the setting.
-    """
-    refine, sample = config.optimizer.refine, config.optimizer.sample
-    if not refine:
-        return None
-    if config.data.k_folds is not None:  # the refined block's rows: one run per start point
-        raise ConfigError("optimizer.refine follows one run per point, data.k_folds runs k: "
-                          "use data.validation_fraction to refine on held-out loss")
-    return refinement.make_plan(refine, search.check_space(sample) if sample else None)
 
 
 def _scores(result: GridResult) -> np.ndarray:
@@ -77,7 +59,8 @@ def refine_sweep(plan: Plan, result: GridResult | None) -> dict[str, Any] | None
     config = plan.config
     if not config.optimizer.refine:
         return None
-    settings = refine_plan(config)
+    settings = refinement.make_plan(config.optimizer.refine,  # checked by plan.prepare
+                                    search.check_space(config.optimizer.sample))
     score = _scores(result)
     usable = np.flatnonzero(np.isfinite(score.reshape(-1)))
     base = {"settings": {**refinement.DEFAULTS, **config.optimizer.refine},
