@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from jaxgd.api import settings
+from jaxgd.api.grid import check_settings
 from jaxgd.api.settings import (
     Holdout,
     MiniBatches,
@@ -20,6 +21,7 @@ from jaxgd.api.settings import (
 from jaxgd.core.custom_model import Model
 from jaxgd.core.descent import Descent
 from jaxgd.core.record import freeze
+from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
 from jaxgd.pipeline import custom, holdout
 from jaxgd.pipeline.options import Options, RunConfig
@@ -145,6 +147,8 @@ def _run(problem: Problem, plan: segments.Plan | None) -> Descent:
 
 def _fit(X, y, options: Options) -> FitResult:
     options = custom.model_options(options, X)  # a user's model: checked, on the direct path
+    if isinstance(X, RowSource):  # refused before the file is read
+        check_settings(X, options)
     return solve(X, y, options, partial(_finish, options=options))
 
 

@@ -7,6 +7,7 @@ runs go through the same compiled program, and the run axis is sharded across de
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -31,14 +32,17 @@ from jaxgd.core.custom_model import Model
 from jaxgd.core.descent import Descent
 from jaxgd.core.optimizers import OptimizerSpec, make_spec
 from jaxgd.core.record import freeze
+from jaxgd.data.statistics import SufficientStats
+from jaxgd.datasets.stream import RowSource
 from jaxgd.engines import engine as engines
 from jaxgd.inputs.validation import (
     check_memory,
     check_positive_int,
 )
-from jaxgd.pipeline import custom, holdout, sharding
-from jaxgd.pipeline.options import Options, RunConfig
-from jaxgd.pipeline.problem import Problem, n_features, solve
+from jaxgd.pipeline import custom, holdout, sharding, streaming
+from jaxgd.pipeline.options import Options, RunConfig, make_config
+from jaxgd.pipeline.preparation import pick_engine
+from jaxgd.pipeline.problem import Problem, grid_axes, n_features, solve
 from jaxgd.pipeline.training import train
 from jaxgd.results.result import GridResult
 from jaxgd.tuning import refinement, search, segments
@@ -159,7 +163,8 @@ def grid_sweep(
         # alone: the ranges are checked before anything is drawn or run.
         points = _drawn(dict(sample.space), sample.num_samples, sample.sampler, sample.seed,
                         grid, make_spec(options.optimizer, options.schedule), options.k_folds,
-                        _history_bytes(options.num_steps, options.epochs, options.log_every))
+                        _history_bytes(options.num_steps, options.epochs, options.log_every),
+                        sample.points)
     if grid is None and points is None:
         raise ValueError("give grid= (lists of values), sample= (ranges to draw from), or "
                          "both")
@@ -171,10 +176,11 @@ def grid_sweep(
 
 
 def _drawn(sample, num_samples, sampler, sample_seed, grid, spec: OptimizerSpec,
-           k_folds=None, history_bytes: int = 0) -> dict[str, np.ndarray]:
+           k_folds=None, history_bytes: int = 0, given=None) -> dict[str, np.ndarray]:
     """The search space's points (``jaxgd.tuning.search``), checked against the optimizer's
     hyperparameters (names and both ends of each range) and the grid's axes, and their
-    runs' size against this machine's memory before any is drawn (``_check_runs``)."""
+    runs' size against this machine's memory before any is drawn (``_check_runs``); the
+    ``given`` points (``Sample.points``) instead of a draw."""
     both = sorted(set(sample) & set(grid or {})) if isinstance(sample, Mapping) else []
     if both:
         raise ValueError(f"{', '.join(map(repr, both))} both sampled and a grid axis: put "
@@ -183,6 +189,8 @@ def _drawn(sample, num_samples, sampler, sample_seed, grid, spec: OptimizerSpec,
     search.check_ends(space, spec)
     num_samples = search.check_size(num_samples, len(space), sampler)
     _check_runs(num_samples, grid, k_folds, history_bytes)
+    if given is not None:
+        return dict(given)
     return search.draw(sample, num_samples, sampler, sample_seed)
 
 
@@ -223,6 +231,8 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     (``jaxgd.tuning.refinement``).
     """
     options = custom.model_options(options, X, (grid, points), refine)  # a user's model
+    if isinstance(X, RowSource):  # refused before the file is read
+        check_settings(X, options, grid, points, refine)
     return solve(X, y, options, partial(_finish, options=options, refine=refine), grid,
                  points)
 
@@ -332,3 +342,87 @@ def _call(engine, data, hyper, take: np.ndarray | None, config: RunConfig, mode:
     members = sharding.place_runs(hyper, mode)
     return sharding.gather(_members_compiled(engine, data, members, config, wanted, shape,
                                              held))
+
+# ``check_settings``: a run's settings refused for its data's kind and size, up front. The
+# refusals are the pipeline's own, asked in the order a run asks them: ``make_config``
+# (steps, mini-batches, snapshots, the stopping rule, what is recorded), the grid's axes
+# (``jaxgd.pipeline.problem.grid_axes``), the engine's choice (``pick_engine``), the early
+# exit's plan (``segments.make_plan``) and what refinement can follow. Only the data's kind
+# and shape are read: nothing is copied, sent to a device or read from a file. ``fit`` and
+# ``grid_sweep`` ask it for a ``RowSource`` before the file is read; the command line asks
+# it before it writes anything (``jaxgd.cli.plan``).
+
+
+def check_settings(X, options: Options, grid: Mapping[str, Sequence[float]] | None = None,
+                   points: Mapping[str, np.ndarray] | None = None,
+                   refine: refinement.Plan | None = None,
+                   n_rows: int | None = None) -> RunConfig:
+    """Refuses what the run of ``options`` (and of ``grid``, drawn ``points``, a checked
+    ``refine``) on data like ``X`` would refuse, before anything is prepared.
+
+    Args:
+      X: rows (only their shape is read), their ``SufficientStats``, or a ``RowSource``.
+      options: the run's settings.
+      grid, points: a grid's axes and drawn points, as ``grid_sweep`` takes them; None for
+        one run.
+      refine: a checked ``refine=`` plan (``jaxgd.tuning.refinement.make_plan``).
+      n_rows: a ``RowSource``'s rows, when known (else ``batch_size`` stands in, and what
+        needs the true count, the snapshot steps' range, waits until the file is read).
+
+    Returns:
+      The run's checked ``RunConfig``.
+
+    Raises:
+      TypeError, ValueError: the pipeline's own refusal, naming the setting.
+
+    Example:
+      >>> import numpy as np
+      >>> check_settings(np.zeros((10, 2)), Options(num_steps=5)).num_steps
+      5
+      >>> try:
+      ...     check_settings(np.zeros((10, 2)), Options(num_steps=5, engine="eigen",
+      ...                                               optimizer="adam"))
+      ... except ValueError as error:
+      ...     print(str(error)[:40])
+      engine='eigen' is exact only for sgd, mo
+    """
+    kind, rows, width = _extent(X, options, n_rows)
+    if isinstance(X, RowSource) and n_rows is None:
+        # Rows not counted yet: a stand-in count, so no rule that needs the true one (the
+        # snapshot steps against the steps an epoch takes); those come once it is read.
+        options = dataclasses.replace(options, snapshot_steps=None)
+    config = make_config(options, _training_rows(rows, options))
+    axes, values = ((), {}) if grid is None and points is None else grid_axes(
+        grid or {}, points, config, holdout.Folds(None, options.k_folds)
+        if options.k_folds is not None else None)
+    if kind == "file":
+        streaming.batch_seed_of(options.batch_seed, grid)
+        if refine is not None:
+            raise ValueError("refine= differentiates through the run: not with rows read "
+                             "from a file (a RowSource); load the rows, or use their "
+                             "statistics")
+    varied = "l2" in values
+    pick_engine(kind, options.engine, config, rows, width,
+                math.prod(np.size(values[axis]) for axis in axes), None if varied else options.l2)
+    segments.make_plan(options, config)
+    return config
+
+
+def _extent(X, options: Options, n_rows: int | None) -> tuple[str, int, int]:
+    """The data's kind ("rows", "moments", or a "file" read batch by batch), rows and
+    features, from their shape alone."""
+    if isinstance(X, RowSource):
+        width = 0 if X.features is None else len(X.features)
+        rows = n_rows if n_rows is not None else options.batch_size or 0
+        return "moments" if options.batch_size is None else "file", rows, width
+    if isinstance(X, SufficientStats):
+        return "moments", int(X.n), int(np.shape(X.mean_x)[0])
+    shape = np.shape(X)
+    return "rows", int(shape[0]), int(shape[1]) if len(shape) > 1 else 1
+
+
+def _training_rows(rows: int, options: Options) -> int:
+    """The rows the runs train on: held-out rows drawn by a fraction are not among them
+    (k folds keep every row, weighing out each fold's)."""
+    fraction = options.validation_fraction
+    return rows - holdout.check_fraction(fraction, rows) if fraction is not None else rows

@@ -318,16 +318,24 @@ class Sample:
         machine's memory are a ``MemoryError`` naming num_samples, before any is drawn.
       sampler: "sobol" (scrambled Sobol', even coverage) or "random" (independent).
       seed: the draw's seed.
+      points: the points themselves, name -> ``num_samples`` values for each name of
+        ``space`` (e.g. a slice of an earlier draw, as ``jaxgd run`` runs its draw in
+        chunks): then nothing is drawn, and ``space`` gives the ranges (``refine=`` moves
+        in them).
 
     Example:
       >>> Sample({"learning_rate": ("log", 1e-3, 1.0)}, 16).num_samples
       16
+      >>> Sample({"learning_rate": ("log", 1e-3, 1.0)}, 2,
+      ...        points={"learning_rate": [0.01, 0.1]}).points[0][1].tolist()
+      [0.01, 0.1]
     """
 
     space: Any
     num_samples: int
     sampler: str = "sobol"
     seed: int = 0
+    points: Any = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         if not isinstance(self.space, Mapping):
@@ -341,6 +349,26 @@ class Sample:
         _set(self, "num_samples", search.check_size(self.num_samples, len(self.space),
                                                     self.sampler))
         _set(self, "seed", check_seed(self.seed, "Sample.seed"))
+        if self.points is not None:
+            _set(self, "points", _given_points(self.points, self.space, self.num_samples))
+
+
+def _given_points(points, space, num_samples: int) -> tuple[tuple[str, np.ndarray], ...]:
+    """``Sample.points``, checked: every name of the space, ``num_samples`` numbers each
+    (read-only float64 arrays, in the order given)."""
+    names = [name for name, _ in space]
+    if not isinstance(points, Mapping) or sorted(points) != sorted(names):
+        raise ValueError(f"Sample.points must map each name of the space ({', '.join(names)}) "
+                         f"to its values, got {points!r}")
+    given = []
+    for name in points:
+        values = np.array(points[name], np.float64)
+        if values.shape != (num_samples,):
+            raise ValueError(f"Sample.points[{name!r}] must hold num_samples = {num_samples} "
+                             f"values, got shape {values.shape}")
+        values.flags.writeable = False
+        given.append((name, values))
+    return tuple(given)
 
 
 #: The types of the keywords that take a value or something simpler (the signatures').

@@ -32,14 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from jaxgd.cli import sharpness
 from jaxgd.cli.results import FIGURES
 from jaxgd.cli.toml_text import ConfigError, apply_override, toml
 from jaxgd.core import convergence, optimizers
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
 from jaxgd.engines import engine
 from jaxgd.inputs.validation import check_seed
-from jaxgd.tuning import refinement, search
+from jaxgd.tuning import search
 
 DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
 #: The [data] keys that shape ``synthetic`` only (``jaxgd.datasets.synthetic``).
@@ -369,24 +368,6 @@ def _draw(sample, num_samples, sampler, seed) -> dict[str, np.ndarray]:
     return drawn
 
 
-def _check_refine(config: Config) -> None:
-    """``optimizer.refine``: settings ``jaxgd.tuning.refinement`` takes, on drawn points whose runs
-    it can differentiate (rows in memory, one run per point)."""
-    refine, data = config.optimizer.refine, config.data
-    if not refine:
-        return
-    _require(bool(config.optimizer.sample), "optimizer.refine moves drawn hyperparameters: "
-             "give optimizer.sample (the ranges it moves in)")
-    _require(data.k_folds is None, "optimizer.refine follows one run per point, "
-             "data.k_folds runs k: use data.validation_fraction to refine on held-out loss")
-    _require(data.dataset != "npy" and not data.stream, "optimizer.refine differentiates "
-             "through the runs: not with streamed data (leave data.stream out)")
-    try:
-        refinement.make_plan(refine, search.check_space(config.optimizer.sample))
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"optimizer.{error}") from None
-
-
 def _check_sample(optimizer: OptimizerConfig, spec) -> None:
     """``optimizer.sample`` and its companions (``jaxgd.tuning.search``), named in the config's
     words."""
@@ -497,7 +478,6 @@ def _check(config: Config) -> None:
             except ValueError as error:
                 raise ConfigError(f"optimizer.grid: {error}") from None
     _check_sample(optimizer, spec)
-    _check_refine(config)
     _require(bool(optimizer.sample) or (optimizer.learning_rate is None) != (
         optimizer.learning_rates is None),
         "give exactly one of optimizer.learning_rate, optimizer.learning_rates and "
@@ -532,16 +512,11 @@ def _check(config: Config) -> None:
                                       f"{train.halving_rate}")
     _require(train.min_steps is None or train.min_steps >= 1,
              f"train.min_steps must be >= 1, got {train.min_steps}")
-    bad = [s for s in train.snapshot_steps or () if not 0 <= s <= train.num_steps]
-    _require(not bad, f"train.snapshot_steps must lie in [0, num_steps={train.num_steps}], "
-                      f"got {bad}")
     for i, figure in enumerate(output.figures):
         _one_of(figure, FIGURES, f"output.figures[{i}]")
     _require(20 <= output.dpi <= 1000, f"output.dpi must be in [20, 1000], got {output.dpi}")
     _require(output.max_plot_rows >= 1,
              f"output.max_plot_rows must be >= 1, got {output.max_plot_rows}")
-    why = sharpness.problem(config)  # last: the other keys it reads are checked by now
-    _require(why is None, why)
 
 
 def _check_holdout(data: DataConfig, train: TrainConfig) -> None:

@@ -22,7 +22,6 @@ import jax
 import numpy as np
 
 import jaxgd
-from jaxgd.api.grid import run_grid
 from jaxgd.api.settings import group
 from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.plan import (
@@ -31,14 +30,13 @@ from jaxgd.cli.plan import (
     prepare,
 )
 from jaxgd.cli.record import HELD_OUT_FIELDS, RunRecord, make_record
-from jaxgd.cli.refine import refine_sweep
+from jaxgd.cli.refine import given_sample, refine_sweep
 from jaxgd.cli.settings import api_arguments, conditioning_said, reworded
 from jaxgd.cli.sharpness import tracking
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.core import progress
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import freeze, thaw
-from jaxgd.pipeline.options import Options
 from jaxgd.results.result import GridResult
 
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
@@ -82,15 +80,15 @@ def run_chunk(plan: Plan, index: int,
         options["progress_every"] = max(1, plan.num_steps // 100)
     with timed() as timing, progress.listening(on_progress or (lambda _: None)):
         with conditioning_said(), _in_config_words():
+            sample = None
             if plan.sampled:  # drawn points: the rates and their companions, one axis
                 start = index * plan.chunk_size
-                points = {"learning_rate": padded, **{
+                sample = given_sample(plan.config, {"learning_rate": padded, **{
                     name: _padded(v[start:start + len(rates)], plan.chunk_size)
-                    for name, v in plan.sampled.items()}}
+                    for name, v in plan.sampled.items()}})
                 del grid["learning_rate"]
-                result = run_grid(*plan.train_data, grid, Options.of(options), points)
-            else:
-                result = jaxgd.grid_sweep(*plan.train_data, grid=grid, **group(options))
+            result = jaxgd.grid_sweep(*plan.train_data, grid=grid, sample=sample,
+                                      **group(options))
         per_run = {name: getattr(result, name) for name in (
             "losses", "final_loss", "converged_step", "diverged", "diverged_step",
             "stalled", "epoch_losses", "steps_run", "pruned_step", "validation_losses",
@@ -238,7 +236,7 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
                                       "snapshot_steps": path_steps(plan.num_steps)}),
                                   **held)
     with conditioning_said():  # from the whole sweep's best points, once every chunk ran
-        refined = refine_sweep(plan, grid)
+        refined = refine_sweep(plan, result)
     return make_record(plan, grid, best, best_path, timing, refined, result)
 
 

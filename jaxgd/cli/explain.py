@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import jax.numpy as jnp
 
 from jaxgd.cli.settings import limit_kind
-from jaxgd.theory.stability import Stability
+from jaxgd.theory.stability import Stability, has_exact_limit
 
 if TYPE_CHECKING:
     from jaxgd.cli.plan import Plan
@@ -41,8 +41,8 @@ def explainer(plan: Plan) -> Callable[[dict[str, Any]], str]:
             if (l2, fold) not in limits:
                 limits[l2, fold] = plan.stability(l2, fold)
     config = plan.config
-    why = _not_exact(config.optimizer.name, kind, config.optimizer.schedule,
-                     config.train.batch_size is not None)
+    why = _not_exact(config.optimizer.name, config.optimizer.schedule,
+                     config.train.batch_size is not None, kind)
     factor = config.train.divergence_factor
     dtype = jnp.dtype(jnp.result_type(float)).name
 
@@ -83,11 +83,12 @@ def sentence(rate: float, limits: Stability, not_exact: str | None = None,
             "(the divergence test)")
 
 
-def _not_exact(optimizer: str, kind: dict, schedule: str, minibatch: bool) -> str | None:
-    """Why the run's optimizer has no exact limit here, or None when it has one."""
-    if optimizer not in LABELS:
+def _not_exact(optimizer: str, schedule: str, minibatch: bool, kind: dict) -> str | None:
+    """Why the run's optimizer has no exact limit here (``has_exact_limit``, on the full
+    batch, with one β: ``limit_kind``), or None when it has one."""
+    if not has_exact_limit(optimizer):
         return f"{optimizer} scales each step by its own gradient history"
-    if schedule != "constant":
+    if not has_exact_limit(optimizer, schedule):
         return f"the {schedule} schedule changes the rate every step"
     if minibatch:
         return "mini-batch gradients are noisy versions of the full-batch one"

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgd import datasets
+from jaxgd.api.grid import check_settings
 from jaxgd.cli import chunking
 from jaxgd.cli.config import Config, ConfigError, is_seed
 from jaxgd.cli.data import (
@@ -42,6 +43,7 @@ from jaxgd.cli.environment import device_info, versions
 from jaxgd.cli.settings import (  # re-exported: the plan's keywords and labels
     INTEGER_AXES as INTEGER_AXES,
 )
+from jaxgd.cli.settings import api_arguments, reworded
 from jaxgd.cli.settings import (
     drawn_limit_label as drawn_limit_label,
 )
@@ -73,12 +75,11 @@ from jaxgd.cli.training_rows import (
 from jaxgd.core import minibatch
 from jaxgd.data.scaling import Standardizer
 from jaxgd.data.statistics import SufficientStats
-from jaxgd.engines import eigen
-from jaxgd.pipeline.options import Options, make_config
+from jaxgd.pipeline.options import Options
 from jaxgd.pipeline.preparation import CONDITION_WARNING
 from jaxgd.results.files import to_json
 from jaxgd.theory.stability import Stability, stability
-from jaxgd.tuning import segments
+from jaxgd.tuning import refinement, search
 
 
 @dataclass(frozen=True)
@@ -298,9 +299,6 @@ def _num_steps(config: Config, n_rows: int) -> int:
     train = config.train
     if train.batch_size is None:
         return train.num_steps
-    if train.batch_size > n_rows:
-        raise ConfigError(f"train.batch_size must be <= the number of rows ({n_rows}), "
-                          f"got {train.batch_size}")
     return train.epochs * minibatch.steps_per_epoch(n_rows, train.batch_size)
 
 
@@ -335,8 +333,9 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
         X = scaler.transform(dataset.X) if scaler else dataset.X
     grid = _grid(config)
     num_steps = _num_steps(config, n_rows)
-    _check_run_options(config, num_steps, n_rows)
     seeds = tuple(config.model.seeds or (config.model.seed,))
+    check_library(config, source if source is not None else X, grid, seeds, num_steps,
+                  n_rows)
     num_rates = config.num_rates  # counted, not drawn: the checks below come first
     per_rate = math.prod(len(v) for v in grid.values()) * len(seeds) * (
         getattr(config.data, "k_folds", None) or 1)
@@ -360,6 +359,39 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
                 chunk_size=chunk_size, limits=limits[fold], warnings=warnings, stats=stats,
                 grid=grid, num_steps=num_steps, source=source, fold_limits=limits,
                 limits_fold=fold)
+
+
+def check_library(config: Config, data: Any, grid: dict[str, tuple], seeds: tuple[int, ...],
+                  num_steps: int, n_rows: int) -> None:
+    """The library's own refusals of the run's settings on its data (their kind and size:
+    ``jaxgd.api.grid.check_settings``), in the config's words, before anything is written
+    or drawn: a sample's ends stand for its points, which lie between them."""
+    options = Options.of(api_arguments(config, num_steps))
+    sample = config.optimizer.sample
+    axes = {**({} if sample else {"learning_rate": config.learning_rates}), **grid,
+            "seed": seeds}
+    ends = {name: np.asarray(space[1:], np.float64) for name, space in sample.items()}
+    try:
+        check_settings(data, options, axes, ends or None, refine_plan(config), n_rows)
+    except (TypeError, ValueError) as error:
+        raise reworded(error) from None
+
+
+def refine_plan(config: Config) -> refinement.Plan | None:
+    """``optimizer.refine`` checked by the library against the drawn ranges (None without
+    it).
+
+    Raises:
+      ConfigError: with k folds (summary.json's ``refined`` rows are one run each).
+      TypeError, ValueError: the library's refusal, naming the setting.
+    """
+    refine, sample = config.optimizer.refine, config.optimizer.sample
+    if not refine:
+        return None
+    if config.data.k_folds is not None:  # the refined block's rows: one run per start point
+        raise ConfigError("optimizer.refine follows one run per point, data.k_folds runs k: "
+                          "use data.validation_fraction to refine on held-out loss")
+    return refinement.make_plan(refine, search.check_space(sample) if sample else None)
 
 
 #: Copies of the whole history alive at once after the last chunk (measured, issue #14):
@@ -409,38 +441,18 @@ def memory_stages(config: Config, n_rows: int, d: int, num_steps: int, runs: int
     ]
 
 
-def _check_run_options(config: Config, num_steps: int, n_rows: int) -> None:
-    """The run options as the library will check them, refused now as config errors rather
-    than failing in the middle of the run."""
-    train = config.train
-    bad = [s for s in train.snapshot_steps or () if not 0 <= s <= num_steps]
-    if bad:
-        raise ConfigError(f"train.snapshot_steps must lie in [0, {num_steps}] (the run's "
-                          f"steps), got {bad}")
-    if train.batch_size is not None and train.stop_at_convergence:
-        raise ConfigError("train.stop_at_convergence is for full-batch runs: leave it out "
-                          "with train.batch_size and train.epochs")
-    options = Options(**library_options(config, num_steps), **segment_options(config),
-                      snapshot_steps=train.snapshot_steps)
-    try:
-        segments.make_plan(options, make_config(options, n_rows))
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"train: {error}") from None
-
-
 def check_supported(config: Config) -> None:
-    """Refuses settings that ``jaxgd run`` cannot honour together.
+    """Refuses data keys that ``jaxgd run`` cannot honour together (what the library
+    refuses of the settings, ``check_library``, it refuses once the data are loaded).
 
     Streamed data (``data.dataset = "npy"``, or ``"csv"`` with ``data.stream = true``) are
-    read into their moments, and mini-batch SGD reads its batches from the file, one batch
-    order for every run (``jaxgd.pipeline.streaming``); whatever needs all the rows in memory is
-    refused with them: standardizing, full-batch descent with the direct engine, and several
-    batch orders. A .npy file's columns are numbered, not named.
+    read into their moments: standardizing, which needs all the rows in memory, is refused
+    with them. A .npy file's columns are numbered, not named.
 
     Raises:
       ConfigError: naming the keys.
     """
-    data, train = config.data, config.train
+    data = config.data
     dataset = data.dataset
     if dataset not in ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy"):
         raise ConfigError(f"data.dataset = {dataset!r} is not supported by jaxgd run")
@@ -449,7 +461,6 @@ def check_supported(config: Config) -> None:
             datasets.DEFAULT_BLOCK_ROWS):
         raise ConfigError("data.block_rows is only for streamed data (data.dataset = 'npy', "
                           "or 'csv' with data.stream = true)")
-    _check_engine(config)
     if dataset != "npy" and getattr(data, "target_column", -1) != -1:
         raise ConfigError("data.target_column is only for data.dataset = 'npy': name the "
                           "target with data.target")
@@ -459,41 +470,9 @@ def check_supported(config: Config) -> None:
                           "data.target out, and give the target's column index as "
                           "data.target_column (default -1, the last); the other columns "
                           "are the features")
-    if not is_streamed(config):
-        return
-    why = ("data.dataset = 'npy'" if dataset == "npy" else "data.stream = true") + (
-        " reads the file only into its moments, never keeping the rows")
-    if getattr(data, "standardize", False):
+    if is_streamed(config) and getattr(data, "standardize", False):
+        why = ("data.dataset = 'npy'" if dataset == "npy" else "data.stream = true") + (
+            " reads the file only into its moments, never keeping the rows")
         raise ConfigError(f"data.standardize = true needs the rows in memory, and {why}: "
                           "leave data.standardize out (rescale columns with data.scale "
                           "instead), or drop data.stream for a CSV file that fits in memory")
-    if getattr(train, "batch_size", None) is not None:
-        batch_seeds = config.optimizer.grid.get("batch_seed", ())
-        if len(batch_seeds) > 1:
-            raise ConfigError("optimizer.grid.batch_seed: streamed mini-batch SGD reads one "
-                              "batch order from the file for every run, so the axis may hold "
-                              f"one value only, got {list(batch_seeds)}")
-        return
-    if getattr(train, "engine", "auto") == "direct":
-        raise ConfigError(f"train.engine = 'direct' computes the loss from the rows, and "
-                          f"{why}: use engine 'auto', 'eigen' or 'gram'")
-
-
-def _check_engine(config: Config) -> None:
-    """Refuses an engine that cannot run this config (the library would raise mid-run)."""
-    engine_name = getattr(config.train, "engine", "auto")
-    if engine_name not in ("auto", "direct") and config.train.batch_size is not None:
-        raise ConfigError(f"train.engine = {engine_name!r} sees the data only through its "
-                          "moments, and mini-batch SGD (train.batch_size) computes each "
-                          "batch's loss from its rows: use engine 'direct' or 'auto'")
-    if not engine_name.startswith("eigen"):
-        return
-    exact = ", ".join(eigen.ROTATION_INVARIANT)
-    if config.optimizer.name not in eigen.ROTATION_INVARIANT:
-        raise ConfigError(f"train.engine = {engine_name!r} follows only {exact} exactly, not "
-                          f"optimizer.name = {config.optimizer.name!r} (it scales each "
-                          "coordinate by its own history): use engine 'gram' or 'auto'")
-    if "l2" in config.optimizer.grid:
-        raise ConfigError(f"train.engine = {engine_name!r} needs one l2 for every run (its basis "
-                          "depends on l2), and optimizer.grid.l2 varies it: use engine "
-                          "'gram' or 'auto'")

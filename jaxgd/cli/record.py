@@ -31,8 +31,8 @@ from jaxgd.core import minibatch
 from jaxgd.core.convergence import gap_to_optimum
 from jaxgd.core.params import LinearParams
 from jaxgd.data.scaling import Standardizer, unstandardize_params
-from jaxgd.data.statistics import SufficientStats
 from jaxgd.results import saving
+from jaxgd.results.errors import moment_mse
 from jaxgd.theory.least_squares import LeastSquares, solve
 
 if TYPE_CHECKING:
@@ -60,23 +60,6 @@ def _axis_values(values: Sequence, name: str) -> np.ndarray:
 def _to_original(params: LinearParams, scaler: Standardizer | None) -> LinearParams:
     params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params)
     return unstandardize_params(params, scaler) if scaler is not None else params
-
-
-def _losses_of(params: LinearParams, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """MSE of a batch of parameters (..., d) on (X, y), float64, NaN-safe."""
-    with np.errstate(all="ignore"):
-        predictions = params.weight @ X.T + params.bias[..., None]
-        return np.mean((predictions - y) ** 2, axis=-1)
-
-
-def _moment_losses(params: LinearParams, stats: SufficientStats) -> np.ndarray:
-    """MSE of a batch of parameters (..., d) from the data's moments, float64, NaN-safe."""
-    w, b = params.weight, params.bias
-    with np.errstate(all="ignore"):
-        offset = b + w @ np.asarray(stats.mean_x) - float(stats.mean_y)
-        quadratic = np.einsum("...i,ij,...j->...", w, np.asarray(stats.cov_xx), w)
-        return (quadratic - 2.0 * (w @ np.asarray(stats.cov_xy)) + float(stats.var_y)
-                + offset * offset)
 
 
 def optima_of(plan: Plan) -> list[tuple[float, LeastSquares]]:
@@ -195,9 +178,10 @@ def _training_data(plan: Plan, fold: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def _snapshot_losses(plan: Plan, snapshots: LinearParams) -> np.ndarray:
     """Each snapshot's loss on the rows its run trains on (with k folds its own fold's:
-    the fold is the last grid axis, before the snapshots')."""
+    the fold is the last grid axis, before the snapshots'); from the moments by the
+    library's ``moment_mse``."""
     if plan.streamed:
-        return _moment_losses(snapshots, plan.stats)
+        return moment_mse(snapshots, plan.stats)
     if not plan.k_folds:
         return _losses_of(snapshots, *_training_data(plan))
     losses = np.empty(np.shape(snapshots.bias))
@@ -205,6 +189,16 @@ def _snapshot_losses(plan: Plan, snapshots: LinearParams) -> np.ndarray:
         runs = LinearParams(snapshots.weight[..., fold, :, :], snapshots.bias[..., fold, :])
         losses[..., fold, :] = _losses_of(runs, *_training_data(plan, fold))
     return losses
+
+
+def _losses_of(params: LinearParams, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """MSE of a batch of parameters (..., P, d) on (X, y), float64, NaN-safe: the library's
+    ``jaxgd.results.errors.errors`` computes it as one product over every run, whose last
+    bit differs from this product run by run from about 40 features on, and the snapshot
+    losses of history.npz keep their bits."""
+    with np.errstate(all="ignore"):
+        predictions = params.weight @ X.T + params.bias[..., None]
+        return np.mean((predictions - y) ** 2, axis=-1)
 
 
 def _plot_rows(X: np.ndarray, y: np.ndarray, limit: int) -> dict[str, np.ndarray]:

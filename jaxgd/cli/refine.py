@@ -3,11 +3,12 @@
 The command line runs its sweep in chunks of learning rates (and may resume them), so the
 library's ``grid_sweep(refine=...)``, which refines the best runs of one call, would refine
 each chunk's best. Instead, once every chunk is recorded, ``refine_sweep`` ranks all the
-recorded runs by the objective (held-out loss with held-out data, else training loss; see
-``jaxgd.tuning.refinement.objective``), takes the drawn points of the ``top`` best, and runs those
-points again, crossed with the grid's other axes and the seeds, as one ``run_grid`` call with
-``refine``: the same runs on the same inputs, so its ``top`` best are the sweep's ``top`` best
-(the runs at the stability limit excepted: the library never starts from those).
+recorded runs by the library's objective (held-out loss with held-out data, else training
+loss: ``jaxgd.tuning.refinement.objective``), takes the drawn points of the ``top`` best,
+and runs those points again, crossed with the grid's other axes and the seeds, as one
+``grid_sweep`` with ``refine=`` and the points as ``Sample.points``: the same runs on the
+same inputs, so its ``top`` best are the sweep's ``top`` best (the runs at the stability
+limit excepted: the library never starts from those).
 """
 
 from __future__ import annotations
@@ -17,30 +18,33 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jaxgd.api.grid import run_grid
+from jaxgd.api.grid import grid_sweep
+from jaxgd.api.settings import Sample, group
 from jaxgd.cli.settings import api_arguments, grid_point
-from jaxgd.pipeline.options import Options
 from jaxgd.tuning import refinement, search
 
 if TYPE_CHECKING:
+    from jaxgd.cli.config import Config
     from jaxgd.cli.plan import Plan
+    from jaxgd.results.result import GridResult
 
 #: A refined point beats the sweep's best when its objective is lower by more than this,
 #: relatively: float32 losses of separate programs agree to about 1e-6.
 BEATS_RTOL = 1e-5
 
 
-def objective(plan: Plan, grid: dict[str, np.ndarray]) -> np.ndarray:
-    """Each recorded run's objective, NaN where it diverged or is not finite."""
-    score = np.asarray(grid["final_validation_loss" if plan.held_out else "final_loss"],
-                       np.float64)
-    return np.where(np.asarray(grid["diverged"], bool) | ~np.isfinite(score), np.nan, score)
+def _scores(result: GridResult) -> np.ndarray:
+    """Each recorded run's objective, the library's (``refinement.objective``: held-out loss
+    with held-out data, else training loss), NaN where it diverged or is not finite."""
+    score = np.asarray(refinement.objective(result), np.float64)
+    return np.where(np.asarray(result.diverged, bool) | ~np.isfinite(score), np.nan, score)
 
 
-def refine_sweep(plan: Plan, grid: dict[str, np.ndarray]) -> dict[str, Any] | None:
+def refine_sweep(plan: Plan, result: GridResult | None) -> dict[str, Any] | None:
     """The ``refined`` block of summary.json (None without ``optimizer.refine``).
 
-    ``grid`` holds the assembled per-run arrays of every chunk (``execute.assemble``).
+    ``result`` is the whole sweep's ``GridResult``, assembled from every chunk
+    (``execute.whole``).
     When there is nothing to start from (every run diverged, or lies above its stability
     limit) the block has no points and a ``note`` saying why.
 
@@ -49,15 +53,15 @@ def refine_sweep(plan: Plan, grid: dict[str, np.ndarray]) -> dict[str, Any] | No
       >>> from jaxgd.cli.plan import prepare
       >>> plan = prepare(parse("[data]\\ndataset = 'mlcc_cars'\\n[optimizer]\\n"
       ...                      "learning_rate = 0.01\\n"))
-      >>> refine_sweep(plan, {}) is None  # no optimizer.refine
+      >>> refine_sweep(plan, None) is None  # no optimizer.refine
       True
     """
     config = plan.config
     if not config.optimizer.refine:
         return None
-    settings = refinement.make_plan(config.optimizer.refine,
+    settings = refinement.make_plan(config.optimizer.refine,  # checked by plan.prepare
                                     search.check_space(config.optimizer.sample))
-    score = objective(plan, grid)
+    score = _scores(result)
     usable = np.flatnonzero(np.isfinite(score.reshape(-1)))
     base = {"settings": {**refinement.DEFAULTS, **config.optimizer.refine},
             "objective": "validation loss" if plan.held_out else "training loss",
@@ -70,7 +74,7 @@ def refine_sweep(plan: Plan, grid: dict[str, np.ndarray]) -> dict[str, Any] | No
     points = np.unique(indices[0])  # the drawn points (first axis) of the best runs
     began = time.perf_counter()
     try:
-        result = _rerun(plan, points, settings)
+        result = _rerun(plan, points)
     except ValueError as error:  # e.g. every start point above its stability limit
         return {**base, "points": [], "note": f"not refined: {error}"}
     seconds = time.perf_counter() - began  # not in timing_seconds: those are the sweep's
@@ -100,14 +104,23 @@ def refine_sweep(plan: Plan, grid: dict[str, np.ndarray]) -> dict[str, Any] | No
             "seconds": seconds}
 
 
-def _rerun(plan: Plan, points: np.ndarray, settings: refinement.Plan):
+def _rerun(plan: Plan, points: np.ndarray):
     """The chosen drawn points crossed with the grid and the seeds, run and refined as one
-    ``run_grid`` (full runs: no early exit, which would judge runs against each other)."""
+    ``grid_sweep`` (full runs: no early exit, which would judge runs against each other)."""
     drawn = plan.config.drawn()
     sample = {name: np.asarray(values, np.float64)[points] for name, values in drawn.items()}
     options = api_arguments(plan.config, plan.num_steps, "refine")
-    grid = {**plan.grid, "seed": plan.seeds}
-    return run_grid(*plan.train_data, grid, Options.of(options), sample, settings)
+    return grid_sweep(*plan.train_data, grid={**plan.grid, "seed": plan.seeds},
+                      sample=given_sample(plan.config, sample),
+                      refine=dict(plan.config.optimizer.refine), **group(options))
+
+
+def given_sample(config: Config, points: dict[str, np.ndarray]) -> Sample:
+    """``optimizer.sample`` as the library's ``Sample``, with ``points`` (some of its drawn
+    points, e.g. a chunk's) run instead of a draw."""
+    optimizer = config.optimizer
+    return Sample(optimizer.sample, len(next(iter(points.values()))), optimizer.sampler,
+                  optimizer.sample_seed, points=points)
 
 
 def _plain(value) -> float | int:

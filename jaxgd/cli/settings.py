@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from jaxgd.cli.toml_text import ConfigError
 from jaxgd.core.optimizers import OPTIMIZERS
+from jaxgd.theory.stability import has_exact_limit
 
 if TYPE_CHECKING:
     from jaxgd.cli.config import Config
@@ -97,17 +98,42 @@ def _flat_name(kind: str | None, field: str) -> str:
 
 def reworded(error: Exception) -> ConfigError:
     """A library error in the config's words: the library names the argument first
-    ("num_steps must be ..."), the config key replaces it ("train.num_steps must be ...").
+    ("num_steps must be ..."), the config key replaces it ("train.num_steps must be ..."),
+    and so it does for the arguments the message names in passing (``in_config_words``).
 
     Example:
       >>> print(reworded(ValueError("log_every must be >= 1, got 0")))
       train.log_every must be >= 1, got 0
+      >>> print(reworded(ValueError("segment_steps needs stop_at_convergence=True")))
+      train.segment_steps needs train.stop_at_convergence=True
     """
     message = str(error)
     name = re.match(r"(?:([A-Z][A-Za-z]*)\.)?([a-z_0-9]+)", message)
     key = CONFIG_KEYS.get(_flat_name(*name.groups())) if name else None
-    return ConfigError(f"{key}{message[name.end():]}" if key else (
-        f"the library refused this config: {message}"))
+    if key:
+        return ConfigError(f"{key}{in_config_words(message[name.end():])}")
+    return ConfigError(f"the library refused this config: {in_config_words(message)}")
+
+
+#: An argument named in passing: a name with an underscore, or one given a value ("engine=");
+#: not an attribute, an index or a call ("x.num_steps", "refine['top']", "check_space("), nor
+#: a count the run derived ("num_steps=240" of a mini-batch run: epochs × batches).
+_IN_PASSING = re.compile(r"(?<![\w.'\"\[])([a-z]+_[a-z_0-9]+|[a-z]+(?==))(?![\w(]|=\d)")
+
+
+def in_config_words(text: str) -> str:
+    """``text`` with each library argument it names replaced by its config key.
+
+    Example:
+      >>> in_config_words("early exit (stop_at_convergence, pruning); use engine='gram'")
+      "early exit (train.stop_at_convergence, pruning); use train.engine='gram'"
+    """
+    return _IN_PASSING.sub(lambda match: match[1] if match[1] in _NOT_IN_PASSING else (
+        CONFIG_KEYS.get(match[1], match[1])), text)
+
+
+#: Names the library also gives its own settings (``refine``'s learning_rate): kept.
+_NOT_IN_PASSING = ("learning_rate", "learning_rates")
 
 
 def library_options(config: Config, num_steps: int) -> dict[str, Any]:
@@ -130,7 +156,7 @@ def library_options(config: Config, num_steps: int) -> dict[str, Any]:
         stop_at_convergence=train.stop_at_convergence,
         reference=True,  # for the verdicts; its warnings are the plan's (see execute)
         progress_every=0,  # run_chunk asks for reports only when a progress bar shows them
-        engine=train.engine,  # what cannot run was refused by check_supported
+        engine=train.engine,  # what cannot run was refused by plan.check_library
         log_every=train.log_every,
     )
 
@@ -190,9 +216,10 @@ def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
 
 def limit_kind(config: Config, grid: dict) -> dict[str, Any]:
     """The optimizer whose stability limit the run has (``jaxgd.stability``): momentum or
-    Nesterov with a constant rate and one β; plain gradient descent's otherwise."""
+    Nesterov where it has an exact one (``has_exact_limit``) with one β; plain gradient
+    descent's otherwise."""
     optimizer = config.optimizer
-    if (optimizer.name in ("momentum", "nesterov") and optimizer.schedule == "constant"
+    if (optimizer.name != "sgd" and has_exact_limit(optimizer.name, optimizer.schedule)
             and "momentum" not in grid and "momentum" not in optimizer.sample):
         beta = optimizer.hyperparameters.get("momentum", OPTIMIZERS[optimizer.name]["momentum"])
         return {"optimizer": optimizer.name, "momentum": float(beta)}

@@ -3,8 +3,8 @@
 The library records η·λmax(D^-1/2 H D^-1/2), D = diag(√v̂ + ε), at every logged step of
 every run (``jaxgd.theory.sharpness``), stable below 2(1 + b1)/(1 − b1). Here:
 
-- ``problem`` refuses the key where the library would, by the library's own rule
-  (``jaxgd.pipeline.options.make_config``), in the config's words, when the config is read;
+- the library refuses the key where it cannot record it (``jaxgd.pipeline.options
+  .make_config``), in the config's words, before the run writes anything (``jaxgd.cli.plan``);
 - ``history_fields`` are what history.npz keeps: ``sharpness``, shaped like ``losses``
   (NaN after a divergence, as the library records it), and ``sharpness_threshold`` per run
   (the threshold of each run's b1, which a grid or a sample may vary);
@@ -20,14 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jaxgd.core.optimizers import OPTIMIZERS
-from jaxgd.pipeline.options import Options, make_config
 from jaxgd.theory.sharpness import adam_threshold
 
 if TYPE_CHECKING:  # the config and the plan import this module
     from jaxgd.cli.config import Config
     from jaxgd.cli.plan import Plan
 
-KEY = "optimizer.track_sharpness"
 MEASURE = "η·λmax(D^-1/2 H D^-1/2), D = diag(√v̂ + ε)"
 FORMULA = "2(1+b1)/(1-b1)"
 
@@ -35,39 +33,6 @@ FORMULA = "2(1+b1)/(1-b1)"
 def tracking(config: Config) -> bool:
     """Whether the config asks for the sharpness (configs made before the key: no)."""
     return bool(getattr(config.optimizer, "track_sharpness", False))
-
-
-def problem(config: Config) -> str | None:
-    """Why the library would refuse ``optimizer.track_sharpness`` with this config (an
-    optimizer other than adam, a schedule, mini-batches, the early exit), or None.
-
-    The library's rule is asked directly, so the two cannot drift apart. Mini-batch runs are
-    refused whatever the number of rows, which is not known yet: any n >= batch_size will do.
-
-    Example:
-      >>> from jaxgd.cli.config import parse
-      >>> config = parse("[optimizer]\\nname = 'adam'\\nlearning_rate = 0.1\\n")
-      >>> problem(config) is None
-      True
-    """
-    optimizer, train = config.optimizer, config.train
-    if not tracking(config):
-        return None
-    minibatch = train.batch_size is not None
-    options = Options(optimizer=optimizer.name, schedule=optimizer.schedule,
-                      schedule_steps=dict(optimizer.schedule_steps),
-                      num_steps=None if minibatch else train.num_steps,
-                      batch_size=train.batch_size, epochs=train.epochs,
-                      stop_at_convergence=train.stop_at_convergence, pruning=train.pruning,
-                      track_sharpness=True)
-    try:
-        make_config(options, n_rows=train.batch_size or 0)
-    except (TypeError, ValueError) as error:
-        message = str(error)
-        if message.startswith("track_sharpness"):
-            return f"optimizer.{message}"
-        return f"{KEY}: {message}"
-    return None
 
 
 def thresholds(plan: Plan, shape: tuple[int, ...]) -> np.ndarray:
@@ -148,5 +113,5 @@ def varies(history: dict[str, np.ndarray]) -> bool:
     return bool(threshold.size and np.any(threshold != threshold.flat[0]))
 
 
-__all__ = ["history_fields", "peaks", "problem", "run_fields", "summary_block",
+__all__ = ["history_fields", "peaks", "run_fields", "summary_block",
            "thresholds", "tracking", "varies"]

@@ -140,32 +140,19 @@ def device_data(X, y, engine_name: str, config: RunConfig, num_runs: int,
 
 def choose_engine(X, y, engine_name: str, config: RunConfig, num_runs: int,
                   l2: float | None = 0.0, folds_traced: bool = False) -> str:
-    """The engine that will run: every rule of the choice in one place. Mini-batches are
-    rows (the direct engine); sufficient statistics have none (a moment engine); the rest
-    by cost and exactness (``jaxgd.engines.engine.choose_engine``). ``folds_traced``: k-fold
-    runs under the caller's transformation, which take the scan path of a fused engine.
+    """The engine that will run, for the data ``X``, ``y`` (``pick_engine``, from their kind
+    and shape). ``folds_traced``: k-fold runs under the caller's transformation, which take
+    the scan path of a fused engine.
     """
     if isinstance(X, streaming.Streamed):  # rows in a file
-        if config.batch_size is not None:  # read batch by batch
-            _check_minibatch_engine(engine_name)
-            return "direct"
-        X = X.stats  # full batch: the file's moments are all it takes
-    streamed = isinstance(X, SufficientStats)  # data larger than memory: only the moments
-    if streamed and (config.batch_size is not None or engine_name == "direct"):
-        raise ValueError("data given as sufficient statistics train with the gram or eigen "
-                         "engine only (no rows to compute a direct loss or draw batches from)")
-    if config.batch_size is not None:  # batches are rows: only the direct engine has them
-        _check_minibatch_engine(engine_name)
-        engine_name = "direct"
-    n_rows, n_features = (int(X.n), X.mean_x.shape[0]) if streamed else X.shape
-    # The eigen basis depends on l2: one concrete l2 for every run (asked for explicitly, a
-    # traced l2 is fine too: the basis is then computed in the traced program).
-    fixed_l2 = l2 is not None and (engine_name.startswith("eigen") or not is_traced(l2))
-    if streamed and engine_name == "auto":  # no rows: the moments, whatever they cost
-        engine_name = engines.moment_engine(config.optimizer.name, fixed_l2)
-    chosen = engines.choose_engine(engine_name, n_rows, n_features, config.num_steps,
-                                   num_runs, config.optimizer.name, fixed_l2,
-                                   is_traced((X, y)))
+        kind = "file" if config.batch_size is not None else "moments"
+        X = X.stats if config.batch_size is None else X
+    else:
+        kind = "moments" if isinstance(X, SufficientStats) else "rows"
+    n_rows, n_features = ((int(X.n), X.mean_x.shape[0]) if kind == "moments" else
+                          (int(X.n), 0) if kind == "file" else X.shape)
+    chosen = pick_engine(kind, engine_name, config, n_rows, n_features, num_runs, l2,
+                         is_traced((X, y)))
     if folds_traced:
         # Under the caller's transformation the kernel's per-run fold constants do not
         # lower through jax.grad yet: the folds take the same engine's scan path (the same
@@ -174,11 +161,44 @@ def choose_engine(X, y, engine_name: str, config: RunConfig, num_runs: int,
     return chosen
 
 
+def pick_engine(kind: str, engine_name: str, config: RunConfig, n_rows: int, n_features: int,
+                num_runs: int, l2: Any = 0.0, traced: bool = False) -> str:
+    """The engine that will run: every rule of the choice in one place, from the data's
+    ``kind`` alone ("rows" in memory, their "moments", or rows read batch by batch from a
+    "file") and their size. Mini-batches are rows (the direct engine); sufficient
+    statistics have none (a moment engine); the rest by cost and exactness
+    (``jaxgd.engines.engine.choose_engine``). ``l2``: the one every run shares, None where
+    it varies across runs.
+    """
+    if kind == "file":  # read batch by batch
+        _check_minibatch_engine(engine_name)
+        return "direct"
+    streamed = kind == "moments"  # data larger than memory: only the moments
+    if streamed and engine_name == "direct":
+        raise ValueError("engine='direct' computes the loss from the rows, and data given as "
+                         "sufficient statistics have none: they train with the gram or eigen "
+                         "engine only (or 'auto')")
+    if streamed and config.batch_size is not None:
+        raise ValueError("batch_size: mini-batch SGD draws its batches from the rows, and data "
+                         "given as sufficient statistics have none: they train with the gram "
+                         "or eigen engine only, in full batches")
+    if config.batch_size is not None:  # batches are rows: only the direct engine has them
+        _check_minibatch_engine(engine_name)
+        engine_name = "direct"
+    # The eigen basis depends on l2: one concrete l2 for every run (asked for explicitly, a
+    # traced l2 is fine too: the basis is then computed in the traced program).
+    fixed_l2 = l2 is not None and (engine_name.startswith("eigen") or not is_traced(l2))
+    if streamed and engine_name == "auto":  # no rows: the moments, whatever they cost
+        engine_name = engines.moment_engine(config.optimizer.name, fixed_l2)
+    return engines.choose_engine(engine_name, n_rows, n_features, config.num_steps,
+                                 num_runs, config.optimizer.name, fixed_l2, traced)
+
+
 def _check_minibatch_engine(engine_name: str) -> None:
     if engine_name not in ("auto", "direct"):  # a moment engine sees no rows
-        raise ValueError(f"mini-batch SGD needs engine='direct' (or 'auto'): the "
-                         f"{engine_name} engine sees the data only as a whole, through its "
-                         "moments")
+        raise ValueError(f"engine={engine_name!r}: mini-batch SGD needs engine='direct' (or "
+                         f"'auto'): the {engine_name} engine sees the data only as a whole, "
+                         "through its moments")
 
 
 CONDITION_WARNING = 1e4  # condition numbers from here on get a warning

@@ -137,7 +137,7 @@ def prepare(X, y, options: Options, grid: Mapping[str, Sequence[float]] | None =
     X, y, n_rows = check_inputs(X, y)
     config = make_config(options, n_rows)
     folds = isinstance(held_plan, holdout.Folds)
-    axes, values = _axes(grid, points, config, held_plan if folds else None)
+    axes, values = grid_axes(grid, points, config, held_plan if folds else None)
     fixed = fixed_values(options, config.optimizer, (*axes, *(points or {})))
     # Whether the caller traces a hyperparameter (then every run's inputs are JAX arrays)
     # or anything at all (then the runs are one plain call, without segments or chunks).
@@ -175,7 +175,7 @@ def prepare(X, y, options: Options, grid: Mapping[str, Sequence[float]] | None =
                    is_traced((data, hyper, held)))
 
 
-def _axes(grid, points, config: RunConfig, folds: holdout.Folds | None):
+def grid_axes(grid, points, config: RunConfig, folds: holdout.Folds | None):
     """The grid's axes and values (none for one run, ``grid`` None), with k ``folds`` a
     last axis "fold"."""
     axes, values = ((), {}) if grid is None else _check_grid(grid, config, points)

@@ -309,7 +309,7 @@ def run_on_rows(run: Callable[[Any], Any], source: RowSource, y, batch_size, bat
                          "targets")
     if batch_size is None:
         return _named(run(accumulate(source.blocks())), source)
-    batch_seed = _batch_seed(batch_seed, grid)
+    batch_seed = batch_seed_of(batch_seed, grid)
     with source.open() as rows, reading(rows, batch_seed) as handle:
         return _named(jax.block_until_ready(run(Streamed(rows, handle))), source)
 
@@ -322,12 +322,13 @@ def _named(result, source: RowSource):
                                target_name=source.target_name)
 
 
-def _batch_seed(seed, grid: Mapping[str, Any] | None) -> int:
+def batch_seed_of(seed, grid: Mapping[str, Any] | None) -> int:
     axis = (grid or {}).get("batch_seed")
     if axis is not None:
         if np.ndim(axis) != 1 or len(axis) != 1:
-            raise ValueError("rows streamed from a file are read in one batch order shared by "
-                             "every run: a batch_seed axis may hold one value only, got "
-                             f"{axis!r}; run one sweep per batch_seed")
+            raise ValueError("grid['batch_seed']: rows streamed from a file are read in one "
+                             "batch order shared by every run: a batch_seed axis may hold one "
+                             f"value only, got {np.asarray(axis).tolist()!r}; run one sweep "
+                             "per batch_seed")
         seed = axis[0]
     return 0 if seed is None else check_seed(seed, "batch_seed")

@@ -54,6 +54,27 @@ def errors(params: LinearParams, X, y, rows: np.ndarray | None = None) -> dict[s
     return {"mse": mse, "rmse": np.asarray(np.sqrt(mse)), "mae": mae}
 
 
+def moment_mse(params: LinearParams, stats) -> np.ndarray:
+    """The MSE of ``params`` (with leading run axes) from the data's moments (a
+    ``jaxgd.data.statistics.SufficientStats``: data with no rows in memory), in float64 on
+    the host; inf or NaN, silently, for a diverged run's parameters. The moments hold no
+    MAE: ``errors`` needs the rows.
+
+    Example:
+      >>> from jaxgd.data.statistics import sufficient_statistics
+      >>> stats = sufficient_statistics(np.array([[1.0], [2.0]]), np.array([2.0, 5.0]))
+      >>> p = LinearParams(np.array([[2.0], [1.0]]), np.array([0.0, 0.0]))
+      >>> moment_mse(p, stats).round(12).tolist()
+      [0.5, 5.0]
+    """
+    w, b = np.asarray(params.weight, np.float64), np.asarray(params.bias, np.float64)
+    with np.errstate(all="ignore"):
+        offset = b + w @ np.asarray(stats.mean_x) - float(stats.mean_y)
+        quadratic = np.einsum("...i,ij,...j->...", w, np.asarray(stats.cov_xx), w)
+        return (quadratic - 2.0 * (w @ np.asarray(stats.cov_xy)) + float(stats.var_y)
+                + offset * offset)
+
+
 def frozen(array):
     """``array`` as it is now, for good: kept if no one can change it (a JAX array, a
     read-only NumPy array over read-only memory of its own), else a read-only copy.

@@ -35,7 +35,6 @@ import numpy as np
 
 from jaxgd.core.record import freeze
 from jaxgd.inputs.validation import check_positive_int
-from jaxgd.pipeline import streaming
 from jaxgd.pipeline.options import RunConfig
 from jaxgd.pipeline.training import input_dtype, train
 from jaxgd.results.refined import Refinement
@@ -122,9 +121,6 @@ def refine(result: GridResult, plan: Plan, problem: Problem) -> GridResult:
     if problem.traced:
         raise ValueError("refine= picks its start points on the host: not inside the "
                          "caller's jit, vmap or grad")
-    if isinstance(data, streaming.StreamedRows):
-        raise ValueError("refine= differentiates through the run: not with rows read from a "
-                         "file (a RowSource); load the rows, or use their statistics")
     # With k folds ("fold", the last axis) a point is its k runs: ranked by their mean,
     # refined on it, each fold's runs with that fold's stability limit.
     k = np.shape(result.final_loss)[-1] if "fold" in hyper else 1

@@ -40,6 +40,10 @@ Y = np.array([1.0, 3.0, 5.0])
     (lambda: jaxgd.Sample({"learning_rate": ("log", 1e-3, 1.0)}, 0), "num_samples must be"),
     (lambda: jaxgd.Sample({"learning_rate": ("log", 1e-3, 1.0)}, 4, "grid"), "unknown sampler"),
     (lambda: jaxgd.Sample([("learning_rate", 1)], 4), "Sample.space"),
+    (lambda: jaxgd.Sample({"learning_rate": ("log", 1e-3, 1.0)}, 2, points={"lr": [0.1, 0.2]}),
+     "Sample.points"),
+    (lambda: jaxgd.Sample({"learning_rate": ("log", 1e-3, 1.0)}, 2,
+                          points={"learning_rate": [0.1]}), "Sample.points"),
 ])
 def test_a_bad_field_is_a_value_error_naming_it(make, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):

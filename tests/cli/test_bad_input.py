@@ -290,40 +290,50 @@ def settings(dataset="csv", **changes):
         (settings(data__stream=True, data__standardize=True),
          "data.standardize = true needs the rows in memory, and data.stream = true reads"),
         (settings("npy", data__standardize=True), "data.dataset = 'npy' reads the file only"),
-        (settings(data__stream=True, train__batch_size=4, train__epochs=2, train__engine="gram"),
-         "train.engine = 'gram' sees the data only through its moments"),
-        (settings("npy", train__batch_size=4, train__epochs=2,
-                  optimizer__grid={"batch_seed": (1, 2)}),
-         "optimizer.grid.batch_seed: streamed mini-batch SGD reads one batch order"),
         (settings(data__block_rows=100), "data.block_rows is only for streamed data"),
-        (settings("npy", train__engine="direct"), "train.engine = 'direct'"),
         (settings("npy", data__features=("a",)), "a .npy file's columns have no names"),
         (settings(data__target_column=0), "data.target_column is only for data.dataset"),
-        (settings("auto_mpg", train__batch_size=4, train__epochs=2, train__engine="eigen"),
-         "train.engine = 'eigen' sees the data only through its moments"),
-        (settings("auto_mpg", optimizer__name="adam", train__engine="eigen"),
-         "train.engine = 'eigen' follows only sgd, momentum, nesterov exactly, not "
-         "optimizer.name = 'adam'"),
-        (settings("auto_mpg", optimizer__grid={"l2": (0.0, 1.0)}, train__engine="eigen"),
-         "train.engine = 'eigen' needs one l2 for every run"),
     ],
 )
-def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
-    """Streamed data keep no rows in memory: what needs them all is refused (the rest,
-    mini-batch SGD included, is honoured)."""
+def test_data_keys_jaxgd_run_cannot_honour_yet_are_refused(config, message):
+    """Streamed data keep no rows in memory: standardizing them is refused (the rest,
+    mini-batch SGD included, is honoured, or refused by the library)."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         plans.check_supported(config)
     for honoured in (settings(), settings("npy"), settings(data__stream=True),
-                     settings(optimizer__grid={"momentum": (0.5,)}),
                      settings(train__batch_size=4, train__epochs=2), settings(train__l2=0.1),
                      settings(data__stream=True, train__batch_size=4, train__epochs=2),
                      settings("npy", train__batch_size=4, train__epochs=2,
-                              optimizer__grid={"batch_seed": (3,)}, data__block_rows=100),
-                     settings("npy", train__log_every=10, train__engine="gram"),
-                     settings("npy", optimizer__name="nesterov", train__engine="eigen"),
-                     settings("auto_mpg", optimizer__name="adam",
-                              optimizer__grid={"l2": (0.0, 1.0)}, train__engine="gram")):
+                              optimizer__grid={"batch_seed": (3,)}, data__block_rows=100)):
         plans.check_supported(honoured)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[train]\nbatch_size = 4\nepochs = 2\nengine = 'eigen'",
+         "train.engine='eigen': mini-batch SGD needs train.engine='direct' (or 'auto'): the "
+         "eigen engine sees the data only as a whole, through its moments"),
+        ("[optimizer]\nname = 'adam'\n[train]\nengine = 'eigen'",
+         "train.engine='eigen' is exact only for sgd, momentum, nesterov with one l2 for all "
+         "runs, but optimizer 'adam' scales each coordinate"),
+        ("[optimizer]\ngrid = { l2 = [0.0, 1.0] }\n[train]\nengine = 'eigen'",
+         "train.engine='eigen' is exact only for sgd, momentum, nesterov with one l2 for all "
+         "runs, but l2 varies across the runs"),
+        ("[train]\nbatch_size = 4\nepochs = 2\nstop_at_convergence = true",
+         "train.stop_at_convergence is for full-batch runs"),
+        ("[train]\nnum_steps = 5\nsnapshot_steps = [0, 9]",
+         "train.snapshot_steps must lie in [0, num_steps=5], got [9]"),
+    ],
+)
+def test_settings_the_library_refuses_name_the_config_key(text, message):
+    """The library's own refusals, in the config's words, when the run is planned: before
+    anything is written."""
+    head = "[data]\ndataset = 'mlcc_cars'\n[optimizer]\nlearning_rate = 0.01\n"
+    config = parse(head + text.replace("[optimizer]\n", ""))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plans.prepare(config)
+    plans.prepare(parse(head))  # the rest of the config is fine
 
 
 @pytest.mark.parametrize(
@@ -334,7 +344,7 @@ def test_settings_jaxgd_run_cannot_honour_yet_are_refused(config, message):
          "has fixed columns"),
         (["--set", "data.scale={wieght=2}"], "data.scale names ['wieght']"),
         (["--set", "data.scale={weight=1e306}"], "overflow"),
-        (["--set", "train.num_steps=1000000000000"], "train: num_steps must be <= 2147483647"),
+        (["--set", "train.num_steps=1000000000000"], "train.num_steps must be <= 2147483647"),
         (["--set", "train.num_steps=2000000000"], "more than this machine's"),
         (["--set", "data.dataset=synthetic", "--set", "data.features=none", "--set",
           "data.target=none", "--set", "data.scale={}", "--set", "data.n_samples=100000000000"],

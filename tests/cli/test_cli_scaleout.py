@@ -187,13 +187,13 @@ def test_a_npy_file_streams_with_numbered_columns(tmp_path):
     [
         (["--set", "data.standardize=true"], "data.standardize = true needs the rows"),
         (["--set", "train.batch_size=10", "--set", "train.epochs=2"],
-         "train.engine = 'gram' sees the data only through its moments"),
+         "train.engine='gram': mini-batch SGD needs train.engine='direct'"),
         (["--set", "train.batch_size=10", "--set", "train.epochs=2", "--set",
           "train.engine=auto", "--set", "optimizer.grid.batch_seed=[1, 2]"],
-         "optimizer.grid.batch_seed: streamed mini-batch SGD reads one batch order"),
+         "optimizer.grid['batch_seed']: rows streamed from a file are read in one"),
         (["--set", "train.batch_size=1000", "--set", "train.epochs=2", "--set",
           "train.engine=auto"], "train.batch_size must be <= the number of rows (398)"),
-        (["--set", "train.engine=direct"], "train.engine = 'direct'"),
+        (["--set", "train.engine=direct"], "train.engine='direct' computes the loss"),
         (["--set", "data.features=['wieght']"], "data: unknown column 'wieght'"),
     ],
 )
@@ -240,7 +240,7 @@ def test_minibatch_settings_the_data_cannot_take_are_refused(tmp_path, capsys):
     assert "train.batch_size must be <= the number of rows (398)" in capsys.readouterr().err
     assert main("minibatch", "--out", tmp_path / "out", "--set",
                 "train.snapshot_steps=[0, 500]") == 2
-    assert "[0, 240]" in capsys.readouterr().err
+    assert "train.snapshot_steps must lie in [0, num_steps=240]" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -49,7 +49,6 @@ def test_every_shipped_config_parses_and_the_top_level_folder_matches():
         ("[data]\nfeatures = 'weight'\n" + RATE, "data.features must be a list"),
         ("[data]\nscale = { weight = 0 }\n" + RATE, "data.scale.weight must be finite and > 0"),
         ("[model]\nseeds = [-1]\n" + RATE, r"model.seeds\[0\] must be in \[0, 2\*\*32\)"),
-        ("[train]\nsnapshot_steps = [0, 5000]\n" + RATE, r"must lie in \[0, num_steps=1000\]"),
         ("[output]\nfigures = ['loss_curv']\n" + RATE, r"Did you mean 'loss_curve'\?"),
         ("[output]\ndpi = 5\n" + RATE, r"output.dpi must be in \[20, 1000\]"),
         ("data = 3\n" + RATE, r"\[data\] must be a table"),

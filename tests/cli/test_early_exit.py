@@ -61,6 +61,7 @@ def test_bad_early_exit_keys_are_named(text, message):
 
 def test_segment_steps_without_early_exit_is_refused_before_running():
     from jaxgd.cli import plan
-    with pytest.raises(ConfigError, match="segment_steps needs stop_at_convergence"):
+    with pytest.raises(ConfigError,
+                       match=r"train\.segment_steps needs train\.stop_at_convergence"):
         plan.prepare(parse("[data]\ndataset = 'mlcc_cars'\n[optimizer]\nlearning_rate = 0.01\n"
                            "[train]\nsegment_steps = 10\n"))

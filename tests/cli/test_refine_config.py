@@ -103,19 +103,22 @@ def test_a_resumed_run_refines_as_an_uninterrupted_one(tmp_path, capsys):
     ("refine = [4]", "optimizer.refine must be a table"),
 ])
 def test_bad_refine_settings_name_the_key(text, message):
+    """The library's refusal, in the config's words, when the run is planned."""
     with pytest.raises(ConfigError, match=message):
-        parse("[optimizer]\nname = 'adam'\nsample = { learning_rate = ['log', 1e-3, 1.0] }\n"
-              f"num_samples = 4\n{text}\n")
+        plans.prepare(parse("[data]\ndataset = 'mlcc_cars'\n[optimizer]\nname = 'adam'\n"
+                      "sample = { learning_rate = ['log', 1e-3, 1.0] }\n"
+                      f"num_samples = 4\n{text}\n"))
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[optimizer]\nlearning_rates = [0.1]\nrefine = { top = 2 }", "give optimizer.sample"),
+    ("[optimizer]\nlearning_rates = [0.1]\nrefine = { top = 2 }",
+     "optimizer.refine= moves drawn hyperparameters: give optimizer.sample="),
     ("[data]\nk_folds = 3\n[optimizer]\nsample = { learning_rate = ['log', 1e-3, 1.0] }\n"
      "num_samples = 4\nrefine = { top = 2 }", "data.k_folds runs k"),
 ])
 def test_refine_needs_drawn_points_and_one_run_per_point(text, message):
     with pytest.raises(ConfigError, match=message):
-        parse(text)
+        plans.prepare(parse(text))
 
 
 def test_a_config_without_refine_has_no_refined_block():

@@ -231,8 +231,11 @@ def test_streamed_minibatch_bad_input(data, tmp_path):
     with pytest.raises(ValueError, match="mini-batch SGD needs engine='direct'"):
         fit(source, None, learning_rate=0.1, batches=jaxgd.MiniBatches(batch_size=10, epochs=1),
             engine="gram")
-    with pytest.raises(ValueError, match="gram or eigen engine only"):
+    with pytest.raises(ValueError, match="engine='direct' computes the loss from the rows"):
         fit(source, None, learning_rate=0.1, num_steps=3, engine="direct")
+    with pytest.raises(ValueError, match="refine= differentiates through the run"):
+        grid_sweep(source, None, sample=jaxgd.Sample({"learning_rate": ("log", 0.01, 0.1)}, 2),
+                   refine={"top": 1}, batches=jaxgd.MiniBatches(batch_size=10, epochs=1))
     with pytest.raises(FileNotFoundError, match=r"no \.npy file at"):
         npy_rows(tmp_path / "none.npy")
     with pytest.raises(FileNotFoundError, match="no CSV file at"):

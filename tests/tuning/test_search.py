@@ -78,9 +78,15 @@ def test_a_new_sample_of_the_same_size_reuses_the_program():
         grid_sweep(X, Y, sample=jaxgd.Sample(SPACE, 4), optimizer="adam", num_steps=12)
     assert COMPILE_EVENT in first
     with compiles() as again:
-        grid_sweep(X, Y, sample=jaxgd.Sample(SPACE, 4, seed=9, sampler="random"), optimizer="adam",
-                   num_steps=12)
+        drawn = grid_sweep(X, Y, sample=jaxgd.Sample(SPACE, 4, seed=9, sampler="random"),
+                           optimizer="adam", num_steps=12)
+        # Points drawn before (a chunk of a draw, as jaxgd run gives them) run as drawn ones.
+        points = {name: drawn.values[name] for name in SPACE}
+        given = grid_sweep(X, Y, sample=jaxgd.Sample(SPACE, 4, points=points), optimizer="adam",
+                           num_steps=12)
     assert again == []
+    np.testing.assert_array_equal(given.losses, drawn.losses)
+    assert given.sampled == drawn.sampled
 
 
 @pytest.mark.parametrize("keywords, message", [
