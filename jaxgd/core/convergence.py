@@ -68,6 +68,23 @@ that and the h² of its data of L*, in every engine. Where the caller gives
 no ``noise`` (0, as ``descend`` does by default), 16·eps²·loss₀ stands in for h²: the data
 behind a bare loss function are unknown.
 
+Where float32 engines still part by more than ``patience`` steps, each one's step is its own
+run's truth, and narrowing it would blind an engine or change its losses. On a slow tail the
+loss's relative fall per step shrinks by only 2·lr·λmin a step (0.11-0.19% on the course's
+seven raw cars, condition number 512, at rates 0.01-0.017), so a flatness budget larger by a
+fraction f is met about ln(1 + f)/(2·lr·λmin) steps earlier: the direct engine's allowance for its
+residuals' rounding, 2u·√(L/n) ≈ 0.65·tol·L there (6.5% of a 10-step stretch's tol), puts it
+before gram and eigen by 41-63 steps in 5,400-9,000 at rates 0.01-0.017 (4-43 at
+0.023-0.068; float64 converges 10-77 steps after it). With targets of ~1000 (one feature,
+100 rows, L* = 0.0091, lr 0.01), that allowance is 125·tol·L: the direct engine cannot see
+its loss fall by less (it says flat at step 689, where float64 falls 26·tol a step); the
+eigen engine's coordinates stop moving at 709 (a step on the bias direction, an ulp of 6e-5
+at 1000, rounds to nothing: its loss is constant from there); gram, whose loss is taken
+about the optimum and resolves ~h² = 0.8·tol·L, says 755; float64 781. Equal steps would
+need the moment engines to allow a noise they do not have (and the rows' count n, which
+their data do not carry), or the direct engine to compute other losses (targets centred on
+the host).
+
 Diverged: the loss is NaN or infinite, or exceeds ``divergence_factor`` (default 1e4) times
 the loss at step 0. Gradient descent on a quadratic below the stable learning rate never
 rises above its starting loss, so crossing that multiple means the run is blowing up. It
