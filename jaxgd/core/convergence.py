@@ -30,6 +30,16 @@ as float32 targets of 10⁷), not because more steps could not lower it: it is n
 converged. ``converged_step`` is then the first step of a stretch of ``patience`` steps that
 are flat *and* near L*; a run that ends flat but far from L* is ``stalled``.
 
+Where the loss cannot tell, the parameters can: a float32 exact fit (L* = 0) frozen a few
+ulps from the optimum reads 2-4·h² (below), as high as raw timestamps frozen 10⁶ ulps of
+their weight away. So where jaxgd also knows the optimum's parameters θ* (the host's
+float64 least-squares or ridge solution), a run whose loss has been flat for ``patience``
+steps at its end (by the flatness test of converged, near L* or not) and whose final
+parameters each lie within ``PARAM_ULPS``·eps of θ*'s (``at_optimum``) has converged, from
+the first step of that flat stretch (``final_verdicts``). It is judged at the end, from the
+final parameters alone (mapping each step's coordinates back to weights would cost the
+eigen engine O(d²) a step instead of O(d)), so such a run runs all its steps.
+
 What the dtype resolves of the loss near L*, and nothing sized from the start, widens both
 tests (so that each engine judges the same run alike, float32 as float64 would, down to its
 resolution):
@@ -57,6 +67,23 @@ where the rows give 7e-32; it was "stalled" there, and the direct engine, fallin
 that and the h² of its data of L*, in every engine. Where the caller gives
 no ``noise`` (0, as ``descend`` does by default), 16·eps²·loss₀ stands in for h²: the data
 behind a bare loss function are unknown.
+
+Where float32 engines still part by more than ``patience`` steps, each one's step is its own
+run's truth, and narrowing it would blind an engine or change its losses. On a slow tail the
+loss's relative fall per step shrinks by only 2·lr·λmin a step (0.11-0.19% on the course's
+seven raw cars, condition number 512, at rates 0.01-0.017), so a flatness budget larger by a
+fraction f is met about ln(1 + f)/(2·lr·λmin) steps earlier: the direct engine's allowance for its
+residuals' rounding, 2u·√(L/n) ≈ 0.65·tol·L there (6.5% of a 10-step stretch's tol), puts it
+before gram and eigen by 41-63 steps in 5,400-9,000 at rates 0.01-0.017 (4-43 at
+0.023-0.068; float64 converges 10-77 steps after it). With targets of ~1000 (one feature,
+100 rows, L* = 0.0091, lr 0.01), that allowance is 125·tol·L: the direct engine cannot see
+its loss fall by less (it says flat at step 689, where float64 falls 26·tol a step); the
+eigen engine's coordinates stop moving at 709 (a step on the bias direction, an ulp of 6e-5
+at 1000, rounds to nothing: its loss is constant from there); gram, whose loss is taken
+about the optimum and resolves ~h² = 0.8·tol·L, says 755; float64 781. Equal steps would
+need the moment engines to allow a noise they do not have (and the rows' count n, which
+their data do not carry), or the direct engine to compute other losses (targets centred on
+the host).
 
 Diverged: the loss is NaN or infinite, or exceeds ``divergence_factor`` (default 1e4) times
 the loss at step 0. Gradient descent on a quadratic below the stable learning rate never
@@ -92,6 +119,17 @@ RESOLUTION_ULPS = 16
 STEP_ULPS = 2
 #: A flat run more than this many ``tol`` of its loss above the optimum is stalled.
 STALL_RATIO = 1e3
+#: A flat run whose parameters all lie within this many eps of the float64 optimum's (each
+#: of the larger of its own size and the largest weight's) has converged, whatever its loss
+#: reads (``at_optimum``). Float32 exact fits (16 of them, d = 1-5) froze within 13.4 such
+#: eps of θ* at rates 0.1-1 times the fastest (66 eps of a weight's own size for a weight of
+#: 0.04 beside weights of ~1), 10-50 eps at 0.03 times it (steps too small: a larger rate
+#: gets closer); float32 runs on raw timestamps and on targets of 10⁷ that stall far above
+#: L* do so 3·10⁵-1.6·10⁶ eps of their weight away (their bias 3-5 ulps). As
+#: ``RESOLUTION_ULPS`` is for the loss.
+PARAM_ULPS = 16
+#: The traced inputs that give a run the optimum's weight and bias (``at_optimum``).
+OPTIMUM_INPUTS = ("optimum_weight", "optimum_bias")
 
 
 class Monitor(NamedTuple):
@@ -107,6 +145,10 @@ class Monitor(NamedTuple):
         stretch's first step (the anchor).
       rising_steps: how many steps in a row the loss has risen.
       anchor_loss: the loss at the first step of that stretch (inf before step 0).
+      level_steps, level_anchor: the same stretch judged by flatness alone, near the
+        optimum or not (``settled_steps`` and ``anchor_loss`` without the near-L* test):
+        where it began, for a run found at the optimum by its parameters at the end
+        (``final_verdicts``).
     """
 
     previous_loss: jax.Array
@@ -117,6 +159,8 @@ class Monitor(NamedTuple):
     settled_steps: jax.Array
     rising_steps: jax.Array
     anchor_loss: jax.Array
+    level_steps: jax.Array
+    level_anchor: jax.Array
 
     @property
     def converged(self) -> jax.Array:
@@ -147,7 +191,7 @@ def init_monitor(dtype=jnp.float32, initial_loss=None) -> Monitor:
     inf = jnp.asarray(jnp.inf, dtype)
     start = inf if initial_loss is None else jnp.asarray(initial_loss, dtype)
     minus_one, zero = jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32)
-    return Monitor(inf, start, zero, minus_one, minus_one, zero, zero, inf)
+    return Monitor(inf, start, zero, minus_one, minus_one, zero, zero, inf, zero, inf)
 
 
 def update_monitor(
@@ -208,18 +252,73 @@ def update_monitor(
     # Converged: flat on average since the stretch's anchor, whose loss carries the rounding
     # of one end only however long the stretch (see above); a step that breaks it anchors
     # the next stretch.
-    since = (monitor.settled_steps + 1).astype(loss.dtype)
-    anchor = jnp.abs(monitor.anchor_loss)
-    budget = (since * tol + STEP_ULPS * eps) * anchor + floor + spread * jnp.sqrt(anchor)
-    settled = (step > 0) & (jnp.abs(monitor.anchor_loss - loss) <= budget) & ~far
+    def since_anchor(steps, anchor_loss):  # flat on average since the anchor
+        since = (steps + 1).astype(loss.dtype)
+        anchor = jnp.abs(anchor_loss)
+        budget = (since * tol + STEP_ULPS * eps) * anchor + floor + spread * jnp.sqrt(anchor)
+        return (step > 0) & (jnp.abs(anchor_loss - loss) <= budget)
+
+    settled = since_anchor(monitor.settled_steps, monitor.anchor_loss) & ~far
     settled_steps = jnp.where(settled, monitor.settled_steps + 1, 0)
     anchor_loss = jnp.where(settled, monitor.anchor_loss, loss)
+    level = since_anchor(monitor.level_steps, monitor.level_anchor)
+    level_steps = jnp.where(level, monitor.level_steps + 1, 0)
+    level_anchor = jnp.where(level, monitor.level_anchor, loss)
     newly_converged = (
         (settled_steps >= patience) & (monitor.converged_step < 0) & (diverged_step < 0)
     )
     converged_step = jnp.where(newly_converged, step - patience, monitor.converged_step)
     return Monitor(loss, initial_loss, flat_steps, converged_step, diverged_step,
-                   settled_steps, rising_steps, anchor_loss)
+                   settled_steps, rising_steps, anchor_loss, level_steps, level_anchor)
+
+
+def at_optimum(params, optimum) -> jax.Array:
+    """Whether ``params`` (weight and bias) lie within ``PARAM_ULPS``·eps of the optimum's
+    ``optimum`` (the float64 least-squares or ridge solution; NaN: unknown, never near),
+    each parameter measured against the larger of its own size and the largest weight's:
+    the normal equations pass each parameter's rounding on to the others, so a weight of
+    0.04 beside weights of ~1 freezes dozens of its own ulps away but within a few of theirs.
+    Leading (run) axes are kept; eps is that of ``params``' dtype.
+
+    Example:
+      >>> from jaxgd.core.params import LinearParams
+      >>> best = LinearParams(jnp.array([1.0, 2.0]), jnp.float32(3.0))
+      >>> ulp = float(jnp.finfo(jnp.float32).eps)
+      >>> near = LinearParams(jnp.array([1.0 + 4 * ulp, 2.0]), jnp.float32(3.0))
+      >>> off = LinearParams(jnp.array([1.001, 2.0]), jnp.float32(3.0))
+      >>> bool(at_optimum(near, best)), bool(at_optimum(off, best))
+      (True, False)
+    """
+    dtype = jnp.result_type(params.weight)
+    theta = jnp.concatenate([params.weight, jnp.asarray(params.bias, dtype)[..., None]], -1)
+    best = jnp.concatenate([jnp.asarray(optimum.weight, dtype),
+                            jnp.asarray(optimum.bias, dtype)[..., None]], -1)
+    scale = jnp.maximum(jnp.abs(best), jnp.max(jnp.abs(best[..., :-1]), -1, keepdims=True))
+    allowed = PARAM_ULPS * jnp.finfo(dtype).eps * scale
+    return jnp.all(jnp.abs(theta - best) <= allowed, axis=-1)
+
+
+def final_verdicts(converged_step, diverged, stalled, level_steps, patience: int, last_step,
+                   found_at_optimum):
+    """A run's ``(converged_step, stalled)`` at its end: as the monitor judged it, except
+    that a run whose loss has been flat (``level_steps``, by the converged rule's flatness)
+    for ``patience`` steps and whose final parameters are ``found_at_optimum``
+    (``at_optimum``) has converged, from the first step of that flat stretch (its steps up
+    to ``last_step``, the last one judged), even where its loss reads further above L* than
+    the allowances admit: a float32 exact fit (L* = 0) frozen a few ulps from θ* reads 2-4·h²,
+    as high as raw timestamps frozen ~10⁶ ulps of their weight away. Such a run is judged
+    at its end, so it runs all its steps even with early stopping.
+
+    Example:
+      >>> step, stalled = final_verdicts(jnp.int32(-1), False, True, jnp.int32(30), 10, 99,
+      ...                                True)
+      >>> int(step), bool(stalled)
+      (69, False)
+    """
+    diverged, stalled = jnp.asarray(diverged, bool), jnp.asarray(stalled, bool)
+    found = (jnp.asarray(found_at_optimum, bool) & (converged_step < 0) & ~diverged
+             & (level_steps >= patience))
+    return jnp.where(found, last_step - level_steps, converged_step), stalled & ~found
 
 
 def diverged_as_nan(values, diverged):

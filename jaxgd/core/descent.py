@@ -142,6 +142,7 @@ def descend(
     observe: Callable[[PyTree, PyTree], PyTree] | None = None,
     validation: Callable[[PyTree], jax.Array] | None = None,
     unroll: int | None = None,
+    at_optimum: Callable[[PyTree], jax.Array] | None = None,
 ) -> Descent:
     """Runs ``num_steps`` steps of ``optimizer`` on ``loss_fn`` from ``params`` in one scan.
 
@@ -199,6 +200,10 @@ def descend(
         None: the backend's default (``default_unroll``). A speed setting: the same steps
         in the same order, in another compiled program (XLA may fuse an unrolled body
         differently, so equal to float rounding, not always bit for bit).
+      at_optimum: maps the final parameters to whether they are the optimum's to the
+        dtype's resolution (``jaxgd.core.convergence.at_optimum``); a run flat at its end
+        and there has converged however high its loss reads (``final_verdicts``). None:
+        judged by the loss alone.
 
     Returns:
       A ``Descent`` with the final parameters, loss history, verdicts and snapshots.
@@ -236,7 +241,7 @@ def descend(
         snapshot_steps=snapshot_steps, progress_every=progress_every, log_every=log_every,
         batches=batches, noise=noise, initial_loss=initial_loss, has_aux=has_aux,
         optimum=optimum, monotone=monotone, unstable=unstable, observe=observe,
-        validation=validation, unroll=unroll)
+        validation=validation, unroll=unroll, at_optimum=at_optimum)
     steps_scanned = -(-num_steps // log_every) * log_every
     state, (losses, logged) = loop.run(loop.init(), 0, steps_scanned)
     return loop.finish(state, losses, logged)
@@ -266,6 +271,7 @@ def descent_loop(
     observe: Callable[[PyTree, PyTree], PyTree] | None = None,
     validation: Callable[[PyTree], jax.Array] | None = None,
     unroll: int | None = None,
+    at_optimum: Callable[[PyTree], jax.Array] | None = None,
 ) -> Loop:
     """``descend``'s loop as a ``Loop`` of pure functions, to run in segments that carry the
     whole state (parameters, optimizer state, monitor, snapshots) from one to the next.
@@ -421,19 +427,25 @@ def descent_loop(
         if steps:  # slots at or past the steps run hold the last (or frozen) parameters
             snapshots = _fill_snapshots(snapshots, snapshot_at, position, params)
         _, last_batch = batches.next(stream, jnp.int32(num_steps))
+        steps_run = jnp.minimum(jnp.asarray(position, jnp.int32), num_steps)
+        converged_step, stalled = monitor.converged_step, monitor.stalled(patience)
+        if at_optimum is not None:  # judged by the final parameters too
+            converged_step, stalled = convergence.final_verdicts(
+                converged_step, monitor.diverged, stalled, monitor.level_steps, patience,
+                steps_run - 1, at_optimum(params))
         return Descent(
             params=params,
             losses=losses,
             final_loss=loss_fn(params, last_batch)[0],
-            converged_step=monitor.converged_step,
+            converged_step=converged_step,
             diverged=monitor.diverged,
             diverged_step=monitor.diverged_step,
-            stalled=monitor.stalled(patience),
+            stalled=stalled,
             snapshots=snapshots,
             snapshot_steps=snapshot_at,
             loss_steps=jnp.arange(num_logs, dtype=jnp.int32) * log_every,
             aux=logged.aux if has_aux else None,
-            steps_run=jnp.minimum(jnp.asarray(position, jnp.int32), num_steps),
+            steps_run=steps_run,
             pruned_step=jnp.asarray(-1, jnp.int32),
             observed=logged.observed,
             validation_losses=logged.validation,

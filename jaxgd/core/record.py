@@ -70,8 +70,9 @@ class Descent(Record):
       diverged: whether the loss became non-finite or grew past the divergence multiple.
       diverged_step: the step at which it did, -1 if never.
       stalled: the run ended flat but not converged: its loss stopped falling while still
-        far above the known optimum, because its steps are too small to matter (see
-        ``jaxgd.core.convergence``); more steps, or a larger learning rate, would lower it.
+        far above the known optimum, and its parameters short of the optimum's, because its
+        steps are too small to matter (see ``jaxgd.core.convergence``); more steps, or a
+        larger learning rate, would lower it.
       snapshots: ``params`` with a leading axis, one entry per snapshot step.
       snapshot_steps: the steps of the snapshots; step t means the parameters before update t
         (step ``num_steps`` means the final parameters).

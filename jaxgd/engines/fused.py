@@ -69,7 +69,8 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pl_triton
 
 from jaxgd.core import convergence
-from jaxgd.core.convergence import init_monitor, update_monitor
+from jaxgd.core.convergence import OPTIMUM_INPUTS, init_monitor, update_monitor
+from jaxgd.core.params import LinearParams
 from jaxgd.core.record import Descent
 from jaxgd.engines import gram, layout
 from jaxgd.engines.eigen import EigenBasis
@@ -81,7 +82,7 @@ TRITON = pl_triton.CompilerParams()
 #: Per-run inputs of the monitor, after the optimizer's hyperparameters.
 MONITOR_INPUTS = ("l2", "tol", "divergence_factor", "optimum", "unstable", "noise")
 #: The monitor's fields the result needs, in the kernel's output order.
-_VERDICTS = ("converged_step", "diverged_step", "flat_steps")
+_VERDICTS = ("converged_step", "diverged_step", "flat_steps", "level_steps")
 
 #: The scan path: ``(engine, data, hyper, config, params) -> Descent`` for one run.
 ScanPath = Callable[..., Descent]
@@ -282,8 +283,15 @@ def _descent(engine, source, per_run: bool, hyper, config, losses, final, verdic
     weights = each(engine.from_coordinates) if per_run else engine.from_coordinates
 
     l2 = jnp.broadcast_to(jnp.asarray(hyper["l2"], losses.dtype), (num_runs,))
-    converged_step, diverged_step, flat_steps = verdicts
+    converged_step, diverged_step, flat_steps, level_steps = verdicts
     converged, diverged = converged_step >= 0, diverged_step >= 0
+    params = weights(data, coordinates)
+    stalled = (flat_steps >= config.patience) & ~converged & ~diverged
+    if OPTIMUM_INPUTS[0] in hyper:  # judged by the final parameters too, as the scan path does
+        found = convergence.at_optimum(params, LinearParams(*(hyper[n] for n in OPTIMUM_INPUTS)))
+        converged_step, stalled = convergence.final_verdicts(
+            converged_step, diverged, stalled, level_steps, config.patience,
+            config.num_steps - 1, found)
     steps = jnp.asarray(config.snapshot_steps, jnp.int32)
     loss_steps = jnp.arange(losses.shape[0], dtype=jnp.int32) * config.log_every
     held_out = {}
@@ -292,13 +300,13 @@ def _descent(engine, source, per_run: bool, hyper, config, losses, final, verdic
                     "final_validation_loss": convergence.diverged_as_nan(
                         each(held_mse)(source, coordinates), diverged)}
     return Descent(
-        params=weights(data, coordinates),
+        params=params,
         losses=losses.T,
         final_loss=each(final_loss)(data, (coordinates, l2)),
         converged_step=converged_step,
         diverged=diverged,
         diverged_step=diverged_step,
-        stalled=(flat_steps >= config.patience) & ~converged & ~diverged,
+        stalled=stalled,
         snapshots=weights(
             data, tuple(snapshots[:, i, :].T for i in range(snapshots.shape[1]))),
         snapshot_steps=jnp.broadcast_to(steps, (num_runs, steps.size)),

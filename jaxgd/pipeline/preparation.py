@@ -229,9 +229,9 @@ def start_references(X, y, l2) -> Callable[[], Any]:
     pending = _worker().submit(_reference_values, X, y, np.atleast_1d(np.asarray(l2, np.float64)))
 
     def collect():
-        optima, curvatures, condition = pending.result()
+        optima, curvatures, condition, optimum_params = pending.result()
         _warn_conditioning(condition)
-        return optima, curvatures
+        return optima, curvatures, optimum_params
 
     return collect
 
@@ -242,8 +242,9 @@ def _worker() -> ThreadPoolExecutor:
 
 
 def references(X, y, l2, warn_conditioning: bool = True):
-    """``(optimal losses, largest Hessian eigenvalues)``, one of each per value of ``l2``
-    (a number or a 1-D array), or None when X, y or l2 are traced."""
+    """``(optimal losses, largest Hessian eigenvalues, optimum's parameters)``, one of each
+    per value of ``l2`` (a number or a 1-D array; the parameters as rows ``[weight, bias]``),
+    or None when X, y or l2 are traced."""
     """The least-squares (ridge) optimum's loss for each value of ``l2`` (a number or a 1-D
     array), in float64 on the host: the reference the results report and the floor the
     convergence monitor measures stalls against (``jaxgd.core.convergence``).
@@ -259,23 +260,26 @@ def references(X, y, l2, warn_conditioning: bool = True):
         X = X.stats
     strengths = np.atleast_1d(np.asarray(l2, np.float64))
     # The same data again (by content, see jaxgd.data.memo): the float64 pass is done already.
-    optima, curvatures, condition = memo.cached(
+    optima, curvatures, condition, optimum_params = memo.cached(
         ("references", tuple(strengths.tolist())), [X, y],
         lambda: _reference_values(X, y, strengths))
     if warn_conditioning:
         _warn_conditioning(condition)
-    return optima, curvatures
+    return optima, curvatures, optimum_params
 
 
 def _reference_values(X, y, strengths: np.ndarray):
-    """(optimal losses, largest curvatures, condition number at the smallest l2), read-only."""
+    """(optimal losses, largest curvatures, condition number at the smallest l2, optimum's
+    parameters as rows ``[weight, bias]``), read-only."""
     if not isinstance(X, SufficientStats) and np.shape(X)[0] >= MOMENTS_FROM_ROWS:
         X, y = sufficient_statistics(X, y), None
     limits = [stability(X, float(v)) for v in strengths]
-    optima = np.asarray([solve(X, y, l2=float(v)).loss for v in strengths])
+    best = [solve(X, y, l2=float(v)) for v in strengths]
+    optima = np.asarray([found.loss for found in best])
     curvatures = np.asarray([float(limit.eigenvalues[-1]) for limit in limits])
-    optima.flags.writeable = curvatures.flags.writeable = False
-    return optima, curvatures, limits[int(np.argmin(strengths))].condition_number
+    params = np.asarray([np.append(found.params.weight, found.params.bias) for found in best])
+    optima.flags.writeable = curvatures.flags.writeable = params.flags.writeable = False
+    return optima, curvatures, limits[int(np.argmin(strengths))].condition_number, params
 
 
 def unstable_runs(spec: OptimizerSpec, hyper: Mapping[str, Any], l2_values, curvatures,

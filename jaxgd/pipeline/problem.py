@@ -52,10 +52,10 @@ from jaxgd.pipeline.preparation import (
     start_references,
     unstable_runs,
 )
-from jaxgd.pipeline.training import input_dtype, start_values, width
+from jaxgd.pipeline.training import OPTIMUM, input_dtype, start_values, width
 
 #: Traced inputs that are settings of the convergence monitor, not hyperparameters.
-NOT_SHOWN = ("tol", "divergence_factor", "optimum", "unstable")
+NOT_SHOWN = ("tol", "divergence_factor", "optimum", "unstable", *OPTIMUM)
 
 
 class Problem(NamedTuple):
@@ -199,9 +199,11 @@ def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis, xp=
     loss to report (None without one) and the curvatures. ``pending`` collects the
     ``references`` begun by ``start_references`` (None: no reference asked for)."""
     found = None if pending is None else pending()
-    optima, curvatures = (None, None) if found is None else found
-    hyper["optimum"] = _per_run_optimum(optima, axes.index(l2_axis) if l2_axis else None,
-                                        shape, xp)
+    optima, curvatures, params = (None, None, None) if found is None else found
+    l2_position = axes.index(l2_axis) if l2_axis else None
+    hyper["optimum"] = _per_run_optimum(optima, l2_position, shape, xp)
+    if params is not None:
+        hyper.update(_optimum_params(_per_run_rows(params, l2_position, shape), xp))
     unstable = unstable_runs(config.optimizer, hyper, l2, curvatures, xp is jnp)
     hyper["unstable"] = xp.asarray(unstable) if shape else unstable
     if optima is None:
@@ -221,13 +223,16 @@ def _fold_references(trains, l2, axes, shape, hyper, config: RunConfig, referenc
     """
     fold_of = np.indices(shape)[-1].reshape(-1)  # each run's fold
     optimum, unstable = np.full(fold_of.size, np.nan), xp.zeros(fold_of.size, bool)
-    per_fold, per_curvature = [], []
+    per_fold, per_curvature, rows = [], [], None
+    l2_position = axes.index(l2_axis) if l2_axis else None
     for fold, stats in enumerate(trains):
         found = references(stats, None, l2, warn_conditioning=fold == 0) if reference else None
-        optima, curvatures = (None, None) if found is None else found
+        optima, curvatures, params = (None, None, None) if found is None else found
         mine = np.flatnonzero(fold_of == fold)
-        optimum[mine] = np.asarray(_per_run_optimum(
-            optima, axes.index(l2_axis) if l2_axis else None, shape))[mine]
+        optimum[mine] = np.asarray(_per_run_optimum(optima, l2_position, shape))[mine]
+        if params is not None:  # this fold's runs get its training rows' optimum
+            rows = np.full((fold_of.size, params.shape[1]), np.nan) if rows is None else rows
+            rows[mine] = _per_run_rows(params, l2_position, shape)[mine]
         subset = {name: value[mine] for name, value in hyper.items()}
         verdict = unstable_runs(config.optimizer, subset, l2, curvatures, xp is jnp)
         if xp is jnp:
@@ -238,6 +243,8 @@ def _fold_references(trains, l2, axes, shape, hyper, config: RunConfig, referenc
         per_curvature.append(curvatures)
     hyper["optimum"] = xp.asarray(optimum, input_dtype("optimum"))
     hyper["unstable"] = unstable
+    if rows is not None:
+        hyper.update(_optimum_params(rows, xp))
     if any(optima is None for optima in per_fold):
         return None, None
     dims = [1] * len(axes)
@@ -266,6 +273,25 @@ def _per_run_optimum(optima, l2_position: int | None, shape, xp=np):
     if l2_position is not None:  # the run's position on the l2 axis picks its optimum
         optima = optima[np.indices(shape)[l2_position].reshape(-1)]
     return xp.asarray(np.broadcast_to(optima, (num_runs,)), input_dtype("optimum"))
+
+
+def _per_run_rows(params: np.ndarray, l2_position: int | None, shape) -> np.ndarray:
+    """Each run's row ``[weight, bias]`` of the optimum's parameters (one per l2 value in
+    ``params``), as ``_per_run_optimum`` picks its loss; one run's as one row."""
+    if not shape:
+        return params[0]
+    if l2_position is not None:
+        return params[np.indices(shape)[l2_position].reshape(-1)]
+    return np.broadcast_to(params[0], (math.prod(shape), params.shape[1]))
+
+
+def _optimum_params(rows, xp=np) -> dict[str, Any]:
+    """The optimum's weight and bias as ``train``'s inputs (``training.OPTIMUM``), from
+    rows ``[weight, bias]``: a run flat at them has converged whatever its loss reads
+    (``jaxgd.core.convergence.at_optimum``)."""
+    rows = np.asarray(rows, np.float64)
+    return {name: xp.asarray(part, input_dtype(name)) for name, part in zip(
+        OPTIMUM, (rows[..., :-1], rows[..., -1]), strict=True)}
 
 
 def _check_grid(grid: Mapping[str, Sequence[float]], config: RunConfig,

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgd.core import minibatch
-from jaxgd.core.convergence import init_monitor, update_monitor
+from jaxgd.core.convergence import OPTIMUM_INPUTS, at_optimum, init_monitor, update_monitor
 from jaxgd.core.descent import (
     Descent,
     Loop,
@@ -152,7 +152,18 @@ def _setup(engine, data, hyper, config, params=None, held=None):
         unstable=hyper.get("unstable", False),
         validation=None if held is None else partial(_held_loss, engine, data, held),
         unroll=config.unroll,
+        at_optimum=_at_optimum(engine, data, hyper),
     )
+
+
+def _at_optimum(engine, data, hyper):
+    """Whether a run's final coordinates are the optimum's parameters (``OPTIMUM``, given by
+    the host's float64 reference) to the dtype's resolution; None without them (traced data,
+    no reference, a user's model)."""
+    if OPTIMUM[0] not in hyper or engine.held_loss is not None:
+        return None
+    best = LinearParams(*(hyper[name] for name in OPTIMUM))
+    return lambda coordinates: at_optimum(engine.from_coordinates(data, coordinates), best)
 
 
 def _held_loss(engine, data, held, coordinates):
@@ -171,7 +182,10 @@ def _numeric(hyper: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.
 NOT_OPTIMIZER = ("seed", "l2", "batch_seed", "tol", "divergence_factor", "optimum",
-                 "unstable", "fold", "init_weight", "init_bias")
+                 "unstable", "fold", "init_weight", "init_bias", "optimum_weight",
+                 "optimum_bias")
+#: Traced inputs of ``train`` that hold the optimum's parameters (float64 on the host).
+OPTIMUM = OPTIMUM_INPUTS
 #: Traced inputs of ``train`` that hold a given start (``start_values``).
 INIT = ("init_weight", "init_bias")
 #: Traced inputs that are seeds (unsigned integers); the rest are floats.
@@ -237,7 +251,7 @@ def _train_minibatch(engine, data, hyper, config, held=None):
     options["snapshot_steps"] = tuple(sorted(set(wanted) | set(epoch_starts)))
     # The batch losses hover above the optimum by SGD's noise, so no stall test on them,
     # and the full-batch stability limit does not bound a mini-batch run.
-    options["optimum"], options["unstable"] = None, False
+    options["optimum"], options["unstable"], options["at_optimum"] = None, False, None
 
     def batch_loss(params, batch):
         if engine.batch_loss is not None:  # a user's model: its own loss on the batch

@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 
 from jaxgd import fit
-from jaxgd.core.convergence import init_monitor, update_monitor
+from jaxgd.core.convergence import (
+    PARAM_ULPS,
+    at_optimum,
+    final_verdicts,
+    init_monitor,
+    update_monitor,
+)
+from jaxgd.core.params import LinearParams
 
 
 def run_monitor(losses, **kwargs):
@@ -34,6 +41,42 @@ def test_a_flat_stretch_is_judged_by_its_change_since_its_first_step():
     fast = run_monitor(10 * (1 - 1.5e-6 * t) + wobble, tol=1e-6, patience=10)
     assert int(slow.converged_step) == 1 and int(fast.converged_step) == -1
     assert not bool(slow.stalled(10)) and not bool(fast.stalled(10))
+
+
+def test_a_flat_run_far_above_the_optimum_converges_only_at_its_parameters():
+    # Flat from step 2 at 2.0, far above L* = 0: stalled by the loss. At the end, found at
+    # the optimum by its parameters: converged from that flat stretch's first step (2);
+    # not found, or flat for fewer than `patience` steps: the monitor's verdict stands.
+    def judged(losses, found):
+        monitor = run_monitor(losses, patience=3, optimum=0.0, noise=1e-3)
+        assert bool(monitor.stalled(3)) == (len(losses) >= 6)
+        return final_verdicts(monitor.converged_step, monitor.diverged, monitor.stalled(3),
+                              monitor.level_steps, 3, len(losses) - 1, found)
+    flat = [8.0, 4.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    assert [int(v) for v in judged(flat, True)] == [2, False]
+    assert [int(v) for v in judged(flat, False)] == [-1, True]
+    assert [int(v) for v in judged(flat[:4], True)] == [-1, False]
+    # A verdict the monitor gave stands whatever the parameters.
+    near = run_monitor([8.0, 4.0, 2.0, 2.0, 2.0, 2.0], patience=3)
+    assert int(final_verdicts(near.converged_step, near.diverged, near.stalled(3),
+                              near.level_steps, 3, 5, True)[0]) == 2
+
+
+def test_the_optimum_s_parameters_are_met_to_param_ulps_of_the_largest_weight():
+    eps = float(np.finfo(np.float32).eps)
+    best = LinearParams(np.array([2.0, 0.01]), np.float64(1e3))
+    def found(dw0, dw1, db):
+        params = LinearParams(jnp.asarray([2.0 + dw0, 0.01 + dw1], jnp.float32),
+                              jnp.float32(1e3 + db))
+        return bool(at_optimum(params, best))
+    edge = PARAM_ULPS * eps
+    assert found(0.0, 0.0, 0.0) and found(1.9 * edge, 0.0, 0.0)
+    assert not found(2.2 * edge, 0.0, 0.0)  # 2·PARAM_ULPS eps of the weight 2 is too far
+    # The small weight is held to ulps of the largest weight (2), the bias to its own.
+    assert found(0.0, 1.9 * edge, 0.0) and not found(0.0, 2.2 * edge, 0.0)
+    assert found(0.0, 0.0, 900 * edge) and not found(0.0, 0.0, 1100 * edge)
+    nowhere = LinearParams(np.array([np.nan, np.nan]), np.float64(np.nan))  # unknown
+    assert not bool(at_optimum(LinearParams(jnp.zeros(2), jnp.float32(0)), nowhere))
 
 
 def test_steadily_falling_loss_is_not_converged():

@@ -261,18 +261,27 @@ def test_an_exact_fit_converges_at_the_same_step_in_every_engine_in_float64():
     assert max(steps[::2]) - min(steps[::2]) <= patience, steps  # float32
 
 
-@pytest.mark.xfail(strict=True, reason="issue 22, open: a float32 exact fit frozen a few ulps "
-                   "from the optimum reads 2-4·h² (L* = 0), as high as raw timestamps frozen "
-                   "far above L*; loss alone cannot tell them apart (parameters can: within "
-                   "~6 ulps of the float64 optimum here, ~1e6 ulps for the timestamps)")
 def test_a_float32_exact_fit_of_three_features_is_converged():
-    # The known defect, kept visible: strict, so this fails the suite once it is fixed and
-    # the mark must go. (tests/package/test_properties.py draws such fits too, seeded.)
+    # y = Xw + 1 exactly (L* = 0): float32 freezes 0.5-6 ulps from each of the float64
+    # optimum's parameters, where its loss reads 2-4·h² (5e-13-1e-12), as high as raw
+    # timestamps frozen ~10⁶ ulps of their weight away (stalled, above). The loss cannot
+    # tell them apart, the parameters can (jaxgd.core.convergence.at_optimum): converged,
+    # from the first step of the flat stretch, within `patience` steps in every engine.
+    # (Before: stalled in every engine, a strict xfail naming issue 22.)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50, 3))
     y = X @ np.array([1.0, 2.0, 3.0]) + 1.0
-    run = jaxgd.fit(X, y, learning_rate=0.1, num_steps=LARGE_STEPS, init=0.0)
-    assert bool(run.converged) and not bool(run.stalled)
+    best = jaxgd.solve(X, y).params
+    steps = []
+    for engine in ENGINES:
+        run = jaxgd.fit(X, y, learning_rate=0.1, num_steps=LARGE_STEPS, init=0.0,
+                        engine=engine)
+        assert bool(run.converged) and not bool(run.stalled), engine
+        assert float(run.final_loss) > 1e-13, engine  # far above L* = 1e-28 by the loss
+        np.testing.assert_allclose(run.params.weight, best.weight, rtol=1e-6)
+        np.testing.assert_allclose(run.params.bias, best.bias, rtol=1e-6)
+        steps.append(int(run.converged_step))
+    assert max(steps) - min(steps) <= jaxgd.core.convergence.DEFAULT_PATIENCE, steps
 
 
 def test_every_engine_converges_within_patience_of_the_others_in_float32_and_float64():

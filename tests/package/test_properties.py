@@ -7,14 +7,17 @@ from hypothesis import strategies as st
 from jaxgd import fit, solve, stability
 
 
-# Seeded draws (derandomize), so that a run of the suite is repeatable: noise 0 (an exact fit)
-# is still "stalled" in float32 for some draws (issue 22, test_verdicts' strict xfail), and a
-# random draw of one made CI red by chance. Noise from 1e-3 keeps L* above float32's floor.
+# Seeded draws (derandomize), so that a run of the suite is repeatable. Noise 0 is an exact
+# fit (L* = 0; 12 of the 20 draws), whose float32 loss may freeze at a few h², far above L*:
+# converged where its parameters are the optimum's to float32's resolution (issue 22; a
+# random exact-fit draw once made CI red, "stalled", so noise started at 1e-3). These draws,
+# at the fastest rate, converge by the loss alone too; test_verdicts has the discriminating
+# case.
 @settings(max_examples=20, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**31 - 1),
     shape=st.sampled_from([(16, 1), (64, 3), (200, 5)]),
-    noise=st.floats(1e-3, 1.0),
+    noise=st.just(0.0) | st.floats(1e-3, 1.0),
 )
 def test_gradient_descent_reaches_least_squares(seed, shape, noise):
     # Well conditioned: standard-normal features (and at least 16 rows for d <= 5) give a
