@@ -134,7 +134,8 @@ def grid_sweep(
 
       model: a ``jaxgd.Model`` to train instead of linear regression, on the direct path,
         as in ``fit``: verdicts without a known optimum, held-out losses from the model's
-        loss; search, k folds, early exit and pruning as for linear regression.
+        loss; search, k folds, early exit and pruning as for linear regression; ``init`` a
+        pytree of the model's init's structure (shared, or one per run as above).
     Returns:
       A ``GridResult``; ``best()`` picks by validation loss when there are held-out data
       (with k folds, by the mean over folds: the index then leaves the fold axis out).
