@@ -111,7 +111,8 @@ def fit(
         previous result's ``params``; it may be traced: ``jax.grad`` with respect to the
         start flows through the run); runs are judged without a known optimum
         (``optimal_loss`` None); held-out losses are the model's loss on the held-out rows;
-        ``errors`` is None; ``predict`` uses the model's. l2, a number as init,
+        ``errors`` are the MSE, RMSE and MAE of the model's ``predict`` against y (None
+        without one); ``predict`` uses the model's. l2, a number as init,
         ``Record.track_sharpness`` and ``refine`` are refused with it.
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
@@ -162,4 +163,5 @@ def _finish(problem: Problem, options: Options) -> FitResult:
                      feature_names=feature_names, target_name=target_name,
                      num_steps=config.num_steps, model=options.model,
                      errors=holdout.result_errors(run.params, problem.X, problem.y,
-                                                  problem.held_plan, diverged=run.diverged))
+                                                  problem.held_plan, diverged=run.diverged,
+                                                  model=options.model))

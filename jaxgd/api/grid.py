@@ -244,7 +244,7 @@ def _finish(problem: Problem, options: Options,
         run = _run_placed(p.engine, p.data, p.hyper, config, options.chunk_size, mode,
                           p.shape, plan, p.held)
     errors = holdout.result_errors(run.params, p.X, p.y, p.held_plan, len(p.axes) - 1,
-                                   run.diverged)
+                                   run.diverged, options.model)
     result = _result(run, p)._replace(errors=errors, model=options.model)
     if refine is not None:
         result = refinement.refine(result, refine, p)

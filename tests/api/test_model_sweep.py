@@ -88,6 +88,17 @@ def plain_loop(loss, params0, X, y, make_optimizer, num_steps=STEPS):
     return run
 
 
+def _numpy_predict(params, X):
+    """The oracle's predictions in float64 NumPy, runs first: the MLP's or the logistic's."""
+    X = np.asarray(X, np.float64)
+    p = {name: np.asarray(leaf, np.float64) for name, leaf in params.items()}
+    if "W1" in p:
+        hidden = np.tanh(np.einsum("nd,...dh->...nh", X, p["W1"]) + p["b1"][..., None, :])
+        return np.einsum("...nh,...h->...n", hidden, p["w2"]) + p["b2"][..., None]
+    logits = np.einsum("nd,...d->...n", X, p["w"]) + p["b"][..., None]
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
 def _equal(tree_a, tree_b):
     leaves_a, leaves_b = jax.tree_util.tree_leaves(tree_a), jax.tree_util.tree_leaves(tree_b)
     assert len(leaves_a) == len(leaves_b)
@@ -119,8 +130,19 @@ def test_every_member_of_a_sweep_is_the_plain_optax_loop_bit_for_bit(x64, make, 
     assert result.losses.dtype == dtype
     _equal(result.losses, losses)
     _equal(result.params, params)
-    assert result.optimal_loss is None and result.errors is None
+    assert result.optimal_loss is None
     assert result.engine == "direct" and not np.asarray(result.stalled).any()
+    # errors: MSE, RMSE, MAE of the model's predictions against y, in float64 (oracle: NumPy
+    # on the final parameters); for the MLP, whose loss is the MSE, its final loss.
+    residual = _numpy_predict(result.params, X) - np.asarray(y, np.float64)
+    rtol = 1e-5 if dtype == jnp.float32 else 1e-12
+    training = result.errors["training"]
+    np.testing.assert_allclose(training["mse"], np.mean(residual**2, axis=-1), rtol=rtol)
+    np.testing.assert_allclose(training["mae"], np.mean(np.abs(residual), axis=-1), rtol=rtol)
+    np.testing.assert_allclose(training["rmse"], np.sqrt(training["mse"]), rtol=1e-15)
+    if make is mlp:
+        np.testing.assert_allclose(training["mse"], result.final_loss, rtol=rtol)
+    assert result.errors["validation"] is None
 
 
 def test_adam_fit_is_the_plain_loop_bit_for_bit_and_its_sweep_within_ulps():
@@ -169,6 +191,12 @@ def test_held_out_losses_are_the_models_loss_on_the_held_rows():
     params, _ = jax.jit(run)(jnp.float32(RATES[1]))
     np.testing.assert_allclose(result.final_validation_loss[1], logistic_loss(params, held),
                                rtol=1e-6)
+    # errors on the held-out rows: the predicted probabilities' MSE (Brier score) and MAE.
+    residual = _numpy_predict(result.params, X_val) - y_val
+    np.testing.assert_allclose(result.errors["validation"]["mse"],
+                               np.mean(residual**2, axis=-1), rtol=1e-5)
+    np.testing.assert_allclose(result.run((2,)).errors["validation"]["mae"],
+                               np.mean(np.abs(residual[2])), rtol=1e-5)
 
 
 def test_k_folds_train_each_fold_on_its_rows_and_hold_out_the_rest():
@@ -187,6 +215,12 @@ def test_k_folds_train_each_fold_on_its_rows_and_hold_out_the_rest():
         held_loss = jax.vmap(logistic_loss, in_axes=(0, None))(params, rows)
         np.testing.assert_allclose(result.final_validation_loss[:, fold], held_loss,
                                    rtol=2e-5)
+        # errors: each fold's runs on its held-out and its training rows.
+        at = jax.tree_util.tree_map(lambda leaf, f=fold: leaf[:, f], result.params)
+        for side, rows in (("validation", held), ("training", train)):
+            residual = _numpy_predict(at, X[rows]) - y[rows]
+            np.testing.assert_allclose(result.errors[side]["mse"][:, fold],
+                                       np.mean(residual**2, axis=-1), rtol=1e-5)
     assert len(result.best()) == 1
 
 
@@ -344,8 +378,14 @@ def test_predict_uses_the_models_predict_and_refuses_without_one():
     np.testing.assert_array_equal(result.predict(X), expected)
     np.testing.assert_allclose(result.run((1,)).predict(X), expected[1], rtol=1e-6)
     bare = jaxgd.Model(logistic_loss, logistic().init)
+    result = jaxgd.fit(X, y, model=bare, learning_rate=0.1, num_steps=5)
+    assert result.errors is None  # no predictions to measure: its losses are final_loss's
     with pytest.raises(ValueError, match="no predict function"):
-        jaxgd.fit(X, y, model=bare, learning_rate=0.1, num_steps=5).predict(X)
+        result.predict(X)
+    wide = jaxgd.Model(logistic_loss, logistic().init,
+                       predict=lambda p, X: jnp.stack([X @ p["w"], X @ p["w"]], axis=-1))
+    with pytest.raises(ValueError, match="one prediction per row"):
+        jaxgd.fit(X, y, model=wide, learning_rate=0.1, num_steps=5).errors["training"]
 
 
 @pytest.mark.parametrize(("keywords", "error", "match"), [
