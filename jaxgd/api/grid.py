@@ -134,7 +134,8 @@ def grid_sweep(
 
       model: a ``jaxgd.Model`` to train instead of linear regression, on the direct path,
         as in ``fit``: verdicts without a known optimum, held-out losses from the model's
-        loss; search, k folds, early exit and pruning as for linear regression; ``init`` a
+        loss; search, refinement, k folds, early exit and pruning as for linear
+        regression; ``init`` a
         pytree of the model's init's structure (shared, or one per run as above).
     Returns:
       A ``GridResult``; ``best()`` picks by validation loss when there are held-out data
@@ -223,7 +224,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     first axis "sample" crossed with the grid's axes; ``refine`` a checked ``refine=``
     (``jaxgd.tuning.refinement``).
     """
-    options = custom.model_options(options, X, (grid, points), refine)  # a user's model
+    options = custom.model_options(options, X, (grid, points))  # a user's model
     return solve(X, y, options, partial(_finish, options=options, refine=refine), grid,
                  points)
 

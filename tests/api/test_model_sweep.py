@@ -371,6 +371,35 @@ def test_init_continues_a_sweep_run_by_run():
     np.testing.assert_allclose(more.losses[:, 0], first.final_loss, rtol=1e-6)
 
 
+def test_refine_steps_a_models_drawn_hyperparameters_by_hypergradients(x64):
+    dtype = jnp.float64 if x64 else jnp.float32
+    X, y = _data(dtype)
+    model, space = logistic(dtype), {"learning_rate": ("log", 0.01, 1.0)}
+    step = 1e-3 if x64 else 0.1  # float64: one short step, checked against differences
+    result = jaxgd.grid_sweep(X, y, model=model, num_steps=20, grid={"seed": [0]},
+                              sample=jaxgd.Sample(space, 4),
+                              refine={"top": 2, "steps": 1 if x64 else 3,
+                                      "learning_rate": step})
+    refined = result.refined
+    assert np.all(np.diff(refined.objective, axis=1) <= 0)  # accepted steps only lower it
+    assert refined.objective[:, -1].min() < result.final_loss.min()
+    # The refined runs are the end points run in full, with the model's predictions.
+    np.testing.assert_allclose(refined.runs.final_loss, refined.objective[:, -1], rtol=1e-6)
+    assert refined.runs.model is model and refined.runs.predict(X).shape == (2, N)
+    if not x64:
+        return
+    r = jaxgd.tuning.search.Range("log", 0.01, 1.0)
+    u0 = float(r.to_unit(refined.path["learning_rate"][0, 0]))
+
+    def loss(u):
+        return float(jaxgd.fit(X, y, model=model, learning_rate=r.from_unit(u),
+                               num_steps=20).final_loss)
+
+    h = 1e-6  # central differences in float64: error ~h² times the third derivative + ulp/h
+    finite = (loss(u0 + h) - loss(u0 - h)) / (2 * h)
+    np.testing.assert_allclose(refined.gradient["learning_rate"][0, 0], finite, rtol=1e-6)
+
+
 def test_predict_uses_the_models_predict_and_refuses_without_one():
     X, y = _data()
     result = jaxgd.sweep(X, y, model=logistic(), learning_rates=RATES, num_steps=STEPS)
