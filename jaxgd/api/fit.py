@@ -112,8 +112,10 @@ def fit(
         start flows through the run); runs are judged without a known optimum
         (``optimal_loss`` None); held-out losses are the model's loss on the held-out rows;
         ``errors`` are the MSE, RMSE and MAE of the model's ``predict`` against y (None
-        without one); ``predict`` uses the model's. l2, a number as init and
-        ``Record.track_sharpness`` are refused with it.
+        without one); ``predict`` uses the model's; ``Record.track_sharpness`` (adam)
+        estimates the preconditioned sharpness at the run's parameters by power iteration
+        (``jaxgd.theory.sharpness.power_sharpness``). l2 and a number as init are refused
+        with it.
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
       Its ``errors`` hold the final parameters' MSE, RMSE and MAE on the training and

@@ -9,8 +9,8 @@ decisions that differ from linear regression, taken at the edges of the one pipe
 
 Refused with a model, each with its reason: ``l2`` (the loss is the model's: put a penalty in
 it), a number as ``init=`` (the scale of the linear random start: a model's start is a
-pytree like its ``init``), ``track_sharpness``, and data
-given as sufficient statistics or a file (the model needs the rows).
+pytree like its ``init``), and data given as sufficient statistics or a file (the model
+needs the rows).
 """
 
 from __future__ import annotations
@@ -55,15 +55,10 @@ def model_options(options: Options, X=None, varied: tuple[Any, ...] = ()) -> Opt
             isinstance(names, Mapping) and "l2" in names for names in varied):
         raise ValueError("l2 is the linear model's ridge penalty; a model's loss is its own: "
                          "put a penalty in Model's loss instead")
-    refused = {"init": options.init_scale != 0.01,
-               "track_sharpness": options.track_sharpness is True}
-    why = {"init": "a number is the scale of linear regression's random start; give the "
-                   "model's start as a pytree like Model's init (e.g. a result's params)",
-           "track_sharpness": "the preconditioned sharpness is tracked for linear "
-                              "regression's loss only"}
-    for name, given in refused.items():
-        if given:
-            raise ValueError(f"{name} is not taken with model=: {why[name]}")
+    if options.init_scale != 0.01:
+        raise ValueError("init is not taken as a number with model=: a number is the scale "
+                         "of linear regression's random start; give the model's start as a "
+                         "pytree like Model's init (e.g. a result's params)")
     return dataclasses.replace(options, engine="direct", reference=False)
 
 

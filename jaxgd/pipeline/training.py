@@ -89,7 +89,9 @@ def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], confi
     # Plain gradient descent never raises the loss below its stability limit (see
     # jaxgd.core.convergence); other optimizers and mini-batches may.
     start = engine.to_coordinates(data, params)
-    observe = sharpness.tracker(loss, start, {**config.optimizer.defaults(), **hyper}) if (
+    # A user's model's loss is not quadratic: its Hessian is taken where the run is.
+    observe = sharpness.tracker(loss, start, {**config.optimizer.defaults(), **hyper},
+                                quadratic=engine.start is None) if (
         config.track_sharpness) else None
     loop = descent_loop(loss, start, optimizer, config.num_steps,
                         monotone=config.optimizer.monotone, segmented=segmented,
