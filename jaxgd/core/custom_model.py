@@ -89,10 +89,6 @@ class Model:
             if not np.isfinite(np.asarray(leaf)).all():
                 raise ValueError("Model: init holds NaN or infinite values")
 
-    def start(self, dtype) -> PyTree:
-        """``init`` in the run's float ``dtype``."""
-        return jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf, dtype), self.init)
-
     def start_values(self, init, run_shape: tuple[int, ...] = (),
                      axes: tuple[str, ...] = ()) -> dict[str, Any]:
         """``train``'s traced inputs that hold the runs' start: one per leaf of ``init``

@@ -330,20 +330,21 @@ def test_grad_with_respect_to_the_start_through_fit_and_sweep(x64):
     for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs),
                     strict=True):
         np.testing.assert_allclose(a, b, rtol=rtol)
-    np.testing.assert_allclose(jax.jit(final)(start), final(start), rtol=rtol)
-    starts = jax.tree_util.tree_map(lambda leaf: jnp.stack([leaf, 2 * leaf]), start)
-    np.testing.assert_allclose(jax.vmap(final)(starts)[1],
-                               final(jax.tree_util.tree_map(lambda leaf: 2 * leaf, start)),
-                               rtol=rtol)
-    # A sweep's runs share the start: the gradient of their sum is the sum of theirs.
-    rates = jnp.asarray([0.1, rate], dtype)
-    swept = jax.grad(lambda p0: jaxgd.sweep(X, y, model=model, init=p0, learning_rates=rates,
-                                            num_steps=steps).final_loss.sum())(start)
-    summed = jax.grad(lambda p0: sum(model.loss(run(r, p0)[0], (X, y)) for r in rates))(start)
-    for a, b in zip(jax.tree_util.tree_leaves(swept), jax.tree_util.tree_leaves(summed),
-                    strict=True):
-        np.testing.assert_allclose(a, b, rtol=rtol)
-    if not x64:
+    if not x64:  # (jit, vmap and a sweep: the same plumbing in both dtypes, run once)
+        np.testing.assert_allclose(jax.jit(final)(start), final(start), rtol=rtol)
+        starts = jax.tree_util.tree_map(lambda leaf: jnp.stack([leaf, 2 * leaf]), start)
+        np.testing.assert_allclose(jax.vmap(final)(starts)[1],
+                                   final(jax.tree_util.tree_map(lambda leaf: 2 * leaf, start)),
+                                   rtol=rtol)
+        # A sweep's runs share the start: the gradient of their sum is the sum of theirs.
+        rates = jnp.asarray([0.1, rate], dtype)
+        swept = jax.grad(lambda p0: jaxgd.sweep(X, y, model=model, init=p0, num_steps=steps,
+                                                learning_rates=rates).final_loss.sum())(start)
+        summed = jax.grad(lambda p0: sum(model.loss(run(r, p0)[0], (X, y))
+                                         for r in rates))(start)
+        for a, b in zip(jax.tree_util.tree_leaves(swept), jax.tree_util.tree_leaves(summed),
+                        strict=True):
+            np.testing.assert_allclose(a, b, rtol=rtol)
         return
     # Central differences in float64, h = 1e-5: truncation ~h² and rounding ~eps/h, both
     # under 1e-9 on a loss of ~0.5; every call reuses one compiled program (init is data).
@@ -475,6 +476,8 @@ def test_bad_models_are_refused_by_name(tmp_path):
         jaxgd.Model(None, {"w": jnp.zeros(D)})
     with pytest.raises(TypeError, match="must be floats"):
         jaxgd.Model(logistic_loss, {"w": jnp.zeros(D, jnp.int32)})
+    with pytest.raises(ValueError, match="traced start as fit's, sweep's or grid_sweep's init="):
+        jax.jit(lambda w: jaxgd.Model(logistic_loss, {"w": w, "b": 0.0}))(jnp.zeros(D))
     with pytest.raises(ValueError, match="l2"):
         jaxgd.grid_sweep(X, y, model=logistic(), num_steps=5, learning_rate=0.1,
                          grid={"l2": [0.0, 0.1]})
