@@ -60,6 +60,40 @@ def errors(params: LinearParams, X, y, rows: np.ndarray | None = None,
     return {"mse": mse, "rmse": np.asarray(np.sqrt(mse)), "mae": mae}
 
 
+def frozen(array):
+    """``array`` as it is now, for good: kept if no one can change it (a JAX array, a
+    read-only NumPy array over read-only memory of its own), else a read-only copy.
+
+    A read-only view is not enough: pandas hands out read-only views of a DataFrame's
+    memory, which changes when the frame is written to.
+
+    Example:
+      >>> a = np.arange(3.0)
+      >>> view = a[:]
+      >>> view.flags.writeable = False
+      >>> kept = frozen(view)
+      >>> a[0] = 9.0
+      >>> kept.tolist(), frozen(kept) is kept
+      ([0.0, 1.0, 2.0], True)
+    """
+    if isinstance(array, jax.Array) or _owns_read_only(array):
+        return array
+    array = np.array(array, copy=True)
+    array.flags.writeable = False
+    return array
+
+
+def _owns_read_only(array) -> bool:
+    """Whether ``array`` is a read-only NumPy array whose memory is a read-only NumPy
+    array's own (its own, or that of the arrays it views); a writable owner, or memory
+    of another kind (a buffer, a file), may change under it."""
+    if not isinstance(array, np.ndarray) or array.flags.writeable:
+        return False
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array.base is None and not array.flags.writeable
+
+
 def model_errors(model: Model, params, X, y, rows: np.ndarray | None = None
                  ) -> dict[str, np.ndarray]:
     """``errors`` of a user's model: MSE, RMSE and MAE of its predictions
@@ -101,40 +135,6 @@ def model_errors(model: Model, params, X, y, rows: np.ndarray | None = None
         mae[start:start + chunk] = np.mean(np.abs(residual), axis=1)
     mse, mae = mse.reshape(runs), mae.reshape(runs)
     return {"mse": mse, "rmse": np.asarray(np.sqrt(mse)), "mae": mae}
-
-
-def frozen(array):
-    """``array`` as it is now, for good: kept if no one can change it (a JAX array, a
-    read-only NumPy array over read-only memory of its own), else a read-only copy.
-
-    A read-only view is not enough: pandas hands out read-only views of a DataFrame's
-    memory, which changes when the frame is written to.
-
-    Example:
-      >>> a = np.arange(3.0)
-      >>> view = a[:]
-      >>> view.flags.writeable = False
-      >>> kept = frozen(view)
-      >>> a[0] = 9.0
-      >>> kept.tolist(), frozen(kept) is kept
-      ([0.0, 1.0, 2.0], True)
-    """
-    if isinstance(array, jax.Array) or _owns_read_only(array):
-        return array
-    array = np.array(array, copy=True)
-    array.flags.writeable = False
-    return array
-
-
-def _owns_read_only(array) -> bool:
-    """Whether ``array`` is a read-only NumPy array whose memory is a read-only NumPy
-    array's own (its own, or that of the arrays it views); a writable owner, or memory
-    of another kind (a buffer, a file), may change under it."""
-    if not isinstance(array, np.ndarray) or array.flags.writeable:
-        return False
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array.base is None and not array.flags.writeable
 
 
 class LazyErrors(Mapping):
