@@ -108,11 +108,16 @@ def fit(
         of the compiled loop, a speed setting (see ``jaxgd.descend``).
 
       model: a ``jaxgd.Model`` (its loss, start and prediction) to train instead of linear
-        regression, on the direct path (see ``jaxgd.core.custom_model``): every run starts
-        at the model's ``init``; runs are judged without a known optimum (``optimal_loss``
-        None); held-out losses are the model's loss on the held-out rows; ``errors`` is
-        None; ``predict`` uses the model's. l2, init, ``Record.track_sharpness`` and
-        ``refine`` are refused with it.
+        regression, on the direct path (see ``jaxgd.core.custom_model``): the run starts
+        at the model's ``init``, or at ``init`` given as a pytree of its structure (e.g. a
+        previous result's ``params``; it may be traced: ``jax.grad`` with respect to the
+        start flows through the run); runs are judged without a known optimum
+        (``optimal_loss`` None); held-out losses are the model's loss on the held-out rows;
+        ``errors`` are the MSE, RMSE and MAE of the model's ``predict`` against y (None
+        without one); ``predict`` uses the model's; ``Record.track_sharpness`` (adam)
+        estimates the preconditioned sharpness at the run's parameters by power iteration
+        (``jaxgd.theory.sharpness.power_sharpness``). l2 and a number as init are refused
+        with it.
     Returns:
       A ``FitResult``. A diverging run is a result, flagged ``diverged``, not an error.
       Its ``errors`` hold the final parameters' MSE, RMSE and MAE on the training and
@@ -164,4 +169,5 @@ def _finish(problem: Problem, options: Options) -> FitResult:
                      feature_names=feature_names, target_name=target_name,
                      num_steps=config.num_steps, model=options.model,
                      errors=holdout.result_errors(run.params, problem.X, problem.y,
-                                                  problem.held_plan, diverged=run.diverged))
+                                                  problem.held_plan, diverged=run.diverged,
+                                                  model=options.model))

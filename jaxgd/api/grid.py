@@ -138,7 +138,9 @@ def grid_sweep(
 
       model: a ``jaxgd.Model`` to train instead of linear regression, on the direct path,
         as in ``fit``: verdicts without a known optimum, held-out losses from the model's
-        loss; search, k folds, early exit and pruning as for linear regression.
+        loss; search, refinement, k folds, early exit and pruning as for linear
+        regression; ``init`` a
+        pytree of the model's init's structure (shared, or one per run as above).
     Returns:
       A ``GridResult``; ``best()`` picks by validation loss when there are held-out data
       (with k folds, by the mean over folds: the index then leaves the fold axis out).
@@ -230,7 +232,7 @@ def run_grid(X, y, grid: Mapping[str, Sequence[float]], options: Options,
     first axis "sample" crossed with the grid's axes; ``refine`` a checked ``refine=``
     (``jaxgd.tuning.refinement``).
     """
-    options = custom.model_options(options, X, (grid, points), refine)  # a user's model
+    options = custom.model_options(options, X, (grid, points))  # a user's model
     if isinstance(X, RowSource):  # refused before the file is read
         check_settings(X, options, grid, points, refine)
     return solve(X, y, options, partial(_finish, options=options, refine=refine), grid,
@@ -253,7 +255,7 @@ def _finish(problem: Problem, options: Options,
         run = _run_placed(p.engine, p.data, p.hyper, config, options.chunk_size, mode,
                           p.shape, plan, p.held)
     errors = holdout.result_errors(run.params, p.X, p.y, p.held_plan, len(p.axes) - 1,
-                                   run.diverged)
+                                   run.diverged, options.model)
     result = _result(run, p)._replace(errors=errors, model=options.model)
     if refine is not None:
         result = refinement.refine(result, refine, p)

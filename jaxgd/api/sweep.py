@@ -69,7 +69,9 @@ def sweep(
       placement: ``jaxgd.Placement``: chunk_size, sharding and unroll (see ``grid_sweep``).
 
       model: a ``jaxgd.Model`` to train instead of linear regression, as in ``fit`` (every
-        run starts at its ``init``, so seeds change nothing there).
+        run starts at its ``init``, or at ``init=`` given as a pytree of its structure,
+        shared or one per run with the result's axes in front, e.g. ``previous.params``;
+        seeds change nothing there).
     Returns:
       A ``SweepResult``, grid axes first and steps last; ``best()`` picks by held-out
       loss when there is one.

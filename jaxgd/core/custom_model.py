@@ -16,14 +16,14 @@ is "stalled" (that test measures the distance to a known optimum).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgd.inputs.validation import is_traced
+from jaxgd.inputs.validation import default_float, is_traced
 
 PyTree = Any
 
@@ -42,7 +42,10 @@ class Model:
         not divide n, it must be a mean over the rows (those losses are weighted sums of
         the one-row losses).
       init: the starting parameters of every run, a pytree of float arrays (e.g. a dict of
-        weights); its floats are cast to the run's float dtype. Must be concrete.
+        weights); its floats are cast to the run's float dtype. Must be concrete: it is
+        also the structure a run's ``init=`` must have (``fit(..., model=m, init=p0)``
+        starts from ``p0`` instead, which may be the caller's tracer: ``jax.grad`` with
+        respect to the start flows through the runs).
       predict: ``predict(params, X) -> predictions`` (one per row), for the results'
         ``predict``; None: the results cannot predict.
 
@@ -77,8 +80,8 @@ class Model:
                              "{'w': jnp.zeros(d), 'b': jnp.zeros(())}")
         if is_traced(leaves):
             raise ValueError("Model: init is traced (inside the caller's jit, vmap or grad): "
-                             "the start is part of the compiled program, so give concrete "
-                             "arrays")
+                             "give Model concrete arrays (its structure) and the traced start "
+                             "as fit's, sweep's or grid_sweep's init=")
         for leaf in leaves:
             if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
                 raise TypeError(f"Model: init's arrays must be floats, got one of dtype "
@@ -86,13 +89,99 @@ class Model:
             if not np.isfinite(np.asarray(leaf)).all():
                 raise ValueError("Model: init holds NaN or infinite values")
 
-    def start(self, dtype) -> PyTree:
-        """``init`` in the run's float ``dtype``."""
-        return jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf, dtype), self.init)
+    def start_values(self, init, run_shape: tuple[int, ...] = (),
+                     axes: tuple[str, ...] = ()) -> dict[str, Any]:
+        """``train``'s traced inputs that hold the runs' start: one per leaf of ``init``
+        (``START`` and the leaf's place), the runs' grid ``run_shape`` unrolled in row-major
+        order in front (none for one run). The start enters the compiled program as data,
+        so ``jax.grad`` with respect to it flows through the runs.
+
+        Args:
+          init: the start given to fit, sweep or grid_sweep (None: this model's ``init``): a
+            pytree with ``init``'s structure, each leaf of its leaf's shape (one start for
+            every run), or with the runs' axes ``run_shape`` in front (one per run, as a
+            sweep's result's ``params`` have; an axis of 1 is shared along that axis). It
+            may be traced (checked by shape and dtype only); concrete leaves must be finite.
+          run_shape: the runs' grid shape (``()`` for one run).
+          axes: the grid's axis names, for the errors.
+
+        Raises:
+          TypeError: another structure than ``init``'s, or a leaf that is not floats.
+          ValueError: a leaf of another shape, or NaN or infinite values.
+
+        Example:
+          >>> m = Model(lambda p, b: jnp.mean((b[0] @ p["w"] - b[1]) ** 2), {"w": np.zeros(2)})
+          >>> m.start_values({"w": np.ones((3, 2))}, (3,), ("learning_rate",))[START + "0"].shape
+          (3, 2)
+        """
+        leaves = _start_leaves(self.init if init is None else init, self.init)
+        lead = _run_axes(leaves, jax.tree_util.tree_leaves(self.init), run_shape, axes)
+        xp = jnp if is_traced(leaves) else np
+        values = {}
+        for place, (leaf, own) in enumerate(zip(leaves, jax.tree_util.tree_leaves(self.init),
+                                                strict=True)):
+            shape = np.shape(own)
+            leaf = xp.asarray(leaf, default_float())
+            if run_shape:
+                leaf = xp.broadcast_to(xp.reshape(leaf, (*lead, *shape)), (*run_shape, *shape))
+                leaf = xp.reshape(leaf, (-1, *shape))
+            values[f"{START}{place}"] = leaf
+        return values
+
+    def start_from(self, inputs: Mapping[str, jax.Array], dtype) -> PyTree:
+        """A run's start from its traced inputs (``start_values``), in the run's ``dtype``."""
+        treedef = jax.tree_util.tree_structure(self.init)
+        return jax.tree_util.tree_unflatten(treedef, [
+            jnp.asarray(inputs[f"{START}{place}"], dtype) for place in range(treedef.num_leaves)])
 
     def size(self) -> int:
         """The number of parameters (the scalars in ``init``)."""
         return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.init)))
+
+
+#: The prefix of ``train``'s traced inputs that hold a model's start (``Model.start_values``).
+START = "model_init:"
+
+
+def _start_leaves(init, own) -> list:
+    """``init``'s leaves, checked against the model's own ``init`` (its structure, floats,
+    finite where concrete)."""
+    if jax.tree_util.tree_structure(init) != jax.tree_util.tree_structure(own):
+        raise TypeError(f"init must have the structure of the model's init "
+                        f"({jax.tree_util.tree_structure(own)}), e.g. a result's params; got "
+                        f"{jax.tree_util.tree_structure(init)}")
+    leaves = jax.tree_util.tree_leaves(init)
+    for leaf in leaves:
+        dtype = None if isinstance(leaf, str | bytes) else jnp.result_type(leaf)
+        if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"init's arrays must be floats (the start's values), got "
+                            f"{type(leaf).__name__ if dtype is None else dtype}")
+        if not is_traced(leaf) and not np.isfinite(np.asarray(leaf)).all():
+            raise ValueError("init holds NaN or inf: the start must be finite")
+    return leaves
+
+
+def _run_axes(leaves, own, run_shape: tuple[int, ...], axes: tuple[str, ...]) -> tuple:
+    """The run axes in front of every leaf of a given start: () (one start for every run) or
+    axes that fit ``run_shape`` (1 or its size each), the same for every leaf."""
+    leads = set()
+    for leaf, mine in zip(leaves, own, strict=True):
+        shape, size = np.shape(leaf), np.ndim(mine)
+        if shape[len(shape) - size:] != np.shape(mine) or len(shape) < size:
+            leads.add(None)
+        else:
+            leads.add(tuple(shape[:len(shape) - size]))
+    lead = leads.pop() if len(leads) == 1 else None
+    fits = lead == () or (lead is not None and len(lead) == len(run_shape) and all(
+        size in (1, runs) for size, runs in zip(lead, run_shape, strict=True)))
+    if not fits:
+        named = f" ({', '.join(axes)})" if axes else ""
+        per_run = (f", or one per run: the runs' axes {tuple(run_shape)}{named} in front of "
+                   f"each (an axis of 1 is shared)") if run_shape else ""
+        raise ValueError(f"init's arrays have shapes {[np.shape(leaf) for leaf in leaves]}: "
+                         f"expected the model's init's, {[np.shape(m) for m in own]}, one "
+                         f"start for every run{per_run}")
+    return lead
 
 
 def predict_runs(model: Model, params: PyTree, X, run_ndim: int) -> jax.Array:

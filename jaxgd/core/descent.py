@@ -86,6 +86,36 @@ class Logged(NamedTuple):
     validation: jax.Array | None = None
 
 
+class LoopSettings(NamedTuple):
+    """``descend``'s settings as one value (its keywords and their defaults; see ``descend``
+    for each), which ``descent_loop`` takes, plus ``segmented`` (see ``descent_loop``).
+
+    Example:
+      >>> LoopSettings(tol=1e-4)._replace(log_every=10).log_every
+      10
+    """
+
+    tol: float = convergence.DEFAULT_TOL
+    patience: int = convergence.DEFAULT_PATIENCE
+    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR
+    stop_at_convergence: bool = False
+    snapshot_steps: Sequence[int] | None = None
+    progress_every: int = 0
+    log_every: int = 1
+    batches: Batches | None = None
+    noise: Any = 0.0
+    initial_loss: Any = None
+    has_aux: bool = False
+    optimum: Any = None
+    monotone: bool = False
+    unstable: Any = False
+    segmented: bool = False
+    observe: Callable[[PyTree, PyTree], PyTree] | None = None
+    validation: Callable[[PyTree], jax.Array] | None = None
+    unroll: int | None = None
+    at_optimum: Callable[[PyTree], jax.Array] | None = None
+
+
 def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
     """Validates snapshot steps (each an integer in [0, num_steps]; a list, even of one) and
     returns them sorted, unique. They fix the snapshots' shape, so they are static."""
@@ -235,13 +265,11 @@ def descend(
       >>> run.validation_losses.tolist(), float(run.final_validation_loss)
       ([4.0, 0.25, 0.0625, 0.390625], 0.66015625)
     """
-    loop = descent_loop(
-        loss_fn, params, optimizer, num_steps, tol=tol, patience=patience,
-        divergence_factor=divergence_factor, stop_at_convergence=stop_at_convergence,
-        snapshot_steps=snapshot_steps, progress_every=progress_every, log_every=log_every,
-        batches=batches, noise=noise, initial_loss=initial_loss, has_aux=has_aux,
-        optimum=optimum, monotone=monotone, unstable=unstable, observe=observe,
-        validation=validation, unroll=unroll, at_optimum=at_optimum)
+    # Every keyword, as one value (the parameters' names are its fields).
+    given = locals()
+    settings = LoopSettings(**{name: given[name] for name in LoopSettings._fields
+                               if name in given})
+    loop = descent_loop(loss_fn, params, optimizer, num_steps, settings)
     steps_scanned = -(-num_steps // log_every) * log_every
     state, (losses, logged) = loop.run(loop.init(), 0, steps_scanned)
     return loop.finish(state, losses, logged)
@@ -252,32 +280,16 @@ def descent_loop(
     params: PyTree,
     optimizer: optax.GradientTransformation,
     num_steps: int,
-    *,
-    tol: float = convergence.DEFAULT_TOL,
-    patience: int = convergence.DEFAULT_PATIENCE,
-    divergence_factor: float = convergence.DEFAULT_DIVERGENCE_FACTOR,
-    stop_at_convergence: bool = False,
-    snapshot_steps: Sequence[int] | None = None,
-    progress_every: int = 0,
-    log_every: int = 1,
-    batches: Batches | None = None,
-    noise=0.0,
-    initial_loss=None,
-    has_aux: bool = False,
-    optimum=None,
-    monotone: bool = False,
-    unstable=False,
-    segmented: bool = False,
-    observe: Callable[[PyTree, PyTree], PyTree] | None = None,
-    validation: Callable[[PyTree], jax.Array] | None = None,
-    unroll: int | None = None,
-    at_optimum: Callable[[PyTree], jax.Array] | None = None,
+    settings: LoopSettings | None = None,
+    **keywords: Any,
 ) -> Loop:
     """``descend``'s loop as a ``Loop`` of pure functions, to run in segments that carry the
     whole state (parameters, optimizer state, monitor, snapshots) from one to the next.
 
-    Takes ``descend``'s arguments, plus ``segmented``: the loop will run in pieces, and
-    steps at or past ``num_steps`` (a last segment that runs over) must change nothing.
+    Takes ``descend``'s arguments, its keywords as one ``LoopSettings`` (None: the defaults)
+    or as keywords that replace its fields, plus ``segmented``: the loop will run in
+    pieces, and steps at or past ``num_steps`` (a last segment that runs over) must change
+    nothing.
     ``jaxgd.tuning.segments`` uses it to let finished runs of a sweep leave between segments.
 
     Example:
@@ -292,6 +304,14 @@ def descent_loop(
       >>> bool(loop.finish(state, None, position=20).params == whole.params)
       True
     """
+    unknown = sorted(set(keywords) - set(LoopSettings._fields))
+    if unknown:
+        raise TypeError(f"descent_loop got unknown settings {', '.join(unknown)}; valid: "
+                        f"{', '.join(LoopSettings._fields)}")
+    settings = (LoopSettings() if settings is None else settings)._replace(**keywords)
+    (tol, patience, divergence_factor, stop_at_convergence, snapshot_steps, progress_every,
+     log_every, batches, noise, initial_loss, has_aux, optimum, monotone, unstable, segmented,
+     observe, validation, unroll, at_optimum) = settings  # in the fields' order
     num_steps = check_positive_int(num_steps, "num_steps")
     patience = check_positive_int(patience, "patience")
     log_every = check_positive_int(log_every, "log_every")
@@ -578,5 +598,5 @@ def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTr
     return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
-__all__ = ["Batches", "Descent", "Logged", "Loop", "LoopState", "Monitor",
+__all__ = ["Batches", "Descent", "Logged", "Loop", "LoopSettings", "LoopState", "Monitor",
            "default_snapshot_steps", "default_unroll", "descend", "descent_loop"]

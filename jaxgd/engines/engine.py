@@ -198,6 +198,10 @@ class Engine(NamedTuple):
       batch_loss: ``(data, params, batch, padded) -> loss`` on a mini-batch's rows
         (``jaxgd.core.minibatch.Batch``), the run descending in ``to_coordinates`` of its
         drawn start; None: the linear model's MSE in weight and bias.
+      start: ``(data, inputs) -> params``: a user's model's start, read from the run's
+        traced inputs (``jaxgd.core.custom_model.Model.start_values``), so that it is data
+        of the compiled program, not a constant; None: the linear start (drawn from the
+        seed, or given as ``init_weight`` and ``init_bias``).
     """
 
     name: str
@@ -210,6 +214,7 @@ class Engine(NamedTuple):
     fused: bool = False
     held_loss: Callable[..., Any] | None = None
     batch_loss: Callable[..., Any] | None = None
+    start: Callable[[Any, Any], Any] | None = None
 
 
 def _direct_prepare(X, y, l2, dtype):

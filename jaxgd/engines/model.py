@@ -3,10 +3,11 @@
 The engine reads what the direct engine reads (``engine.Rows``: the rows, and with k folds
 one row weighting per fold), so held-out splits, k folds, sharding and early exit treat it
 as they treat the direct engine; only the loss, the start and the held-out loss are the
-model's. It descends in the model's own parameters (no change of coordinates), from the
-model's ``init`` (the drawn linear start ``train`` passes is ignored: the model carries its
-start). The ridge ``l2`` is not applied (``jaxgd.pipeline.custom`` refuses it): a penalty is
-part of the model's loss.
+model's. It descends in the model's own parameters (no change of coordinates), from the start
+in the run's traced inputs (``Engine.start``: the model's ``init``, or the ``init=`` given to
+fit, sweep or grid_sweep), never a constant of the program, so ``jax.grad`` with respect to
+the start flows through the runs. The ridge ``l2`` is not applied
+(``jaxgd.pipeline.custom`` refuses it): a penalty is part of the model's loss.
 
 The loss's noise floor is unknown (0: the monitor takes 16·eps²·loss₀, as ``descend`` does
 for a bare loss), and so is the optimum: verdicts come from the losses alone.
@@ -15,10 +16,12 @@ Example:
   >>> import jax.numpy as jnp, numpy as np
   >>> from jaxgd.core.custom_model import Model
   >>> model = Model(lambda p, b: jnp.mean((b[0] @ p - b[1]) ** 2), jnp.zeros(1))
-  >>> data = model_engine(model).prepare(np.ones((2, 1)), np.array([1.0, 3.0]), 0.0,
-  ...                                    jnp.float32)
-  >>> float(model_engine(model).loss(data, 0.0)(jnp.array([2.0])))
+  >>> engine = model_engine(model)
+  >>> data = engine.prepare(np.ones((2, 1)), np.array([1.0, 3.0]), 0.0, jnp.float32)
+  >>> float(engine.loss(data, 0.0)(jnp.array([2.0])))
   1.0
+  >>> engine.start(data, model.start_values(jnp.array([2.0])))
+  Array([2.], dtype=float32)
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def rows_loss(model: Model, params, rows: Rows) -> jax.Array:
 def _make(model: Model) -> Engine:
     return DIRECT._replace(
         name="direct",
-        to_coordinates=lambda data, params: model.start(data.X.dtype),
+        to_coordinates=lambda data, params: params,
         from_coordinates=lambda data, coordinates: coordinates,
         loss=lambda data, l2: lambda params: rows_loss(model, params, data),
         noise=lambda data: 0.0,
@@ -65,6 +68,7 @@ def _make(model: Model) -> Engine:
         held_loss=lambda data, held, params: rows_loss(model, params, held),
         batch_loss=lambda data, params, batch, padded: batch_loss(model, params, batch,
                                                                   data, padded),
+        start=lambda data, inputs: model.start_from(inputs, data.X.dtype),
     )
 
 

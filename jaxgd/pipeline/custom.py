@@ -8,8 +8,9 @@ decisions that differ from linear regression, taken at the edges of the one pipe
 - ``engine_for``: the engine value that runs (``jaxgd.engines.model``).
 
 Refused with a model, each with its reason: ``l2`` (the loss is the model's: put a penalty in
-it), ``init=`` (the model carries its start), ``track_sharpness``, ``refine=``, and data
-given as sufficient statistics or a file (the model needs the rows).
+it), a number as ``init=`` (the scale of the linear random start: a model's start is a
+pytree like its ``init``), and data given as sufficient statistics or a file (the model
+needs the rows).
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from jaxgd.pipeline import streaming
 from jaxgd.pipeline.options import Options
 
 
-def model_options(options: Options, X=None, varied: tuple[Any, ...] = (),
-                  refine=None) -> Options:
+def model_options(options: Options, X=None, varied: tuple[Any, ...] = ()) -> Options:
     """``options`` for the runs of ``options.model`` (unchanged without one), checked.
 
     ``varied``: the grid and the drawn points (mappings by hyperparameter name, or None).
@@ -55,15 +55,10 @@ def model_options(options: Options, X=None, varied: tuple[Any, ...] = (),
             isinstance(names, Mapping) and "l2" in names for names in varied):
         raise ValueError("l2 is the linear model's ridge penalty; a model's loss is its own: "
                          "put a penalty in Model's loss instead")
-    refused = {"init": options.init is not None, "refine": refine is not None,
-               "track_sharpness": options.track_sharpness is True}
-    why = {"init": "the model carries its start (Model's init)",
-           "refine": "refinement steps a linear model's hyperparameters on its own loss",
-           "track_sharpness": "the preconditioned sharpness is tracked for linear "
-                              "regression's loss only"}
-    for name, given in refused.items():
-        if given:
-            raise ValueError(f"{name} is not taken with model=: {why[name]}")
+    if options.init_scale != 0.01:
+        raise ValueError("init is not taken as a number with model=: a number is the scale "
+                         "of linear regression's random start; give the model's start as a "
+                         "pytree like Model's init (e.g. a result's params)")
     return dataclasses.replace(options, engine="direct", reference=False)
 
 

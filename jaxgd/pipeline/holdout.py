@@ -321,40 +321,43 @@ def pick(data, fold):
 
 
 def result_errors(params: LinearParams, X, y, plan, fold_axis: int | None = None,
-                  diverged=False):
+                  diverged=False, model=None):
     """``{"training": errors, "validation": errors}`` of final ``params`` (``validation``
     None without held-out data; NaN for the runs that ``diverged``: see
     ``convergence.diverged_as_nan``) as a ``LazyErrors``, computed the first time it is
-    read; or None when the rows or parameters are not concrete."""
-    if not _rows(X, y) or is_traced((params, diverged)) or not isinstance(params, LinearParams):
-        return None  # (a user's model's params: no linear errors, see jaxgd.core.custom_model)
+    read; or None when the rows or parameters are not concrete, or for a user's ``model``
+    without a ``predict`` (its errors are its predictions': ``errors.model_errors``)."""
+    if not _rows(X, y) or is_traced((params, diverged)):
+        return None
+    if model is not None and model.predict is None:
+        return None  # no predictions to measure (its own losses are final_loss's)
     arrays = (X, y, *(plan if isinstance(plan, Split) else ()))
     if sum(8 * np.size(a) for a in arrays) > memo.MAX_BYTES:  # as float64, as computed
         # Large data: a copy kept in every result would cost the data's size per result,
         # and at this size the program and the float64 reference cost as much anyway.
-        return LazyErrors(value=_result_errors(params, X, y, plan, fold_axis, diverged))
+        return LazyErrors(value=_result_errors(params, X, y, plan, fold_axis, diverged, model))
     # Kept as they are now: the caller may change its arrays before the errors are read.
     X, y, diverged = frozen(X), frozen(y), frozen(diverged)
     plan = plan._replace(X_val=frozen(plan.X_val), y_val=frozen(plan.y_val)) \
         if isinstance(plan, Split) else plan
-    return LazyErrors(lambda: _result_errors(params, X, y, plan, fold_axis, diverged))
+    return LazyErrors(lambda: _result_errors(params, X, y, plan, fold_axis, diverged, model))
 
 
-def _result_errors(params: LinearParams, X, y, plan, fold_axis, diverged=False):
+def _result_errors(params, X, y, plan, fold_axis, diverged=False, model=None):
     if isinstance(plan, Folds):  # each fold's runs on that fold's rows
-        out = {side: {m: np.empty(np.shape(params.bias)) for m in ("mse", "rmse", "mae")}
+        out = {side: {m: np.empty(np.shape(diverged)) for m in ("mse", "rmse", "mae")}
                for side in ("training", "validation")}
         for f in range(plan.k):
             at = (slice(None),) * fold_axis + (f,)
-            runs = LinearParams(np.asarray(params.weight)[at], np.asarray(params.bias)[at])
+            runs = jax.tree_util.tree_map(lambda leaf, at=at: np.asarray(leaf)[at], params)
             for side, rows in (("training", plan.ids != f), ("validation", plan.ids == f)):
-                for metric, value in errors(runs, X, y, rows).items():
+                for metric, value in errors(runs, X, y, rows, model).items():
                     out[side][metric][at] = value
         validation = out["validation"]
     else:
-        out = {"training": errors(params, X, y), "validation": None}
-        validation = errors(params, *plan) if isinstance(plan, Split) and _rows(*plan) \
-            else None
+        out = {"training": errors(params, X, y, model=model), "validation": None}
+        validation = errors(params, *plan, model=model) \
+            if isinstance(plan, Split) and _rows(*plan) else None
     if validation is not None:  # as 0-d arrays for one run, like the training side
         diverged = np.asarray(diverged, bool)
         out["validation"] = {metric: np.asarray(convergence.diverged_as_nan(value, diverged))

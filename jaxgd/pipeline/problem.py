@@ -167,7 +167,10 @@ def prepare(X, y, options: Options, grid: Mapping[str, Sequence[float]] | None =
     else:
         optimal, curvatures = _references(pending, l2, axes, shape, hyper, config, l2_axis,
                                           xp)
-    hyper.update(start_values(options.init, n_features(engine, data, folds), shape, axes))
+    if options.model is not None:  # its start, given or its own, as data of the program
+        hyper.update(options.model.start_values(options.init, shape, axes))
+    else:
+        hyper.update(start_values(options.init, n_features(engine, data, folds), shape, axes))
     if not shape:  # one run: its inputs on the device as they are, unbatched
         hyper = {name: on_device(value, input_dtype(name)) for name, value in hyper.items()}
     return Problem(X, y, names, held_plan, n_rows, config, axes, values, shape, fixed, l2,

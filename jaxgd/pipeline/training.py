@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from jaxgd.core import minibatch
 from jaxgd.core.convergence import OPTIMUM_INPUTS, at_optimum, init_monitor, update_monitor
+from jaxgd.core.custom_model import START
 from jaxgd.core.descent import (
     Descent,
     Loop,
@@ -88,7 +89,9 @@ def run_loop(engine: engines.Engine, data, hyper: Mapping[str, jax.Array], confi
     # Plain gradient descent never raises the loss below its stability limit (see
     # jaxgd.core.convergence); other optimizers and mini-batches may.
     start = engine.to_coordinates(data, params)
-    observe = sharpness.tracker(loss, start, {**config.optimizer.defaults(), **hyper}) if (
+    # A user's model's loss is not quadratic: its Hessian is taken where the run is.
+    observe = sharpness.tracker(loss, start, {**config.optimizer.defaults(), **hyper},
+                                quadratic=engine.start is None) if (
         config.track_sharpness) else None
     loop = descent_loop(loss, start, optimizer, config.num_steps,
                         monotone=config.optimizer.monotone, segmented=segmented,
@@ -133,6 +136,8 @@ def _setup(engine, data, hyper, config, params=None, held=None):
     ``hyper["seed"]``), the loss, the optimizer and descend's options (with ``held``, the
     held-out loss of the engine's coordinates)."""
     dtype = engines.dtype_of(data)
+    if params is None and engine.start is not None:  # a user's model: its start is an input
+        params = engine.start(data, hyper)
     if params is None and INIT[0] in hyper:  # given, in weight and bias (the data's units)
         params = LinearParams(*(jnp.asarray(hyper[name], dtype) for name in INIT))
     if params is None:
@@ -177,7 +182,8 @@ def _held_loss(engine, data, held, coordinates):
 
 def _numeric(hyper: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
     """The optimizer's hyperparameters among ``train``'s traced inputs."""
-    return {k: v for k, v in hyper.items() if k not in NOT_OPTIMIZER}
+    return {k: v for k, v in hyper.items()
+            if k not in NOT_OPTIMIZER and not k.startswith(START)}  # a model's start
 
 
 #: Traced inputs of ``train`` that are not the optimizer's hyperparameters.

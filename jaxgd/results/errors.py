@@ -21,12 +21,16 @@ from collections.abc import Callable, Mapping
 import jax
 import numpy as np
 
+from jaxgd.core.custom_model import Model, predict_runs
 from jaxgd.core.params import LinearParams
 
 
-def errors(params: LinearParams, X, y, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def errors(params: LinearParams, X, y, rows: np.ndarray | None = None,
+           model: Model | None = None) -> dict[str, np.ndarray]:
     """MSE, RMSE (its square root, the course's unit of y) and MAE of ``params`` on ``(X,
     y)`` (or its ``rows``), in float64 on the host; ``params`` may have leading run axes.
+    With a user's ``model`` (``jaxgd.Model``), ``params`` are its own and the predictions
+    its ``predict``'s (``model_errors``).
 
     Example:
       >>> p = LinearParams(np.array([[2.0], [1.0]]), np.array([0.0, 0.0]))   # two runs
@@ -34,6 +38,8 @@ def errors(params: LinearParams, X, y, rows: np.ndarray | None = None) -> dict[s
       >>> e["mse"].tolist(), e["mae"].tolist()
       ([0.5, 5.0], [0.5, 2.0])
     """
+    if model is not None:
+        return model_errors(model, params, X, y, rows)
     X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
     if rows is not None:
         X, y = X[rows], y[rows]
@@ -107,6 +113,49 @@ def _owns_read_only(array) -> bool:
     while isinstance(array.base, np.ndarray):
         array = array.base
     return array.base is None and not array.flags.writeable
+
+
+def model_errors(model: Model, params, X, y, rows: np.ndarray | None = None
+                 ) -> dict[str, np.ndarray]:
+    """``errors`` of a user's model: MSE, RMSE and MAE of its predictions
+    (``model.predict(params, X)``, one per row, in the run's dtype) against y, in float64
+    on the host; ``params`` in the model's structure, with leading run axes or not.
+
+    Raises:
+      ValueError: the model's predict gives other than one prediction per row.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> m = Model(lambda p, b: jnp.mean((b[0] @ p - b[1]) ** 2), jnp.zeros(1),
+      ...           predict=lambda p, X: X @ p)
+      >>> e = model_errors(m, np.array([[2.0], [1.0]]), np.array([[1.0], [2.0]]),
+      ...                  np.array([2.0, 5.0]))                  # two runs
+      >>> e["mse"].tolist(), e["mae"].tolist()
+      ([0.5, 5.0], [0.5, 2.0])
+    """
+    if rows is not None:
+        X, y = np.asarray(X)[rows], np.asarray(y)[rows]
+    y = np.asarray(y, np.float64)
+    own = jax.tree_util.tree_leaves(model.init)[0]
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    runs = np.shape(leaves[0])[:np.ndim(leaves[0]) - np.ndim(own)]
+    flat = [np.reshape(leaf, (-1, *np.shape(leaf)[len(runs):])) for leaf in leaves]
+    count = flat[0].shape[0]
+    mse, mae = np.empty(count), np.empty(count)
+    chunk = max(1, 2**24 // max(1, y.size))  # predictions of a chunk of runs at a time
+    for start in range(0, count, chunk):
+        some = jax.tree_util.tree_unflatten(treedef, [leaf[start:start + chunk]
+                                                      for leaf in flat])
+        predictions = np.asarray(predict_runs(model, some, X, 1), np.float64)
+        if predictions.shape[1:] != y.shape:
+            raise ValueError(f"errors: the model's predict gave shape "
+                             f"{predictions.shape[1:]} for {y.shape[0]} rows; it must give "
+                             f"one prediction per row, shape {y.shape}")
+        residual = predictions - y
+        mse[start:start + chunk] = np.mean(residual * residual, axis=1)
+        mae[start:start + chunk] = np.mean(np.abs(residual), axis=1)
+    mse, mae = mse.reshape(runs), mae.reshape(runs)
+    return {"mse": mse, "rmse": np.asarray(np.sqrt(mse)), "mae": mae}
 
 
 class LazyErrors(Mapping):

@@ -46,7 +46,8 @@ class Described(Descent):
     ``.npy`` files.
 
     ``errors`` (final MSE, RMSE and MAE per side, ``jaxgd.results.errors``; the validation side
-    NaN for diverged runs, like ``final_validation_loss``) is a ``LazyErrors``,
+    NaN for diverged runs, like ``final_validation_loss``; a user's model's from its
+    ``predict``, None without one) is a ``LazyErrors``,
     computed the first time it is read; a plain dict given here is wrapped in one, so every
     result has the same pytree structure however it was made (run, loaded or by hand).
     """

@@ -15,7 +15,9 @@ The MSE's Hessian H is constant (``jaxgd.theory.stability.hessian``), but v̂ is
 back. So Adam self-stabilises: at large rates ``s`` hovers at the threshold (the edge of
 stability) instead of the loss blowing up, which is what the tests check on the course's
 data. ``fit(..., optimizer="adam", track_sharpness=True)`` records ``s`` at every logged step
-in the result's ``observed`` field.
+in the result's ``observed`` field. A user's model (``jaxgd.Model``) has no constant
+Hessian: its ``s`` is estimated where the run is, by power iteration on Hessian-vector
+products (``power_sharpness``).
 """
 
 from __future__ import annotations
@@ -57,25 +59,74 @@ def preconditioned_sharpness(hessian: jax.Array, nu: jax.Array, count, learning_
       >>> round(float(preconditioned_sharpness(h, jnp.array([0.1, 0.4]), 1, 0.5, 0.9, 0.0)), 5)
       2.0
     """
-    corrected = nu / (1.0 - jnp.asarray(b2, nu.dtype) ** count)
-    scale = jax.lax.rsqrt(jnp.sqrt(corrected) + eps)  # D^{-1/2}
+    scale = _scale(nu, count, b2, eps)
     return learning_rate * jnp.linalg.eigvalsh(scale[:, None] * hessian * scale[None, :])[-1]
 
 
-def tracker(loss: Callable, params, hyper) -> Callable[[Any, Any], jax.Array]:
+def _scale(nu: jax.Array, count, b2, eps) -> jax.Array:
+    """D^{-1/2}, D = √(ν/(1 − b2^count)) + ε: Adam's preconditioner's inverse square root."""
+    corrected = nu / (1.0 - jnp.asarray(b2, nu.dtype) ** count)
+    return jax.lax.rsqrt(jnp.sqrt(corrected) + eps)
+
+
+#: Power iterations per step for a model's sharpness (``power_sharpness``).
+POWER_ITERATIONS = 32
+
+
+def power_sharpness(loss: Callable, params, nu: jax.Array, count, learning_rate, b2, eps,
+                    iterations: int = POWER_ITERATIONS) -> jax.Array:
+    """η·λ of D^{-1/2} H D^{-1/2} at ``params`` without forming H: the eigenvalue of
+    largest magnitude, by ``iterations`` power iterations from a fixed start (all ones),
+    each one Hessian-vector product (``jax.jvp`` of ``jax.grad``), and its Rayleigh
+    quotient. For a loss that is not quadratic (a user's model): H changes with
+    ``params``, so it is evaluated where the run is. It is λmax where the positive
+    curvature dominates (near a minimum, and where Adam's edge of stability matters);
+    otherwise the most negative eigenvalue, with its sign. The power iteration converges
+    as (|λ₂|/|λ₁|)^iterations: close eigenvalues give an estimate below |λ₁|.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> loss = lambda p: p["w"][0] ** 2 + 4.0 * p["w"][1] ** 2   # H = diag(2, 8)
+      >>> nu = jnp.array([0.1, 0.4])                                # D = (1, 2): (2, 4)
+      >>> round(float(power_sharpness(loss, {"w": jnp.ones(2)}, nu, 1, 0.5, 0.9, 0.0)), 4)
+      2.0
+    """
+    flat, unravel = ravel_pytree(params)
+    grad = jax.grad(lambda f: loss(unravel(f)))
+    scale = _scale(nu, count, b2, eps).astype(flat.dtype)
+
+    def matvec(v):  # D^{-1/2} H D^{-1/2} v
+        return scale * jax.jvp(grad, (flat,), (scale * v,))[1]
+
+    def power(_, v):
+        w = matvec(v)
+        norm = jnp.sqrt(jnp.sum(w * w))
+        return w / jnp.where(norm > 0, norm, 1.0)
+
+    start = jnp.full_like(flat, 1.0 / jnp.sqrt(flat.size))
+    v = jax.lax.fori_loop(0, iterations, power, start)
+    return learning_rate * jnp.sum(v * matvec(v))
+
+
+def tracker(loss: Callable, params, hyper,
+            quadratic: bool = True) -> Callable[[Any, Any], jax.Array]:
     """``observe(params, opt_state)`` for ``descend``: the preconditioned sharpness of the
-    step just taken. ``loss`` must be quadratic (the MSE of any engine): its Hessian at
-    ``params`` is then the Hessian everywhere, computed once here, (d + 1)² numbers."""
+    step just taken. A ``quadratic`` loss (the MSE of any engine) has at ``params`` the
+    Hessian of everywhere, computed once here, (d + 1)² numbers, and its exact λmax; any
+    other loss (a user's model) gets ``power_sharpness`` at the run's parameters."""
+    def adam_state(opt_state):
+        nu = ravel_pytree(optax.tree_utils.tree_get(opt_state, "nu"))[0]
+        return nu, optax.tree_utils.tree_get(opt_state, "count")
+
+    settings = (hyper["learning_rate"], hyper["b2"], hyper["eps"])
+    if not quadratic:
+        return lambda params, opt_state: power_sharpness(loss, params, *adam_state(opt_state),
+                                                         *settings)
     flat, unravel = ravel_pytree(params)
     hessian = jax.hessian(lambda f: loss(unravel(f)))(flat)
-
-    def observe(_, opt_state):
-        nu = ravel_pytree(optax.tree_utils.tree_get(opt_state, "nu"))[0]
-        count = optax.tree_utils.tree_get(opt_state, "count")
-        return preconditioned_sharpness(hessian, nu, count, hyper["learning_rate"],
-                                        hyper["b2"], hyper["eps"])
-
-    return observe
+    return lambda _, opt_state: preconditioned_sharpness(hessian, *adam_state(opt_state),
+                                                         *settings)
 
 
-__all__ = ["TRACKED", "adam_threshold", "preconditioned_sharpness", "tracker"]
+__all__ = ["POWER_ITERATIONS", "TRACKED", "adam_threshold", "power_sharpness",
+           "preconditioned_sharpness", "tracker"]

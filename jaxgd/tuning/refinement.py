@@ -187,7 +187,7 @@ def _runs(result: GridResult, run, start, end, order, k: int = 1) -> GridResult:
     return GridResult(**run._asdict(), axes=axes, values=values,
                       fixed=result.fixed, engine=result.engine, reference=freeze(optimal),
                       feature_names=result.feature_names, target_name=result.target_name,
-                      num_steps=result.num_steps)
+                      num_steps=result.num_steps, model=result.model)
 
 
 @partial(jax.jit, static_argnames=("engine", "config", "ranges", "steps", "backtracks",
