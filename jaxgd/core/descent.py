@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxgd.core import convergence, progress
@@ -66,9 +67,10 @@ class Loop(NamedTuple):
     past it take the state's parameters (frozen, for a run that stopped). ``descend`` is
     ``init``, one ``run`` over all the steps, then ``finish``; the same steps run in
     several ``run`` calls give the same state and losses. A concrete ``first_step`` lets
-    ``run`` cut its scan at the snapshot steps on block boundaries instead of testing every
-    step; a traced one (``jaxgd.tuning.segments``) takes every snapshot from a cond; either way the
-    snapshots are the same copies of the parameters.
+    ``run`` take a few snapshots on block boundaries in its one scan on a CPU
+    (``keep_snapshots_apart``), or cut its scan at them elsewhere, instead of testing every
+    step; a traced one (``jaxgd.tuning.segments``) takes every snapshot from a cond; either
+    way the snapshots are the same copies of the parameters.
     """
 
     init: Callable[[], LoopState]
@@ -380,8 +382,15 @@ def descent_loop(
                              f"multiple of log_every={log_every}, and a loop made without "
                              f"segmented=True cannot run past num_steps={num_steps}")
         body = step_fn if log_every == 1 else block_fn
-        cuts, inside = _snapshot_cuts(steps, first_step, length, log_every) if (
-            steps and isinstance(first_step, int)) else ((), [])
+        concrete = bool(steps) and isinstance(first_step, int)
+        if concrete and keep_snapshots_apart():
+            within = [s for s in steps if first_step <= s < first_step + length]
+            later = [s for s in within if s > first_step]
+            if len(later) <= MAX_KEPT_APART and not any(
+                    (s - first_step) % log_every for s in within):
+                return _run_keeping_apart(body, state, first_step, length, later)
+        cuts, inside = _snapshot_cuts(steps, first_step, length, log_every) if concrete else (
+            (), [])
         if not steps or not 0 < len(cuts) <= MAX_PIECES:
             # No snapshots, a traced step counter (segments), or many snapshot steps (a
             # mini-batch run keeps every epoch's start): one scan, and each snapshot from a
@@ -389,12 +398,11 @@ def descent_loop(
             # compiled its step 40 times (40 s for a 60-epoch mini-batch fit on a CPU).
             take_at = snapshot_at if steps else None
             return _scan(partial(body, take_at=take_at), state, first_step, length // log_every)
-        # A concrete counter and a few snapshots (the course's three): a snapshot on a block
-        # boundary cuts the scan there instead of testing every step (a cond per step costs
-        # a host round trip for its predicate on a GPU, and copies the snapshots on a CPU:
-        # 8,192 runs took 1.4x as long); only a step inside a block (log_every > 1) still
-        # takes its snapshot from a cond. Same values: a snapshot is a copy of the parameters
-        # at its step either way.
+        # A concrete counter and a few snapshots (the course's three) off a CPU, or one inside
+        # a block: a snapshot on a block boundary cuts the scan there instead of testing
+        # every step (a cond per step costs a host round trip for its predicate on a GPU);
+        # only a step inside a block (log_every > 1) still takes its snapshot from a cond.
+        # Same values: a snapshot is a copy of the parameters at its step either way.
         take_at = jnp.asarray([s if s in inside else -1 for s in steps],
                               jnp.int32) if inside else None
         pieces = []
@@ -407,6 +415,45 @@ def descent_loop(
                                     (stop - start) // log_every)
                 pieces.append(logs)
         return state, jax.tree_util.tree_map(lambda *parts: jnp.concatenate(parts), *pieces)
+
+    def _run_keeping_apart(body, state: LoopState, first_step: int, length: int,
+                           later: list[int]):
+        # One scan, the step compiled once (on a CPU, ``keep_snapshots_apart``). The snapshot
+        # at the first step is taken here; the later ones are kept apart from the snapshots,
+        # taken from a cond on the (unbatched) counter after the iteration that hands on
+        # their step's parameters (read after the update, the parameters are not copied,
+        # and the false branch is empty). Cut at the middle snapshot instead, the loop
+        # compiled the step twice (~0.2 s of XLA:CPU's compile); a cond on all the
+        # snapshots, before the update, made 8,192 runs 1.4x as slow. Same values: a
+        # snapshot is a copy of the parameters at its step.
+        if first_step in steps:
+            state = state._replace(snapshots=_write_snapshot(
+                state.snapshots, steps.index(first_step), state.params))
+        step_body = partial(body, take_at=None)
+        if not later:
+            return _scan(step_body, state, first_step, length // log_every)
+        at = jnp.asarray(later, jnp.int32)
+
+        def step_then_take(carry, first):
+            *carry, taken = carry
+            carry, logs = step_body(tuple(carry), first)
+            hit = first + log_every == at
+            taken = jax.lax.cond(jnp.any(hit), partial(_take, hit, carry[0]), lambda t: t,
+                                 taken)
+            return (*carry, taken), logs
+
+        taken = jax.tree_util.tree_map(
+            lambda leaf: jnp.zeros((len(later), *jnp.shape(leaf)), jnp.result_type(leaf)),
+            state.params)
+        firsts = jnp.asarray(first_step + np.arange(length // log_every) * log_every,
+                             jnp.int32)
+        (*carry, taken), logs = jax.lax.scan(step_then_take, (*state, taken), firsts,
+                                             unroll=unroll)
+        state, snapshots = LoopState(*carry), carry[3]
+        for i, s in enumerate(later):
+            snapshots = _write_snapshot(snapshots, steps.index(s),
+                                        jax.tree_util.tree_map(lambda leaf, i=i: leaf[i], taken))
+        return state._replace(snapshots=snapshots), logs
 
     def _scan(body, state: LoopState, first_step, num_iterations: int):
         firsts = jnp.asarray(first_step, jnp.int32) + jnp.arange(
@@ -503,6 +550,36 @@ def _snapshot_cuts(steps: tuple[int, ...], first_step: int, length: int,
     return tuple(cuts), [s for s in within if (s - first_step) % log_every]
 
 
+#: The most snapshot steps past its first that ``run`` keeps apart in its loop; with more (a
+#: mini-batch run keeps every epoch's start), every snapshot comes from a cond on them all.
+MAX_KEPT_APART = 4
+
+
+def keep_snapshots_apart(backend: str | None = None) -> bool:
+    """Whether ``run`` takes a few snapshots in one scan from a cond (``True``: on a CPU,
+    where the step then compiles once) or cuts its scan at them (a GPU or TPU, where a cond
+    each step would cost a host round trip for its predicate).
+
+    Example:
+      >>> keep_snapshots_apart("cpu"), keep_snapshots_apart("gpu")
+      (True, False)
+    """
+    backend = jax.default_backend() if backend is None else backend
+    return backend == "cpu"
+
+
+def _write_snapshot(snapshots: PyTree, slot: int, params: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(lambda slots, leaf: slots.at[slot].set(leaf), snapshots,
+                                  params)
+
+
+def _take(hit: jax.Array, params: PyTree, taken: PyTree) -> PyTree:
+    """``taken`` with ``params`` in the slots where ``hit``."""
+    return jax.tree_util.tree_map(
+        lambda slots, leaf: jnp.where(hit.reshape((-1,) + (1,) * jnp.ndim(leaf)), leaf[None],
+                                      slots), taken, params)
+
+
 def default_unroll(backend: str | None = None) -> int:
     """Steps per iteration of the compiled loop on ``backend`` (JAX's default if None).
 
@@ -520,11 +597,6 @@ def default_unroll(backend: str | None = None) -> int:
 
 #: ``default_unroll`` by backend (others, TPU included, take the GPU's).
 UNROLL = {"cpu": 1, "gpu": 8}
-
-
-def _write_snapshot(snapshots: PyTree, slot: int, params: PyTree) -> PyTree:
-    return jax.tree_util.tree_map(lambda slots, leaf: slots.at[slot].set(leaf), snapshots,
-                                  params)
 
 
 def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:

@@ -119,9 +119,9 @@ def test_descend_checks_its_arguments(kwargs, error, message):
 @pytest.mark.parametrize("log_every, steps", [(1, (0, 4, 9, 25)), (7, (0, 3, 14, 23, 25))])
 def test_snapshots_equal_the_params_of_the_shorter_run(log_every, steps):
     # Oracle: the snapshot at step s is the parameters after s updates, i.e. a run of s steps
-    # (the same arithmetic in another program: within ULPS). Boundary steps split the loop;
-    # with log_every=7, steps 3 and 23 fall inside a block (the cond path) and 25 ends a
-    # padded one.
+    # (the same arithmetic in another program: within ULPS). Boundary steps are taken in the
+    # loop (from a cond on a CPU; cuts elsewhere); with log_every=7, steps 3 and 23 fall
+    # inside a block (the cut path) and 25 ends a padded one.
     opt = optax.sgd(0.1)
     run = descend(quadratic, start(), opt, 25, snapshot_steps=steps, log_every=log_every)
     for slot, s in enumerate(steps):
@@ -130,8 +130,9 @@ def test_snapshots_equal_the_params_of_the_shorter_run(log_every, steps):
             _close(run.snapshots[name][slot], expected[name])
 
 
-def test_snapshot_cuts_keep_the_history_and_verdicts():
-    # A history cut into pieces at snapshot steps is the uncut one, entry for entry.
+def test_snapshots_keep_the_history_and_verdicts():
+    # A history whose loop takes snapshots (steps 5 and 17) is the one without, entry for
+    # entry.
     opt = optax.sgd(0.3)
     cut = descend(quadratic, start(), opt, 40, snapshot_steps=(0, 5, 17, 40))
     whole = descend(quadratic, start(), opt, 40, snapshot_steps=())
@@ -157,7 +158,7 @@ def test_default_unroll_by_backend():
 
 @pytest.mark.parametrize("log_every", [1, 3])
 def test_segments_cut_or_not_give_the_snapshots_of_one_run(log_every):
-    # A segmented loop run from concrete steps cuts its scans at the snapshots; from a traced
+    # A segmented loop run from concrete steps takes the snapshots in its scan; from a traced
     # step counter (jaxgd.tuning.segments) it takes them from a cond. Both equal one descend: the
     # snapshots are copies of the same parameters, from other programs (within ULPS).
     # Steps 0, 6 and 12 are on segment or block boundaries, 7 inside a block for
