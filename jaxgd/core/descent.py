@@ -449,11 +449,9 @@ def descent_loop(
                              jnp.int32)
         (*carry, taken), logs = jax.lax.scan(step_then_take, (*state, taken), firsts,
                                              unroll=unroll)
-        state, snapshots = LoopState(*carry), carry[3]
-        for i, s in enumerate(later):
-            snapshots = _write_snapshot(snapshots, steps.index(s),
-                                        jax.tree_util.tree_map(lambda leaf, i=i: leaf[i], taken))
-        return state._replace(snapshots=snapshots), logs
+        state = LoopState(*carry)
+        return state._replace(snapshots=_write_snapshots(
+            state.snapshots, {steps.index(s): i for i, s in enumerate(later)}, taken)), logs
 
     def _scan(body, state: LoopState, first_step, num_iterations: int):
         firsts = jnp.asarray(first_step, jnp.int32) + jnp.arange(
@@ -569,8 +567,22 @@ def keep_snapshots_apart(backend: str | None = None) -> bool:
 
 
 def _write_snapshot(snapshots: PyTree, slot: int, params: PyTree) -> PyTree:
-    return jax.tree_util.tree_map(lambda slots, leaf: slots.at[slot].set(leaf), snapshots,
-                                  params)
+    return _write_snapshots(snapshots, {slot: 0}, jax.tree_util.tree_map(
+        lambda leaf: leaf[None], params))
+
+
+def _write_snapshots(snapshots: PyTree, rows: dict[int, int], taken: PyTree) -> PyTree:
+    """``snapshots`` with slot ``s`` set to ``taken``'s row ``rows[s]``: a few slots stacked
+    row by row (static slots), which traces and compiles less than an indexed update each."""
+    def write(slots, new):
+        if slots.shape[0] > len(rows) + 8:  # many slots: the few written ones updated
+            for s, row in rows.items():
+                slots = slots.at[s].set(new[row])
+            return slots
+        return jnp.stack([new[rows[s]] if s in rows else slots[s]
+                          for s in range(slots.shape[0])])
+
+    return jax.tree_util.tree_map(write, snapshots, taken)
 
 
 def _take(hit: jax.Array, params: PyTree, taken: PyTree) -> PyTree:
