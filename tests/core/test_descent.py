@@ -130,14 +130,22 @@ def test_snapshots_equal_the_params_of_the_shorter_run(log_every, steps):
             _close(run.snapshots[name][slot], expected[name])
 
 
-def test_snapshots_keep_the_history_and_verdicts():
-    # A history whose loop takes snapshots (steps 5 and 17) is the one without, entry for
-    # entry.
-    opt = optax.sgd(0.3)
-    cut = descend(quadratic, start(), opt, 40, snapshot_steps=(0, 5, 17, 40))
+def test_snapshots_keep_the_history_and_verdicts(monkeypatch):
+    # A history whose loop takes the course's three snapshots is the one without, entry for
+    # entry; so is the loop cut at the middle one, as off a CPU (keep_snapshots_apart
+    # False), and both take the same snapshots.
+    from jaxgd.core import descent
+
+    opt, steps = optax.sgd(0.3), (0, 6, 40)
+    kept = descend(quadratic, start(), opt, 40, snapshot_steps=steps)
     whole = descend(quadratic, start(), opt, 40, snapshot_steps=())
-    _close(cut.losses, whole.losses, floor=whole.losses[0])
-    assert int(cut.converged_step) == int(whole.converged_step)
+    monkeypatch.setattr(descent, "keep_snapshots_apart", lambda: False)
+    cut = descend(quadratic, start(), opt, 40, snapshot_steps=steps)
+    for run in (kept, cut):
+        _close(run.losses, whole.losses, floor=whole.losses[0])
+        assert int(run.converged_step) == int(whole.converged_step)
+    for name in ("a", "b"):
+        _close(cut.snapshots[name], kept.snapshots[name])
 
 
 def test_unroll_is_a_speed_setting_only():
