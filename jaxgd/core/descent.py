@@ -25,6 +25,17 @@ import optax
 from jaxgd.core import convergence, progress
 from jaxgd.core.convergence import Monitor, init_monitor, update_monitor
 from jaxgd.core.record import Descent
+from jaxgd.core.snapshots import (
+    MAX_KEPT_APART,
+    MAX_PIECES,
+    fill_snapshots,
+    keep_snapshots_apart,
+    snapshot_cuts,
+    take,
+    take_snapshot,
+    write_snapshot,
+    write_snapshots,
+)
 from jaxgd.inputs.validation import (
     check_bool,
     check_integer,
@@ -334,7 +345,7 @@ def descent_loop(
             new_monitor = _select(step < num_steps, new_monitor, monitor)
         monitor = new_monitor
         if take_at is not None:
-            snapshots = _take_snapshot(snapshots, take_at, step, params)
+            snapshots = take_snapshot(snapshots, take_at, step, params)
         updates, new_opt_state = optimizer.update(
             grads, opt_state, params, value=loss, grad=grads,
             value_fn=lambda p: loss_fn(p, batch)[0])
@@ -389,7 +400,7 @@ def descent_loop(
             if len(later) <= MAX_KEPT_APART and not any(
                     (s - first_step) % log_every for s in within):
                 return _run_keeping_apart(body, state, first_step, length, later)
-        cuts, inside = _snapshot_cuts(steps, first_step, length, log_every) if concrete else (
+        cuts, inside = snapshot_cuts(steps, first_step, length, log_every) if concrete else (
             (), [])
         if not steps or not 0 < len(cuts) <= MAX_PIECES:
             # No snapshots, a traced step counter (segments), or many snapshot steps (a
@@ -408,7 +419,7 @@ def descent_loop(
         pieces = []
         for start, stop in zip(cuts, (*cuts[1:], first_step + length), strict=True):
             if start in steps:
-                state = state._replace(snapshots=_write_snapshot(
+                state = state._replace(snapshots=write_snapshot(
                     state.snapshots, steps.index(start), state.params))
             if stop > start:
                 state, logs = _scan(partial(body, take_at=take_at), state, start,
@@ -427,7 +438,7 @@ def descent_loop(
         # snapshots, before the update, made 8,192 runs 1.4x as slow. Same values: a
         # snapshot is a copy of the parameters at its step.
         if first_step in steps:
-            state = state._replace(snapshots=_write_snapshot(
+            state = state._replace(snapshots=write_snapshot(
                 state.snapshots, steps.index(first_step), state.params))
         step_body = partial(body, take_at=None)
         if not later:
@@ -438,7 +449,7 @@ def descent_loop(
             *carry, taken = carry
             carry, logs = step_body(tuple(carry), first)
             hit = first + log_every == at
-            taken = jax.lax.cond(jnp.any(hit), partial(_take, hit, carry[0]), lambda t: t,
+            taken = jax.lax.cond(jnp.any(hit), partial(take, hit, carry[0]), lambda t: t,
                                  taken)
             return (*carry, taken), logs
 
@@ -450,7 +461,7 @@ def descent_loop(
         (*carry, taken), logs = jax.lax.scan(step_then_take, (*state, taken), firsts,
                                              unroll=unroll)
         state = LoopState(*carry)
-        return state._replace(snapshots=_write_snapshots(
+        return state._replace(snapshots=write_snapshots(
             state.snapshots, {steps.index(s): i for i, s in enumerate(later)}, taken)), logs
 
     def _scan(body, state: LoopState, first_step, num_iterations: int):
@@ -464,7 +475,7 @@ def descent_loop(
         params, _, monitor, snapshots, stream = state
         logged = Logged() if logged is None else logged
         if steps:  # slots at or past the steps run hold the last (or frozen) parameters
-            snapshots = _fill_snapshots(snapshots, snapshot_at, position, params)
+            snapshots = fill_snapshots(snapshots, snapshot_at, position, params)
         _, last_batch = batches.next(stream, jnp.int32(num_steps))
         return Descent(
             params=params,
@@ -534,64 +545,6 @@ def _form(out) -> str:
     return type(out).__name__
 
 
-#: The most pieces ``run`` cuts its scan into at snapshot steps: each piece compiles the step
-#: once more (about a quarter of a second on a CPU).
-MAX_PIECES = 2
-
-
-def _snapshot_cuts(steps: tuple[int, ...], first_step: int, length: int,
-                   log_every: int) -> tuple[tuple[int, ...], list[int]]:
-    """Where ``run`` cuts its scan (``first_step`` and each snapshot step on a block
-    boundary in the run), and the snapshot steps inside a block, which take a cond."""
-    within = [s for s in steps if first_step <= s < first_step + length]
-    cuts = sorted({first_step, *(s for s in within if (s - first_step) % log_every == 0)})
-    return tuple(cuts), [s for s in within if (s - first_step) % log_every]
-
-
-#: The most snapshot steps past its first that ``run`` keeps apart in its loop; with more (a
-#: mini-batch run keeps every epoch's start), every snapshot comes from a cond on them all.
-MAX_KEPT_APART = 4
-
-
-def keep_snapshots_apart(backend: str | None = None) -> bool:
-    """Whether ``run`` takes a few snapshots in one scan from a cond (``True``: on a CPU,
-    where the step then compiles once) or cuts its scan at them (a GPU or TPU, where a cond
-    each step would cost a host round trip for its predicate).
-
-    Example:
-      >>> keep_snapshots_apart("cpu"), keep_snapshots_apart("gpu")
-      (True, False)
-    """
-    backend = jax.default_backend() if backend is None else backend
-    return backend == "cpu"
-
-
-def _write_snapshot(snapshots: PyTree, slot: int, params: PyTree) -> PyTree:
-    return _write_snapshots(snapshots, {slot: 0}, jax.tree_util.tree_map(
-        lambda leaf: leaf[None], params))
-
-
-def _write_snapshots(snapshots: PyTree, rows: dict[int, int], taken: PyTree) -> PyTree:
-    """``snapshots`` with slot ``s`` set to ``taken``'s row ``rows[s]``: a few slots stacked
-    row by row (static slots), which traces and compiles less than an indexed update each."""
-    def write(slots, new):
-        if slots.shape[0] > len(rows) + 8:  # many slots: the few written ones updated
-            for s, row in rows.items():
-                slots = slots.at[s].set(new[row])
-            return slots
-        return jnp.stack([new[rows[s]] if s in rows else slots[s]
-                          for s in range(slots.shape[0])])
-
-    return jax.tree_util.tree_map(write, snapshots, taken)
-
-
-def _take(hit: jax.Array, params: PyTree, taken: PyTree) -> PyTree:
-    """``taken`` with ``params`` in the slots where ``hit``."""
-    return jax.tree_util.tree_map(
-        lambda slots, leaf: jnp.where(hit.reshape((-1,) + (1,) * jnp.ndim(leaf)), leaf[None],
-                                      slots), taken, params)
-
-
 def default_unroll(backend: str | None = None) -> int:
     """Steps per iteration of the compiled loop on ``backend`` (JAX's default if None).
 
@@ -623,31 +576,6 @@ def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
 
 def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
-def _fill_snapshots(snapshots: PyTree, snapshot_at: jax.Array, position,
-                    params: PyTree) -> PyTree:
-    hit = snapshot_at >= position
-
-    def update(slots, leaf):
-        return jnp.where(hit.reshape((-1,) + (1,) * jnp.ndim(leaf)), leaf, slots)
-
-    return jax.tree_util.tree_map(update, snapshots, params)
-
-
-def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTree) -> PyTree:
-    # A handful of slots, each written only at its own step, instead of keeping every step's
-    # parameters (num_steps x size) just to index a few. The step counter is shared by all
-    # runs of a sweep, so the cond stays a real branch under vmap and the other steps skip it;
-    # the step's slot is written alone.
-    hit = snapshot_at == step  # -1 marks a slot written elsewhere (see ``run``)
-    slot = jnp.argmax(hit)
-
-    def write(snapshots):
-        return jax.tree_util.tree_map(lambda slots, leaf: slots.at[slot].set(leaf), snapshots,
-                                      params)
-
-    return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
 __all__ = ["Batches", "Descent", "Logged", "Loop", "LoopState", "Monitor",
