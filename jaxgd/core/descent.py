@@ -19,11 +19,23 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxgd.core import convergence, progress
 from jaxgd.core.convergence import Monitor, init_monitor, update_monitor
 from jaxgd.core.record import Descent
+from jaxgd.core.snapshots import (
+    MAX_KEPT_APART,
+    MAX_PIECES,
+    fill_snapshots,
+    keep_snapshots_apart,
+    snapshot_cuts,
+    take,
+    take_snapshot,
+    write_snapshot,
+    write_snapshots,
+)
 from jaxgd.inputs.validation import (
     check_bool,
     check_integer,
@@ -66,9 +78,10 @@ class Loop(NamedTuple):
     past it take the state's parameters (frozen, for a run that stopped). ``descend`` is
     ``init``, one ``run`` over all the steps, then ``finish``; the same steps run in
     several ``run`` calls give the same state and losses. A concrete ``first_step`` lets
-    ``run`` cut its scan at the snapshot steps on block boundaries instead of testing every
-    step; a traced one (``jaxgd.tuning.segments``) takes every snapshot from a cond; either way the
-    snapshots are the same copies of the parameters.
+    ``run`` take a few snapshots on block boundaries in its one scan on a CPU
+    (``keep_snapshots_apart``), or cut its scan at them elsewhere, instead of testing every
+    step; a traced one (``jaxgd.tuning.segments``) takes every snapshot from a cond; either
+    way the snapshots are the same copies of the parameters.
     """
 
     init: Callable[[], LoopState]
@@ -358,7 +371,7 @@ def descent_loop(
             new_monitor = _select(step < num_steps, new_monitor, monitor)
         monitor = new_monitor
         if take_at is not None:
-            snapshots = _take_snapshot(snapshots, take_at, step, params)
+            snapshots = take_snapshot(snapshots, take_at, step, params)
         updates, new_opt_state = optimizer.update(
             grads, opt_state, params, value=loss, grad=grads,
             value_fn=lambda p: loss_fn(p, batch)[0])
@@ -406,8 +419,15 @@ def descent_loop(
                              f"multiple of log_every={log_every}, and a loop made without "
                              f"segmented=True cannot run past num_steps={num_steps}")
         body = step_fn if log_every == 1 else block_fn
-        cuts, inside = _snapshot_cuts(steps, first_step, length, log_every) if (
-            steps and isinstance(first_step, int)) else ((), [])
+        concrete = bool(steps) and isinstance(first_step, int)
+        if concrete and keep_snapshots_apart():
+            within = [s for s in steps if first_step <= s < first_step + length]
+            later = [s for s in within if s > first_step]
+            if len(later) <= MAX_KEPT_APART and not any(
+                    (s - first_step) % log_every for s in within):
+                return _run_keeping_apart(body, state, first_step, length, later)
+        cuts, inside = snapshot_cuts(steps, first_step, length, log_every) if concrete else (
+            (), [])
         if not steps or not 0 < len(cuts) <= MAX_PIECES:
             # No snapshots, a traced step counter (segments), or many snapshot steps (a
             # mini-batch run keeps every epoch's start): one scan, and each snapshot from a
@@ -415,24 +435,60 @@ def descent_loop(
             # compiled its step 40 times (40 s for a 60-epoch mini-batch fit on a CPU).
             take_at = snapshot_at if steps else None
             return _scan(partial(body, take_at=take_at), state, first_step, length // log_every)
-        # A concrete counter and a few snapshots (the course's three): a snapshot on a block
-        # boundary cuts the scan there instead of testing every step (a cond per step costs
-        # a host round trip for its predicate on a GPU, and copies the snapshots on a CPU:
-        # 8,192 runs took 1.4x as long); only a step inside a block (log_every > 1) still
-        # takes its snapshot from a cond. Same values: a snapshot is a copy of the parameters
-        # at its step either way.
+        # A concrete counter and a few snapshots (the course's three) off a CPU, or one inside
+        # a block: a snapshot on a block boundary cuts the scan there instead of testing
+        # every step (a cond per step costs a host round trip for its predicate on a GPU);
+        # only a step inside a block (log_every > 1) still takes its snapshot from a cond.
+        # Same values: a snapshot is a copy of the parameters at its step either way.
         take_at = jnp.asarray([s if s in inside else -1 for s in steps],
                               jnp.int32) if inside else None
         pieces = []
         for start, stop in zip(cuts, (*cuts[1:], first_step + length), strict=True):
             if start in steps:
-                state = state._replace(snapshots=_write_snapshot(
+                state = state._replace(snapshots=write_snapshot(
                     state.snapshots, steps.index(start), state.params))
             if stop > start:
                 state, logs = _scan(partial(body, take_at=take_at), state, start,
                                     (stop - start) // log_every)
                 pieces.append(logs)
         return state, jax.tree_util.tree_map(lambda *parts: jnp.concatenate(parts), *pieces)
+
+    def _run_keeping_apart(body, state: LoopState, first_step: int, length: int,
+                           later: list[int]):
+        # One scan, the step compiled once (on a CPU, ``keep_snapshots_apart``). The snapshot
+        # at the first step is taken here; the later ones are kept apart from the snapshots,
+        # taken from a cond on the (unbatched) counter after the iteration that hands on
+        # their step's parameters (read after the update, the parameters are not copied,
+        # and the false branch is empty). Cut at the middle snapshot instead, the loop
+        # compiled the step twice (~0.2 s of XLA:CPU's compile); a cond on all the
+        # snapshots, before the update, made 8,192 runs 1.4x as slow. Same values: a
+        # snapshot is a copy of the parameters at its step.
+        if first_step in steps:
+            state = state._replace(snapshots=write_snapshot(
+                state.snapshots, steps.index(first_step), state.params))
+        step_body = partial(body, take_at=None)
+        if not later:
+            return _scan(step_body, state, first_step, length // log_every)
+        at = jnp.asarray(later, jnp.int32)
+
+        def step_then_take(carry, first):
+            *carry, taken = carry
+            carry, logs = step_body(tuple(carry), first)
+            hit = first + log_every == at
+            taken = jax.lax.cond(jnp.any(hit), partial(take, hit, carry[0]), lambda t: t,
+                                 taken)
+            return (*carry, taken), logs
+
+        taken = jax.tree_util.tree_map(
+            lambda leaf: jnp.zeros((len(later), *jnp.shape(leaf)), jnp.result_type(leaf)),
+            state.params)
+        firsts = jnp.asarray(first_step + np.arange(length // log_every) * log_every,
+                             jnp.int32)
+        (*carry, taken), logs = jax.lax.scan(step_then_take, (*state, taken), firsts,
+                                             unroll=unroll)
+        state = LoopState(*carry)
+        return state._replace(snapshots=write_snapshots(
+            state.snapshots, {steps.index(s): i for i, s in enumerate(later)}, taken)), logs
 
     def _scan(body, state: LoopState, first_step, num_iterations: int):
         firsts = jnp.asarray(first_step, jnp.int32) + jnp.arange(
@@ -445,7 +501,7 @@ def descent_loop(
         params, _, monitor, snapshots, stream = state
         logged = Logged() if logged is None else logged
         if steps:  # slots at or past the steps run hold the last (or frozen) parameters
-            snapshots = _fill_snapshots(snapshots, snapshot_at, position, params)
+            snapshots = fill_snapshots(snapshots, snapshot_at, position, params)
         _, last_batch = batches.next(stream, jnp.int32(num_steps))
         steps_run = jnp.minimum(jnp.asarray(position, jnp.int32), num_steps)
         converged_step, stalled = monitor.converged_step, monitor.stalled(patience)
@@ -521,20 +577,6 @@ def _form(out) -> str:
     return type(out).__name__
 
 
-#: The most pieces ``run`` cuts its scan into at snapshot steps: each piece compiles the step
-#: once more (about a quarter of a second on a CPU).
-MAX_PIECES = 2
-
-
-def _snapshot_cuts(steps: tuple[int, ...], first_step: int, length: int,
-                   log_every: int) -> tuple[tuple[int, ...], list[int]]:
-    """Where ``run`` cuts its scan (``first_step`` and each snapshot step on a block
-    boundary in the run), and the snapshot steps inside a block, which take a cond."""
-    within = [s for s in steps if first_step <= s < first_step + length]
-    cuts = sorted({first_step, *(s for s in within if (s - first_step) % log_every == 0)})
-    return tuple(cuts), [s for s in within if (s - first_step) % log_every]
-
-
 def default_unroll(backend: str | None = None) -> int:
     """Steps per iteration of the compiled loop on ``backend`` (JAX's default if None).
 
@@ -554,11 +596,6 @@ def default_unroll(backend: str | None = None) -> int:
 UNROLL = {"cpu": 1, "gpu": 8}
 
 
-def _write_snapshot(snapshots: PyTree, slot: int, params: PyTree) -> PyTree:
-    return jax.tree_util.tree_map(lambda slots, leaf: slots.at[slot].set(leaf), snapshots,
-                                  params)
-
-
 def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
     # The step counter is not batched under vmap, so this fires once per `every` steps for a
     # whole sweep; the cond keeps the host round trip off the other steps.
@@ -571,31 +608,6 @@ def _maybe_report(steps_done: jax.Array, every: int, num_steps: int) -> None:
 
 def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
-def _fill_snapshots(snapshots: PyTree, snapshot_at: jax.Array, position,
-                    params: PyTree) -> PyTree:
-    hit = snapshot_at >= position
-
-    def update(slots, leaf):
-        return jnp.where(hit.reshape((-1,) + (1,) * jnp.ndim(leaf)), leaf, slots)
-
-    return jax.tree_util.tree_map(update, snapshots, params)
-
-
-def _take_snapshot(snapshots: PyTree, snapshot_at: jax.Array, step, params: PyTree) -> PyTree:
-    # A handful of slots, each written only at its own step, instead of keeping every step's
-    # parameters (num_steps x size) just to index a few. The step counter is shared by all
-    # runs of a sweep, so the cond stays a real branch under vmap and the other steps skip it;
-    # the step's slot is written alone.
-    hit = snapshot_at == step  # -1 marks a slot written elsewhere (see ``run``)
-    slot = jnp.argmax(hit)
-
-    def write(snapshots):
-        return jax.tree_util.tree_map(lambda slots, leaf: slots.at[slot].set(leaf), snapshots,
-                                      params)
-
-    return jax.lax.cond(jnp.any(hit), write, lambda s: s, snapshots)
 
 
 __all__ = ["Batches", "Descent", "Logged", "Loop", "LoopSettings", "LoopState", "Monitor",

@@ -119,9 +119,9 @@ def test_descend_checks_its_arguments(kwargs, error, message):
 @pytest.mark.parametrize("log_every, steps", [(1, (0, 4, 9, 25)), (7, (0, 3, 14, 23, 25))])
 def test_snapshots_equal_the_params_of_the_shorter_run(log_every, steps):
     # Oracle: the snapshot at step s is the parameters after s updates, i.e. a run of s steps
-    # (the same arithmetic in another program: within ULPS). Boundary steps split the loop;
-    # with log_every=7, steps 3 and 23 fall inside a block (the cond path) and 25 ends a
-    # padded one.
+    # (the same arithmetic in another program: within ULPS). Boundary steps are taken in the
+    # loop (from a cond on a CPU; cuts elsewhere); with log_every=7, steps 3 and 23 fall
+    # inside a block (the cut path) and 25 ends a padded one.
     opt = optax.sgd(0.1)
     run = descend(quadratic, start(), opt, 25, snapshot_steps=steps, log_every=log_every)
     for slot, s in enumerate(steps):
@@ -130,13 +130,22 @@ def test_snapshots_equal_the_params_of_the_shorter_run(log_every, steps):
             _close(run.snapshots[name][slot], expected[name])
 
 
-def test_snapshot_cuts_keep_the_history_and_verdicts():
-    # A history cut into pieces at snapshot steps is the uncut one, entry for entry.
-    opt = optax.sgd(0.3)
-    cut = descend(quadratic, start(), opt, 40, snapshot_steps=(0, 5, 17, 40))
+def test_snapshots_keep_the_history_and_verdicts(monkeypatch):
+    # A history whose loop takes the course's three snapshots is the one without, entry for
+    # entry; so is the loop cut at the middle one, as off a CPU (keep_snapshots_apart
+    # False), and both take the same snapshots.
+    from jaxgd.core import descent
+
+    opt, steps = optax.sgd(0.3), (0, 6, 40)
+    kept = descend(quadratic, start(), opt, 40, snapshot_steps=steps)
     whole = descend(quadratic, start(), opt, 40, snapshot_steps=())
-    _close(cut.losses, whole.losses, floor=whole.losses[0])
-    assert int(cut.converged_step) == int(whole.converged_step)
+    monkeypatch.setattr(descent, "keep_snapshots_apart", lambda: False)
+    cut = descend(quadratic, start(), opt, 40, snapshot_steps=steps)
+    for run in (kept, cut):
+        _close(run.losses, whole.losses, floor=whole.losses[0])
+        assert int(run.converged_step) == int(whole.converged_step)
+    for name in ("a", "b"):
+        _close(cut.snapshots[name], kept.snapshots[name])
 
 
 def test_unroll_is_a_speed_setting_only():
@@ -157,7 +166,7 @@ def test_default_unroll_by_backend():
 
 @pytest.mark.parametrize("log_every", [1, 3])
 def test_segments_cut_or_not_give_the_snapshots_of_one_run(log_every):
-    # A segmented loop run from concrete steps cuts its scans at the snapshots; from a traced
+    # A segmented loop run from concrete steps takes the snapshots in its scan; from a traced
     # step counter (jaxgd.tuning.segments) it takes them from a cond. Both equal one descend: the
     # snapshots are copies of the same parameters, from other programs (within ULPS).
     # Steps 0, 6 and 12 are on segment or block boundaries, 7 inside a block for
