@@ -12,7 +12,6 @@ caller's ``jit``, ``vmap``, ``grad`` and ``jvp``, with traced ``tol`` and
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, NamedTuple
@@ -28,6 +27,8 @@ from jaxgd.core.record import Descent
 from jaxgd.core.snapshots import (
     MAX_KEPT_APART,
     MAX_PIECES,
+    check_snapshot_steps,
+    default_snapshot_steps,
     fill_snapshots,
     keep_snapshots_apart,
     snapshot_cuts,
@@ -38,10 +39,8 @@ from jaxgd.core.snapshots import (
 )
 from jaxgd.inputs.validation import (
     check_bool,
-    check_integer,
     check_non_negative,
     check_positive_int,
-    check_static,
     is_traced,
 )
 
@@ -127,39 +126,6 @@ class LoopSettings(NamedTuple):
     validation: Callable[[PyTree], jax.Array] | None = None
     unroll: int | None = None
     at_optimum: Callable[[PyTree], jax.Array] | None = None
-
-
-def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
-    """Validates snapshot steps (each an integer in [0, num_steps]; a list, even of one) and
-    returns them sorted, unique. They fix the snapshots' shape, so they are static."""
-    if snapshot_steps is None:
-        return ()
-    check_static(snapshot_steps, "snapshot_steps", "a list of Python ints")
-    listed = isinstance(snapshot_steps, Sequence | set | frozenset) or getattr(
-        snapshot_steps, "ndim", None) == 1
-    if isinstance(snapshot_steps, str | bytes) or not listed:
-        raise TypeError(f"snapshot_steps must be a list of steps (e.g. [0, 10]), got "
-                        f"{type(snapshot_steps).__name__} {snapshot_steps!r}")
-    steps = tuple(sorted({check_integer(s, f"snapshot_steps[{i}]")
-                          for i, s in enumerate(snapshot_steps)}))
-    bad = [s for s in steps if not 0 <= s <= num_steps]
-    if bad:
-        raise ValueError(f"snapshot_steps must lie in [0, num_steps={num_steps}], got {bad}")
-    return steps
-
-
-def default_snapshot_steps(num_steps: int) -> tuple[int, ...]:
-    """The course's three pictures: the model at the beginning, middle and end of training.
-
-    The middle is taken on a log scale of steps, at √num_steps: a loss curve falls fast and
-    then flattens, so step num_steps/2 would show the model as finished as at the end, while
-    √num_steps shows it on its way (the course's "medium loss" picture).
-
-    Example:
-      >>> default_snapshot_steps(1000)
-      (0, 31, 1000)
-    """
-    return tuple(sorted({0, math.isqrt(num_steps), num_steps}))
 
 
 def descend(

@@ -15,12 +15,49 @@ Example:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from jaxgd.inputs.validation import check_integer, check_static
+
 PyTree = Any
+
+
+def check_snapshot_steps(snapshot_steps: Sequence[int] | None, num_steps: int) -> tuple[int, ...]:
+    """Validates snapshot steps (each an integer in [0, num_steps]; a list, even of one) and
+    returns them sorted, unique. They fix the snapshots' shape, so they are static."""
+    if snapshot_steps is None:
+        return ()
+    check_static(snapshot_steps, "snapshot_steps", "a list of Python ints")
+    listed = isinstance(snapshot_steps, Sequence | set | frozenset) or getattr(
+        snapshot_steps, "ndim", None) == 1
+    if isinstance(snapshot_steps, str | bytes) or not listed:
+        raise TypeError(f"snapshot_steps must be a list of steps (e.g. [0, 10]), got "
+                        f"{type(snapshot_steps).__name__} {snapshot_steps!r}")
+    steps = tuple(sorted({check_integer(s, f"snapshot_steps[{i}]")
+                          for i, s in enumerate(snapshot_steps)}))
+    bad = [s for s in steps if not 0 <= s <= num_steps]
+    if bad:
+        raise ValueError(f"snapshot_steps must lie in [0, num_steps={num_steps}], got {bad}")
+    return steps
+
+
+def default_snapshot_steps(num_steps: int) -> tuple[int, ...]:
+    """The course's three pictures: the model at the beginning, middle and end of training.
+
+    The middle is taken on a log scale of steps, at √num_steps: a loss curve falls fast and
+    then flattens, so step num_steps/2 would show the model as finished as at the end, while
+    √num_steps shows it on its way (the course's "medium loss" picture).
+
+    Example:
+      >>> default_snapshot_steps(1000)
+      (0, 31, 1000)
+    """
+    return tuple(sorted({0, math.isqrt(num_steps), num_steps}))
 
 
 #: The most pieces ``run`` cuts its scan into at snapshot steps: each piece compiles the step

@@ -19,8 +19,8 @@ import jax
 import optax
 
 from jaxgd.core import convergence, minibatch
-from jaxgd.core.descent import check_snapshot_steps, default_snapshot_steps
 from jaxgd.core.optimizers import OptimizerSpec, make_spec
+from jaxgd.core.snapshots import check_snapshot_steps, default_snapshot_steps
 from jaxgd.engines.engine import ENGINES
 from jaxgd.inputs.validation import (
     MAX_INT32,

@@ -5,7 +5,7 @@ import optax
 import pytest
 
 from jaxgd import LinearParams, descend, exact_trajectory, mse
-from jaxgd.core.descent import default_snapshot_steps
+from jaxgd.core.snapshots import default_snapshot_steps
 from tests.ulps import assert_close_ulps
 
 #: Cut scans, unrolled bodies and segments are other compiled programs than one plain scan,

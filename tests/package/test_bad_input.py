@@ -10,7 +10,7 @@ import pytest
 import jaxgd
 from jaxgd import descend, fit, sweep
 from jaxgd.api.settings import group
-from jaxgd.core.descent import check_snapshot_steps
+from jaxgd.core.snapshots import check_snapshot_steps
 
 X, Y = np.array([[-1.0], [0.0], [1.0], [2.0]]), np.array([1.0, 3.0, 5.0, 7.1])
 FIT = {"learning_rate": 0.1, "num_steps": 5}
