@@ -36,23 +36,33 @@ def _share_compiled_programs() -> None:
 
 _share_compiled_programs()
 
-#: The test files that take longest, longest first (per-file sums of a full run on the
-#: 2-core VM; see ``python -m pytest --junitxml``). pytest-xdist hands whole files to its two
-#: workers in collection order (``--no-loadscope-reorder`` in pyproject.toml), each worker
-#: taking the next file when it is free: the longest go first, so that the last files to
-#: start are short and both workers end together (a long file started last kept one worker
-#: busy alone). Files not named keep their collection order, after these.
+#: The test files that take longest, longest first (each file's summed test times in a full
+#: run on the 2-core VM, 2026-12-08, from ``python -m pytest --junitxml=FILE``). pytest-xdist
+#: hands whole files to its two workers in collection order (``--no-loadscope-reorder`` in
+#: pyproject.toml), each worker taking the next file when it is free: the longest go first,
+#: so that the last files to start are short and both workers end together (a long file
+#: started last keeps one worker busy alone). Files not named keep their order, after these.
 LONGEST_FIRST = (
-    "tests/cli/test_cli_scaleout.py",
     "tests/package/test_docs.py",
-    "tests/cli/test_signals.py",
-    "tests/pipeline/test_sharding.py",
-    "tests/bench/test_bench.py",
-    "tests/cli/test_cli.py",
-    "tests/cli/test_resume.py",
-    "tests/package/test_robustness.py",
+    "tests/engines/test_fused.py",
+    "tests/api/test_transformations.py",
     "tests/api/test_fold_gradients.py",
-    "tests/engines/test_layout.py",
+    "tests/cli/test_cli_scaleout.py",
+    "tests/api/test_model_sweep.py",
+    "tests/bench/test_bench.py",
+    "tests/pipeline/test_holdout.py",
+    "tests/cli/test_cli.py",
+    "tests/pipeline/test_sharding.py",
+    "tests/cli/test_holdout_cli.py",
+    "tests/cli/test_lr_range.py",
+    "tests/pipeline/test_holdout_selection.py",
+    "tests/cli/test_refine_config.py",
+    "tests/api/test_init.py",
+    "tests/pipeline/test_streaming.py",
+    "tests/tuning/test_segments.py",
+    "tests/core/test_verdicts.py",
+    "tests/cli/test_signals.py",
+    "tests/cli/test_resume.py",
 )
 
 
