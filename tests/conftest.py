@@ -38,9 +38,9 @@ _share_compiled_programs()
 
 #: The test files that take longest, longest first (each file's summed test times in a full
 #: run on the 2-core VM, 2026-12-08, from ``python -m pytest --junitxml=FILE``). pytest-xdist
-#: hands whole files to its two workers in collection order (``--no-loadscope-reorder`` in
+#: hands whole files to its workers in collection order (``--no-loadscope-reorder`` in
 #: pyproject.toml), each worker taking the next file when it is free: the longest go first,
-#: so that the last files to start are short and both workers end together (a long file
+#: so that the last files to start are short and the workers end together (a long file
 #: started last keeps one worker busy alone). Files not named keep their order, after these.
 LONGEST_FIRST = (
     "tests/package/test_docs.py",
