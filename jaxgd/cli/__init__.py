@@ -163,9 +163,7 @@ def _run_locked(args: argparse.Namespace, config: Config, out_dir: Path,
         with results.staging(out_dir, overwrite, replace_partial=True,
                              inputs=inputs) as folder:
             check()
-            results.write_summary(folder, record.summary)
-            check()
-            results.write_history(folder, record.history)
+            results.write_folder(folder, record.history, record.summary)
             check()
             results.write_losses_csv(folder, record.history)
             check()

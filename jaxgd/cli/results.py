@@ -18,38 +18,28 @@ Nothing here executes or unpickles what it reads: history.npz is loaded with
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import json
-import math
 import os
 import re
 import shutil
-import signal
-import sys
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+# The library's, re-exported: the CLI's modules and tests import them here.
+from jaxgd.results.files import ResultsError as ResultsError
+from jaxgd.results.files import load_npz as load_npz
+from jaxgd.results.files import parse_json, staged_folder, to_json, write_atomic
+from jaxgd.results.loading import read_folder
+from jaxgd.results.saving import HISTORY, SUMMARY
+from jaxgd.results.saving import write_folder as write_folder
+from jaxgd.results.tables import LOSSES
+from jaxgd.results.tables import csv_steps as csv_steps
+from jaxgd.results.tables import write_losses_csv as write_losses_csv
 
-from jaxgd.results.files import (  # the library's, re-exported: the CLI's modules import them here
-    ResultsError,
-    _umask,
-    load_npz,
-    parse_json,
-    to_json,
-    write_atomic,
-    write_npz,
-)
+read = read_folder  # a results folder's arrays and summary, as stored
 
 #: The figures a run may draw (``jaxgd.figures.FIGURES``), each written as NAME.png.
 FIGURES = ("loss_curve", "snapshots", "loss_surface", "sweep_curves", "sweep_summary")
-SUMMARY = "summary.json"
-HISTORY = "history.npz"
-LOSSES = "losses.csv"
-MAX_CSV_ROWS = 1_000_000
 PARTIAL = ".partial"  # the unfinished run's chunks, inside the results folder being built
 MARKER = ".jaxgd-results"  # in every results folder: jaxgd wrote it, --overwrite may replace it
 MARKER_FORMAT = 1
@@ -410,8 +400,8 @@ def staging(out_dir: Path, overwrite: bool, replace_partial: bool = False,
     only), which the finished results replace. ``overwrite`` replaces only a folder that
     jaxgd wrote and that holds none of ``inputs`` (see ``check_destination``). The folder
     gets the ``.jaxgd-results`` marker, which lists ``also_writes``: the names the caller
-    writes beyond ``RESULT_FILES`` (see ``known_names``). The final rename cannot be
-    interrupted by Ctrl-C or SIGTERM, and on Linux it swaps the two folders in one step.
+    writes beyond ``RESULT_FILES`` (see ``known_names``). The library's ``staged_folder``
+    puts it in place: in one step that Ctrl-C and SIGTERM cannot interrupt.
 
     Example:
       >>> import tempfile, pathlib
@@ -422,167 +412,15 @@ def staging(out_dir: Path, overwrite: bool, replace_partial: bool = False,
       ['.jaxgd-results', 'a.txt']
     """
     out_dir = Path(out_dir)
-    replaceable = overwrite or (replace_partial and is_unfinished(out_dir))
-    check_destination(out_dir, replaceable, inputs)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+
+    def check() -> None:
+        replaceable = overwrite or (replace_partial and is_unfinished(out_dir))
+        check_destination(out_dir, replaceable, inputs)
+
+    check()
+    with staged_folder(out_dir, check) as tmp:
         marker = {"format": MARKER_FORMAT, "written_by": "jaxgd"}
         if also_writes:
             marker["files"] = sorted(also_writes)
         write_atomic(tmp / MARKER, to_json(marker).encode())
         yield tmp
-        _usual_permissions(tmp)
-        replaceable = overwrite or (replace_partial and is_unfinished(out_dir))
-        check_destination(out_dir, replaceable, inputs)
-        with _signals_deferred():
-            if out_dir.exists() and any(out_dir.iterdir()):
-                _swap(tmp, out_dir)  # tmp now holds the old folder
-            else:
-                if out_dir.exists():
-                    out_dir.rmdir()
-                os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _swap(new: Path, out_dir: Path) -> None:
-    """Puts ``new`` at ``out_dir``, atomically on Linux (renameat2 with RENAME_EXCHANGE, after
-    which ``new`` holds the old folder), elsewhere by two renames (the old folder is removed)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(AttributeError, OSError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            at_fdcwd, rename_exchange = -100, 2
-            if libc.renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(out_dir),
-                              rename_exchange) == 0:
-                return
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    os.replace(out_dir, old / out_dir.name)
-    os.replace(new, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Holds Ctrl-C and SIGTERM back for the block (a few renames), then lets them through."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _usual_permissions(folder: Path) -> None:
-    # mkdtemp and mkstemp make private (0700/0600) entries; results are ordinary files that
-    # should get the permissions the user's umask gives anything else they create.
-    umask = _umask()
-    os.chmod(folder, 0o777 & ~umask)
-    for path in folder.rglob("*"):
-        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def write_summary(folder: Path, summary: dict[str, Any]) -> Path:
-    path = Path(folder) / SUMMARY
-    write_atomic(path, to_json(summary).encode())
-    return path
-
-
-def write_history(folder: Path, history: dict[str, np.ndarray]) -> Path:
-    return write_npz(Path(folder) / HISTORY, history)
-
-
-def csv_steps(num_steps: int, num_runs: int, max_rows: int = MAX_CSV_ROWS) -> np.ndarray:
-    """The steps losses.csv keeps: all of them, unless runs × steps exceeds ``max_rows``; then
-    every k-th step (k as small as fits) plus the last step.
-
-    Example:
-      >>> csv_steps(10, 1).tolist()
-      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-      >>> csv_steps(10, 1, max_rows=4).tolist()
-      [0, 4, 8, 9]
-    """
-    if num_steps * num_runs <= max_rows:
-        return np.arange(num_steps)
-    per_run = max(max_rows // num_runs - 1, 1)
-    stride = math.ceil(num_steps / per_run)
-    return np.union1d(np.arange(0, num_steps, stride), [num_steps - 1])
-
-
-def write_losses_csv(folder: Path, history: dict[str, np.ndarray]) -> Path:
-    """Tidy loss table: one row per run and history entry, subsampled by ``csv_steps``.
-
-    The columns are the grid's axes (``learning_rate``, the names drawn with it by
-    ``optimizer.sample``, any ``optimizer.grid`` names, ``seed``), then ``step`` (the true
-    step of the entry: ``loss_steps``) and ``loss``.
-    """
-    losses = np.asarray(history["losses"])  # (K, [G...,] S, T)
-    axes, values = _grid_columns(history, losses.ndim - 1)
-    shape, T = losses.shape[:-1], losses.shape[-1]
-    runs = math.prod(shape)
-    entries = csv_steps(T, runs)
-    loss_steps = np.asarray(history.get("loss_steps", np.arange(T)), np.int64).reshape(-1)
-    index = np.indices(shape).reshape(len(shape), -1)  # each run's position on each axis
-    columns = [np.repeat(_texts(values[i][index[i]]), entries.size)
-               for i in range(len(axes))]
-    # Drawn hyperparameters (optimizer.sample) vary along the first axis: a column each.
-    drawn = [str(n) for n in np.asarray(history.get("sampled", [])).reshape(-1)
-             if str(n) not in axes]
-    axes = axes[:1] + drawn + axes[1:]
-    columns[1:1] = [np.repeat(_texts(np.asarray(history[f"sampled_values_{name}"])[index[0]]),
-                              entries.size) for name in drawn]
-    step_col = np.tile(loss_steps[entries], runs)
-    flat = losses.reshape(runs, T)[:, entries].reshape(-1)
-    digits = 9 if flat.dtype == np.float32 else 17  # enough to read back the same number
-    lines = [",".join((*axes, "step", "loss"))]
-    lines += [",".join((*cells, str(t), f"{v:.{digits}g}")) for *cells, t, v in
-              zip(*(c.tolist() for c in columns), step_col.tolist(), flat.tolist(),
-                  strict=True)]
-    path = Path(folder) / LOSSES
-    write_atomic(path, ("\n".join(lines) + "\n").encode())
-    return path
-
-
-def _grid_columns(history, depth: int) -> tuple[list[str], list[np.ndarray]]:
-    """The grid's axis names and values: ``grid_axes`` with ``grid_values_<axis>``, or the
-    learning rates and seeds of a record without them."""
-    if "grid_axes" in history:
-        axes = [str(a) for a in np.asarray(history["grid_axes"]).reshape(-1)]
-        values = [np.asarray(history[f"grid_values_{a}"]) for a in axes]
-    else:
-        axes = ["learning_rate", "seed"]
-        values = [np.asarray(history["learning_rates"]), np.asarray(history["seeds"])]
-    if len(axes) != depth:
-        raise ValueError(f"the losses have {depth} grid axes, the record names {axes}")
-    return axes, values
-
-
-def _texts(values: np.ndarray) -> np.ndarray:
-    """Cells of a column: integers as they are, floats as Python writes them (repr)."""
-    if np.issubdtype(values.dtype, np.integer):
-        return np.asarray([str(v) for v in values.tolist()], dtype=object)
-    return np.asarray([repr(float(v)) for v in values.tolist()], dtype=object)
-
-
-def read(run_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Loads a results folder's history (no pickle) and summary.
-
-    Raises:
-      FileNotFoundError: if history.npz or summary.json is missing.
-      ResultsError: if either is damaged (not an .npz of plain arrays, not a JSON object).
-    """
-    run_dir = Path(run_dir)
-    for name in (HISTORY, SUMMARY):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir} is not a jaxgd results folder: no {name}")
-    history = load_npz(run_dir / HISTORY)
-    try:
-        summary = parse_json((run_dir / SUMMARY).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ResultsError(f"{run_dir / SUMMARY} is damaged or not JSON: {error}") from None
-    if not isinstance(summary, dict):
-        raise ResultsError(f"{run_dir / SUMMARY} is not a jaxgd summary (not a JSON object)")
-    return history, summary

@@ -3,8 +3,9 @@
 Every file is written under a temporary name beside its destination and renamed into place,
 so a reader never sees half of one; .npz files are read with ``allow_pickle=False`` and JSON
 is plain JSON, read by ``parse_json`` (nesting too deep to parse is invalid JSON).
-``jaxgd.results.saving`` (``result.save``) and the command line's results folder
-(``jaxgd.cli.results``) both write through these.
+A folder is written the same way (``staged_folder``): into a temporary folder beside it,
+which replaces it in one step when complete. ``jaxgd.results.saving`` (``result.save``) and
+the command line's results folder (``jaxgd.cli.results``) both write through these.
 
 Example:
   >>> import tempfile, pathlib
@@ -17,11 +18,17 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import math
 import os
+import shutil
+import signal
+import sys
 import tempfile
+import threading
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +59,81 @@ def write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def staged_folder(path: Path, check: Callable[[], None] = lambda: None) -> Iterator[Path]:
+    """A temporary folder beside ``path`` (``.NAME.tmp-XXXXXXXX``) that replaces ``path`` when
+    the block finishes without error; else it is removed and ``path`` is left as it was.
+
+    ``check()`` runs once the folder is complete, just before it replaces ``path``: whatever
+    may have appeared at ``path`` meanwhile, it refuses by raising. The entries get the
+    permissions the user's umask gives anything new; the final rename cannot be interrupted
+    by Ctrl-C or SIGTERM, and on Linux it swaps the two folders in one step.
+
+    Example:
+      >>> import tempfile, pathlib
+      >>> root = pathlib.Path(tempfile.mkdtemp())
+      >>> with staged_folder(root / "run") as tmp:
+      ...     _ = (tmp / "a.txt").write_text("hi")
+      >>> sorted(p.name for p in root.iterdir()), (root / "run" / "a.txt").read_text()
+      (['run'], 'hi')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+        _usual_permissions(tmp)
+        check()
+        with _signals_deferred():
+            if path.exists() and any(path.iterdir()):
+                _swap(tmp, path)  # tmp now holds the old folder
+            else:
+                if path.exists():
+                    path.rmdir()
+                os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap(new: Path, path: Path) -> None:
+    """Puts ``new`` at ``path``, atomically on Linux (renameat2 with RENAME_EXCHANGE, after
+    which ``new`` holds the old folder), elsewhere by two renames (the old folder is removed)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(AttributeError, OSError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            at_fdcwd, rename_exchange = -100, 2
+            if libc.renameat2(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(path),
+                              rename_exchange) == 0:
+                return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    os.replace(path, old / path.name)
+    os.replace(new, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Holds Ctrl-C and SIGTERM back for the block (a few renames), then lets them through."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _usual_permissions(folder: Path) -> None:
+    # mkdtemp and mkstemp make private (0700/0600) entries; results are ordinary files that
+    # should get the permissions the user's umask gives anything else they create.
+    umask = _umask()
+    os.chmod(folder, 0o777 & ~umask)
+    for path in folder.rglob("*"):
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+
 
 def to_json(value: Any) -> str:
     """JSON with NaN and infinities as null (JSON has neither) and sorted, stable keys."""

@@ -8,6 +8,7 @@ fails here, naming the file, and not later in the caller's code.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,42 @@ import numpy as np
 
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import PER_RUN, freeze, thaw
-from jaxgd.results.files import ResultsError, load_npz
+from jaxgd.results.files import ResultsError, load_npz, parse_json
 from jaxgd.results.refined import Refinement
 from jaxgd.results.result import FitResult, GridResult, SweepResult
 from jaxgd.results.saving import DICT_PREFIX, HISTORY, SUMMARY, brief, read_summary
 
 KINDS = {cls.__name__: cls for cls in (FitResult, SweepResult, GridResult)}
+
+
+def read_folder(path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A results folder's arrays and summary as stored (``jaxgd plot`` draws from them; a
+    folder of ``jaxgd run`` holds more than the result ``load`` builds).
+
+    Raises:
+      FileNotFoundError: if history.npz or summary.json is missing.
+      ResultsError: if either is damaged (not an .npz of plain arrays, not a JSON object).
+
+    Example:
+      >>> import numpy as np, tempfile, pathlib, jaxgd
+      >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+      >>> r = jaxgd.fit(X, y, learning_rate=0.3, num_steps=4)
+      >>> arrays, summary = read_folder(r.save(pathlib.Path(tempfile.mkdtemp()) / "run"))
+      >>> summary["kind"], arrays["losses"].shape
+      ('FitResult', (4,))
+    """
+    path = Path(path)
+    for name in (HISTORY, SUMMARY):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path} is not a jaxgd results folder: no {name}")
+    arrays = load_npz(path / HISTORY)
+    try:
+        summary = parse_json((path / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{path / SUMMARY} is damaged or not JSON: {error}") from None
+    if not isinstance(summary, dict):
+        raise ResultsError(f"{path / SUMMARY} is not a jaxgd summary (not a JSON object)")
+    return arrays, summary
 
 
 def load(path) -> FitResult | SweepResult | GridResult:

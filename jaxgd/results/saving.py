@@ -44,9 +44,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,8 +56,8 @@ from jaxgd.core.params import LinearParams
 from jaxgd.core.record import thaw
 from jaxgd.results.files import (
     ResultsError,
-    _umask,
     parse_json,
+    staged_folder,
     to_json,
     write_atomic,
     write_npz,
@@ -102,23 +99,26 @@ def save(result, path, *, overwrite: bool = False) -> Path:
                         "(e.g. numpy.savez of result.losses and the params' leaves)")
     arrays, summary = _encode(result)
     _check_destination(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        write_npz(tmp / HISTORY, arrays)
-        write_atomic(tmp / SUMMARY, to_json(summary).encode())
-        os.chmod(tmp, 0o777 & ~_umask())
-        _check_destination(path, overwrite)  # again: something may have appeared meanwhile
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # Checked again at the end: something may have appeared at ``path`` meanwhile.
+    with staged_folder(path, lambda: _check_destination(path, overwrite)) as tmp:
+        write_folder(tmp, arrays, summary)
     return path
+
+
+def write_folder(folder: Path, arrays: Mapping[str, Any], summary: Mapping[str, Any]) -> None:
+    """Writes ``arrays`` as ``folder``'s history.npz and ``summary`` as its summary.json: the
+    one writer of the format, for ``save`` and ``jaxgd run`` (whose ``summary`` holds
+    ``encode``'s entries beside its own).
+
+    Example:
+      >>> import tempfile, pathlib
+      >>> folder = pathlib.Path(tempfile.mkdtemp())
+      >>> write_folder(folder, {"losses": np.zeros(3)}, {"format": FORMAT})
+      >>> sorted(p.name for p in folder.iterdir())
+      ['history.npz', 'summary.json']
+    """
+    write_npz(Path(folder) / HISTORY, dict(arrays))
+    write_atomic(Path(folder) / SUMMARY, to_json(dict(summary)).encode())
 
 
 def encode(result, beside: Mapping[str, np.ndarray] | None = None

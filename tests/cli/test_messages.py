@@ -33,7 +33,7 @@ def test_a_full_disk_while_writing_is_a_message_and_the_chunks_are_kept(tmp_path
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(results, "write_history", full)
+    monkeypatch.setattr(results, "write_folder", full)
     out = tmp_path / "out"
     assert cli.main(["run", "mlcc_cars", "--out", str(out), *SHORT]) == 2
     err = capsys.readouterr().err

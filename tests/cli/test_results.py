@@ -62,8 +62,7 @@ def test_csv_subsampling_keeps_the_ends_and_fits_the_limit():
 def test_history_round_trip_without_pickle(tmp_path):
     history = {"losses": np.arange(6.0).reshape(1, 2, 3), "learning_rates": np.array([0.1]),
                "seeds": np.array([0, 1])}
-    results.write_history(tmp_path, history)
-    results.write_summary(tmp_path, {"x": 1})
+    results.write_folder(tmp_path, history, {"x": 1})
     results.write_losses_csv(tmp_path, history)
     loaded, summary = results.read(tmp_path)
     assert np.array_equal(loaded["losses"], history["losses"]) and summary == {"x": 1}
