@@ -27,20 +27,26 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jaxgd.cli.config import ConfigError
-from jaxgd.cli.results import PARTIAL, SUMMARY, ResultsError, load_npz, parse_json, to_json
+from jaxgd.cli.results import (
+    PARTIAL,
+    SUMMARY,
+    ResultsError,
+    load_npz,
+    parse_json,
+    to_json,
+    write_atomic,
+)
 
 MANIFEST = "manifest.json"
 FORMAT = 2  # 2: chunk checksums (``sha256``)
-_TEMPORARY = ".tmp-"  # marks a file still being written
+_TEMPORARY = ".tmp-"  # marks a file still being written (``write_atomic``)
 
 
 class ResumeError(ConfigError):
@@ -64,24 +70,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_synced(path: Path, write, before_rename=None) -> None:
-    """Writes ``path`` through a temporary sibling, flushed to disk, then renamed into place;
-    ``before_rename(tmp)`` runs once the temporary file is complete."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{_TEMPORARY}", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if before_rename is not None:
-            before_rename(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
 
 
 class Checkpoint:
@@ -206,10 +194,10 @@ class Checkpoint:
             self.manifest["sha256"][chunk_name(index)] = sha256_of(tmp)
             self._write_manifest()
 
-        _write_synced(self.folder / chunk_name(index),
-                      lambda handle: np.savez(handle, **{k: np.asarray(v)
-                                                         for k, v in arrays.items()}),
-                      before_rename=record_checksum)
+        write_atomic(self.folder / chunk_name(index),
+                     lambda handle: np.savez(handle, **{k: np.asarray(v)
+                                                        for k, v in arrays.items()}),
+                     sync=True, before_rename=record_checksum)
         self.manifest["done"] = self.done()
         self._write_manifest()
 
@@ -271,8 +259,7 @@ class Checkpoint:
             self.out_dir.rmdir()  # only if empty
 
     def _write_manifest(self) -> None:
-        data = to_json(self.manifest).encode()
-        _write_synced(self.folder / MANIFEST, lambda handle: handle.write(data))
+        write_atomic(self.folder / MANIFEST, to_json(self.manifest).encode(), sync=True)
 
 
 #: Config tables that change no number of the runs, only how the results are written (the

@@ -37,6 +37,7 @@ from jaxgd.theory.least_squares import LeastSquares, solve
 
 if TYPE_CHECKING:
     from jaxgd.cli.plan import Plan
+    from jaxgd.results.result import GridResult
 
 #: The per-run fields a run with held-out data adds (``jaxgd.cli.execute.run_chunk``).
 HELD_OUT_FIELDS = ("validation_losses", "final_validation_loss", "training_rmse",
@@ -81,12 +82,13 @@ def optima_of(plan: Plan) -> list[tuple[float, LeastSquares]]:
     return optima
 
 
-def make_record(plan: Plan, grid, best, best_path, timing,
-                refined: dict[str, Any] | None = None, result=None) -> RunRecord:
+def make_record(plan: Plan, grid, best, best_path, timing, refined: dict[str, Any] | None,
+                result: GridResult) -> RunRecord:
     """The record of a run from its assembled ``grid`` of per-run arrays, the ``best`` run's
     grid index (None if every run diverged), its descent path (a ``FitResult`` with
-    snapshots, or None), the run's ``Timing`` and the ``refined`` block of summary.json
-    (``jaxgd.cli.refine``; None without ``optimizer.refine``)."""
+    snapshots, or None), the run's ``Timing``, the ``refined`` block of summary.json
+    (``jaxgd.cli.refine``; None without ``optimizer.refine``) and the library's result of
+    the whole run, which the folder holds too (``jaxgd.load`` reads it back)."""
     config, dataset, scaler, limits = plan.config, plan.dataset, plan.scaler, plan.limits
     optima = optima_of(plan)
     l2_of_best = 0
@@ -155,15 +157,14 @@ def make_record(plan: Plan, grid, best, best_path, timing,
         "limit_label": drawn_limit_label(limit_label(limits), plan.k_folds),
         "optimizer": config.optimizer.name,
     }
-    summary = _summary(plan, history, best, optima, timing, meta, grid.get("engine"))
+    summary = _summary(plan, history, best, optima, timing, meta, result)
     if refined is not None:
         summary["refined"] = refined
     summary["chunks"] = {"learning_rates_per_chunk": plan.chunk_size, "count": plan.num_chunks}
     summary["warnings"] = list(plan.warnings)
-    if result is not None:  # the library's result, which jaxgd.load reads back
-        arrays, described = saving.encode(result, history)
-        history.update(arrays)
-        summary.update(described)
+    arrays, described = saving.encode(result, history)
+    history.update(arrays)
+    summary.update(described)
     return RunRecord(history=history, summary=summary, meta=meta)
 
 
@@ -216,7 +217,7 @@ def _least_squares(names, l2: float, optimum: LeastSquares) -> dict[str, Any]:
     }
 
 
-def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[str, Any]:
+def _summary(plan: Plan, history, best, optima, timing, meta, result) -> dict[str, Any]:
     config, dataset, limits = plan.config, plan.dataset, plan.limits
     axes = plan.axes
     shape = history["final_loss"].shape
@@ -293,8 +294,10 @@ def _summary(plan: Plan, history, best, optima, timing, meta, engine) -> dict[st
                 minibatch.steps_per_epoch(plan.n_rows, train.batch_size)),
             "log_every": train.log_every,
             "history_length": int(history["losses"].shape[-1]),
-            "engine": engine,
-            **_run_steps(history, plan.num_steps),
+            "engine": result.engine,
+            # Fewer executed than scheduled where runs left a segmented sweep early.
+            "run_steps_executed": result.run_steps_executed,
+            "run_steps_scheduled": result.run_steps_scheduled,
         },
         "runs": runs,
         "best_run": best_run,
@@ -338,15 +341,6 @@ def _validation(plan: Plan) -> dict[str, Any] | None:
     return {"fraction": options.get("validation_fraction"), "k_folds": options.get("k_folds"),
             "seed": options["validation_seed"], "selected_by": "validation loss"
             + (" (mean over folds)" if plan.k_folds else "")}
-def _run_steps(history, num_steps: int) -> dict[str, int]:
-    """Steps computed over all runs against scheduled (fewer where runs left early)."""
-    runs = int(np.size(history["final_loss"]))
-    executed = history.get("steps_run")
-    return {"run_steps_executed": runs * num_steps if executed is None else int(
-                np.sum(executed, dtype=np.int64)),
-            "run_steps_scheduled": runs * num_steps}
-
-
 def _finite_or_none(value) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None

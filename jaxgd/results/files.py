@@ -30,7 +30,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -45,15 +45,30 @@ def _umask() -> int:
     return umask
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Writes a file through a temporary sibling and a rename: readers never see half of it.
-    The file gets the permissions the user's umask gives any new file."""
+def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], object], *, sync: bool = False,
+                 before_rename: Callable[[Path], None] | None = None) -> None:
+    """Writes a file through a temporary sibling (``.NAME.tmp-XXXXXXXX``) and a rename:
+    readers never see half of it. The file gets the permissions the user's umask gives any
+    new file.
+
+    Args:
+      path: the file to write.
+      data: its bytes, or a function that writes them to the open file.
+      sync: flush the file to disk before the rename, so that a power cut leaves either the
+        whole file or none (``jaxgd.cli.checkpoint``'s chunks).
+      before_rename: called with the temporary file's path once it is complete.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            data(handle) if callable(data) else handle.write(data)
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
+        if before_rename is not None:
+            before_rename(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -177,6 +192,18 @@ def parse_json(text: str) -> Any:
                               0) from None
 
 
+def read_json(path: Path) -> Any:
+    """The JSON value in the file ``path``.
+
+    Raises:
+      ResultsError: if it cannot be read or is not JSON (naming the file).
+    """
+    try:
+        return parse_json(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{path} is damaged or not JSON: {error}") from None
+
+
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of an .npz file, never unpickling anything.
 
@@ -208,14 +235,6 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
 
 def write_npz(path: Path, arrays: dict[str, Any]) -> Path:
     """Writes ``arrays`` as a compressed .npz through a temporary sibling and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-    return path
+    write_atomic(path, lambda handle: np.savez_compressed(
+        handle, **{k: np.asarray(v) for k, v in arrays.items()}))
+    return Path(path)

@@ -8,7 +8,6 @@ fails here, naming the file, and not later in the caller's code.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 
 from jaxgd.core.params import LinearParams
 from jaxgd.core.record import PER_RUN, freeze, thaw
-from jaxgd.results.files import ResultsError, load_npz, parse_json
+from jaxgd.results.files import ResultsError, load_npz, read_json
 from jaxgd.results.refined import Refinement
 from jaxgd.results.result import FitResult, GridResult, SweepResult
 from jaxgd.results.saving import DICT_PREFIX, HISTORY, SUMMARY, brief, read_summary
@@ -45,11 +44,7 @@ def read_folder(path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     for name in (HISTORY, SUMMARY):
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path} is not a jaxgd results folder: no {name}")
-    arrays = load_npz(path / HISTORY)
-    try:
-        summary = parse_json((path / SUMMARY).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ResultsError(f"{path / SUMMARY} is damaged or not JSON: {error}") from None
+    arrays, summary = load_npz(path / HISTORY), read_json(path / SUMMARY)
     if not isinstance(summary, dict):
         raise ResultsError(f"{path / SUMMARY} is not a jaxgd summary (not a JSON object)")
     return arrays, summary

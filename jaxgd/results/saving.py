@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,7 +55,7 @@ from jaxgd.core.params import LinearParams
 from jaxgd.core.record import thaw
 from jaxgd.results.files import (
     ResultsError,
-    parse_json,
+    read_json,
     staged_folder,
     to_json,
     write_atomic,
@@ -267,14 +266,11 @@ def _host(value, name: str) -> np.ndarray:
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    try:
-        summary = parse_json(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ResultsError(f"{path} is damaged or not JSON: {error}") from None
+    summary = read_json(path)
     if not isinstance(summary, dict) or summary.get("format") != FORMAT:
         raise ResultsError(f"{path} is not a saved jaxgd result (no \"format\": \"{FORMAT}\"); "
                            "a jaxgd run folder from before the two shared one format is "
-                           "read with jaxgd.cli.results.read")
+                           "read with jaxgd.results.loading.read_folder")
     version = summary.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool):
         raise ResultsError(f'{path}: "format_version" must be a whole number, got '
