@@ -1,15 +1,16 @@
-"""The results folder: summary.json, history.npz, losses.csv and the figures, written atomically.
+"""The results folder's destination: where ``jaxgd run`` may write, and what it may replace.
 
-A run is written into a hidden temporary folder beside the destination and renamed into
-place only when every file is complete, so an interrupted run leaves nothing half-written,
-and an existing folder is replaced only when the caller says so, and only if jaxgd wrote it
-(``owned_by_jaxgd``): every results folder holds a marker file, ``.jaxgd-results``. While a
-long sweep runs, its finished chunks wait in the destination's ``.partial`` folder (see
-``jaxgd.cli.checkpoint``); the finished results replace that folder in one step. A symbolic
-link, the current folder or one of its parents is never a destination, nor a path whose
-names do not fit its filesystem (``check_name_lengths``), and the temporary folders a
-killed run left beside the destination are removed by the next run (``sweep_staging``)
-while it holds the destination's lock (``jaxgd.cli.lock``).
+The files are the library's (``jaxgd.results.saving.write_folder``, ``jaxgd.results.tables``),
+written into a hidden temporary folder beside the destination that is put in place only when
+every file is complete (``jaxgd.results.files.staged_folder``), so an interrupted run leaves
+nothing half-written. An existing folder is replaced only when the caller says so, and only
+if jaxgd wrote it (``foreign_entries``): every results folder holds a marker file,
+``.jaxgd-results``. While a long sweep runs, its finished chunks wait in the destination's
+``.partial`` folder (see ``jaxgd.cli.checkpoint``); the finished results replace that folder
+in one step. A symbolic link, the current folder or one of its parents is never a
+destination, nor a path whose names do not fit its filesystem (``check_name_lengths``), and
+the temporary folders a killed run left beside the destination are removed by the next run
+(``sweep_staging``) while it holds the destination's lock (``jaxgd.cli.lock``).
 
 Nothing here executes or unpickles what it reads: history.npz is loaded with
 ``allow_pickle=False`` and summary.json is plain JSON.
@@ -93,7 +94,7 @@ def check_out(out_dir: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> No
 
 def check_destination(out_dir: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
     """Refuses an existing, non-empty destination unless ``overwrite``, and even then unless
-    jaxgd wrote it (``owned_by_jaxgd``) and none of ``inputs`` (the run's config and data
+    jaxgd wrote it (``foreign_entries``) and none of ``inputs`` (the run's config and data
     files) lies inside it; a file, a symbolic link, the current folder or one of its parents
     never pass.
 
