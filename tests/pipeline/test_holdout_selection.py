@@ -182,12 +182,10 @@ def test_drawn_points_with_k_folds():
 
 def test_fused_engines_keep_the_held_out_loss_in_their_kernel(monkeypatch):
     # Where "auto" fuses (faked here: the kernel is interpreted on this CPU), held-out data
-    # no longer send it back to the scan path: the same held-out history as the scan
-    # engine's. Within ULPS at a floor of 1.0: the kernel sums the held-out quadratic term
-    # by term, which rounds at the parameters' scale, not the falling loss's. A fused engine
-    # asked for by name takes them too (they were refused): gram-fused with the caller's
-    # rows in tests/engines/test_fused.py (test_fit_with_held_out_rows_in_the_kernel), a
-    # split and k folds in its test_held_out_losses_match_the_scan_path.
+    # no longer send it back to the scan path, and a fused engine asked for by name takes
+    # them (they were refused): the same held-out history as the scan engine's. Within
+    # ULPS at a floor of 1.0: the kernel sums the held-out quadratic term by term, which
+    # rounds at the parameters' scale, not the falling loss's (tests/engines/test_fused.py).
     X, y = _data(n=20, d=2)
     monkeypatch.setattr(engines, "on_accelerator", lambda: True)
     options = {"learning_rates": [0.1, 0.5], "num_steps": 6, "validation": jaxgd.Holdout(0.3)}
@@ -196,6 +194,11 @@ def test_fused_engines_keep_the_held_out_loss_in_their_kernel(monkeypatch):
     assert_close_ulps(auto.validation_losses,
                       jaxgd.sweep(X, y, engine="eigen", **options).validation_losses,
                       8, floor=1.0)
+    given = dict(learning_rate=0.1, num_steps=3, validation=(X[:4], y[:4]))
+    fused = jaxgd.fit(X, y, engine="gram-fused", **given)
+    assert fused.engine == "gram-fused"
+    assert_close_ulps(fused.validation_losses,
+                      jaxgd.fit(X, y, engine="gram", **given).validation_losses, 8, floor=1.0)
 
 
 @pytest.mark.parametrize("held", [{"validation_fraction": 0.3}, {"k_folds": 3}])
