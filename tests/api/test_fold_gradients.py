@@ -101,7 +101,7 @@ X_ILL = _RNG.normal(size=(60, 2)) * [1.0, 3.0]
 Y_ILL = X_ILL @ [1.0, 2.0] + 1.0 + 0.5 * _RNG.normal(size=60)
 
 
-def test_refine_with_k_folds_descends_the_mean_held_out_loss_over_folds():
+def test_refine_with_k_folds_descends_the_mean_held_out_loss_over_folds(tmp_path):
     space = {"learning_rate": ("log", 1e-3, 1.0)}
     r = Range("log", 1e-3, 1.0)
     with jax.enable_x64(True):
@@ -138,6 +138,13 @@ def test_refine_with_k_folds_descends_the_mean_held_out_loss_over_folds():
         finite = (cv(r.from_unit(u0 + h)) - cv(r.from_unit(u0 - h))) / (2 * h)
         assert abs(finite) > 1e-3
         assert refined.gradient["learning_rate"][0, 0] == pytest.approx(finite, rel=1e-6)
+        # A refined k-fold search saves and loads, its refinement with it.
+        result.save(tmp_path / "cv")
+        loaded = load(tmp_path / "cv").refined
+        assert loaded.runs.axes == ("sample", "fold") and loaded.start.shape == (2, 1)
+        np.testing.assert_array_equal(loaded.objective, refined.objective)
+        np.testing.assert_array_equal(loaded.runs.final_validation_loss,
+                                      refined.runs.final_validation_loss)
 
 
 def test_vmap_over_l2_with_k_folds_matches_one_call_per_value():
@@ -147,17 +154,6 @@ def test_vmap_over_l2_with_k_folds_matches_one_call_per_value():
     # float32: vmap may reorder the sums of a run (a few ulps of the loss).
     np.testing.assert_allclose(jax.vmap(cv)(jax.numpy.array([0.0, 0.5])),
                                [cv(0.0), cv(0.5)], rtol=1e-5)
-
-
-def test_a_refined_k_fold_search_saves_and_loads(tmp_path):
-    result = grid_sweep(X, Y, sample=jaxgd.Sample({"learning_rate": ("log", 1e-3, 1.0)}, 4),
-                        validation=jaxgd.KFolds(3), num_steps=10, refine={"top": 2, "steps": 2})
-    result.save(tmp_path / "cv")
-    loaded = load(tmp_path / "cv").refined
-    assert loaded.runs.axes == ("sample", "fold") and loaded.start.shape == (2, 1)
-    np.testing.assert_array_equal(loaded.objective, result.refined.objective)
-    np.testing.assert_array_equal(loaded.runs.final_validation_loss,
-                                  result.refined.runs.final_validation_loss)
 
 
 def test_refined_k_fold_points_stay_below_every_fold_s_stability_limit():
