@@ -13,8 +13,8 @@ from jaxgd.core.convergence import (
 from jaxgd.core.params import LinearParams
 
 
-def run_monitor(losses, **kwargs):
-    monitor = init_monitor()
+def run_monitor(losses, level=False, **kwargs):
+    monitor = init_monitor(level=level)
     for step, loss in enumerate(losses):
         monitor = update_monitor(monitor, jnp.float32(loss), step, **kwargs)
     return monitor
@@ -48,7 +48,7 @@ def test_a_flat_run_far_above_the_optimum_converges_only_at_its_parameters():
     # the optimum by its parameters: converged from that flat stretch's first step (2);
     # not found, or flat for fewer than `patience` steps: the monitor's verdict stands.
     def judged(losses, found):
-        monitor = run_monitor(losses, patience=3, optimum=0.0, noise=1e-3)
+        monitor = run_monitor(losses, level=True, patience=3, optimum=0.0, noise=1e-3)
         assert bool(monitor.stalled(3)) == (len(losses) >= 6)
         return final_verdicts(monitor.converged_step, monitor.diverged, monitor.stalled(3),
                               monitor.level_steps, 3, len(losses) - 1, found)
@@ -57,7 +57,7 @@ def test_a_flat_run_far_above_the_optimum_converges_only_at_its_parameters():
     assert [int(v) for v in judged(flat, False)] == [-1, True]
     assert [int(v) for v in judged(flat[:4], True)] == [-1, False]
     # A verdict the monitor gave stands whatever the parameters.
-    near = run_monitor([8.0, 4.0, 2.0, 2.0, 2.0, 2.0], patience=3)
+    near = run_monitor([8.0, 4.0, 2.0, 2.0, 2.0, 2.0], level=True, patience=3)
     assert int(final_verdicts(near.converged_step, near.diverged, near.stalled(3),
                               near.level_steps, 3, 5, True)[0]) == 2
 
