@@ -232,11 +232,16 @@ def update_monitor(
     eps = jnp.finfo(loss.dtype).eps
     # What the dtype resolves of the loss near the optimum (see above): the data's rounding
     # floor, and a change of STEP_ULPS ulps of the loss.
-    noise, spread = noise if isinstance(noise, tuple) else (noise, 0.0)
+    noise, spread = noise if isinstance(noise, tuple) else (noise, None)
+
+    def spread_of(value):  # spread·√value; nothing to compute without a spread (not the
+        # direct engine: three square roots a step, each a pass over the runs of its own)
+        return 0.0 if spread is None else spread * jnp.sqrt(value)
+
     noise = jnp.asarray(noise, loss.dtype)
     floor = jnp.where(noise > 0, noise, RESOLUTION_ULPS * eps * eps * jnp.abs(initial_loss))
     previous = jnp.abs(monitor.previous_loss)
-    allowed = (tol + STEP_ULPS * eps) * previous + floor + spread * jnp.sqrt(previous)
+    allowed = (tol + STEP_ULPS * eps) * previous + floor + spread_of(previous)
     rising = (step > 0) & (loss - monitor.previous_loss > allowed)
     rising_steps = jnp.where(rising, monitor.rising_steps + 1, 0)
     blew_up = ~jnp.isfinite(loss) | (loss > divergence_factor * jnp.abs(initial_loss))
@@ -254,14 +259,14 @@ def update_monitor(
     flat_steps = jnp.where(flat, monitor.flat_steps + 1, 0)
     # Far from a known optimum, a flat loss means steps too small to matter (NaN: unknown).
     far = loss - optimum > (STALL_RATIO * tol * jnp.abs(loss) + RESOLUTION_ULPS * eps
-                            * jnp.abs(optimum) + floor + spread * jnp.sqrt(jnp.abs(loss)))
+                            * jnp.abs(optimum) + floor + spread_of(jnp.abs(loss)))
     # Converged: flat on average since the stretch's anchor, whose loss carries the rounding
     # of one end only however long the stretch (see above); a step that breaks it anchors
     # the next stretch.
     def since_anchor(steps, anchor_loss):  # flat on average since the anchor
         since = (steps + 1).astype(loss.dtype)
         anchor = jnp.abs(anchor_loss)
-        budget = (since * tol + STEP_ULPS * eps) * anchor + floor + spread * jnp.sqrt(anchor)
+        budget = (since * tol + STEP_ULPS * eps) * anchor + floor + spread_of(anchor)
         return (step > 0) & (jnp.abs(anchor_loss - loss) <= budget)
 
     settled = since_anchor(monitor.settled_steps, monitor.anchor_loss) & ~far

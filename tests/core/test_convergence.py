@@ -148,3 +148,31 @@ def test_converged_step_agrees_with_a_float64_oracle_when_the_mean_is_large(engi
     oracle = float64_oracle_converged_step(X, y, 0.01, 3000)
     result = fit(X, y, learning_rate=0.01, num_steps=3000, init=0.0, engine=engine)
     assert oracle > 0 and abs(int(result.converged_step) - oracle) <= slack * oracle
+
+
+def test_where_the_loss_tells_the_optimum_a_run_at_its_parameters_reads_near():
+    # The host's gate for tracking the flat stretch (loss_tells_optimum): where it says the
+    # loss tells, a run PARAM_ULPS eps from θ* in every parameter (signs along the top
+    # Hessian direction: the worst corner) reads, in float64, within RESOLUTION_ULPS ulps of
+    # L* by a margin, so the parameters could add no verdict; where it says not (noise of
+    # 1e-3: L* = 1e-6; an exact fit; targets of 1e7 in float32), such a run can read
+    # further above L* than that: the parameters must judge it.
+    from jaxgd.core.convergence import RESOLUTION_ULPS, loss_tells_optimum
+    from jaxgd.theory.stability import hessian
+
+    rng = np.random.default_rng(3)
+    eps = float(np.finfo(np.float32).eps)
+    X = rng.standard_normal((200, 3)) @ np.array([[1.0, 0.9, 0.0], [0, 0.4, 0], [0, 0, 2]])
+    A = np.hstack([X, np.ones((200, 1))])
+    curvatures, directions = np.linalg.eigh(hessian(X))
+    for noise, offset, told in ((1.0, 5.0, True), (1e-3, 5.0, False), (0.0, 5.0, False),
+                                (1.0, 1e7, False)):
+        y = X @ np.array([1.5, -2.0, 0.3]) + offset + noise * rng.standard_normal(200)
+        theta = np.linalg.lstsq(A, y, rcond=None)[0]
+        optimal = np.mean((A @ theta - y) ** 2)
+        assert bool(loss_tells_optimum(optimal, theta, curvatures[-1], np.float32)) == told
+        scale = np.maximum(np.abs(theta), np.abs(theta[:-1]).max())
+        moved = theta + np.sign(directions[:, -1]) * PARAM_ULPS * eps * scale
+        above = np.mean((A @ moved - y) ** 2) - optimal
+        resolved = RESOLUTION_ULPS * eps * optimal
+        assert above < resolved / 4 if told else above > resolved, (noise, above, resolved)
