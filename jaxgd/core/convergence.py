@@ -38,7 +38,12 @@ steps at its end (by the flatness test of converged, near L* or not) and whose f
 parameters each lie within ``PARAM_ULPS``·eps of θ*'s (``at_optimum``) has converged, from
 the first step of that flat stretch (``final_verdicts``). It is judged at the end, from the
 final parameters alone (mapping each step's coordinates back to weights would cost the
-eigen engine O(d²) a step instead of O(d)), so such a run runs all its steps.
+eigen engine O(d²) a step instead of O(d)), so such a run runs all its steps. jaxgd gives
+θ* only for runs whose loss cannot tell (``loss_tells_optimum``, decided on the host before
+the program is built: L* below what the dtype resolves, as in exact fits): where it can, a
+run at θ* reads near L* and the loss's verdict is the whole truth, and the loop does not
+track the stretch by flatness alone (``init_monitor``'s ``level``), which costs every run
+every step.
 
 What the dtype resolves of the loss near L*, and nothing sized from the start, widens both
 tests (so that each engine judges the same run alike, float32 as float64 would, down to its
