@@ -375,7 +375,8 @@ def descent_loop(
             lambda leaf: jnp.zeros((len(steps), *jnp.shape(leaf)), jnp.result_type(leaf)),
             start_params)
         return LoopState(start_params, optimizer.init(start_params),
-                         init_monitor(loss_dtype, initial_loss), snapshots, batches.init())
+                         init_monitor(loss_dtype, initial_loss, level=at_optimum is not None),
+                         snapshots, batches.init())
 
     def run(state: LoopState, first_step, length: int):
         length = check_positive_int(length, "length")

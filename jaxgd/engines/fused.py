@@ -201,7 +201,8 @@ def descend_runs(engine, data, hyper: Mapping[str, jax.Array], params, config,
     num_logs = -(-config.num_steps // config.log_every)
     kernel = partial(_kernel, engine=engine, config=config, names=names,
                      optimizer_names=optimizer_names, treedef=treedef, shapes=shapes,
-                     width=width, per_run=per_run, validation=held is not None)
+                     width=width, per_run=per_run, validation=held is not None,
+                     level=OPTIMUM_INPUTS[0] in hyper)
     by_block = lambda *lead: pl.BlockSpec((*lead, block), lambda i: (*(0,) * len(lead), i))  # noqa: E731
     out_shape = [jax.ShapeDtypeStruct((num_logs, padded_runs), dtype),
                  jax.ShapeDtypeStruct((width, padded_runs), dtype),
@@ -354,9 +355,10 @@ def _read_data(consts_ref, treedef, shapes, per_run: bool):
 
 def _kernel(consts_ref, hyper_ref, coords_ref, losses_ref, final_ref, verdicts_ref,
             *more_refs, engine, config, names, optimizer_names, treedef, shapes, width,
-            per_run, validation):
+            per_run, validation, level):
     """One program: the whole descent of one block of runs (see the module).
-    ``more_refs``: the held-out losses' (with ``validation``), then the snapshots'."""
+    ``more_refs``: the held-out losses' (with ``validation``), then the snapshots';
+    ``level``: track the flat stretch for ``final_verdicts`` (its verdict row is 0 without)."""
     validation_ref = more_refs[0] if validation else None
     snapshots_ref = more_refs[-1] if config.snapshot_steps else None
     data, held = _read_data(consts_ref, treedef, shapes, per_run)
@@ -409,7 +411,7 @@ def _kernel(consts_ref, hyper_ref, coords_ref, losses_ref, final_ref, verdicts_r
         return carry
 
     monitor = jax.tree_util.tree_map(lambda a: jnp.full(coords[0].shape, a, a.dtype),
-                                     init_monitor(dtype))
+                                     init_monitor(dtype, level=level))
     state = init(hyper, coords)
     z, _, monitor = jax.lax.fori_loop(0, -(-num_steps // log_every), block,
                                       (coords, state, monitor))
@@ -419,7 +421,8 @@ def _kernel(consts_ref, hyper_ref, coords_ref, losses_ref, final_ref, verdicts_r
     for i in range(width):
         final_ref[i, :] = z[i]
     for row, name in enumerate(_VERDICTS):
-        verdicts_ref[row, :] = getattr(monitor, name)
+        value = getattr(monitor, name)
+        verdicts_ref[row, :] = jnp.zeros_like(monitor.flat_steps) if value is None else value
 
 
 def _block_functions(engine, config, optimizer_names, per_run: bool):

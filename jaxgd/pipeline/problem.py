@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgd.core.convergence import loss_tells_optimum
 from jaxgd.core.optimizers import check_hyperparameter
 from jaxgd.core.record import SAMPLE_AXIS
 from jaxgd.data.statistics import on_device
@@ -205,6 +206,7 @@ def _references(pending, l2, axes, shape, hyper, config: RunConfig, l2_axis, xp=
     optima, curvatures, params = (None, None, None) if found is None else found
     l2_position = axes.index(l2_axis) if l2_axis else None
     hyper["optimum"] = _per_run_optimum(optima, l2_position, shape, xp)
+    params = _judged_by_parameters(optima, curvatures, params)
     if params is not None:
         hyper.update(_optimum_params(_per_run_rows(params, l2_position, shape), xp))
     unstable = unstable_runs(config.optimizer, hyper, l2, curvatures, xp is jnp)
@@ -231,6 +233,7 @@ def _fold_references(trains, l2, axes, shape, hyper, config: RunConfig, referenc
     for fold, stats in enumerate(trains):
         found = references(stats, None, l2, warn_conditioning=fold == 0) if reference else None
         optima, curvatures, params = (None, None, None) if found is None else found
+        params = _judged_by_parameters(optima, curvatures, params)
         mine = np.flatnonzero(fold_of == fold)
         optimum[mine] = np.asarray(_per_run_optimum(optima, l2_position, shape))[mine]
         if params is not None:  # this fold's runs get its training rows' optimum
@@ -263,6 +266,21 @@ def _axis_of(name: str, axes: tuple[str, ...], values) -> str | None:
     if name in axes:
         return name
     return SAMPLE_AXIS if name in values else None
+
+
+def _judged_by_parameters(optima, curvatures, params):
+    """The optimum's parameters (rows ``[weight, bias]``, one per l2 value) for the runs
+    that need them, NaN (never met) where the loss alone tells a run at them
+    (``jaxgd.core.convergence.loss_tells_optimum``: L* well above what the run's dtype
+    resolves); None where no run needs them. Without them the program neither tracks the
+    flat stretch they judge (``init_monitor``'s ``level``) nor maps the final coordinates
+    back: only exact fits and the like pay for it (~10 ms of 8,192 runs x 1,000 steps)."""
+    if params is None:
+        return None
+    told = loss_tells_optimum(optima, params, curvatures, input_dtype("optimum_weight"))
+    if told.all():
+        return None
+    return np.where(told[:, None], np.nan, params)
 
 
 def _per_run_optimum(optima, l2_position: int | None, shape, xp=np):

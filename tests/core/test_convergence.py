@@ -13,8 +13,8 @@ from jaxgd.core.convergence import (
 from jaxgd.core.params import LinearParams
 
 
-def run_monitor(losses, **kwargs):
-    monitor = init_monitor()
+def run_monitor(losses, level=False, **kwargs):
+    monitor = init_monitor(level=level)
     for step, loss in enumerate(losses):
         monitor = update_monitor(monitor, jnp.float32(loss), step, **kwargs)
     return monitor
@@ -48,7 +48,7 @@ def test_a_flat_run_far_above_the_optimum_converges_only_at_its_parameters():
     # the optimum by its parameters: converged from that flat stretch's first step (2);
     # not found, or flat for fewer than `patience` steps: the monitor's verdict stands.
     def judged(losses, found):
-        monitor = run_monitor(losses, patience=3, optimum=0.0, noise=1e-3)
+        monitor = run_monitor(losses, level=True, patience=3, optimum=0.0, noise=1e-3)
         assert bool(monitor.stalled(3)) == (len(losses) >= 6)
         return final_verdicts(monitor.converged_step, monitor.diverged, monitor.stalled(3),
                               monitor.level_steps, 3, len(losses) - 1, found)
@@ -57,7 +57,7 @@ def test_a_flat_run_far_above_the_optimum_converges_only_at_its_parameters():
     assert [int(v) for v in judged(flat, False)] == [-1, True]
     assert [int(v) for v in judged(flat[:4], True)] == [-1, False]
     # A verdict the monitor gave stands whatever the parameters.
-    near = run_monitor([8.0, 4.0, 2.0, 2.0, 2.0, 2.0], patience=3)
+    near = run_monitor([8.0, 4.0, 2.0, 2.0, 2.0, 2.0], level=True, patience=3)
     assert int(final_verdicts(near.converged_step, near.diverged, near.stalled(3),
                               near.level_steps, 3, 5, True)[0]) == 2
 
@@ -148,3 +148,31 @@ def test_converged_step_agrees_with_a_float64_oracle_when_the_mean_is_large(engi
     oracle = float64_oracle_converged_step(X, y, 0.01, 3000)
     result = fit(X, y, learning_rate=0.01, num_steps=3000, init=0.0, engine=engine)
     assert oracle > 0 and abs(int(result.converged_step) - oracle) <= slack * oracle
+
+
+def test_where_the_loss_tells_the_optimum_a_run_at_its_parameters_reads_near():
+    # The host's gate for tracking the flat stretch (loss_tells_optimum): where it says the
+    # loss tells, a run PARAM_ULPS eps from θ* in every parameter (signs along the top
+    # Hessian direction: the worst corner) reads, in float64, within RESOLUTION_ULPS ulps of
+    # L* by a margin, so the parameters could add no verdict; where it says not (noise of
+    # 1e-3: L* = 1e-6; an exact fit; targets of 1e7 in float32), such a run can read
+    # further above L* than that: the parameters must judge it.
+    from jaxgd.core.convergence import RESOLUTION_ULPS, loss_tells_optimum
+    from jaxgd.theory.stability import hessian
+
+    rng = np.random.default_rng(3)
+    eps = float(np.finfo(np.float32).eps)
+    X = rng.standard_normal((200, 3)) @ np.array([[1.0, 0.9, 0.0], [0, 0.4, 0], [0, 0, 2]])
+    A = np.hstack([X, np.ones((200, 1))])
+    curvatures, directions = np.linalg.eigh(hessian(X))
+    for noise, offset, told in ((1.0, 5.0, True), (1e-3, 5.0, False), (0.0, 5.0, False),
+                                (1.0, 1e7, False)):
+        y = X @ np.array([1.5, -2.0, 0.3]) + offset + noise * rng.standard_normal(200)
+        theta = np.linalg.lstsq(A, y, rcond=None)[0]
+        optimal = np.mean((A @ theta - y) ** 2)
+        assert bool(loss_tells_optimum(optimal, theta, curvatures[-1], np.float32)) == told
+        scale = np.maximum(np.abs(theta), np.abs(theta[:-1]).max())
+        moved = theta + np.sign(directions[:, -1]) * PARAM_ULPS * eps * scale
+        above = np.mean((A @ moved - y) ** 2) - optimal
+        resolved = RESOLUTION_ULPS * eps * optimal
+        assert above < resolved / 4 if told else above > resolved, (noise, above, resolved)
