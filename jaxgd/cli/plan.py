@@ -420,8 +420,6 @@ def check_supported(config: Config) -> None:
     """
     data = config.data
     dataset = data.dataset
-    if dataset not in ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy"):
-        raise ConfigError(f"data.dataset = {dataset!r} is not supported by jaxgd run")
     if not is_streamed(config) and getattr(data, "block_rows",
                                            datasets.DEFAULT_BLOCK_ROWS) != (
             datasets.DEFAULT_BLOCK_ROWS):
