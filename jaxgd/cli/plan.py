@@ -348,15 +348,11 @@ def refine_plan(config: Config) -> refinement.Plan | None:
     it).
 
     Raises:
-      ConfigError: with k folds (summary.json's ``refined`` rows are one run each).
       TypeError, ValueError: the library's refusal, naming the setting.
     """
     refine, sample = config.optimizer.refine, config.optimizer.sample
     if not refine:
         return None
-    if config.data.k_folds is not None:  # the refined block's rows: one run per start point
-        raise ConfigError("optimizer.refine follows one run per point, data.k_folds runs k: "
-                          "use data.validation_fraction to refine on held-out loss")
     return refinement.make_plan(refine, search.check_space(sample) if sample else None)
 
 

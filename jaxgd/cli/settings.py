@@ -216,8 +216,9 @@ def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
       >>> grid_point(plan, (1, 0))
       {'learning_rate': 0.02, 'seed': 0}
     """
-    point = {}
-    for axis, options, i in zip(plan.axes, plan.axis_values, index, strict=True):
+    point = {}  # an index without the fold (a k-fold point's) names the rest
+    for axis, options, i in zip(plan.axes[:len(index)], plan.axis_values[:len(index)], index,
+                                strict=True):
         value = options[int(i)]
         point[axis] = int(value) if axis in INTEGER_AXES else float(value)
         if axis == "learning_rate":  # drawn companions vary with it
