@@ -425,6 +425,8 @@ def _extent(X, options: Options, n_rows: int | None) -> tuple[str, int, int]:
 
 def _training_rows(rows: int, options: Options) -> int:
     """The rows the runs train on: held-out rows drawn by a fraction are not among them
-    (k folds keep every row, weighing out each fold's)."""
+    (k folds keep every row, weighing out each fold's; each fold of at least 2 rows)."""
     fraction = options.validation_fraction
+    if options.k_folds is not None and rows:
+        holdout.check_folds(options.k_folds, rows)
     return rows - holdout.check_fraction(fraction, rows) if fraction is not None else rows

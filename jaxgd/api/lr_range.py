@@ -326,8 +326,7 @@ def _number(value) -> float | None:
 def _limit_name(limits: Stability | None) -> str:
     if limits is None:
         return "no theory"
-    return {"momentum": "2(1+β)/λmax", "nesterov": "2(1+β)/((1+2β)λmax)"}.get(
-        limits.optimizer, "2/λmax")
+    return limits.limit_name
 
 
 __all__ = ["LrRange", "describe", "lr_range", "summary"]

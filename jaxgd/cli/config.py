@@ -32,13 +32,18 @@ from typing import Any
 
 import numpy as np
 
+from jaxgd.api.settings import Halving, group, options
 from jaxgd.cli.results import FIGURES
+from jaxgd.cli.settings import INTEGER_AXES, api_arguments, reworded
 from jaxgd.cli.toml_text import ConfigError, apply_override, toml
 from jaxgd.core import convergence, optimizers
 from jaxgd.datasets.stream import DEFAULT_BLOCK_ROWS
 from jaxgd.engines import engine
 from jaxgd.inputs.validation import check_seed
-from jaxgd.tuning import search
+from jaxgd.pipeline.options import make_config
+from jaxgd.pipeline.preparation import fixed_values
+from jaxgd.pipeline.problem import grid_axes
+from jaxgd.tuning import search, segments
 
 DATASETS = ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy")
 #: The [data] keys that shape ``synthetic`` only (``jaxgd.datasets.synthetic``).
@@ -191,6 +196,13 @@ class Config:
         if self.optimizer.sample:
             return self.optimizer.num_samples
         return len(self.learning_rates)
+
+    @property
+    def grid(self) -> dict[str, tuple]:
+        """``optimizer.grid``, a whole number of an integer axis (``batch_seed``) as an
+        integer (TOML lists of numbers hold floats); the library checks the values."""
+        return {name: tuple(int(v) if name in INTEGER_AXES and float(v).is_integer() else v
+                            for v in values) for name, values in self.optimizer.grid.items()}
 
     def drawn(self) -> dict[str, np.ndarray]:
         """``optimizer.sample``'s points, name -> read-only float64 values ({} without a
@@ -369,8 +381,8 @@ def _draw(sample, num_samples, sampler, seed) -> dict[str, np.ndarray]:
 
 
 def _check_sample(optimizer: OptimizerConfig, spec) -> None:
-    """``optimizer.sample`` and its companions (``jaxgd.tuning.search``), named in the config's
-    words."""
+    """``optimizer.sample`` and its companions: which keys go together here; the ranges,
+    their ends, the seed and the draw's size by the library (``jaxgd.tuning.search``)."""
     if not optimizer.sample:
         _require(optimizer.num_samples is None, "optimizer.num_samples needs "
                  "optimizer.sample (the ranges to draw from)")
@@ -388,12 +400,9 @@ def _check_sample(optimizer: OptimizerConfig, spec) -> None:
              "put each hyperparameter in one of them")
     _require(optimizer.num_samples is not None, "optimizer.sample needs optimizer.num_samples "
              "(how many points to draw)")
-    _require(optimizer.num_samples >= 1,
-             f"optimizer.num_samples must be >= 1, got {optimizer.num_samples}")
     _one_of(optimizer.sampler, search.SAMPLERS, "optimizer.sampler")
-    _require(is_seed(optimizer.sample_seed),
-             f"optimizer.sample_seed must be in [0, 2**32), got {optimizer.sample_seed}")
-    try:  # the library's rules, both ends included (refinement can land on them)
+    try:  # both ends included (refinement can land on them)
+        check_seed(optimizer.sample_seed, "sample_seed")
         search.check_ends(search.check_space(optimizer.sample,
                                              spec.hyperparameter_names()), spec)
         # Nothing is drawn while the config is read: only checked that it could be. The
@@ -416,11 +425,9 @@ def _one_of(value: str, choices: typing.Sequence[str], name: str) -> None:
                           f"{', '.join(choices)}")
 
 
-def _positive(value: float, name: str) -> None:
-    _require(math.isfinite(value) and value > 0, f"{name} must be finite and > 0, got {value}")
-
-
 def _check(config: Config) -> None:
+    """The config's keys: which go together, known names, files, seeds and the outputs;
+    then the library's own refusals of its numbers (``_check_library``)."""
     data, model, optimizer, train, output = (
         config.data, config.model, config.optimizer, config.train, config.output)
     _one_of(data.dataset, DATASETS, "data.dataset")
@@ -440,24 +447,17 @@ def _check(config: Config) -> None:
              f"data.delimiter must be one character (not a quote or line break), got "
              f"{data.delimiter!r}")
     for column, factor in data.scale.items():
-        _positive(factor, f"data.scale.{column}")
+        _require(math.isfinite(factor) and factor > 0,
+                 f"data.scale.{column} must be finite and > 0, got {factor}")
     _require(data.n_samples >= 1, f"data.n_samples must be >= 1, got {data.n_samples}")
     _require(data.n_features >= 1, f"data.n_features must be >= 1, got {data.n_features}")
     _require(math.isfinite(data.noise) and data.noise >= 0,
              f"data.noise must be finite and >= 0, got {data.noise}")
     _check_holdout(data, train)
-    for name, seed in [("data.seed", data.seed), ("data.validation_seed", data.validation_seed),
-                       ("model.seed", model.seed),
+    for name, seed in [("data.seed", data.seed), ("model.seed", model.seed),
                        *[(f"model.seeds[{i}]", s) for i, s in enumerate(model.seeds or ())]]:
-        _require(seed is None or is_seed(seed), f"{name} must be in [0, 2**32), got {seed}")
-    # A seed with nothing to draw would be ignored (the library refuses it too).
-    _require(data.validation_seed is None or data.validation_fraction is not None
-             or data.k_folds is not None,
-             "data.validation_seed seeds the draw of data.validation_fraction or "
-             "data.k_folds: give one of them, or leave data.validation_seed out")
+        _require(is_seed(seed), f"{name} must be in [0, 2**32), got {seed}")
     _require(model.seeds is None or len(model.seeds) > 0, "model.seeds is empty")
-    _require(math.isfinite(model.init_scale) and model.init_scale >= 0,
-             f"model.init_scale must be finite and >= 0, got {model.init_scale}")
     _one_of(optimizer.name, OPTIMIZERS, "optimizer.name")
     _one_of(optimizer.schedule, tuple(optimizers.SCHEDULES), "optimizer.schedule")
     try:
@@ -471,7 +471,6 @@ def _check(config: Config) -> None:
         _require(name not in ("learning_rate", "seed"),
                  f"optimizer.grid.{name}: give learning rates as optimizer.learning_rates "
                  "and seeds as model.seeds")
-        _require(len(values) > 0, f"optimizer.grid.{name} is empty")
         if name not in ("l2", "batch_seed"):
             try:
                 optimizers.check_hyperparameter(name, values, spec)
@@ -482,53 +481,52 @@ def _check(config: Config) -> None:
         optimizer.learning_rates is None),
         "give exactly one of optimizer.learning_rate, optimizer.learning_rates and "
         "optimizer.sample (--set KEY=none takes out one the config file gives)")
-    _require(config.num_rates > 0, "optimizer.learning_rates is empty")
-    for i, rate in enumerate(() if optimizer.sample else config.learning_rates):
-        # (drawn rates lie within the sample's range, whose ends were checked: not drawn here)
-        name = "optimizer.learning_rate" if optimizer.learning_rates is None else (
-            f"optimizer.learning_rates[{i}]")
-        _positive(rate, name)
-    _require(train.num_steps >= 1, f"train.num_steps must be >= 1, got {train.num_steps}")
     _require((train.batch_size is None) == (train.epochs is None),
              "mini-batch SGD needs both train.batch_size and train.epochs")
-    _require(train.batch_size is None or train.batch_size >= 1,
-             f"train.batch_size must be >= 1, got {train.batch_size}")
-    _require(train.epochs is None or train.epochs >= 1,
-             f"train.epochs must be >= 1, got {train.epochs}")
-    _require(math.isfinite(train.l2) and train.l2 >= 0,
-             f"train.l2 must be finite and >= 0, got {train.l2}")
     _one_of(train.engine, engine.ENGINES, "train.engine")
-    _require(train.log_every >= 1, f"train.log_every must be >= 1, got {train.log_every}")
-    _require(math.isfinite(train.tol) and train.tol >= 0,
-             f"train.tol must be finite and >= 0, got {train.tol}")
-    _require(train.patience >= 1, f"train.patience must be >= 1, got {train.patience}")
-    _require(train.divergence_factor > 1,
-             f"train.divergence_factor must be > 1, got {train.divergence_factor}")
-    _require(train.segment_steps is None or train.segment_steps >= 1,
-             f"train.segment_steps must be >= 1, got {train.segment_steps}")
     if train.pruning is not None:
         _one_of(train.pruning, ("halving",), "train.pruning")
-    _require(train.halving_rate >= 2, f"train.halving_rate must be >= 2, got "
-                                      f"{train.halving_rate}")
-    _require(train.min_steps is None or train.min_steps >= 1,
-             f"train.min_steps must be >= 1, got {train.min_steps}")
     for i, figure in enumerate(output.figures):
         _one_of(figure, FIGURES, f"output.figures[{i}]")
     _require(20 <= output.dpi <= 1000, f"output.dpi must be in [20, 1000], got {output.dpi}")
     _require(output.max_plot_rows >= 1,
              f"output.max_plot_rows must be >= 1, got {output.max_plot_rows}")
+    _check_library(config)
+
+
+def _check_library(config: Config) -> None:
+    """The library's refusals of the numbers that need no data, in the config's words
+    (``settings.reworded``): its settings values (``jaxgd.api.settings``), the run's
+    compile-time settings, the values every run shares, the grid's and the early exit's.
+    What needs the data (batch_size against the rows, the engine) waits for the plan."""
+    optimizer, train = config.optimizer, config.train
+    single = optimizer.learning_rate is not None
+    grid = {**({} if single or optimizer.sample else {"learning_rate": config.learning_rates}),
+            **config.grid, "seed": config.model.seeds or (config.model.seed,)}
+    try:
+        run = options(group(api_arguments(config, train.num_steps)))
+        Halving(train.halving_rate, train.min_steps)  # checked with or without train.pruning
+        run = dataclasses.replace(run, learning_rate=optimizer.learning_rate, snapshot_steps=(
+            None if train.batch_size else run.snapshot_steps))  # mini-batch steps need rows
+        run_config = make_config(run, train.batch_size or 0)
+        axes, _ = grid_axes(grid, None, run_config, None)
+        fixed_values(run, run_config.optimizer, (*axes, *optimizer.sample))
+        segments.make_plan(run, run_config)
+    except (TypeError, ValueError) as error:
+        raise reworded(error) from None
 
 
 def _check_holdout(data: DataConfig, train: TrainConfig) -> None:
-    """``validation_fraction`` and ``k_folds``: one at most, in range, with rows in memory."""
+    """``validation_fraction``, ``k_folds`` and their seed: one at most, with rows in
+    memory (their values are the library's: ``jaxgd.Holdout``, ``jaxgd.KFolds``)."""
     fraction, k = data.validation_fraction, data.k_folds
     _require(fraction is None or k is None,
              "give one of data.validation_fraction and data.k_folds, not both")
-    if fraction is not None:
-        _require(math.isfinite(fraction) and 0 < fraction < 1,
-                 f"data.validation_fraction must be in (0, 1), got {fraction}")
+    # A seed with nothing to draw would be ignored (the library refuses it too).
+    _require(data.validation_seed is None or fraction is not None or k is not None,
+             "data.validation_seed seeds the draw of data.validation_fraction or "
+             "data.k_folds: give one of them, or leave data.validation_seed out")
     if k is not None:
-        _require(k >= 2, f"data.k_folds must be >= 2, got {k}")
         _require(train.batch_size is None, "data.k_folds is for full-batch runs: leave out "
                  "train.batch_size and train.epochs, or use data.validation_fraction")
     if fraction is not None or k is not None:

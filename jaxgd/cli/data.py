@@ -245,7 +245,3 @@ def check_stages(stages: list[tuple[str, float]]) -> None:
         needed, what = max(too_large)
         raise ConfigError(f"{what} would take {needed / 2**30:,.1f} GiB, more than this "
                           f"machine's {available / 2**30:,.1f} GiB of memory: make it smaller")
-
-
-def check_fits_in_memory(needed: float, what: str) -> None:
-    check_stages([(what, needed)])

@@ -22,9 +22,6 @@ from jaxgd.theory.stability import Stability, has_exact_limit
 if TYPE_CHECKING:
     from jaxgd.cli.plan import Plan
 
-LABELS = {"sgd": "2/λmax", "momentum": "2(1+β)/λmax", "nesterov": "2(1+β)/((1+2β)λmax)"}
-
-
 def explainer(plan: Plan) -> Callable[[dict[str, Any]], str]:
     """A function from a run's grid point (its ``learning_rate``, and ``l2`` and ``fold``
     when they are axes) to the sentence explaining its divergence.
@@ -69,9 +66,8 @@ def sentence(rate: float, limits: Stability, not_exact: str | None = None,
       >>> sentence(0.99, limits)[:45]
       'η = 0.99 ≤ 2/λmax = 1, yet diverged: below th'
     """
-    label = LABELS[limits.optimizer]
     beta = f" (β = {limits.momentum:g})" if limits.optimizer != "sgd" else ""
-    limit = f"{label} = {limits.max_learning_rate:.4g}{beta}{rows}"
+    limit = f"{limits.limit_name} = {limits.max_learning_rate:.4g}{beta}{rows}"
     if not_exact is not None:
         return (f"η = {rate:.4g}: diverged; {not_exact}, so no limit is exact here "
                 f"(plain gradient descent's full-batch {limit} for scale)")

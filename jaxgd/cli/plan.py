@@ -29,7 +29,7 @@ import numpy as np
 from jaxgd import datasets
 from jaxgd.api.grid import check_settings
 from jaxgd.cli import chunking
-from jaxgd.cli.config import Config, ConfigError, is_seed
+from jaxgd.cli.config import Config, ConfigError
 from jaxgd.cli.data import (
     check_stages,
     data_bytes,
@@ -40,33 +40,15 @@ from jaxgd.cli.data import (
     load_stream,
 )
 from jaxgd.cli.environment import device_info, versions
-from jaxgd.cli.settings import (  # re-exported: the plan's keywords and labels
-    INTEGER_AXES as INTEGER_AXES,
-)
-from jaxgd.cli.settings import api_arguments, reworded
-from jaxgd.cli.settings import (
-    drawn_limit_label as drawn_limit_label,
-)
-from jaxgd.cli.settings import (
-    grid_point as grid_point,
-)
-from jaxgd.cli.settings import (
-    holdout_options as holdout_options,
-)
-from jaxgd.cli.settings import (
-    library_options as library_options,
-)
-from jaxgd.cli.settings import (
-    limit_kind as limit_kind,
-)
-from jaxgd.cli.settings import (
-    limit_label as limit_label,
-)
-from jaxgd.cli.settings import (
-    segment_options as segment_options,
+from jaxgd.cli.settings import (  # those marked noqa: re-exported for the plan's readers
+    api_arguments,
+    drawn_limit_label,  # noqa: F401
+    grid_point,  # noqa: F401
+    holdout_options,  # noqa: F401
+    limit_kind,
+    reworded,
 )
 from jaxgd.cli.training_rows import (
-    check_holdout,
     fold_limits,
     reported,
     training_mask,
@@ -280,20 +262,6 @@ def conditioning_warnings(limits: Stability, standardized: bool,
     return ()
 
 
-def _grid(config: Config) -> dict[str, tuple]:
-    """``optimizer.grid`` with integer seeds for ``batch_seed`` (TOML numbers are floats)."""
-    grid = {}
-    for name, values in getattr(config.optimizer, "grid", {}).items():
-        if name in INTEGER_AXES:
-            bad = [v for v in values if not is_seed(v)]
-            if bad:
-                raise ConfigError(f"optimizer.grid.{name} must hold integers in [0, 2**32), "
-                                  f"got {bad}")
-            values = tuple(int(v) for v in values)
-        grid[name] = tuple(values)
-    return grid
-
-
 def _num_steps(config: Config, n_rows: int) -> int:
     """Updates per run: ``train.num_steps``, or epochs × ceil(n / batch_size)."""
     train = config.train
@@ -316,26 +284,24 @@ def prepare(config: Config, chunk_size: int | None = None) -> Plan:
         results too large for this machine's memory.
     """
     check_supported(config)
-    source = None
+    source, scaler = None, None
     if is_streamed(config):
         dataset, stats = load_stream(config)
-        scaler, X, y = None, stats, None
-        n_rows = int(stats.n)
+        X, y, n_rows = stats, None, int(stats.n)
         if config.train.batch_size is not None:  # batches are read from the file
             source = load_rows(config)
     else:
         dataset, stats = load_data(config), None
-        y, n_rows = dataset.y, dataset.X.shape[0]
-        check_holdout(config, n_rows)
-        # Fitted on the rows the runs train on: held-out rows must not shape their inputs.
-        scaler = Standardizer.fit(training_rows(dataset.X, config)) if (
-            config.data.standardize) else None
-        X = scaler.transform(dataset.X) if scaler else dataset.X
-    grid = _grid(config)
+        X, y, n_rows = dataset.X, dataset.y, dataset.X.shape[0]
+    grid = config.grid
     num_steps = _num_steps(config, n_rows)
     seeds = tuple(config.model.seeds or (config.model.seed,))
     check_library(config, source if source is not None else X, grid, seeds, num_steps,
                   n_rows)
+    if config.data.standardize:
+        # Fitted on the rows the runs train on: held-out rows must not shape their inputs.
+        scaler = Standardizer.fit(training_rows(X, config))
+        X = scaler.transform(X)
     num_rates = config.num_rates  # counted, not drawn: the checks below come first
     per_rate = math.prod(len(v) for v in grid.values()) * len(seeds) * (
         getattr(config.data, "k_folds", None) or 1)
@@ -382,15 +348,11 @@ def refine_plan(config: Config) -> refinement.Plan | None:
     it).
 
     Raises:
-      ConfigError: with k folds (summary.json's ``refined`` rows are one run each).
       TypeError, ValueError: the library's refusal, naming the setting.
     """
     refine, sample = config.optimizer.refine, config.optimizer.sample
     if not refine:
         return None
-    if config.data.k_folds is not None:  # the refined block's rows: one run per start point
-        raise ConfigError("optimizer.refine follows one run per point, data.k_folds runs k: "
-                          "use data.validation_fraction to refine on held-out loss")
     return refinement.make_plan(refine, search.check_space(sample) if sample else None)
 
 
@@ -454,8 +416,6 @@ def check_supported(config: Config) -> None:
     """
     data = config.data
     dataset = data.dataset
-    if dataset not in ("auto_mpg", "mlcc_cars", "synthetic", "csv", "npy"):
-        raise ConfigError(f"data.dataset = {dataset!r} is not supported by jaxgd run")
     if not is_streamed(config) and getattr(data, "block_rows",
                                            datasets.DEFAULT_BLOCK_ROWS) != (
             datasets.DEFAULT_BLOCK_ROWS):
@@ -470,6 +430,14 @@ def check_supported(config: Config) -> None:
                           "data.target out, and give the target's column index as "
                           "data.target_column (default -1, the last); the other columns "
                           "are the features")
+    if getattr(data, "k_folds", None) is not None and data.standardize:
+        # One mean and scale per fold would need one standardized copy of the rows per
+        # fold; one from all rows would let each fold's held-out rows into its training.
+        raise ConfigError("data.standardize with data.k_folds: each fold trains on other "
+                          "rows and would need its own mean and scale (fitted on all rows, "
+                          "every fold's held-out rows would leak into its training); use "
+                          "data.validation_fraction (standardized on its training rows), or "
+                          "rescale columns with data.scale")
     if is_streamed(config) and getattr(data, "standardize", False):
         why = ("data.dataset = 'npy'" if dataset == "npy" else "data.stream = true") + (
             " reads the file only into its moments, never keeping the rows")

@@ -8,7 +8,8 @@ loss: ``jaxgd.tuning.refinement.objective``), takes the drawn points of the ``to
 and runs those points again, crossed with the grid's other axes and the seeds, as one
 ``grid_sweep`` with ``refine=`` and the points as ``Sample.points``: the same runs on the
 same inputs, so its ``top`` best are the sweep's ``top`` best (the runs at the stability
-limit excepted: the library never starts from those).
+limit excepted: the library never starts from those). With ``data.k_folds`` a point is its
+k runs, one per fold, ranked and refined on their mean, as the library does.
 """
 
 from __future__ import annotations
@@ -62,9 +63,12 @@ def refine_sweep(plan: Plan, result: GridResult | None) -> dict[str, Any] | None
     settings = refinement.make_plan(config.optimizer.refine,  # checked by plan.prepare
                                     search.check_space(config.optimizer.sample))
     score = _scores(result)
+    if plan.k_folds:  # a point is its k runs, ranked by their mean (NaN if a fold's is)
+        score = score.mean(-1)
     usable = np.flatnonzero(np.isfinite(score.reshape(-1)))
+    objective = "validation loss" if plan.held_out else "training loss"
     base = {"settings": {**refinement.DEFAULTS, **config.optimizer.refine},
-            "objective": "validation loss" if plan.held_out else "training loss",
+            "objective": f"mean {objective} over the folds" if plan.k_folds else objective,
             "moved": [name for name, _ in settings.ranges]}
     if usable.size == 0:
         return {**base, "points": [], "note": "not refined: every run diverged"}
@@ -82,13 +86,14 @@ def refine_sweep(plan: Plan, result: GridResult | None) -> dict[str, Any] | None
     rows = []
     for i, start in enumerate(np.asarray(refined.start)):
         index = (int(points[start[0]]), *map(int, start[1:]))  # in the whole sweep's grid
-        end = refined.runs.point((i,))
+        end = refined.runs.point((i,))  # with k folds: the point's, without the fold
         rows.append({
             "start": {**grid_point(plan, index), "objective": float(score[index])},
             "end": {**{k: _plain(v) for k, v in end.items() if k != search.SAMPLE_AXIS},
                     "objective": float(refined.objective[i, -1]),
-                    "final_loss": float(refined.runs.final_loss[i]),
-                    "diverged": bool(refined.runs.diverged[i])},
+                    # with k folds, the folds' mean and whether any fold diverged
+                    "final_loss": float(np.mean(refined.runs.final_loss[i])),
+                    "diverged": bool(np.any(refined.runs.diverged[i]))},
             "objective_before": float(refined.objective[i, 0]),
             "objective_after": float(refined.objective[i, -1]),
             "steps": int(settings.steps),

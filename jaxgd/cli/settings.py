@@ -69,9 +69,10 @@ CONFIG_KEYS = {
     "min_steps": "train.min_steps", "snapshot_steps": "train.snapshot_steps",
     "validation_fraction": "data.validation_fraction", "k_folds": "data.k_folds",
     "validation_seed": "data.validation_seed", "track_sharpness": "optimizer.track_sharpness",
-    "learning_rate": "optimizer.learning_rates", "learning_rates": "optimizer.learning_rates",
+    "learning_rate": "optimizer.learning_rate", "learning_rates": "optimizer.learning_rates",
     "seed": "model.seeds", "grid": "optimizer.grid", "sample": "optimizer.sample",
     "num_samples": "optimizer.num_samples", "sampler": "optimizer.sampler",
+    "sample_seed": "optimizer.sample_seed",
     "refine": "optimizer.refine",
 }
 
@@ -96,6 +97,10 @@ def _flat_name(kind: str | None, field: str) -> str:
                 field)
 
 
+#: The config key of each grid axis the command line makes from other keys.
+_AXIS_KEYS = {"learning_rate": "optimizer.learning_rates", "seed": "model.seeds"}
+
+
 def reworded(error: Exception) -> ConfigError:
     """A library error in the config's words: the library names the argument first
     ("num_steps must be ..."), the config key replaces it ("train.num_steps must be ..."),
@@ -106,8 +111,14 @@ def reworded(error: Exception) -> ConfigError:
       train.log_every must be >= 1, got 0
       >>> print(reworded(ValueError("segment_steps needs stop_at_convergence=True")))
       train.segment_steps needs train.stop_at_convergence=True
+      >>> print(reworded(ValueError("grid['b1'] is empty")))
+      optimizer.grid.b1 is empty
     """
     message = str(error)
+    axis = re.match(r"grid\['(\w+)'\]", message)  # a grid axis: the config key it came from
+    if axis:
+        key = _AXIS_KEYS.get(axis[1], f"optimizer.grid.{axis[1]}")
+        return ConfigError(f"{key}{in_config_words(message[axis.end():])}")
     name = re.match(r"(?:([A-Z][A-Za-z]*)\.)?([a-z_0-9]+)", message)
     key = CONFIG_KEYS.get(_flat_name(*name.groups())) if name else None
     if key:
@@ -205,8 +216,9 @@ def grid_point(plan: Plan, index: Sequence[int]) -> dict[str, float | int]:
       >>> grid_point(plan, (1, 0))
       {'learning_rate': 0.02, 'seed': 0}
     """
-    point = {}
-    for axis, options, i in zip(plan.axes, plan.axis_values, index, strict=True):
+    point = {}  # an index without the fold (a k-fold point's) names the rest
+    for axis, options, i in zip(plan.axes[:len(index)], plan.axis_values[:len(index)], index,
+                                strict=True):
         value = options[int(i)]
         point[axis] = int(value) if axis in INTEGER_AXES else float(value)
         if axis == "learning_rate":  # drawn companions vary with it
@@ -228,9 +240,8 @@ def limit_kind(config: Config, grid: dict) -> dict[str, Any]:
 
 def limit_label(limits) -> str:
     """How the stability limit is written, e.g. "2/λmax" or "2(1+β)/λmax (β = 0.9)"."""
-    beta = f" (β = {limits.momentum:g})"
-    return {"momentum": "2(1+β)/λmax" + beta,
-            "nesterov": "2(1+β)/((1+2β)λmax)" + beta}.get(limits.optimizer, "2/λmax")
+    beta = f" (β = {limits.momentum:g})" if limits.optimizer != "sgd" else ""
+    return limits.limit_name + beta
 
 
 def drawn_limit_label(label: str, k_folds: int | None) -> str:

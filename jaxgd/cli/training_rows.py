@@ -21,33 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jaxgd.cli.settings import holdout_options
-from jaxgd.cli.toml_text import ConfigError
 from jaxgd.pipeline import holdout
 from jaxgd.theory.stability import Stability, stability
 
 if TYPE_CHECKING:
     from jaxgd.cli.config import Config
-
-
-def check_holdout(config: Config, n_rows: int) -> None:
-    """The split or the folds leave enough rows on each side, and the data can be
-    standardized on the rows the runs train on (refused as config errors)."""
-    options = holdout_options(config)
-    try:
-        if "validation_fraction" in options:
-            holdout.check_fraction(options["validation_fraction"], n_rows)
-        if "k_folds" in options:
-            holdout.fold_ids(n_rows, options["k_folds"])
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"data: {error}") from None
-    if "k_folds" in options and getattr(config.data, "standardize", False):
-        # One mean and scale per fold would need one standardized copy of the rows per
-        # fold; one from all rows would let each fold's held-out rows into its training.
-        raise ConfigError("data.standardize with data.k_folds: each fold trains on other "
-                          "rows and would need its own mean and scale (fitted on all rows, "
-                          "every fold's held-out rows would leak into its training); use "
-                          "data.validation_fraction (standardized on its training rows), or "
-                          "rescale columns with data.scale")
 
 
 def num_folds(config: Config) -> int:
@@ -101,5 +79,5 @@ def reported(limits: Sequence[Stability]) -> int:
     return int(np.argmin([limit.max_learning_rate for limit in limits]))
 
 
-__all__ = ["check_holdout", "fold_limits", "holdout_options", "num_folds", "reported",
+__all__ = ["fold_limits", "holdout_options", "num_folds", "reported",
            "training_mask", "training_rows"]

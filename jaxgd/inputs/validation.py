@@ -175,7 +175,7 @@ def check_learning_rates(learning_rates, name: str = "learning_rates") -> np.nda
         raise ValueError(f"{name} is empty: give at least one learning rate")
     bad = np.flatnonzero(~(np.isfinite(rates) & (rates > 0)))
     if bad.size:
-        values = _list_some([f"{rates[i]!r} (index {i})" for i in bad])
+        values = _list_some([f"{float(rates[i])!r} (index {i})" for i in bad])
         raise ValueError(f"{name} must be finite and positive; bad values: {values}")
     return rates
 

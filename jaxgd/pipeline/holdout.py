@@ -127,6 +127,20 @@ def training_mask(n_rows: int, fraction: float, seed: int = 0) -> np.ndarray:
     return train
 
 
+def check_folds(k, n_rows: int) -> int:
+    """``k_folds`` checked: at least 2 folds, each of at least 2 of the ``n_rows`` rows.
+
+    Example:
+      >>> check_folds(3, 10)
+      3
+    """
+    k = check_positive_int(k, "k_folds", minimum=2)
+    if n_rows // k < 2:
+        raise ValueError(f"k_folds={k} on {n_rows} rows leaves folds of {n_rows // k} rows: "
+                         "each fold needs at least 2")
+    return k
+
+
 def fold_ids(n_rows: int, k: int, seed: int = 0) -> np.ndarray:
     """Each row's fold: a seeded shuffle (``np.random.default_rng(seed)``) dealt round-robin,
     so fold sizes differ by at most one.
@@ -135,10 +149,7 @@ def fold_ids(n_rows: int, k: int, seed: int = 0) -> np.ndarray:
       >>> np.bincount(fold_ids(10, 3)).tolist()
       [4, 3, 3]
     """
-    k = check_positive_int(k, "k_folds", minimum=2)
-    if n_rows // k < 2:
-        raise ValueError(f"k_folds={k} on {n_rows} rows leaves folds of {n_rows // k} rows: "
-                         "each fold needs at least 2")
+    k = check_folds(k, n_rows)
     order = np.random.default_rng(check_seed(seed, "validation_seed")).permutation(n_rows)
     ids = np.empty(n_rows, np.int32)
     ids[order] = np.arange(n_rows) % k

@@ -21,6 +21,9 @@ from jaxgd.data.statistics import SufficientStats
 from jaxgd.inputs.validation import check_data, check_non_negative, is_traced
 from jaxgd.theory.least_squares import design_matrix
 
+#: Each optimizer's stability limit as a formula (see ``limit_factor``).
+LIMIT_NAMES = {"sgd": "2/λmax", "momentum": "2(1+β)/λmax", "nesterov": "2(1+β)/((1+2β)λmax)"}
+
 
 class Stability(NamedTuple):
     """Learning-rate limits of an optimizer with a constant learning rate on one dataset
@@ -54,6 +57,17 @@ class Stability(NamedTuple):
     condition_number: np.ndarray
     optimizer: str = "sgd"
     momentum: np.ndarray = np.asarray(0.0)
+
+    @property
+    def limit_name(self) -> str:
+        """The limit's formula, e.g. "2/λmax" (``max_learning_rate``).
+
+        Example:
+          >>> import numpy as np
+          >>> stability(np.array([[-1.0], [1.0]]), optimizer="momentum").limit_name
+          '2(1+β)/λmax'
+        """
+        return LIMIT_NAMES[self.optimizer]
 
     def rates(self, learning_rate: float) -> np.ndarray:
         """Per eigendirection, the factor by which its error shrinks per step at this

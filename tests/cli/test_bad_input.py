@@ -327,12 +327,11 @@ def test_data_keys_jaxgd_run_cannot_honour_yet_are_refused(config, message):
     ],
 )
 def test_settings_the_library_refuses_name_the_config_key(text, message):
-    """The library's own refusals, in the config's words, when the run is planned: before
-    anything is written."""
+    """The library's own refusals, in the config's words, when the config is read (those
+    that need no data) or the run is planned: before anything is written."""
     head = "[data]\ndataset = 'mlcc_cars'\n[optimizer]\nlearning_rate = 0.01\n"
-    config = parse(head + text.replace("[optimizer]\n", ""))
     with pytest.raises(ConfigError, match=re.escape(message)):
-        plans.prepare(config)
+        plans.prepare(parse(head + text.replace("[optimizer]\n", "")))
     plans.prepare(parse(head))  # the rest of the config is fine
 
 

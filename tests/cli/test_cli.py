@@ -110,7 +110,8 @@ def test_default_run_works_from_any_folder(tmp_path):
     ("args", "message"),
     [
         (["--set", "train.num_stepz=3"], "unknown key 'train.num_stepz'"),
-        (["--set", "optimizer.learning_rates=[0.1, -1]"], "must be finite and > 0"),
+        (["--set", "optimizer.learning_rates=[0.1, -1]"],
+         "optimizer.learning_rates must be finite and positive"),
         (["nowhere.toml"], "config file not found: nowhere.toml"),
         (["--set", "data.features=['wieght']"], "data: unknown"),
         (["--set", "data.dataset=csv", "--set", "data.path=missing.csv",

@@ -190,7 +190,7 @@ def test_a_npy_file_streams_with_numbered_columns(tmp_path):
          "train.engine='gram': mini-batch SGD needs train.engine='direct'"),
         (["--set", "train.batch_size=10", "--set", "train.epochs=2", "--set",
           "train.engine=auto", "--set", "optimizer.grid.batch_seed=[1, 2]"],
-         "optimizer.grid['batch_seed']: rows streamed from a file are read in one"),
+         "optimizer.grid.batch_seed: rows streamed from a file are read in one"),
         (["--set", "train.batch_size=1000", "--set", "train.epochs=2", "--set",
           "train.engine=auto"], "train.batch_size must be <= the number of rows (398)"),
         (["--set", "train.engine=direct"], "train.engine='direct' computes the loss"),

@@ -113,10 +113,8 @@ def test_bad_refine_settings_name_the_key(text, message):
 @pytest.mark.parametrize("text, message", [
     ("[optimizer]\nlearning_rates = [0.1]\nrefine = { top = 2 }",
      "optimizer.refine= moves drawn hyperparameters: give optimizer.sample="),
-    ("[data]\nk_folds = 3\n[optimizer]\nsample = { learning_rate = ['log', 1e-3, 1.0] }\n"
-     "num_samples = 4\nrefine = { top = 2 }", "data.k_folds runs k"),
 ])
-def test_refine_needs_drawn_points_and_one_run_per_point(text, message):
+def test_refine_needs_drawn_points(text, message):
     with pytest.raises(ConfigError, match=message):
         plans.prepare(parse(text))
 
@@ -126,3 +124,20 @@ def test_a_config_without_refine_has_no_refined_block():
         "refine = { top = 3, steps = 3, backtracks = 3 }\n", "")))
     assert "refined" not in record.summary
     assert np.isfinite(record.summary["best_run"]["final_loss"])
+
+
+def test_with_k_folds_a_point_is_refined_on_its_mean_over_the_folds():
+    """The library refines a k-fold point on its folds' mean validation loss; the refined
+    block says so, and its start objectives are the sweep's means."""
+    record = execute.run(parse(REFINED.format(data="k_folds = 2").replace(
+        "seeds = [0, 1]", "seeds = [0]")))
+    block, runs = record.summary["refined"], record.summary["runs"]
+    assert block["objective"] == "mean validation loss over the folds" and block["points"]
+    for point in block["points"]:
+        start = point["start"]
+        folds = [r["final_validation_loss"] for r in runs
+                 if (r["learning_rate"], r["b1"]) == (start["learning_rate"], start["b1"])]
+        assert len(folds) == 2 and "fold" not in start
+        assert start["objective"] == pytest.approx(np.mean(folds), rel=1e-6)
+        assert point["objective_before"] == pytest.approx(start["objective"], rel=1e-5)
+        assert point["objective_after"] <= point["objective_before"]

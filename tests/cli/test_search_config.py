@@ -87,7 +87,7 @@ def test_runs_record_their_drawn_values_whatever_the_chunks(tmp_path):
     ("sample = { learning_rate = ['log', 1e-3, 1.0] }", "needs optimizer.num_samples"),
     ("num_samples = 4\nlearning_rate = 0.1", "num_samples needs optimizer.sample"),
     ("sample = { learning_rate = ['log', 1e-3, 1.0] }\nnum_samples = 0",
-     "num_samples must be >= 1"),
+     "optimizer.num_samples must be a positive integer, got 0"),
     ("sample = { learning_rate = ['log', 1e-3, 1.0] }\nnum_samples = 4\nlearning_rates = [1.0]",
      "leave optimizer.learning_rate and optimizer.learning_rates out"),
     ("sample = { learning_rate = ['log', -1, 1.0] }\nnum_samples = 4", "needs low > 0"),
@@ -107,7 +107,7 @@ def test_runs_record_their_drawn_values_whatever_the_chunks(tmp_path):
     ("sample = { learning_rate = ['log', 1e-3, 1.0] }\nnum_samples = 4\nsampler = 'sobel'",
      r"Did you mean 'sobol'\?"),
     ("sample = { learning_rate = ['log', 1e-3, 1.0] }\nnum_samples = 4\nsample_seed = -2",
-     "sample_seed must be in"),
+     "optimizer.sample_seed must be >= 0, got -2"),
     ("sample = { learning_rate = 'log' }\nnum_samples = 4", "must be a list"),
 ])
 def test_bad_samples_name_the_key(text, message):
