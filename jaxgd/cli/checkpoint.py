@@ -4,7 +4,8 @@
 runs, the results folder being built holds only a ``.partial`` folder::
 
     OUT/.partial/manifest.json      what is being run: config, data and software fingerprint
-    OUT/.partial/chunk-00000.npz    one per finished chunk, plain arrays (no pickle)
+    OUT/.partial/chunk-00000.npz    one per finished chunk, plain arrays (no pickle): its
+                                    GridResult, as jaxgd.results.saving.encode gives it
 
 Every file is written to a temporary name, flushed to disk and renamed into place, so a
 SIGKILL, SIGTERM, Ctrl-C or power cut leaves whole chunk files and, at worst, a hidden
@@ -45,7 +46,9 @@ from jaxgd.cli.results import (
 )
 
 MANIFEST = "manifest.json"
-FORMAT = 2  # 2: chunk checksums (``sha256``)
+#: 2: chunk checksums (``sha256``); 3: a chunk holds its ``GridResult`` as
+#: ``jaxgd.results.saving.encode`` gives it (``jaxgd.cli.execute.run_chunk``).
+FORMAT = 3
 _TEMPORARY = ".tmp-"  # marks a file still being written (``write_atomic``)
 
 
@@ -127,6 +130,11 @@ class Checkpoint:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ResumeError(f"{manifest_path} is damaged ({error}): pass --overwrite "
                               "instead of --resume to start again") from None
+        older = manifest.get("format") if isinstance(manifest, dict) else None
+        if isinstance(older, int) and not isinstance(older, bool) and 0 < older < FORMAT:
+            raise ResumeError(f"{out_dir} was started by an older jaxgd, whose saved chunks "
+                              f"(format {older}) this jaxgd cannot read (format {FORMAT}): "
+                              "pass --overwrite instead of --resume to start again")
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
                 or not isinstance(manifest.get("sha256"), dict):
             raise ResumeError(f"{manifest_path} is not a jaxgd {FORMAT} manifest: pass "

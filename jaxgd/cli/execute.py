@@ -15,10 +15,10 @@ inputs, the results are those of an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import jax
 import numpy as np
 
 import jaxgd
@@ -29,21 +29,22 @@ from jaxgd.cli.plan import (
     grid_point,
     prepare,
 )
-from jaxgd.cli.record import HELD_OUT_FIELDS, RunRecord, make_record
+from jaxgd.cli.record import RunRecord, make_record
 from jaxgd.cli.refine import given_sample, refine_sweep
+from jaxgd.cli.results import parse_json, to_json
 from jaxgd.cli.settings import api_arguments, conditioning_said, reworded
-from jaxgd.cli.sharpness import tracking
 from jaxgd.cli.timing import Timing, timed
 from jaxgd.core import progress
-from jaxgd.core.params import LinearParams
-from jaxgd.core.record import freeze, thaw
+from jaxgd.results import saving
+from jaxgd.results.joining import concatenate, take
+from jaxgd.results.loading import decode
 from jaxgd.results.result import GridResult
 
 PATH_POINTS = 40  # parameter snapshots along the best run, for the descent path figure
-#: Per-run fields of a chunk: the grid's axes first (learning rates, grid names, seeds).
-_CHUNK_FIELDS = ("losses", "final_loss", "converged_step", "diverged", "diverged_step",
-                 "stalled", "snapshot_weight", "snapshot_bias", "steps_run", "pruned_step",
-                 "weight", "bias")
+#: A chunk file's entry holding its result's summary (``jaxgd.results.saving.encode``);
+#: its other entries beside the result's arrays.
+RESULT = "result_summary"
+_BESIDE = (RESULT, "learning_rates", "seconds")
 
 
 def path_steps(num_steps: int, points: int = PATH_POINTS) -> tuple[int, ...]:
@@ -60,17 +61,10 @@ def run_chunk(plan: Plan, index: int,
     (dropped from the result), so every chunk is the same compiled program.
 
     Returns:
-      NumPy arrays, the grid's axes first (k learning rates, then ``plan.grid``'s sizes
-      G..., then S seeds): ``learning_rates`` (k,), ``losses`` (k, G..., S, T),
-      ``final_loss``, ``converged_step``, ``diverged``, ``diverged_step``, ``stalled``
-      ``steps_run``, ``pruned_step`` (k, G..., S),
-      ``snapshot_weight`` (k, G..., S, P, d) and ``snapshot_bias`` (k, G..., S, P) in the
-      units the runs train on, ``snapshot_steps`` (P,), ``loss_steps`` (T,), for mini-batch
-      runs ``epoch_losses`` (k, G..., S, epochs + 1), ``engine`` (the engine that ran), and
-      ``seconds`` (2,): total and compiling. With held-out data also ``HELD_OUT_FIELDS``
-      (``validation_losses`` shaped like ``losses``); with ``optimizer.track_sharpness``
-      ``sharpness``, shaped like ``losses`` (the result's ``observed``); with k folds every
-      per-run array has one more axis, the fold, after the seeds.
+      The chunk as plain NumPy arrays, ready to save: its ``GridResult`` as
+      ``jaxgd.results.saving.encode`` gives it (the arrays, and the summary as JSON under
+      ``RESULT``; ``check_chunk`` rebuilds it), ``learning_rates`` (k,) and ``seconds``
+      (2,): total and compiling.
     """
     rates = plan.chunk_rates(index)
     padded = _padded(rates, plan.chunk_size)
@@ -89,34 +83,10 @@ def run_chunk(plan: Plan, index: int,
                 del grid["learning_rate"]
             result = jaxgd.grid_sweep(*plan.train_data, grid=grid, sample=sample,
                                       **group(options))
-        per_run = {name: getattr(result, name) for name in (
-            "losses", "final_loss", "converged_step", "diverged", "diverged_step",
-            "stalled", "epoch_losses", "steps_run", "pruned_step", "validation_losses",
-            "final_validation_loss")}
-        if plan.held_out:
-            per_run.update({f"{side}_{metric}": result.errors[side][metric]
-                            for side in ("training", "validation") for metric in ("rmse",
-                                                                                   "mae")})
-        per_run.update(snapshot_weight=result.snapshots.weight,
-                       snapshot_bias=result.snapshots.bias, sharpness=result.observed,
-                       weight=result.params.weight, bias=result.params.bias,
-                       **{f"{ALONG}{name}": result.values[name]
-                          for name in (result.axes[0], *result.sampled)})
-        per_run = jax.device_get(per_run)
-        shared = jax.device_get({"snapshot_steps": result.snapshot_steps,
-                                 "loss_steps": result.loss_steps})
-        library = jax.device_get(_described(result))
-    k = len(rates)
-    chunk = {"learning_rates": np.asarray(rates, np.float64)}
-    for name, value in per_run.items():
-        if value is not None:
-            chunk[name] = np.asarray(value)[:k]
-    chunk.update(snapshot_steps=np.asarray(shared["snapshot_steps"]),
-                 loss_steps=np.asarray(shared["loss_steps"]),
-                 engine=np.asarray(result.engine),
-                 seconds=np.asarray([timing.total, timing.compile], np.float64),
-                 **{name: np.asarray(value) for name, value in library.items()})
-    return chunk
+        arrays, summary = saving.encode(take(result, slice(0, len(rates))))  # no padding
+    return {**arrays, RESULT: np.asarray(to_json(summary)),
+            "learning_rates": np.asarray(rates, np.float64),
+            "seconds": np.asarray([timing.total, timing.compile], np.float64)}
 
 
 @contextlib.contextmanager
@@ -139,54 +109,6 @@ def _best(result: GridResult) -> tuple[int, ...] | None:
     return (*best, 0) if "fold" in result.axes else best
 
 
-#: Chunk entries that rebuild the library's ``GridResult`` of the whole run (``whole``):
-#: values along the first axis (concatenated), the other axes' values, the fixed values.
-ALONG, VALUES, FIXED = "result_along_", "result_values_", "result_fixed_"
-
-
-def _described(result) -> dict[str, Any]:
-    """What a chunk keeps of its ``GridResult`` beside the per-run arrays: its axes, the
-    values of its axes but the first, its fixed values, its optimum and step count."""
-    along = (result.axes[0], *result.sampled)
-    return {"result_axes": np.asarray(result.axes, str),
-            "result_num_steps": np.asarray(result.num_steps, np.int64),
-            **({} if result.reference is None else {
-                "result_optimal_loss": np.asarray(thaw(result.reference), np.float64)}),
-            **{f"{VALUES}{name}": value for name, value in result.values.items()
-               if name not in along},
-            **{f"{FIXED}{name}": value for name, value in result.fixed.items()}}
-
-
-def whole(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
-          grid: dict[str, np.ndarray]) -> GridResult:
-    """The library's ``GridResult`` of the whole run, from its chunks (``run_chunk``) and
-    their assembled per-run arrays ``grid`` (snapshots in the units the runs trained in):
-    what ``jaxgd.load`` gives back from the results folder."""
-    first = chunks[0]
-    axes = tuple(str(axis) for axis in first["result_axes"])
-    values = {name[len(ALONG):]: np.concatenate([chunk[name] for chunk in chunks])
-              for name in first if name.startswith(ALONG)}
-    if "sample" in values:  # each chunk numbers its points from 0
-        values["sample"] = np.arange(values["sample"].size, dtype=first[f"{ALONG}sample"].dtype)
-    values.update({name[len(VALUES):]: first[name] for name in first if name.startswith(VALUES)})
-    reference = first.get("result_optimal_loss")
-    errors = {side: {metric: grid[f"{side}_{metric}"] for metric in ("rmse", "mae")}
-              for side in ("training", "validation")} if plan.held_out else None
-    return GridResult(
-        params=LinearParams(grid["weight"], grid["bias"]),
-        snapshots=LinearParams(grid["snapshot_weight"], grid["snapshot_bias"]),
-        **{name: grid.get(name) for name in (
-            "losses", "final_loss", "converged_step", "diverged", "diverged_step", "stalled",
-            "epoch_losses", "steps_run", "pruned_step", "validation_losses",
-            "final_validation_loss", "snapshot_steps", "loss_steps")},
-        observed=grid.get("sharpness"), errors=errors, engine=grid["engine"],
-        reference=None if reference is None else (
-            float(reference) if reference.ndim == 0 else freeze(reference)),
-        feature_names=tuple(plan.dataset.feature_names), target_name=plan.dataset.target_name,
-        num_steps=int(first["result_num_steps"]), axes=axes, values=values,
-        fixed={name[len(FIXED):]: first[name] for name in first if name.startswith(FIXED)})
-
-
 def _padded(values: Sequence[float], size: int) -> np.ndarray:
     """``values`` (a list, or drawn values' array) padded to ``size`` with copies of the
     last, as float64 (the last chunk's, so every chunk is the same program)."""
@@ -206,17 +128,18 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
     """
     if len(chunks) != plan.num_chunks:
         raise ConfigError(f"{len(chunks)} chunks given, the run has {plan.num_chunks}")
-    fields = _fields(plan)
-    for index, chunk in enumerate(chunks):
-        check_chunk(plan, index, chunk, None if names is None else names[index], chunks[0])
-    grid = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in fields}
-    grid["snapshot_steps"] = chunks[0]["snapshot_steps"]
-    grid["loss_steps"] = chunks[0]["loss_steps"]
-    engine = chunks[0].get("engine")
-    grid["engine"] = None if engine is None else str(engine)
+    parts = [check_chunk(plan, index, chunk, None if names is None else names[index])
+             for index, chunk in enumerate(chunks)]
+    try:
+        result = concatenate(parts)
+    except ValueError as error:  # e.g. a chunk of other steps than the first
+        raise ConfigError(f"the saved chunks are not of one run ({error}): start again with "
+                          "--overwrite") from None
+    result = result._replace(feature_names=tuple(plan.dataset.feature_names),
+                             target_name=plan.dataset.target_name,
+                             errors=_reported_errors(plan, result))
     seconds = np.sum([chunk.get("seconds", np.zeros(2)) for chunk in chunks], axis=0)
     timing = Timing(total=float(seconds[0]), compile=float(seconds[1]))
-    result = whole(plan, chunks, grid)
     best = _best(result)
     best_path = None
     if best is not None:
@@ -237,57 +160,46 @@ def assemble(plan: Plan, chunks: Sequence[dict[str, np.ndarray]],
                                   **held)
     with conditioning_said():  # from the whole sweep's best points, once every chunk ran
         refined = refine_sweep(plan, result)
-    return make_record(plan, grid, best, best_path, timing, refined, result)
+    return make_record(plan, best, best_path, timing, refined, result)
 
 
-def _fields(plan: Plan) -> tuple[str, ...]:
-    return _CHUNK_FIELDS + (("epoch_losses",) if plan.config.train.batch_size else ()) + (
-        HELD_OUT_FIELDS if plan.held_out else ()) + (
-        ("sharpness",) if tracking(plan.config) else ())
+def _reported_errors(plan: Plan, result: GridResult) -> dict[str, Any] | None:
+    """The errors the results folder keeps, as it always has: RMSE and MAE of each side,
+    with held-out data only."""
+    if not plan.held_out:
+        return None
+    return {side: {metric: result.errors[side][metric] for metric in ("rmse", "mae")}
+            for side in ("training", "validation")}
 
 
-def check_chunk(plan: Plan, index: int, chunk: dict[str, np.ndarray], name: str | None = None,
-                first: dict[str, np.ndarray] | None = None) -> None:
-    """Refuses chunk ``index`` if it is not a chunk of this run: other learning rates,
-    missing fields, arrays of other shapes, or other steps than ``first`` (the first chunk).
+def check_chunk(plan: Plan, index: int, chunk: dict[str, np.ndarray],
+                name: str | None = None) -> GridResult:
+    """The ``GridResult`` that chunk ``index`` holds, refused if it is not a chunk of this
+    run (other learning rates, not a chunk of this jaxgd, other shapes of runs).
 
     Raises:
       ConfigError: naming the chunk (``name``, default "saved chunk i") and what is wrong.
     """
-    problem = _chunk_problem(plan, index, chunk, chunk if first is None else first,
-                             _fields(plan))
+    where = name or f"saved chunk {index}"
+    rates = np.asarray(plan.chunk_rates(index), np.float64)
+    shape, problem = plan.grid_shape(rates.size), None
+    try:
+        result = decode({k: v for k, v in chunk.items() if k not in _BESIDE},
+                        parse_json(str(chunk[RESULT])), where)
+    except KeyError:
+        result, problem = None, f"no {RESULT}: not a chunk of this jaxgd"
+    except ValueError as error:  # named by the library as a folder's files: the chunk's
+        result, problem = None, re.sub(rf"^{re.escape(where)}\S*: ", "", str(error))
+    if problem is None and not np.array_equal(chunk.get("learning_rates"), rates):
+        problem = "other learning rates"
+    elif problem is None and (not isinstance(result, GridResult) or (
+            np.shape(result.final_loss), result.num_steps) != (shape, plan.num_steps)):
+        problem = (f"runs of shape {np.shape(result.final_loss)} and {result.num_steps} "
+                   f"steps, not {shape} and {plan.num_steps}")
     if problem:
-        raise ConfigError(f"{name or f'saved chunk {index}'} does not belong to this run "
-                          f"({problem}): start again with --overwrite")
-
-
-def _chunk_problem(plan: Plan, index: int, chunk: dict[str, np.ndarray],
-                   first: dict[str, np.ndarray], fields: Sequence[str]) -> str | None:
-    """What is wrong with chunk ``index`` (None if nothing): its learning rates, its fields,
-    or the shapes of its arrays, against the plan and the first chunk."""
-    missing = [name for name in (*fields, "learning_rates", "snapshot_steps", "loss_steps")
-               if name not in chunk]
-    if missing:
-        return f"no {', '.join(missing)}"
-    if not np.array_equal(chunk["learning_rates"], np.asarray(plan.chunk_rates(index),
-                                                              np.float64)):
-        return "other learning rates"
-    shape = plan.grid_shape(len(plan.chunk_rates(index)))
-    points = int(np.asarray(chunk["snapshot_steps"]).size)
-    log_every = plan.config.train.log_every
-    logged = (-(-plan.num_steps // log_every),)
-    trailing = {"losses": logged, "validation_losses": logged, "sharpness": logged,
-                "snapshot_weight": (points, int(plan.dataset.X.shape[1])),
-                "snapshot_bias": (points,), "weight": (int(plan.dataset.X.shape[1]),),
-                "epoch_losses": ((plan.config.train.epochs or 0) + 1,)}
-    for name in fields:
-        expected = shape + trailing.get(name, ())
-        if np.shape(chunk[name]) != expected:
-            return f"{name} has shape {np.shape(chunk[name])}, expected {expected}"
-    for name in ("snapshot_steps", "loss_steps"):
-        if np.ndim(chunk[name]) != 1 or not np.array_equal(chunk[name], first[name]):
-            return f"its {name} differ from those of the first chunk"
-    return None
+        raise ConfigError(f"{where} does not belong to this run ({problem}): start again "
+                          "with --overwrite")
+    return result
 
 
 def run(config: Config, on_progress: Callable[[int], None] | None = None,

@@ -82,14 +82,15 @@ def optima_of(plan: Plan) -> list[tuple[float, LeastSquares]]:
     return optima
 
 
-def make_record(plan: Plan, grid, best, best_path, timing, refined: dict[str, Any] | None,
+def make_record(plan: Plan, best, best_path, timing, refined: dict[str, Any] | None,
                 result: GridResult) -> RunRecord:
-    """The record of a run from its assembled ``grid`` of per-run arrays, the ``best`` run's
-    grid index (None if every run diverged), its descent path (a ``FitResult`` with
-    snapshots, or None), the run's ``Timing``, the ``refined`` block of summary.json
-    (``jaxgd.cli.refine``; None without ``optimizer.refine``) and the library's result of
-    the whole run, which the folder holds too (``jaxgd.load`` reads it back)."""
+    """The record of a run from the library's result of the whole run (its chunks joined;
+    the folder holds it too, ``jaxgd.load`` reads it back), the ``best`` run's grid index
+    (None if every run diverged), its descent path (a ``FitResult`` with snapshots, or
+    None), the run's ``Timing`` and the ``refined`` block of summary.json
+    (``jaxgd.cli.refine``; None without ``optimizer.refine``)."""
     config, dataset, scaler, limits = plan.config, plan.dataset, plan.scaler, plan.limits
+    grid = _per_run(result)
     optima = optima_of(plan)
     l2_of_best = 0
     if "l2" in plan.grid and best is not None:
@@ -166,6 +167,21 @@ def make_record(plan: Plan, grid, best, best_path, timing, refined: dict[str, An
     history.update(arrays)
     summary.update(described)
     return RunRecord(history=history, summary=summary, meta=meta)
+
+
+def _per_run(result: GridResult) -> dict[str, np.ndarray]:
+    """The result's per-run arrays (snapshots in the units the runs train on) and steps,
+    by their names in history.npz; the fields a run does not have are left out."""
+    errors = result.errors or {}
+    fields = {name: getattr(result, name) for name in (
+        "losses", "final_loss", "converged_step", "diverged", "diverged_step", "stalled",
+        "steps_run", "pruned_step", "epoch_losses", "validation_losses",
+        "final_validation_loss", "snapshot_steps", "loss_steps")}
+    fields.update({f"{side}_{metric}": errors[side][metric] for side in errors
+                   for metric in ("rmse", "mae")})
+    fields.update(snapshot_weight=result.snapshots.weight,
+                  snapshot_bias=result.snapshots.bias, sharpness=result.observed)
+    return {name: np.asarray(value) for name, value in fields.items() if value is not None}
 
 
 def _training_data(plan: Plan, fold: int = 0) -> tuple[np.ndarray, np.ndarray]:

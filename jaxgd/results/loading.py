@@ -83,6 +83,30 @@ def load(path) -> FitResult | SweepResult | GridResult:
                            "recursion limit)") from None
 
 
+def decode(arrays: dict[str, np.ndarray], summary: dict[str, Any], where="arrays"
+           ) -> FitResult | SweepResult | GridResult:
+    """The result that ``jaxgd.results.saving.encode`` gave ``arrays`` and ``summary`` for,
+    kept elsewhere than in a folder of its own (``jaxgd run`` keeps each chunk's in one
+    file); ``where`` names them in messages.
+
+    Raises:
+      ValueError: (``ResultsError``) as ``load``, if they are not what ``encode`` gives.
+
+    Example:
+      >>> import numpy as np, jaxgd
+      >>> from jaxgd.results.saving import encode
+      >>> X, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, 3.0, 5.0])
+      >>> r = jaxgd.sweep(X, y, learning_rates=[0.1, 0.3], num_steps=5)
+      >>> back = decode(*encode(r))
+      >>> bool((back.losses == r.losses).all()), back.engine == r.engine
+      (True, True)
+    """
+    try:
+        return _build(summary, arrays, Path(where))
+    except RecursionError:
+        raise ResultsError(f"{where} is nested too deeply to read") from None
+
+
 def _build(stored: dict[str, Any], arrays: dict[str, np.ndarray], path: Path,
            prefix: str = ""):
     """A result from its part of summary.json (``_describe``) and history.npz's arrays, whose

@@ -16,6 +16,7 @@ from jaxgd.api.settings import group
 from jaxgd.cli import checkpoint, chunking, execute, results
 from jaxgd.cli import plan as plans
 from jaxgd.cli.config import ConfigError, parse
+from jaxgd.results.joining import concatenate
 
 RATES = (0.003, 0.01, 0.03, 0.1)
 STEPS, RUNG = 120, 10
@@ -64,18 +65,18 @@ def library(plan, rates=RATES, **held):
 
 
 def command_line(plan):
-    """The per-run arrays of the command line's chunks, joined as ``execute.assemble`` joins
-    them (without its descent path of the best run, a ``fit`` slow to compile)."""
-    chunks = [execute.run_chunk(plan, index) for index in range(plan.num_chunks)]
-    return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]
-            if name not in ("snapshot_steps", "loss_steps", "engine", "seconds")
-            and not name.startswith("result_")}  # the library result's parts (execute.whole)
+    """The command line's chunks, each rebuilt as ``execute.assemble`` rebuilds them and
+    joined by the library (without the descent path of the best run, a ``fit`` slow to
+    compile)."""
+    return concatenate([execute.check_chunk(plan, index, execute.run_chunk(plan, index))
+                        for index in range(plan.num_chunks)])
 
 
 def assert_same_runs(history, result, fields):
     for name in fields:
         expected = np.asarray(getattr(result, name))
-        assert np.array_equal(history[name], expected, equal_nan=expected.dtype.kind == "f"), name
+        assert np.array_equal(getattr(history, name), expected,
+                              equal_nan=expected.dtype.kind == "f"), name
 
 
 @pytest.fixture

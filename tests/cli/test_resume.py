@@ -277,6 +277,12 @@ def test_a_checkpoint_writes_nothing_before_its_first_chunk(tmp_path):
         == [0]
     with pytest.raises(ValueError, match="outside"):
         saved.save(2, {"losses": np.ones(1)})
+    # Chunks of an older jaxgd's format (2: plain per-run arrays) are not read: refused.
+    manifest["format"] = 2
+    (saved.folder / checkpoint.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(checkpoint.ResumeError, match=r"started by an older jaxgd, whose "
+                       r"saved chunks \(format 2\) .*--overwrite instead of --resume"):
+        checkpoint.Checkpoint.open(tmp_path / "out")
 
 
 def test_a_changed_chunk_is_refused_by_its_checksum(config_file, tmp_path, capsys):
@@ -309,6 +315,6 @@ def test_a_chunk_of_the_wrong_shape_is_named(config_file, tmp_path, capsys):
     manifest_path.write_text(json.dumps(manifest))
     assert main(config_file, "--out", out, "--resume", "--set", "train.num_steps=50") == 2
     message = capsys.readouterr().err
-    assert f"{path} does not belong to this run (losses has shape (4, 2, 49), expected " \
-           "(4, 2, 50))" in message, message
+    assert f"{path} does not belong to this run (losses has shape (4, 2, 49), not " \
+           "(4, 2, 50)" in message, message
     assert "Traceback" not in message and chunk_files(out) == [path.name]
