@@ -15,8 +15,8 @@ inputs, the results are those of an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -188,8 +188,12 @@ def check_chunk(plan: Plan, index: int, chunk: dict[str, np.ndarray],
                         parse_json(str(chunk[RESULT])), where)
     except KeyError:
         result, problem = None, f"no {RESULT}: not a chunk of this jaxgd"
-    except ValueError as error:  # named by the library as a folder's files: the chunk's
-        result, problem = None, re.sub(rf"^{re.escape(where)}\S*: ", "", str(error))
+    except ValueError as error:  # the library names a folder's files: here, the chunk
+        problem = str(error)
+        for file, said in ((saving.HISTORY, "it"), (saving.SUMMARY, "its summary")):
+            problem = problem.replace(f"{Path(where) / file}: ", "").replace(
+                str(Path(where) / file), said)
+        result = None
     if problem is None and not np.array_equal(chunk.get("learning_rates"), rates):
         problem = "other learning rates"
     elif problem is None and (not isinstance(result, GridResult) or (

@@ -44,8 +44,8 @@ def _scores(result: GridResult) -> np.ndarray:
 def refine_sweep(plan: Plan, result: GridResult | None) -> dict[str, Any] | None:
     """The ``refined`` block of summary.json (None without ``optimizer.refine``).
 
-    ``result`` is the whole sweep's ``GridResult``, assembled from every chunk
-    (``execute.whole``).
+    ``result`` is the whole sweep's ``GridResult``, every chunk's joined
+    (``jaxgd.results.joining.concatenate``).
     When there is nothing to start from (every run diverged, or lies above its stability
     limit) the block has no points and a ``note`` saying why.
 

@@ -126,7 +126,7 @@ def test_a_resumed_run_keeps_the_sharpness_of_its_saved_chunks(tmp_path, capsys)
     out, whole = tmp_path / "out", tmp_path / "whole"
     saved = checkpoint.Checkpoint.start(out, plan.fingerprint())
     chunk = execute.run_chunk(plan, 1)
-    assert chunk["sharpness"].shape == (1, 2, 14)
+    assert chunk["observed"].shape == (1, 2, 14)  # the library's name: the result's field
     saved.save(1, chunk)  # as if stopped after the second chunk
     assert cli.main(["run", str(path), "--out", str(out), "--resume", "--quiet"]) == 0
     assert cli.main(["run", str(path), "--out", str(whole), "--quiet", "--chunk-size",
@@ -134,11 +134,11 @@ def test_a_resumed_run_keeps_the_sharpness_of_its_saved_chunks(tmp_path, capsys)
     history, summary = results.read(out)
     reference, reference_summary = results.read(whole)
     np.testing.assert_array_equal(history["sharpness"], reference["sharpness"])
-    np.testing.assert_array_equal(history["sharpness"][1], chunk["sharpness"][0])
+    np.testing.assert_array_equal(history["sharpness"][1], chunk["observed"][0])
     assert summary["sharpness"] == reference_summary["sharpness"]
-    del chunk["sharpness"]  # a chunk without it is not a chunk of this run
+    del chunk["observed"]  # a chunk without it is not a chunk of this run
     with pytest.raises(ConfigError, match="saved chunk 1 does not belong to this run "
-                                          r"\(no sharpness\)"):
+                                          r"\(it has no array 'observed'"):
         execute.check_chunk(plan, 1, chunk)
 
 
