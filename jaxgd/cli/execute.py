@@ -3,8 +3,11 @@
 The numbers come from the library's public API (``grid_sweep``, ``fit``); this module only
 runs the chunks, picks the best run and follows its descent path.
 
-- ``run_chunk`` runs one chunk as one ``grid_sweep``: plain NumPy arrays, ready to save;
-- ``assemble`` turns the chunks into the results record (``jaxgd.cli.record``);
+- ``run_chunk`` runs one chunk as one ``grid_sweep``: its result encoded by the library
+  (``jaxgd.results.saving.encode``) as plain NumPy arrays, ready to save;
+- ``check_chunk`` rebuilds a saved chunk's result (``jaxgd.results.loading.decode``);
+- ``assemble`` joins the chunks' results (``jaxgd.results.joining.concatenate``) and turns
+  the whole run's into the results record (``jaxgd.cli.record``);
 - ``run`` does ``prepare``, every ``run_chunk`` and ``assemble`` in memory.
 
 ``jaxgd run`` saves each chunk as it finishes (see ``jaxgd.cli.checkpoint``), so a killed
