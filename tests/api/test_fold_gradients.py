@@ -74,11 +74,14 @@ def test_traced_hyperparameters_see_the_same_folds_and_verdicts():
     assert min(limits) < rate < max(limits)
     kw = {"num_steps": 20, "validation": jaxgd.KFolds(3, seed=2)}
     plain = sweep(X, Y, learning_rates=[rate, 0.1], **kw)
-    traced = jax.jit(lambda r: sweep(X, Y, learning_rates=[r, 0.1], **kw).diverged)(rate)
+
+    def verdicts_and_losses(r):  # one traced program for both
+        runs = sweep(X, Y, learning_rates=[r, 0.1], **kw)
+        return runs.diverged, runs.final_validation_loss
+
+    traced, losses = jax.jit(verdicts_and_losses)(rate)
     np.testing.assert_array_equal(traced, plain.diverged)
     assert plain.diverged[0].any() and not plain.diverged[0].all()  # fold by fold
-    losses = jax.jit(lambda r: sweep(X, Y, learning_rates=[r, 0.1],
-                                     **kw).final_validation_loss)(rate)
     np.testing.assert_allclose(losses, plain.final_validation_loss, rtol=1e-6)
 
 
