@@ -19,17 +19,12 @@ from tests.conftest import well_conditioned
 X, Y = well_conditioned(31, n=40)
 
 
-def _cv_loss_of_l2(l2, engine):
-    """The mean held-out loss over 4 folds and two learning rates, as a function of l2."""
-    return grid_sweep(X, Y, grid={"learning_rate": [0.1, 0.2]}, validation=jaxgd.KFolds(4, seed=5),
-                      l2=l2,
-                      num_steps=30, engine=engine).final_validation_loss.mean()
-
-
-def _cv_loss_of_rate(rate, engine):
-    """The mean held-out loss over 3 folds and two l2 values, as a function of the rate."""
-    return sweep(X, Y, learning_rates=[rate], validation=jaxgd.KFolds(3), l2=0.1, num_steps=30,
-                 engine=engine).final_validation_loss.mean()
+def _cv_loss(l2, rate, engine):
+    """The mean held-out loss over 4 folds and two learning rates (``rate`` and 0.2), as a
+    function of l2 and of the first rate: one program serves both derivatives."""
+    return grid_sweep(X, Y, grid={"learning_rate": jax.numpy.stack([rate, 0.2])},
+                      validation=jaxgd.KFolds(4, seed=5), l2=l2, num_steps=30,
+                      engine=engine).final_validation_loss.mean()
 
 
 def _central(f, x, step):
@@ -37,18 +32,25 @@ def _central(f, x, step):
 
 
 @pytest.mark.parametrize("engine", ["direct", "gram", "eigen"])
-def test_the_gradient_in_l2_of_the_cross_validated_loss_matches_finite_differences(engine):
-    # float64 throughout. Step 1e-5: the truncation error (~h²·f'''/6, f''' of order 1 here)
-    # is ~1e-11 and the rounding error ~eps·|f|/h ~ 1e-11, both far below rtol 1e-7.
+def test_the_gradients_in_l2_and_the_learning_rate_match_finite_differences(engine):
+    # float64 throughout; one jax.grad gives both derivatives (one program). l2: step 1e-5,
+    # the truncation error (~h²·f'''/6, f''' of order 1 here) ~1e-11 and the rounding error
+    # ~eps·|f|/h ~ 1e-11. The rate: the loss after 30 steps holds (1 - ηλ)^60-like factors,
+    # whose third derivative in η is large (~60³λ³): step 1e-6 keeps the truncation error
+    # ~1e-10 relative, the rounding error ~eps·|f|/h ~ 1e-10 (seen: 1e-10 for l2, 5e-10 for
+    # the rate). Both far below rtol 1e-7.
     with jax.enable_x64(True):
-        loss = lambda l2: _cv_loss_of_l2(l2, engine)  # noqa: E731
-        grad = jax.grad(loss)(0.3)
-        fd = _central(loss, 0.3, 1e-5)
-        assert abs(float(fd)) > 1e-3  # l2 moves the held-out loss: the check is not 0 = 0
-        np.testing.assert_allclose(grad, fd, rtol=1e-7)
+        grad = jax.grad(_cv_loss, argnums=(0, 1))(0.3, 0.1, engine)
+        fd_l2 = _central(lambda l2: _cv_loss(l2, 0.1, engine), 0.3, 1e-5)
+        fd_rate = _central(lambda rate: _cv_loss(0.3, rate, engine), 0.1, 1e-6)
+        # Each moves the held-out loss: the checks are not 0 = 0.
+        assert abs(float(fd_l2)) > 1e-3 and abs(float(fd_rate)) > 1e-3
+        np.testing.assert_allclose(grad, [fd_l2, fd_rate], rtol=1e-7)
         # jit and grad compose, and the traced objective is the untraced one.
-        np.testing.assert_allclose(jax.jit(jax.grad(loss))(0.3), grad, rtol=1e-12)
-        np.testing.assert_allclose(jax.jit(loss)(0.3), loss(0.3), rtol=1e-12)
+        jitted = jax.jit(jax.grad(_cv_loss, argnums=(0, 1)), static_argnums=2)(0.3, 0.1, engine)
+        np.testing.assert_allclose(jitted, grad, rtol=1e-12)
+        np.testing.assert_allclose(jax.jit(lambda l2: _cv_loss(l2, 0.1, engine))(0.3),
+                                   _cv_loss(0.3, 0.1, engine), rtol=1e-12)
 
 
 @pytest.mark.parametrize("engine", ["gram-fused", "eigen-fused"])
@@ -57,24 +59,10 @@ def test_a_fused_engine_differentiates_its_folds_through_the_scan_path(engine):
     # constants); under the caller's transformation they take the same engine's scan path:
     # its gradient, bit for bit (the same program), in float32 as a GPU run would be.
     scan = engine.removesuffix("-fused")
-    got = jax.grad(lambda rate: _cv_loss_of_rate(rate, engine))(0.1)
-    want = jax.grad(lambda rate: _cv_loss_of_rate(rate, scan))(0.1)
+    got = jax.grad(lambda rate: _cv_loss(0.3, rate, engine))(0.1)
+    want = jax.grad(lambda rate: _cv_loss(0.3, rate, scan))(0.1)
     assert np.isfinite(got) and abs(float(got)) > 1e-3
     np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.parametrize("engine", ["direct", "gram"])
-def test_the_gradient_in_the_learning_rate_matches_finite_differences(engine):
-    # The loss after 30 steps holds (1 - ηλ)^60-like factors, whose third derivative in η is
-    # large (~60³λ³): step 1e-6 keeps the truncation error ~1e-10 relative, the rounding
-    # error ~eps·|f|/h ~ 1e-10; rtol 1e-7.
-    with jax.enable_x64(True):
-        loss = lambda rate: _cv_loss_of_rate(rate, engine)  # noqa: E731
-        grad = jax.grad(loss)(0.1)
-        fd = _central(loss, 0.1, 1e-6)
-        assert abs(float(fd)) > 1e-3
-        np.testing.assert_allclose(grad, fd, rtol=1e-7)
-        np.testing.assert_allclose(jax.jit(jax.grad(loss))(0.1), grad, rtol=1e-12)
 
 
 def test_traced_hyperparameters_see_the_same_folds_and_verdicts():
@@ -86,11 +74,14 @@ def test_traced_hyperparameters_see_the_same_folds_and_verdicts():
     assert min(limits) < rate < max(limits)
     kw = {"num_steps": 20, "validation": jaxgd.KFolds(3, seed=2)}
     plain = sweep(X, Y, learning_rates=[rate, 0.1], **kw)
-    traced = jax.jit(lambda r: sweep(X, Y, learning_rates=[r, 0.1], **kw).diverged)(rate)
+
+    def verdicts_and_losses(r):  # one traced program for both
+        runs = sweep(X, Y, learning_rates=[r, 0.1], **kw)
+        return runs.diverged, runs.final_validation_loss
+
+    traced, losses = jax.jit(verdicts_and_losses)(rate)
     np.testing.assert_array_equal(traced, plain.diverged)
     assert plain.diverged[0].any() and not plain.diverged[0].all()  # fold by fold
-    losses = jax.jit(lambda r: sweep(X, Y, learning_rates=[r, 0.1],
-                                     **kw).final_validation_loss)(rate)
     np.testing.assert_allclose(losses, plain.final_validation_loss, rtol=1e-6)
 
 

@@ -41,11 +41,12 @@ def test_a_start_at_the_optimum_stays_there(engine, x64):
     # the residuals (~0.1) are differences of terms of order 3, each rounded to ~2e-7, so
     # the loss carries ~1e-5 relative error: rtol 1e-4. float64: the same argument at
     # 1e-16: rtol 1e-10. The start is a fixed point, so the monitor calls it converged
-    # after `patience` flat steps.
+    # after `patience` flat steps. (25 steps, patience 5: the program of the halves in
+    # test_continuing_a_run_equals_running_it_longer, compiled once for both.)
     X, y = well_conditioned(0)
     best = solve(X, y)
     with jax.enable_x64(x64):
-        run = fit(X, y, learning_rate=0.1, num_steps=40, engine=engine, init=best.params,
+        run = fit(X, y, learning_rate=0.1, num_steps=25, engine=engine, init=best.params,
                   stopping=jaxgd.Stopping(patience=5))
     rtol = 1e-10 if x64 else 1e-4
     np.testing.assert_allclose(run.losses, best.loss, rtol=rtol)
@@ -67,9 +68,10 @@ def test_continuing_a_run_equals_running_it_longer(engine, x64):
     # descent then shrinks). Bit for bit on this CPU in all three; asserted to 4 ulps of
     # the parameters' own scale (floor 1) and of the losses, which another compiled
     # program (another num_steps) may round differently. Two halves of 25 steps from a
-    # start given as params: one program serves both halves.
+    # start given as params: one program serves both halves (and, patience 5,
+    # test_a_start_at_the_optimum_stays_there).
     X, y = well_conditioned(1)
-    options = {"learning_rate": 0.2, "engine": engine}
+    options = {"learning_rate": 0.2, "engine": engine, "stopping": jaxgd.Stopping(patience=5)}
     zero = LinearParams(np.zeros(X.shape[1]), np.float64(0.0))
     with jax.enable_x64(x64):
         first = fit(X, y, num_steps=25, init=zero, **options)

@@ -189,7 +189,10 @@ def test_held_out_losses_are_the_models_loss_on_the_held_rows():
     np.testing.assert_allclose(result.final_validation_loss, final, rtol=1e-6)
     # The held-out history follows the plain loop's parameters at every step.
     run = plain_loop(model.loss, model.init, X, y, optax.sgd, num_steps=STEPS)
-    params, _ = jax.jit(run)(jnp.float32(RATES[1]))
+    # (vmapped over RATES: the program of the oracle of the sweep test above, not compiled
+    # again)
+    params, _ = jax.jit(jax.vmap(run))(jnp.asarray(RATES, jnp.float32))
+    params = jax.tree_util.tree_map(lambda leaf: leaf[1], params)
     np.testing.assert_allclose(result.final_validation_loss[1], logistic_loss(params, held),
                                rtol=1e-6)
     # errors on the held-out rows: the predicted probabilities' MSE (Brier score) and MAE.

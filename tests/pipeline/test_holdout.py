@@ -38,9 +38,9 @@ def test_logged_validation_losses_are_the_held_out_mse_of_the_logged_params(engi
     X, y = well_conditioned(1, n=48, d=4)
     X_val, y_val = well_conditioned(2, n=20, d=4)
     steps = (0, 6, 30)
+    record = jaxgd.Record(log_every=3, snapshot_steps=steps)
     with jax.enable_x64(x64):
-        r = fit(X, y, learning_rate=0.1, num_steps=30, engine=engine,
-                record=jaxgd.Record(log_every=3, snapshot_steps=steps),
+        r = fit(X, y, learning_rate=0.1, num_steps=30, engine=engine, record=record,
                 validation=(X_val, y_val))
         assert r.validation_losses.dtype == (np.float64 if x64 else np.float32)
     assert r.validation_losses.shape == r.losses.shape
@@ -53,31 +53,20 @@ def test_logged_validation_losses_are_the_held_out_mse_of_the_logged_params(engi
     np.testing.assert_allclose(got, want, rtol=rtol)
     final = _mse64(r.params.weight, r.params.bias, X_val, y_val)
     np.testing.assert_allclose(float(r.final_validation_loss), final, rtol=rtol)
+    if not x64:  # float32, where a change of program shows most
+        _validation_does_not_change_the_training_history(r, X, y, engine, record)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_validation_does_not_change_the_training_history(engine):
-    X, y = well_conditioned(3, n=40)
-    plain = fit(X, y, learning_rate=0.2, num_steps=25, engine=engine)
-    held = fit(X, y, learning_rate=0.2, num_steps=25, engine=engine,
-               validation=well_conditioned(4, n=9))
+def _validation_does_not_change_the_training_history(held, X, y, engine, record):
+    plain = fit(X, y, learning_rate=0.1, num_steps=30, engine=engine, record=record)
     # The same steps in a program that computes the held-out loss too, which XLA may fuse
     # otherwise (bit for bit on some CPUs): compared in ulps of the first loss (the scale of
     # the terms whose rounding the loss carries), where a 1-ulp change of the learning rate
-    # (a bias at every step) moves these 25 losses by half an ulp: within 4.
+    # (a bias at every step) moves these 10 logged losses by at most 0.75 ulp (seen:
+    # 0.25 direct and gram, 0.75 eigen; the two programs 0 apart): within 4.
     assert_close_ulps(held.losses, plain.losses, 4, floor=plain.losses[0])
     assert plain.validation_losses is None and plain.final_validation_loss is None
     assert held.validation_losses is not None
-
-
-def test_validation_losses_are_nan_after_a_divergence():
-    X, y = well_conditioned(5, n=30)
-    r = fit(X, y, learning_rate=5.0, num_steps=40, validation=well_conditioned(6, n=8),
-            engine="direct")
-    assert bool(r.diverged)
-    after = np.asarray(r.loss_steps) > int(r.diverged_step)
-    assert np.isnan(r.validation_losses[after]).all()
-    assert np.isfinite(r.validation_losses[0])
 
 
 def test_validation_loss_is_differentiable_and_matches_finite_differences():
@@ -236,6 +225,10 @@ def test_a_diverged_fold_s_held_out_numbers_are_nan(engine):
     alone = fit(X[train], y[train], learning_rate=rate, num_steps=100, l2=0.3,
                 engine=engine, validation=(X[~train], y[~train]))
     assert bool(alone.diverged)
+    # The logged held-out losses are NaN after the divergence, finite before.
+    after = np.asarray(alone.loss_steps) > int(alone.diverged_step)
+    assert after.any() and np.isnan(alone.validation_losses[after]).all()
+    assert np.isfinite(alone.validation_losses[0])
     assert r.diverged.tolist() == [[False] * 3, [True, False, False]]
     assert int(r.diverged_step[1, 0]) == int(alone.diverged_step)
     # Its held-out numbers say diverged: NaN, as its held-out history is after the blow-up.

@@ -231,11 +231,14 @@ def test_without_held_out_data_nothing_is_added():
     assert "validation_loss" not in columns and "final_validation_loss" not in columns
     # The held-out loss leaves the training history as it was, also in segments: the same
     # steps, compiled into a program that computes the held-out loss too, whose fusions XLA
-    # may arrange otherwise: within ULPS (steps and verdicts exactly).
-    same = {"learning_rates": RATES, "num_steps": 64, "engine": "eigen",
-            "stopping": jaxgd.Stopping(early_exit=True, segment_steps=16)}
-    with_held = jaxgd.sweep(X, y, validation=(X[:5], y[:5]), **same)
-    without = jaxgd.sweep(X, y, **same)
+    # may arrange otherwise: within ULPS (steps and verdicts exactly). The held-out run is
+    # test_segments_carry_and_pad_the_held_out_history's eigen one (the same shapes and
+    # options: its programs, not compiled again), its rows held out by hand.
+    same = {"learning_rates": RATES, "num_steps": 256, "engine": "eigen",
+            "stopping": jaxgd.Stopping(early_exit=True, segment_steps=32)}
+    X_train, y_train, X_val, y_val = split(*_data(), 0.25)
+    with_held = jaxgd.sweep(X_train, y_train, validation=(X_val, y_val), **same)
+    without = jaxgd.sweep(X_train, y_train, **same)
     for name in ("losses", "final_loss", "converged_step", "steps_run"):
         _same(getattr(with_held, name), getattr(without, name), name)
     jax.tree_util.tree_map(lambda a, b: _same(a, b, "params"), with_held.params,
