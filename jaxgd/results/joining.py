@@ -44,7 +44,9 @@ def concatenate(results: Sequence[GridResult]) -> GridResult:
     ``observed``, held-out losses, every fold ...) and the first axis's values are
     concatenated; with drawn points (a "sample" axis) each drawn hyperparameter's values
     too, and the points are numbered again 0, 1, ... A reference loss that varies along
-    the first axis (l2 drawn per point) is joined as well.
+    the first axis (l2 drawn per point) is joined as well. With pruning (``pruned_step``)
+    each part was its own race: its runs are pruned as they were in it, not as one sweep
+    over every part would have pruned them.
 
     Args:
       results: ``GridResult``s with the same axes, the same values on every axis but the
@@ -94,6 +96,9 @@ def take(result: GridResult, rows: slice | Sequence[int] | np.ndarray) -> GridRe
     """
     if not isinstance(result, GridResult):
         raise TypeError(f"result is a {type(result).__name__}, not a GridResult")
+    if not isinstance(rows, slice) and np.ndim(rows) == 0:  # would drop the first axis
+        raise TypeError(f"rows must be a slice or a sequence of indices, got {rows!r}: "
+                        "take(result, [i]) keeps the one row i")
     if result.refined is not None:
         raise ValueError("result is refined: its refinement belongs to all its runs")
     return _rebuilt([result], lambda leaf: np.asarray(leaf)[rows])
@@ -128,7 +133,11 @@ def _joined_reference(results: list[GridResult], join: Callable[..., np.ndarray]
     array that does not vary along the first axis); else joined along the first axis."""
     references = [thaw(r.reference) for r in results]
     first = references[0]
-    if first is None or np.ndim(first) < len(results[0].axes) or np.shape(first)[0] == 1:
+    if first is None or np.ndim(first) < len(results[0].axes):
+        return results[0].reference
+    # One row along the first axis is one value for every run only if every part has that
+    # same value: a part of one row (an l2 drawn per point) cannot tell by its shape.
+    if all(np.shape(a)[0] == 1 and _equal(a, first) for a in references):
         return results[0].reference
     rest = np.broadcast_shapes(*(np.shape(a)[1:] for a in references))
     return freeze(join(*(np.broadcast_to(a, (np.shape(r.final_loss)[0], *rest))

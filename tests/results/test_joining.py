@@ -65,6 +65,10 @@ def test_drawn_points_are_numbered_again_and_the_reference_joins(problem):
     _same_runs(joined, whole)
     assert joined.point((3,)) == whole.point((3,))
     assert np.ndim(joined.optimal_loss) == 1  # one optimum per drawn l2
+    # Parts of one point each: their one-row references differ and are joined too.
+    ones = concatenate([take(whole, [i]) for i in range(4)])
+    _same_runs(ones, whole)
+    np.testing.assert_array_equal(ones.gap, whole.gap)
 
 
 def test_parts_of_other_sweeps_are_refused_naming_what_differs(problem):
@@ -80,3 +84,5 @@ def test_parts_of_other_sweeps_are_refused_naming_what_differs(problem):
         concatenate([a, jaxgd.sweep(X, y, learning_rates=RATES[:2], num_steps=5)])
     with pytest.raises(ValueError, match="empty"):
         concatenate([])
+    with pytest.raises(TypeError, match=r"take\(result, \[i\]\)"):
+        take(a, 0)  # an integer would drop the first axis
